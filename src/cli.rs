@@ -1,0 +1,334 @@
+//! The command line. The `///` comments are the help text users read, so they say what an option
+//! does and what it defaults to.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// Bring Microsoft 365 mailboxes to a desired state from a CSV: SMTP AUTH, legacy per-user MFA and
+/// security defaults, concurrently, inside the service's throttling budget, with a report of every
+/// row.
+#[derive(Debug, Parser)]
+#[command(
+    name = "remediate",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// More detail in the log: -v for debug, -vv for trace. RUST_LOG overrides both.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Only warnings and errors, and no progress bar.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// How log lines are written to stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read every target's settings and show what `apply` would change. Changes nothing.
+    Plan(PlanArgs),
+    /// Change what differs from the desired state, then report before and after for every row.
+    Apply(ApplyArgs),
+    /// Check a mailbox CSV and print each bad row with its line number. Contacts no service.
+    Validate(ValidateArgs),
+    /// List the built-in profiles and their settings.
+    Profiles,
+    /// Serve a simulated tenant (Graph, Exchange admin API, token endpoint) on localhost.
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Exit 3 when changes are pending (0 when there is nothing to change).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Confirm settings that weaken the tenant (security defaults off, MFA off) without a prompt.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The mailbox CSV: a header row and one mailbox per row.
+    #[arg(value_name = "MAILBOXES.csv")]
+    pub input: PathBuf,
+
+    /// The column that names each mailbox (default: the first of UserPrincipalName,
+    /// PrimarySmtpAddress, EmailAddress, Mail, UPN, Identity, any letter case).
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The mailbox CSV: a header row and one mailbox per row (UTF-8, `,` or `;`).
+    #[arg(value_name = "MAILBOXES.csv")]
+    pub input: PathBuf,
+
+    /// The column that names each mailbox (default: the first of UserPrincipalName,
+    /// PrimarySmtpAddress, EmailAddress, Mail, UPN, Identity, any letter case).
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+
+    /// A built-in profile (see `remediate profiles`) or a TOML profile file.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+
+    /// A desired value, added to or overriding the profile: security-defaults=enabled|disabled,
+    /// smtp-auth=enabled|disabled|inherit, per-user-mfa=disabled|enabled|enforced.
+    #[arg(long = "set", value_name = "SETTING=VALUE")]
+    pub set: Vec<String>,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+
+    /// Where the report goes (default: ./remediate-<command>-<UTC timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnectionArgs {
+    /// The tenant's id (a GUID) or its initial domain.
+    #[arg(long, env = "AZURE_TENANT_ID", value_name = "ID")]
+    pub tenant_id: Option<String>,
+
+    /// The app registration's application (client) id. The secret comes from AZURE_CLIENT_SECRET
+    /// or --client-secret-file, a certificate from AZURE_CLIENT_CERTIFICATE_PATH, workload identity
+    /// from AZURE_FEDERATED_TOKEN_FILE; never from an argument.
+    #[arg(long, env = "AZURE_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// A file holding the client secret (keep it readable by you alone).
+    #[arg(long, value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+
+    /// The Microsoft cloud: sets the default login, Graph and Exchange hosts.
+    #[arg(long, value_enum, default_value_t = CloudName::Global)]
+    pub cloud: CloudName,
+
+    /// Token endpoint base URL (default: the cloud's login host).
+    #[arg(long, env = "REMEDIATE_LOGIN_URL", value_name = "URL")]
+    pub login_url: Option<String>,
+
+    /// Microsoft Graph base URL (default: the cloud's Graph host).
+    #[arg(long, env = "REMEDIATE_GRAPH_URL", value_name = "URL")]
+    pub graph_url: Option<String>,
+
+    /// Exchange Online base URL (default: the cloud's Exchange host).
+    #[arg(long, env = "REMEDIATE_EXCHANGE_URL", value_name = "URL")]
+    pub exchange_url: Option<String>,
+
+    /// Run against an in-process simulated tenant seeded from the CSV; needs no credentials.
+    #[arg(long)]
+    pub simulate: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CloudName {
+    Global,
+    Usgov,
+    UsgovDod,
+    China,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Tuning")]
+pub struct TuningArgs {
+    /// Targets worked on at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub concurrency: u32,
+
+    /// Graph requests per second (reads cost 1–2 of the tenant's 350–800 resource units a second).
+    #[arg(long, default_value_t = 100.0, value_parser = positive_rate)]
+    pub graph_rps: f64,
+
+    /// Graph writes per second (the service allows about 20 per app and tenant).
+    #[arg(long, default_value_t = 15.0, value_parser = positive_rate)]
+    pub graph_write_rps: f64,
+
+    /// Exchange admin API requests per second.
+    #[arg(long, default_value_t = 10.0, value_parser = positive_rate)]
+    pub exchange_rps: f64,
+
+    /// Exchange admin API requests in flight at once (the service allows a few per tenant).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub exchange_inflight: u32,
+
+    /// Attempts per request, the first included, before a transient error counts as a failure.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+
+    /// How long one request may take: 30, 30s, 500ms, 2m.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on (loopback only unless you mean it).
+    #[arg(long, default_value = "127.0.0.1:8400", value_name = "ADDR")]
+    pub listen: SocketAddr,
+
+    /// Generate this many users with a realistic mix of kinds and settings.
+    #[arg(long, default_value_t = 1000, conflicts_with = "from")]
+    pub mailboxes: usize,
+
+    /// Make one mailbox for every row of this target CSV instead (#EXT# rows become guests).
+    #[arg(long, value_name = "CSV")]
+    pub from: Option<PathBuf>,
+
+    /// The column of --from that names each mailbox.
+    #[arg(long, value_name = "NAME", requires = "from")]
+    pub column: Option<String>,
+
+    /// Seed for the tenant, the app's credentials, latency and faults.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Turn all throttling off.
+    #[arg(long)]
+    pub no_throttle: bool,
+
+    /// Graph identity resource units per second (8,000 per 10 s for a large tenant).
+    #[arg(long, default_value_t = 800.0, value_parser = positive_rate)]
+    pub graph_rate: f64,
+
+    /// Graph writes per second (3,000 per 150 s).
+    #[arg(long, default_value_t = 20.0, value_parser = positive_rate)]
+    pub graph_write_rate: f64,
+
+    /// Exchange admin API requests per second.
+    #[arg(long, default_value_t = 25.0, value_parser = positive_rate)]
+    pub exchange_rate: f64,
+
+    /// Exchange admin API requests in flight per tenant.
+    #[arg(long, default_value_t = 5)]
+    pub exchange_inflight: usize,
+
+    /// Length of every throttling window (default: 10 s for Graph units, 150 s for writes, 10 s for
+    /// Exchange): a short one makes throttling bite in a short rehearsal.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub throttle_window: Option<Duration>,
+
+    /// Mean latency of every answer in milliseconds (each waits 50–150 % of it).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency: u64,
+
+    /// Share of requests that fail transiently (0.0 to 1.0): 503, 504, dropped, too slow.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    pub fault_rate: f64,
+
+    /// How long a "slow" fault holds its reply.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub slow_reply: Duration,
+
+    /// Lifetime of the access tokens handed out.
+    #[arg(long, default_value = "3599s", value_parser = parse_duration)]
+    pub token_lifetime: Duration,
+
+    /// A PEM certificate registered on the app, so client assertions signed with its key work.
+    #[arg(long, value_name = "PEM")]
+    pub client_certificate: Option<PathBuf>,
+
+    /// A file holding a workload identity token the app trusts.
+    #[arg(long, value_name = "FILE")]
+    pub federated_token_file: Option<PathBuf>,
+
+    /// A permission the app was not granted (e.g. Policy.ReadWrite.SecurityDefaults); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub deny_permission: Vec<String>,
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("'{text}' is not a positive number")),
+    }
+}
+
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("'{text}' is not a number from 0.0 to 1.0")),
+    }
+}
+
+/// `30`, `30s`, `1.5s`, `500ms`, `2m`: a positive duration.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (try 30s, 500ms or 2m)"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "'{text}' has an unknown unit '{unit}' (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !(seconds.is_finite() && seconds > 0.0 && seconds < 1e9) {
+        return Err(format!("'{text}' is not a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

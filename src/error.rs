@@ -1,0 +1,53 @@
+//! The errors a run can end with, and the exit codes cron and CI scripts rely on.
+//!
+//! One place maps an error to an exit code: [`Error::exit_code`]. The codes are the contract in
+//! DESIGN.md and the README; change them only with both.
+
+/// Every code `remediate` exits with.
+pub mod exit {
+    /// Everything done, or already compliant.
+    pub const SUCCESS: u8 = 0;
+    /// The run finished and one or more targets failed (see the report).
+    pub const TARGETS_FAILED: u8 = 1;
+    /// Nothing was done: bad arguments, unreadable input, bad configuration, authentication refused.
+    pub const NOTHING_DONE: u8 = 2;
+    /// `plan --detailed-exitcode` (or `audit`): drift found, nothing changed.
+    pub const DRIFT: u8 = 3;
+    /// Interrupted: in-flight work was finished or recorded and the report written.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A mistake in the command line, the input or the configuration; the message says what to do.
+    #[error("{0}")]
+    Config(String),
+    /// The identity platform refused our credentials, or the app lacks a permission it needs.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The report or another local file could not be written.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    /// Something the tool could not go on from (the service failed a tenant-wide step).
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Auth(_) | Error::Io { .. } => exit::NOTHING_DONE,
+            Error::Fatal(_) => exit::TARGETS_FAILED,
+        }
+    }
+
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,25 @@
+//! `remediate`: bring Microsoft 365 mailboxes to a desired state from a CSV.
+//!
+//! The binary is thin: [`run`] is the one entry point, and tests call it in process. The pieces:
+//! [`targets`] reads the CSV, [`settings`] knows each remediable setting, [`cloud`] talks to
+//! Microsoft (tokens, retries, throttling), [`engine`] plans and applies, [`report`] turns the
+//! engine's events into the progress bar, the log and the report directory, and [`sim`] is the
+//! simulated tenant everything is tested against.
+
+pub mod cli;
+pub mod error;
+pub mod logging;
+pub mod sim;
+mod sim_command;
+
+pub use error::{Error, Result, exit};
+
+use cli::{Cli, Command};
+
+/// Runs one command to the end and returns the exit code it earned.
+pub async fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Sim(args) => sim_command::serve(args).await,
+        _ => Err(Error::Config("not implemented yet".into())),
+    }
+}

@@ -1,0 +1,72 @@
+//! Seeded latency and transient faults.
+//!
+//! A fault either happens before the request is carried out (503: nothing changed) or after it
+//! (504, a dropped connection, a reply slower than any sane timeout: a write did happen). The
+//! simulator counts the second kind so tests can tell a client that re-reads from one that
+//! blindly writes again.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// 503 with `Retry-After`; nothing was done.
+    UnavailableRetryAfter,
+    /// 503 without `Retry-After`; nothing was done.
+    Unavailable,
+    /// 504 after the work was done.
+    GatewayTimeout,
+    /// The connection drops after the work was done.
+    Dropped,
+    /// The reply comes after `slow_reply`; the work was done.
+    Slow,
+}
+
+impl Fault {
+    pub fn after_work(self) -> bool {
+        matches!(self, Fault::GatewayTimeout | Fault::Dropped | Fault::Slow)
+    }
+}
+
+#[derive(Debug)]
+pub struct Faults {
+    rate: f64,
+    latency: Duration,
+    rng: Mutex<fastrand::Rng>,
+}
+
+impl Faults {
+    pub fn new(rate: f64, latency: Duration, seed: u64) -> Faults {
+        Faults {
+            rate,
+            latency,
+            rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_fa17)),
+        }
+    }
+
+    /// The delay before this request is answered: uniform around the mean (±50 %).
+    pub fn latency(&self) -> Duration {
+        if self.latency.is_zero() {
+            return Duration::ZERO;
+        }
+        let factor = 0.5 + self.rng.lock().unwrap_or_else(|e| e.into_inner()).f64();
+        self.latency.mul_f64(factor)
+    }
+
+    pub fn draw(&self) -> Option<Fault> {
+        if self.rate <= 0.0 {
+            return None;
+        }
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        if rng.f64() >= self.rate {
+            return None;
+        }
+        Some(match rng.u8(0..5) {
+            0 => Fault::UnavailableRetryAfter,
+            1 => Fault::Unavailable,
+            2 => Fault::GatewayTimeout,
+            3 => Fault::Dropped,
+            _ => Fault::Slow,
+        })
+    }
+}

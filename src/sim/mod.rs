@@ -1,0 +1,323 @@
+//! The simulated tenant: Microsoft Graph, the Exchange Online admin API and the token endpoint on
+//! localhost, with the service's paths, JSON shapes, error bodies, tokens, throttling and faults.
+//!
+//! Every test and benchmark of the runner talks to it, `--simulate` runs on it, and `remediate sim`
+//! serves it to users who want to rehearse a run. It is only useful while it is as strict as the
+//! real service (see DESIGN.md): being kinder would make every test a lie.
+
+mod budget;
+mod exchange;
+mod faults;
+mod graph;
+mod reply;
+mod server;
+mod stats;
+pub mod tenant;
+mod tokens;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub use tenant::{MfaState, Population};
+pub use tokens::{AppRegistration, rsa_public_key, thumbprint};
+
+use budget::{Bucket, Budgets, InFlight};
+use faults::Faults;
+use stats::Stats;
+use tenant::Tenant;
+use tokens::TokenIssuer;
+
+/// Everything that shapes a simulated tenant. [`SimConfig::default`] has the documented budgets of
+/// a large tenant (over 500 users), no latency and no faults.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub listen: SocketAddr,
+    pub population: Population,
+    pub seed: u64,
+    /// Throttling on or off (`--no-throttle`).
+    pub throttle: bool,
+    /// Graph identity resource units per second, and the window the bucket holds (8,000 per 10 s).
+    pub graph_rate: f64,
+    pub graph_window: Duration,
+    /// Graph writes per second, and the window (3,000 per 150 s).
+    pub graph_write_rate: f64,
+    pub graph_write_window: Duration,
+    /// Exchange admin API requests per second and window; no published numbers, ours are an
+    /// assumption on the safe side.
+    pub exchange_rate: f64,
+    pub exchange_window: Duration,
+    /// Exchange requests in flight per tenant before 429 "maximum number of concurrent requests".
+    pub exchange_inflight: usize,
+    /// Permissions the app was not granted (403 `Authorization_RequestDenied`).
+    pub deny_permissions: Vec<String>,
+    /// Mean latency; each answer waits 50–150 % of it.
+    pub latency: Duration,
+    /// Share of requests that fail transiently.
+    pub fault_rate: f64,
+    /// How long a "slow" fault holds its reply (longer than any sane client timeout).
+    pub slow_reply: Duration,
+    pub token_lifetime: Duration,
+    /// DER certificate registered on the app, for client assertions.
+    pub client_certificate: Option<Vec<u8>>,
+    /// A workload identity token the app trusts as a client assertion.
+    pub federated_token: Option<String>,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            population: Population::Generated { count: 100 },
+            seed: 1,
+            throttle: true,
+            graph_rate: 800.0,
+            graph_window: Duration::from_secs(10),
+            graph_write_rate: 20.0,
+            graph_write_window: Duration::from_secs(150),
+            exchange_rate: 25.0,
+            exchange_window: Duration::from_secs(10),
+            exchange_inflight: 5,
+            deny_permissions: Vec::new(),
+            latency: Duration::ZERO,
+            fault_rate: 0.0,
+            slow_reply: Duration::from_secs(120),
+            token_lifetime: Duration::from_secs(3599),
+            client_certificate: None,
+            federated_token: None,
+        }
+    }
+}
+
+impl SimConfig {
+    /// The app registration this seed produces: tenant id, client id and secret.
+    pub fn app_registration(&self) -> AppRegistration {
+        let mut rng = fastrand::Rng::with_seed(self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut uuid = || {
+            uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes())
+                .into_uuid()
+                .to_string()
+        };
+        let tenant_id = uuid();
+        let client_id = uuid();
+        let secret: String = (0..40).map(|_| rng.alphanumeric()).collect();
+        AppRegistration {
+            tenant_id,
+            client_id,
+            client_secret: format!("sim~{secret}"),
+            certificate: self.client_certificate.clone(),
+            federated_token: self.federated_token.clone(),
+        }
+    }
+
+    /// Reads a PEM file and keeps its first certificate (DER) as the app's registered certificate.
+    pub fn load_client_certificate(&mut self, path: &Path) -> Result<(), String> {
+        let text =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let blocks =
+            pem::parse_many(text).map_err(|e| format!("{} is not PEM: {e}", path.display()))?;
+        let certificate = blocks
+            .into_iter()
+            .find(|b| b.tag() == "CERTIFICATE")
+            .ok_or_else(|| format!("{} holds no CERTIFICATE block", path.display()))?;
+        if rsa_public_key(certificate.contents()).is_none() {
+            return Err(format!(
+                "the certificate in {} has no RSA public key",
+                path.display()
+            ));
+        }
+        self.client_certificate = Some(certificate.into_contents());
+        Ok(())
+    }
+}
+
+/// A request as the simulator received it, for tests that check exactly what was sent.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ReceivedRequest {
+    pub method: String,
+    /// The raw path and query, as sent (still percent-encoded).
+    pub target: String,
+    pub body: String,
+}
+
+const REQUEST_LOG_SIZE: usize = 10_000;
+
+/// The state behind the HTTP routes.
+pub struct Service {
+    config: SimConfig,
+    base_url: String,
+    tenant: Mutex<Tenant>,
+    tokens: TokenIssuer,
+    budgets: Budgets,
+    faults: Faults,
+    stats: Stats,
+    received: Mutex<VecDeque<ReceivedRequest>>,
+}
+
+impl Service {
+    fn new(config: SimConfig, base_url: String) -> Service {
+        let budgets = Budgets {
+            enabled: config.throttle,
+            graph_units: Bucket::new(config.graph_rate, config.graph_window),
+            graph_writes: Bucket::new(config.graph_write_rate, config.graph_write_window),
+            exchange_requests: Bucket::new(config.exchange_rate, config.exchange_window),
+            exchange_inflight_cap: config.exchange_inflight,
+            exchange_inflight: InFlight::default(),
+        };
+        Service {
+            tenant: Mutex::new(Tenant::build(&config.population, config.seed)),
+            tokens: TokenIssuer::new(config.app_registration(), config.token_lifetime),
+            faults: Faults::new(config.fault_rate, config.latency, config.seed),
+            budgets,
+            stats: Stats::default(),
+            received: Mutex::new(VecDeque::new()),
+            base_url,
+            config,
+        }
+    }
+
+    fn tenant(&self) -> MutexGuard<'_, Tenant> {
+        self.tenant.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn denied(&self, permission: &str) -> bool {
+        self.config
+            .deny_permissions
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(permission))
+    }
+
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn record(&self, method: &str, target: &str, body: &[u8]) {
+        let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        if received.len() == REQUEST_LOG_SIZE {
+            received.pop_front();
+        }
+        let body = String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned();
+        received.push_back(ReceivedRequest {
+            method: method.to_string(),
+            target: target.to_string(),
+            body,
+        });
+    }
+
+    pub fn stats_json(&self) -> Value {
+        let max_writes = self
+            .tenant()
+            .users
+            .iter()
+            .map(|u| u.writes)
+            .max()
+            .unwrap_or(0);
+        self.stats.to_json(max_writes)
+    }
+
+    pub fn state_json(&self) -> Value {
+        self.tenant().snapshot()
+    }
+
+    pub fn received_json(&self) -> Value {
+        json!(
+            self.received
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .collect::<Vec<_>>()
+        )
+    }
+
+    /// Restores the seeded tenant and clears the counters and the request log.
+    pub fn reset(&self) {
+        *self.tenant() = Tenant::build(&self.config.population, self.config.seed);
+        self.received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.stats.clear();
+    }
+}
+
+/// A running simulated tenant.
+pub struct Simulator {
+    address: SocketAddr,
+    service: Arc<Service>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Binds `config.listen` (use port 0 for any free port) and starts serving.
+    pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let address = listener.local_addr()?;
+        let service = Arc::new(Service::new(config, format!("http://{address}")));
+        let shutdown = CancellationToken::new();
+        let router = server::router(service.clone());
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            let serve =
+                axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
+            if let Err(error) = serve.await {
+                tracing::error!(%error, "simulated tenant stopped");
+            }
+        });
+        Ok(Simulator {
+            address,
+            service,
+            shutdown,
+            task,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// `http://127.0.0.1:PORT`: the login, Graph and Exchange base URL all at once.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn app(&self) -> &AppRegistration {
+        &self.service.tokens.app
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The lines `remediate sim` prints so that `eval` points the runner here.
+    pub fn environment_lines(&self) -> String {
+        let app = self.app();
+        let url = self.url();
+        format!(
+            "export AZURE_TENANT_ID={}\nexport AZURE_CLIENT_ID={}\nexport AZURE_CLIENT_SECRET={}\nexport REMEDIATE_LOGIN_URL={url}\nexport REMEDIATE_GRAPH_URL={url}\nexport REMEDIATE_EXCHANGE_URL={url}\n",
+            app.tenant_id, app.client_id, app.client_secret
+        )
+    }
+
+    /// Stops serving; replies still held back by a "slow" fault are cut after a second.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if tokio::time::timeout(Duration::from_secs(1), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

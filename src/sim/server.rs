@@ -1,0 +1,612 @@
+//! The HTTP face of the simulated tenant: routes, the pipeline every request goes through
+//! (latency, token check, throttling, faults) and `$batch` for Graph and Exchange.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::{Value, json};
+
+use super::Service;
+use super::budget::Verdict;
+use super::exchange::{self, ExchangeCall};
+use super::faults::Fault;
+use super::graph::{self, GraphCall};
+use super::reply::{Reply, RequestIds};
+use super::stats::{Api, bump};
+use super::tokens::Audience;
+
+type Shared = State<Arc<Service>>;
+
+const GRAPH_BATCH_LIMIT: usize = 20;
+const EXCHANGE_BATCH_LIMIT: usize = 10;
+const CONCURRENCY_MESSAGE: &str = "The request was throttled because the maximum number of concurrent requests per tenant was exceeded. Please retry after some time.";
+
+pub fn router(service: Arc<Service>) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/v1.0/{*rest}", any(graph_entry))
+        .route("/beta/{*rest}", any(graph_entry))
+        .route(
+            "/adminapi/beta/{tenant}/InvokeCommand",
+            any(exchange_invoke),
+        )
+        .route("/adminapi/beta/{tenant}/$batch", any(exchange_batch))
+        .route(
+            "/_sim/stats",
+            get(|State(s): Shared| async move { axum::Json(s.stats_json()) }),
+        )
+        .route(
+            "/_sim/state",
+            get(|State(s): Shared| async move { axum::Json(s.state_json()) }),
+        )
+        .route(
+            "/_sim/requests",
+            get(|State(s): Shared| async move { axum::Json(s.received_json()) }),
+        )
+        .route(
+            "/_sim/reset",
+            post(|State(s): Shared| async move {
+                s.reset();
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .fallback(unmatched)
+        .with_state(service)
+}
+
+fn client_request_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+}
+
+fn target_of(uri: &Uri) -> &str {
+    uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+}
+
+fn respond(service: &Service, api: Api, reply: Reply, ids: &RequestIds) -> Response {
+    service.stats.answered(api, reply.status.as_u16());
+    let mut response = match &reply.body {
+        Some(body) => (
+            reply.status,
+            [("content-type", "application/json; odata.metadata=minimal")],
+            body.to_string(),
+        )
+            .into_response(),
+        None => reply.status.into_response(),
+    };
+    let headers = response.headers_mut();
+    for (name, value) in &reply.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(*name, value);
+        }
+    }
+    if api != Api::Token {
+        for (name, value) in [
+            ("request-id", &ids.request_id),
+            ("client-request-id", &ids.client_request_id),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    response
+}
+
+async fn unmatched(
+    State(service): Shared,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    service.record(method.as_str(), target_of(&uri), &body);
+    bump(&service.stats.unmatched_requests);
+    let ids = RequestIds::new(client_request_id(&headers));
+    let reply = Reply::graph_error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("No route matches '{}'.", uri.path()),
+        &ids,
+    );
+    respond(&service, Api::Graph, reply, &ids)
+}
+
+async fn token(
+    State(service): Shared,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    tokio::time::sleep(service.faults.latency()).await;
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let token_url = format!("{}/{tenant}/oauth2/v2.0/token", service.base_url);
+    let reply = service.tokens.issue(&tenant, &form, &token_url);
+    if reply.status.is_success() {
+        bump(&service.stats.tokens_issued);
+    }
+    respond(
+        &service,
+        Api::Token,
+        reply,
+        &RequestIds::new(client_request_id(&headers)),
+    )
+}
+
+/// Latency, then the token check shared by every Graph and Exchange request.
+async fn admit(
+    service: &Service,
+    headers: &HeaderMap,
+    audience: Audience,
+    ids: &RequestIds,
+) -> Result<(), Reply> {
+    tokio::time::sleep(service.faults.latency()).await;
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    service
+        .tokens
+        .check(authorization, audience)
+        .map_err(|problem| {
+            Reply::graph_error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                problem.message(),
+                ids,
+            )
+            .with_header(
+                "www-authenticate",
+                "Bearer realm=\"\", error=\"invalid_token\"",
+            )
+        })
+}
+
+/// Carries out `work` unless a fault says otherwise, then answers (or drops the connection).
+async fn finish_with_faults(
+    service: &Service,
+    api: Api,
+    ids: &RequestIds,
+    writes: bool,
+    work: impl FnOnce() -> Reply,
+) -> Response {
+    let fault = service.faults.draw();
+    if fault.is_some() {
+        bump(&service.stats.faults_total);
+    }
+    let unavailable = || {
+        Reply::graph_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "serviceNotAvailable",
+            "Service unavailable. Please try again later.",
+            ids,
+        )
+    };
+    match fault {
+        Some(Fault::UnavailableRetryAfter) => {
+            return respond(
+                service,
+                api,
+                unavailable().with_header("retry-after", "1"),
+                ids,
+            );
+        }
+        Some(Fault::Unavailable) => return respond(service, api, unavailable(), ids),
+        _ => {}
+    }
+    let reply = work();
+    let Some(fault) = fault.filter(|f| f.after_work()) else {
+        return respond(service, api, reply, ids);
+    };
+    if writes && reply.status.is_success() {
+        bump(&service.stats.faulted_writes_applied);
+    }
+    match fault {
+        Fault::GatewayTimeout => {
+            let timeout = Reply::graph_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "UnknownError",
+                "The gateway did not receive a response from the service in time.",
+                ids,
+            );
+            respond(service, api, timeout, ids)
+        }
+        Fault::Dropped => {
+            service.stats.answered(api, 0);
+            let broken = futures_util::stream::once(async {
+                Err::<Bytes, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+            });
+            Response::builder()
+                .status(StatusCode::OK)
+                .body(Body::from_stream(broken))
+                .unwrap_or_default()
+        }
+        _ => {
+            tokio::time::sleep(service.config.slow_reply).await;
+            respond(service, api, reply, ids)
+        }
+    }
+}
+
+impl Service {
+    /// Charges a Graph call to the budgets: Ok with the headers to add, or a 429 reply.
+    fn charge_graph(
+        &self,
+        call: &GraphCall,
+        ids: &RequestIds,
+    ) -> Result<Vec<(&'static str, String)>, Reply> {
+        let (cost, write) = call.cost();
+        self.stats
+            .graph_resource_units
+            .fetch_add(cost as u64, std::sync::atomic::Ordering::Relaxed);
+        let mut headers = vec![("x-ms-resource-unit", format!("{cost}"))];
+        if !self.budgets.enabled {
+            return Ok(headers);
+        }
+        let scope = format!(
+            "Tenant_Application/{}/{}/{}",
+            if write { "ReadWrite" } else { "Read" },
+            self.tokens.app.tenant_id,
+            self.tokens.app.client_id
+        );
+        let mut verdicts = vec![self.budgets.graph_units.take(cost)];
+        if write {
+            verdicts.push(self.budgets.graph_writes.take(1.0));
+        }
+        let mut used: f64 = 0.0;
+        let mut wait = None;
+        for verdict in verdicts {
+            match verdict {
+                Verdict::Allowed { used: share } => used = used.max(share),
+                Verdict::Throttled { retry_after } => {
+                    wait =
+                        Some(wait.map_or(retry_after, |w: std::time::Duration| w.max(retry_after)))
+                }
+            }
+        }
+        if let Some(wait) = wait {
+            let reply = Reply::throttled(
+                wait,
+                "Too many requests. The application or tenant has exceeded its throttling limit; retry after the interval in Retry-After.",
+                ids,
+            );
+            return Err(reply
+                .with_header("x-ms-throttle-scope", scope)
+                .with_header("x-ms-throttle-information", "ResourceUnitLimitExceeded"));
+        }
+        if used >= 0.8 {
+            headers.push((
+                "x-ms-throttle-limit-percentage",
+                format!("{:.0}", used * 100.0),
+            ));
+            headers.push(("x-ms-throttle-scope", scope));
+        }
+        Ok(headers)
+    }
+
+    fn charge_exchange(&self, ids: &RequestIds) -> Result<(), Reply> {
+        if !self.budgets.enabled {
+            return Ok(());
+        }
+        match self.budgets.exchange_requests.take(1.0) {
+            Verdict::Allowed { .. } => Ok(()),
+            Verdict::Throttled { retry_after } => Err(Reply::throttled(
+                retry_after,
+                "The request was throttled: too many requests for this tenant. Retry after the interval in Retry-After.",
+                ids,
+            )),
+        }
+    }
+
+    /// One Graph call, parsed, charged and carried out (used by direct requests and batch items).
+    fn graph_call(
+        &self,
+        method: Method,
+        beta: bool,
+        target: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        ids: &RequestIds,
+    ) -> (Reply, bool) {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let call = match graph::parse(method, beta, path, query, headers, body, ids) {
+            Ok(call) => call,
+            Err(refusal) => {
+                if refusal.unmatched {
+                    bump(&self.stats.unmatched_requests);
+                }
+                return (refusal.reply, false);
+            }
+        };
+        match self.charge_graph(&call, ids) {
+            Ok(extra) => {
+                let mut reply = graph::execute(self, &call, ids);
+                reply.headers.extend(extra);
+                (reply, call.cost().1)
+            }
+            Err(throttled) => (throttled, false),
+        }
+    }
+}
+
+async fn graph_entry(
+    State(service): Shared,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = target_of(&uri);
+    service.record(method.as_str(), target, &body);
+    let ids = RequestIds::new(client_request_id(&headers));
+    if let Err(reply) = admit(&service, &headers, Audience::Graph, &ids).await {
+        return respond(&service, Api::Graph, reply, &ids);
+    }
+    let (beta, rest) = match target.strip_prefix("/beta") {
+        Some(rest) => (true, rest),
+        None => (false, target.strip_prefix("/v1.0").unwrap_or(target)),
+    };
+    if rest.split('?').next() == Some("/$batch") && method == Method::POST {
+        return graph_batch(&service, beta, &body, &ids).await;
+    }
+    // Parsing and charging happen inside the work, so a fault before the work changes nothing.
+    let is_write = method == Method::PATCH;
+    finish_with_faults(&service, Api::Graph, &ids, is_write, || {
+        service
+            .graph_call(method, beta, rest, &headers, &body, &ids)
+            .0
+    })
+    .await
+}
+
+fn batch_requests(body: &[u8], limit: usize, ids: &RequestIds) -> Result<Vec<Value>, Reply> {
+    let parsed: Value = serde_json::from_slice(body).map_err(|_| {
+        Reply::graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.", ids)
+    })?;
+    let Some(requests) = parsed["requests"].as_array() else {
+        return Err(Reply::graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The batch request must contain a 'requests' array.",
+            ids,
+        ));
+    };
+    if requests.len() > limit {
+        let text = format!("Number of batch request steps exceeds the maximum of {limit}.");
+        return Err(Reply::graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &text,
+            ids,
+        ));
+    }
+    if requests.is_empty() {
+        return Err(Reply::graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The batch request contains no requests.",
+            ids,
+        ));
+    }
+    Ok(requests.clone())
+}
+
+/// Headers of a batch item: the item's own `headers` object.
+fn item_headers(item: &Value) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(map) = item["headers"].as_object() {
+        for (name, value) in map {
+            if let (Ok(name), Some(Ok(value))) = (
+                name.to_lowercase().parse::<axum::http::HeaderName>(),
+                value.as_str().map(HeaderValue::from_str),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    headers
+}
+
+fn item_response(id: &Value, reply: Reply) -> Value {
+    let headers: serde_json::Map<String, Value> = reply
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(v.clone())))
+        .collect();
+    let mut response = json!({"id": id, "status": reply.status.as_u16(), "headers": headers});
+    if let Some(body) = reply.body {
+        response["body"] = body;
+    }
+    response
+}
+
+async fn graph_batch(
+    service: &Arc<Service>,
+    beta: bool,
+    body: &[u8],
+    ids: &RequestIds,
+) -> Response {
+    let requests = match batch_requests(body, GRAPH_BATCH_LIMIT, ids) {
+        Ok(requests) => requests,
+        Err(reply) => return respond(service, Api::Graph, reply, ids),
+    };
+    let version = if beta { "/beta" } else { "/v1.0" };
+    let writes = requests.iter().any(|r| {
+        r["method"]
+            .as_str()
+            .is_some_and(|m| m.eq_ignore_ascii_case("PATCH"))
+    });
+    finish_with_faults(service, Api::Graph, ids, writes, || {
+        let responses: Vec<Value> = requests
+            .iter()
+            .map(|item| {
+                let item_ids = RequestIds::new(item["headers"]["client-request-id"].as_str());
+                let method = item["method"]
+                    .as_str()
+                    .and_then(|m| m.to_uppercase().parse::<Method>().ok())
+                    .unwrap_or(Method::GET);
+                let url = item["url"].as_str().unwrap_or_default();
+                let url = if url.starts_with('/') {
+                    url.to_string()
+                } else {
+                    format!("/{url}")
+                };
+                let body = if item["body"].is_null() {
+                    Vec::new()
+                } else {
+                    item["body"].to_string().into_bytes()
+                };
+                service.record(method.as_str(), &format!("{version}{url}"), &body);
+                let (reply, _) =
+                    service.graph_call(method, beta, &url, &item_headers(item), &body, &item_ids);
+                service.stats.answered(Api::Graph, reply.status.as_u16());
+                item_response(&item["id"], reply)
+            })
+            .collect();
+        Reply::json(StatusCode::OK, json!({"responses": responses}))
+    })
+    .await
+}
+
+fn exchange_tenant_ok(service: &Service, tenant: &str) -> Result<(), Reply> {
+    if tenant.eq_ignore_ascii_case(&service.tokens.app.tenant_id) {
+        Ok(())
+    } else {
+        Err(Reply::exchange_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("The tenant '{tenant}' in the request URL is not the tenant of this token."),
+        ))
+    }
+}
+
+fn exchange_call(
+    service: &Service,
+    tenant: &str,
+    query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    ids: &RequestIds,
+) -> (Reply, bool) {
+    let call: ExchangeCall = match exchange::parse(query, headers, body) {
+        Ok(call) => call,
+        Err(reply) => return (reply, false),
+    };
+    if let Err(reply) = service.charge_exchange(ids) {
+        return (reply, false);
+    }
+    let writes = call.cmdlet.starts_with("Set-");
+    (exchange::execute(service, &call, tenant), writes)
+}
+
+async fn exchange_invoke(
+    State(service): Shared,
+    Path(tenant): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    service.record(method.as_str(), target_of(&uri), &body);
+    let ids = RequestIds::new(client_request_id(&headers));
+    let Some(_slot) = exchange_slot(&service) else {
+        let reply = Reply::throttled(std::time::Duration::from_secs(1), CONCURRENCY_MESSAGE, &ids);
+        return respond(&service, Api::Exchange, reply, &ids);
+    };
+    if let Err(reply) = admit(&service, &headers, Audience::Exchange, &ids).await {
+        return respond(&service, Api::Exchange, reply, &ids);
+    }
+    if method != Method::POST {
+        let reply = Reply::exchange_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "InvokeCommand accepts POST only.",
+        );
+        return respond(&service, Api::Exchange, reply, &ids);
+    }
+    if let Err(reply) = exchange_tenant_ok(&service, &tenant) {
+        return respond(&service, Api::Exchange, reply, &ids);
+    }
+    let query = uri.query().unwrap_or_default();
+    let writes = body.windows(4).any(|w| w == b"Set-");
+    finish_with_faults(&service, Api::Exchange, &ids, writes, || {
+        exchange_call(&service, &tenant, query, &headers, &body, &ids).0
+    })
+    .await
+}
+
+fn exchange_slot(service: &Service) -> Option<Option<super::budget::InFlightGuard<'_>>> {
+    if !service.budgets.enabled {
+        return Some(None);
+    }
+    service
+        .budgets
+        .exchange_inflight
+        .enter(service.budgets.exchange_inflight_cap)
+        .map(Some)
+}
+
+async fn exchange_batch(
+    State(service): Shared,
+    Path(tenant): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    service.record(method.as_str(), target_of(&uri), &body);
+    let ids = RequestIds::new(client_request_id(&headers));
+    let Some(_slot) = exchange_slot(&service) else {
+        let reply = Reply::throttled(std::time::Duration::from_secs(1), CONCURRENCY_MESSAGE, &ids);
+        return respond(&service, Api::Exchange, reply, &ids);
+    };
+    if let Err(reply) = admit(&service, &headers, Audience::Exchange, &ids).await {
+        return respond(&service, Api::Exchange, reply, &ids);
+    }
+    if let Err(reply) = exchange_tenant_ok(&service, &tenant) {
+        return respond(&service, Api::Exchange, reply, &ids);
+    }
+    let requests = match batch_requests(&body, EXCHANGE_BATCH_LIMIT, &ids) {
+        Ok(requests) => requests,
+        Err(reply) => return respond(&service, Api::Exchange, reply, &ids),
+    };
+    let writes = body.windows(4).any(|w| w == b"Set-");
+    finish_with_faults(&service, Api::Exchange, &ids, writes, || {
+        let responses: Vec<Value> = requests
+            .iter()
+            .map(|item| {
+                let item_ids = RequestIds::new(item["headers"]["client-request-id"].as_str());
+                let url = item["url"].as_str().unwrap_or_default();
+                let (path, query) = url.split_once('?').unwrap_or((url, ""));
+                let body = item["body"].to_string().into_bytes();
+                service.record("POST", url, &body);
+                let reply = if path.ends_with("InvokeCommand") {
+                    exchange_call(
+                        &service,
+                        &tenant,
+                        query,
+                        &item_headers(item),
+                        &body,
+                        &item_ids,
+                    )
+                    .0
+                } else {
+                    bump(&service.stats.unmatched_requests);
+                    Reply::exchange_error(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        &format!("Batch item URL '{url}' is not an InvokeCommand URL."),
+                    )
+                };
+                service.stats.answered(Api::Exchange, reply.status.as_u16());
+                item_response(&item["id"], reply)
+            })
+            .collect();
+        Reply::json(StatusCode::OK, json!({"responses": responses}))
+    })
+    .await
+}

@@ -1,0 +1,363 @@
+//! The simulated Microsoft identity platform: the client-credentials token endpoint, the access
+//! tokens it hands out, and the check every Graph and Exchange request goes through.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Value, json};
+
+use super::reply::Reply;
+
+/// The resource a token was issued for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    Graph,
+    Exchange,
+}
+
+/// Resource hosts of every cloud; a token for any of them is accepted, so `--cloud` works too.
+const GRAPH_RESOURCES: [&str; 4] = [
+    "https://graph.microsoft.com",
+    "https://graph.microsoft.us",
+    "https://dod-graph.microsoft.us",
+    "https://microsoftgraph.chinacloudapi.cn",
+];
+const EXCHANGE_RESOURCES: [&str; 4] = [
+    "https://outlook.office365.com",
+    "https://outlook.office365.us",
+    "https://webmail.apps.mil",
+    "https://partner.outlook.cn",
+];
+
+pub fn audience_of_scope(scope: &str) -> Option<Audience> {
+    let resource = scope.strip_suffix("/.default")?.trim_end_matches('/');
+    if GRAPH_RESOURCES.contains(&resource) {
+        Some(Audience::Graph)
+    } else if EXCHANGE_RESOURCES.contains(&resource) {
+        Some(Audience::Exchange)
+    } else {
+        None
+    }
+}
+
+/// The app registration the simulated tenant knows.
+#[derive(Clone, Debug)]
+pub struct AppRegistration {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// DER of the certificate uploaded to the app, if any.
+    pub certificate: Option<Vec<u8>>,
+    /// A federated (workload identity) token the app trusts, if any.
+    pub federated_token: Option<String>,
+}
+
+/// Why a token was refused, in the words the service uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenProblem {
+    Missing,
+    Unknown,
+    Expired,
+    WrongAudience,
+}
+
+impl TokenProblem {
+    pub fn message(self) -> &'static str {
+        match self {
+            TokenProblem::Missing => "Access token is empty.",
+            TokenProblem::Unknown => "IDX14100: JWT is not well formed.",
+            TokenProblem::Expired => "Lifetime validation failed, the token is expired.",
+            TokenProblem::WrongAudience => "Invalid audience.",
+        }
+    }
+}
+
+pub struct TokenIssuer {
+    pub app: AppRegistration,
+    pub lifetime: Duration,
+    issued: Mutex<HashMap<String, (Audience, Instant)>>,
+}
+
+fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> Reply {
+    Reply::json(
+        status,
+        json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {description} Trace ID: {} Correlation ID: {} Timestamp: {}",
+                uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), super::reply::now_rfc3339()),
+            "error_codes": [code],
+            "timestamp": super::reply::now_rfc3339(),
+            "trace_id": uuid::Uuid::new_v4().to_string(),
+            "correlation_id": uuid::Uuid::new_v4().to_string(),
+        }),
+    )
+}
+
+impl TokenIssuer {
+    pub fn new(app: AppRegistration, lifetime: Duration) -> TokenIssuer {
+        TokenIssuer {
+            app,
+            lifetime,
+            issued: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `POST /{tenant}/oauth2/v2.0/token` with a form body; `token_url` is this endpoint's own URL
+    /// (what a client assertion's `aud` must name).
+    pub fn issue(&self, tenant: &str, form: &HashMap<String, String>, token_url: &str) -> Reply {
+        if !tenant.eq_ignore_ascii_case(&self.app.tenant_id) {
+            let text = format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            );
+            return aad_error(StatusCode::BAD_REQUEST, "invalid_request", 90002, &text);
+        }
+        let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+        if field("grant_type") != "client_credentials" {
+            let text = "The provided value for the input parameter 'grant_type' is not valid. Expected values are the following: 'client_credentials'.";
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                70003,
+                text,
+            );
+        }
+        if field("client_id") != self.app.client_id {
+            let text = format!(
+                "Application with identifier '{}' was not found in the directory '{}'.",
+                field("client_id"),
+                self.app.tenant_id
+            );
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                700016,
+                &text,
+            );
+        }
+        let Some(audience) = audience_of_scope(field("scope")) else {
+            let text = format!(
+                "The provided value '{}' for the input parameter 'scope' is not valid. The scope must be a resource followed by '/.default'.",
+                field("scope")
+            );
+            return aad_error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, &text);
+        };
+        if let Err(refusal) = self.authenticate(form, token_url) {
+            return refusal;
+        }
+        let token = new_token();
+        let expires = Instant::now() + self.lifetime;
+        self.issued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token.clone(), (audience, expires));
+        let seconds = self.lifetime.as_secs();
+        Reply::json(
+            StatusCode::OK,
+            json!({"token_type": "Bearer", "expires_in": seconds, "ext_expires_in": seconds, "access_token": token}),
+        )
+    }
+
+    fn authenticate(&self, form: &HashMap<String, String>, token_url: &str) -> Result<(), Reply> {
+        let invalid_client = |code, text: &str| {
+            Err(aad_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                code,
+                text,
+            ))
+        };
+        if let Some(secret) = form.get("client_secret") {
+            if *secret == self.app.client_secret {
+                return Ok(());
+            }
+            return invalid_client(
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.",
+            );
+        }
+        let Some(assertion) = form.get("client_assertion") else {
+            return invalid_client(
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            );
+        };
+        if form.get("client_assertion_type").map(String::as_str)
+            != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        {
+            return invalid_client(
+                700025,
+                "Client assertion type is missing or not 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.",
+            );
+        }
+        if self.app.federated_token.as_deref() == Some(assertion.as_str()) {
+            return Ok(());
+        }
+        match &self.app.certificate {
+            Some(certificate) => self
+                .check_assertion(assertion, certificate, token_url)
+                .or_else(|text| invalid_client(700027, &text)),
+            None => invalid_client(
+                700027,
+                "Client assertion failed signature validation: no certificate is registered for this application.",
+            ),
+        }
+    }
+
+    fn check_assertion(
+        &self,
+        assertion: &str,
+        certificate: &[u8],
+        token_url: &str,
+    ) -> Result<(), String> {
+        let header = jsonwebtoken::decode_header(assertion)
+            .map_err(|e| format!("Client assertion is not a valid JWT: {e}."))?;
+        let thumbprint_matches = match header.alg {
+            Algorithm::PS256 => header.x5t_s256.as_deref() == Some(&thumbprint(certificate, true)),
+            Algorithm::RS256 => {
+                header.x5t.as_deref() == Some(&thumbprint(certificate, false))
+                    || header.x5t_s256.as_deref() == Some(&thumbprint(certificate, true))
+            }
+            other => {
+                return Err(format!(
+                    "Client assertion uses unsupported algorithm {other:?}."
+                ));
+            }
+        };
+        if !thumbprint_matches {
+            return Err("The certificate thumbprint in the client assertion (x5t / x5t#S256) does not match a certificate of this application.".into());
+        }
+        let public_key = rsa_public_key(certificate)
+            .ok_or("The registered certificate holds no RSA public key.")?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_audience(&[token_url]);
+        validation.set_issuer(&[&self.app.client_id]);
+        validation.sub = Some(self.app.client_id.clone());
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation.leeway = 5;
+        let claims = jsonwebtoken::decode::<Value>(
+            assertion,
+            &DecodingKey::from_rsa_der(public_key),
+            &validation,
+        )
+        .map_err(|e| format!("Client assertion contains an invalid signature or claims: {e}."))?
+        .claims;
+        let exp = claims["exp"].as_i64().unwrap_or_default();
+        let nbf = claims["nbf"]
+            .as_i64()
+            .or(claims["iat"].as_i64())
+            .unwrap_or(exp);
+        if exp - nbf > 600 + 5 {
+            return Err("Client assertion lifetime exceeds 10 minutes.".into());
+        }
+        Ok(())
+    }
+
+    /// Checks a request's `Authorization` header for the given resource.
+    pub fn check(&self, authorization: Option<&str>, wanted: Audience) -> Result<(), TokenProblem> {
+        let token = authorization
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .filter(|token| !token.is_empty())
+            .ok_or(TokenProblem::Missing)?;
+        let issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        let (audience, expires) = issued.get(token).ok_or(TokenProblem::Unknown)?;
+        if Instant::now() >= *expires {
+            return Err(TokenProblem::Expired);
+        }
+        if *audience != wanted {
+            return Err(TokenProblem::WrongAudience);
+        }
+        Ok(())
+    }
+}
+
+fn new_token() -> String {
+    let bytes: Vec<u8> = (0..48).map(|_| fastrand::u8(..)).collect();
+    format!(
+        "eyJ0eXAiOiJKV1QiLCJzaW0iOjF9.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// `x5t` (SHA-1) or `x5t#S256` (SHA-256) of a DER certificate, base64url without padding.
+pub fn thumbprint(certificate_der: &[u8], sha256: bool) -> String {
+    use aws_lc_rs::digest;
+    let algorithm = if sha256 {
+        &digest::SHA256
+    } else {
+        &digest::SHA1_FOR_LEGACY_USE_ONLY
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(digest::digest(algorithm, certificate_der))
+}
+
+/// The PKCS#1 RSA public key inside an X.509 certificate's subjectPublicKeyInfo.
+pub fn rsa_public_key(certificate_der: &[u8]) -> Option<&[u8]> {
+    let certificate = der_children(der_element(certificate_der)?.1)?;
+    let tbs = der_children(certificate.first()?.1)?;
+    // With an explicit version ([0]) first, subjectPublicKeyInfo is the 7th element, else the 6th.
+    let skip = usize::from(tbs.first()?.0 == 0xa0);
+    let spki = der_children(tbs.get(5 + skip)?.1)?;
+    let (tag, bits) = *spki.get(1)?;
+    (tag == 0x03 && bits.first() == Some(&0)).then(|| &bits[1..])
+}
+
+/// One DER element at the start of `input`: (tag, contents, rest).
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (length, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let length = rest[..count]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (length, &rest[count..])
+    };
+    (rest.len() >= length).then(|| (tag, &rest[..length], &rest[length..]))
+}
+
+fn der_children(mut input: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+    let mut children = Vec::new();
+    while !input.is_empty() {
+        let (tag, contents, rest) = der_element(input)?;
+        children.push((tag, contents));
+        input = rest;
+    }
+    Some(children)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_map_to_audiences_in_every_cloud() {
+        assert_eq!(
+            audience_of_scope("https://graph.microsoft.com/.default"),
+            Some(Audience::Graph)
+        );
+        assert_eq!(
+            audience_of_scope("https://outlook.office365.us/.default"),
+            Some(Audience::Exchange)
+        );
+        assert_eq!(
+            audience_of_scope("https://graph.microsoft.com/User.Read"),
+            None
+        );
+        assert_eq!(audience_of_scope("https://evil.example/.default"), None);
+    }
+
+    #[test]
+    fn der_walker_refuses_truncated_input() {
+        assert!(rsa_public_key(&[0x30, 0x82, 0x01]).is_none());
+        assert!(rsa_public_key(&[]).is_none());
+    }
+}
