@@ -3,23 +3,47 @@
 //! The binary is thin: [`run`] is the one entry point, and tests call it in process. The pieces:
 //! [`targets`] reads the CSV, [`settings`] knows each remediable setting, [`cloud`] talks to
 //! Microsoft (tokens, retries, throttling), [`engine`] plans and applies, [`report`] turns the
-//! engine's events into the progress bar, the log and the report directory, and [`sim`] is the
-//! simulated tenant everything is tested against.
+//! engine's events into the progress display, the log and the report directory, and [`sim`] is
+//! the simulated tenant everything is tested against.
 
 pub mod cli;
+pub mod cloud;
+mod commands;
+pub mod connection;
+pub mod engine;
 pub mod error;
 pub mod logging;
+pub mod profile;
+pub mod report;
+pub mod secret;
+pub mod settings;
 pub mod sim;
 mod sim_command;
+pub mod targets;
 
 pub use error::{Error, Result, exit};
 
 use cli::{Cli, Command};
+use engine::Mode;
 
 /// Runs one command to the end and returns the exit code it earned.
 pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
+        Command::Plan(args) => {
+            commands::plan_or_apply(
+                args.run,
+                Mode::Plan,
+                false,
+                args.detailed_exitcode,
+                cli.quiet,
+            )
+            .await
+        }
+        Command::Apply(args) => {
+            commands::plan_or_apply(args.run, Mode::Apply, args.yes, false, cli.quiet).await
+        }
+        Command::Validate(args) => commands::validate(args),
+        Command::Profiles => commands::profiles(),
         Command::Sim(args) => sim_command::serve(args).await,
-        _ => Err(Error::Config("not implemented yet".into())),
     }
 }

@@ -50,7 +50,22 @@ pub fn config_from_args(args: &SimArgs, identities: Option<Vec<String>>) -> Resu
 }
 
 pub async fn serve(args: SimArgs) -> Result<u8> {
-    let identities = None;
+    let identities = match &args.from {
+        Some(path) => {
+            let reader = crate::targets::open(path, args.column.as_deref())?;
+            let found: Vec<String> = reader
+                .filter_map(|e| {
+                    if let crate::targets::Entry::Target(t) = e {
+                        Some(t.identity)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            Some(found)
+        }
+        None => None,
+    };
     let config = config_from_args(&args, identities)?;
     let simulator = Simulator::start(config).await.map_err(|e| {
         Error::Config(format!(
@@ -59,9 +74,9 @@ pub async fn serve(args: SimArgs) -> Result<u8> {
         ))
     })?;
     let mut stdout = std::io::stdout().lock();
-    let announced = write!(
+    let announced = writeln!(
         stdout,
-        "{}listening on {}\n",
+        "{}listening on {}",
         simulator.environment_lines(),
         simulator.url()
     )

@@ -1,0 +1,118 @@
+//! Microsoft Graph: the request shapes, and finding the directory user behind a target address.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::paths::{odata_string, query_pair, user};
+use super::{Answer, Api, Call, CallError, CloudClient};
+
+/// The fields a lookup asks for: `$select` makes a users GET one resource unit cheaper.
+const USER_FIELDS: &str = "id,userPrincipalName,mail,userType,accountEnabled,assignedLicenses";
+
+pub fn get(path: String) -> Call {
+    Call {
+        api: Api::Graph,
+        method: Method::GET,
+        path,
+        headers: Vec::new(),
+        body: None,
+        write: false,
+    }
+}
+
+pub fn patch(path: String, body: Value) -> Call {
+    Call {
+        api: Api::Graph,
+        method: Method::PATCH,
+        path,
+        headers: Vec::new(),
+        body: Some(body),
+        write: true,
+    }
+}
+
+/// A directory user, as far as remediation cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryUser {
+    pub id: String,
+    pub upn: String,
+    pub mail: Option<String>,
+    pub guest: bool,
+    pub licensed: bool,
+    pub account_enabled: bool,
+}
+
+impl DirectoryUser {
+    fn from_json(value: &Value) -> Option<DirectoryUser> {
+        Some(DirectoryUser {
+            id: value["id"].as_str()?.to_string(),
+            upn: value["userPrincipalName"].as_str()?.to_string(),
+            mail: value["mail"].as_str().map(str::to_string),
+            guest: value["userType"].as_str() == Some("Guest"),
+            licensed: value["assignedLicenses"]
+                .as_array()
+                .is_some_and(|l| !l.is_empty()),
+            account_enabled: value["accountEnabled"].as_bool().unwrap_or(true),
+        })
+    }
+}
+
+/// What a lookup found, with the last answer's ids and the attempts it took.
+pub struct Lookup {
+    pub user: Option<DirectoryUser>,
+    pub attempts: u32,
+    pub ids: super::RequestIds,
+}
+
+impl CloudClient {
+    /// Finds the user behind an address: by UPN first, then by `mail`, then by any proxy address
+    /// (the last needs `ConsistencyLevel: eventual` and `$count=true`).
+    pub async fn find_user(&self, identity: &str) -> Result<Lookup, CallError> {
+        let mut attempts = 0;
+        let by_upn = get(format!("v1.0/{}?$select={USER_FIELDS}", user(identity)));
+        match self.send(&by_upn).await {
+            Ok(answer) => return Ok(found(&answer, &answer.body, attempts)),
+            Err(error) if error.is_not_found() => attempts += error.attempts(),
+            Err(error) => return Err(error),
+        }
+        let by_mail = format!("mail eq {}", odata_string(identity));
+        let answer = self
+            .send(&get(format!(
+                "v1.0/users?{}&$select={USER_FIELDS}",
+                query_pair("$filter", &by_mail)
+            )))
+            .await?;
+        attempts += answer.attempts;
+        if let Some(first) = answer.body["value"].get(0) {
+            return Ok(found(&answer, first, attempts));
+        }
+        let by_proxy = format!(
+            "proxyAddresses/any(x:x eq {})",
+            odata_string(&format!("smtp:{identity}"))
+        );
+        let mut call = get(format!(
+            "v1.0/users?{}&$count=true&$select={USER_FIELDS}",
+            query_pair("$filter", &by_proxy)
+        ));
+        call.headers.push(("ConsistencyLevel", "eventual".into()));
+        let answer = self.send(&call).await?;
+        attempts += answer.attempts;
+        let first = answer.body["value"].get(0).cloned();
+        Ok(match first {
+            Some(first) => found(&answer, &first, attempts),
+            None => Lookup {
+                user: None,
+                attempts,
+                ids: answer.ids,
+            },
+        })
+    }
+}
+
+fn found(answer: &Answer, value: &Value, earlier_attempts: u32) -> Lookup {
+    Lookup {
+        user: DirectoryUser::from_json(value),
+        attempts: earlier_attempts + answer.attempts,
+        ids: answer.ids.clone(),
+    }
+}

@@ -1,0 +1,572 @@
+//! Talking to Microsoft: the endpoints of each cloud, tokens, pacing, and the one request loop
+//! that retries what is transient and reports the rest.
+//!
+//! Nothing here knows about CSV files or settings; the settings call [`CloudClient::send`] with a
+//! [`Call`] and get an [`Answer`] or a [`CallError`].
+
+pub mod auth;
+pub mod exchange;
+pub mod graph;
+pub mod pacer;
+pub mod paths;
+pub mod retry_after;
+pub mod service_error;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::cli::CloudName;
+use auth::{Resource, TokenSource};
+use pacer::Pacer;
+
+/// The hosts of one Microsoft cloud.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    pub login: String,
+    pub graph: String,
+    pub exchange: String,
+    /// The resources tokens are asked for (scope = resource + "/.default").
+    pub graph_resource: String,
+    pub exchange_resource: String,
+}
+
+impl Endpoints {
+    pub fn of(cloud: CloudName) -> Endpoints {
+        let (login, graph, exchange) = match cloud {
+            CloudName::Global => (
+                "https://login.microsoftonline.com",
+                "https://graph.microsoft.com",
+                "https://outlook.office365.com",
+            ),
+            CloudName::Usgov => (
+                "https://login.microsoftonline.us",
+                "https://graph.microsoft.us",
+                "https://outlook.office365.us",
+            ),
+            CloudName::UsgovDod => (
+                "https://login.microsoftonline.us",
+                "https://dod-graph.microsoft.us",
+                "https://webmail.apps.mil",
+            ),
+            CloudName::China => (
+                "https://login.partner.microsoftonline.cn",
+                "https://microsoftgraph.chinacloudapi.cn",
+                "https://partner.outlook.cn",
+            ),
+        };
+        Endpoints {
+            login: login.into(),
+            graph: graph.into(),
+            exchange: exchange.into(),
+            graph_resource: graph.into(),
+            exchange_resource: exchange.into(),
+        }
+    }
+}
+
+/// Which service a request goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Api {
+    Graph,
+    Exchange,
+}
+
+impl Api {
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Graph => "graph",
+            Api::Exchange => "exchange",
+        }
+    }
+}
+
+/// One request to make.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub api: Api,
+    pub method: Method,
+    /// Path and query after the API's base URL, already encoded (see [`paths`]).
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<Value>,
+    /// A write: if its fate is unknown (a timeout, a 504, a dropped connection) it is not simply
+    /// sent again; the caller re-reads first.
+    pub write: bool,
+}
+
+/// A successful answer.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub ids: RequestIds,
+    pub attempts: u32,
+}
+
+/// The identifiers support cases need: ours and the one the service returned.
+#[derive(Clone, Debug, Default)]
+pub struct RequestIds {
+    pub client_request_id: String,
+    pub request_id: String,
+}
+
+/// Why a call did not succeed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum CallError {
+    /// The service said no, and asking again would not help (400, 403, 404, 405, 409…).
+    #[error("{status} {code}: {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+        ids: RequestIds,
+        attempts: u32,
+    },
+    /// Transient failures until the attempts ran out.
+    #[error("gave up after {attempts} attempts: {last}")]
+    Exhausted {
+        last: String,
+        ids: RequestIds,
+        attempts: u32,
+    },
+    /// A write that may or may not have happened: the caller must re-read before writing again.
+    #[error("the outcome of this write is unknown: {last}")]
+    Unknown {
+        last: String,
+        ids: RequestIds,
+        attempts: u32,
+    },
+    /// No token could be had: nothing else will work either.
+    #[error("{0}")]
+    Auth(String),
+}
+
+impl CallError {
+    pub fn attempts(&self) -> u32 {
+        match self {
+            CallError::Refused { attempts, .. }
+            | CallError::Exhausted { attempts, .. }
+            | CallError::Unknown { attempts, .. } => *attempts,
+            CallError::Auth(_) => 1,
+        }
+    }
+
+    pub fn ids(&self) -> RequestIds {
+        match self {
+            CallError::Refused { ids, .. }
+            | CallError::Exhausted { ids, .. }
+            | CallError::Unknown { ids, .. } => ids.clone(),
+            CallError::Auth(_) => RequestIds::default(),
+        }
+    }
+
+    pub fn code(&self) -> String {
+        match self {
+            CallError::Refused { status, code, .. } if code.is_empty() => status.to_string(),
+            CallError::Refused { code, .. } => code.clone(),
+            CallError::Exhausted { .. } => "RetriesExhausted".into(),
+            CallError::Unknown { .. } => "OutcomeUnknown".into(),
+            CallError::Auth(_) => "AuthenticationFailed".into(),
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, CallError::Refused { status: 404, .. })
+    }
+}
+
+/// How hard to try.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub timeout: Duration,
+}
+
+/// Rates and caps for each API.
+#[derive(Clone, Copy, Debug)]
+pub struct Pacing {
+    pub graph_rps: f64,
+    pub graph_write_rps: f64,
+    pub exchange_rps: f64,
+    pub exchange_inflight: u32,
+    pub adaptive: bool,
+}
+
+/// Requests made, by API and status (0 for no answer), for the summary.
+#[derive(Debug, Default)]
+pub struct RequestCounts {
+    counts: Mutex<BTreeMap<(Api, u16), u64>>,
+}
+
+impl RequestCounts {
+    fn add(&self, api: Api, status: u16) {
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((api, status))
+            .or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<(Api, u16), u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.snapshot().values().sum()
+    }
+}
+
+/// A client for one tenant: its tokens, its pacers, its request loop.
+pub struct CloudClient {
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    pub tenant_id: String,
+    tokens: TokenSource,
+    graph_pacer: Pacer,
+    graph_write_pacer: Pacer,
+    exchange_pacer: Pacer,
+    policy: RetryPolicy,
+    graph_scope: String,
+    exchange_scope: String,
+    pub requests: RequestCounts,
+}
+
+/// Builds the HTTP client: rustls, certificate checks always on, no redirects (a redirect must
+/// never carry our bearer token to another host).
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .pool_max_idle_per_host(64)
+        .user_agent(concat!("remediate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot set up HTTPS: {e}"))
+}
+
+/// Words for a transport error, without the URL's query (which may name a mailbox).
+pub fn describe_transport(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "the connection broke while reading the answer"
+    } else if error.is_request() {
+        "the request failed"
+    } else {
+        "transport error"
+    };
+    let mut source = std::error::Error::source(error);
+    let mut detail = String::new();
+    while let Some(cause) = source {
+        detail = cause.to_string();
+        source = cause.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind} ({detail})")
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Done(Answer),
+    /// Try again after this long (None: backoff); `sent` says whether the service may have acted.
+    Again {
+        wait: Option<Duration>,
+        last: String,
+        sent: bool,
+        ids: RequestIds,
+    },
+    Refused(CallError),
+    TokenRejected {
+        ids: RequestIds,
+        message: String,
+    },
+}
+
+impl CloudClient {
+    pub fn new(
+        http: reqwest::Client,
+        endpoints: Endpoints,
+        tenant_id: String,
+        tokens: TokenSource,
+        pacing: Pacing,
+        policy: RetryPolicy,
+    ) -> CloudClient {
+        CloudClient {
+            http,
+            graph_scope: format!(
+                "{}/.default",
+                endpoints.graph_resource.trim_end_matches('/')
+            ),
+            exchange_scope: format!(
+                "{}/.default",
+                endpoints.exchange_resource.trim_end_matches('/')
+            ),
+            endpoints,
+            tenant_id,
+            tokens,
+            graph_pacer: Pacer::new("graph", pacing.graph_rps, None, pacing.adaptive),
+            graph_write_pacer: Pacer::new(
+                "graph-writes",
+                pacing.graph_write_rps,
+                None,
+                pacing.adaptive,
+            ),
+            exchange_pacer: Pacer::new(
+                "exchange",
+                pacing.exchange_rps,
+                Some(pacing.exchange_inflight),
+                pacing.adaptive,
+            ),
+            policy,
+            requests: RequestCounts::default(),
+        }
+    }
+
+    pub fn throttled_count(&self) -> u64 {
+        self.graph_pacer.throttled_count()
+            + self.graph_write_pacer.throttled_count()
+            + self.exchange_pacer.throttled_count()
+    }
+
+    fn resource(&self, api: Api) -> (Resource<'_>, &str) {
+        match api {
+            Api::Graph => (
+                Resource {
+                    slot: 0,
+                    scope: &self.graph_scope,
+                },
+                &self.endpoints.graph,
+            ),
+            Api::Exchange => (
+                Resource {
+                    slot: 1,
+                    scope: &self.exchange_scope,
+                },
+                &self.endpoints.exchange,
+            ),
+        }
+    }
+
+    /// Fetches both tokens up front, so bad credentials stop the run before anything is read.
+    pub async fn check_credentials(&self) -> Result<(), crate::Error> {
+        for api in [Api::Graph, Api::Exchange] {
+            self.tokens.token(self.resource(api).0).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a call, retrying what is transient, until it succeeds or must be given up.
+    pub async fn send(&self, call: &Call) -> Result<Answer, CallError> {
+        let mut refreshed_token = false;
+        let mut last = String::new();
+        let mut ids = RequestIds::default();
+        for attempt in 1..=self.policy.max_attempts {
+            match self.attempt(call, attempt).await? {
+                Attempt::Done(answer) => return Ok(answer),
+                Attempt::Refused(error) => return Err(error),
+                Attempt::TokenRejected { ids, message } => {
+                    if refreshed_token {
+                        return Err(CallError::Refused {
+                            status: 401,
+                            code: "InvalidAuthenticationToken".into(),
+                            message,
+                            ids,
+                            attempts: attempt,
+                        });
+                    }
+                    refreshed_token = true;
+                }
+                Attempt::Again {
+                    wait,
+                    last: problem,
+                    sent,
+                    ids: attempt_ids,
+                } => {
+                    if sent && call.write {
+                        return Err(CallError::Unknown {
+                            last: problem,
+                            ids: attempt_ids,
+                            attempts: attempt,
+                        });
+                    }
+                    last = problem;
+                    ids = attempt_ids;
+                    if attempt < self.policy.max_attempts {
+                        let pause = wait.unwrap_or_else(|| {
+                            retry_after::backoff(
+                                attempt,
+                                Duration::from_millis(250),
+                                Duration::from_secs(20),
+                            )
+                        });
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            }
+        }
+        Err(CallError::Exhausted {
+            last,
+            ids,
+            attempts: self.policy.max_attempts,
+        })
+    }
+
+    async fn attempt(&self, call: &Call, attempt: u32) -> Result<Attempt, CallError> {
+        let pacer = match call.api {
+            Api::Graph => &self.graph_pacer,
+            Api::Exchange => &self.exchange_pacer,
+        };
+        if call.write && call.api == Api::Graph {
+            self.graph_write_pacer.acquire().await;
+        }
+        let _slot = pacer.acquire().await;
+        let (resource, base) = self.resource(call.api);
+        let token = self
+            .tokens
+            .token(resource)
+            .await
+            .map_err(|e| CallError::Auth(e.to_string()))?;
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let mut request = self
+            .http
+            .request(
+                call.method.clone(),
+                format!("{}/{}", base.trim_end_matches('/'), call.path),
+            )
+            .bearer_auth(token.expose())
+            .header("client-request-id", &client_request_id)
+            .header("return-client-request-id", "true")
+            .timeout(self.policy.timeout);
+        for (name, value) in &call.headers {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        let started = tokio::time::Instant::now();
+        let result = async {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, headers, body))
+        }
+        .await;
+        let mut ids = RequestIds {
+            client_request_id,
+            request_id: String::new(),
+        };
+        let (status, headers, body) = match result {
+            Ok(answer) => answer,
+            Err(error) => {
+                self.requests.add(call.api, 0);
+                let sent = !error.is_connect();
+                let last = describe_transport(&error);
+                tracing::debug!(api = call.api.name(), attempt, elapsed_ms = started.elapsed().as_millis() as u64, %last, "request failed");
+                return Ok(Attempt::Again {
+                    wait: None,
+                    last,
+                    sent,
+                    ids,
+                });
+            }
+        };
+        self.requests.add(call.api, status);
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        ids.request_id = header("request-id").unwrap_or_default().to_string();
+        if (200..300).contains(&status) {
+            let percentage = header("x-ms-throttle-limit-percentage").and_then(|v| v.parse().ok());
+            pacer.succeeded(percentage);
+            if call.write && call.api == Api::Graph {
+                self.graph_write_pacer.succeeded(percentage);
+            }
+            let body = if body.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&body).unwrap_or(Value::Null)
+            };
+            return Ok(Attempt::Done(Answer {
+                status,
+                body,
+                ids,
+                attempts: attempt,
+            }));
+        }
+        let message = service_error::parse(&body);
+        let retry_after =
+            header("retry-after").and_then(|v| retry_after::parse(v, SystemTime::now()));
+        let concurrency = message
+            .message
+            .contains("maximum number of concurrent requests");
+        let last = format!("{status} {}: {}", message.code, message.message);
+        tracing::debug!(api = call.api.name(), attempt, status, code = %message.code, "service answered with an error");
+        match status {
+            429 => {
+                let wait = retry_after.unwrap_or(Duration::from_secs(1));
+                if call.write && call.api == Api::Graph {
+                    self.graph_write_pacer.throttled(wait);
+                }
+                pacer.throttled(wait);
+                Ok(Attempt::Again {
+                    wait: Some(Duration::ZERO),
+                    last,
+                    sent: false,
+                    ids,
+                })
+            }
+            _ if concurrency => {
+                pacer.throttled(retry_after.unwrap_or(Duration::from_secs(1)));
+                Ok(Attempt::Again {
+                    wait: Some(Duration::ZERO),
+                    last,
+                    sent: false,
+                    ids,
+                })
+            }
+            401 => {
+                self.tokens.invalidate(resource, &token).await;
+                Ok(Attempt::TokenRejected {
+                    ids,
+                    message: message.message,
+                })
+            }
+            503 => Ok(Attempt::Again {
+                wait: retry_after,
+                last,
+                sent: false,
+                ids,
+            }),
+            500 | 502 | 504 => Ok(Attempt::Again {
+                wait: retry_after,
+                last,
+                sent: true,
+                ids,
+            }),
+            409 if message.code == "Directory_ConcurrencyViolation" => Ok(Attempt::Again {
+                wait: retry_after,
+                last,
+                sent: false,
+                ids,
+            }),
+            _ => Ok(Attempt::Refused(CallError::Refused {
+                status,
+                code: message.code,
+                message: message.message,
+                ids,
+                attempts: attempt,
+            })),
+        }
+    }
+}

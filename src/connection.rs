@@ -1,0 +1,188 @@
+//! From the command line and the environment to a [`CloudClient`]: which tenant, which app,
+//! which credential, which hosts; or an in-process simulated tenant for `--simulate`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cli::{ConnectionArgs, TuningArgs};
+use crate::cloud::auth::{Credential, TokenSource};
+use crate::cloud::{CloudClient, Endpoints, Pacing, RetryPolicy, http_client};
+use crate::error::{Error, Result};
+use crate::secret::SecretString;
+use crate::sim::{Population, SimConfig, Simulator};
+
+/// A connected client, and the simulator behind it when simulating (kept alive with it).
+pub struct Connection {
+    pub client: Arc<CloudClient>,
+    pub simulator: Option<Simulator>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Warns when a file holding a secret or a key can be read by other users.
+fn warn_if_readable_by_others(path: &Path, what: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(path)
+            && metadata.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                "{what} {} can be read by other users; run: chmod 600 {}",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
+}
+
+/// The credential, from the places a secret may come from (never an argument).
+fn credential(args: &ConnectionArgs) -> Result<Credential> {
+    if let Some(path) = &args.client_secret_file {
+        warn_if_readable_by_others(path, "--client-secret-file");
+        let secret = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!(
+                "--client-secret-file {}: cannot read it: {e}",
+                path.display()
+            ))
+        })?;
+        let secret = secret.trim();
+        if secret.is_empty() {
+            return Err(Error::Config(format!(
+                "--client-secret-file {}: the file is empty",
+                path.display()
+            )));
+        }
+        return Ok(Credential::Secret(SecretString::new(secret)));
+    }
+    if let Some(secret) = env("AZURE_CLIENT_SECRET") {
+        return Ok(Credential::Secret(SecretString::new(secret.trim())));
+    }
+    if let Some(path) = env("AZURE_CLIENT_CERTIFICATE_PATH") {
+        let path = PathBuf::from(path);
+        warn_if_readable_by_others(&path, "AZURE_CLIENT_CERTIFICATE_PATH");
+        return Credential::from_certificate_file(&path);
+    }
+    if let Some(path) = env("AZURE_FEDERATED_TOKEN_FILE") {
+        return Ok(Credential::Federated(PathBuf::from(path)));
+    }
+    Err(Error::Config(
+        "no credential: set AZURE_CLIENT_SECRET, or --client-secret-file FILE, or AZURE_CLIENT_CERTIFICATE_PATH (a PEM with the certificate and its key), or AZURE_FEDERATED_TOKEN_FILE (workload identity); or try --simulate".into(),
+    ))
+}
+
+/// HTTPS only, except for loopback addresses (the simulator).
+pub fn check_base_url(setting: &str, url: &str) -> Result<String> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| Error::Config(format!("{setting} {url}: not a URL ({e})")))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(Error::Config(format!(
+                "{setting} {url}: only https:// URLs are allowed (http:// only for localhost)"
+            )));
+        }
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+fn pacing(tuning: &TuningArgs) -> Pacing {
+    Pacing {
+        graph_rps: tuning.graph_rps,
+        graph_write_rps: tuning.graph_write_rps,
+        exchange_rps: tuning.exchange_rps,
+        exchange_inflight: tuning.exchange_inflight,
+        adaptive: true,
+    }
+}
+
+fn policy(tuning: &TuningArgs) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: tuning.max_attempts,
+        timeout: tuning.request_timeout,
+    }
+}
+
+/// Connects to the tenant the arguments name.
+pub fn connect(args: &ConnectionArgs, tuning: &TuningArgs) -> Result<Connection> {
+    let tenant_id = args.tenant_id.clone().ok_or_else(|| Error::Config("no tenant: set AZURE_TENANT_ID or --tenant-id (the tenant's GUID or initial domain); or try --simulate".into()))?;
+    let client_id = args.client_id.clone().ok_or_else(|| Error::Config("no app: set AZURE_CLIENT_ID or --client-id (the app registration's application id); or try --simulate".into()))?;
+    let credential = credential(args)?;
+    let mut endpoints = Endpoints::of(args.cloud);
+    if let Some(url) = &args.login_url {
+        endpoints.login = check_base_url("--login-url (REMEDIATE_LOGIN_URL)", url)?;
+    }
+    if let Some(url) = &args.graph_url {
+        endpoints.graph = check_base_url("--graph-url (REMEDIATE_GRAPH_URL)", url)?;
+    }
+    if let Some(url) = &args.exchange_url {
+        endpoints.exchange = check_base_url("--exchange-url (REMEDIATE_EXCHANGE_URL)", url)?;
+    }
+    build(endpoints, tenant_id, client_id, credential, tuning)
+}
+
+fn build(
+    endpoints: Endpoints,
+    tenant_id: String,
+    client_id: String,
+    credential: Credential,
+    tuning: &TuningArgs,
+) -> Result<Connection> {
+    let http = http_client(tuning.request_timeout).map_err(Error::Config)?;
+    let tokens = TokenSource::new(
+        http.clone(),
+        &endpoints.login,
+        &tenant_id,
+        &client_id,
+        credential,
+        tuning.request_timeout,
+    );
+    let client = CloudClient::new(
+        http,
+        endpoints,
+        tenant_id,
+        tokens,
+        pacing(tuning),
+        policy(tuning),
+    );
+    Ok(Connection {
+        client: Arc::new(client),
+        simulator: None,
+    })
+}
+
+/// Starts an in-process simulated tenant holding a mailbox for each identity, and connects to it.
+pub async fn simulate(identities: Vec<String>, tuning: &TuningArgs) -> Result<Connection> {
+    let config = SimConfig {
+        population: Population::Identities(Arc::new(identities)),
+        ..SimConfig::default()
+    };
+    let simulator = Simulator::start(config).await.map_err(|e| {
+        Error::Config(format!(
+            "--simulate: cannot start the simulated tenant: {e}"
+        ))
+    })?;
+    let url = simulator.url();
+    let app = simulator.app().clone();
+    let endpoints = Endpoints {
+        login: url.clone(),
+        graph: url.clone(),
+        exchange: url,
+        ..Endpoints::of(crate::cli::CloudName::Global)
+    };
+    let credential = Credential::Secret(SecretString::new(app.client_secret));
+    let mut connection = build(endpoints, app.tenant_id, app.client_id, credential, tuning)?;
+    connection.simulator = Some(simulator);
+    Ok(connection)
+}

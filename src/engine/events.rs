@@ -1,0 +1,76 @@
+//! What the engine tells its reporters: typed events, one per thing that happened. The progress
+//! bar, the log, the results file and the summary each consume them; the engine knows none of them.
+
+use crate::settings::{Setting, Value};
+use crate::targets::Problem;
+
+/// How one (target, setting) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    Changed,
+    Compliant,
+    WouldChange,
+    Skipped,
+    Failed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Changed,
+        Outcome::Compliant,
+        Outcome::WouldChange,
+        Outcome::Skipped,
+        Outcome::Failed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Changed => "changed",
+            Outcome::Compliant => "compliant",
+            Outcome::WouldChange => "would-change",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One finished (target, setting): the report's row. Tenant settings have line 0 and identity
+/// "(tenant)".
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub line: u64,
+    pub identity: String,
+    pub user_id: String,
+    pub setting: Setting,
+    pub before: Option<Value>,
+    pub desired: Value,
+    pub after: Option<Value>,
+    pub outcome: Outcome,
+    pub attempts: u32,
+    pub error_code: String,
+    /// Why it failed, or why it was skipped.
+    pub error_message: String,
+    pub request_id: String,
+    pub client_request_id: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The run begins; `total` is the number of CSV rows when known.
+    Started {
+        total: Option<u64>,
+    },
+    /// Something the user must know before trusting the result.
+    Warning(String),
+    /// A CSV row that is not a target.
+    InputProblem(Problem),
+    Row(Row),
+    /// Every setting of one target is done.
+    TargetFinished,
+}
+
+/// Receives the engine's events. Implementations must be cheap: they are called from workers.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: Event);
+}

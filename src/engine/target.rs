@@ -1,0 +1,200 @@
+//! One target, start to finish: find the user, then for each setting read, compare and (when
+//! applying) write. A write whose fate is unknown is never simply repeated: the setting is read
+//! again first, so a write that did happen is not made twice.
+
+use tokio::time::Instant;
+
+use super::events::{Event, Outcome, Row};
+use super::{Context, Mode};
+use crate::cloud::graph::DirectoryUser;
+use crate::cloud::{CallError, RequestIds};
+use crate::settings::{self, Setting, Value};
+use crate::targets::Target;
+
+/// Rounds of write, then re-read when the write's fate was unknown.
+const WRITE_ROUNDS: u32 = 4;
+
+fn row(line: u64, identity: &str, setting: Setting, desired: Value) -> Row {
+    Row {
+        line,
+        identity: identity.to_string(),
+        user_id: String::new(),
+        setting,
+        before: None,
+        desired,
+        after: None,
+        outcome: Outcome::Skipped,
+        attempts: 0,
+        error_code: String::new(),
+        error_message: String::new(),
+        request_id: String::new(),
+        client_request_id: String::new(),
+        duration_ms: 0,
+    }
+}
+
+impl Row {
+    fn failed(mut self, error: &CallError) -> Row {
+        self.outcome = Outcome::Failed;
+        self.attempts += error.attempts();
+        self.error_code = error.code();
+        self.error_message = match error {
+            CallError::Refused { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        self.note_ids(&error.ids());
+        self
+    }
+
+    fn skipped(mut self, code: &str, reason: &str) -> Row {
+        self.outcome = Outcome::Skipped;
+        self.error_code = code.to_string();
+        self.error_message = reason.to_string();
+        self
+    }
+
+    fn note_ids(&mut self, ids: &RequestIds) {
+        if !ids.client_request_id.is_empty() {
+            self.client_request_id = ids.client_request_id.clone();
+            self.request_id = ids.request_id.clone();
+        }
+    }
+}
+
+/// The tenant-wide step, run once before any target.
+pub async fn tenant_setting(context: &Context, setting: Setting, desired: Value) -> Row {
+    let started = Instant::now();
+    let mut row = settle(context, row(0, "(tenant)", setting, desired), None).await;
+    row.duration_ms = started.elapsed().as_millis() as u64;
+    row
+}
+
+/// Why a directory user has no mailbox to remediate, if they have none.
+fn no_mailbox_reason(user: &DirectoryUser) -> Option<(&'static str, &'static str)> {
+    if user.guest {
+        Some((
+            "Guest",
+            "guest account: guests have no mailbox in this tenant",
+        ))
+    } else if !user.licensed {
+        Some((
+            "Unlicensed",
+            "no license assigned: an unlicensed user has no Exchange Online mailbox",
+        ))
+    } else {
+        None
+    }
+}
+
+pub async fn process(context: &Context, target: &Target) {
+    let started = Instant::now();
+    let wanted: Vec<(Setting, Value)> = Setting::PER_TARGET
+        .iter()
+        .filter_map(|s| context.desired.get(*s).map(|v| (*s, v)))
+        .collect();
+    let emit = |mut row: Row| {
+        row.duration_ms = started.elapsed().as_millis() as u64;
+        context.sink.emit(Event::Row(row));
+    };
+    match context.client.find_user(&target.identity).await {
+        Err(error) => {
+            for (setting, desired) in &wanted {
+                emit(row(target.line, &target.identity, *setting, *desired).failed(&error));
+            }
+        }
+        Ok(lookup) => match lookup.user {
+            None => {
+                for (setting, desired) in &wanted {
+                    let skipped = row(target.line, &target.identity, *setting, *desired)
+                        .skipped("NotFound", "no user with this address in the directory (looked up by UPN, mail and proxy addresses)");
+                    emit(skipped);
+                }
+            }
+            Some(user) => {
+                for (setting, desired) in &wanted {
+                    let mut fresh = row(target.line, &target.identity, *setting, *desired);
+                    fresh.user_id = user.id.clone();
+                    let done = match no_mailbox_reason(&user) {
+                        Some((code, reason)) => fresh.skipped(code, reason),
+                        None => settle(context, fresh, Some(&user)).await,
+                    };
+                    emit(done);
+                }
+            }
+        },
+    }
+    context.sink.emit(Event::TargetFinished);
+}
+
+/// Reads one setting, compares, and writes when applying. Returns the finished row.
+async fn settle(context: &Context, mut row: Row, user: Option<&DirectoryUser>) -> Row {
+    let client = &context.client;
+    let reading = match settings::read(row.setting, client, user).await {
+        Ok(reading) => reading,
+        Err(error) => return row.failed(&error),
+    };
+    row.attempts += reading.attempts;
+    row.note_ids(&reading.ids);
+    let Some(before) = reading.value else {
+        return row.skipped("NoMailbox", "no Exchange Online mailbox for this user");
+    };
+    row.before = Some(before);
+    if row.setting.satisfies(before, row.desired) {
+        row.after = Some(before);
+        row.outcome = Outcome::Compliant;
+        return row;
+    }
+    if context.mode == Mode::Plan {
+        row.outcome = Outcome::WouldChange;
+        return row;
+    }
+    for _ in 0..WRITE_ROUNDS {
+        match settings::write(row.setting, client, user, row.desired).await {
+            Ok(answer) => {
+                row.attempts += answer.attempts;
+                row.note_ids(&answer.ids);
+                row.after = Some(row.desired);
+                // Enabling MFA for a user with a registered method makes it enforced: read it back.
+                if row.setting == Setting::PerUserMfa
+                    && row.desired == Value::Enabled
+                    && let Ok(check) = settings::read(row.setting, client, user).await
+                {
+                    row.attempts += check.attempts;
+                    row.after = check.value;
+                }
+                row.outcome = Outcome::Changed;
+                return row;
+            }
+            Err(CallError::Unknown {
+                attempts,
+                ids,
+                last,
+            }) => {
+                row.attempts += attempts;
+                row.note_ids(&ids);
+                tracing::debug!(identity = %row.identity, setting = %row.setting, %last, "write outcome unknown: reading again");
+                match settings::read(row.setting, client, user).await {
+                    Ok(check)
+                        if check
+                            .value
+                            .is_some_and(|v| row.setting.satisfies(v, row.desired)) =>
+                    {
+                        row.attempts += check.attempts;
+                        row.after = check.value;
+                        row.outcome = Outcome::Changed;
+                        return row;
+                    }
+                    Ok(check) => row.attempts += check.attempts,
+                    Err(error) => return row.failed(&error),
+                }
+            }
+            Err(error) => return row.failed(&error),
+        }
+    }
+    let error = CallError::Exhausted {
+        last: "every write's outcome was unknown".into(),
+        ids: RequestIds::default(),
+        attempts: 0,
+    };
+    row.failed(&error)
+}

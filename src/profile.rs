@@ -1,0 +1,114 @@
+//! Profiles: named sets of desired values. Two are built in; any other is a TOML file:
+//!
+//! ```toml
+//! description = "Microsoft's fix for SMTP AUTH failures"
+//! [settings]
+//! security-defaults = "disabled"
+//! smtp-auth = "enabled"
+//! per-user-mfa = "disabled"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::settings::{DesiredState, Setting, Value};
+
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub desired: DesiredState,
+}
+
+fn builtin(name: &str, description: &str, values: &[(Setting, Value)]) -> Profile {
+    let mut desired = DesiredState::default();
+    for (setting, value) in values {
+        desired.set(*setting, *value);
+    }
+    Profile {
+        name: name.into(),
+        description: description.into(),
+        desired,
+    }
+}
+
+/// The profiles that ship with the tool.
+pub fn builtins() -> Vec<Profile> {
+    vec![
+        builtin(
+            "smtp-auth-fix",
+            "Microsoft's fix for SMTP AUTH failures (5.7.57, 5.7.3, 5.7.139): security defaults off, SMTP AUTH on, legacy per-user MFA off",
+            &[
+                (Setting::SecurityDefaults, Value::Disabled),
+                (Setting::SmtpAuth, Value::Enabled),
+                (Setting::PerUserMfa, Value::Disabled),
+            ],
+        ),
+        builtin(
+            "smtp-auth-lockdown",
+            "Compliance sweep: SMTP AUTH off and per-user MFA enforced on every mailbox; security defaults untouched",
+            &[
+                (Setting::SmtpAuth, Value::Disabled),
+                (Setting::PerUserMfa, Value::Enforced),
+            ],
+        ),
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    settings: BTreeMap<String, String>,
+}
+
+/// A built-in profile by name, or a TOML file by path.
+pub fn load(name_or_path: &str) -> Result<Profile, Error> {
+    if let Some(profile) = builtins().into_iter().find(|p| p.name == name_or_path) {
+        return Ok(profile);
+    }
+    let path = Path::new(name_or_path);
+    if !path.exists() {
+        let names = builtins()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Error::Config(format!(
+            "--profile {name_or_path}: no built-in profile of that name ({names}) and no such file"
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("--profile {}: cannot read it: {e}", path.display())))?;
+    let file: ProfileFile = toml::from_str(&text).map_err(|e| {
+        Error::Config(format!(
+            "--profile {}: {}",
+            path.display(),
+            e.to_string().trim()
+        ))
+    })?;
+    let mut desired = DesiredState::default();
+    for (name, value) in &file.settings {
+        let setting = Setting::from_name(name).ok_or_else(|| {
+            Error::Config(format!("--profile {}: unknown setting '{name}' in [settings]; use security-defaults, smtp-auth or per-user-mfa", path.display()))
+        })?;
+        let value = setting
+            .parse_value(value)
+            .map_err(|e| Error::Config(format!("--profile {}: {e}", path.display())))?;
+        desired.set(setting, value);
+    }
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Profile {
+        name,
+        description: file.description,
+        desired,
+    })
+}

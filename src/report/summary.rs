@@ -1,0 +1,135 @@
+//! `summary.json` (schema version 1) and the recap printed at the end of a run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Tally;
+use crate::cloud::Api;
+use crate::engine::events::Outcome;
+use crate::error::{Error, Result};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What the summary says besides the tally.
+pub struct RunInfo<'a> {
+    pub command: &'a str,
+    pub profile: Option<&'a str>,
+    pub desired: String,
+    pub input: &'a Path,
+    pub tenant_id: &'a str,
+    pub simulated: bool,
+    pub started_at: time::OffsetDateTime,
+    pub elapsed: Duration,
+    pub requests: BTreeMap<(Api, u16), u64>,
+    pub throttled: u64,
+    pub exit_code: u8,
+    pub interrupted: bool,
+}
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub fn to_json(info: &RunInfo, tally: &Tally) -> Value {
+    let mut by_setting = serde_json::Map::new();
+    for (setting, outcomes) in &tally.by_setting {
+        let counts: serde_json::Map<String, Value> = outcomes
+            .iter()
+            .map(|(o, n)| (o.name().to_string(), json!(n)))
+            .collect();
+        by_setting.insert(setting.name().into(), Value::Object(counts));
+    }
+    let counts: serde_json::Map<String, Value> = Outcome::ALL
+        .iter()
+        .map(|o| (o.name().to_string(), json!(tally.count(*o))))
+        .collect();
+    let mut requests: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
+    for ((api, status), count) in &info.requests {
+        let status = if *status == 0 {
+            "no-answer".to_string()
+        } else {
+            status.to_string()
+        };
+        requests
+            .entry(api.name())
+            .or_default()
+            .insert(status, *count);
+    }
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "tool_version": env!("CARGO_PKG_VERSION"),
+        "command": info.command,
+        "profile": info.profile,
+        "desired": info.desired,
+        "input": info.input.display().to_string(),
+        "tenant_id": info.tenant_id,
+        "simulated": info.simulated,
+        "started_at": rfc3339(info.started_at),
+        "finished_at": rfc3339(info.started_at + info.elapsed),
+        "elapsed_seconds": (info.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "targets": tally.targets,
+        "rejected_rows": tally.rejected_rows,
+        "counts": counts,
+        "by_setting": by_setting,
+        "requests": requests,
+        "requests_total": info.requests.values().sum::<u64>(),
+        "throttled": info.throttled,
+        "warnings": tally.warnings,
+        "interrupted": info.interrupted,
+        "exit_code": info.exit_code,
+    })
+}
+
+/// Writes `summary.json` atomically: a temporary file, synced, then renamed.
+pub fn write(directory: &Path, summary: &Value) -> Result<()> {
+    let temporary = directory.join("summary.json.partial");
+    let text = serde_json::to_string_pretty(summary).unwrap_or_default();
+    std::fs::write(&temporary, text + "\n")
+        .map_err(Error::io(format!("cannot write {}", temporary.display())))?;
+    std::fs::File::open(&temporary)
+        .and_then(|f| f.sync_all())
+        .map_err(Error::io("cannot sync summary.json"))?;
+    std::fs::rename(&temporary, directory.join("summary.json"))
+        .map_err(Error::io("cannot move summary.json into place"))
+}
+
+/// The lines printed at the end of a run.
+pub fn recap(info: &RunInfo, tally: &Tally, directory: &Path) -> String {
+    let mut text = String::new();
+    let verb = if info.interrupted {
+        "interrupted"
+    } else {
+        "finished"
+    };
+    text.push_str(&format!(
+        "{} {verb} in {:.1}s: {} targets, {} rows rejected\n",
+        info.command,
+        info.elapsed.as_secs_f64(),
+        tally.targets,
+        tally.rejected_rows
+    ));
+    for (setting, outcomes) in &tally.by_setting {
+        let parts: Vec<String> = outcomes
+            .iter()
+            .map(|(o, n)| format!("{} {n}", o.name()))
+            .collect();
+        text.push_str(&format!("  {:<18} {}\n", setting.name(), parts.join(", ")));
+    }
+    let total: u64 = info.requests.values().sum();
+    text.push_str(&format!(
+        "  requests {total}, throttled {}\n",
+        info.throttled
+    ));
+    if !tally.warnings.is_empty() {
+        text.push_str(&format!(
+            "  warnings {} (see summary.json)\n",
+            tally.warnings.len()
+        ));
+    }
+    text.push_str(&format!("report: {}\n", directory.display()));
+    text
+}

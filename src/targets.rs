@@ -1,0 +1,471 @@
+//! The mailbox CSV: streamed row by row into validated targets, each with its line number, and a
+//! problem (line and reason) for every row that cannot be one.
+//!
+//! Files come from Excel, HR exports and other admins' scripts: a BOM, `;` or tab delimiters,
+//! CRLF, quoted fields, duplicates in another letter case, and text that is not UTF-8 are all
+//! expected here. The file is never loaded whole; a line longer than [`MAX_LINE`] is an error.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// The identity columns looked for, in order, when `--column` is not given.
+pub const IDENTITY_COLUMNS: [&str; 6] = [
+    "UserPrincipalName",
+    "PrimarySmtpAddress",
+    "EmailAddress",
+    "Mail",
+    "UPN",
+    "Identity",
+];
+
+/// The longest line accepted: more is a broken file, not a mailbox.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// A row that names a mailbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub line: u64,
+    pub identity: String,
+}
+
+/// A row that does not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub line: u64,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Target(Target),
+    Problem(Problem),
+}
+
+/// Streams a mailbox CSV.
+pub struct TargetReader {
+    reader: csv::Reader<LineLimit<Box<dyn Read + Send>>>,
+    index: std::sync::Arc<std::sync::Mutex<LineIndex>>,
+    column: usize,
+    column_name: String,
+    record: csv::ByteRecord,
+    seen: HashMap<u64, u64>,
+    path: PathBuf,
+    finished: bool,
+}
+
+impl std::fmt::Debug for TargetReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetReader")
+            .field("path", &self.path)
+            .field("column", &self.column_name)
+            .finish()
+    }
+}
+
+/// Opens `path`, finds its delimiter and identity column, and checks the header.
+pub fn open(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
+    let shown = path.display();
+    let mut file = File::open(path)
+        .map_err(|e| Error::Config(format!("{shown}: cannot open the mailbox CSV: {e}")))?;
+    let mut head = vec![0u8; MAX_LINE];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) => return Err(Error::Config(format!("{shown}: cannot read it: {e}"))),
+        }
+    }
+    head.truncate(filled);
+    let start = if head.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    if head[start..].iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::Config(format!(
+            "{shown}: the file is empty; it needs a header row (e.g. UserPrincipalName) and one mailbox per row"
+        )));
+    }
+    if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
+        return Err(Error::Config(format!(
+            "{shown}: the file is UTF-16; save it as UTF-8 (in Excel: 'CSV UTF-8 (Comma delimited)')"
+        )));
+    }
+    let delimiter = sniff_delimiter(&head[start..]);
+    let source: Box<dyn Read + Send> =
+        Box::new(io::Cursor::new(head[start..].to_vec()).chain(file));
+    let index = std::sync::Arc::new(std::sync::Mutex::new(LineIndex::default()));
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(LineLimit { inner: source, index: index.clone() });
+    let headers = reader
+        .byte_headers()
+        .map_err(|e| {
+            Error::Config(format!(
+                "{shown}: cannot read the header row: {}",
+                csv_error_text(&e)
+            ))
+        })?
+        .clone();
+    let names: Vec<String> = headers
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .collect();
+    let column = find_column(&names, column)
+        .map_err(|message| Error::Config(format!("{shown}: {message}")))?;
+    Ok(TargetReader {
+        reader,
+        index,
+        column_name: names[column].clone(),
+        column,
+        record: csv::ByteRecord::new(),
+        seen: HashMap::new(),
+        path: path.to_path_buf(),
+        finished: false,
+    })
+}
+
+fn sniff_delimiter(head: &[u8]) -> u8 {
+    let first_line = head
+        .split(|&b| b == b'\n' || b == b'\r')
+        .next()
+        .unwrap_or_default();
+    let mut best = (0, b',');
+    for delimiter in [b',', b';', b'\t'] {
+        let mut count = 0;
+        let mut quoted = false;
+        for &b in first_line {
+            match b {
+                b'"' => quoted = !quoted,
+                _ if b == delimiter && !quoted => count += 1,
+                _ => {}
+            }
+        }
+        if count > best.0 {
+            best = (count, delimiter);
+        }
+    }
+    best.1
+}
+
+fn find_column(names: &[String], wanted: Option<&str>) -> Result<usize, String> {
+    let position = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
+    let found = match wanted {
+        Some(name) => position(name.trim()),
+        None => IDENTITY_COLUMNS.iter().find_map(|name| position(name)),
+    };
+    found.ok_or_else(|| {
+        let seen = names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
+        match wanted {
+            Some(name) => format!("no column named '{name}'; the header has {seen}"),
+            None => format!(
+                "no identity column; the header has {seen}, and the accepted names are {} (any letter case), or name yours with --column",
+                IDENTITY_COLUMNS.join(", ")
+            ),
+        }
+    })
+}
+
+fn csv_error_text(error: &csv::Error) -> String {
+    match error.kind() {
+        csv::ErrorKind::Io(e) => e.to_string(),
+        _ => error.to_string(),
+    }
+}
+
+impl TargetReader {
+    pub fn column_name(&self) -> &str {
+        &self.column_name
+    }
+
+    fn next_entry(&mut self) -> Option<Entry> {
+        if self.finished {
+            return None;
+        }
+        let line_at = |offset: u64, index: &std::sync::Mutex<LineIndex>| index.lock().unwrap_or_else(|e| e.into_inner()).line_of(offset);
+        let line = line_at(self.reader.position().byte(), &self.index);
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(false) => {
+                self.finished = true;
+                None
+            }
+            Ok(true) => {
+                let line = self.record.position().map_or(line, |p| line_at(p.byte(), &self.index));
+                Some(self.check_row(line))
+            }
+            Err(error) => {
+                // After an I/O error (a line over the limit) the reader cannot find the next row.
+                self.finished = true;
+                let line = error.position().map_or(line, |p| line_at(p.byte(), &self.index));
+                Some(Entry::Problem(Problem {
+                    line,
+                    message: format!(
+                        "{}; the rest of the file was not read",
+                        csv_error_text(&error)
+                    ),
+                }))
+            }
+        }
+    }
+
+    fn check_row(&mut self, line: u64) -> Entry {
+        let problem = |message: String| Entry::Problem(Problem { line, message });
+        let Some(raw) = self.record.get(self.column) else {
+            return problem(format!(
+                "the row has no '{}' field (it has {} fields)",
+                self.column_name,
+                self.record.len()
+            ));
+        };
+        let Ok(text) = std::str::from_utf8(raw) else {
+            return problem("the text is not UTF-8 (it looks like Windows-1252/Latin-1); save the file as UTF-8, in Excel 'CSV UTF-8 (Comma delimited)'".into());
+        };
+        let identity = text.trim();
+        if let Err(reason) = check_address(identity) {
+            return problem(reason);
+        }
+        let mut hasher = DefaultHasher::new();
+        identity.to_lowercase().hash(&mut hasher);
+        if let Some(first) = self.seen.insert(hasher.finish(), line) {
+            self.seen.insert(hasher.finish(), first);
+            return problem(format!(
+                "'{identity}' is a duplicate of line {first} (addresses match in any letter case); it is processed once"
+            ));
+        }
+        Entry::Target(Target {
+            line,
+            identity: identity.to_string(),
+        })
+    }
+}
+
+impl Iterator for TargetReader {
+    type Item = Entry;
+    fn next(&mut self) -> Option<Entry> {
+        self.next_entry()
+    }
+}
+
+/// Whether `identity` can be a mailbox address: one `@`, something on both sides, a dotted
+/// domain, no spaces or control characters.
+pub fn check_address(identity: &str) -> Result<(), String> {
+    if identity.is_empty() {
+        return Err("the identity is empty".into());
+    }
+    if identity.len() > 320 {
+        return Err(format!(
+            "the identity is {} characters long; an address has at most 320",
+            identity.len()
+        ));
+    }
+    if identity.chars().any(|c| c.is_control()) {
+        return Err(
+            "the identity contains a control character (a NUL byte or a line break?)".into(),
+        );
+    }
+    let shown = identity;
+    if identity.chars().any(char::is_whitespace) {
+        return Err(format!("'{shown}' is not an address: it contains a space"));
+    }
+    let Some((local, domain)) = identity.rsplit_once('@') else {
+        return Err(format!("'{shown}' is not an address: it has no '@'"));
+    };
+    if local.is_empty() || local.contains('@') {
+        return Err(format!(
+            "'{shown}' is not an address: it needs exactly one '@' with a name before it"
+        ));
+    }
+    let labels_ok = domain
+        .split('.')
+        .all(|label| !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || c == '-'));
+    if !domain.contains('.') || !labels_ok {
+        return Err(format!(
+            "'{shown}' is not an address: '{domain}' is not a domain name"
+        ));
+    }
+    Ok(())
+}
+
+/// Counts the rows of a CSV quickly (for the progress bar's total).
+pub fn count_rows(path: &Path) -> Option<u64> {
+    let file = File::open(path).ok()?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(io::BufReader::new(file));
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0;
+    while reader.read_byte_record(&mut record).ok()? {
+        rows += 1;
+    }
+    Some(rows)
+}
+
+/// Line breaks seen so far, to turn a record's byte offset into its line number (the csv crate
+/// miscounts lines in CRLF files), and the guard that fails the read when a line runs past
+/// [`MAX_LINE`] bytes, so a broken file cannot make the reader's buffer grow without bound.
+#[derive(Debug, Default)]
+struct LineIndex {
+    /// Offsets just after each recent line break.
+    breaks: std::collections::VecDeque<u64>,
+    /// Line breaks older than those kept.
+    forgotten: u64,
+    offset: u64,
+    run: usize,
+    after_cr: bool,
+}
+
+/// How far behind the read position a record can start: the csv buffer plus one long line.
+const INDEX_WINDOW: u64 = 4 * MAX_LINE as u64;
+
+impl LineIndex {
+    /// The line of the record starting at `offset`. After a CRLF the csv crate reports the
+    /// offset of the `\n`; a record never begins with a line break, so one right after the offset
+    /// is the one that ends the previous line.
+    fn line_of(&self, offset: u64) -> u64 {
+        1 + self.forgotten + self.breaks.partition_point(|&b| b <= offset + 1) as u64
+    }
+
+    fn scan(&mut self, bytes: &[u8]) -> io::Result<()> {
+        for &b in bytes {
+            if self.after_cr && b != b'\n' {
+                self.breaks.push_back(self.offset);
+            }
+            self.after_cr = b == b'\r';
+            self.offset += 1;
+            if b == b'\n' {
+                self.breaks.push_back(self.offset);
+            }
+            if b == b'\n' || b == b'\r' {
+                self.run = 0;
+            } else {
+                self.run += 1;
+                if self.run > MAX_LINE {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("a line is longer than {} KiB", MAX_LINE / 1024)));
+                }
+            }
+        }
+        while self.breaks.front().is_some_and(|&b| b + INDEX_WINDOW < self.offset) {
+            self.breaks.pop_front();
+            self.forgotten += 1;
+        }
+        Ok(())
+    }
+}
+
+struct LineLimit<R> {
+    inner: R,
+    index: std::sync::Arc<std::sync::Mutex<LineIndex>>,
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.index.lock().unwrap_or_else(|e| e.into_inner()).scan(&buffer[..n])?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn entries(text: &[u8], column: Option<&str>) -> Result<Vec<Entry>, Error> {
+        let mut file = tempfile_in_target();
+        file.1.write_all(text).unwrap();
+        let reader = open(&file.0, column)?;
+        let all = reader.collect();
+        std::fs::remove_file(&file.0).ok();
+        Ok(all)
+    }
+
+    fn tempfile_in_target() -> (PathBuf, File) {
+        let path =
+            std::env::temp_dir().join(format!("remediate-targets-{}.csv", uuid::Uuid::new_v4()));
+        let file = File::create(&path).unwrap();
+        (path, file)
+    }
+
+    fn identities(entries: &[Entry]) -> Vec<&str> {
+        entries
+            .iter()
+            .filter_map(|e| {
+                if let Entry::Target(t) = e {
+                    Some(t.identity.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn excel_files_with_bom_semicolons_and_crlf() {
+        let all = entries(b"\xEF\xBB\xBFDisplayName;UserPrincipalName\r\nAdele;adele@contoso.com\r\n\"Vance; Alex\";alex@contoso.com\r\n", None).unwrap();
+        assert_eq!(identities(&all), ["adele@contoso.com", "alex@contoso.com"]);
+        assert!(matches!(&all[1], Entry::Target(Target { line: 3, .. })), "{all:?}");
+        let lone_cr = entries(b"upn\ra@contoso.com\r\rb@contoso.com\r", None).unwrap();
+        assert_eq!(lone_cr.last(), Some(&Entry::Target(Target { line: 4, identity: "b@contoso.com".into() })));
+        let quoted = entries(b"upn,note\na@contoso.com,\"two\nlines\"\nb@contoso.com,x\n", None).unwrap();
+        assert_eq!(quoted.last(), Some(&Entry::Target(Target { line: 4, identity: "b@contoso.com".into() })));
+    }
+
+    #[test]
+    fn bad_rows_carry_their_line_and_reason() {
+        let all = entries(
+            b"upn\na@contoso.com\nnot-an-address\nA@CONTOSO.COM\n\xE9@contoso.com\n",
+            None,
+        )
+        .unwrap();
+        let problems: Vec<_> = all
+            .iter()
+            .filter_map(|e| {
+                if let Entry::Problem(p) = e {
+                    Some(p)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(problems.len(), 3);
+        assert_eq!(problems[0].line, 3);
+        assert!(problems[0].message.contains("no '@'"));
+        assert!(
+            problems[1].message.contains("duplicate of line 2"),
+            "{}",
+            problems[1].message
+        );
+        assert!(problems[2].message.contains("Windows-1252"));
+    }
+
+    #[test]
+    fn a_missing_column_lists_what_was_found() {
+        let error = entries(b"Name,Department\nx,y\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("'Name', 'Department'") && error.contains("--column"),
+            "{error}"
+        );
+        let error = entries(b"", None).unwrap_err().to_string();
+        assert!(error.contains("empty"), "{error}");
+    }
+
+    #[test]
+    fn addresses() {
+        assert!(check_address("o'brien@contoso.com").is_ok());
+        assert!(check_address("jo_fabrikam.com#EXT#@contoso.onmicrosoft.com").is_ok());
+        assert!(check_address("a@b").is_err());
+        assert!(check_address("a b@c.com").is_err());
+        assert!(check_address("a@b@c.com").is_err());
+    }
+}
