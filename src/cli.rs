@@ -11,12 +11,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 /// security defaults, concurrently, inside the service's throttling budget, with a report of every
 /// row.
 #[derive(Debug, Parser)]
-#[command(
-    name = "remediate",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "remediate", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -288,22 +283,16 @@ fn fraction(text: &str) -> Result<f64, String> {
 /// `30`, `30s`, `1.5s`, `500ms`, `2m`: a positive duration.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (try 30s, 500ms or 2m)"))?;
+    let value: f64 = number.parse().map_err(|_| format!("'{text}' is not a duration (try 30s, 500ms or 2m)"))?;
     let seconds = match unit {
         "" | "s" => value,
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
         _ => {
-            return Err(format!(
-                "'{text}' has an unknown unit '{unit}' (use ms, s, m or h)"
-            ));
+            return Err(format!("'{text}' has an unknown unit '{unit}' (use ms, s, m or h)"));
         }
     };
     if !(seconds.is_finite() && seconds > 0.0 && seconds < 1e9) {

@@ -30,12 +30,12 @@ fn desired_state(args: &RunArgs) -> Result<(DesiredState, Option<String>)> {
         name = Some(profile.name);
     }
     for assignment in &args.set {
-        desired
-            .apply_assignment(assignment)
-            .map_err(Error::Config)?;
+        desired.apply_assignment(assignment).map_err(Error::Config)?;
     }
     if desired.is_empty() {
-        return Err(Error::Config("nothing to do: give --profile smtp-auth-fix (see `remediate profiles`) or --set SETTING=VALUE".into()));
+        return Err(Error::Config(
+            "nothing to do: give --profile smtp-auth-fix (see `remediate profiles`) or --set SETTING=VALUE".into(),
+        ));
     }
     Ok((desired, name))
 }
@@ -43,9 +43,7 @@ fn desired_state(args: &RunArgs) -> Result<(DesiredState, Option<String>)> {
 fn default_report_dir(command: &str) -> PathBuf {
     let now = time::OffsetDateTime::now_utc();
     let stamp = now
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
+        .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
         .unwrap_or_else(|_| "now".into());
     PathBuf::from(format!("remediate-{command}-{stamp}"))
 }
@@ -56,11 +54,7 @@ fn confirm_weakening(desired: &DesiredState, yes: bool) -> Result<()> {
     if weakening.is_empty() {
         return Ok(());
     }
-    let list = weakening
-        .iter()
-        .map(|(s, v)| format!("{s}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = weakening.iter().map(|(s, v)| format!("{s}={v}")).collect::<Vec<_>>().join(", ");
     eprintln!(
         "warning: {list} weakens the whole tenant: with security defaults off and per-user MFA off, these accounts sign in with a password alone. {RETIREMENT_NOTE}"
     );
@@ -75,29 +69,14 @@ fn confirm_weakening(desired: &DesiredState, yes: bool) -> Result<()> {
     eprint!("Type 'yes' to apply {list}: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(Error::io("reading the confirmation"))?;
-    if answer.trim() == "yes" {
-        Ok(())
-    } else {
-        Err(Error::Config("not confirmed; nothing was changed".into()))
-    }
+    std::io::stdin().lock().read_line(&mut answer).map_err(Error::io("reading the confirmation"))?;
+    if answer.trim() == "yes" { Ok(()) } else { Err(Error::Config("not confirmed; nothing was changed".into())) }
 }
 
 /// Reads the valid identities of a CSV (for seeding `--simulate`).
 fn identities(args: &RunArgs) -> Result<Vec<String>> {
     let reader = targets::open(&args.input, args.column.as_deref())?;
-    Ok(reader
-        .filter_map(|e| {
-            if let Entry::Target(t) = e {
-                Some(t.identity)
-            } else {
-                None
-            }
-        })
-        .collect())
+    Ok(reader.filter_map(|e| if let Entry::Target(t) = e { Some(t.identity) } else { None }).collect())
 }
 
 /// Stops new work at the first Ctrl-C or SIGTERM; a second one ends the process at once.
@@ -130,13 +109,7 @@ async fn wait_for_signal() {
 }
 
 /// `plan` and `apply`.
-pub async fn plan_or_apply(
-    args: RunArgs,
-    mode: Mode,
-    yes: bool,
-    detailed_exitcode: bool,
-    quiet: bool,
-) -> Result<u8> {
+pub async fn plan_or_apply(args: RunArgs, mode: Mode, yes: bool, detailed_exitcode: bool, quiet: bool) -> Result<u8> {
     let (desired, profile_name) = desired_state(&args)?;
     let reader = targets::open(&args.input, args.column.as_deref())?;
     let Connection { client, simulator } = if args.connection.simulate {
@@ -148,10 +121,7 @@ pub async fn plan_or_apply(
         confirm_weakening(&desired, yes)?;
     }
     client.check_credentials().await?;
-    let directory = args
-        .report_dir
-        .clone()
-        .unwrap_or_else(|| default_report_dir(mode.name()));
+    let directory = args.report_dir.clone().unwrap_or_else(|| default_report_dir(mode.name()));
     let report = Arc::new(Report::create(&directory, quiet)?);
     if simulator.is_some() {
         tracing::info!("running against an in-process simulated tenant: nothing real is changed");
@@ -164,19 +134,12 @@ pub async fn plan_or_apply(
     if desired.get(Setting::SmtpAuth) == Some(Value::Enabled) && !said_in_confirmation {
         report.emit(Event::Warning(RETIREMENT_NOTE.into()));
     }
-    report.emit(Event::Started {
-        total: targets::count_rows(&args.input),
-    });
+    report.emit(Event::Started { total: targets::count_rows(&args.input) });
     let started_at = time::OffsetDateTime::now_utc();
     let clock = tokio::time::Instant::now();
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
-    let context = Arc::new(Context {
-        client: client.clone(),
-        desired: desired.clone(),
-        mode,
-        sink: report.clone(),
-    });
+    let context = Arc::new(Context { client: client.clone(), desired: desired.clone(), mode, sink: report.clone() });
     let ending = engine::run(context, reader, args.tuning.concurrency as usize, cancel).await;
     let tally = report.finish()?;
     let exit_code = if ending.interrupted {
@@ -221,23 +184,14 @@ pub async fn plan_or_apply(
 /// `validate`: every bad row with its line; exit 0 when clean, 1 when some rows are bad.
 pub fn validate(args: ValidateArgs) -> Result<u8> {
     let reader = targets::open(&args.input, args.column.as_deref())?;
-    println!(
-        "{}: identity column '{}'",
-        args.input.display(),
-        reader.column_name()
-    );
+    println!("{}: identity column '{}'", args.input.display(), reader.column_name());
     let (mut good, mut bad) = (0u64, 0u64);
     for entry in reader {
         match entry {
             Entry::Target(_) => good += 1,
             Entry::Problem(problem) => {
                 bad += 1;
-                println!(
-                    "{}:{}: {}",
-                    args.input.display(),
-                    problem.line,
-                    problem.message
-                );
+                println!("{}:{}: {}", args.input.display(), problem.line, problem.message);
             }
         }
     }
@@ -245,22 +199,13 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
     if good == 0 && bad == 0 {
         println!("the file has a header but no rows");
     }
-    Ok(if bad == 0 {
-        exit::SUCCESS
-    } else {
-        exit::TARGETS_FAILED
-    })
+    Ok(if bad == 0 { exit::SUCCESS } else { exit::TARGETS_FAILED })
 }
 
 /// `profiles`: the built-in profiles and their settings.
 pub fn profiles() -> Result<u8> {
     for profile in profile::builtins() {
-        println!(
-            "{}\n  {}\n  {}\n",
-            profile.name,
-            profile.description,
-            profile.desired.describe()
-        );
+        println!("{}\n  {}\n  {}\n", profile.name, profile.description, profile.desired.describe());
     }
     println!("A profile can also be a TOML file: see samples/profiles/smtp-auth-fix.toml");
     Ok(exit::SUCCESS)

@@ -29,11 +29,7 @@ fn warn_if_readable_by_others(path: &Path, what: &str) {
         if let Ok(metadata) = std::fs::metadata(path)
             && metadata.permissions().mode() & 0o077 != 0
         {
-            tracing::warn!(
-                "{what} {} can be read by other users; run: chmod 600 {}",
-                path.display(),
-                path.display()
-            );
+            tracing::warn!("{what} {} can be read by other users; run: chmod 600 {}", path.display(), path.display());
         }
     }
     #[cfg(not(unix))]
@@ -44,18 +40,11 @@ fn warn_if_readable_by_others(path: &Path, what: &str) {
 fn credential(args: &ConnectionArgs) -> Result<Credential> {
     if let Some(path) = &args.client_secret_file {
         warn_if_readable_by_others(path, "--client-secret-file");
-        let secret = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!(
-                "--client-secret-file {}: cannot read it: {e}",
-                path.display()
-            ))
-        })?;
+        let secret = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("--client-secret-file {}: cannot read it: {e}", path.display())))?;
         let secret = secret.trim();
         if secret.is_empty() {
-            return Err(Error::Config(format!(
-                "--client-secret-file {}: the file is empty",
-                path.display()
-            )));
+            return Err(Error::Config(format!("--client-secret-file {}: the file is empty", path.display())));
         }
         return Ok(Credential::Secret(SecretString::new(secret)));
     }
@@ -77,8 +66,7 @@ fn credential(args: &ConnectionArgs) -> Result<Credential> {
 
 /// HTTPS only, except for loopback addresses (the simulator).
 pub fn check_base_url(setting: &str, url: &str) -> Result<String> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| Error::Config(format!("{setting} {url}: not a URL ({e})")))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Config(format!("{setting} {url}: not a URL ({e})")))?;
     let loopback = match parsed.host() {
         Some(url::Host::Domain(name)) => name == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -108,16 +96,23 @@ fn pacing(tuning: &TuningArgs) -> Pacing {
 }
 
 fn policy(tuning: &TuningArgs) -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: tuning.max_attempts,
-        timeout: tuning.request_timeout,
-    }
+    RetryPolicy { max_attempts: tuning.max_attempts, timeout: tuning.request_timeout }
 }
 
 /// Connects to the tenant the arguments name.
 pub fn connect(args: &ConnectionArgs, tuning: &TuningArgs) -> Result<Connection> {
-    let tenant_id = args.tenant_id.clone().ok_or_else(|| Error::Config("no tenant: set AZURE_TENANT_ID or --tenant-id (the tenant's GUID or initial domain); or try --simulate".into()))?;
-    let client_id = args.client_id.clone().ok_or_else(|| Error::Config("no app: set AZURE_CLIENT_ID or --client-id (the app registration's application id); or try --simulate".into()))?;
+    let tenant_id = args.tenant_id.clone().ok_or_else(|| {
+        Error::Config(
+            "no tenant: set AZURE_TENANT_ID or --tenant-id (the tenant's GUID or initial domain); or try --simulate"
+                .into(),
+        )
+    })?;
+    let client_id = args.client_id.clone().ok_or_else(|| {
+        Error::Config(
+            "no app: set AZURE_CLIENT_ID or --client-id (the app registration's application id); or try --simulate"
+                .into(),
+        )
+    })?;
     let credential = credential(args)?;
     let mut endpoints = Endpoints::of(args.cloud);
     if let Some(url) = &args.login_url {
@@ -140,39 +135,18 @@ fn build(
     tuning: &TuningArgs,
 ) -> Result<Connection> {
     let http = http_client(tuning.request_timeout).map_err(Error::Config)?;
-    let tokens = TokenSource::new(
-        http.clone(),
-        &endpoints.login,
-        &tenant_id,
-        &client_id,
-        credential,
-        tuning.request_timeout,
-    );
-    let client = CloudClient::new(
-        http,
-        endpoints,
-        tenant_id,
-        tokens,
-        pacing(tuning),
-        policy(tuning),
-    );
-    Ok(Connection {
-        client: Arc::new(client),
-        simulator: None,
-    })
+    let tokens =
+        TokenSource::new(http.clone(), &endpoints.login, &tenant_id, &client_id, credential, tuning.request_timeout);
+    let client = CloudClient::new(http, endpoints, tenant_id, tokens, pacing(tuning), policy(tuning));
+    Ok(Connection { client: Arc::new(client), simulator: None })
 }
 
 /// Starts an in-process simulated tenant holding a mailbox for each identity, and connects to it.
 pub async fn simulate(identities: Vec<String>, tuning: &TuningArgs) -> Result<Connection> {
-    let config = SimConfig {
-        population: Population::Identities(Arc::new(identities)),
-        ..SimConfig::default()
-    };
-    let simulator = Simulator::start(config).await.map_err(|e| {
-        Error::Config(format!(
-            "--simulate: cannot start the simulated tenant: {e}"
-        ))
-    })?;
+    let config = SimConfig { population: Population::Identities(Arc::new(identities)), ..SimConfig::default() };
+    let simulator = Simulator::start(config)
+        .await
+        .map_err(|e| Error::Config(format!("--simulate: cannot start the simulated tenant: {e}")))?;
     let url = simulator.url();
     let app = simulator.app().clone();
     let endpoints = Endpoints {

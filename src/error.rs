@@ -27,10 +27,7 @@ pub enum Error {
     Auth(String),
     /// The report or another local file could not be written.
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     /// Something the tool could not go on from (the service failed a tenant-wide step).
     #[error("{0}")]
     Fatal(String),

@@ -30,18 +30,9 @@ use engine::Mode;
 pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Plan(args) => {
-            commands::plan_or_apply(
-                args.run,
-                Mode::Plan,
-                false,
-                args.detailed_exitcode,
-                cli.quiet,
-            )
-            .await
+            commands::plan_or_apply(args.run, Mode::Plan, false, args.detailed_exitcode, cli.quiet).await
         }
-        Command::Apply(args) => {
-            commands::plan_or_apply(args.run, Mode::Apply, args.yes, false, cli.quiet).await
-        }
+        Command::Apply(args) => commands::plan_or_apply(args.run, Mode::Apply, args.yes, false, cli.quiet).await,
         Command::Validate(args) => commands::validate(args),
         Command::Profiles => commands::profiles(),
         Command::Sim(args) => sim_command::serve(args).await,

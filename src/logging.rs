@@ -13,9 +13,7 @@ use crate::cli::LogFormat;
 static BAR: OnceLock<Mutex<Option<indicatif::ProgressBar>>> = OnceLock::new();
 
 pub fn set_progress_bar(bar: Option<indicatif::ProgressBar>) {
-    *BAR.get_or_init(|| Mutex::new(None))
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = bar;
+    *BAR.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(|e| e.into_inner()) = bar;
 }
 
 #[derive(Clone, Copy)]
@@ -36,9 +34,7 @@ impl Write for LineWriter {
 impl Drop for LineWriter {
     fn drop(&mut self) {
         let line = std::mem::take(&mut self.0);
-        let bar = BAR
-            .get()
-            .and_then(|b| b.lock().ok().and_then(|b| b.clone()));
+        let bar = BAR.get().and_then(|b| b.lock().ok().and_then(|b| b.clone()));
         let write = || {
             let _ = std::io::stderr().lock().write_all(&line);
         };
@@ -63,12 +59,9 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
         (false, 1) => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,remediate={level}")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(StderrAroundBar)
-        .with_target(false);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("warn,remediate={level}")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(StderrAroundBar).with_target(false);
     let result = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),

@@ -8,10 +8,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = remediate::cli::Cli::parse();
     remediate::logging::init(cli.verbose, cli.quiet, cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

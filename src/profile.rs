@@ -28,11 +28,7 @@ fn builtin(name: &str, description: &str, values: &[(Setting, Value)]) -> Profil
     for (setting, value) in values {
         desired.set(*setting, *value);
     }
-    Profile {
-        name: name.into(),
-        description: description.into(),
-        desired,
-    }
+    Profile { name: name.into(), description: description.into(), desired }
 }
 
 /// The profiles that ship with the tool.
@@ -50,10 +46,7 @@ pub fn builtins() -> Vec<Profile> {
         builtin(
             "smtp-auth-lockdown",
             "Compliance sweep: SMTP AUTH off and per-user MFA enforced on every mailbox; security defaults untouched",
-            &[
-                (Setting::SmtpAuth, Value::Disabled),
-                (Setting::PerUserMfa, Value::Enforced),
-            ],
+            &[(Setting::SmtpAuth, Value::Disabled), (Setting::PerUserMfa, Value::Enforced)],
         ),
     ]
 }
@@ -74,41 +67,24 @@ pub fn load(name_or_path: &str) -> Result<Profile, Error> {
     }
     let path = Path::new(name_or_path);
     if !path.exists() {
-        let names = builtins()
-            .iter()
-            .map(|p| p.name.clone())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let names = builtins().iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(", ");
         return Err(Error::Config(format!(
             "--profile {name_or_path}: no built-in profile of that name ({names}) and no such file"
         )));
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("--profile {}: cannot read it: {e}", path.display())))?;
-    let file: ProfileFile = toml::from_str(&text).map_err(|e| {
-        Error::Config(format!(
-            "--profile {}: {}",
-            path.display(),
-            e.to_string().trim()
-        ))
-    })?;
+    let file: ProfileFile = toml::from_str(&text)
+        .map_err(|e| Error::Config(format!("--profile {}: {}", path.display(), e.to_string().trim())))?;
     let mut desired = DesiredState::default();
     for (name, value) in &file.settings {
         let setting = Setting::from_name(name).ok_or_else(|| {
             Error::Config(format!("--profile {}: unknown setting '{name}' in [settings]; use security-defaults, smtp-auth or per-user-mfa", path.display()))
         })?;
-        let value = setting
-            .parse_value(value)
-            .map_err(|e| Error::Config(format!("--profile {}: {e}", path.display())))?;
+        let value =
+            setting.parse_value(value).map_err(|e| Error::Config(format!("--profile {}: {e}", path.display())))?;
         desired.set(setting, value);
     }
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(Profile {
-        name,
-        description: file.description,
-        desired,
-    })
+    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(Profile { name, description: file.description, desired })
 }

@@ -13,9 +13,7 @@ pub fn config_from_args(args: &SimArgs, identities: Option<Vec<String>>) -> Resu
         listen: args.listen,
         population: match identities {
             Some(identities) => Population::Identities(Arc::new(identities)),
-            None => Population::Generated {
-                count: args.mailboxes,
-            },
+            None => Population::Generated { count: args.mailboxes },
         },
         seed: args.seed,
         throttle: !args.no_throttle,
@@ -36,14 +34,11 @@ pub fn config_from_args(args: &SimArgs, identities: Option<Vec<String>>) -> Resu
         config.exchange_window = window;
     }
     if let Some(path) = &args.client_certificate {
-        config
-            .load_client_certificate(path)
-            .map_err(|e| Error::Config(format!("--client-certificate: {e}")))?;
+        config.load_client_certificate(path).map_err(|e| Error::Config(format!("--client-certificate: {e}")))?;
     }
     if let Some(path) = &args.federated_token_file {
-        let token = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!("--federated-token-file {}: {e}", path.display()))
-        })?;
+        let token = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("--federated-token-file {}: {e}", path.display())))?;
         config.federated_token = Some(token.trim().to_string());
     }
     Ok(config)
@@ -54,33 +49,19 @@ pub async fn serve(args: SimArgs) -> Result<u8> {
         Some(path) => {
             let reader = crate::targets::open(path, args.column.as_deref())?;
             let found: Vec<String> = reader
-                .filter_map(|e| {
-                    if let crate::targets::Entry::Target(t) = e {
-                        Some(t.identity)
-                    } else {
-                        None
-                    }
-                })
+                .filter_map(|e| if let crate::targets::Entry::Target(t) = e { Some(t.identity) } else { None })
                 .collect();
             Some(found)
         }
         None => None,
     };
     let config = config_from_args(&args, identities)?;
-    let simulator = Simulator::start(config).await.map_err(|e| {
-        Error::Config(format!(
-            "--listen {}: cannot listen there: {e}",
-            args.listen
-        ))
-    })?;
+    let simulator = Simulator::start(config)
+        .await
+        .map_err(|e| Error::Config(format!("--listen {}: cannot listen there: {e}", args.listen)))?;
     let mut stdout = std::io::stdout().lock();
-    let announced = writeln!(
-        stdout,
-        "{}listening on {}",
-        simulator.environment_lines(),
-        simulator.url()
-    )
-    .and_then(|_| stdout.flush());
+    let announced = writeln!(stdout, "{}listening on {}", simulator.environment_lines(), simulator.url())
+        .and_then(|_| stdout.flush());
     drop(stdout);
     announced.map_err(Error::io("stdout"))?;
     let _ = tokio::signal::ctrl_c().await;

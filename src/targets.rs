@@ -15,14 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 
 /// The identity columns looked for, in order, when `--column` is not given.
-pub const IDENTITY_COLUMNS: [&str; 6] = [
-    "UserPrincipalName",
-    "PrimarySmtpAddress",
-    "EmailAddress",
-    "Mail",
-    "UPN",
-    "Identity",
-];
+pub const IDENTITY_COLUMNS: [&str; 6] =
+    ["UserPrincipalName", "PrimarySmtpAddress", "EmailAddress", "Mail", "UPN", "Identity"];
 
 /// The longest line accepted: more is a broken file, not a mailbox.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -61,18 +55,14 @@ pub struct TargetReader {
 
 impl std::fmt::Debug for TargetReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TargetReader")
-            .field("path", &self.path)
-            .field("column", &self.column_name)
-            .finish()
+        f.debug_struct("TargetReader").field("path", &self.path).field("column", &self.column_name).finish()
     }
 }
 
 /// Opens `path`, finds its delimiter and identity column, and checks the header.
 pub fn open(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
     let shown = path.display();
-    let mut file = File::open(path)
-        .map_err(|e| Error::Config(format!("{shown}: cannot open the mailbox CSV: {e}")))?;
+    let mut file = File::open(path).map_err(|e| Error::Config(format!("{shown}: cannot open the mailbox CSV: {e}")))?;
     let mut head = vec![0u8; MAX_LINE];
     let mut filled = 0;
     while filled < head.len() {
@@ -83,11 +73,7 @@ pub fn open(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
         }
     }
     head.truncate(filled);
-    let start = if head.starts_with(b"\xEF\xBB\xBF") {
-        3
-    } else {
-        0
-    };
+    let start = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
     if head[start..].iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Config(format!(
             "{shown}: the file is empty; it needs a header row (e.g. UserPrincipalName) and one mailbox per row"
@@ -99,8 +85,7 @@ pub fn open(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
         )));
     }
     let delimiter = sniff_delimiter(&head[start..]);
-    let source: Box<dyn Read + Send> =
-        Box::new(io::Cursor::new(head[start..].to_vec()).chain(file));
+    let source: Box<dyn Read + Send> = Box::new(io::Cursor::new(head[start..].to_vec()).chain(file));
     let index = std::sync::Arc::new(std::sync::Mutex::new(LineIndex::default()));
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -109,19 +94,10 @@ pub fn open(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
         .from_reader(LineLimit { inner: source, index: index.clone() });
     let headers = reader
         .byte_headers()
-        .map_err(|e| {
-            Error::Config(format!(
-                "{shown}: cannot read the header row: {}",
-                csv_error_text(&e)
-            ))
-        })?
+        .map_err(|e| Error::Config(format!("{shown}: cannot read the header row: {}", csv_error_text(&e))))?
         .clone();
-    let names: Vec<String> = headers
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_string())
-        .collect();
-    let column = find_column(&names, column)
-        .map_err(|message| Error::Config(format!("{shown}: {message}")))?;
+    let names: Vec<String> = headers.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
+    let column = find_column(&names, column).map_err(|message| Error::Config(format!("{shown}: {message}")))?;
     Ok(TargetReader {
         reader,
         index,
@@ -135,10 +111,7 @@ pub fn open(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
 }
 
 fn sniff_delimiter(head: &[u8]) -> u8 {
-    let first_line = head
-        .split(|&b| b == b'\n' || b == b'\r')
-        .next()
-        .unwrap_or_default();
+    let first_line = head.split(|&b| b == b'\n' || b == b'\r').next().unwrap_or_default();
     let mut best = (0, b',');
     for delimiter in [b',', b';', b'\t'] {
         let mut count = 0;
@@ -191,7 +164,9 @@ impl TargetReader {
         if self.finished {
             return None;
         }
-        let line_at = |offset: u64, index: &std::sync::Mutex<LineIndex>| index.lock().unwrap_or_else(|e| e.into_inner()).line_of(offset);
+        let line_at = |offset: u64, index: &std::sync::Mutex<LineIndex>| {
+            index.lock().unwrap_or_else(|e| e.into_inner()).line_of(offset)
+        };
         let line = line_at(self.reader.position().byte(), &self.index);
         match self.reader.read_byte_record(&mut self.record) {
             Ok(false) => {
@@ -208,10 +183,7 @@ impl TargetReader {
                 let line = error.position().map_or(line, |p| line_at(p.byte(), &self.index));
                 Some(Entry::Problem(Problem {
                     line,
-                    message: format!(
-                        "{}; the rest of the file was not read",
-                        csv_error_text(&error)
-                    ),
+                    message: format!("{}; the rest of the file was not read", csv_error_text(&error)),
                 }))
             }
         }
@@ -241,10 +213,7 @@ impl TargetReader {
                 "'{identity}' is a duplicate of line {first} (addresses match in any letter case); it is processed once"
             ));
         }
-        Entry::Target(Target {
-            line,
-            identity: identity.to_string(),
-        })
+        Entry::Target(Target { line, identity: identity.to_string() })
     }
 }
 
@@ -262,15 +231,10 @@ pub fn check_address(identity: &str) -> Result<(), String> {
         return Err("the identity is empty".into());
     }
     if identity.len() > 320 {
-        return Err(format!(
-            "the identity is {} characters long; an address has at most 320",
-            identity.len()
-        ));
+        return Err(format!("the identity is {} characters long; an address has at most 320", identity.len()));
     }
     if identity.chars().any(|c| c.is_control()) {
-        return Err(
-            "the identity contains a control character (a NUL byte or a line break?)".into(),
-        );
+        return Err("the identity contains a control character (a NUL byte or a line break?)".into());
     }
     let shown = identity;
     if identity.chars().any(char::is_whitespace) {
@@ -280,17 +244,12 @@ pub fn check_address(identity: &str) -> Result<(), String> {
         return Err(format!("'{shown}' is not an address: it has no '@'"));
     };
     if local.is_empty() || local.contains('@') {
-        return Err(format!(
-            "'{shown}' is not an address: it needs exactly one '@' with a name before it"
-        ));
+        return Err(format!("'{shown}' is not an address: it needs exactly one '@' with a name before it"));
     }
-    let labels_ok = domain
-        .split('.')
-        .all(|label| !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || c == '-'));
+    let labels_ok =
+        domain.split('.').all(|label| !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || c == '-'));
     if !domain.contains('.') || !labels_ok {
-        return Err(format!(
-            "'{shown}' is not an address: '{domain}' is not a domain name"
-        ));
+        return Err(format!("'{shown}' is not an address: '{domain}' is not a domain name"));
     }
     Ok(())
 }
@@ -298,9 +257,7 @@ pub fn check_address(identity: &str) -> Result<(), String> {
 /// Counts the rows of a CSV quickly (for the progress bar's total).
 pub fn count_rows(path: &Path) -> Option<u64> {
     let file = File::open(path).ok()?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(io::BufReader::new(file));
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(io::BufReader::new(file));
     let mut record = csv::ByteRecord::new();
     let mut rows = 0;
     while reader.read_byte_record(&mut record).ok()? {
@@ -349,7 +306,10 @@ impl LineIndex {
             } else {
                 self.run += 1;
                 if self.run > MAX_LINE {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("a line is longer than {} KiB", MAX_LINE / 1024)));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("a line is longer than {} KiB", MAX_LINE / 1024),
+                    ));
                 }
             }
         }
@@ -389,23 +349,13 @@ mod tests {
     }
 
     fn tempfile_in_target() -> (PathBuf, File) {
-        let path =
-            std::env::temp_dir().join(format!("remediate-targets-{}.csv", uuid::Uuid::new_v4()));
+        let path = std::env::temp_dir().join(format!("remediate-targets-{}.csv", uuid::Uuid::new_v4()));
         let file = File::create(&path).unwrap();
         (path, file)
     }
 
     fn identities(entries: &[Entry]) -> Vec<&str> {
-        entries
-            .iter()
-            .filter_map(|e| {
-                if let Entry::Target(t) = e {
-                    Some(t.identity.as_str())
-                } else {
-                    None
-                }
-            })
-            .collect()
+        entries.iter().filter_map(|e| if let Entry::Target(t) = e { Some(t.identity.as_str()) } else { None }).collect()
     }
 
     #[test]
@@ -421,41 +371,20 @@ mod tests {
 
     #[test]
     fn bad_rows_carry_their_line_and_reason() {
-        let all = entries(
-            b"upn\na@contoso.com\nnot-an-address\nA@CONTOSO.COM\n\xE9@contoso.com\n",
-            None,
-        )
-        .unwrap();
-        let problems: Vec<_> = all
-            .iter()
-            .filter_map(|e| {
-                if let Entry::Problem(p) = e {
-                    Some(p)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let all = entries(b"upn\na@contoso.com\nnot-an-address\nA@CONTOSO.COM\n\xE9@contoso.com\n", None).unwrap();
+        let problems: Vec<_> =
+            all.iter().filter_map(|e| if let Entry::Problem(p) = e { Some(p) } else { None }).collect();
         assert_eq!(problems.len(), 3);
         assert_eq!(problems[0].line, 3);
         assert!(problems[0].message.contains("no '@'"));
-        assert!(
-            problems[1].message.contains("duplicate of line 2"),
-            "{}",
-            problems[1].message
-        );
+        assert!(problems[1].message.contains("duplicate of line 2"), "{}", problems[1].message);
         assert!(problems[2].message.contains("Windows-1252"));
     }
 
     #[test]
     fn a_missing_column_lists_what_was_found() {
-        let error = entries(b"Name,Department\nx,y\n", None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("'Name', 'Department'") && error.contains("--column"),
-            "{error}"
-        );
+        let error = entries(b"Name,Department\nx,y\n", None).unwrap_err().to_string();
+        assert!(error.contains("'Name', 'Department'") && error.contains("--column"), "{error}");
         let error = entries(b"", None).unwrap_err().to_string();
         assert!(error.contains("empty"), "{error}");
     }

@@ -47,16 +47,10 @@ impl Credential {
     /// Reads a PEM file holding a certificate and its private key.
     pub fn from_certificate_file(path: &Path) -> Result<Credential, Error> {
         let text = std::fs::read(path).map_err(|e| {
-            Error::Config(format!(
-                "AZURE_CLIENT_CERTIFICATE_PATH {}: cannot read it: {e}",
-                path.display()
-            ))
+            Error::Config(format!("AZURE_CLIENT_CERTIFICATE_PATH {}: cannot read it: {e}", path.display()))
         })?;
         let blocks = pem::parse_many(&text).map_err(|e| {
-            Error::Config(format!(
-                "AZURE_CLIENT_CERTIFICATE_PATH {}: not a PEM file: {e}",
-                path.display()
-            ))
+            Error::Config(format!("AZURE_CLIENT_CERTIFICATE_PATH {}: not a PEM file: {e}", path.display()))
         })?;
         let certificate = blocks.iter().find(|b| b.tag() == "CERTIFICATE").ok_or_else(|| {
             Error::Config(format!("AZURE_CLIENT_CERTIFICATE_PATH {}: no CERTIFICATE block; the file must hold the certificate and its private key", path.display()))
@@ -65,7 +59,10 @@ impl Credential {
             Error::Config(format!("AZURE_CLIENT_CERTIFICATE_PATH {}: no PRIVATE KEY block; the file must hold the certificate and its private key (unencrypted)", path.display()))
         })?;
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(key).as_bytes()).map_err(|e| {
-            Error::Config(format!("AZURE_CLIENT_CERTIFICATE_PATH {}: the private key is not a usable RSA key: {e}", path.display()))
+            Error::Config(format!(
+                "AZURE_CLIENT_CERTIFICATE_PATH {}: the private key is not a usable RSA key: {e}",
+                path.display()
+            ))
         })?;
         let thumbprint = crate::sim::thumbprint(certificate.contents(), true);
         Ok(Credential::Certificate { key, thumbprint })
@@ -109,14 +106,10 @@ impl TokenSource {
         credential: Credential,
         timeout: Duration,
     ) -> TokenSource {
-        let tenant =
-            percent_encoding::utf8_percent_encode(tenant_id, super::paths::SEGMENT).to_string();
+        let tenant = percent_encoding::utf8_percent_encode(tenant_id, super::paths::SEGMENT).to_string();
         TokenSource {
             http,
-            token_url: format!(
-                "{}/{tenant}/oauth2/v2.0/token",
-                login_url.trim_end_matches('/')
-            ),
+            token_url: format!("{}/{tenant}/oauth2/v2.0/token", login_url.trim_end_matches('/')),
             client_id: client_id.to_string(),
             credential,
             timeout,
@@ -134,10 +127,7 @@ impl TokenSource {
         let (token, lifetime) = self.fetch(resource.scope).await?;
         // Renew a few minutes early, or a quarter of the lifetime early for short-lived tokens.
         let margin = (lifetime / 4).min(Duration::from_secs(300));
-        *cached = Some(Cached {
-            token: token.clone(),
-            renew_at: Instant::now() + lifetime - margin,
-        });
+        *cached = Some(Cached { token: token.clone(), renew_at: Instant::now() + lifetime - margin });
         Ok(token)
     }
 
@@ -163,10 +153,7 @@ impl TokenSource {
             }
             Credential::Federated(path) => {
                 let token = std::fs::read_to_string(path).map_err(|e| {
-                    Error::Auth(format!(
-                        "AZURE_FEDERATED_TOKEN_FILE {}: cannot read it: {e}",
-                        path.display()
-                    ))
+                    Error::Auth(format!("AZURE_FEDERATED_TOKEN_FILE {}: cannot read it: {e}", path.display()))
                 })?;
                 form.push(("client_assertion_type", ASSERTION_TYPE.to_string()));
                 form.push(("client_assertion", token.trim().to_string()));
@@ -174,13 +161,7 @@ impl TokenSource {
         }
         let mut last_problem = String::new();
         for attempt in 1..=4u32 {
-            let sent = self
-                .http
-                .post(&self.token_url)
-                .form(&form)
-                .timeout(self.timeout)
-                .send()
-                .await;
+            let sent = self.http.post(&self.token_url).form(&form).timeout(self.timeout).send().await;
             let response = match sent {
                 Ok(response) => response,
                 Err(error) => {
@@ -202,15 +183,9 @@ impl TokenSource {
             let body = response.bytes().await.unwrap_or_default();
             if status.is_success() {
                 let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
-                    Error::Auth(format!(
-                        "the token endpoint {} answered without a usable token: {e}",
-                        self.token_url
-                    ))
+                    Error::Auth(format!("the token endpoint {} answered without a usable token: {e}", self.token_url))
                 })?;
-                return Ok((
-                    SecretString::new(answer.access_token),
-                    Duration::from_secs(answer.expires_in.max(1)),
-                ));
+                return Ok((SecretString::new(answer.access_token), Duration::from_secs(answer.expires_in.max(1))));
             }
             if status.is_server_error() || status.as_u16() == 429 {
                 last_problem = format!("the token endpoint answered {status}");
@@ -232,11 +207,7 @@ impl TokenSource {
         Err(Error::Auth(last_problem))
     }
 
-    fn signed_assertion(
-        &self,
-        key: &jsonwebtoken::EncodingKey,
-        thumbprint: &str,
-    ) -> Result<String, Error> {
+    fn signed_assertion(&self, key: &jsonwebtoken::EncodingKey, thumbprint: &str) -> Result<String, Error> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
         header.x5t_s256 = Some(thumbprint.to_string());
@@ -249,11 +220,8 @@ impl TokenSource {
             "iat": now,
             "exp": now + 600,
         });
-        jsonwebtoken::encode(&header, &claims, key).map_err(|e| {
-            Error::Auth(format!(
-                "cannot sign the client assertion with the certificate's key: {e}"
-            ))
-        })
+        jsonwebtoken::encode(&header, &claims, key)
+            .map_err(|e| Error::Auth(format!("cannot sign the client assertion with the certificate's key: {e}")))
     }
 }
 

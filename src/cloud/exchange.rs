@@ -14,12 +14,7 @@ pub const UNSUPPORTED_NOTE: &str = "SMTP AUTH is read and changed through the Ex
 
 /// One cmdlet call. `anchor` is the mailbox's UPN when there is one (routes the request to the
 /// mailbox's server), else the tenant's system mailbox.
-pub fn invoke(
-    tenant_id: &str,
-    cmdlet: &str,
-    parameters: Map<String, Value>,
-    anchor: Option<&str>,
-) -> Call {
+pub fn invoke(tenant_id: &str, cmdlet: &str, parameters: Map<String, Value>, anchor: Option<&str>) -> Call {
     let tenant = percent_encoding::utf8_percent_encode(tenant_id, SEGMENT);
     let anchor = match anchor {
         Some(upn) => format!("UPN:{upn}"),
@@ -29,10 +24,7 @@ pub fn invoke(
         api: Api::Exchange,
         method: Method::POST,
         path: format!("adminapi/beta/{tenant}/InvokeCommand"),
-        headers: vec![
-            ("X-CmdletName", cmdlet.to_string()),
-            ("X-AnchorMailbox", anchor),
-        ],
+        headers: vec![("X-CmdletName", cmdlet.to_string()), ("X-AnchorMailbox", anchor)],
         body: Some(json!({"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters}})),
         write: cmdlet.starts_with("Set-"),
     }

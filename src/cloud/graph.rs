@@ -10,25 +10,11 @@ use super::{Answer, Api, Call, CallError, CloudClient};
 const USER_FIELDS: &str = "id,userPrincipalName,mail,userType,accountEnabled,assignedLicenses";
 
 pub fn get(path: String) -> Call {
-    Call {
-        api: Api::Graph,
-        method: Method::GET,
-        path,
-        headers: Vec::new(),
-        body: None,
-        write: false,
-    }
+    Call { api: Api::Graph, method: Method::GET, path, headers: Vec::new(), body: None, write: false }
 }
 
 pub fn patch(path: String, body: Value) -> Call {
-    Call {
-        api: Api::Graph,
-        method: Method::PATCH,
-        path,
-        headers: Vec::new(),
-        body: Some(body),
-        write: true,
-    }
+    Call { api: Api::Graph, method: Method::PATCH, path, headers: Vec::new(), body: Some(body), write: true }
 }
 
 /// A directory user, as far as remediation cares.
@@ -49,9 +35,7 @@ impl DirectoryUser {
             upn: value["userPrincipalName"].as_str()?.to_string(),
             mail: value["mail"].as_str().map(str::to_string),
             guest: value["userType"].as_str() == Some("Guest"),
-            licensed: value["assignedLicenses"]
-                .as_array()
-                .is_some_and(|l| !l.is_empty()),
+            licensed: value["assignedLicenses"].as_array().is_some_and(|l| !l.is_empty()),
             account_enabled: value["accountEnabled"].as_bool().unwrap_or(true),
         })
     }
@@ -76,35 +60,22 @@ impl CloudClient {
             Err(error) => return Err(error),
         }
         let by_mail = format!("mail eq {}", odata_string(identity));
-        let answer = self
-            .send(&get(format!(
-                "v1.0/users?{}&$select={USER_FIELDS}",
-                query_pair("$filter", &by_mail)
-            )))
-            .await?;
+        let answer =
+            self.send(&get(format!("v1.0/users?{}&$select={USER_FIELDS}", query_pair("$filter", &by_mail)))).await?;
         attempts += answer.attempts;
         if let Some(first) = answer.body["value"].get(0) {
             return Ok(found(&answer, first, attempts));
         }
-        let by_proxy = format!(
-            "proxyAddresses/any(x:x eq {})",
-            odata_string(&format!("smtp:{identity}"))
-        );
-        let mut call = get(format!(
-            "v1.0/users?{}&$count=true&$select={USER_FIELDS}",
-            query_pair("$filter", &by_proxy)
-        ));
+        let by_proxy = format!("proxyAddresses/any(x:x eq {})", odata_string(&format!("smtp:{identity}")));
+        let mut call =
+            get(format!("v1.0/users?{}&$count=true&$select={USER_FIELDS}", query_pair("$filter", &by_proxy)));
         call.headers.push(("ConsistencyLevel", "eventual".into()));
         let answer = self.send(&call).await?;
         attempts += answer.attempts;
         let first = answer.body["value"].get(0).cloned();
         Ok(match first {
             Some(first) => found(&answer, &first, attempts),
-            None => Lookup {
-                user: None,
-                attempts,
-                ids: answer.ids,
-            },
+            None => Lookup { user: None, attempts, ids: answer.ids },
         })
     }
 }

@@ -37,21 +37,15 @@ pub struct Endpoints {
 impl Endpoints {
     pub fn of(cloud: CloudName) -> Endpoints {
         let (login, graph, exchange) = match cloud {
-            CloudName::Global => (
-                "https://login.microsoftonline.com",
-                "https://graph.microsoft.com",
-                "https://outlook.office365.com",
-            ),
-            CloudName::Usgov => (
-                "https://login.microsoftonline.us",
-                "https://graph.microsoft.us",
-                "https://outlook.office365.us",
-            ),
-            CloudName::UsgovDod => (
-                "https://login.microsoftonline.us",
-                "https://dod-graph.microsoft.us",
-                "https://webmail.apps.mil",
-            ),
+            CloudName::Global => {
+                ("https://login.microsoftonline.com", "https://graph.microsoft.com", "https://outlook.office365.com")
+            }
+            CloudName::Usgov => {
+                ("https://login.microsoftonline.us", "https://graph.microsoft.us", "https://outlook.office365.us")
+            }
+            CloudName::UsgovDod => {
+                ("https://login.microsoftonline.us", "https://dod-graph.microsoft.us", "https://webmail.apps.mil")
+            }
             CloudName::China => (
                 "https://login.partner.microsoftonline.cn",
                 "https://microsoftgraph.chinacloudapi.cn",
@@ -119,27 +113,13 @@ pub struct RequestIds {
 pub enum CallError {
     /// The service said no, and asking again would not help (400, 403, 404, 405, 409…).
     #[error("{status} {code}: {message}")]
-    Refused {
-        status: u16,
-        code: String,
-        message: String,
-        ids: RequestIds,
-        attempts: u32,
-    },
+    Refused { status: u16, code: String, message: String, ids: RequestIds, attempts: u32 },
     /// Transient failures until the attempts ran out.
     #[error("gave up after {attempts} attempts: {last}")]
-    Exhausted {
-        last: String,
-        ids: RequestIds,
-        attempts: u32,
-    },
+    Exhausted { last: String, ids: RequestIds, attempts: u32 },
     /// A write that may or may not have happened: the caller must re-read before writing again.
     #[error("the outcome of this write is unknown: {last}")]
-    Unknown {
-        last: String,
-        ids: RequestIds,
-        attempts: u32,
-    },
+    Unknown { last: String, ids: RequestIds, attempts: u32 },
     /// No token could be had: nothing else will work either.
     #[error("{0}")]
     Auth(String),
@@ -157,9 +137,9 @@ impl CallError {
 
     pub fn ids(&self) -> RequestIds {
         match self {
-            CallError::Refused { ids, .. }
-            | CallError::Exhausted { ids, .. }
-            | CallError::Unknown { ids, .. } => ids.clone(),
+            CallError::Refused { ids, .. } | CallError::Exhausted { ids, .. } | CallError::Unknown { ids, .. } => {
+                ids.clone()
+            }
             CallError::Auth(_) => RequestIds::default(),
         }
     }
@@ -204,19 +184,11 @@ pub struct RequestCounts {
 
 impl RequestCounts {
     fn add(&self, api: Api, status: u16) {
-        *self
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((api, status))
-            .or_default() += 1;
+        *self.counts.lock().unwrap_or_else(|e| e.into_inner()).entry((api, status)).or_default() += 1;
     }
 
     pub fn snapshot(&self) -> BTreeMap<(Api, u16), u64> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn total(&self) -> u64 {
@@ -270,11 +242,7 @@ pub fn describe_transport(error: &reqwest::Error) -> String {
         detail = cause.to_string();
         source = cause.source();
     }
-    if detail.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind} ({detail})")
-    }
+    if detail.is_empty() { kind.to_string() } else { format!("{kind} ({detail})") }
 }
 
 /// What one attempt came to.
@@ -305,24 +273,13 @@ impl CloudClient {
     ) -> CloudClient {
         CloudClient {
             http,
-            graph_scope: format!(
-                "{}/.default",
-                endpoints.graph_resource.trim_end_matches('/')
-            ),
-            exchange_scope: format!(
-                "{}/.default",
-                endpoints.exchange_resource.trim_end_matches('/')
-            ),
+            graph_scope: format!("{}/.default", endpoints.graph_resource.trim_end_matches('/')),
+            exchange_scope: format!("{}/.default", endpoints.exchange_resource.trim_end_matches('/')),
             endpoints,
             tenant_id,
             tokens,
             graph_pacer: Pacer::new("graph", pacing.graph_rps, None, pacing.adaptive),
-            graph_write_pacer: Pacer::new(
-                "graph-writes",
-                pacing.graph_write_rps,
-                None,
-                pacing.adaptive,
-            ),
+            graph_write_pacer: Pacer::new("graph-writes", pacing.graph_write_rps, None, pacing.adaptive),
             exchange_pacer: Pacer::new(
                 "exchange",
                 pacing.exchange_rps,
@@ -342,20 +299,8 @@ impl CloudClient {
 
     fn resource(&self, api: Api) -> (Resource<'_>, &str) {
         match api {
-            Api::Graph => (
-                Resource {
-                    slot: 0,
-                    scope: &self.graph_scope,
-                },
-                &self.endpoints.graph,
-            ),
-            Api::Exchange => (
-                Resource {
-                    slot: 1,
-                    scope: &self.exchange_scope,
-                },
-                &self.endpoints.exchange,
-            ),
+            Api::Graph => (Resource { slot: 0, scope: &self.graph_scope }, &self.endpoints.graph),
+            Api::Exchange => (Resource { slot: 1, scope: &self.exchange_scope }, &self.endpoints.exchange),
         }
     }
 
@@ -388,39 +333,22 @@ impl CloudClient {
                     }
                     refreshed_token = true;
                 }
-                Attempt::Again {
-                    wait,
-                    last: problem,
-                    sent,
-                    ids: attempt_ids,
-                } => {
+                Attempt::Again { wait, last: problem, sent, ids: attempt_ids } => {
                     if sent && call.write {
-                        return Err(CallError::Unknown {
-                            last: problem,
-                            ids: attempt_ids,
-                            attempts: attempt,
-                        });
+                        return Err(CallError::Unknown { last: problem, ids: attempt_ids, attempts: attempt });
                     }
                     last = problem;
                     ids = attempt_ids;
                     if attempt < self.policy.max_attempts {
                         let pause = wait.unwrap_or_else(|| {
-                            retry_after::backoff(
-                                attempt,
-                                Duration::from_millis(250),
-                                Duration::from_secs(20),
-                            )
+                            retry_after::backoff(attempt, Duration::from_millis(250), Duration::from_secs(20))
                         });
                         tokio::time::sleep(pause).await;
                     }
                 }
             }
         }
-        Err(CallError::Exhausted {
-            last,
-            ids,
-            attempts: self.policy.max_attempts,
-        })
+        Err(CallError::Exhausted { last, ids, attempts: self.policy.max_attempts })
     }
 
     async fn attempt(&self, call: &Call, attempt: u32) -> Result<Attempt, CallError> {
@@ -433,18 +361,11 @@ impl CloudClient {
         }
         let _slot = pacer.acquire().await;
         let (resource, base) = self.resource(call.api);
-        let token = self
-            .tokens
-            .token(resource)
-            .await
-            .map_err(|e| CallError::Auth(e.to_string()))?;
+        let token = self.tokens.token(resource).await.map_err(|e| CallError::Auth(e.to_string()))?;
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let mut request = self
             .http
-            .request(
-                call.method.clone(),
-                format!("{}/{}", base.trim_end_matches('/'), call.path),
-            )
+            .request(call.method.clone(), format!("{}/{}", base.trim_end_matches('/'), call.path))
             .bearer_auth(token.expose())
             .header("client-request-id", &client_request_id)
             .header("return-client-request-id", "true")
@@ -464,10 +385,7 @@ impl CloudClient {
             Ok::<_, reqwest::Error>((status, headers, body))
         }
         .await;
-        let mut ids = RequestIds {
-            client_request_id,
-            request_id: String::new(),
-        };
+        let mut ids = RequestIds { client_request_id, request_id: String::new() };
         let (status, headers, body) = match result {
             Ok(answer) => answer,
             Err(error) => {
@@ -475,12 +393,7 @@ impl CloudClient {
                 let sent = !error.is_connect();
                 let last = describe_transport(&error);
                 tracing::debug!(api = call.api.name(), attempt, elapsed_ms = started.elapsed().as_millis() as u64, %last, "request failed");
-                return Ok(Attempt::Again {
-                    wait: None,
-                    last,
-                    sent,
-                    ids,
-                });
+                return Ok(Attempt::Again { wait: None, last, sent, ids });
             }
         };
         self.requests.add(call.api, status);
@@ -492,24 +405,12 @@ impl CloudClient {
             if call.write && call.api == Api::Graph {
                 self.graph_write_pacer.succeeded(percentage);
             }
-            let body = if body.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&body).unwrap_or(Value::Null)
-            };
-            return Ok(Attempt::Done(Answer {
-                status,
-                body,
-                ids,
-                attempts: attempt,
-            }));
+            let body = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
+            return Ok(Attempt::Done(Answer { status, body, ids, attempts: attempt }));
         }
         let message = service_error::parse(&body);
-        let retry_after =
-            header("retry-after").and_then(|v| retry_after::parse(v, SystemTime::now()));
-        let concurrency = message
-            .message
-            .contains("maximum number of concurrent requests");
+        let retry_after = header("retry-after").and_then(|v| retry_after::parse(v, SystemTime::now()));
+        let concurrency = message.message.contains("maximum number of concurrent requests");
         let last = format!("{status} {}: {}", message.code, message.message);
         tracing::debug!(api = call.api.name(), attempt, status, code = %message.code, "service answered with an error");
         match status {
@@ -519,47 +420,21 @@ impl CloudClient {
                     self.graph_write_pacer.throttled(wait);
                 }
                 pacer.throttled(wait);
-                Ok(Attempt::Again {
-                    wait: Some(Duration::ZERO),
-                    last,
-                    sent: false,
-                    ids,
-                })
+                Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
             }
             _ if concurrency => {
                 pacer.throttled(retry_after.unwrap_or(Duration::from_secs(1)));
-                Ok(Attempt::Again {
-                    wait: Some(Duration::ZERO),
-                    last,
-                    sent: false,
-                    ids,
-                })
+                Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
             }
             401 => {
                 self.tokens.invalidate(resource, &token).await;
-                Ok(Attempt::TokenRejected {
-                    ids,
-                    message: message.message,
-                })
+                Ok(Attempt::TokenRejected { ids, message: message.message })
             }
-            503 => Ok(Attempt::Again {
-                wait: retry_after,
-                last,
-                sent: false,
-                ids,
-            }),
-            500 | 502 | 504 => Ok(Attempt::Again {
-                wait: retry_after,
-                last,
-                sent: true,
-                ids,
-            }),
-            409 if message.code == "Directory_ConcurrencyViolation" => Ok(Attempt::Again {
-                wait: retry_after,
-                last,
-                sent: false,
-                ids,
-            }),
+            503 => Ok(Attempt::Again { wait: retry_after, last, sent: false, ids }),
+            500 | 502 | 504 => Ok(Attempt::Again { wait: retry_after, last, sent: true, ids }),
+            409 if message.code == "Directory_ConcurrencyViolation" => {
+                Ok(Attempt::Again { wait: retry_after, last, sent: false, ids })
+            }
             _ => Ok(Attempt::Refused(CallError::Refused {
                 status,
                 code: message.code,

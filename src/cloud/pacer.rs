@@ -19,6 +19,8 @@ struct Rate {
     current: f64,
     limiter: std::sync::Arc<DefaultDirectRateLimiter>,
     clean: u64,
+    /// When the rate was last cut for a 429: the 429s of one burst count as one signal.
+    last_cut: Option<Instant>,
 }
 
 pub struct Pacer {
@@ -38,9 +40,7 @@ fn limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
     let period = Duration::from_secs_f64(1.0 / rate.max(FLOOR));
     // A burst of a tenth of a second's worth keeps many workers busy without bunching requests.
     let burst = NonZeroU32::new((rate / 10.0).ceil().max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::with_period(period)
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(burst);
+    let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
     std::sync::Arc::new(RateLimiter::direct(quota))
 }
 
@@ -50,11 +50,7 @@ impl Pacer {
             name,
             ceiling: rate,
             adaptive,
-            rate: Mutex::new(Rate {
-                current: rate,
-                limiter: limiter(rate),
-                clean: 0,
-            }),
+            rate: Mutex::new(Rate { current: rate, limiter: limiter(rate), clean: 0, last_cut: None }),
             paused_until: Mutex::new(None),
             inflight: inflight.map(|n| Semaphore::new(n as usize)),
             throttled: AtomicU64::new(0),
@@ -65,12 +61,7 @@ impl Pacer {
     pub async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
         loop {
             self.wait_out_pause().await;
-            let limiter = self
-                .rate
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .limiter
-                .clone();
+            let limiter = self.rate.lock().unwrap_or_else(|e| e.into_inner()).limiter.clone();
             limiter.until_ready().await;
             if !self.is_paused() {
                 break;
@@ -93,10 +84,7 @@ impl Pacer {
     }
 
     fn is_paused(&self) -> bool {
-        self.paused_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|until| until > Instant::now())
+        self.paused_until.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|until| until > Instant::now())
     }
 
     /// A 429 (or the service's "too many concurrent requests"): hold everyone for `retry_after`
@@ -111,7 +99,17 @@ impl Pacer {
             }
         }
         if self.adaptive {
-            self.set_rate(|rate| rate * 0.5);
+            // Requests already in flight when the budget ran out all come back 429 together;
+            // cut once for them, not once each, or the rate collapses to the floor.
+            let now = Instant::now();
+            let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+            let recent =
+                rate.last_cut.is_some_and(|at| now.duration_since(at) < retry_after.max(Duration::from_secs(1)));
+            if !recent {
+                rate.last_cut = Some(now);
+                drop(rate);
+                self.set_rate(|rate| rate * 0.5);
+            }
         }
         tracing::debug!(
             api = self.name,
@@ -132,9 +130,7 @@ impl Pacer {
                 let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
                 rate.clean += 1;
                 // After about five seconds' worth of clean answers, step up by a tenth.
-                if rate.current < self.ceiling
-                    && rate.clean as f64 >= (rate.current * 5.0).max(10.0)
-                {
+                if rate.current < self.ceiling && rate.clean as f64 >= (rate.current * 5.0).max(10.0) {
                     rate.current = (rate.current * 1.1).min(self.ceiling);
                     rate.limiter = limiter(rate.current);
                     rate.clean = 0;
@@ -171,14 +167,11 @@ mod tests {
         let pacer = Pacer::new("graph", 1000.0, None, true);
         pacer.acquire().await;
         pacer.throttled(Duration::from_secs(3));
+        pacer.throttled(Duration::from_secs(3));
         let start = Instant::now();
         pacer.acquire().await;
-        assert!(
-            start.elapsed() >= Duration::from_secs(3),
-            "{:?}",
-            start.elapsed()
-        );
-        assert_eq!(pacer.current_rate(), 500.0);
+        assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
+        assert_eq!(pacer.current_rate(), 500.0, "one burst of 429s cuts the rate once");
     }
 
     #[tokio::test(start_paused = true)]
@@ -201,10 +194,6 @@ mod tests {
         let third = tokio::time::timeout(Duration::from_secs(1), pacer.acquire()).await;
         assert!(third.is_err(), "a third request must wait for a slot");
         drop(a);
-        assert!(
-            tokio::time::timeout(Duration::from_secs(1), pacer.acquire())
-                .await
-                .is_ok()
-        );
+        assert!(tokio::time::timeout(Duration::from_secs(1), pacer.acquire()).await.is_ok());
     }
 }

@@ -14,18 +14,12 @@ pub fn parse(value: &str, now: SystemTime) -> Option<Duration> {
             .then(|| Duration::from_secs_f64(seconds.min(LONGEST.as_secs_f64())));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(
-        when.duration_since(now)
-            .unwrap_or(Duration::ZERO)
-            .min(LONGEST),
-    )
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO).min(LONGEST))
 }
 
 /// Exponential backoff with full jitter: attempt 1 waits up to `base`, doubling up to `cap`.
 pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
-    let ceiling = base
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(cap);
+    let ceiling = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(cap);
     ceiling.mul_f64(0.5 + fastrand::f64() * 0.5)
 }
 
@@ -39,14 +33,8 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(parse("2", now), Some(Duration::from_secs(2)));
         assert_eq!(parse("0.5", now), Some(Duration::from_millis(500)));
-        assert_eq!(
-            parse(&httpdate::fmt_http_date(now + Duration::from_secs(7)), now),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            parse(&httpdate::fmt_http_date(now - Duration::from_secs(7)), now),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse(&httpdate::fmt_http_date(now + Duration::from_secs(7)), now), Some(Duration::from_secs(7)));
+        assert_eq!(parse(&httpdate::fmt_http_date(now - Duration::from_secs(7)), now), Some(Duration::ZERO));
         assert_eq!(parse("-1", now), None);
         assert_eq!(parse("soon", now), None);
         assert_eq!(parse("1e9", now), Some(LONGEST));

@@ -14,39 +14,23 @@ pub struct ServiceMessage {
 /// `details[0].message`, behind a `Ex…|Type|` prefix; Graph's is `error.message`.
 pub fn parse(body: &[u8]) -> ServiceMessage {
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        let text = String::from_utf8_lossy(&body[..body.len().min(300)])
-            .trim()
-            .to_string();
-        return ServiceMessage {
-            code: String::new(),
-            message: text,
-        };
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string();
+        return ServiceMessage { code: String::new(), message: text };
     };
     let error = &value["error"];
     if let Some(text) = error.as_str() {
         // The identity platform: {"error":"invalid_client","error_description":"AADSTS…"}.
         let description = value["error_description"].as_str().unwrap_or_default();
-        let description = description
-            .split(" Trace ID:")
-            .next()
-            .unwrap_or(description);
-        return ServiceMessage {
-            code: text.to_string(),
-            message: description.trim().to_string(),
-        };
+        let description = description.split(" Trace ID:").next().unwrap_or(description);
+        return ServiceMessage { code: text.to_string(), message: description.trim().to_string() };
     }
     let code = error["code"].as_str().unwrap_or_default().to_string();
-    let detail = error["details"][0]["message"]
-        .as_str()
-        .filter(|m| !m.is_empty());
+    let detail = error["details"][0]["message"].as_str().filter(|m| !m.is_empty());
     let message = match detail {
         Some(detail) => detail.rsplit('|').next().unwrap_or(detail),
         None => error["message"].as_str().unwrap_or_default(),
     };
-    ServiceMessage {
-        code,
-        message: message.trim().to_string(),
-    }
+    ServiceMessage { code, message: message.trim().to_string() }
 }
 
 #[cfg(test)]
@@ -59,10 +43,7 @@ mod tests {
         let graph = br#"{"error":{"code":"Request_ResourceNotFound","message":"Resource 'x' does not exist"}}"#;
         assert_eq!(
             parse(graph),
-            ServiceMessage {
-                code: "Request_ResourceNotFound".into(),
-                message: "Resource 'x' does not exist".into()
-            }
+            ServiceMessage { code: "Request_ResourceNotFound".into(), message: "Resource 'x' does not exist".into() }
         );
         let exchange = br#"{"error":{"code":"NotFound","message":"Error executing cmdlet","details":[{"code":"Context","target":"","message":"Ex6F9304|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|The operation couldn't be performed because object 'x' couldn't be found."}]}}"#;
         assert_eq!(
@@ -77,10 +58,7 @@ mod tests {
                 message: "AADSTS7000215: Invalid client secret provided.".into()
             }
         );
-        assert_eq!(
-            parse(b"<html>gateway</html>").message,
-            "<html>gateway</html>"
-        );
+        assert_eq!(parse(b"<html>gateway</html>").message, "<html>gateway</html>");
     }
 
     proptest! {

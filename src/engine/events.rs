@@ -15,13 +15,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
-        Outcome::Changed,
-        Outcome::Compliant,
-        Outcome::WouldChange,
-        Outcome::Skipped,
-        Outcome::Failed,
-    ];
+    pub const ALL: [Outcome; 5] =
+        [Outcome::Changed, Outcome::Compliant, Outcome::WouldChange, Outcome::Skipped, Outcome::Failed];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -48,12 +48,7 @@ pub struct Ending {
 
 /// Runs the tenant step, then every target the reader yields, `concurrency` at a time. Stops
 /// taking new targets when `cancel` fires; targets already started are finished.
-pub async fn run(
-    context: Arc<Context>,
-    reader: TargetReader,
-    concurrency: usize,
-    cancel: CancellationToken,
-) -> Ending {
+pub async fn run(context: Arc<Context>, reader: TargetReader, concurrency: usize, cancel: CancellationToken) -> Ending {
     if let Some(desired) = context.desired.get(Setting::SecurityDefaults) {
         let row = target::tenant_setting(&context, Setting::SecurityDefaults, desired).await;
         warn_if_smtp_auth_blocked(&context, &row);
@@ -64,9 +59,7 @@ pub async fn run(
             context.sink.emit(Event::Warning(SMTP_AUTH_BLOCKED.into()));
         }
     }
-    let per_target = Setting::PER_TARGET
-        .iter()
-        .any(|s| context.desired.get(*s).is_some());
+    let per_target = Setting::PER_TARGET.iter().any(|s| context.desired.get(*s).is_some());
     if !per_target {
         return Ending::default();
     }

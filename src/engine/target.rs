@@ -72,15 +72,9 @@ pub async fn tenant_setting(context: &Context, setting: Setting, desired: Value)
 /// Why a directory user has no mailbox to remediate, if they have none.
 fn no_mailbox_reason(user: &DirectoryUser) -> Option<(&'static str, &'static str)> {
     if user.guest {
-        Some((
-            "Guest",
-            "guest account: guests have no mailbox in this tenant",
-        ))
+        Some(("Guest", "guest account: guests have no mailbox in this tenant"))
     } else if !user.licensed {
-        Some((
-            "Unlicensed",
-            "no license assigned: an unlicensed user has no Exchange Online mailbox",
-        ))
+        Some(("Unlicensed", "no license assigned: an unlicensed user has no Exchange Online mailbox"))
     } else {
         None
     }
@@ -88,10 +82,8 @@ fn no_mailbox_reason(user: &DirectoryUser) -> Option<(&'static str, &'static str
 
 pub async fn process(context: &Context, target: &Target) {
     let started = Instant::now();
-    let wanted: Vec<(Setting, Value)> = Setting::PER_TARGET
-        .iter()
-        .filter_map(|s| context.desired.get(*s).map(|v| (*s, v)))
-        .collect();
+    let wanted: Vec<(Setting, Value)> =
+        Setting::PER_TARGET.iter().filter_map(|s| context.desired.get(*s).map(|v| (*s, v))).collect();
     let emit = |mut row: Row| {
         row.duration_ms = started.elapsed().as_millis() as u64;
         context.sink.emit(Event::Row(row));
@@ -105,8 +97,10 @@ pub async fn process(context: &Context, target: &Target) {
         Ok(lookup) => match lookup.user {
             None => {
                 for (setting, desired) in &wanted {
-                    let skipped = row(target.line, &target.identity, *setting, *desired)
-                        .skipped("NotFound", "no user with this address in the directory (looked up by UPN, mail and proxy addresses)");
+                    let skipped = row(target.line, &target.identity, *setting, *desired).skipped(
+                        "NotFound",
+                        "no user with this address in the directory (looked up by UPN, mail and proxy addresses)",
+                    );
                     emit(skipped);
                 }
             }
@@ -165,20 +159,12 @@ async fn settle(context: &Context, mut row: Row, user: Option<&DirectoryUser>) -
                 row.outcome = Outcome::Changed;
                 return row;
             }
-            Err(CallError::Unknown {
-                attempts,
-                ids,
-                last,
-            }) => {
+            Err(CallError::Unknown { attempts, ids, last }) => {
                 row.attempts += attempts;
                 row.note_ids(&ids);
                 tracing::debug!(identity = %row.identity, setting = %row.setting, %last, "write outcome unknown: reading again");
                 match settings::read(row.setting, client, user).await {
-                    Ok(check)
-                        if check
-                            .value
-                            .is_some_and(|v| row.setting.satisfies(v, row.desired)) =>
-                    {
+                    Ok(check) if check.value.is_some_and(|v| row.setting.satisfies(v, row.desired)) => {
                         row.attempts += check.attempts;
                         row.after = check.value;
                         row.outcome = Outcome::Changed;

@@ -7,17 +7,12 @@ use std::borrow::Cow;
 pub const MAX_CELL: usize = 500;
 
 pub fn safe(text: &str) -> Cow<'_, str> {
-    let needs_work = text.len() > MAX_CELL
-        || text.contains(['\r', '\n'])
-        || text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let needs_work =
+        text.len() > MAX_CELL || text.contains(['\r', '\n']) || text.starts_with(['=', '+', '-', '@', '\t', '\r']);
     if !needs_work {
         return Cow::Borrowed(text);
     }
-    let mut line: String = text
-        .split(['\r', '\n'])
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut line: String = text.split(['\r', '\n']).filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ");
     if line.len() > MAX_CELL {
         let mut end = MAX_CELL;
         while !line.is_char_boundary(end) {
@@ -38,10 +33,7 @@ mod tests {
 
     #[test]
     fn formulas_are_neutralised() {
-        assert_eq!(
-            safe("=HYPERLINK(\"http://x\",\"y\")"),
-            "'=HYPERLINK(\"http://x\",\"y\")"
-        );
+        assert_eq!(safe("=HYPERLINK(\"http://x\",\"y\")"), "'=HYPERLINK(\"http://x\",\"y\")");
         assert_eq!(safe("+1"), "'+1");
         assert_eq!(safe("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(safe("\tx"), "'\tx");

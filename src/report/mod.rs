@@ -49,10 +49,7 @@ pub struct Tally {
 
 impl Tally {
     pub fn count(&self, outcome: Outcome) -> u64 {
-        self.by_setting
-            .values()
-            .filter_map(|m| m.get(&outcome))
-            .sum()
+        self.by_setting.values().filter_map(|m| m.get(&outcome)).sum()
     }
 }
 
@@ -74,13 +71,9 @@ fn partial(directory: &Path, name: &str) -> PathBuf {
 
 fn create_csv(directory: &Path, name: &str, header: &[&str]) -> Result<CsvFile> {
     let path = partial(directory, name);
-    let file =
-        File::create(&path).map_err(Error::io(format!("cannot create {}", path.display())))?;
+    let file = File::create(&path).map_err(Error::io(format!("cannot create {}", path.display())))?;
     let mut writer = csv::Writer::from_writer(BufWriter::new(file));
-    writer.write_record(header).map_err(|e| Error::Io {
-        context: path.display().to_string(),
-        source: e.into(),
-    })?;
+    writer.write_record(header).map_err(|e| Error::Io { context: path.display().to_string(), source: e.into() })?;
     Ok(writer)
 }
 
@@ -92,10 +85,8 @@ pub fn prepare_directory(directory: &Path) -> Result<()> {
             directory.display()
         )));
     }
-    std::fs::create_dir_all(directory).map_err(Error::io(format!(
-        "cannot create the report directory {}",
-        directory.display()
-    )))
+    std::fs::create_dir_all(directory)
+        .map_err(Error::io(format!("cannot create the report directory {}", directory.display())))
 }
 
 impl Report {
@@ -103,11 +94,7 @@ impl Report {
         prepare_directory(directory)?;
         Ok(Report {
             results: Mutex::new(create_csv(directory, "results.csv", &RESULTS_HEADER)?),
-            rejected: Mutex::new(create_csv(
-                directory,
-                "rejected-rows.csv",
-                &["line", "reason"],
-            )?),
+            rejected: Mutex::new(create_csv(directory, "rejected-rows.csv", &["line", "reason"])?),
             directory: directory.to_path_buf(),
             tally: Mutex::new(Tally::default()),
             progress: Progress::new(quiet),
@@ -140,50 +127,25 @@ impl Report {
             row.client_request_id.clone(),
             row.duration_ms.to_string(),
         ];
-        let result = self
-            .results
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .write_record(&fields);
+        let result = self.results.lock().unwrap_or_else(|e| e.into_inner()).write_record(&fields);
         if let Err(error) = result {
-            self.write_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(error.to_string());
+            self.write_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error.to_string());
         }
     }
 
     /// Flushes and renames the files into place; returns the tally.
     pub fn finish(&self) -> Result<Tally> {
         self.progress.finish();
-        if let Some(error) = self
-            .write_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(error) = self.write_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return Err(Error::Io {
-                context: format!(
-                    "cannot write {}",
-                    self.directory.join("results.csv").display()
-                ),
+                context: format!("cannot write {}", self.directory.join("results.csv").display()),
                 source: std::io::Error::other(error),
             });
         }
-        for (writer, name) in [
-            (&self.results, "results.csv"),
-            (&self.rejected, "rejected-rows.csv"),
-        ] {
+        for (writer, name) in [(&self.results, "results.csv"), (&self.rejected, "rejected-rows.csv")] {
             let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
-            writer.flush().map_err(Error::io(format!(
-                "cannot write {}",
-                partial(&self.directory, name).display()
-            )))?;
-            writer
-                .get_ref()
-                .get_ref()
-                .sync_all()
-                .map_err(Error::io(format!("cannot sync {}", name)))?;
+            writer.flush().map_err(Error::io(format!("cannot write {}", partial(&self.directory, name).display())))?;
+            writer.get_ref().get_ref().sync_all().map_err(Error::io(format!("cannot sync {}", name)))?;
             std::fs::rename(partial(&self.directory, name), self.directory.join(name))
                 .map_err(Error::io(format!("cannot move {} into place", name)))?;
         }
@@ -197,11 +159,7 @@ impl EventSink for Report {
             Event::Started { total } => self.progress.started(total),
             Event::Warning(text) => {
                 tracing::warn!("{text}");
-                self.tally
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .warnings
-                    .push(text);
+                self.tally.lock().unwrap_or_else(|e| e.into_inner()).warnings.push(text);
             }
             Event::InputProblem(problem) => {
                 tracing::warn!(line = problem.line, "row skipped: {}", problem.message);
@@ -212,10 +170,7 @@ impl EventSink for Report {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .write_record([line.as_str(), reason.as_str()]);
-                self.tally
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .rejected_rows += 1;
+                self.tally.lock().unwrap_or_else(|e| e.into_inner()).rejected_rows += 1;
                 self.progress.advance();
             }
             Event::Row(row) => {
@@ -229,17 +184,9 @@ impl EventSink for Report {
                     _ => {}
                 }
                 self.write_row(&row);
-                self.progress.row(
-                    row.outcome == Outcome::Changed,
-                    row.outcome == Outcome::Failed,
-                );
+                self.progress.row(row.outcome == Outcome::Changed, row.outcome == Outcome::Failed);
                 let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
-                *tally
-                    .by_setting
-                    .entry(row.setting)
-                    .or_default()
-                    .entry(row.outcome)
-                    .or_default() += 1;
+                *tally.by_setting.entry(row.setting).or_default().entry(row.outcome).or_default() += 1;
             }
             Event::TargetFinished => {
                 self.tally.lock().unwrap_or_else(|e| e.into_inner()).targets += 1;

@@ -38,11 +38,7 @@ impl Progress {
             crate::logging::set_progress_bar(Some(bar.clone()));
             bar
         });
-        Progress {
-            bar,
-            started: Instant::now(),
-            state: Mutex::new(State::default()),
-        }
+        Progress { bar, started: Instant::now(), state: Mutex::new(State::default()) }
     }
 
     pub fn started(&self, total: Option<u64>) {
@@ -68,10 +64,7 @@ impl Progress {
             return;
         }
         let now = Instant::now();
-        if state
-            .last_log
-            .is_some_and(|last| now.duration_since(last) < LOG_EVERY)
-        {
+        if state.last_log.is_some_and(|last| now.duration_since(last) < LOG_EVERY) {
             return;
         }
         state.last_log = Some(now);

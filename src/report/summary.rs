@@ -30,34 +30,22 @@ pub struct RunInfo<'a> {
 }
 
 fn rfc3339(at: time::OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 pub fn to_json(info: &RunInfo, tally: &Tally) -> Value {
     let mut by_setting = serde_json::Map::new();
     for (setting, outcomes) in &tally.by_setting {
-        let counts: serde_json::Map<String, Value> = outcomes
-            .iter()
-            .map(|(o, n)| (o.name().to_string(), json!(n)))
-            .collect();
+        let counts: serde_json::Map<String, Value> =
+            outcomes.iter().map(|(o, n)| (o.name().to_string(), json!(n))).collect();
         by_setting.insert(setting.name().into(), Value::Object(counts));
     }
-    let counts: serde_json::Map<String, Value> = Outcome::ALL
-        .iter()
-        .map(|o| (o.name().to_string(), json!(tally.count(*o))))
-        .collect();
+    let counts: serde_json::Map<String, Value> =
+        Outcome::ALL.iter().map(|o| (o.name().to_string(), json!(tally.count(*o)))).collect();
     let mut requests: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
     for ((api, status), count) in &info.requests {
-        let status = if *status == 0 {
-            "no-answer".to_string()
-        } else {
-            status.to_string()
-        };
-        requests
-            .entry(api.name())
-            .or_default()
-            .insert(status, *count);
+        let status = if *status == 0 { "no-answer".to_string() } else { status.to_string() };
+        requests.entry(api.name()).or_default().insert(status, *count);
     }
     json!({
         "schema_version": SCHEMA_VERSION,
@@ -88,11 +76,8 @@ pub fn to_json(info: &RunInfo, tally: &Tally) -> Value {
 pub fn write(directory: &Path, summary: &Value) -> Result<()> {
     let temporary = directory.join("summary.json.partial");
     let text = serde_json::to_string_pretty(summary).unwrap_or_default();
-    std::fs::write(&temporary, text + "\n")
-        .map_err(Error::io(format!("cannot write {}", temporary.display())))?;
-    std::fs::File::open(&temporary)
-        .and_then(|f| f.sync_all())
-        .map_err(Error::io("cannot sync summary.json"))?;
+    std::fs::write(&temporary, text + "\n").map_err(Error::io(format!("cannot write {}", temporary.display())))?;
+    std::fs::File::open(&temporary).and_then(|f| f.sync_all()).map_err(Error::io("cannot sync summary.json"))?;
     std::fs::rename(&temporary, directory.join("summary.json"))
         .map_err(Error::io("cannot move summary.json into place"))
 }
@@ -100,11 +85,7 @@ pub fn write(directory: &Path, summary: &Value) -> Result<()> {
 /// The lines printed at the end of a run.
 pub fn recap(info: &RunInfo, tally: &Tally, directory: &Path) -> String {
     let mut text = String::new();
-    let verb = if info.interrupted {
-        "interrupted"
-    } else {
-        "finished"
-    };
+    let verb = if info.interrupted { "interrupted" } else { "finished" };
     text.push_str(&format!(
         "{} {verb} in {:.1}s: {} targets, {} rows rejected\n",
         info.command,
@@ -113,22 +94,13 @@ pub fn recap(info: &RunInfo, tally: &Tally, directory: &Path) -> String {
         tally.rejected_rows
     ));
     for (setting, outcomes) in &tally.by_setting {
-        let parts: Vec<String> = outcomes
-            .iter()
-            .map(|(o, n)| format!("{} {n}", o.name()))
-            .collect();
+        let parts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{} {n}", o.name())).collect();
         text.push_str(&format!("  {:<18} {}\n", setting.name(), parts.join(", ")));
     }
     let total: u64 = info.requests.values().sum();
-    text.push_str(&format!(
-        "  requests {total}, throttled {}\n",
-        info.throttled
-    ));
+    text.push_str(&format!("  requests {total}, throttled {}\n", info.throttled));
     if !tally.warnings.is_empty() {
-        text.push_str(&format!(
-            "  warnings {} (see summary.json)\n",
-            tally.warnings.len()
-        ));
+        text.push_str(&format!("  warnings {} (see summary.json)\n", tally.warnings.len()));
     }
     text.push_str(&format!("report: {}\n", directory.display()));
     text

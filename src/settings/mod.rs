@@ -32,11 +32,7 @@ pub enum Value {
 }
 
 impl Setting {
-    pub const ALL: [Setting; 3] = [
-        Setting::SecurityDefaults,
-        Setting::SmtpAuth,
-        Setting::PerUserMfa,
-    ];
+    pub const ALL: [Setting; 3] = [Setting::SecurityDefaults, Setting::SmtpAuth, Setting::PerUserMfa];
     /// The settings that belong to each target, in the order they are worked on.
     pub const PER_TARGET: [Setting; 2] = [Setting::SmtpAuth, Setting::PerUserMfa];
 
@@ -49,9 +45,7 @@ impl Setting {
     }
 
     pub fn from_name(name: &str) -> Option<Setting> {
-        Setting::ALL
-            .into_iter()
-            .find(|s| s.name().eq_ignore_ascii_case(name.trim()))
+        Setting::ALL.into_iter().find(|s| s.name().eq_ignore_ascii_case(name.trim()))
     }
 
     pub fn allowed(self) -> &'static [Value] {
@@ -70,11 +64,7 @@ impl Setting {
                 "'{}' is not a value of {}: use one of {}",
                 text.trim(),
                 self.name(),
-                self.allowed()
-                    .iter()
-                    .map(|v| v.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.allowed().iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
             )),
         }
     }
@@ -82,10 +72,7 @@ impl Setting {
     /// Whether `current` already satisfies `desired`: "enforced" MFA satisfies "enabled", since
     /// enabling MFA for a user who registered a method makes it enforced by itself.
     pub fn satisfies(self, current: Value, desired: Value) -> bool {
-        current == desired
-            || (self == Setting::PerUserMfa
-                && desired == Value::Enabled
-                && current == Value::Enforced)
+        current == desired || (self == Setting::PerUserMfa && desired == Value::Enabled && current == Value::Enforced)
     }
 
     pub fn is_tenant_wide(self) -> bool {
@@ -104,14 +91,9 @@ impl Value {
     }
 
     pub fn from_name(text: &str) -> Option<Value> {
-        [
-            Value::Enabled,
-            Value::Disabled,
-            Value::Inherit,
-            Value::Enforced,
-        ]
-        .into_iter()
-        .find(|v| v.name().eq_ignore_ascii_case(text.trim()))
+        [Value::Enabled, Value::Disabled, Value::Inherit, Value::Enforced]
+            .into_iter()
+            .find(|v| v.name().eq_ignore_ascii_case(text.trim()))
     }
 }
 
@@ -141,10 +123,7 @@ impl DesiredState {
     }
 
     pub fn get(&self, setting: Setting) -> Option<Value> {
-        self.values
-            .iter()
-            .find(|(s, _)| *s == setting)
-            .map(|(_, v)| *v)
+        self.values.iter().find(|(s, _)| *s == setting).map(|(_, v)| *v)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (Setting, Value)> + '_ {
@@ -158,9 +137,7 @@ impl DesiredState {
     /// Applies one `--set SETTING=VALUE`.
     pub fn apply_assignment(&mut self, assignment: &str) -> Result<(), String> {
         let Some((name, value)) = assignment.split_once('=') else {
-            return Err(format!(
-                "--set {assignment}: write SETTING=VALUE, e.g. --set smtp-auth=enabled"
-            ));
+            return Err(format!("--set {assignment}: write SETTING=VALUE, e.g. --set smtp-auth=enabled"));
         };
         let Some(setting) = Setting::from_name(name) else {
             return Err(format!(
@@ -168,9 +145,7 @@ impl DesiredState {
                 name.trim()
             ));
         };
-        let value = setting
-            .parse_value(value)
-            .map_err(|e| format!("--set {assignment}: {e}"))?;
+        let value = setting.parse_value(value).map_err(|e| format!("--set {assignment}: {e}"))?;
         self.set(setting, value);
         Ok(())
     }
@@ -178,23 +153,12 @@ impl DesiredState {
     /// Settings whose desired value weakens the tenant and so needs an explicit yes.
     pub fn weakening(&self) -> Vec<(Setting, Value)> {
         self.iter()
-            .filter(|(s, v)| {
-                matches!(
-                    (s, v),
-                    (
-                        Setting::SecurityDefaults | Setting::PerUserMfa,
-                        Value::Disabled
-                    )
-                )
-            })
+            .filter(|(s, v)| matches!((s, v), (Setting::SecurityDefaults | Setting::PerUserMfa, Value::Disabled)))
             .collect()
     }
 
     pub fn describe(&self) -> String {
-        self.iter()
-            .map(|(s, v)| format!("{s}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.iter().map(|(s, v)| format!("{s}={v}")).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -205,12 +169,7 @@ mod tests {
     #[test]
     fn values_are_checked_per_setting() {
         assert_eq!(Setting::SmtpAuth.parse_value("Inherit"), Ok(Value::Inherit));
-        assert!(
-            Setting::SecurityDefaults
-                .parse_value("inherit")
-                .unwrap_err()
-                .contains("enabled, disabled")
-        );
+        assert!(Setting::SecurityDefaults.parse_value("inherit").unwrap_err().contains("enabled, disabled"));
         assert!(Setting::PerUserMfa.parse_value("maybe").is_err());
     }
 
@@ -227,18 +186,8 @@ mod tests {
         desired.apply_assignment("smtp-auth=enabled").unwrap();
         desired.apply_assignment("smtp-auth=disabled").unwrap();
         assert_eq!(desired.get(Setting::SmtpAuth), Some(Value::Disabled));
-        assert!(
-            desired
-                .apply_assignment("smtp_auth")
-                .unwrap_err()
-                .contains("SETTING=VALUE")
-        );
-        assert!(
-            desired
-                .apply_assignment("colour=blue")
-                .unwrap_err()
-                .contains("unknown setting 'colour'")
-        );
+        assert!(desired.apply_assignment("smtp_auth").unwrap_err().contains("SETTING=VALUE"));
+        assert!(desired.apply_assignment("colour=blue").unwrap_err().contains("unknown setting 'colour'"));
     }
 }
 
@@ -255,11 +204,7 @@ pub struct Reading {
 
 impl Reading {
     fn of(value: Option<Value>, answer: &Answer) -> Reading {
-        Reading {
-            value,
-            attempts: answer.attempts,
-            ids: answer.ids.clone(),
-        }
+        Reading { value, attempts: answer.attempts, ids: answer.ids.clone() }
     }
 }
 
@@ -274,20 +219,12 @@ fn unexpected(answer: &Answer, field: &str) -> CallError {
 }
 
 /// Reads `setting` for `user` (tenant-wide settings need none).
-pub async fn read(
-    setting: Setting,
-    client: &CloudClient,
-    user: Option<&DirectoryUser>,
-) -> Result<Reading, CallError> {
+pub async fn read(setting: Setting, client: &CloudClient, user: Option<&DirectoryUser>) -> Result<Reading, CallError> {
     match (setting, user) {
         (Setting::SecurityDefaults, _) => security_defaults::read(client).await,
         (Setting::SmtpAuth, Some(user)) => smtp_auth::read(client, &user.upn).await,
         (Setting::PerUserMfa, Some(user)) => per_user_mfa::read(client, &user.id).await,
-        (_, None) => Ok(Reading {
-            value: None,
-            attempts: 0,
-            ids: RequestIds::default(),
-        }),
+        (_, None) => Ok(Reading { value: None, attempts: 0, ids: RequestIds::default() }),
     }
 }
 

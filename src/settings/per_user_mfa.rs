@@ -12,9 +12,7 @@ fn path(user_id: &str) -> String {
 
 pub async fn read(client: &CloudClient, user_id: &str) -> Result<Reading, CallError> {
     let answer = client.send(&graph::get(path(user_id))).await?;
-    let state = answer.body["perUserMfaState"]
-        .as_str()
-        .and_then(Value::from_name);
+    let state = answer.body["perUserMfaState"].as_str().and_then(Value::from_name);
     match state.filter(|v| super::Setting::PerUserMfa.allowed().contains(v)) {
         Some(value) => Ok(Reading::of(Some(value), &answer)),
         None => Err(super::unexpected(&answer, "perUserMfaState")),
@@ -22,10 +20,5 @@ pub async fn read(client: &CloudClient, user_id: &str) -> Result<Reading, CallEr
 }
 
 pub async fn write(client: &CloudClient, user_id: &str, value: Value) -> Result<Answer, CallError> {
-    client
-        .send(&graph::patch(
-            path(user_id),
-            json!({"perUserMfaState": value.name()}),
-        ))
-        .await
+    client.send(&graph::patch(path(user_id), json!({"perUserMfaState": value.name()}))).await
 }

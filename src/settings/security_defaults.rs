@@ -19,10 +19,5 @@ pub async fn read(client: &CloudClient) -> Result<Reading, CallError> {
 }
 
 pub async fn write(client: &CloudClient, value: Value) -> Result<Answer, CallError> {
-    client
-        .send(&graph::patch(
-            PATH.into(),
-            json!({"isEnabled": value == Value::Enabled}),
-        ))
-        .await
+    client.send(&graph::patch(PATH.into(), json!({"isEnabled": value == Value::Enabled}))).await
 }

@@ -18,22 +18,12 @@ fn anchor(upn: &str) -> Option<&str> {
 }
 
 pub async fn read(client: &CloudClient, upn: &str) -> Result<Reading, CallError> {
-    let mut call = exchange::invoke(
-        &client.tenant_id,
-        "Get-CASMailbox",
-        parameters(upn),
-        anchor(upn),
-    );
-    call.path
-        .push_str("?$select=Identity,PrimarySmtpAddress,SmtpClientAuthenticationDisabled");
+    let mut call = exchange::invoke(&client.tenant_id, "Get-CASMailbox", parameters(upn), anchor(upn));
+    call.path.push_str("?$select=Identity,PrimarySmtpAddress,SmtpClientAuthenticationDisabled");
     let answer = match client.send(&call).await {
         Ok(answer) => answer,
         Err(error) if error.is_not_found() => {
-            return Ok(Reading {
-                value: None,
-                attempts: error.attempts(),
-                ids: error.ids(),
-            });
+            return Ok(Reading { value: None, attempts: error.attempts(), ids: error.ids() });
         }
         Err(error) => return Err(error),
     };
@@ -43,10 +33,7 @@ pub async fn read(client: &CloudClient, upn: &str) -> Result<Reading, CallError>
         Some(serde_json::Value::Bool(true)) => Value::Disabled,
         Some(serde_json::Value::Bool(false)) => Value::Enabled,
         _ => {
-            return Err(super::unexpected(
-                &answer,
-                "SmtpClientAuthenticationDisabled",
-            ));
+            return Err(super::unexpected(&answer, "SmtpClientAuthenticationDisabled"));
         }
     };
     Ok(Reading::of(Some(value), &answer))
@@ -60,12 +47,5 @@ pub async fn write(client: &CloudClient, upn: &str, value: Value) -> Result<Answ
         _ => serde_json::Value::Null,
     };
     parameters.insert("SmtpClientAuthenticationDisabled".into(), disabled);
-    client
-        .send(&exchange::invoke(
-            &client.tenant_id,
-            "Set-CASMailbox",
-            parameters,
-            anchor(upn),
-        ))
-        .await
+    client.send(&exchange::invoke(&client.tenant_id, "Set-CASMailbox", parameters, anchor(upn))).await
 }

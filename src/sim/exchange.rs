@@ -43,53 +43,25 @@ pub fn parse(query: &str, headers: &HeaderMap, body: &[u8]) -> Result<ExchangeCa
         Value::Null => Map::new(),
         _ => return Err(bad_request("CmdletInput.Parameters must be an object.")),
     };
-    let mut call = ExchangeCall {
-        cmdlet: cmdlet.to_string(),
-        parameters,
-        select: None,
-        skip: 0,
-        page_size: MAX_PAGE_SIZE,
-    };
+    let mut call =
+        ExchangeCall { cmdlet: cmdlet.to_string(), parameters, select: None, skip: 0, page_size: MAX_PAGE_SIZE };
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         match &*name {
-            "$select" => {
-                call.select = Some(value.split(',').map(|s| s.trim().to_string()).collect())
-            }
-            "$skiptoken" => {
-                call.skip = value
-                    .parse()
-                    .map_err(|_| bad_request("The $skiptoken is not valid."))?
-            }
+            "$select" => call.select = Some(value.split(',').map(|s| s.trim().to_string()).collect()),
+            "$skiptoken" => call.skip = value.parse().map_err(|_| bad_request("The $skiptoken is not valid."))?,
             _ => {}
         }
     }
-    let prefer = headers
-        .get("prefer")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if let Some(size) = prefer
-        .split(',')
-        .find_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
-    {
-        call.page_size = size
-            .parse::<usize>()
-            .unwrap_or(MAX_PAGE_SIZE)
-            .clamp(1, MAX_PAGE_SIZE);
+    let prefer = headers.get("prefer").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if let Some(size) = prefer.split(',').find_map(|p| p.trim().strip_prefix("odata.maxpagesize=")) {
+        call.page_size = size.parse::<usize>().unwrap_or(MAX_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
     }
     Ok(call)
 }
 
-fn unknown_parameter(
-    cmdlet: &str,
-    parameters: &Map<String, Value>,
-    known: &[&str],
-) -> Option<Reply> {
-    let unknown = parameters
-        .keys()
-        .find(|k| !known.iter().any(|n| n.eq_ignore_ascii_case(k)))?;
-    Some(bad_request(&format!(
-        "A parameter cannot be found that matches parameter name '{unknown}' of {cmdlet}."
-    )))
+fn unknown_parameter(cmdlet: &str, parameters: &Map<String, Value>, known: &[&str]) -> Option<Reply> {
+    let unknown = parameters.keys().find(|k| !known.iter().any(|n| n.eq_ignore_ascii_case(k)))?;
+    Some(bad_request(&format!("A parameter cannot be found that matches parameter name '{unknown}' of {cmdlet}.")))
 }
 
 fn not_found(identity: &str) -> Reply {
@@ -120,9 +92,7 @@ fn select(mut object: Value, fields: Option<&[String]>) -> Value {
 
 /// A value for `SmtpClientAuthenticationDisabled`: `true`, `false` or `null`, nothing else.
 fn smtp_value(parameters: &Map<String, Value>) -> Result<Option<Option<bool>>, Reply> {
-    let found = parameters
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("SmtpClientAuthenticationDisabled"));
+    let found = parameters.iter().find(|(k, _)| k.eq_ignore_ascii_case("SmtpClientAuthenticationDisabled"));
     match found.map(|(_, v)| v) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
@@ -134,10 +104,7 @@ fn smtp_value(parameters: &Map<String, Value>) -> Result<Option<Option<bool>>, R
 }
 
 fn identity_of(parameters: &Map<String, Value>) -> Option<&str> {
-    parameters
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Identity"))
-        .and_then(|(_, v)| v.as_str())
+    parameters.iter().find(|(k, _)| k.eq_ignore_ascii_case("Identity")).and_then(|(_, v)| v.as_str())
 }
 
 /// Carries out a parsed call; `tenant` is the tenant named in the path.
@@ -156,21 +123,14 @@ pub fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &str) -> 
     let mut tenant = service.tenant();
     match call.cmdlet.as_str() {
         "Get-CASMailbox" => {
-            if let Some(reply) =
-                unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "ResultSize"])
-            {
+            if let Some(reply) = unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "ResultSize"]) {
                 return reply;
             }
             if let Some(identity) = identity_of(&call.parameters) {
                 return match tenant.find_mailbox(identity) {
-                    Some(i) => ok(
-                        vec![select(
-                            tenant.users[i].cas_mailbox_json(),
-                            call.select.as_deref(),
-                        )],
-                        vec![],
-                        &context,
-                    ),
+                    Some(i) => {
+                        ok(vec![select(tenant.users[i].cas_mailbox_json(), call.select.as_deref())], vec![], &context)
+                    }
                     None => not_found(identity),
                 };
             }
@@ -188,10 +148,8 @@ pub fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &str) -> 
             }
             let mut reply = ok(page, vec![], &context);
             if let (Some(index), Some(body)) = (next, reply.body.as_mut()) {
-                let mut link = format!(
-                    "{}/adminapi/beta/{tenant_in_path}/InvokeCommand?$skiptoken={index}",
-                    service.base_url()
-                );
+                let mut link =
+                    format!("{}/adminapi/beta/{tenant_in_path}/InvokeCommand?$skiptoken={index}", service.base_url());
                 if let Some(fields) = &call.select {
                     link.push_str(&format!("&$select={}", fields.join(",")));
                 }
@@ -200,17 +158,13 @@ pub fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &str) -> 
             reply
         }
         "Set-CASMailbox" => {
-            if let Some(reply) = unknown_parameter(
-                &call.cmdlet,
-                &call.parameters,
-                &["Identity", "SmtpClientAuthenticationDisabled"],
-            ) {
+            if let Some(reply) =
+                unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "SmtpClientAuthenticationDisabled"])
+            {
                 return reply;
             }
             let Some(identity) = identity_of(&call.parameters) else {
-                return bad_request(
-                    "Cannot bind argument to parameter 'Identity' because it is null.",
-                );
+                return bad_request("Cannot bind argument to parameter 'Identity' because it is null.");
             };
             let value = match smtp_value(&call.parameters) {
                 Ok(value) => value,
@@ -227,7 +181,10 @@ pub fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &str) -> 
                 Some(value) if value != user.smtp_auth_disabled => user.smtp_auth_disabled = value,
                 _ => {
                     bump(&service.stats.noop_writes);
-                    warnings.push(format!("The command completed successfully but no settings of '{}' have been modified.", identity));
+                    warnings.push(format!(
+                        "The command completed successfully but no settings of '{}' have been modified.",
+                        identity
+                    ));
                 }
             }
             ok(vec![], warnings, &context)
@@ -240,11 +197,9 @@ pub fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &str) -> 
             &context,
         ),
         "Set-TransportConfig" => {
-            if let Some(reply) = unknown_parameter(
-                &call.cmdlet,
-                &call.parameters,
-                &["SmtpClientAuthenticationDisabled"],
-            ) {
+            if let Some(reply) =
+                unknown_parameter(&call.cmdlet, &call.parameters, &["SmtpClientAuthenticationDisabled"])
+            {
                 return reply;
             }
             match smtp_value(&call.parameters) {
@@ -256,9 +211,7 @@ pub fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &str) -> 
                     tenant.transport_smtp_auth_disabled = value;
                     ok(vec![], vec![], &context)
                 }
-                Ok(_) => bad_request(
-                    "Set-TransportConfig needs SmtpClientAuthenticationDisabled as $true or $false.",
-                ),
+                Ok(_) => bad_request("Set-TransportConfig needs SmtpClientAuthenticationDisabled as $true or $false."),
                 Err(reply) => reply,
             }
         }

@@ -37,11 +37,7 @@ pub struct Faults {
 
 impl Faults {
     pub fn new(rate: f64, latency: Duration, seed: u64) -> Faults {
-        Faults {
-            rate,
-            latency,
-            rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_fa17)),
-        }
+        Faults { rate, latency, rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_fa17)) }
     }
 
     /// The delay before this request is answered: uniform around the mean (±50 %).

@@ -92,9 +92,7 @@ pub fn parse(
         }
     };
     let allowed = match route {
-        Route::SecurityDefaults | Route::Requirements(_) => {
-            [Method::GET, Method::PATCH].contains(&method)
-        }
+        Route::SecurityDefaults | Route::Requirements(_) => [Method::GET, Method::PATCH].contains(&method),
         Route::Users | Route::User(_) => method == Method::GET,
     };
     if !allowed {
@@ -105,28 +103,17 @@ pub fn parse(
             false,
         ));
     }
-    let mut call = GraphCall {
-        method,
-        beta,
-        route,
-        select: None,
-        filter: None,
-        count: false,
-        eventual: false,
-        body: None,
-    };
+    let mut call =
+        GraphCall { method, beta, route, select: None, filter: None, count: false, eventual: false, body: None };
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         match &*name {
-            "$select" => {
-                call.select = Some(value.split(',').map(|s| s.trim().to_string()).collect())
-            }
+            "$select" => call.select = Some(value.split(',').map(|s| s.trim().to_string()).collect()),
             "$filter" => call.filter = Some(value.into_owned()),
             "$count" => call.count = value == "true",
             "$top" | "$skiptoken" => {}
             other => {
-                let text = format!(
-                    "Query option '{other}' is not allowed. Make sure that it is supported by the resource."
-                );
+                let text =
+                    format!("Query option '{other}' is not allowed. Make sure that it is supported by the resource.");
                 return Err(refuse(StatusCode::BAD_REQUEST, "BadRequest", &text, false));
             }
         }
@@ -154,21 +141,14 @@ pub fn parse(
 fn route_of(segments: &[String], beta: bool) -> Result<Route, String> {
     let first = segments.first().map(String::as_str).unwrap_or_default();
     // `users('$x@contoso.com')` is how Graph addresses a UPN that starts with '$'.
-    if let Some(inner) = first
-        .strip_prefix("users('")
-        .and_then(|s| s.strip_suffix("')"))
-    {
+    if let Some(inner) = first.strip_prefix("users('").and_then(|s| s.strip_suffix("')")) {
         let key = inner.replace("''", "'");
         return user_route(key, &segments[1..], beta);
     }
     match segments {
-        [p, s] if p == "policies" && s == "identitySecurityDefaultsEnforcementPolicy" => {
-            Ok(Route::SecurityDefaults)
-        }
+        [p, s] if p == "policies" && s == "identitySecurityDefaultsEnforcementPolicy" => Ok(Route::SecurityDefaults),
         [u] if u == "users" => Ok(Route::Users),
-        [u, key, rest @ ..] if u == "users" && !key.is_empty() => {
-            user_route(key.clone(), rest, beta)
-        }
+        [u, key, rest @ ..] if u == "users" && !key.is_empty() => user_route(key.clone(), rest, beta),
         _ => Err(segments.last().cloned().unwrap_or_default()),
     }
 }
@@ -176,9 +156,7 @@ fn route_of(segments: &[String], beta: bool) -> Result<Route, String> {
 fn user_route(key: String, rest: &[String], beta: bool) -> Result<Route, String> {
     match rest {
         [] => Ok(Route::User(key)),
-        [a, r] if a == "authentication" && r == "requirements" && beta => {
-            Ok(Route::Requirements(key))
-        }
+        [a, r] if a == "authentication" && r == "requirements" && beta => Ok(Route::Requirements(key)),
         _ => Err(rest.last().cloned().unwrap_or_default()),
     }
 }
@@ -218,10 +196,7 @@ pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
         ),
         (Route::SecurityDefaults, true) => {
             let body = call.body.as_ref().and_then(Value::as_object);
-            let Some(enabled) = body
-                .and_then(|b| b.get("isEnabled"))
-                .and_then(Value::as_bool)
-            else {
+            let Some(enabled) = body.and_then(|b| b.get("isEnabled")).and_then(Value::as_bool) else {
                 return Reply::graph_error(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
@@ -257,11 +232,7 @@ pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
             None => not_found(key, ids),
         },
         (Route::Requirements(key), true) => {
-            let wanted = call
-                .body
-                .as_ref()
-                .and_then(|b| b.get("perUserMfaState"))
-                .and_then(Value::as_str);
+            let wanted = call.body.as_ref().and_then(|b| b.get("perUserMfaState")).and_then(Value::as_str);
             let Some(wanted) = wanted.and_then(MfaState::parse) else {
                 return Reply::graph_error(
                     StatusCode::BAD_REQUEST,
@@ -274,11 +245,7 @@ pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
                 return not_found(key, ids);
             };
             let user = &mut tenant.users[i];
-            let effective = if wanted == MfaState::Enabled && user.has_method {
-                MfaState::Enforced
-            } else {
-                wanted
-            };
+            let effective = if wanted == MfaState::Enabled && user.has_method { MfaState::Enforced } else { wanted };
             bump(&service.stats.writes_total);
             if user.mfa == effective {
                 bump(&service.stats.noop_writes);
@@ -291,15 +258,9 @@ pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
 }
 
 fn not_found(key: &str, ids: &RequestIds) -> Reply {
-    let text = format!(
-        "Resource '{key}' does not exist or one of its queried reference-property objects are not present."
-    );
-    Reply::graph_error(
-        StatusCode::NOT_FOUND,
-        "Request_ResourceNotFound",
-        &text,
-        ids,
-    )
+    let text =
+        format!("Resource '{key}' does not exist or one of its queried reference-property objects are not present.");
+    Reply::graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &text, ids)
 }
 
 fn select(mut object: Value, fields: Option<&[String]>) -> Value {
@@ -316,23 +277,11 @@ enum Filter {
     Proxy(String),
 }
 
-fn list_users(
-    tenant: &super::tenant::Tenant,
-    call: &GraphCall,
-    ids: &RequestIds,
-    context: String,
-) -> Reply {
+fn list_users(tenant: &super::tenant::Tenant, call: &GraphCall, ids: &RequestIds, context: String) -> Reply {
     let Some(filter_text) = &call.filter else {
-        let users: Vec<Value> = tenant
-            .users
-            .iter()
-            .take(100)
-            .map(|u| select(u.graph_json(), call.select.as_deref()))
-            .collect();
-        return Reply::json(
-            StatusCode::OK,
-            json!({"@odata.context": context, "value": users}),
-        );
+        let users: Vec<Value> =
+            tenant.users.iter().take(100).map(|u| select(u.graph_json(), call.select.as_deref())).collect();
+        return Reply::json(StatusCode::OK, json!({"@odata.context": context, "value": users}));
     };
     let invalid = || {
         Reply::graph_error(
@@ -347,9 +296,7 @@ fn list_users(
     };
     let found = match &filter {
         Filter::Mail(mail) => tenant.find_by_mail(mail),
-        Filter::Upn(upn) => tenant
-            .find_user(upn)
-            .filter(|_| uuid::Uuid::parse_str(upn).is_err()),
+        Filter::Upn(upn) => tenant.find_user(upn).filter(|_| uuid::Uuid::parse_str(upn).is_err()),
         Filter::Proxy(address) => {
             if !(call.eventual && call.count) {
                 return Reply::graph_error(
@@ -360,15 +307,11 @@ fn list_users(
                 );
             }
             let lower = address.to_lowercase();
-            lower
-                .strip_prefix("smtp:")
-                .and_then(|a| tenant.find_by_mail(a).or_else(|| tenant.find_mailbox(a)))
+            lower.strip_prefix("smtp:").and_then(|a| tenant.find_by_mail(a).or_else(|| tenant.find_mailbox(a)))
         }
     };
-    let users: Vec<Value> = found
-        .into_iter()
-        .map(|i| select(tenant.users[i].graph_json(), call.select.as_deref()))
-        .collect();
+    let users: Vec<Value> =
+        found.into_iter().map(|i| select(tenant.users[i].graph_json(), call.select.as_deref())).collect();
     let mut body = json!({"@odata.context": context});
     if call.count {
         body["@odata.count"] = users.len().into();
@@ -398,10 +341,8 @@ fn string_literal(text: &str) -> Option<(String, &str)> {
 
 fn parse_filter(filter: &str) -> Option<Filter> {
     let filter = filter.trim();
-    for (property, make) in [
-        ("mail eq ", Filter::Mail as fn(String) -> Filter),
-        ("userPrincipalName eq ", Filter::Upn),
-    ] {
+    for (property, make) in [("mail eq ", Filter::Mail as fn(String) -> Filter), ("userPrincipalName eq ", Filter::Upn)]
+    {
         if let Some(rest) = filter.strip_prefix(property) {
             let (value, tail) = string_literal(rest.trim_start())?;
             return tail.trim().is_empty().then(|| make(value));
@@ -409,11 +350,7 @@ fn parse_filter(filter: &str) -> Option<Filter> {
     }
     let lambda = filter.strip_prefix("proxyAddresses/any(")?;
     let (variable, body) = lambda.split_once(':')?;
-    let rest = body
-        .trim_start()
-        .strip_prefix(variable.trim())?
-        .trim_start()
-        .strip_prefix("eq ")?;
+    let rest = body.trim_start().strip_prefix(variable.trim())?.trim_start().strip_prefix("eq ")?;
     let (value, tail) = string_literal(rest.trim_start())?;
     (tail.trim() == ")").then_some(Filter::Proxy(value))
 }
@@ -424,10 +361,7 @@ mod tests {
 
     #[test]
     fn filters_parse_quoted_values_and_refuse_injection() {
-        assert_eq!(
-            parse_filter("mail eq 'o''brien@contoso.com'"),
-            Some(Filter::Mail("o'brien@contoso.com".into()))
-        );
+        assert_eq!(parse_filter("mail eq 'o''brien@contoso.com'"), Some(Filter::Mail("o'brien@contoso.com".into())));
         assert_eq!(
             parse_filter("proxyAddresses/any(x:x eq 'smtp:a@b.com')"),
             Some(Filter::Proxy("smtp:a@b.com".into()))
@@ -439,22 +373,14 @@ mod tests {
     #[test]
     fn routes_decode_segments_once() {
         let seg = |s: &str| {
-            s.split('/')
-                .map(|p| percent_decode_str(p).decode_utf8().unwrap().into_owned())
-                .collect::<Vec<_>>()
+            s.split('/').map(|p| percent_decode_str(p).decode_utf8().unwrap().into_owned()).collect::<Vec<_>>()
         };
-        assert_eq!(
-            route_of(&seg("users/a%2F..%2Fx@c.com"), false),
-            Ok(Route::User("a/../x@c.com".into()))
-        );
+        assert_eq!(route_of(&seg("users/a%2F..%2Fx@c.com"), false), Ok(Route::User("a/../x@c.com".into())));
         assert_eq!(
             route_of(&seg("users/x@c.com/authentication/requirements"), true),
             Ok(Route::Requirements("x@c.com".into()))
         );
         assert!(route_of(&seg("users/x@c.com/authentication/requirements"), false).is_err());
-        assert_eq!(
-            route_of(&seg("users('$x@c.com')"), false),
-            Ok(Route::User("$x@c.com".into()))
-        );
+        assert_eq!(route_of(&seg("users('$x@c.com')"), false), Ok(Route::User("$x@c.com".into())));
     }
 }

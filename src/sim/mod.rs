@@ -98,11 +98,7 @@ impl SimConfig {
     /// The app registration this seed produces: tenant id, client id and secret.
     pub fn app_registration(&self) -> AppRegistration {
         let mut rng = fastrand::Rng::with_seed(self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let mut uuid = || {
-            uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes())
-                .into_uuid()
-                .to_string()
-        };
+        let mut uuid = || uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes()).into_uuid().to_string();
         let tenant_id = uuid();
         let client_id = uuid();
         let secret: String = (0..40).map(|_| rng.alphanumeric()).collect();
@@ -117,19 +113,14 @@ impl SimConfig {
 
     /// Reads a PEM file and keeps its first certificate (DER) as the app's registered certificate.
     pub fn load_client_certificate(&mut self, path: &Path) -> Result<(), String> {
-        let text =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let blocks =
-            pem::parse_many(text).map_err(|e| format!("{} is not PEM: {e}", path.display()))?;
+        let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let blocks = pem::parse_many(text).map_err(|e| format!("{} is not PEM: {e}", path.display()))?;
         let certificate = blocks
             .into_iter()
             .find(|b| b.tag() == "CERTIFICATE")
             .ok_or_else(|| format!("{} holds no CERTIFICATE block", path.display()))?;
         if rsa_public_key(certificate.contents()).is_none() {
-            return Err(format!(
-                "the certificate in {} has no RSA public key",
-                path.display()
-            ));
+            return Err(format!("the certificate in {} has no RSA public key", path.display()));
         }
         self.client_certificate = Some(certificate.into_contents());
         Ok(())
@@ -186,10 +177,7 @@ impl Service {
     }
 
     fn denied(&self, permission: &str) -> bool {
-        self.config
-            .deny_permissions
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(permission))
+        self.config.deny_permissions.iter().any(|p| p.eq_ignore_ascii_case(permission))
     }
 
     fn base_url(&self) -> &str {
@@ -202,21 +190,11 @@ impl Service {
             received.pop_front();
         }
         let body = String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned();
-        received.push_back(ReceivedRequest {
-            method: method.to_string(),
-            target: target.to_string(),
-            body,
-        });
+        received.push_back(ReceivedRequest { method: method.to_string(), target: target.to_string(), body });
     }
 
     pub fn stats_json(&self) -> Value {
-        let max_writes = self
-            .tenant()
-            .users
-            .iter()
-            .map(|u| u.writes)
-            .max()
-            .unwrap_or(0);
+        let max_writes = self.tenant().users.iter().map(|u| u.writes).max().unwrap_or(0);
         self.stats.to_json(max_writes)
     }
 
@@ -225,22 +203,13 @@ impl Service {
     }
 
     pub fn received_json(&self) -> Value {
-        json!(
-            self.received
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .collect::<Vec<_>>()
-        )
+        json!(self.received.lock().unwrap_or_else(|e| e.into_inner()).iter().collect::<Vec<_>>())
     }
 
     /// Restores the seeded tenant and clears the counters and the request log.
     pub fn reset(&self) {
         *self.tenant() = Tenant::build(&self.config.population, self.config.seed);
-        self.received
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.received.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.stats.clear();
     }
 }
@@ -263,18 +232,12 @@ impl Simulator {
         let router = server::router(service.clone());
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
-            let serve =
-                axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
+            let serve = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
             if let Err(error) = serve.await {
                 tracing::error!(%error, "simulated tenant stopped");
             }
         });
-        Ok(Simulator {
-            address,
-            service,
-            shutdown,
-            task,
-        })
+        Ok(Simulator { address, service, shutdown, task })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -307,10 +270,7 @@ impl Simulator {
     /// Stops serving; replies still held back by a "slow" fault are cut after a second.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        if tokio::time::timeout(Duration::from_secs(1), &mut self.task)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(1), &mut self.task).await.is_err() {
             self.task.abort();
         }
     }

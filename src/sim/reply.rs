@@ -14,19 +14,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: StatusCode, body: Value) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: Some(body),
-        }
+        Reply { status, headers: Vec::new(), body: Some(body) }
     }
 
     pub fn empty(status: StatusCode) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: None,
-        }
+        Reply { status, headers: Vec::new(), body: None }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
@@ -68,13 +60,8 @@ impl Reply {
     }
 
     pub fn throttled(retry_after: std::time::Duration, message: &str, ids: &RequestIds) -> Reply {
-        Reply::graph_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            message,
-            ids,
-        )
-        .with_header("retry-after", format_seconds(retry_after))
+        Reply::graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message, ids)
+            .with_header("retry-after", format_seconds(retry_after))
     }
 }
 
@@ -97,15 +84,9 @@ impl RequestIds {
 /// `Retry-After` in seconds: whole where whole, else with one decimal (the service sends both).
 pub fn format_seconds(duration: std::time::Duration) -> String {
     let seconds = duration.as_secs_f64();
-    if seconds.fract() == 0.0 {
-        format!("{seconds:.0}")
-    } else {
-        format!("{seconds:.1}")
-    }
+    if seconds.fract() == 0.0 { format!("{seconds:.0}") } else { format!("{seconds:.1}") }
 }
 
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

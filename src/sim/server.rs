@@ -32,23 +32,11 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/v1.0/{*rest}", any(graph_entry))
         .route("/beta/{*rest}", any(graph_entry))
-        .route(
-            "/adminapi/beta/{tenant}/InvokeCommand",
-            any(exchange_invoke),
-        )
+        .route("/adminapi/beta/{tenant}/InvokeCommand", any(exchange_invoke))
         .route("/adminapi/beta/{tenant}/$batch", any(exchange_batch))
-        .route(
-            "/_sim/stats",
-            get(|State(s): Shared| async move { axum::Json(s.stats_json()) }),
-        )
-        .route(
-            "/_sim/state",
-            get(|State(s): Shared| async move { axum::Json(s.state_json()) }),
-        )
-        .route(
-            "/_sim/requests",
-            get(|State(s): Shared| async move { axum::Json(s.received_json()) }),
-        )
+        .route("/_sim/stats", get(|State(s): Shared| async move { axum::Json(s.stats_json()) }))
+        .route("/_sim/state", get(|State(s): Shared| async move { axum::Json(s.state_json()) }))
+        .route("/_sim/requests", get(|State(s): Shared| async move { axum::Json(s.received_json()) }))
         .route(
             "/_sim/reset",
             post(|State(s): Shared| async move {
@@ -61,9 +49,7 @@ pub fn router(service: Arc<Service>) -> Router {
 }
 
 fn client_request_id(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get("client-request-id")
-        .and_then(|v| v.to_str().ok())
+    headers.get("client-request-id").and_then(|v| v.to_str().ok())
 }
 
 fn target_of(uri: &Uri) -> &str {
@@ -73,11 +59,7 @@ fn target_of(uri: &Uri) -> &str {
 fn respond(service: &Service, api: Api, reply: Reply, ids: &RequestIds) -> Response {
     service.stats.answered(api, reply.status.as_u16());
     let mut response = match &reply.body {
-        Some(body) => (
-            reply.status,
-            [("content-type", "application/json; odata.metadata=minimal")],
-            body.to_string(),
-        )
+        Some(body) => (reply.status, [("content-type", "application/json; odata.metadata=minimal")], body.to_string())
             .into_response(),
         None => reply.status.into_response(),
     };
@@ -88,10 +70,7 @@ fn respond(service: &Service, api: Api, reply: Reply, ids: &RequestIds) -> Respo
         }
     }
     if api != Api::Token {
-        for (name, value) in [
-            ("request-id", &ids.request_id),
-            ("client-request-id", &ids.client_request_id),
-        ] {
+        for (name, value) in [("request-id", &ids.request_id), ("client-request-id", &ids.client_request_id)] {
             if let Ok(value) = HeaderValue::from_str(value) {
                 headers.insert(name, value);
             }
@@ -100,31 +79,16 @@ fn respond(service: &Service, api: Api, reply: Reply, ids: &RequestIds) -> Respo
     response
 }
 
-async fn unmatched(
-    State(service): Shared,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn unmatched(State(service): Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     service.record(method.as_str(), target_of(&uri), &body);
     bump(&service.stats.unmatched_requests);
     let ids = RequestIds::new(client_request_id(&headers));
-    let reply = Reply::graph_error(
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        &format!("No route matches '{}'.", uri.path()),
-        &ids,
-    );
+    let reply =
+        Reply::graph_error(StatusCode::NOT_FOUND, "NotFound", &format!("No route matches '{}'.", uri.path()), &ids);
     respond(&service, Api::Graph, reply, &ids)
 }
 
-async fn token(
-    State(service): Shared,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn token(State(service): Shared, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     tokio::time::sleep(service.faults.latency()).await;
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let token_url = format!("{}/{tenant}/oauth2/v2.0/token", service.base_url);
@@ -132,38 +96,17 @@ async fn token(
     if reply.status.is_success() {
         bump(&service.stats.tokens_issued);
     }
-    respond(
-        &service,
-        Api::Token,
-        reply,
-        &RequestIds::new(client_request_id(&headers)),
-    )
+    respond(&service, Api::Token, reply, &RequestIds::new(client_request_id(&headers)))
 }
 
 /// Latency, then the token check shared by every Graph and Exchange request.
-async fn admit(
-    service: &Service,
-    headers: &HeaderMap,
-    audience: Audience,
-    ids: &RequestIds,
-) -> Result<(), Reply> {
+async fn admit(service: &Service, headers: &HeaderMap, audience: Audience, ids: &RequestIds) -> Result<(), Reply> {
     tokio::time::sleep(service.faults.latency()).await;
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-    service
-        .tokens
-        .check(authorization, audience)
-        .map_err(|problem| {
-            Reply::graph_error(
-                StatusCode::UNAUTHORIZED,
-                "InvalidAuthenticationToken",
-                problem.message(),
-                ids,
-            )
-            .with_header(
-                "www-authenticate",
-                "Bearer realm=\"\", error=\"invalid_token\"",
-            )
-        })
+    service.tokens.check(authorization, audience).map_err(|problem| {
+        Reply::graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", problem.message(), ids)
+            .with_header("www-authenticate", "Bearer realm=\"\", error=\"invalid_token\"")
+    })
 }
 
 /// Carries out `work` unless a fault says otherwise, then answers (or drops the connection).
@@ -188,12 +131,7 @@ async fn finish_with_faults(
     };
     match fault {
         Some(Fault::UnavailableRetryAfter) => {
-            return respond(
-                service,
-                api,
-                unavailable().with_header("retry-after", "1"),
-                ids,
-            );
+            return respond(service, api, unavailable().with_header("retry-after", "1"), ids);
         }
         Some(Fault::Unavailable) => return respond(service, api, unavailable(), ids),
         _ => {}
@@ -220,10 +158,7 @@ async fn finish_with_faults(
             let broken = futures_util::stream::once(async {
                 Err::<Bytes, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
             });
-            Response::builder()
-                .status(StatusCode::OK)
-                .body(Body::from_stream(broken))
-                .unwrap_or_default()
+            Response::builder().status(StatusCode::OK).body(Body::from_stream(broken)).unwrap_or_default()
         }
         _ => {
             tokio::time::sleep(service.config.slow_reply).await;
@@ -234,15 +169,9 @@ async fn finish_with_faults(
 
 impl Service {
     /// Charges a Graph call to the budgets: Ok with the headers to add, or a 429 reply.
-    fn charge_graph(
-        &self,
-        call: &GraphCall,
-        ids: &RequestIds,
-    ) -> Result<Vec<(&'static str, String)>, Reply> {
+    fn charge_graph(&self, call: &GraphCall, ids: &RequestIds) -> Result<Vec<(&'static str, String)>, Reply> {
         let (cost, write) = call.cost();
-        self.stats
-            .graph_resource_units
-            .fetch_add(cost as u64, std::sync::atomic::Ordering::Relaxed);
+        self.stats.graph_resource_units.fetch_add(cost as u64, std::sync::atomic::Ordering::Relaxed);
         let mut headers = vec![("x-ms-resource-unit", format!("{cost}"))];
         if !self.budgets.enabled {
             return Ok(headers);
@@ -263,8 +192,7 @@ impl Service {
             match verdict {
                 Verdict::Allowed { used: share } => used = used.max(share),
                 Verdict::Throttled { retry_after } => {
-                    wait =
-                        Some(wait.map_or(retry_after, |w: std::time::Duration| w.max(retry_after)))
+                    wait = Some(wait.map_or(retry_after, |w: std::time::Duration| w.max(retry_after)))
                 }
             }
         }
@@ -279,10 +207,7 @@ impl Service {
                 .with_header("x-ms-throttle-information", "ResourceUnitLimitExceeded"));
         }
         if used >= 0.8 {
-            headers.push((
-                "x-ms-throttle-limit-percentage",
-                format!("{:.0}", used * 100.0),
-            ));
+            headers.push(("x-ms-throttle-limit-percentage", format!("{:.0}", used * 100.0)));
             headers.push(("x-ms-throttle-scope", scope));
         }
         Ok(headers)
@@ -333,13 +258,7 @@ impl Service {
     }
 }
 
-async fn graph_entry(
-    State(service): Shared,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn graph_entry(State(service): Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let target = target_of(&uri);
     service.record(method.as_str(), target, &body);
     let ids = RequestIds::new(client_request_id(&headers));
@@ -356,9 +275,7 @@ async fn graph_entry(
     // Parsing and charging happen inside the work, so a fault before the work changes nothing.
     let is_write = method == Method::PATCH;
     finish_with_faults(&service, Api::Graph, &ids, is_write, || {
-        service
-            .graph_call(method, beta, rest, &headers, &body, &ids)
-            .0
+        service.graph_call(method, beta, rest, &headers, &body, &ids).0
     })
     .await
 }
@@ -377,12 +294,7 @@ fn batch_requests(body: &[u8], limit: usize, ids: &RequestIds) -> Result<Vec<Val
     };
     if requests.len() > limit {
         let text = format!("Number of batch request steps exceeds the maximum of {limit}.");
-        return Err(Reply::graph_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            &text,
-            ids,
-        ));
+        return Err(Reply::graph_error(StatusCode::BAD_REQUEST, "BadRequest", &text, ids));
     }
     if requests.is_empty() {
         return Err(Reply::graph_error(
@@ -400,10 +312,9 @@ fn item_headers(item: &Value) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Some(map) = item["headers"].as_object() {
         for (name, value) in map {
-            if let (Ok(name), Some(Ok(value))) = (
-                name.to_lowercase().parse::<axum::http::HeaderName>(),
-                value.as_str().map(HeaderValue::from_str),
-            ) {
+            if let (Ok(name), Some(Ok(value))) =
+                (name.to_lowercase().parse::<axum::http::HeaderName>(), value.as_str().map(HeaderValue::from_str))
+            {
                 headers.insert(name, value);
             }
         }
@@ -412,11 +323,8 @@ fn item_headers(item: &Value) -> HeaderMap {
 }
 
 fn item_response(id: &Value, reply: Reply) -> Value {
-    let headers: serde_json::Map<String, Value> = reply
-        .headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::from(v.clone())))
-        .collect();
+    let headers: serde_json::Map<String, Value> =
+        reply.headers.iter().map(|(k, v)| (k.to_string(), Value::from(v.clone()))).collect();
     let mut response = json!({"id": id, "status": reply.status.as_u16(), "headers": headers});
     if let Some(body) = reply.body {
         response["body"] = body;
@@ -424,22 +332,13 @@ fn item_response(id: &Value, reply: Reply) -> Value {
     response
 }
 
-async fn graph_batch(
-    service: &Arc<Service>,
-    beta: bool,
-    body: &[u8],
-    ids: &RequestIds,
-) -> Response {
+async fn graph_batch(service: &Arc<Service>, beta: bool, body: &[u8], ids: &RequestIds) -> Response {
     let requests = match batch_requests(body, GRAPH_BATCH_LIMIT, ids) {
         Ok(requests) => requests,
         Err(reply) => return respond(service, Api::Graph, reply, ids),
     };
     let version = if beta { "/beta" } else { "/v1.0" };
-    let writes = requests.iter().any(|r| {
-        r["method"]
-            .as_str()
-            .is_some_and(|m| m.eq_ignore_ascii_case("PATCH"))
-    });
+    let writes = requests.iter().any(|r| r["method"].as_str().is_some_and(|m| m.eq_ignore_ascii_case("PATCH")));
     finish_with_faults(service, Api::Graph, ids, writes, || {
         let responses: Vec<Value> = requests
             .iter()
@@ -450,19 +349,10 @@ async fn graph_batch(
                     .and_then(|m| m.to_uppercase().parse::<Method>().ok())
                     .unwrap_or(Method::GET);
                 let url = item["url"].as_str().unwrap_or_default();
-                let url = if url.starts_with('/') {
-                    url.to_string()
-                } else {
-                    format!("/{url}")
-                };
-                let body = if item["body"].is_null() {
-                    Vec::new()
-                } else {
-                    item["body"].to_string().into_bytes()
-                };
+                let url = if url.starts_with('/') { url.to_string() } else { format!("/{url}") };
+                let body = if item["body"].is_null() { Vec::new() } else { item["body"].to_string().into_bytes() };
                 service.record(method.as_str(), &format!("{version}{url}"), &body);
-                let (reply, _) =
-                    service.graph_call(method, beta, &url, &item_headers(item), &body, &item_ids);
+                let (reply, _) = service.graph_call(method, beta, &url, &item_headers(item), &body, &item_ids);
                 service.stats.answered(Api::Graph, reply.status.as_u16());
                 item_response(&item["id"], reply)
             })
@@ -543,11 +433,7 @@ fn exchange_slot(service: &Service) -> Option<Option<super::budget::InFlightGuar
     if !service.budgets.enabled {
         return Some(None);
     }
-    service
-        .budgets
-        .exchange_inflight
-        .enter(service.budgets.exchange_inflight_cap)
-        .map(Some)
+    service.budgets.exchange_inflight.enter(service.budgets.exchange_inflight_cap).map(Some)
 }
 
 async fn exchange_batch(
@@ -585,15 +471,7 @@ async fn exchange_batch(
                 let body = item["body"].to_string().into_bytes();
                 service.record("POST", url, &body);
                 let reply = if path.ends_with("InvokeCommand") {
-                    exchange_call(
-                        &service,
-                        &tenant,
-                        query,
-                        &item_headers(item),
-                        &body,
-                        &item_ids,
-                    )
-                    .0
+                    exchange_call(&service, &tenant, query, &item_headers(item), &body, &item_ids).0
                 } else {
                     bump(&service.stats.unmatched_requests);
                     Reply::exchange_error(

@@ -58,16 +58,8 @@ impl Stats {
     pub fn to_json(&self, max_writes_per_mailbox: u32) -> Value {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut by_api: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
-        for ((api, status), count) in self
-            .by_status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            by_api
-                .entry(api.name())
-                .or_default()
-                .insert(status.to_string(), *count);
+        for ((api, status), count) in self.by_status.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            by_api.entry(api.name()).or_default().insert(status.to_string(), *count);
         }
         json!({
             "requests_total": load(&self.requests_total),
@@ -102,9 +94,6 @@ impl Stats {
         ] {
             counter.store(0, Ordering::Relaxed);
         }
-        self.by_status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.by_status.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }

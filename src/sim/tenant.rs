@@ -127,26 +127,21 @@ pub struct Tenant {
 }
 
 const FIRST: [&str; 16] = [
-    "adele", "alex", "bianca", "chen", "diego", "emma", "farah", "grady", "hana", "isaiah", "joni",
-    "lee", "megan", "nestor", "patti", "zoe",
+    "adele", "alex", "bianca", "chen", "diego", "emma", "farah", "grady", "hana", "isaiah", "joni", "lee", "megan",
+    "nestor", "patti", "zoe",
 ];
-const LAST: [&str; 12] = [
-    "vance", "wilber", "kim", "garcia", "bowen", "lynch", "cole", "fischer", "ito", "larsen",
-    "novak", "silva",
-];
+const LAST: [&str; 12] =
+    ["vance", "wilber", "kim", "garcia", "bowen", "lynch", "cole", "fischer", "ito", "larsen", "novak", "silva"];
 const DOMAIN: &str = "contoso.com";
 
 impl Tenant {
     pub fn build(population: &Population, seed: u64) -> Tenant {
         let mut rng = fastrand::Rng::with_seed(seed);
         let users: Vec<User> = match population {
-            Population::Generated { count } => (0..*count)
-                .map(|index| generated_user(&mut rng, index))
-                .collect(),
-            Population::Identities(identities) => identities
-                .iter()
-                .map(|identity| user_for_identity(&mut rng, identity))
-                .collect(),
+            Population::Generated { count } => (0..*count).map(|index| generated_user(&mut rng, index)).collect(),
+            Population::Identities(identities) => {
+                identities.iter().map(|identity| user_for_identity(&mut rng, identity)).collect()
+            }
         };
         Tenant::index(users)
     }
@@ -184,9 +179,7 @@ impl Tenant {
         if let Ok(id) = Uuid::parse_str(key) {
             return self.by_id.get(&id.as_u128()).map(|&i| i as usize);
         }
-        self.by_upn
-            .get(key.to_lowercase().as_str())
-            .map(|&i| i as usize)
+        self.by_upn.get(key.to_lowercase().as_str()).map(|&i| i as usize)
     }
 
     pub fn find_by_mail(&self, mail: &str) -> Option<usize> {
@@ -196,15 +189,12 @@ impl Tenant {
         }
         // A user whose mail equals the UPN is only in the UPN index.
         let i = *self.by_upn.get(key.as_str())? as usize;
-        (self.users[i].mail.is_none() && (self.users[i].licensed || self.users[i].guest))
-            .then_some(i)
+        (self.users[i].mail.is_none() && (self.users[i].licensed || self.users[i].guest)).then_some(i)
     }
 
     /// Exchange's `-Identity`: UPN, primary SMTP address or any proxy address, any letter case.
     pub fn find_mailbox(&self, identity: &str) -> Option<usize> {
-        let key = identity
-            .strip_prefix("smtp:")
-            .or_else(|| identity.strip_prefix("SMTP:"));
+        let key = identity.strip_prefix("smtp:").or_else(|| identity.strip_prefix("SMTP:"));
         let key = key.unwrap_or(identity).to_lowercase();
         let found = self
             .by_upn
@@ -325,12 +315,7 @@ mod tests {
         let a = Tenant::build(&Population::Generated { count: 2000 }, 7);
         let b = Tenant::build(&Population::Generated { count: 2000 }, 7);
         assert_eq!(a.users.len(), 2000);
-        assert!(
-            a.users
-                .iter()
-                .zip(&b.users)
-                .all(|(x, y)| x.id == y.id && x.upn == y.upn)
-        );
+        assert!(a.users.iter().zip(&b.users).all(|(x, y)| x.id == y.id && x.upn == y.upn));
         assert!(a.users.iter().any(|u| u.guest));
         assert!(a.users.iter().any(|u| !u.licensed && !u.guest));
         assert!(a.users.iter().any(|u| u.mail.is_some() && !u.guest));
@@ -342,25 +327,11 @@ mod tests {
     #[test]
     fn mailbox_identity_resolves_by_any_address_in_any_case() {
         let tenant = Tenant::build(&Population::Generated { count: 500 }, 1);
-        let aliased = tenant
-            .users
-            .iter()
-            .position(|u| u.mail.is_some() && u.has_mailbox())
-            .unwrap();
+        let aliased = tenant.users.iter().position(|u| u.mail.is_some() && u.has_mailbox()).unwrap();
         let user = &tenant.users[aliased];
-        assert_eq!(
-            tenant.find_mailbox(&user.mail().to_uppercase()),
-            Some(aliased)
-        );
+        assert_eq!(tenant.find_mailbox(&user.mail().to_uppercase()), Some(aliased));
         assert_eq!(tenant.find_mailbox(&user.upn.to_uppercase()), Some(aliased));
-        assert_eq!(
-            tenant.find_mailbox(&format!("smtp:{}", user.upn)),
-            Some(aliased)
-        );
-        assert_eq!(
-            tenant.find_user(user.mail()),
-            None,
-            "Graph finds users by UPN only"
-        );
+        assert_eq!(tenant.find_mailbox(&format!("smtp:{}", user.upn)), Some(aliased));
+        assert_eq!(tenant.find_user(user.mail()), None, "Graph finds users by UPN only");
     }
 }

@@ -99,11 +99,7 @@ fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> R
 
 impl TokenIssuer {
     pub fn new(app: AppRegistration, lifetime: Duration) -> TokenIssuer {
-        TokenIssuer {
-            app,
-            lifetime,
-            issued: Mutex::new(HashMap::new()),
-        }
+        TokenIssuer { app, lifetime, issued: Mutex::new(HashMap::new()) }
     }
 
     /// `POST /{tenant}/oauth2/v2.0/token` with a form body; `token_url` is this endpoint's own URL
@@ -118,12 +114,7 @@ impl TokenIssuer {
         let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
         if field("grant_type") != "client_credentials" {
             let text = "The provided value for the input parameter 'grant_type' is not valid. Expected values are the following: 'client_credentials'.";
-            return aad_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                70003,
-                text,
-            );
+            return aad_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, text);
         }
         if field("client_id") != self.app.client_id {
             let text = format!(
@@ -131,12 +122,7 @@ impl TokenIssuer {
                 field("client_id"),
                 self.app.tenant_id
             );
-            return aad_error(
-                StatusCode::BAD_REQUEST,
-                "unauthorized_client",
-                700016,
-                &text,
-            );
+            return aad_error(StatusCode::BAD_REQUEST, "unauthorized_client", 700016, &text);
         }
         let Some(audience) = audience_of_scope(field("scope")) else {
             let text = format!(
@@ -150,10 +136,7 @@ impl TokenIssuer {
         }
         let token = new_token();
         let expires = Instant::now() + self.lifetime;
-        self.issued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(token.clone(), (audience, expires));
+        self.issued.lock().unwrap_or_else(|e| e.into_inner()).insert(token.clone(), (audience, expires));
         let seconds = self.lifetime.as_secs();
         Reply::json(
             StatusCode::OK,
@@ -162,14 +145,7 @@ impl TokenIssuer {
     }
 
     fn authenticate(&self, form: &HashMap<String, String>, token_url: &str) -> Result<(), Reply> {
-        let invalid_client = |code, text: &str| {
-            Err(aad_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                code,
-                text,
-            ))
-        };
+        let invalid_client = |code, text: &str| Err(aad_error(StatusCode::UNAUTHORIZED, "invalid_client", code, text));
         if let Some(secret) = form.get("client_secret") {
             if *secret == self.app.client_secret {
                 return Ok(());
@@ -197,9 +173,9 @@ impl TokenIssuer {
             return Ok(());
         }
         match &self.app.certificate {
-            Some(certificate) => self
-                .check_assertion(assertion, certificate, token_url)
-                .or_else(|text| invalid_client(700027, &text)),
+            Some(certificate) => {
+                self.check_assertion(assertion, certificate, token_url).or_else(|text| invalid_client(700027, &text))
+            }
             None => invalid_client(
                 700027,
                 "Client assertion failed signature validation: no certificate is registered for this application.",
@@ -207,14 +183,9 @@ impl TokenIssuer {
         }
     }
 
-    fn check_assertion(
-        &self,
-        assertion: &str,
-        certificate: &[u8],
-        token_url: &str,
-    ) -> Result<(), String> {
-        let header = jsonwebtoken::decode_header(assertion)
-            .map_err(|e| format!("Client assertion is not a valid JWT: {e}."))?;
+    fn check_assertion(&self, assertion: &str, certificate: &[u8], token_url: &str) -> Result<(), String> {
+        let header =
+            jsonwebtoken::decode_header(assertion).map_err(|e| format!("Client assertion is not a valid JWT: {e}."))?;
         let thumbprint_matches = match header.alg {
             Algorithm::PS256 => header.x5t_s256.as_deref() == Some(&thumbprint(certificate, true)),
             Algorithm::RS256 => {
@@ -222,34 +193,24 @@ impl TokenIssuer {
                     || header.x5t_s256.as_deref() == Some(&thumbprint(certificate, true))
             }
             other => {
-                return Err(format!(
-                    "Client assertion uses unsupported algorithm {other:?}."
-                ));
+                return Err(format!("Client assertion uses unsupported algorithm {other:?}."));
             }
         };
         if !thumbprint_matches {
             return Err("The certificate thumbprint in the client assertion (x5t / x5t#S256) does not match a certificate of this application.".into());
         }
-        let public_key = rsa_public_key(certificate)
-            .ok_or("The registered certificate holds no RSA public key.")?;
+        let public_key = rsa_public_key(certificate).ok_or("The registered certificate holds no RSA public key.")?;
         let mut validation = Validation::new(header.alg);
         validation.set_audience(&[token_url]);
         validation.set_issuer(&[&self.app.client_id]);
         validation.sub = Some(self.app.client_id.clone());
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
         validation.leeway = 5;
-        let claims = jsonwebtoken::decode::<Value>(
-            assertion,
-            &DecodingKey::from_rsa_der(public_key),
-            &validation,
-        )
-        .map_err(|e| format!("Client assertion contains an invalid signature or claims: {e}."))?
-        .claims;
+        let claims = jsonwebtoken::decode::<Value>(assertion, &DecodingKey::from_rsa_der(public_key), &validation)
+            .map_err(|e| format!("Client assertion contains an invalid signature or claims: {e}."))?
+            .claims;
         let exp = claims["exp"].as_i64().unwrap_or_default();
-        let nbf = claims["nbf"]
-            .as_i64()
-            .or(claims["iat"].as_i64())
-            .unwrap_or(exp);
+        let nbf = claims["nbf"].as_i64().or(claims["iat"].as_i64()).unwrap_or(exp);
         if exp - nbf > 600 + 5 {
             return Err("Client assertion lifetime exceeds 10 minutes.".into());
         }
@@ -276,22 +237,14 @@ impl TokenIssuer {
 
 fn new_token() -> String {
     let bytes: Vec<u8> = (0..48).map(|_| fastrand::u8(..)).collect();
-    format!(
-        "eyJ0eXAiOiJKV1QiLCJzaW0iOjF9.{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("eyJ0eXAiOiJKV1QiLCJzaW0iOjF9.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// `x5t` (SHA-1) or `x5t#S256` (SHA-256) of a DER certificate, base64url without padding.
 pub fn thumbprint(certificate_der: &[u8], sha256: bool) -> String {
     use aws_lc_rs::digest;
-    let algorithm = if sha256 {
-        &digest::SHA256
-    } else {
-        &digest::SHA1_FOR_LEGACY_USE_ONLY
-    };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(digest::digest(algorithm, certificate_der))
+    let algorithm = if sha256 { &digest::SHA256 } else { &digest::SHA1_FOR_LEGACY_USE_ONLY };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest::digest(algorithm, certificate_der))
 }
 
 /// The PKCS#1 RSA public key inside an X.509 certificate's subjectPublicKeyInfo.
@@ -316,9 +269,7 @@ fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         if count == 0 || count > 4 || rest.len() < count {
             return None;
         }
-        let length = rest[..count]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        let length = rest[..count].iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
         (length, &rest[count..])
     };
     (rest.len() >= length).then(|| (tag, &rest[..length], &rest[length..]))
@@ -340,18 +291,9 @@ mod tests {
 
     #[test]
     fn scopes_map_to_audiences_in_every_cloud() {
-        assert_eq!(
-            audience_of_scope("https://graph.microsoft.com/.default"),
-            Some(Audience::Graph)
-        );
-        assert_eq!(
-            audience_of_scope("https://outlook.office365.us/.default"),
-            Some(Audience::Exchange)
-        );
-        assert_eq!(
-            audience_of_scope("https://graph.microsoft.com/User.Read"),
-            None
-        );
+        assert_eq!(audience_of_scope("https://graph.microsoft.com/.default"), Some(Audience::Graph));
+        assert_eq!(audience_of_scope("https://outlook.office365.us/.default"), Some(Audience::Exchange));
+        assert_eq!(audience_of_scope("https://graph.microsoft.com/User.Read"), None);
         assert_eq!(audience_of_scope("https://evil.example/.default"), None);
     }
 

@@ -1,0 +1,201 @@
+//! The SMTP AUTH fix end to end against the simulator at its harshest: a tight budget, faults,
+//! latency and tokens that expire every two seconds.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use remediate::sim::{Population, SimConfig};
+
+use crate::support::{
+    connection_args, results, run, scratch, start, state, stats, summary, users_by_address, write_csv,
+};
+
+fn harsh(count: usize) -> SimConfig {
+    SimConfig {
+        population: Population::Generated { count },
+        seed: 42,
+        graph_rate: 300.0,
+        graph_window: Duration::from_secs(1),
+        graph_write_rate: 60.0,
+        graph_write_window: Duration::from_secs(1),
+        exchange_rate: 120.0,
+        exchange_window: Duration::from_secs(1),
+        exchange_inflight: 5,
+        latency: Duration::from_millis(4),
+        fault_rate: 0.05,
+        slow_reply: Duration::from_secs(30),
+        token_lifetime: Duration::from_secs(2),
+        ..SimConfig::default()
+    }
+}
+
+/// Rates far above the simulator's budgets, so the adaptive pacing has to find them.
+fn eager_tuning() -> Vec<String> {
+    [
+        "--graph-rps",
+        "1000",
+        "--graph-write-rps",
+        "300",
+        "--exchange-rps",
+        "600",
+        "--exchange-inflight",
+        "4",
+        "--request-timeout",
+        "1s",
+        "--concurrency",
+        "32",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Every mailbox of the tenant by UPN, plus each aliased one by its mail address.
+fn targets_of(state: &serde_json::Value) -> Vec<String> {
+    state["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            let upn = u["userPrincipalName"].as_str().unwrap();
+            let mail = u["mail"].as_str().unwrap();
+            if mail != upn && u["hasMailbox"] == true { mail.to_string() } else { upn.to_string() }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fix_on_500_mailboxes_under_throttling_and_faults() {
+    let sim = start(harsh(500)).await;
+    let dir = scratch();
+    let initial = state(&sim);
+    let csv = write_csv(dir.path(), "mailboxes.csv", "UserPrincipalName", &targets_of(&initial));
+    let report = dir.path().join("apply");
+    let mut args = vec![
+        "apply".to_string(),
+        csv.display().to_string(),
+        "--profile".into(),
+        "smtp-auth-fix".into(),
+        "--yes".into(),
+    ];
+    args.extend(connection_args(&sim, dir.path()));
+    args.extend(eager_tuning());
+    args.extend(["--report-dir".to_string(), report.display().to_string()]);
+    assert_eq!(
+        run(&args).await,
+        0,
+        "apply must succeed: {}",
+        std::fs::read_to_string(report.join("summary.json")).unwrap_or_default()
+    );
+
+    let rows = results(&report);
+    let counts = stats(&sim);
+    assert_eq!(counts["noop_writes"], 0, "no write may set a value that was already there: {counts}");
+    assert_eq!(counts["security_defaults_writes"], 1);
+    assert_eq!(counts["unmatched_requests"], 0);
+    assert!(counts["faults_total"].as_u64().unwrap() > 0, "the run must have met faults: {counts}");
+    assert!(counts["tokens_issued"].as_u64().unwrap() > 2, "short-lived tokens must have been renewed: {counts}");
+    assert!(
+        rows.iter().all(|r| r["outcome"] != "failed"),
+        "no row may fail: {:?}",
+        rows.iter().find(|r| r["outcome"] == "failed")
+    );
+    for row in rows.iter().filter(|r| r["outcome"] == "skipped") {
+        assert!(!row["error_message"].is_empty(), "a skipped row says why: {row:?}");
+    }
+
+    // Exactly one row per (target, setting), and the tenant row once.
+    let mut keys = HashMap::new();
+    for row in &rows {
+        *keys.entry((row["identity"].clone(), row["setting"].clone())).or_insert(0) += 1;
+    }
+    assert!(keys.values().all(|&n| n == 1));
+    assert_eq!(rows.len(), 1 + 2 * 500);
+
+    // before/after agree with the tenant's state.
+    let now = state(&sim);
+    let before = users_by_address(&initial);
+    let after = users_by_address(&now);
+    assert_eq!(now["securityDefaultsEnabled"], false);
+    for row in rows.iter().filter(|r| r["outcome"] == "changed" || r["outcome"] == "compliant") {
+        let key = row["identity"].to_lowercase();
+        let (field, render): (&str, fn(&serde_json::Value) -> &str) = match row["setting"].as_str() {
+            "smtp-auth" => ("smtpClientAuthenticationDisabled", |v| match v.as_bool() {
+                None => "inherit",
+                Some(true) => "disabled",
+                Some(false) => "enabled",
+            }),
+            "per-user-mfa" => ("perUserMfaState", |v| v.as_str().unwrap()),
+            _ => continue,
+        };
+        assert_eq!(render(&before[&key][field]), row["before"], "{row:?}");
+        assert_eq!(render(&after[&key][field]), row["after"], "{row:?}");
+    }
+    let total = summary(&report);
+    assert_eq!(total["exit_code"], 0);
+    assert_eq!(total["counts"]["failed"], 0);
+    assert_eq!(total["by_setting"]["security-defaults"]["changed"], 1);
+
+    // Right after, a plan finds nothing left to change.
+    let mut plan = vec![
+        "plan".to_string(),
+        csv.display().to_string(),
+        "--profile".into(),
+        "smtp-auth-fix".into(),
+        "--detailed-exitcode".into(),
+    ];
+    plan.extend(connection_args(&sim, dir.path()));
+    plan.extend(eager_tuning());
+    plan.extend(["--report-dir".to_string(), dir.path().join("plan").display().to_string()]);
+    let writes_before = stats(&sim)["writes_total"].clone();
+    assert_eq!(run(&plan).await, 0);
+    assert_eq!(stats(&sim)["writes_total"], writes_before, "plan never writes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_reports_pending_changes_with_exit_3_and_changes_nothing() {
+    let sim = start(SimConfig { population: Population::Generated { count: 300 }, ..SimConfig::default() }).await;
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "m.csv", "Mail", &targets_of(&state(&sim)));
+    let report = dir.path().join("plan");
+    let mut args = vec![
+        "plan".to_string(),
+        csv.display().to_string(),
+        "--set".into(),
+        "smtp-auth=disabled".into(),
+        "--detailed-exitcode".into(),
+    ];
+    args.extend(connection_args(&sim, dir.path()));
+    args.extend(["--report-dir".to_string(), report.display().to_string()]);
+    assert_eq!(run(&args).await, 3);
+    assert_eq!(stats(&sim)["writes_total"], 0);
+    let rows = results(&report);
+    assert!(rows.iter().any(|r| r["outcome"] == "would-change"));
+    assert!(rows.iter().all(|r| r["setting"] == "smtp-auth"), "only named settings are touched");
+    assert!(rows.iter().any(|r| r["outcome"] == "skipped" && r["error_code"] == "Guest"));
+    assert!(rows.iter().any(|r| r["outcome"] == "skipped" && r["error_code"] == "Unlicensed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_permission_fails_the_rows_and_exits_1() {
+    let config = SimConfig {
+        population: Population::Generated { count: 30 },
+        deny_permissions: vec!["Policy.ReadWrite.AuthenticationMethod".into()],
+        ..SimConfig::default()
+    };
+    let sim = start(config).await;
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "m.csv", "UPN", &targets_of(&state(&sim)));
+    let report = dir.path().join("apply");
+    let mut args = vec!["apply".to_string(), csv.display().to_string(), "--set".into(), "per-user-mfa=enforced".into()];
+    args.extend(connection_args(&sim, dir.path()));
+    args.extend(["--report-dir".to_string(), report.display().to_string()]);
+    assert_eq!(run(&args).await, 1);
+    let failed: Vec<_> = results(&report).into_iter().filter(|r| r["outcome"] == "failed").collect();
+    assert!(!failed.is_empty());
+    assert!(
+        failed.iter().all(|r| r["error_code"] == "Authorization_RequestDenied" && r["attempts"] == "2"),
+        "403 is not retried: {:?}",
+        failed[0]
+    );
+    assert!(failed.iter().all(|r| !r["client_request_id"].is_empty() && !r["request_id"].is_empty()));
+}

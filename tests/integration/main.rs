@@ -1,0 +1,8 @@
+//! Integration tests: the simulated tenant over HTTP, and the runner (in process and as the real
+//! binary) against it.
+
+mod apply;
+mod cli_errors;
+mod sim_endpoints;
+mod sim_throttling;
+mod support;
