@@ -3,6 +3,7 @@
 
 mod apply;
 mod cli_errors;
+mod credentials;
 mod sim_endpoints;
 mod sim_throttling;
 mod support;

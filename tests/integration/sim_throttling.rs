@@ -81,3 +81,72 @@ async fn a_client_that_waits_retry_after_gets_ninety_percent_of_the_budget() {
     assert!(got >= 0.9 * budget, "got {got} of a budget of {budget:.0}");
     assert!(got <= budget + 1.0, "got {got}, more than the budget of {budget:.0}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exchange_refuses_requests_over_its_in_flight_cap() {
+    let config = SimConfig {
+        population: Population::Generated { count: 10 },
+        exchange_inflight: 1,
+        latency: Duration::from_millis(300),
+        ..SimConfig::default()
+    };
+    let sim = start(config).await;
+    let bearer = token(&sim, crate::support::EXCHANGE).await;
+    let url = format!("{}/adminapi/beta/{}/InvokeCommand", sim.url(), sim.app().tenant_id);
+    let body = serde_json::json!({"CmdletInput": {"CmdletName": "Get-TransportConfig", "Parameters": {}}});
+    let http = reqwest::Client::new();
+    let requests = (0..4).map(|_| http.post(&url).bearer_auth(&bearer).json(&body).send());
+    let answers = futures_util::future::join_all(requests).await;
+    let mut refused = 0;
+    for answer in answers {
+        let answer = answer.unwrap();
+        if answer.status().as_u16() == 429 {
+            assert!(answer.headers().contains_key("retry-after"));
+            let body: Value = answer.json().await.unwrap();
+            assert!(
+                body["error"]["message"].as_str().unwrap().contains("maximum number of concurrent requests per tenant")
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 3, "one slot, four requests at once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_kind_of_fault_happens_and_writes_are_accounted_for() {
+    let config = SimConfig {
+        population: Population::Generated { count: 10 },
+        throttle: false,
+        fault_rate: 1.0,
+        slow_reply: Duration::from_millis(1500),
+        ..SimConfig::default()
+    };
+    let sim = start(config).await;
+    let bearer = token(&sim, GRAPH).await;
+    let url = format!("{}/v1.0/policies/identitySecurityDefaultsEnforcementPolicy", sim.url());
+    let http = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        let request = http.patch(&url).bearer_auth(&bearer).json(&serde_json::json!({"isEnabled": i % 2 == 0}));
+        let kind = match request.send().await {
+            Err(error) if error.is_timeout() => "slow".to_string(),
+            Err(_) => "dropped".to_string(),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response.headers().contains_key("retry-after");
+                match response.bytes().await {
+                    Err(_) => "dropped".to_string(),
+                    Ok(_) => format!("{status}{}", if retry_after { "+retry-after" } else { "" }),
+                }
+            }
+        };
+        kinds.insert(kind);
+    }
+    let expected: std::collections::BTreeSet<String> =
+        ["503+retry-after", "503", "504", "dropped", "slow"].map(String::from).into();
+    assert_eq!(kinds, expected);
+    let stats = crate::support::stats(&sim);
+    assert_eq!(stats["faults_total"], 60);
+    let applied = stats["faulted_writes_applied"].as_u64().unwrap();
+    assert_eq!(stats["writes_total"].as_u64().unwrap(), applied, "only faults after the work change anything");
+}
