@@ -43,6 +43,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Check a mailbox CSV and print each bad row with its line number. Contacts no service.
     Validate(ValidateArgs),
+    /// Undo an earlier apply: restore each value it changed, where it is still what was set.
+    Rollback(RollbackArgs),
     /// List the built-in profiles and their settings.
     Profiles,
     /// Serve a simulated tenant (Graph, Exchange admin API, token endpoint) on localhost.
@@ -67,6 +69,28 @@ pub struct ApplyArgs {
     /// Confirm settings that weaken the tenant (security defaults off, MFA off) without a prompt.
     #[arg(long)]
     pub yes: bool,
+
+    /// Continue the run recorded in this report directory, with its input, profile and options.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The report directory of the apply to undo.
+    #[arg(value_name = "DIR", required_unless_present = "resume")]
+    pub source: Option<PathBuf>,
+
+    /// Confirm without a prompt.
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Continue the rollback recorded in this report directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "source")]
+    pub resume: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -85,7 +109,7 @@ pub struct ValidateArgs {
 pub struct RunArgs {
     /// The mailbox CSV: a header row and one mailbox per row (UTF-8, `,` or `;`).
     #[arg(value_name = "MAILBOXES.csv")]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
 
     /// The column that names each mailbox (default: the first of UserPrincipalName,
     /// PrimarySmtpAddress, EmailAddress, Mail, UPN, Identity, any letter case).
@@ -102,6 +126,13 @@ pub struct RunArgs {
     pub set: Vec<String>,
 
     #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+/// What every run against a tenant takes: where, how fast, where the report and state go.
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    #[command(flatten)]
     pub connection: ConnectionArgs,
 
     #[command(flatten)]
@@ -110,6 +141,14 @@ pub struct RunArgs {
     /// Where the report goes (default: ./remediate-<command>-<UTC timestamp>/).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+
+    /// Where the per-tenant lock lives (default: ~/.cache/remediate).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// After Ctrl-C or SIGTERM, how long requests in flight may take before they are abandoned.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub grace: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -158,7 +197,7 @@ pub enum CloudName {
     China,
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, serde::Serialize, serde::Deserialize)]
 #[command(next_help_heading = "Tuning")]
 pub struct TuningArgs {
     /// Targets worked on at once.

@@ -1,35 +1,55 @@
-//! The commands: `plan`, `apply`, `validate` and `profiles`. Each turns its arguments into the
-//! engine's inputs, runs, and says which exit code the run earned.
+//! The commands: `plan`, `apply` (new or `--resume`d), `rollback`, `validate` and `profiles`.
+//! Each turns its arguments into a [`Job`] for the engine; [`execute`] runs any job the same way
+//! and says which exit code it earned.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{RunArgs, ValidateArgs};
+use crate::cli::{ApplyArgs, PlanArgs, RollbackArgs, RunArgs, SessionArgs, TuningArgs, ValidateArgs};
 use crate::cloud::exchange::UNSUPPORTED_NOTE;
 use crate::connection::{self, Connection};
 use crate::engine::events::{Event, EventSink, Outcome};
+use crate::engine::journal::{self, Done, Journal, Record};
 use crate::engine::{self, Context, Mode};
 use crate::error::{Error, Result, exit};
-use crate::profile;
-use crate::report::{Report, summary};
+use crate::report::{self, Report, summary};
+use crate::run_record::{self, RunRecord};
 use crate::settings::{DesiredState, Setting, Value};
-use crate::targets::{self, Entry};
+use crate::targets::{self, Entry, Target, Wanted};
+use crate::{lock, profile};
 
 const RETIREMENT_NOTE: &str = "Basic authentication for SMTP AUTH is being retired in Exchange Online: off by default for existing tenants from the end of December 2026, with final removal to be announced for the second half of 2027. Plan a move to OAuth for SMTP AUTH, High Volume Email, Azure Communication Services Email or a relay connector.";
 
+/// One run for the engine, whatever command asked for it.
+struct Job {
+    command: &'static str,
+    mode: Mode,
+    desired: DesiredState,
+    tenant_expect: Option<Value>,
+    profile: Option<String>,
+    input: Option<PathBuf>,
+    entries: Box<dyn Iterator<Item = Entry> + Send>,
+    total: Option<u64>,
+    detailed_exitcode: bool,
+    directory: PathBuf,
+    /// Set for a new run (saved as run.json); `None` when resuming.
+    record: Option<RunRecord>,
+}
+
 /// Profile plus `--set`s; an empty result is a mistake.
-fn desired_state(args: &RunArgs) -> Result<(DesiredState, Option<String>)> {
+fn desired_state(profile: Option<&str>, sets: &[String]) -> Result<(DesiredState, Option<String>)> {
     let mut desired = DesiredState::default();
     let mut name = None;
-    if let Some(profile) = &args.profile {
+    if let Some(profile) = profile {
         let profile = profile::load(profile)?;
         desired = profile.desired.clone();
         name = Some(profile.name);
     }
-    for assignment in &args.set {
+    for assignment in sets {
         desired.apply_assignment(assignment).map_err(Error::Config)?;
     }
     if desired.is_empty() {
@@ -48,6 +68,27 @@ fn default_report_dir(command: &str) -> PathBuf {
     PathBuf::from(format!("remediate-{command}-{stamp}"))
 }
 
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Asks for a typed `yes` on a terminal; without one, `--yes` is the only way.
+fn confirm(what: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Config(format!(
+            "{what}; nothing was changed. Re-run with --yes to confirm (there is no terminal to ask on)."
+        )));
+    }
+    eprint!("{what}. Type 'yes' to go on: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(Error::io("reading the confirmation"))?;
+    if answer.trim() == "yes" { Ok(()) } else { Err(Error::Config("not confirmed; nothing was changed".into())) }
+}
+
 /// The one plain warning before settings that weaken the tenant, and the yes it needs.
 fn confirm_weakening(desired: &DesiredState, yes: bool) -> Result<()> {
     let weakening = desired.weakening();
@@ -58,25 +99,7 @@ fn confirm_weakening(desired: &DesiredState, yes: bool) -> Result<()> {
     eprintln!(
         "warning: {list} weakens the whole tenant: with security defaults off and per-user MFA off, these accounts sign in with a password alone. {RETIREMENT_NOTE}"
     );
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::Config(format!(
-            "apply would set {list}, which weakens the tenant; nothing was changed. Re-run with --yes to confirm (no terminal to ask on)."
-        )));
-    }
-    eprint!("Type 'yes' to apply {list}: ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(Error::io("reading the confirmation"))?;
-    if answer.trim() == "yes" { Ok(()) } else { Err(Error::Config("not confirmed; nothing was changed".into())) }
-}
-
-/// Reads the valid identities of a CSV (for seeding `--simulate`).
-fn identities(args: &RunArgs) -> Result<Vec<String>> {
-    let reader = targets::open(&args.input, args.column.as_deref())?;
-    Ok(reader.filter_map(|e| if let Entry::Target(t) = e { Some(t.identity) } else { None }).collect())
+    confirm(&format!("apply would set {list}, which weakens the tenant"), yes)
 }
 
 /// Stops new work at the first Ctrl-C or SIGTERM; a second one ends the process at once.
@@ -88,7 +111,7 @@ fn watch_signals(cancel: CancellationToken) {
         );
         cancel.cancel();
         wait_for_signal().await;
-        eprintln!("stopped at once");
+        eprintln!("stopped at once; the journal is consistent and --resume carries on");
         std::process::exit(i32::from(exit::INTERRUPTED));
     });
 }
@@ -108,71 +131,355 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// `plan` and `apply`.
-pub async fn plan_or_apply(args: RunArgs, mode: Mode, yes: bool, detailed_exitcode: bool, quiet: bool) -> Result<u8> {
-    let (desired, profile_name) = desired_state(&args)?;
-    let reader = targets::open(&args.input, args.column.as_deref())?;
-    let Connection { client, simulator } = if args.connection.simulate {
-        connection::simulate(identities(&args)?, &args.tuning).await?
+fn csv_entries(path: &Path, column: Option<&str>) -> Result<Box<dyn Iterator<Item = Entry> + Send>> {
+    Ok(Box::new(targets::open(path, column)?))
+}
+
+fn identities(path: &Path, column: Option<&str>) -> Result<Vec<String>> {
+    let reader = targets::open(path, column)?;
+    Ok(reader.filter_map(|e| if let Entry::Target(t) = e { Some(t.identity) } else { None }).collect())
+}
+
+fn connect(session: &SessionArgs, tuning: &TuningArgs) -> Result<Connection> {
+    connection::connect(&session.connection, tuning)
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `plan`.
+pub async fn plan(args: PlanArgs, quiet: bool) -> Result<u8> {
+    new_run(args.run, Mode::Plan, false, args.detailed_exitcode, quiet).await
+}
+
+/// `apply`, new or resumed.
+pub async fn apply(args: ApplyArgs, quiet: bool) -> Result<u8> {
+    match &args.resume {
+        Some(directory) => resume_apply(args.run, directory.clone(), args.yes, quiet).await,
+        None => new_run(args.run, Mode::Apply, args.yes, false, quiet).await,
+    }
+}
+
+async fn new_run(args: RunArgs, mode: Mode, yes: bool, detailed_exitcode: bool, quiet: bool) -> Result<u8> {
+    let (desired, profile_name) = desired_state(args.profile.as_deref(), &args.set)?;
+    let input =
+        args.input.clone().ok_or_else(|| Error::Config("give the mailbox CSV to work on (or --resume DIR)".into()))?;
+    let entries = csv_entries(&input, args.column.as_deref())?;
+    let session = &args.session;
+    let connection = if session.connection.simulate {
+        connection::simulate(identities(&input, args.column.as_deref())?, &session.tuning).await?
     } else {
-        connection::connect(&args.connection, &args.tuning)?
+        connect(session, &session.tuning)?
     };
     if mode == Mode::Apply {
         confirm_weakening(&desired, yes)?;
     }
+    let command = if mode == Mode::Apply { "apply" } else { "plan" };
+    let record = RunRecord {
+        version: 1,
+        command: command.into(),
+        input: Some(absolute(&input)),
+        input_sha256: Some(run_record::fingerprint(&input)?),
+        column: args.column.clone(),
+        profile: args.profile.clone(),
+        sets: args.set.clone(),
+        rollback_of: None,
+        tenant_id: connection.client.tenant_id.clone(),
+        tuning: session.tuning.clone(),
+        started_at: now_rfc3339(),
+    };
+    let job = Job {
+        command,
+        mode,
+        desired,
+        tenant_expect: None,
+        profile: profile_name,
+        total: targets::count_rows(&input),
+        input: Some(input),
+        entries,
+        detailed_exitcode,
+        directory: session.report_dir.clone().unwrap_or_else(|| default_report_dir(command)),
+        record: Some(record),
+    };
+    execute(job, connection, session, &session.tuning, quiet).await
+}
+
+fn refuse_simulated_resume(session: &SessionArgs) -> Result<()> {
+    if session.connection.simulate {
+        return Err(Error::Config(
+            "--resume cannot use --simulate: the simulated tenant of the first run lived in that process".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_same_tenant(record: &RunRecord, connection: &Connection, directory: &Path) -> Result<()> {
+    if !record.tenant_id.eq_ignore_ascii_case(&connection.client.tenant_id) {
+        return Err(Error::Config(format!(
+            "--resume {}: that run was against tenant {}, this one is against {}; point AZURE_TENANT_ID at the same tenant",
+            directory.display(),
+            record.tenant_id,
+            connection.client.tenant_id
+        )));
+    }
+    Ok(())
+}
+
+async fn resume_apply(args: RunArgs, directory: PathBuf, yes: bool, quiet: bool) -> Result<u8> {
+    let record = RunRecord::load(&directory)?;
+    if record.command != "apply" {
+        return Err(Error::Config(format!(
+            "--resume {}: that directory holds a {} run, not an apply",
+            directory.display(),
+            record.command
+        )));
+    }
+    if args.profile.is_some() || !args.set.is_empty() || args.column.is_some() {
+        return Err(Error::Config(format!(
+            "--resume {}: the run's profile, --set values and --column are stored there; leave them off",
+            directory.display()
+        )));
+    }
+    refuse_simulated_resume(&args.session)?;
+    let stored = record.input.clone().ok_or_else(|| {
+        Error::Config(format!("--resume {}: the run record names no input file", directory.display()))
+    })?;
+    let input = args.input.clone().unwrap_or_else(|| stored.clone());
+    if run_record::fingerprint(&input)? != record.input_sha256.clone().unwrap_or_default() {
+        return Err(Error::Config(format!(
+            "--resume {}: {} is not the file that run started with (its contents differ); resume with the same file, or start a new run",
+            directory.display(),
+            input.display()
+        )));
+    }
+    let (desired, profile_name) = desired_state(record.profile.as_deref(), &record.sets)?;
+    let connection = connect(&args.session, &record.tuning)?;
+    check_same_tenant(&record, &connection, &directory)?;
+    confirm_weakening(&desired, yes)?;
+    let job = Job {
+        command: "apply",
+        mode: Mode::Apply,
+        desired,
+        tenant_expect: None,
+        profile: profile_name,
+        total: targets::count_rows(&input),
+        entries: csv_entries(&input, record.column.as_deref())?,
+        input: Some(input),
+        detailed_exitcode: false,
+        directory,
+        record: None,
+    };
+    execute(job, connection, &args.session, &record.tuning, quiet).await
+}
+
+/// The changes an apply made, as rollback targets: restore `before` where the value is still `after`.
+fn rollback_plan(source: &Path) -> Result<(Option<(Value, Value)>, Vec<Entry>)> {
+    let path = source.join(journal::FILE_NAME);
+    if !path.exists() {
+        return Err(Error::Config(format!(
+            "rollback {}: no journal there; give the report directory of an apply",
+            source.display()
+        )));
+    }
+    let mut tenant = None;
+    let mut by_line: BTreeMap<u64, Target> = BTreeMap::new();
+    for record in journal::read(&path)? {
+        let Record::Row(row) = record else { continue };
+        let (Outcome::Changed, Some(before), Some(after)) = (row.outcome, row.before, row.after) else { continue };
+        if row.setting.is_tenant_wide() {
+            tenant = Some((before, after));
+            continue;
+        }
+        let target = by_line.entry(row.line).or_insert_with(|| Target {
+            line: row.line,
+            identity: row.identity.clone(),
+            overrides: Vec::new(),
+        });
+        target.overrides.push(Wanted { setting: row.setting, desired: before, expect: Some(after) });
+    }
+    Ok((tenant, by_line.into_values().map(Entry::Target).collect()))
+}
+
+/// `rollback`, new or resumed.
+pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
+    let (source, resumed_record, directory) = match (&args.resume, &args.source) {
+        (Some(directory), _) => {
+            let record = RunRecord::load(directory)?;
+            let source = record.rollback_of.clone().filter(|_| record.command == "rollback").ok_or_else(|| {
+                Error::Config(format!(
+                    "--resume {}: that directory holds a {} run, not a rollback",
+                    directory.display(),
+                    record.command
+                ))
+            })?;
+            (source, Some(record), directory.clone())
+        }
+        (None, Some(source)) => {
+            let directory = args.session.report_dir.clone().unwrap_or_else(|| default_report_dir("rollback"));
+            (source.clone(), None, directory)
+        }
+        (None, None) => return Err(Error::Config("give the report directory of the apply to undo".into())),
+    };
+    let source_record = RunRecord::load(&source).map_err(|_| {
+        Error::Config(format!(
+            "rollback {}: no run.json there; give the report directory of an apply",
+            source.display()
+        ))
+    })?;
+    if source_record.command != "apply" {
+        return Err(Error::Config(format!(
+            "rollback {}: that is a {} run; only an apply changed anything",
+            source.display(),
+            source_record.command
+        )));
+    }
+    refuse_simulated_resume(&args.session).map_err(|_| {
+        Error::Config("rollback cannot use --simulate: the simulated tenant of that apply lived in its process".into())
+    })?;
+    let (tenant, entries) = rollback_plan(&source)?;
+    let tuning = resumed_record.as_ref().map_or(args.session.tuning.clone(), |r| r.tuning.clone());
+    let connection = connect(&args.session, &tuning)?;
+    check_same_tenant(&source_record, &connection, &source)?;
+    let changes = entries.iter().map(|e| if let Entry::Target(t) = e { t.overrides.len() } else { 0 }).sum::<usize>()
+        + usize::from(tenant.is_some());
+    confirm(
+        &format!(
+            "rollback would restore {changes} values that {} changed, where they are still what it set",
+            source.display()
+        ),
+        args.yes,
+    )?;
+    let mut desired = DesiredState::default();
+    if let Some((before, _)) = tenant {
+        desired.set(Setting::SecurityDefaults, before);
+    }
+    let record = RunRecord {
+        version: 1,
+        command: "rollback".into(),
+        input: None,
+        input_sha256: None,
+        column: None,
+        profile: None,
+        sets: Vec::new(),
+        rollback_of: Some(absolute(&source)),
+        tenant_id: connection.client.tenant_id.clone(),
+        tuning: tuning.clone(),
+        started_at: now_rfc3339(),
+    };
+    let job = Job {
+        command: "rollback",
+        mode: Mode::Apply,
+        desired,
+        tenant_expect: tenant.map(|(_, after)| after),
+        profile: None,
+        input: None,
+        total: Some(entries.len() as u64),
+        entries: Box::new(entries.into_iter()),
+        detailed_exitcode: false,
+        directory,
+        record: if resumed_record.is_some() { None } else { Some(record) },
+    };
+    execute(job, connection, &args.session, &tuning, quiet).await
+}
+
+/// Runs a job: lock the tenant, open the report directory and the journal, run the engine,
+/// render the report, and work out the exit code.
+async fn execute(
+    job: Job,
+    connection: Connection,
+    session: &SessionArgs,
+    tuning: &TuningArgs,
+    quiet: bool,
+) -> Result<u8> {
+    let Connection { client, simulator } = connection;
     client.check_credentials().await?;
-    let directory = args.report_dir.clone().unwrap_or_else(|| default_report_dir(mode.name()));
-    let report = Arc::new(Report::create(&directory, quiet)?);
+    let state_dir = session.state_dir.clone().unwrap_or_else(lock::default_state_dir);
+    let _lock = lock::acquire(&state_dir, &client.tenant_id, job.command)?;
+    let resumed = job.record.is_none();
+    match &job.record {
+        Some(record) => {
+            report::prepare_directory(&job.directory)?;
+            record.save(&job.directory)?;
+        }
+        None => tracing::info!("resuming the run in {}", job.directory.display()),
+    }
+    let done = Arc::new(Done::load(&job.directory.join(journal::FILE_NAME))?);
+    if resumed {
+        tracing::info!(
+            "{} (target, setting) pairs were finished before; they are not touched again",
+            done.finished_rows()
+        );
+    }
+    let journal = Arc::new(Journal::open(&job.directory)?);
+    let report = Arc::new(Report::create(&job.directory, quiet));
     if simulator.is_some() {
         tracing::info!("running against an in-process simulated tenant: nothing real is changed");
     }
-    if desired.get(Setting::SmtpAuth).is_some() {
+    if job.desired.get(Setting::SmtpAuth).is_some() || job.command == "rollback" {
         report.emit(Event::Warning(UNSUPPORTED_NOTE.into()));
     }
-    // Apply already said it in the confirmation warning.
-    let said_in_confirmation = mode == Mode::Apply && !desired.weakening().is_empty();
-    if desired.get(Setting::SmtpAuth) == Some(Value::Enabled) && !said_in_confirmation {
+    let said_in_confirmation = job.mode == Mode::Apply && !job.desired.weakening().is_empty();
+    if job.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) && !said_in_confirmation {
         report.emit(Event::Warning(RETIREMENT_NOTE.into()));
     }
-    report.emit(Event::Started { total: targets::count_rows(&args.input) });
+    report.emit(Event::Started { total: job.total });
     let started_at = time::OffsetDateTime::now_utc();
     let clock = tokio::time::Instant::now();
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
-    let context = Arc::new(Context { client: client.clone(), desired: desired.clone(), mode, sink: report.clone() });
-    let ending = engine::run(context, reader, args.tuning.concurrency as usize, cancel).await;
-    let tally = report.finish()?;
+    let context = Arc::new(Context {
+        client: client.clone(),
+        desired: job.desired.clone(),
+        tenant_expect: job.tenant_expect,
+        mode: job.mode,
+        sink: report.clone(),
+        journal: journal.clone(),
+        done,
+        cancel,
+    });
+    let per_target = job.command == "rollback" || Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
+    let entries: Box<dyn Iterator<Item = Entry> + Send> =
+        if per_target { job.entries } else { Box::new(std::iter::empty()) };
+    let ending = engine::run(context, entries, tuning.concurrency as usize, session.grace).await;
+    let warnings = report.finish();
+    let mut tally = report::render(&job.directory)?;
+    tally.warnings = warnings;
     let exit_code = if ending.interrupted {
         exit::INTERRUPTED
-    } else if tally.count(Outcome::Failed) > 0 {
+    } else if tally.count(Outcome::Failed) + tally.count(Outcome::Conflict) > 0 {
         exit::TARGETS_FAILED
-    } else if detailed_exitcode && tally.count(Outcome::WouldChange) > 0 {
+    } else if job.detailed_exitcode && tally.count(Outcome::WouldChange) > 0 {
         exit::DRIFT
     } else {
         exit::SUCCESS
     };
     let info = summary::RunInfo {
-        command: mode.name(),
-        profile: profile_name.as_deref(),
-        desired: desired.describe(),
-        input: &args.input,
+        command: job.command,
+        profile: job.profile.as_deref(),
+        desired: job.desired.describe(),
+        input: job.input.as_deref(),
         tenant_id: &client.tenant_id,
         simulated: simulator.is_some(),
+        resumed,
         started_at,
         elapsed: clock.elapsed(),
         requests: client.requests.snapshot(),
         throttled: client.throttled_count(),
+        journal_records: journal.records.load(std::sync::atomic::Ordering::Relaxed),
+        journal_syncs: journal.syncs.load(std::sync::atomic::Ordering::Relaxed),
         exit_code,
         interrupted: ending.interrupted,
     };
-    summary::write(report.directory(), &summary::to_json(&info, &tally))?;
+    summary::write(&job.directory, &summary::to_json(&info, &tally))?;
     if !quiet {
-        print!("{}", summary::recap(&info, &tally, report.directory()));
+        print!("{}", summary::recap(&info, &tally, &job.directory));
     }
     if ending.interrupted {
+        let again = if job.command == "rollback" { "rollback" } else { "apply" };
         eprintln!(
-            "interrupted: the report in {} covers what was done; run the command again to finish the rest",
-            report.directory().display()
+            "interrupted: the report in {dir} covers what was done. To finish the rest: remediate {again} --resume {dir}",
+            dir = job.directory.display()
         );
     }
     if let Some(simulator) = simulator {

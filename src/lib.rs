@@ -12,9 +12,11 @@ mod commands;
 pub mod connection;
 pub mod engine;
 pub mod error;
+pub mod lock;
 pub mod logging;
 pub mod profile;
 pub mod report;
+pub mod run_record;
 pub mod secret;
 pub mod settings;
 pub mod sim;
@@ -24,15 +26,13 @@ pub mod targets;
 pub use error::{Error, Result, exit};
 
 use cli::{Cli, Command};
-use engine::Mode;
 
 /// Runs one command to the end and returns the exit code it earned.
 pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Plan(args) => {
-            commands::plan_or_apply(args.run, Mode::Plan, false, args.detailed_exitcode, cli.quiet).await
-        }
-        Command::Apply(args) => commands::plan_or_apply(args.run, Mode::Apply, args.yes, false, cli.quiet).await,
+        Command::Plan(args) => commands::plan(args, cli.quiet).await,
+        Command::Apply(args) => commands::apply(args, cli.quiet).await,
+        Command::Rollback(args) => commands::rollback(args, cli.quiet).await,
         Command::Validate(args) => commands::validate(args),
         Command::Profiles => commands::profiles(),
         Command::Sim(args) => sim_command::serve(args).await,

@@ -26,6 +26,17 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub struct Target {
     pub line: u64,
     pub identity: String,
+    /// Desired values for this target alone, replacing the run's for those settings.
+    pub overrides: Vec<Wanted>,
+}
+
+/// A desired value for one target; with `expect`, wanted only while the current value is still
+/// `expect` (a rollback restores only what nobody changed since).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    pub setting: crate::settings::Setting,
+    pub desired: crate::settings::Value,
+    pub expect: Option<crate::settings::Value>,
 }
 
 /// A row that does not.
@@ -213,7 +224,7 @@ impl TargetReader {
                 "'{identity}' is a duplicate of line {first} (addresses match in any letter case); it is processed once"
             ));
         }
-        Entry::Target(Target { line, identity: identity.to_string() })
+        Entry::Target(Target { line, identity: identity.to_string(), overrides: Vec::new() })
     }
 }
 
@@ -364,9 +375,15 @@ mod tests {
         assert_eq!(identities(&all), ["adele@contoso.com", "alex@contoso.com"]);
         assert!(matches!(&all[1], Entry::Target(Target { line: 3, .. })), "{all:?}");
         let lone_cr = entries(b"upn\ra@contoso.com\r\rb@contoso.com\r", None).unwrap();
-        assert_eq!(lone_cr.last(), Some(&Entry::Target(Target { line: 4, identity: "b@contoso.com".into() })));
+        assert_eq!(
+            lone_cr.last(),
+            Some(&Entry::Target(Target { line: 4, identity: "b@contoso.com".into(), overrides: vec![] }))
+        );
         let quoted = entries(b"upn,note\na@contoso.com,\"two\nlines\"\nb@contoso.com,x\n", None).unwrap();
-        assert_eq!(quoted.last(), Some(&Entry::Target(Target { line: 4, identity: "b@contoso.com".into() })));
+        assert_eq!(
+            quoted.last(),
+            Some(&Entry::Target(Target { line: 4, identity: "b@contoso.com".into(), overrides: vec![] }))
+        );
     }
 
     #[test]

@@ -5,18 +5,27 @@ use crate::settings::{Setting, Value};
 use crate::targets::Problem;
 
 /// How one (target, setting) ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Changed,
     Compliant,
     WouldChange,
     Skipped,
+    /// Rollback: the value is no longer what we set, so it was left alone.
+    Conflict,
     Failed,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] =
-        [Outcome::Changed, Outcome::Compliant, Outcome::WouldChange, Outcome::Skipped, Outcome::Failed];
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Changed,
+        Outcome::Compliant,
+        Outcome::WouldChange,
+        Outcome::Skipped,
+        Outcome::Conflict,
+        Outcome::Failed,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -24,6 +33,7 @@ impl Outcome {
             Outcome::Compliant => "compliant",
             Outcome::WouldChange => "would-change",
             Outcome::Skipped => "skipped",
+            Outcome::Conflict => "conflict",
             Outcome::Failed => "failed",
         }
     }
@@ -31,7 +41,7 @@ impl Outcome {
 
 /// One finished (target, setting): the report's row. Tenant settings have line 0 and identity
 /// "(tenant)".
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     pub line: u64,
     pub identity: String,

@@ -1,11 +1,14 @@
 //! Plan and apply: tenant settings first (once), then every target, concurrently: resolve it,
 //! read each setting, compare, and (when applying) write only what differs. Every finished
-//! (target, setting) becomes an [`events::Row`] for the reporters.
+//! (target, setting) is recorded in the journal, then told to the reporters as an
+//! [`events::Row`].
 
 pub mod events;
+pub mod journal;
 mod target;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -13,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cloud::CloudClient;
 use crate::settings::{DesiredState, Setting, Value};
-use crate::targets::{Entry, TargetReader};
+use crate::targets::Entry;
 use events::{Event, EventSink, Outcome, Row};
+use journal::{Done, Journal, Record};
 
 /// Read only, or change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,21 +27,30 @@ pub enum Mode {
     Apply,
 }
 
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Plan => "plan",
-            Mode::Apply => "apply",
-        }
-    }
-}
-
 /// Everything a worker needs, shared.
 pub struct Context {
     pub client: Arc<CloudClient>,
     pub desired: DesiredState,
+    /// Rollback: restore security defaults only while its value is still this.
+    pub tenant_expect: Option<Value>,
     pub mode: Mode,
     pub sink: Arc<dyn EventSink>,
+    pub journal: Arc<Journal>,
+    /// What earlier sessions of this run finished (empty for a new run).
+    pub done: Arc<Done>,
+    /// Fired when the run must stop (a signal, or a journal that cannot be written).
+    pub cancel: CancellationToken,
+}
+
+impl Context {
+    /// Records a finished row durably, then tells the reporters.
+    async fn finish(&self, row: Row) {
+        if let Err(error) = self.journal.append(&Record::Row(row.clone())).await {
+            tracing::error!("{error}; stopping the run");
+            self.cancel.cancel();
+        }
+        self.sink.emit(Event::Row(row));
+    }
 }
 
 /// How the run ended, for the exit code.
@@ -46,31 +59,25 @@ pub struct Ending {
     pub interrupted: bool,
 }
 
-/// Runs the tenant step, then every target the reader yields, `concurrency` at a time. Stops
-/// taking new targets when `cancel` fires; targets already started are finished.
-pub async fn run(context: Arc<Context>, reader: TargetReader, concurrency: usize, cancel: CancellationToken) -> Ending {
-    if let Some(desired) = context.desired.get(Setting::SecurityDefaults) {
-        let row = target::tenant_setting(&context, Setting::SecurityDefaults, desired).await;
-        warn_if_smtp_auth_blocked(&context, &row);
-        context.sink.emit(Event::Row(row));
-    } else if context.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) {
-        let reading = crate::settings::read(Setting::SecurityDefaults, &context.client, None).await;
-        if reading.is_ok_and(|r| r.value == Some(Value::Enabled)) {
-            context.sink.emit(Event::Warning(SMTP_AUTH_BLOCKED.into()));
-        }
-    }
-    let per_target = Setting::PER_TARGET.iter().any(|s| context.desired.get(*s).is_some());
-    if !per_target {
-        return Ending::default();
-    }
+const SMTP_AUTH_BLOCKED: &str = "security defaults stay on: they block SMTP AUTH whatever the mailbox says, so enabling smtp-auth will have no effect (set security-defaults=disabled, and check Conditional Access policies that block legacy authentication)";
+
+/// Runs the tenant step, then every entry, `concurrency` targets at a time. When `context.cancel`
+/// fires, no new target starts; targets under way get `grace` to finish, then are abandoned
+/// (their writes stay as intents in the journal, which a resume reads again).
+pub async fn run<I>(context: Arc<Context>, entries: I, concurrency: usize, grace: Duration) -> Ending
+where
+    I: Iterator<Item = Entry> + Send + 'static,
+{
+    tenant_step(&context).await;
     let (sender, mut receiver) = mpsc::channel::<Entry>(concurrency * 4);
     let reading = tokio::task::spawn_blocking(move || {
-        for entry in reader {
+        for entry in entries {
             if sender.blocking_send(entry).is_err() {
                 break;
             }
         }
     });
+    let cancel = context.cancel.clone();
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut workers = JoinSet::new();
     let mut interrupted = false;
@@ -82,7 +89,15 @@ pub async fn run(context: Arc<Context>, reader: TargetReader, concurrency: usize
         };
         match entry {
             None => break,
-            Some(Entry::Problem(problem)) => context.sink.emit(Event::InputProblem(problem)),
+            Some(Entry::Problem(problem)) => {
+                if !context.done.was_rejected(problem.line) {
+                    let record = Record::Rejected { line: problem.line, reason: problem.message.clone() };
+                    if let Err(error) = context.journal.append(&record).await {
+                        tracing::error!("{error}");
+                    }
+                }
+                context.sink.emit(Event::InputProblem(problem));
+            }
             Some(Entry::Target(found)) => {
                 let slot = tokio::select! {
                     biased;
@@ -99,12 +114,34 @@ pub async fn run(context: Arc<Context>, reader: TargetReader, concurrency: usize
         while workers.try_join_next().is_some() {}
     }
     drop(receiver);
-    while workers.join_next().await.is_some() {}
+    let drained = tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!("requests still in flight after the grace period were abandoned; a resume reads them again");
+        workers.abort_all();
+        while workers.join_next().await.is_some() {}
+    }
     let _ = reading.await;
-    Ending { interrupted }
+    Ending { interrupted: interrupted || cancel.is_cancelled() }
 }
 
-const SMTP_AUTH_BLOCKED: &str = "security defaults stay on: they block SMTP AUTH whatever the mailbox says, so enabling smtp-auth will have no effect (set security-defaults=disabled, and check Conditional Access policies that block legacy authentication)";
+async fn tenant_step(context: &Context) {
+    let pending = context
+        .desired
+        .get(Setting::SecurityDefaults)
+        .filter(|_| !context.done.is_finished(0, Setting::SecurityDefaults));
+    if let Some(desired) = pending {
+        let row = target::tenant_setting(context, Setting::SecurityDefaults, desired).await;
+        warn_if_smtp_auth_blocked(context, &row);
+        context.finish(row).await;
+    } else if context.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) {
+        let reading = crate::settings::read(Setting::SecurityDefaults, &context.client, None).await;
+        if reading.is_ok_and(|r| r.value == Some(Value::Enabled))
+            && context.desired.get(Setting::SecurityDefaults) != Some(Value::Disabled)
+        {
+            context.sink.emit(Event::Warning(SMTP_AUTH_BLOCKED.into()));
+        }
+    }
+}
 
 /// SMTP AUTH stays blocked while security defaults are on, whatever the mailbox says.
 fn warn_if_smtp_auth_blocked(context: &Context, row: &Row) {

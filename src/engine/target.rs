@@ -5,11 +5,12 @@
 use tokio::time::Instant;
 
 use super::events::{Event, Outcome, Row};
+use super::journal::Record;
 use super::{Context, Mode};
 use crate::cloud::graph::DirectoryUser;
 use crate::cloud::{CallError, RequestIds};
 use crate::settings::{self, Setting, Value};
-use crate::targets::Target;
+use crate::targets::{Target, Wanted};
 
 /// Rounds of write, then re-read when the write's fate was unknown.
 const WRITE_ROUNDS: u32 = 4;
@@ -64,7 +65,8 @@ impl Row {
 /// The tenant-wide step, run once before any target.
 pub async fn tenant_setting(context: &Context, setting: Setting, desired: Value) -> Row {
     let started = Instant::now();
-    let mut row = settle(context, row(0, "(tenant)", setting, desired), None).await;
+    let wanted = Wanted { setting, desired, expect: context.tenant_expect };
+    let mut row = settle(context, row(0, "(tenant)", setting, desired), wanted.expect, None).await;
     row.duration_ms = started.elapsed().as_millis() as u64;
     row
 }
@@ -80,39 +82,54 @@ fn no_mailbox_reason(user: &DirectoryUser) -> Option<(&'static str, &'static str
     }
 }
 
+/// The settings still to do for `target`: its own overrides, else the run's desired values,
+/// less what an earlier session of this run finished.
+fn wanted(context: &Context, target: &Target) -> Vec<Wanted> {
+    Setting::PER_TARGET
+        .iter()
+        .filter_map(|&setting| {
+            let own = target.overrides.iter().find(|w| w.setting == setting).copied();
+            own.or_else(|| context.desired.get(setting).map(|desired| Wanted { setting, desired, expect: None }))
+        })
+        .filter(|w| !context.done.is_finished(target.line, w.setting))
+        .collect()
+}
+
 pub async fn process(context: &Context, target: &Target) {
     let started = Instant::now();
-    let wanted: Vec<(Setting, Value)> =
-        Setting::PER_TARGET.iter().filter_map(|s| context.desired.get(*s).map(|v| (*s, v))).collect();
-    let emit = |mut row: Row| {
+    let wanted = wanted(context, target);
+    if wanted.is_empty() {
+        context.sink.emit(Event::TargetFinished);
+        return;
+    }
+    let fresh = |w: &Wanted| row(target.line, &target.identity, w.setting, w.desired);
+    let timed = |mut row: Row| {
         row.duration_ms = started.elapsed().as_millis() as u64;
-        context.sink.emit(Event::Row(row));
+        row
     };
     match context.client.find_user(&target.identity).await {
         Err(error) => {
-            for (setting, desired) in &wanted {
-                emit(row(target.line, &target.identity, *setting, *desired).failed(&error));
+            for w in &wanted {
+                context.finish(timed(fresh(w).failed(&error))).await;
             }
         }
         Ok(lookup) => match lookup.user {
             None => {
-                for (setting, desired) in &wanted {
-                    let skipped = row(target.line, &target.identity, *setting, *desired).skipped(
-                        "NotFound",
-                        "no user with this address in the directory (looked up by UPN, mail and proxy addresses)",
-                    );
-                    emit(skipped);
+                for w in &wanted {
+                    let reason =
+                        "no user with this address in the directory (looked up by UPN, mail and proxy addresses)";
+                    context.finish(timed(fresh(w).skipped("NotFound", reason))).await;
                 }
             }
             Some(user) => {
-                for (setting, desired) in &wanted {
-                    let mut fresh = row(target.line, &target.identity, *setting, *desired);
-                    fresh.user_id = user.id.clone();
+                for w in &wanted {
+                    let mut row = fresh(w);
+                    row.user_id = user.id.clone();
                     let done = match no_mailbox_reason(&user) {
-                        Some((code, reason)) => fresh.skipped(code, reason),
-                        None => settle(context, fresh, Some(&user)).await,
+                        Some((code, reason)) => row.skipped(code, reason),
+                        None => settle(context, row, w.expect, Some(&user)).await,
                     };
-                    emit(done);
+                    context.finish(timed(done)).await;
                 }
             }
         },
@@ -121,7 +138,7 @@ pub async fn process(context: &Context, target: &Target) {
 }
 
 /// Reads one setting, compares, and writes when applying. Returns the finished row.
-async fn settle(context: &Context, mut row: Row, user: Option<&DirectoryUser>) -> Row {
+async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Option<&DirectoryUser>) -> Row {
     let client = &context.client;
     let reading = match settings::read(row.setting, client, user).await {
         Ok(reading) => reading,
@@ -133,14 +150,55 @@ async fn settle(context: &Context, mut row: Row, user: Option<&DirectoryUser>) -
         return row.skipped("NoMailbox", "no Exchange Online mailbox for this user");
     };
     row.before = Some(before);
-    if row.setting.satisfies(before, row.desired) {
+    let satisfied = row.setting.satisfies(before, row.desired);
+    // A write of an earlier session whose outcome was never recorded: if the value is now what
+    // we wanted, that write happened.
+    if let Some(earlier) = context.done.pending_before(row.line, row.setting)
+        && satisfied
+        && context.mode == Mode::Apply
+    {
+        row.before = earlier;
+        row.after = Some(before);
+        row.outcome = Outcome::Changed;
+        return row;
+    }
+    if satisfied {
         row.after = Some(before);
         row.outcome = Outcome::Compliant;
+        return row;
+    }
+    if let Some(expected) = expect
+        && before != expected
+    {
+        row.after = Some(before);
+        let message =
+            format!("changed by someone else since: it is now {before}, not the {expected} that was set; left alone");
+        row = row.skipped("Conflict", &message);
+        row.outcome = Outcome::Conflict;
         return row;
     }
     if context.mode == Mode::Plan {
         row.outcome = Outcome::WouldChange;
         return row;
+    }
+    let intent = Record::Intent {
+        line: row.line,
+        identity: row.identity.clone(),
+        user_id: row.user_id.clone(),
+        setting: row.setting,
+        before: row.before,
+        desired: row.desired,
+    };
+    if let Err(error) = context.journal.append(&intent).await {
+        context.cancel.cancel();
+        let failure = CallError::Refused {
+            status: 0,
+            code: "JournalError".into(),
+            message: error.to_string(),
+            ids: RequestIds::default(),
+            attempts: 0,
+        };
+        return row.failed(&failure);
     }
     for _ in 0..WRITE_ROUNDS {
         match settings::write(row.setting, client, user, row.desired).await {

@@ -55,14 +55,12 @@ impl Tally {
 
 type CsvFile = csv::Writer<BufWriter<File>>;
 
-/// The report directory being written, and the live progress display.
+/// The live side of a run's report: progress, log lines and warnings. The files are rendered
+/// from the journal at the end ([`render`]).
 pub struct Report {
     directory: PathBuf,
-    results: Mutex<CsvFile>,
-    rejected: Mutex<CsvFile>,
-    tally: Mutex<Tally>,
+    live: Mutex<Tally>,
     progress: Progress,
-    write_error: Mutex<Option<String>>,
 }
 
 fn partial(directory: &Path, name: &str) -> PathBuf {
@@ -77,11 +75,20 @@ fn create_csv(directory: &Path, name: &str, header: &[&str]) -> Result<CsvFile> 
     Ok(writer)
 }
 
+fn close_csv(directory: &Path, name: &str, writer: CsvFile) -> Result<()> {
+    let context = || format!("cannot write {}", partial(directory, name).display());
+    let file = writer.into_inner().map_err(|e| Error::Io { context: context(), source: e.into_error() })?;
+    let file = file.into_inner().map_err(|e| Error::Io { context: context(), source: e.into_error() })?;
+    file.sync_all().map_err(Error::io(context()))?;
+    std::fs::rename(partial(directory, name), directory.join(name))
+        .map_err(Error::io(format!("cannot move {name} into place")))
+}
+
 /// Creates the report directory; refuses one that already holds a report.
 pub fn prepare_directory(directory: &Path) -> Result<()> {
-    if directory.join("summary.json").exists() || directory.join("results.csv").exists() {
+    if directory.join("summary.json").exists() || directory.join(crate::engine::journal::FILE_NAME).exists() {
         return Err(Error::Config(format!(
-            "--report-dir {}: it already holds a report; choose a new directory so that report is kept",
+            "--report-dir {}: it already holds a report; choose a new directory so that report is kept (or --resume it)",
             directory.display()
         )));
     }
@@ -89,67 +96,79 @@ pub fn prepare_directory(directory: &Path) -> Result<()> {
         .map_err(Error::io(format!("cannot create the report directory {}", directory.display())))
 }
 
+fn row_fields(row: &Row) -> [String; 14] {
+    [
+        row.line.to_string(),
+        safe(&row.identity).into_owned(),
+        row.user_id.clone(),
+        row.setting.name().into(),
+        row.before.map(|v| v.name()).unwrap_or_default().into(),
+        row.desired.name().into(),
+        row.after.map(|v| v.name()).unwrap_or_default().into(),
+        row.outcome.name().into(),
+        row.attempts.to_string(),
+        safe(&row.error_code).into_owned(),
+        safe(&row.error_message).into_owned(),
+        row.request_id.clone(),
+        row.client_request_id.clone(),
+        row.duration_ms.to_string(),
+    ]
+}
+
+/// Writes `results.csv` and `rejected-rows.csv` from the journal, each to a temporary file then
+/// renamed into place, and returns the tally of the whole run (every session of it).
+pub fn render(directory: &Path) -> Result<Tally> {
+    use crate::engine::journal::{self, Record};
+    let mut results = create_csv(directory, "results.csv", &RESULTS_HEADER)?;
+    let mut rejected = create_csv(directory, "rejected-rows.csv", &["line", "reason"])?;
+    let mut tally = Tally::default();
+    let mut targets = std::collections::HashSet::new();
+    let mut rejected_lines = std::collections::HashSet::new();
+    let io = |e: csv::Error| Error::Io {
+        context: format!("cannot write the report in {}", directory.display()),
+        source: e.into(),
+    };
+    for record in journal::read(&directory.join(journal::FILE_NAME))? {
+        match record {
+            Record::Row(row) => {
+                results.write_record(row_fields(&row)).map_err(io)?;
+                if row.line > 0 {
+                    targets.insert(row.line);
+                }
+                *tally.by_setting.entry(row.setting).or_default().entry(row.outcome).or_default() += 1;
+            }
+            Record::Rejected { line, reason } => {
+                if rejected_lines.insert(line) {
+                    rejected.write_record([line.to_string(), safe(&reason).into_owned()]).map_err(io)?;
+                }
+            }
+            Record::Intent { .. } => {}
+        }
+    }
+    tally.targets = targets.len() as u64;
+    tally.rejected_rows = rejected_lines.len() as u64;
+    close_csv(directory, "results.csv", results)?;
+    close_csv(directory, "rejected-rows.csv", rejected)?;
+    Ok(tally)
+}
+
 impl Report {
-    pub fn create(directory: &Path, quiet: bool) -> Result<Report> {
-        prepare_directory(directory)?;
-        Ok(Report {
-            results: Mutex::new(create_csv(directory, "results.csv", &RESULTS_HEADER)?),
-            rejected: Mutex::new(create_csv(directory, "rejected-rows.csv", &["line", "reason"])?),
+    pub fn create(directory: &Path, quiet: bool) -> Report {
+        Report {
             directory: directory.to_path_buf(),
-            tally: Mutex::new(Tally::default()),
+            live: Mutex::new(Tally::default()),
             progress: Progress::new(quiet),
-            write_error: Mutex::new(None),
-        })
+        }
     }
 
     pub fn directory(&self) -> &Path {
         &self.directory
     }
 
-    pub fn tally(&self) -> Tally {
-        self.tally.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn write_row(&self, row: &Row) {
-        let fields = [
-            row.line.to_string(),
-            safe(&row.identity).into_owned(),
-            row.user_id.clone(),
-            row.setting.name().into(),
-            row.before.map(|v| v.name()).unwrap_or_default().into(),
-            row.desired.name().into(),
-            row.after.map(|v| v.name()).unwrap_or_default().into(),
-            row.outcome.name().into(),
-            row.attempts.to_string(),
-            safe(&row.error_code).into_owned(),
-            safe(&row.error_message).into_owned(),
-            row.request_id.clone(),
-            row.client_request_id.clone(),
-            row.duration_ms.to_string(),
-        ];
-        let result = self.results.lock().unwrap_or_else(|e| e.into_inner()).write_record(&fields);
-        if let Err(error) = result {
-            self.write_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error.to_string());
-        }
-    }
-
-    /// Flushes and renames the files into place; returns the tally.
-    pub fn finish(&self) -> Result<Tally> {
+    /// Stops the progress display; returns the warnings said during this session.
+    pub fn finish(&self) -> Vec<String> {
         self.progress.finish();
-        if let Some(error) = self.write_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            return Err(Error::Io {
-                context: format!("cannot write {}", self.directory.join("results.csv").display()),
-                source: std::io::Error::other(error),
-            });
-        }
-        for (writer, name) in [(&self.results, "results.csv"), (&self.rejected, "rejected-rows.csv")] {
-            let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
-            writer.flush().map_err(Error::io(format!("cannot write {}", partial(&self.directory, name).display())))?;
-            writer.get_ref().get_ref().sync_all().map_err(Error::io(format!("cannot sync {}", name)))?;
-            std::fs::rename(partial(&self.directory, name), self.directory.join(name))
-                .map_err(Error::io(format!("cannot move {} into place", name)))?;
-        }
-        Ok(self.tally())
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).warnings.clone()
     }
 }
 
@@ -159,18 +178,13 @@ impl EventSink for Report {
             Event::Started { total } => self.progress.started(total),
             Event::Warning(text) => {
                 tracing::warn!("{text}");
-                self.tally.lock().unwrap_or_else(|e| e.into_inner()).warnings.push(text);
+                let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+                if !live.warnings.contains(&text) {
+                    live.warnings.push(text);
+                }
             }
             Event::InputProblem(problem) => {
                 tracing::warn!(line = problem.line, "row skipped: {}", problem.message);
-                let line = problem.line.to_string();
-                let reason = safe(&problem.message).into_owned();
-                let _ = self
-                    .rejected
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .write_record([line.as_str(), reason.as_str()]);
-                self.tally.lock().unwrap_or_else(|e| e.into_inner()).rejected_rows += 1;
                 self.progress.advance();
             }
             Event::Row(row) => {
@@ -178,20 +192,15 @@ impl EventSink for Report {
                     Outcome::Failed => {
                         tracing::warn!(identity = %row.identity, setting = %row.setting, code = %row.error_code, "failed: {}", row.error_message)
                     }
-                    Outcome::Changed => {
-                        tracing::debug!(identity = %row.identity, setting = %row.setting, "changed")
+                    Outcome::Conflict => {
+                        tracing::warn!(identity = %row.identity, setting = %row.setting, "conflict: {}", row.error_message)
                     }
+                    Outcome::Changed => tracing::debug!(identity = %row.identity, setting = %row.setting, "changed"),
                     _ => {}
                 }
-                self.write_row(&row);
                 self.progress.row(row.outcome == Outcome::Changed, row.outcome == Outcome::Failed);
-                let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
-                *tally.by_setting.entry(row.setting).or_default().entry(row.outcome).or_default() += 1;
             }
-            Event::TargetFinished => {
-                self.tally.lock().unwrap_or_else(|e| e.into_inner()).targets += 1;
-                self.progress.advance();
-            }
+            Event::TargetFinished => self.progress.advance(),
         }
     }
 }

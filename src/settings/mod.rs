@@ -10,7 +10,8 @@ pub mod smtp_auth;
 use std::fmt;
 
 /// One remediable property.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Setting {
     /// Tenant-wide: the security defaults policy.
     SecurityDefaults,
@@ -21,7 +22,8 @@ pub enum Setting {
 }
 
 /// A setting's value, as users write it on the command line and in reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Value {
     Enabled,
     Disabled,

@@ -26,6 +26,8 @@ fn remediate() -> Command {
         command.env_remove(name);
     }
     command.env_remove("RUST_LOG").write_stdin("");
+    // Each test's runs lock their tenant in a state directory of their own.
+    command.env("XDG_CACHE_HOME", std::env::temp_dir().join(format!("remediate-test-{}", uuid::Uuid::new_v4())));
     command
 }
 

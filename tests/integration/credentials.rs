@@ -40,7 +40,9 @@ async fn apply_with(sim: &Simulator, credential: (&'static str, String), report:
         .env("RUST_LOG", "trace")
         .write_stdin("")
         .args(["apply", &format!("{}/samples/mailboxes.csv", env!("CARGO_MANIFEST_DIR"))])
-        .args(["--set", "smtp-auth=disabled", "--yes", "-vv", "--report-dir"])
+        .args(["--set", "smtp-auth=disabled", "--yes", "-vv", "--state-dir"])
+        .arg(report.with_extension("state"))
+        .arg("--report-dir")
         .arg(&report);
     let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
     let mut everything = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -51,6 +51,8 @@ pub fn connection_args(sim: &Simulator, dir: &Path) -> Vec<String> {
         url.clone(),
         "--exchange-url".into(),
         url,
+        "--state-dir".into(),
+        dir.join("state").display().to_string(),
     ]
 }
 
