@@ -273,8 +273,14 @@ async fn resume_apply(args: RunArgs, directory: PathBuf, yes: bool, quiet: bool)
     execute(job, connection, &args.session, &record.tuning, quiet).await
 }
 
-/// The changes an apply made, as rollback targets: restore `before` where the value is still `after`.
-fn rollback_plan(source: &Path) -> Result<(Option<(Value, Value)>, Vec<Entry>)> {
+/// What a rollback restores: the tenant setting (before, after) if the apply changed it, and a
+/// target per changed mailbox, restoring `before` where the value is still `after`.
+struct RollbackPlan {
+    tenant: Option<(Value, Value)>,
+    entries: Vec<Entry>,
+}
+
+fn rollback_plan(source: &Path) -> Result<RollbackPlan> {
     let path = source.join(journal::FILE_NAME);
     if !path.exists() {
         return Err(Error::Config(format!(
@@ -298,7 +304,7 @@ fn rollback_plan(source: &Path) -> Result<(Option<(Value, Value)>, Vec<Entry>)> 
         });
         target.overrides.push(Wanted { setting: row.setting, desired: before, expect: Some(after) });
     }
-    Ok((tenant, by_line.into_values().map(Entry::Target).collect()))
+    Ok(RollbackPlan { tenant, entries: by_line.into_values().map(Entry::Target).collect() })
 }
 
 /// `rollback`, new or resumed.
@@ -337,7 +343,7 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
     refuse_simulated_resume(&args.session).map_err(|_| {
         Error::Config("rollback cannot use --simulate: the simulated tenant of that apply lived in its process".into())
     })?;
-    let (tenant, entries) = rollback_plan(&source)?;
+    let RollbackPlan { tenant, entries } = rollback_plan(&source)?;
     let tuning = resumed_record.as_ref().map_or(args.session.tuning.clone(), |r| r.tuning.clone());
     let connection = connect(&args.session, &tuning)?;
     check_same_tenant(&source_record, &connection, &source)?;
