@@ -174,7 +174,7 @@ pub fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &str) -> 
                 return not_found(identity);
             };
             let mut warnings = Vec::new();
-            bump(&service.stats.writes_total);
+            service.count_write();
             let user = &mut tenant.users[i];
             user.writes += 1;
             match value {
@@ -204,7 +204,7 @@ pub fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &str) -> 
             }
             match smtp_value(&call.parameters) {
                 Ok(Some(Some(value))) => {
-                    bump(&service.stats.writes_total);
+                    service.count_write();
                     if tenant.transport_smtp_auth_disabled == value {
                         bump(&service.stats.noop_writes);
                     }

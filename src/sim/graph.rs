@@ -204,7 +204,7 @@ pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
                     ids,
                 );
             };
-            bump(&service.stats.writes_total);
+            service.count_write();
             bump(&service.stats.security_defaults_writes);
             if tenant.security_defaults_enabled == enabled {
                 bump(&service.stats.noop_writes);
@@ -246,7 +246,7 @@ pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
             };
             let user = &mut tenant.users[i];
             let effective = if wanted == MfaState::Enabled && user.has_method { MfaState::Enforced } else { wanted };
-            bump(&service.stats.writes_total);
+            service.count_write();
             if user.mfa == effective {
                 bump(&service.stats.noop_writes);
             }

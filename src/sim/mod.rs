@@ -148,6 +148,8 @@ pub struct Service {
     faults: Faults,
     stats: Stats,
     received: Mutex<VecDeque<ReceivedRequest>>,
+    /// Writes so far, for tests that act after the Nth write (no polling, no sleeps).
+    writes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Service {
@@ -167,6 +169,7 @@ impl Service {
             budgets,
             stats: Stats::default(),
             received: Mutex::new(VecDeque::new()),
+            writes: tokio::sync::watch::Sender::new(0),
             base_url,
             config,
         }
@@ -191,6 +194,16 @@ impl Service {
         }
         let body = String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned();
         received.push_back(ReceivedRequest { method: method.to_string(), target: target.to_string(), body });
+    }
+
+    fn count_write(&self) {
+        stats::bump(&self.stats.writes_total);
+        self.writes.send_modify(|n| *n += 1);
+    }
+
+    /// Watches the number of writes carried out.
+    pub fn writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.writes.subscribe()
     }
 
     pub fn stats_json(&self) -> Value {

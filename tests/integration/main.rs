@@ -7,3 +7,4 @@ mod credentials;
 mod sim_endpoints;
 mod sim_throttling;
 mod support;
+mod survival;
