@@ -125,6 +125,10 @@ pub struct RunArgs {
     #[arg(long = "set", value_name = "SETTING=VALUE")]
     pub set: Vec<String>,
 
+    /// Any bad row in the CSV stops the run (exit 2) before anything is read or changed.
+    #[arg(long)]
+    pub strict: bool,
+
     #[command(flatten)]
     pub session: SessionArgs,
 }

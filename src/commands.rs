@@ -135,6 +135,28 @@ fn csv_entries(path: &Path, column: Option<&str>) -> Result<Box<dyn Iterator<Ite
     Ok(Box::new(targets::open(path, column)?))
 }
 
+/// `--strict`: every bad row, listed, stops the run before it starts.
+fn refuse_bad_rows(path: &Path, column: Option<&str>) -> Result<()> {
+    let problems: Vec<_> =
+        targets::open(path, column)?.filter_map(|e| if let Entry::Problem(p) = e { Some(p) } else { None }).collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> =
+        problems.iter().take(20).map(|p| format!("  {}:{}: {}", path.display(), p.line, p.message)).collect();
+    let more = if problems.len() > 20 {
+        format!("\n  … and {} more (see `remediate validate`)", problems.len() - 20)
+    } else {
+        String::new()
+    };
+    Err(Error::Config(format!(
+        "--strict: {} bad rows in {}; nothing was read or changed:\n{}{more}",
+        problems.len(),
+        path.display(),
+        shown.join("\n")
+    )))
+}
+
 fn identities(path: &Path, column: Option<&str>) -> Result<Vec<String>> {
     let reader = targets::open(path, column)?;
     Ok(reader.filter_map(|e| if let Entry::Target(t) = e { Some(t.identity) } else { None }).collect())
@@ -165,6 +187,9 @@ async fn new_run(args: RunArgs, mode: Mode, yes: bool, detailed_exitcode: bool, 
     let (desired, profile_name) = desired_state(args.profile.as_deref(), &args.set)?;
     let input =
         args.input.clone().ok_or_else(|| Error::Config("give the mailbox CSV to work on (or --resume DIR)".into()))?;
+    if args.strict {
+        refuse_bad_rows(&input, args.column.as_deref())?;
+    }
     let entries = csv_entries(&input, args.column.as_deref())?;
     let session = &args.session;
     let connection = if session.connection.simulate {

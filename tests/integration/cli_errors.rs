@@ -190,3 +190,37 @@ fn sim_prints_the_environment_then_listens() {
     assert!(url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"), "{url}");
     assert_eq!(printed[6], format!("listening on {url}"));
 }
+
+#[test]
+fn strict_refuses_a_file_with_bad_rows_before_anything_happens() {
+    let corpus = format!("{}/tests/corpus/duplicates.csv", env!("CARGO_MANIFEST_DIR"));
+    let output =
+        remediate().args(["apply", &corpus, "--profile", "smtp-auth-fix", "--strict", "--yes"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--strict: 1 bad rows") && stderr.contains("duplicates.csv:3:"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_file_others_can_read_gets_a_warning() {
+    let sim = start(SimConfig { population: Population::Generated { count: 5 }, ..SimConfig::default() }).await;
+    let dir = scratch();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, &sim.app().client_secret).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let mut command = remediate();
+    command
+        .args(["plan", &sample(), "--set", "smtp-auth=disabled", "--client-secret-file"])
+        .arg(&secret)
+        .args(["--tenant-id", &sim.app().tenant_id, "--client-id", &sim.app().client_id])
+        .args(["--login-url", &sim.url(), "--graph-url", &sim.url(), "--exchange-url", &sim.url(), "--report-dir"])
+        .arg(dir.path().join("report"));
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("can be read by other users") && stderr.contains("chmod 600"), "{stderr}");
+}

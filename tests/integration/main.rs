@@ -4,6 +4,8 @@
 mod apply;
 mod cli_errors;
 mod credentials;
+mod csv_corpus;
+mod hostile;
 mod sim_endpoints;
 mod sim_throttling;
 mod support;
