@@ -205,7 +205,7 @@ pub enum CloudName {
 #[command(next_help_heading = "Tuning")]
 pub struct TuningArgs {
     /// Targets worked on at once.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub concurrency: u32,
 
     /// Graph requests per second (reads cost 1–2 of the tenant's 350–800 resource units a second).
@@ -231,6 +231,27 @@ pub struct TuningArgs {
     /// How long one request may take: 30, 30s, 500ms, 2m.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+
+    /// Send every Graph request on its own instead of in `$batch` requests of up to 20.
+    #[arg(long)]
+    pub no_batch: bool,
+
+    /// Keep the configured rates: no slowing down on 429 or a nearly spent budget (a 429 still
+    /// pauses every worker until its Retry-After).
+    #[arg(long)]
+    pub fixed_rate: bool,
+
+    /// Read SMTP AUTH for every mailbox of the tenant in pages of 1,000 instead of one request per
+    /// target: `auto` does so from 1,000 targets on.
+    #[arg(long, value_enum, default_value_t = BulkRead::Auto)]
+    pub bulk_read: BulkRead,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+pub enum BulkRead {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]

@@ -91,7 +91,8 @@ fn pacing(tuning: &TuningArgs) -> Pacing {
         graph_write_rps: tuning.graph_write_rps,
         exchange_rps: tuning.exchange_rps,
         exchange_inflight: tuning.exchange_inflight,
-        adaptive: true,
+        adaptive: !tuning.fixed_rate,
+        batch: !tuning.no_batch,
     }
 }
 

@@ -5,6 +5,7 @@
 //! [`Call`] and get an [`Answer`] or a [`CallError`].
 
 pub mod auth;
+pub mod batch;
 pub mod exchange;
 pub mod graph;
 pub mod pacer;
@@ -13,7 +14,7 @@ pub mod retry_after;
 pub mod service_error;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use reqwest::Method;
@@ -22,6 +23,8 @@ use serde_json::Value;
 use crate::cli::CloudName;
 use auth::{Resource, TokenSource};
 use pacer::Pacer;
+
+use crate::secret::SecretString;
 
 /// The hosts of one Microsoft cloud.
 #[derive(Clone, Debug)]
@@ -174,6 +177,8 @@ pub struct Pacing {
     pub exchange_rps: f64,
     pub exchange_inflight: u32,
     pub adaptive: bool,
+    /// Gather Graph requests into `$batch` requests of up to 20.
+    pub batch: bool,
 }
 
 /// Requests made, by API and status (0 for no answer), for the summary.
@@ -183,7 +188,7 @@ pub struct RequestCounts {
 }
 
 impl RequestCounts {
-    fn add(&self, api: Api, status: u16) {
+    pub fn add(&self, api: Api, status: u16) {
         *self.counts.lock().unwrap_or_else(|e| e.into_inner()).entry((api, status)).or_default() += 1;
     }
 
@@ -208,7 +213,8 @@ pub struct CloudClient {
     policy: RetryPolicy,
     graph_scope: String,
     exchange_scope: String,
-    pub requests: RequestCounts,
+    batcher: Option<batch::Batcher>,
+    pub requests: Arc<RequestCounts>,
 }
 
 /// Builds the HTTP client: rustls, certificate checks always on, no redirects (a redirect must
@@ -245,6 +251,27 @@ pub fn describe_transport(error: &reqwest::Error) -> String {
     if detail.is_empty() { kind.to_string() } else { format!("{kind} ({detail})") }
 }
 
+/// An HTTP answer, whether it came alone or as an item of a `$batch`.
+#[derive(Clone, Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// No answer: the connection failed, timed out or broke. `sent` says whether the service may
+/// have received (and acted on) the request.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    pub sent: bool,
+    pub message: String,
+}
+
+pub fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    headers.iter().filter_map(|(k, v)| Some((k.as_str().to_lowercase(), v.to_str().ok()?.to_string()))).collect()
+}
+
 /// What one attempt came to.
 enum Attempt {
     Done(Answer),
@@ -271,6 +298,9 @@ impl CloudClient {
         pacing: Pacing,
         policy: RetryPolicy,
     ) -> CloudClient {
+        let requests = Arc::new(RequestCounts::default());
+        let http_for_batch = http.clone();
+        let graph_base = endpoints.graph.clone();
         CloudClient {
             http,
             graph_scope: format!("{}/.default", endpoints.graph_resource.trim_end_matches('/')),
@@ -287,7 +317,10 @@ impl CloudClient {
                 pacing.adaptive,
             ),
             policy,
-            requests: RequestCounts::default(),
+            batcher: pacing
+                .batch
+                .then(|| batch::Batcher::start(http_for_batch, &graph_base, policy.timeout, requests.clone())),
+            requests,
         }
     }
 
@@ -302,6 +335,13 @@ impl CloudClient {
             Api::Graph => (Resource { slot: 0, scope: &self.graph_scope }, &self.endpoints.graph),
             Api::Exchange => (Resource { slot: 1, scope: &self.exchange_scope }, &self.endpoints.exchange),
         }
+    }
+
+    /// A link the service returned, as a path under our base URL for `api`; `None` when it points
+    /// anywhere else.
+    pub fn relative_path(&self, api: Api, link: &str) -> Option<String> {
+        let base = self.resource(api).1.trim_end_matches('/');
+        link.strip_prefix(base)?.strip_prefix('/').map(str::to_string)
     }
 
     /// Fetches both tokens up front, so bad credentials stop the run before anything is read.
@@ -351,6 +391,66 @@ impl CloudClient {
         Err(CallError::Exhausted { last, ids, attempts: self.policy.max_attempts })
     }
 
+    /// Sends one attempt: through the Graph batcher when there is one, else on its own.
+    async fn transmit(
+        &self,
+        call: &Call,
+        base: &str,
+        token: &SecretString,
+        client_request_id: &str,
+    ) -> Result<RawAnswer, Transport> {
+        if let (Api::Graph, Some(batcher)) = (call.api, &self.batcher) {
+            let (version, url) = call.path.split_once('/').unwrap_or(("v1.0", &call.path));
+            let (answer, wait) = tokio::sync::oneshot::channel();
+            let mut headers = call.headers.clone();
+            headers.push(("client-request-id", client_request_id.to_string()));
+            let item = batch::Item {
+                method: call.method.clone(),
+                url: format!("/{url}"),
+                headers,
+                body: call.body.clone(),
+                token: token.clone(),
+                answer,
+            };
+            if batcher.submit(version, item).is_ok() {
+                return wait
+                    .await
+                    .unwrap_or_else(|_| Err(Transport { sent: true, message: "the batch was dropped".into() }));
+            }
+        }
+        let mut request = self
+            .http
+            .request(call.method.clone(), format!("{}/{}", base.trim_end_matches('/'), call.path))
+            .bearer_auth(token.expose())
+            .header("client-request-id", client_request_id)
+            .header("return-client-request-id", "true")
+            .timeout(self.policy.timeout);
+        for (name, value) in &call.headers {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        let result = async {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let headers = header_pairs(response.headers());
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>(RawAnswer { status, headers, body: body.to_vec() })
+        }
+        .await;
+        match result {
+            Ok(answer) => {
+                self.requests.add(call.api, answer.status);
+                Ok(answer)
+            }
+            Err(error) => {
+                self.requests.add(call.api, 0);
+                Err(Transport { sent: !error.is_connect(), message: describe_transport(&error) })
+            }
+        }
+    }
+
     async fn attempt(&self, call: &Call, attempt: u32) -> Result<Attempt, CallError> {
         let pacer = match call.api {
             Api::Graph => &self.graph_pacer,
@@ -363,41 +463,17 @@ impl CloudClient {
         let (resource, base) = self.resource(call.api);
         let token = self.tokens.token(resource).await.map_err(|e| CallError::Auth(e.to_string()))?;
         let client_request_id = uuid::Uuid::new_v4().to_string();
-        let mut request = self
-            .http
-            .request(call.method.clone(), format!("{}/{}", base.trim_end_matches('/'), call.path))
-            .bearer_auth(token.expose())
-            .header("client-request-id", &client_request_id)
-            .header("return-client-request-id", "true")
-            .timeout(self.policy.timeout);
-        for (name, value) in &call.headers {
-            request = request.header(*name, value);
-        }
-        if let Some(body) = &call.body {
-            request = request.json(body);
-        }
         let started = tokio::time::Instant::now();
-        let result = async {
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, headers, body))
-        }
-        .await;
+        let result = self.transmit(call, base, &token, &client_request_id).await;
         let mut ids = RequestIds { client_request_id, request_id: String::new() };
-        let (status, headers, body) = match result {
+        let RawAnswer { status, headers, body } = match result {
             Ok(answer) => answer,
-            Err(error) => {
-                self.requests.add(call.api, 0);
-                let sent = !error.is_connect();
-                let last = describe_transport(&error);
+            Err(Transport { sent, message: last }) => {
                 tracing::debug!(api = call.api.name(), attempt, elapsed_ms = started.elapsed().as_millis() as u64, %last, "request failed");
                 return Ok(Attempt::Again { wait: None, last, sent, ids });
             }
         };
-        self.requests.add(call.api, status);
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         ids.request_id = header("request-id").unwrap_or_default().to_string();
         if (200..300).contains(&status) {
             let percentage = header("x-ms-throttle-limit-percentage").and_then(|v| v.parse().ok());

@@ -40,6 +40,8 @@ pub struct Context {
     pub done: Arc<Done>,
     /// Fired when the run must stop (a signal, or a journal that cannot be written).
     pub cancel: CancellationToken,
+    /// Every mailbox's SMTP AUTH, when it was read in bulk up front.
+    pub smtp_index: Option<Arc<crate::settings::smtp_auth::MailboxIndex>>,
 }
 
 impl Context {
@@ -134,7 +136,7 @@ async fn tenant_step(context: &Context) {
         warn_if_smtp_auth_blocked(context, &row);
         context.finish(row).await;
     } else if context.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) {
-        let reading = crate::settings::read(Setting::SecurityDefaults, &context.client, None).await;
+        let reading = crate::settings::read(Setting::SecurityDefaults, &context.client, None, None).await;
         if reading.is_ok_and(|r| r.value == Some(Value::Enabled))
             && context.desired.get(Setting::SecurityDefaults) != Some(Value::Disabled)
         {

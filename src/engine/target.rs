@@ -140,7 +140,7 @@ pub async fn process(context: &Context, target: &Target) {
 /// Reads one setting, compares, and writes when applying. Returns the finished row.
 async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Option<&DirectoryUser>) -> Row {
     let client = &context.client;
-    let reading = match settings::read(row.setting, client, user).await {
+    let reading = match settings::read(row.setting, client, user, context.smtp_index.as_deref()).await {
         Ok(reading) => reading,
         Err(error) => return row.failed(&error),
     };
@@ -209,7 +209,7 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
                 // Enabling MFA for a user with a registered method makes it enforced: read it back.
                 if row.setting == Setting::PerUserMfa
                     && row.desired == Value::Enabled
-                    && let Ok(check) = settings::read(row.setting, client, user).await
+                    && let Ok(check) = settings::read(row.setting, client, user, None).await
                 {
                     row.attempts += check.attempts;
                     row.after = check.value;
@@ -221,7 +221,7 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
                 row.attempts += attempts;
                 row.note_ids(&ids);
                 tracing::debug!(identity = %row.identity, setting = %row.setting, %last, "write outcome unknown: reading again");
-                match settings::read(row.setting, client, user).await {
+                match settings::read(row.setting, client, user, None).await {
                     Ok(check) if check.value.is_some_and(|v| row.setting.satisfies(v, row.desired)) => {
                         row.attempts += check.attempts;
                         row.after = check.value;

@@ -220,10 +220,20 @@ fn unexpected(answer: &Answer, field: &str) -> CallError {
     }
 }
 
-/// Reads `setting` for `user` (tenant-wide settings need none).
-pub async fn read(setting: Setting, client: &CloudClient, user: Option<&DirectoryUser>) -> Result<Reading, CallError> {
+/// Reads `setting` for `user` (tenant-wide settings need none); SMTP AUTH from `index` when the
+/// run read every mailbox up front.
+pub async fn read(
+    setting: Setting,
+    client: &CloudClient,
+    user: Option<&DirectoryUser>,
+    index: Option<&smtp_auth::MailboxIndex>,
+) -> Result<Reading, CallError> {
     match (setting, user) {
         (Setting::SecurityDefaults, _) => security_defaults::read(client).await,
+        (Setting::SmtpAuth, Some(user)) if index.is_some() => {
+            let value = index.and_then(|index| index.get(&user.id));
+            Ok(Reading { value, attempts: 0, ids: RequestIds::default() })
+        }
         (Setting::SmtpAuth, Some(user)) => smtp_auth::read(client, &user.upn).await,
         (Setting::PerUserMfa, Some(user)) => per_user_mfa::read(client, &user.id).await,
         (_, None) => Ok(Reading { value: None, attempts: 0, ids: RequestIds::default() }),

@@ -1,0 +1,164 @@
+//! Graph JSON batching: single Graph requests from many workers are gathered into `$batch`
+//! requests of up to 20 and their answers handed back one by one, so each still goes through the
+//! request loop (pacing, retries, token renewal) as if it had been sent alone. Only the items that
+//! failed are retried, because only their callers see a failure.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Api, RawAnswer, RequestCounts, Transport, describe_transport};
+use crate::secret::SecretString;
+
+/// The most requests Graph takes in one batch.
+pub const BATCH_LIMIT: usize = 20;
+/// How long a batch waits for company once its first request is in.
+const LINGER: Duration = Duration::from_millis(4);
+
+pub struct Item {
+    pub method: Method,
+    /// Path and query after the version, starting with `/`.
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<Value>,
+    pub token: SecretString,
+    pub answer: oneshot::Sender<Result<RawAnswer, Transport>>,
+}
+
+/// Queues for `v1.0` and `beta` (a batch holds requests of one version).
+pub struct Batcher {
+    queues: [mpsc::UnboundedSender<Item>; 2],
+}
+
+struct Sender {
+    http: reqwest::Client,
+    base: String,
+    timeout: Duration,
+    counts: Arc<RequestCounts>,
+}
+
+impl Batcher {
+    pub fn start(http: reqwest::Client, graph_base: &str, timeout: Duration, counts: Arc<RequestCounts>) -> Batcher {
+        let queue = |version: &str| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            let target = Arc::new(Sender {
+                http: http.clone(),
+                base: format!("{}/{version}/$batch", graph_base.trim_end_matches('/')),
+                timeout,
+                counts: counts.clone(),
+            });
+            tokio::spawn(gather(receiver, target));
+            sender
+        };
+        Batcher { queues: [queue("v1.0"), queue("beta")] }
+    }
+
+    /// Queues a request for `version` ("v1.0" or "beta").
+    pub fn submit(&self, version: &str, item: Item) -> Result<(), Item> {
+        let queue = if version == "beta" { &self.queues[1] } else { &self.queues[0] };
+        queue.send(item).map_err(|e| e.0)
+    }
+}
+
+async fn gather(mut receiver: mpsc::UnboundedReceiver<Item>, sender: Arc<Sender>) {
+    while let Some(first) = receiver.recv().await {
+        let mut items = vec![first];
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while items.len() < BATCH_LIMIT {
+            tokio::select! {
+                item = receiver.recv() => match item {
+                    Some(item) => items.push(item),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        tokio::spawn(send(sender.clone(), items));
+    }
+}
+
+async fn send(sender: Arc<Sender>, items: Vec<Item>) {
+    let requests: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let headers: serde_json::Map<String, Value> =
+                item.headers.iter().map(|(k, v)| (k.to_string(), Value::from(v.clone()))).collect();
+            let mut request =
+                json!({"id": i.to_string(), "method": item.method.as_str(), "url": item.url, "headers": headers});
+            if let Some(body) = &item.body {
+                request["body"] = body.clone();
+                request["headers"]["Content-Type"] = "application/json".into();
+            }
+            request
+        })
+        .collect();
+    let token = items[0].token.clone();
+    let result = async {
+        let response = sender
+            .http
+            .post(&sender.base)
+            .bearer_auth(token.expose())
+            .header("client-request-id", uuid::Uuid::new_v4().to_string())
+            .json(&json!({"requests": requests}))
+            .timeout(sender.timeout)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let headers = super::header_pairs(response.headers());
+        let body = response.bytes().await?;
+        Ok::<_, reqwest::Error>(RawAnswer { status, headers, body: body.to_vec() })
+    }
+    .await;
+    let envelope = match result {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            sender.counts.add(Api::Graph, 0);
+            let failure = Transport { sent: !error.is_connect(), message: describe_transport(&error) };
+            for item in items {
+                let _ = item.answer.send(Err(failure.clone()));
+            }
+            return;
+        }
+    };
+    sender.counts.add(Api::Graph, envelope.status);
+    if envelope.status != 200 {
+        // The whole batch was refused (throttled, 5xx…): every item gets the envelope's answer.
+        for item in items {
+            let _ = item.answer.send(Ok(envelope.clone()));
+        }
+        return;
+    }
+    let parsed: Value = serde_json::from_slice(&envelope.body).unwrap_or_default();
+    let mut by_id: HashMap<String, Value> = HashMap::new();
+    for response in parsed["responses"].as_array().into_iter().flatten() {
+        by_id.insert(response["id"].as_str().unwrap_or_default().to_string(), response.clone());
+    }
+    let request_id = envelope.headers.iter().find(|(k, _)| k == "request-id").map(|(_, v)| v.clone());
+    for (i, item) in items.into_iter().enumerate() {
+        let answer = match by_id.remove(&i.to_string()) {
+            Some(response) => {
+                let mut headers: Vec<(String, String)> = response["headers"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.to_lowercase(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                    .collect();
+                if let Some(id) = &request_id {
+                    headers.push(("request-id".into(), id.clone()));
+                }
+                let body = match &response["body"] {
+                    Value::Null => Vec::new(),
+                    body => body.to_string().into_bytes(),
+                };
+                Ok(RawAnswer { status: response["status"].as_u64().unwrap_or(0) as u16, headers, body })
+            }
+            None => Err(Transport { sent: true, message: "the batch answer left this request out".into() }),
+        };
+        let _ = item.answer.send(answer);
+    }
+}
