@@ -57,10 +57,10 @@ impl Batcher {
         Batcher { queues: [queue("v1.0"), queue("beta")] }
     }
 
-    /// Queues a request for `version` ("v1.0" or "beta").
-    pub fn submit(&self, version: &str, item: Item) -> Result<(), Item> {
+    /// Queues a request for `version` ("v1.0" or "beta"); false when the batcher has stopped.
+    pub fn submit(&self, version: &str, item: Item) -> bool {
         let queue = if version == "beta" { &self.queues[1] } else { &self.queues[0] };
-        queue.send(item).map_err(|e| e.0)
+        queue.send(item).is_ok()
     }
 }
 

@@ -412,7 +412,7 @@ impl CloudClient {
                 token: token.clone(),
                 answer,
             };
-            if batcher.submit(version, item).is_ok() {
+            if batcher.submit(version, item) {
                 return wait
                     .await
                     .unwrap_or_else(|_| Err(Transport { sent: true, message: "the batch was dropped".into() }));
