@@ -41,6 +41,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Change what differs from the desired state, then report before and after for every row.
     Apply(ApplyArgs),
+    /// Read only, for compliance sweeps: exit 0 when compliant, 3 when drift is found, 1 when some
+    /// targets could not be read, 2 on configuration errors.
+    Audit(RunArgs),
     /// Check a mailbox CSV and print each bad row with its line number. Contacts no service.
     Validate(ValidateArgs),
     /// Undo an earlier apply: restore each value it changed, where it is still what was set.
@@ -128,6 +131,24 @@ pub struct RunArgs {
     /// Any bad row in the CSV stops the run (exit 2) before anything is read or changed.
     #[arg(long)]
     pub strict: bool,
+
+    /// Every mailbox of the tenant instead of a CSV (read in pages of 1,000).
+    #[arg(long, conflicts_with = "input")]
+    pub all_mailboxes: bool,
+
+    /// Addresses or `*@domain` patterns, one a line (# for comments): those targets are reported
+    /// as skipped (excluded) and never touched.
+    #[arg(long, value_name = "FILE")]
+    pub exclude: Option<PathBuf>,
+
+    /// Take a stable share of the targets: K of N (0-based), by a hash of the identity, so N
+    /// machines or Kubernetes Indexed Job pods split one run with no overlap.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
+
+    /// A previous run's report directory: the summary and report.html list what changed since.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
 
     #[command(flatten)]
     pub session: SessionArgs,
@@ -328,6 +349,25 @@ pub struct SimArgs {
     /// A permission the app was not granted (e.g. Policy.ReadWrite.SecurityDefaults); repeatable.
     #[arg(long, value_name = "NAME")]
     pub deny_permission: Vec<String>,
+
+    /// Start every mailbox with this value instead of the seeded mix, e.g. smtp-auth=disabled or
+    /// per-user-mfa=enforced (an already compliant tenant); repeatable.
+    #[arg(long, value_name = "SETTING=VALUE")]
+    pub set_all: Vec<String>,
+
+    /// The share of mailboxes --set-all applies to (the rest keep the seeded mix).
+    #[arg(long, default_value_t = 1.0, value_parser = fraction)]
+    pub set_all_share: f64,
+}
+
+/// `K/N` with K < N.
+pub fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let parsed =
+        text.split_once('/').and_then(|(k, n)| Some((k.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((k, n)) if n > 0 && k < n => Ok((k, n)),
+        _ => Err(format!("'{text}' is not a shard: write K/N with 0 <= K < N, e.g. 0/3")),
+    }
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {

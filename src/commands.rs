@@ -19,6 +19,7 @@ use crate::engine::{self, Context, Mode};
 use crate::error::{Error, Result, exit};
 use crate::report::{self, Report, summary};
 use crate::run_record::{self, RunRecord};
+use crate::scope::{self, Exclusions};
 use crate::settings::smtp_auth::{self, MailboxIndex};
 use crate::settings::{DesiredState, Setting, Value};
 use crate::targets::{self, Entry, Target, Wanted};
@@ -40,6 +41,10 @@ struct Job {
     directory: PathBuf,
     /// Set for a new run (saved as run.json); `None` when resuming.
     record: Option<RunRecord>,
+    exclusions: Exclusions,
+    /// SMTP AUTH of every mailbox, when the targets came from that listing.
+    smtp_index: Option<Arc<MailboxIndex>>,
+    baseline: Option<PathBuf>,
 }
 
 /// Profile plus `--set`s; an empty result is a mistake.
@@ -174,40 +179,126 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// `plan`.
 pub async fn plan(args: PlanArgs, quiet: bool) -> Result<u8> {
-    new_run(args.run, Mode::Plan, false, args.detailed_exitcode, quiet).await
+    new_run(args.run, "plan", Mode::Plan, false, args.detailed_exitcode, quiet).await
+}
+
+/// `audit`: a plan whose exit code says whether the tenant drifted.
+pub async fn audit(args: RunArgs, quiet: bool) -> Result<u8> {
+    new_run(args, "audit", Mode::Plan, false, true, quiet).await
 }
 
 /// `apply`, new or resumed.
 pub async fn apply(args: ApplyArgs, quiet: bool) -> Result<u8> {
     match &args.resume {
         Some(directory) => resume_apply(args.run, directory.clone(), args.yes, quiet).await,
-        None => new_run(args.run, Mode::Apply, args.yes, false, quiet).await,
+        None => new_run(args.run, "apply", Mode::Apply, args.yes, false, quiet).await,
     }
 }
 
-async fn new_run(args: RunArgs, mode: Mode, yes: bool, detailed_exitcode: bool, quiet: bool) -> Result<u8> {
-    let (desired, profile_name) = desired_state(args.profile.as_deref(), &args.set)?;
-    let input =
-        args.input.clone().ok_or_else(|| Error::Config("give the mailbox CSV to work on (or --resume DIR)".into()))?;
-    if args.strict {
-        refuse_bad_rows(&input, args.column.as_deref())?;
+/// Exclusions from `--exclude` and the profile.
+fn exclusions(args: &RunArgs) -> Result<Exclusions> {
+    exclusions_from(args.profile.as_deref(), args.exclude.as_deref())
+}
+
+fn exclusions_from(profile: Option<&str>, exclude: Option<&Path>) -> Result<Exclusions> {
+    let mut exclusions = match exclude {
+        Some(path) => Exclusions::load(path)?,
+        None => Exclusions::default(),
+    };
+    if let Some(profile) = profile {
+        for entry in profile::load(profile)?.exclude {
+            exclusions
+                .add(&entry)
+                .map_err(|reason| Error::Config(format!("--profile {profile}: exclude: {reason}")))?;
+        }
     }
-    let entries = csv_entries(&input, args.column.as_deref())?;
+    Ok(exclusions)
+}
+
+/// Keeps the targets of one shard (and each rejected row in one shard only).
+fn sharded(
+    entries: Box<dyn Iterator<Item = Entry> + Send>,
+    shard: Option<(u32, u32)>,
+) -> Box<dyn Iterator<Item = Entry> + Send> {
+    let Some(shard) = shard else { return entries };
+    Box::new(entries.filter(move |entry| match entry {
+        Entry::Target(target) => scope::in_shard(&target.identity, shard),
+        Entry::Problem(problem) => problem.line % u64::from(shard.1) == u64::from(shard.0),
+    }))
+}
+
+async fn new_run(
+    args: RunArgs,
+    command: &'static str,
+    mode: Mode,
+    yes: bool,
+    detailed_exitcode: bool,
+    quiet: bool,
+) -> Result<u8> {
+    let (desired, profile_name) = desired_state(args.profile.as_deref(), &args.set)?;
+    let exclusions = exclusions(&args)?;
     let session = &args.session;
-    let connection = if session.connection.simulate {
-        connection::simulate(identities(&input, args.column.as_deref())?, &session.tuning).await?
-    } else {
-        connect(session, &session.tuning)?
+    let input = match (&args.input, args.all_mailboxes) {
+        (Some(input), _) => Some(input.clone()),
+        (None, true) => None,
+        (None, false) => {
+            return Err(Error::Config("give the mailbox CSV to work on, or --all-mailboxes (or --resume DIR)".into()));
+        }
+    };
+    if let Some(baseline) = &args.baseline
+        && !baseline.join("results.csv").exists()
+    {
+        return Err(Error::Config(format!(
+            "--baseline {}: no results.csv there; give an earlier run's report directory",
+            baseline.display()
+        )));
+    }
+    if let (Some(input), true) = (&input, args.strict) {
+        refuse_bad_rows(input, args.column.as_deref())?;
+    }
+    let connection = match &input {
+        _ if !session.connection.simulate => connect(session, &session.tuning)?,
+        Some(input) => connection::simulate(identities(input, args.column.as_deref())?, &session.tuning).await?,
+        None => connection::simulate_generated(&session.tuning).await?,
     };
     if mode == Mode::Apply {
         confirm_weakening(&desired, yes)?;
     }
-    let command = if mode == Mode::Apply { "apply" } else { "plan" };
+    let (entries, total, smtp_index, fingerprint) = match &input {
+        Some(input) => (
+            csv_entries(input, args.column.as_deref())?,
+            targets::count_rows(input),
+            None,
+            Some(run_record::fingerprint(input)?),
+        ),
+        None => {
+            connection.client.check_credentials().await?;
+            let index = smtp_auth::read_all(&connection.client, true)
+                .await
+                .map_err(|e| Error::Fatal(format!("--all-mailboxes: cannot list the tenant's mailboxes: {e}")))?;
+            tracing::info!("{} mailboxes in the tenant", index.addresses.len());
+            let listed: Vec<Entry> = index
+                .addresses
+                .iter()
+                .enumerate()
+                .map(|(i, address)| {
+                    Entry::Target(Target { line: i as u64 + 1, identity: address.clone(), overrides: Vec::new() })
+                })
+                .collect();
+            let total = listed.len() as u64;
+            (
+                Box::new(listed.into_iter()) as Box<dyn Iterator<Item = Entry> + Send>,
+                Some(total),
+                Some(Arc::new(index)),
+                None,
+            )
+        }
+    };
     let record = RunRecord {
         version: 1,
         command: command.into(),
-        input: Some(absolute(&input)),
-        input_sha256: Some(run_record::fingerprint(&input)?),
+        input: input.as_deref().map(absolute),
+        input_sha256: fingerprint,
         column: args.column.clone(),
         profile: args.profile.clone(),
         sets: args.set.clone(),
@@ -222,12 +313,15 @@ async fn new_run(args: RunArgs, mode: Mode, yes: bool, detailed_exitcode: bool, 
         desired,
         tenant_expect: None,
         profile: profile_name,
-        total: targets::count_rows(&input),
-        input: Some(input),
-        entries,
+        total,
+        input,
+        entries: sharded(entries, args.shard),
         detailed_exitcode,
         directory: session.report_dir.clone().unwrap_or_else(|| default_report_dir(command)),
         record: Some(record),
+        exclusions,
+        smtp_index,
+        baseline: args.baseline.clone(),
     };
     execute(job, connection, session, &session.tuning, quiet).await
 }
@@ -296,6 +390,9 @@ async fn resume_apply(args: RunArgs, directory: PathBuf, yes: bool, quiet: bool)
         detailed_exitcode: false,
         directory,
         record: None,
+        exclusions: exclusions_from(record.profile.as_deref(), args.exclude.as_deref())?,
+        smtp_index: None,
+        baseline: None,
     };
     execute(job, connection, &args.session, &record.tuning, quiet).await
 }
@@ -412,6 +509,9 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
         detailed_exitcode: false,
         directory,
         record: if resumed_record.is_some() { None } else { Some(record) },
+        exclusions: Exclusions::default(),
+        smtp_index: None,
+        baseline: None,
     };
     execute(job, connection, &args.session, &tuning, quiet).await
 }
@@ -428,7 +528,7 @@ async fn bulk_smtp_auth(client: &CloudClient, job: &Job, choice: BulkRead) -> Op
     if !wanted || job.desired.get(Setting::SmtpAuth).is_none() || job.mode == Mode::Apply && job.command == "rollback" {
         return None;
     }
-    match smtp_auth::read_all(client).await {
+    match smtp_auth::read_all(client, false).await {
         Ok(index) => {
             tracing::info!("read SMTP AUTH for {} mailboxes in bulk", index.len());
             Some(Arc::new(index))
@@ -443,7 +543,7 @@ async fn bulk_smtp_auth(client: &CloudClient, job: &Job, choice: BulkRead) -> Op
 /// Runs a job: lock the tenant, open the report directory and the journal, run the engine,
 /// render the report, and work out the exit code.
 async fn execute(
-    job: Job,
+    mut job: Job,
     connection: Connection,
     session: &SessionArgs,
     tuning: &TuningArgs,
@@ -485,9 +585,13 @@ async fn execute(
     let clock = tokio::time::Instant::now();
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
-    let smtp_index = bulk_smtp_auth(&client, &job, tuning.bulk_read).await;
+    let smtp_index = match job.smtp_index.clone() {
+        Some(index) => Some(index),
+        None => bulk_smtp_auth(&client, &job, tuning.bulk_read).await,
+    };
     let context = Arc::new(Context {
         smtp_index,
+        exclusions: Arc::new(std::mem::take(&mut job.exclusions)),
         client: client.clone(),
         desired: job.desired.clone(),
         tenant_expect: job.tenant_expect,
@@ -530,7 +634,25 @@ async fn execute(
         exit_code,
         interrupted: ending.interrupted,
     };
-    summary::write(&job.directory, &summary::to_json(&info, &tally))?;
+    let mut summary_json = summary::to_json(&info, &tally);
+    let mut changes = Vec::new();
+    if let Some(baseline) = &job.baseline {
+        let (drift_summary, found) = report::drift::compare(baseline, &job.directory)?;
+        if !quiet {
+            println!(
+                "drift since {}: {} newly non-compliant, {} fixed, {} new and {} removed mailboxes (drift.csv)",
+                baseline.display(),
+                drift_summary["newly_non_compliant"],
+                drift_summary["fixed"],
+                drift_summary["new_mailboxes"],
+                drift_summary["removed_mailboxes"]
+            );
+        }
+        summary_json["drift"] = drift_summary;
+        changes = found;
+    }
+    summary::write(&job.directory, &summary_json)?;
+    report::html::write(&job.directory, &summary_json, &changes)?;
     if !quiet {
         print!("{}", summary::recap(&info, &tally, &job.directory));
     }

@@ -144,7 +144,16 @@ fn build(
 
 /// Starts an in-process simulated tenant holding a mailbox for each identity, and connects to it.
 pub async fn simulate(identities: Vec<String>, tuning: &TuningArgs) -> Result<Connection> {
-    let config = SimConfig { population: Population::Identities(Arc::new(identities)), ..SimConfig::default() };
+    simulate_population(Population::Identities(Arc::new(identities)), tuning).await
+}
+
+/// `--simulate` without a CSV (`--all-mailboxes`): a seeded tenant of 1,000 users.
+pub async fn simulate_generated(tuning: &TuningArgs) -> Result<Connection> {
+    simulate_population(Population::Generated { count: 1000 }, tuning).await
+}
+
+async fn simulate_population(population: Population, tuning: &TuningArgs) -> Result<Connection> {
+    let config = SimConfig { population, ..SimConfig::default() };
     let simulator = Simulator::start(config)
         .await
         .map_err(|e| Error::Config(format!("--simulate: cannot start the simulated tenant: {e}")))?;

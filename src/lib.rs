@@ -17,6 +17,7 @@ pub mod logging;
 pub mod profile;
 pub mod report;
 pub mod run_record;
+pub mod scope;
 pub mod secret;
 pub mod settings;
 pub mod sim;
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Rollback(args) => commands::rollback(args, cli.quiet).await,
         Command::Validate(args) => commands::validate(args),
         Command::Profiles => commands::profiles(),
+        Command::Audit(args) => commands::audit(args, cli.quiet).await,
         Command::Sim(args) => sim_command::serve(args).await,
     }
 }

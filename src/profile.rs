@@ -6,6 +6,7 @@
 //! security-defaults = "disabled"
 //! smtp-auth = "enabled"
 //! per-user-mfa = "disabled"
+//! exclude = ["scanner@contoso.com", "*@relay.contoso.com"]   # optional, top level
 //! ```
 
 use std::collections::BTreeMap;
@@ -21,6 +22,8 @@ pub struct Profile {
     pub name: String,
     pub description: String,
     pub desired: DesiredState,
+    /// Addresses or `*@domain` patterns this profile never touches.
+    pub exclude: Vec<String>,
 }
 
 fn builtin(name: &str, description: &str, values: &[(Setting, Value)]) -> Profile {
@@ -28,7 +31,7 @@ fn builtin(name: &str, description: &str, values: &[(Setting, Value)]) -> Profil
     for (setting, value) in values {
         desired.set(*setting, *value);
     }
-    Profile { name: name.into(), description: description.into(), desired }
+    Profile { name: name.into(), description: description.into(), desired, exclude: Vec::new() }
 }
 
 /// The profiles that ship with the tool.
@@ -58,6 +61,8 @@ struct ProfileFile {
     description: String,
     #[serde(default)]
     settings: BTreeMap<String, String>,
+    #[serde(default)]
+    exclude: Vec<String>,
 }
 
 /// A built-in profile by name, or a TOML file by path.
@@ -86,5 +91,5 @@ pub fn load(name_or_path: &str) -> Result<Profile, Error> {
         desired.set(setting, value);
     }
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(Profile { name, description: file.description, desired })
+    Ok(Profile { name, description: file.description, desired, exclude: file.exclude })
 }

@@ -33,6 +33,22 @@ pub fn config_from_args(args: &SimArgs, identities: Option<Vec<String>>) -> Resu
         config.graph_write_window = window;
         config.exchange_window = window;
     }
+    config.uniform.share = args.set_all_share;
+    for assignment in &args.set_all {
+        match assignment.split_once('=').map(|(s, v)| (s.trim(), v.trim())) {
+            Some(("smtp-auth", "enabled")) => config.uniform.smtp_auth_disabled = Some(Some(false)),
+            Some(("smtp-auth", "disabled")) => config.uniform.smtp_auth_disabled = Some(Some(true)),
+            Some(("smtp-auth", "inherit")) => config.uniform.smtp_auth_disabled = Some(None),
+            Some(("per-user-mfa", value)) if crate::sim::MfaState::parse(value).is_some() => {
+                config.uniform.mfa = crate::sim::MfaState::parse(value);
+            }
+            _ => {
+                return Err(Error::Config(format!(
+                    "--set-all {assignment}: use smtp-auth=enabled|disabled|inherit or per-user-mfa=disabled|enabled|enforced"
+                )));
+            }
+        }
+    }
     if let Some(path) = &args.client_certificate {
         config.load_client_certificate(path).map_err(|e| Error::Config(format!("--client-certificate: {e}")))?;
     }

@@ -57,6 +57,8 @@ pub struct TargetReader {
     reader: csv::Reader<LineLimit<Box<dyn Read + Send>>>,
     index: std::sync::Arc<std::sync::Mutex<LineIndex>>,
     column: usize,
+    /// Columns named after a per-target setting: a desired value for that row alone.
+    setting_columns: Vec<(usize, crate::settings::Setting)>,
     column_name: String,
     record: csv::ByteRecord,
     seen: HashMap<u64, u64>,
@@ -109,9 +111,17 @@ pub fn open(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
         .clone();
     let names: Vec<String> = headers.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
     let column = find_column(&names, column).map_err(|message| Error::Config(format!("{shown}: {message}")))?;
+    let setting_columns = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            crate::settings::Setting::from_name(name).filter(|s| !s.is_tenant_wide()).map(|s| (i, s))
+        })
+        .collect();
     Ok(TargetReader {
         reader,
         index,
+        setting_columns,
         column_name: names[column].clone(),
         column,
         record: csv::ByteRecord::new(),
@@ -228,7 +238,18 @@ impl TargetReader {
                 "'{identity}' is a duplicate of line {first} (addresses match in any letter case); it is processed once"
             ));
         }
-        Entry::Target(Target { line, identity: identity.to_string(), overrides: Vec::new() })
+        let mut overrides = Vec::new();
+        for &(column, setting) in &self.setting_columns {
+            let text = self.record.get(column).map(String::from_utf8_lossy).unwrap_or_default();
+            if text.trim().is_empty() {
+                continue;
+            }
+            match setting.parse_value(&text) {
+                Ok(desired) => overrides.push(Wanted { setting, desired, expect: None }),
+                Err(reason) => return problem(format!("column {}: {reason}", setting.name())),
+            }
+        }
+        Entry::Target(Target { line, identity: identity.to_string(), overrides })
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Context {
     pub cancel: CancellationToken,
     /// Every mailbox's SMTP AUTH, when it was read in bulk up front.
     pub smtp_index: Option<Arc<crate::settings::smtp_auth::MailboxIndex>>,
+    /// Targets reported but never touched.
+    pub exclusions: Arc<crate::scope::Exclusions>,
 }
 
 impl Context {

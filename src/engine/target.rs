@@ -107,6 +107,13 @@ pub async fn process(context: &Context, target: &Target) {
         row.duration_ms = started.elapsed().as_millis() as u64;
         row
     };
+    if let Some(reason) = context.exclusions.reason(&target.identity) {
+        for w in &wanted {
+            context.finish(timed(fresh(w).skipped("Excluded", &reason))).await;
+        }
+        context.sink.emit(Event::TargetFinished);
+        return;
+    }
     match context.client.find_user(&target.identity).await {
         Err(error) => {
             for w in &wanted {
@@ -125,9 +132,15 @@ pub async fn process(context: &Context, target: &Target) {
                 for w in &wanted {
                     let mut row = fresh(w);
                     row.user_id = user.id.clone();
-                    let done = match no_mailbox_reason(&user) {
-                        Some((code, reason)) => row.skipped(code, reason),
-                        None => settle(context, row, w.expect, Some(&user)).await,
+                    // The CSV may name an alias; the exclusion may name the UPN or the mail.
+                    let excluded = [Some(user.upn.as_str()), user.mail.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .find_map(|address| context.exclusions.reason(address));
+                    let done = match (excluded, no_mailbox_reason(&user)) {
+                        (Some(reason), _) => row.skipped("Excluded", &reason),
+                        (None, Some((code, reason))) => row.skipped(code, reason),
+                        (None, None) => settle(context, row, w.expect, Some(&user)).await,
                     };
                     context.finish(timed(done)).await;
                 }

@@ -6,6 +6,8 @@
 //! half a report.
 
 mod cells;
+pub mod drift;
+pub mod html;
 mod progress;
 pub mod summary;
 

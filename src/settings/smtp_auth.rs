@@ -55,6 +55,8 @@ pub async fn write(client: &CloudClient, upn: &str, value: Value) -> Result<Answ
 #[derive(Debug, Default)]
 pub struct MailboxIndex {
     values: std::collections::HashMap<u128, Value>,
+    /// Every mailbox's primary SMTP address, when asked for (`--all-mailboxes`).
+    pub addresses: Vec<String>,
 }
 
 impl MailboxIndex {
@@ -82,11 +84,12 @@ fn value_of(disabled: &serde_json::Value) -> Option<Value> {
     }
 }
 
-pub async fn read_all(client: &CloudClient) -> Result<MailboxIndex, CallError> {
+pub async fn read_all(client: &CloudClient, with_addresses: bool) -> Result<MailboxIndex, CallError> {
     let mut parameters = Map::new();
     parameters.insert("ResultSize".into(), json!("Unlimited"));
     let mut call = exchange::invoke(&client.tenant_id, "Get-CASMailbox", parameters, None);
-    call.path.push_str("?$select=ExternalDirectoryObjectId,SmtpClientAuthenticationDisabled");
+    let fields = if with_addresses { ",PrimarySmtpAddress" } else { "" };
+    call.path.push_str(&format!("?$select=ExternalDirectoryObjectId,SmtpClientAuthenticationDisabled{fields}"));
     call.headers.push(("Prefer", "odata.maxpagesize=1000".into()));
     let mut index = MailboxIndex::default();
     loop {
@@ -96,6 +99,9 @@ pub async fn read_all(client: &CloudClient) -> Result<MailboxIndex, CallError> {
             let value = mailbox.get("SmtpClientAuthenticationDisabled").and_then(value_of);
             if let (Some(id), Some(value)) = (id, value) {
                 index.values.insert(id.as_u128(), value);
+                if let Some(address) = mailbox["PrimarySmtpAddress"].as_str().filter(|_| with_addresses) {
+                    index.addresses.push(address.to_string());
+                }
             }
         }
         let Some(next) = answer.body["@odata.nextLink"].as_str() else { return Ok(index) };

@@ -24,13 +24,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-pub use tenant::{MfaState, Population};
+pub use tenant::{MfaState, Population, Tenant, Uniform};
 pub use tokens::{AppRegistration, rsa_public_key, thumbprint};
 
 use budget::{Bucket, Budgets, InFlight};
 use faults::Faults;
 use stats::Stats;
-use tenant::Tenant;
 use tokens::TokenIssuer;
 
 /// Everything that shapes a simulated tenant. [`SimConfig::default`] has the documented budgets of
@@ -67,6 +66,8 @@ pub struct SimConfig {
     pub client_certificate: Option<Vec<u8>>,
     /// A workload identity token the app trusts as a client assertion.
     pub federated_token: Option<String>,
+    /// Start (a share of) the users with these values instead of the seeded mix.
+    pub uniform: Uniform,
 }
 
 impl Default for SimConfig {
@@ -90,6 +91,7 @@ impl Default for SimConfig {
             token_lifetime: Duration::from_secs(3599),
             client_certificate: None,
             federated_token: None,
+            uniform: Uniform::default(),
         }
     }
 }
@@ -163,7 +165,7 @@ impl Service {
             exchange_inflight: InFlight::default(),
         };
         Service {
-            tenant: Mutex::new(Tenant::build(&config.population, config.seed)),
+            tenant: Mutex::new(Tenant::build_with(&config.population, config.seed, &config.uniform)),
             tokens: TokenIssuer::new(config.app_registration(), config.token_lifetime),
             faults: Faults::new(config.fault_rate, config.latency, config.seed),
             budgets,
@@ -221,7 +223,7 @@ impl Service {
 
     /// Restores the seeded tenant and clears the counters and the request log.
     pub fn reset(&self) {
-        *self.tenant() = Tenant::build(&self.config.population, self.config.seed);
+        *self.tenant() = Tenant::build_with(&self.config.population, self.config.seed, &self.config.uniform);
         self.received.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.stats.clear();
     }

@@ -106,6 +106,21 @@ fn display_name(upn: &str) -> &str {
     upn.split('@').next().unwrap_or(upn)
 }
 
+/// Values every user (of the first `share` of them) starts with instead of the seeded mix: an
+/// already compliant tenant for a nightly sweep, or one where half the work is done.
+#[derive(Clone, Debug)]
+pub struct Uniform {
+    pub smtp_auth_disabled: Option<Option<bool>>,
+    pub mfa: Option<MfaState>,
+    pub share: f64,
+}
+
+impl Default for Uniform {
+    fn default() -> Uniform {
+        Uniform { smtp_auth_disabled: None, mfa: None, share: 1.0 }
+    }
+}
+
 /// How the tenant's users come into being; kept so that a reset can rebuild the same tenant.
 #[derive(Clone, Debug)]
 pub enum Population {
@@ -136,13 +151,28 @@ const DOMAIN: &str = "contoso.com";
 
 impl Tenant {
     pub fn build(population: &Population, seed: u64) -> Tenant {
+        Tenant::build_with(population, seed, &Uniform::default())
+    }
+
+    /// Like [`Tenant::build`], then `uniform`'s values for its share of the users.
+    pub fn build_with(population: &Population, seed: u64, uniform: &Uniform) -> Tenant {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let users: Vec<User> = match population {
+        let mut users: Vec<User> = match population {
             Population::Generated { count } => (0..*count).map(|index| generated_user(&mut rng, index)).collect(),
             Population::Identities(identities) => {
                 identities.iter().map(|identity| user_for_identity(&mut rng, identity)).collect()
             }
         };
+        let uniform_count = (users.len() as f64 * uniform.share.clamp(0.0, 1.0)).round() as usize;
+        for user in users.iter_mut().take(uniform_count) {
+            if let Some(value) = uniform.smtp_auth_disabled {
+                user.smtp_auth_disabled = value;
+            }
+            if let Some(mfa) = uniform.mfa {
+                user.mfa = mfa;
+                user.has_method = user.has_method && mfa != MfaState::Enabled;
+            }
+        }
         Tenant::index(users)
     }
 

@@ -10,3 +10,4 @@ mod sim_endpoints;
 mod sim_throttling;
 mod support;
 mod survival;
+mod sweeps;

@@ -1,0 +1,359 @@
+//! Throughput at the service's limit. `cargo bench --bench throughput` runs each scenario against
+//! a simulated tenant in its own process (`remediate sim`, 50 ms mean latency, 2 % faults) and the
+//! runner in this one, then prints, last thing per scenario:
+//!
+//! `RESULT scenario=NAME mailboxes=N wall_s=W floor_s=F utilization=U requests=R
+//!  requests_per_mailbox=Q throttled=T failed=X peak_rss_mb=M cpu_us_per_mailbox=C`
+//!
+//! **The floor** is the least time the simulator's budgets allow for the work that cannot be
+//! avoided, with each API working in parallel:
+//!
+//! `floor_s = max over Graph units, Graph writes and Exchange requests of (needed − burst) / rate`
+//!
+//! where the needed Graph units are one per user lookup (`GET users` costs 2, `$select` takes 1
+//! off), one per MFA read and one per MFA write; the needed Graph writes are the MFA writes and
+//! the security-defaults write; the needed Exchange requests are one per 1,000 mailboxes (bulk
+//! read) plus one per SMTP AUTH write; and `burst` is what each bucket holds at the start
+//! (rate × window). `utilization = floor_s / wall_s`.
+//!
+//! Scenarios: `fix-10k` (the fix, budgets scaled so the floor is about 60 s, configured rates 5×
+//! too high), `baseline-10k` (the same without bulk reads, batching or adaptive rates),
+//! `sweep-compliant-50k` (a compliant tenant at the documented large-tenant budgets),
+//! `memory-100k` and `memory-1m` (plan against an unthrottled simulator, for peak memory and CPU).
+//! `THROUGHPUT_ONLY=name,name` runs a subset.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+use remediate::sim::{MfaState, Population, Tenant, Uniform};
+use serde_json::Value;
+
+const SEED: u64 = 11;
+
+fn proc_status(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Resets the peak-RSS mark (Linux: writing 5 to clear_refs), so each scenario measures its own.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// User + system CPU time of this process, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn write_csv(path: &Path, count: usize) -> Vec<String> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(file, "UserPrincipalName").unwrap();
+    let mut identities = Vec::with_capacity(count);
+    for i in 0..count {
+        let identity = format!("user{i}@contoso.com");
+        writeln!(file, "{identity}").unwrap();
+        identities.push(identity);
+    }
+    identities
+}
+
+struct Sim {
+    child: Child,
+    url: String,
+    env: Vec<(String, String)>,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sim(csv: &Path, args: &[String]) -> Sim {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_remediate"))
+        .args(["-q", "sim", "--listen", "127.0.0.1:0", "--seed", &SEED.to_string(), "--from"])
+        .arg(csv)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("remediate sim starts");
+    let mut env = Vec::new();
+    let mut url = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("export ") {
+            let (name, value) = rest.split_once('=').unwrap();
+            env.push((name.to_string(), value.to_string()));
+        }
+        if let Some(address) = line.strip_prefix("listening on ") {
+            url = address.to_string();
+            break;
+        }
+    }
+    Sim { child, url, env }
+}
+
+async fn sim_json(sim: &Sim, path: &str) -> Value {
+    reqwest::get(format!("{}{path}", sim.url)).await.unwrap().json().await.unwrap()
+}
+
+/// What the floor formula needs: the work that cannot be avoided.
+struct Work {
+    graph_units: f64,
+    graph_writes: f64,
+    exchange_requests: f64,
+}
+
+fn fix_work(identities: &[String], uniform: &Uniform) -> Work {
+    let tenant = Tenant::build_with(&Population::Identities(Arc::new(identities.to_vec())), SEED, uniform);
+    let n = tenant.users.len() as f64;
+    let mfa_writes = tenant.users.iter().filter(|u| u.mfa != MfaState::Disabled).count() as f64;
+    let smtp_writes = tenant.users.iter().filter(|u| u.smtp_auth_disabled != Some(false)).count() as f64;
+    Work {
+        graph_units: 1.0 + 2.0 * n + mfa_writes,
+        graph_writes: 1.0 + mfa_writes,
+        exchange_requests: (n / 1000.0).ceil() + smtp_writes,
+    }
+}
+
+struct Budgets {
+    graph_rate: f64,
+    graph_write_rate: f64,
+    exchange_rate: f64,
+    window_s: f64,
+}
+
+fn floor_seconds(work: &Work, budgets: &Budgets) -> f64 {
+    let one = |needed: f64, rate: f64| ((needed - rate * budgets.window_s).max(0.0)) / rate;
+    one(work.graph_units, budgets.graph_rate)
+        .max(one(work.graph_writes, budgets.graph_write_rate))
+        .max(one(work.exchange_requests, budgets.exchange_rate))
+}
+
+fn sim_budget_args(budgets: &Budgets) -> Vec<String> {
+    [
+        ("--graph-rate", budgets.graph_rate),
+        ("--graph-write-rate", budgets.graph_write_rate),
+        ("--exchange-rate", budgets.exchange_rate),
+        ("--throttle-window", budgets.window_s),
+    ]
+    .iter()
+    .flat_map(|(flag, value)| [flag.to_string(), format!("{value:.3}")])
+    .collect()
+}
+
+const FAULTY: [&str; 10] = [
+    "--latency",
+    "50",
+    "--fault-rate",
+    "0.02",
+    "--slow-reply",
+    "10s",
+    "--exchange-inflight",
+    "10",
+    "--token-lifetime",
+    "3599s",
+];
+
+struct Measured {
+    wall_s: f64,
+    cpu_s: f64,
+    peak_rss_mb: f64,
+    failed: u64,
+}
+
+async fn run_runner(sim: &Sim, csv: &Path, report: &Path, args: &[&str]) -> Measured {
+    let mut argv: Vec<String> = vec!["remediate".into(), "-q".into()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    argv.push(csv.display().to_string());
+    let env = |name: &str| sim.env.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    let secret = report.with_extension("secret");
+    std::fs::write(&secret, env("AZURE_CLIENT_SECRET")).unwrap();
+    for (flag, name) in [("--tenant-id", "AZURE_TENANT_ID"), ("--client-id", "AZURE_CLIENT_ID")] {
+        argv.extend([flag.to_string(), env(name)]);
+    }
+    argv.extend(["--client-secret-file".into(), secret.display().to_string()]);
+    for flag in ["--login-url", "--graph-url", "--exchange-url"] {
+        argv.extend([flag.to_string(), sim.url.clone()]);
+    }
+    argv.extend([
+        "--report-dir".into(),
+        report.display().to_string(),
+        "--state-dir".into(),
+        report.with_extension("state").display().to_string(),
+    ]);
+    let cli = remediate::cli::Cli::try_parse_from(&argv).unwrap();
+    reset_peak_rss();
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    let code = remediate::run(cli).await.unwrap_or_else(|e| panic!("{e}"));
+    let wall_s = started.elapsed().as_secs_f64();
+    let peak_rss_mb = proc_status("VmHWM:");
+    let summary: Value = serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    assert!(code == 0 || code == 3, "the run exited {code}");
+    Measured {
+        wall_s,
+        cpu_s: cpu_seconds() - cpu,
+        peak_rss_mb,
+        failed: summary["counts"]["failed"].as_u64().unwrap_or(0),
+    }
+}
+
+async fn print_result(name: &str, mailboxes: usize, floor_s: f64, measured: &Measured, sim: &Sim) -> Value {
+    let stats = sim_json(sim, "/_sim/stats").await;
+    let requests = stats["requests_total"].as_u64().unwrap_or(0);
+    let utilization = if floor_s > 0.0 { floor_s / measured.wall_s } else { 0.0 };
+    println!(
+        "RESULT scenario={name} mailboxes={mailboxes} wall_s={:.1} floor_s={floor_s:.1} utilization={utilization:.2} requests={requests} requests_per_mailbox={:.3} throttled={} failed={} peak_rss_mb={:.0} cpu_us_per_mailbox={:.0}",
+        measured.wall_s,
+        requests as f64 / mailboxes as f64,
+        stats["throttled_total"],
+        measured.failed,
+        measured.peak_rss_mb,
+        measured.cpu_s * 1e6 / mailboxes as f64,
+    );
+    stats
+}
+
+async fn fix(dir: &Path, name: &str, baseline: bool) -> f64 {
+    const N: usize = 10_000;
+    let csv = dir.join(format!("{name}.csv"));
+    let identities = write_csv(&csv, N);
+    // Half the mailboxes already have the fix; the rest keep the seeded mix.
+    let uniform = Uniform { smtp_auth_disabled: Some(Some(false)), mfa: Some(MfaState::Disabled), share: 0.5 };
+    let work = fix_work(&identities, &uniform);
+    let target = 60.0;
+    let budgets = Budgets {
+        graph_write_rate: work.graph_writes / target,
+        graph_rate: work.graph_units / (target * 0.95),
+        exchange_rate: work.exchange_requests / (target * 0.95),
+        window_s: 1.0,
+    };
+    let mut sim_args = sim_budget_args(&budgets);
+    sim_args.extend(FAULTY.map(String::from));
+    sim_args.extend(
+        ["--set-all", "smtp-auth=enabled", "--set-all", "per-user-mfa=disabled", "--set-all-share", "0.5"]
+            .map(String::from),
+    );
+    let sim = start_sim(&csv, &sim_args);
+    let rates = [
+        format!("{:.2}", budgets.graph_rate * 5.0),
+        format!("{:.2}", budgets.graph_write_rate * 5.0),
+        format!("{:.2}", budgets.exchange_rate * 5.0),
+    ];
+    let mut args =
+        vec!["apply", "--profile", "smtp-auth-fix", "--yes", "--request-timeout", "2s", "--concurrency", "128"];
+    args.extend([
+        "--graph-rps",
+        &rates[0],
+        "--graph-write-rps",
+        &rates[1],
+        "--exchange-rps",
+        &rates[2],
+        "--exchange-inflight",
+        "8",
+    ]);
+    if baseline {
+        args.extend(["--no-batch", "--fixed-rate", "--bulk-read", "never"]);
+    }
+    let floor = floor_seconds(&work, &budgets);
+    let measured = run_runner(&sim, &csv, &dir.join(name), &args).await;
+    print_result(name, N, floor, &measured, &sim).await;
+    measured.wall_s
+}
+
+async fn sweep(dir: &Path) {
+    const N: usize = 50_000;
+    let csv = dir.join("sweep.csv");
+    write_csv(&csv, N);
+    let mut sim_args: Vec<String> = FAULTY.map(String::from).to_vec();
+    sim_args.extend(["--set-all", "smtp-auth=disabled", "--set-all", "per-user-mfa=enforced"].map(String::from));
+    let sim = start_sim(&csv, &sim_args);
+    let budgets = Budgets { graph_rate: 800.0, graph_write_rate: 20.0, exchange_rate: 25.0, window_s: 10.0 };
+    let work = Work { graph_units: 2.0 * N as f64, graph_writes: 0.0, exchange_requests: (N as f64 / 1000.0).ceil() };
+    let args = [
+        "plan",
+        "--profile",
+        "smtp-auth-lockdown",
+        "--graph-rps",
+        "800",
+        "--request-timeout",
+        "2s",
+        "--concurrency",
+        "128",
+    ];
+    let measured = run_runner(&sim, &csv, &dir.join("sweep"), &args).await;
+    let stats = print_result("sweep-compliant-50k", N, floor_seconds(&work, &budgets), &measured, &sim).await;
+    assert_eq!(stats["writes_total"], 0, "a compliant sweep writes nothing");
+}
+
+async fn memory(dir: &Path, n: usize, name: &str) -> f64 {
+    let csv = dir.join(format!("{name}.csv"));
+    write_csv(&csv, n);
+    let sim = start_sim(&csv, &["--no-throttle".to_string()]);
+    let args = ["plan", "--set", "smtp-auth=disabled", "--set", "per-user-mfa=enforced", "--concurrency", "256"];
+    let fast = [
+        "--graph-rps",
+        "1000000",
+        "--graph-write-rps",
+        "1000000",
+        "--exchange-rps",
+        "1000000",
+        "--exchange-inflight",
+        "16",
+    ];
+    let all: Vec<&str> = args.iter().chain(fast.iter()).copied().collect();
+    let measured = run_runner(&sim, &csv, &dir.join(name), &all).await;
+    print_result(name, n, 0.0, &measured, &sim).await;
+    measured.peak_rss_mb
+}
+
+fn main() {
+    let only = std::env::var("THROUGHPUT_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|n| n == name);
+    let dir: PathBuf = tempfile_dir();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut fix_wall = None;
+        if wanted("fix-10k") {
+            fix_wall = Some(fix(&dir, "fix-10k", false).await);
+        }
+        if wanted("baseline-10k") {
+            let baseline = fix(&dir, "baseline-10k", true).await;
+            if let Some(fix_wall) = fix_wall {
+                println!("RESULT scenario=baseline-vs-fix wall_ratio={:.2}", baseline / fix_wall);
+            }
+        }
+        if wanted("sweep-compliant-50k") {
+            sweep(&dir).await;
+        }
+        if wanted("memory-1m") {
+            let small = memory(&dir, 100_000, "memory-100k").await;
+            let large = memory(&dir, 1_000_000, "memory-1m").await;
+            println!("RESULT scenario=memory-1m-vs-100k rss_ratio={:.2}", large / small);
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("remediate-throughput-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

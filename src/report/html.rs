@@ -1,0 +1,232 @@
+//! `report.html`: one self-contained page for people who will not open a CSV: the summary, a
+//! chart of outcomes per setting (inline SVG), the drift against a baseline, and a sortable,
+//! filterable table of rows. No network requests: styles, chart and script are all inline.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::drift::Change;
+use crate::engine::events::Outcome;
+use crate::error::{Error, Result};
+
+/// The most rows the table holds; past that, failures and pending changes come first.
+const TABLE_ROWS: usize = 5000;
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn colour(outcome: &str) -> &'static str {
+    match outcome {
+        "changed" => "#2b7bb9",
+        "compliant" => "#3a9d5d",
+        "would-change" => "#e0a526",
+        "skipped" => "#9aa0a6",
+        "conflict" => "#a05cbf",
+        _ => "#d64545",
+    }
+}
+
+fn chart(summary: &Value) -> String {
+    let settings = summary["by_setting"].as_object().cloned().unwrap_or_default();
+    let height = 40 * settings.len().max(1) + 40;
+    let mut svg = format!(r#"<svg width="720" height="{height}" role="img" aria-label="Outcomes per setting">"#);
+    for (i, (setting, outcomes)) in settings.iter().enumerate() {
+        let y = 10 + i * 40;
+        let total: u64 = outcomes.as_object().map(|o| o.values().filter_map(Value::as_u64).sum()).unwrap_or(0).max(1);
+        let _ = write!(svg, r#"<text x="0" y="{}" font-size="13">{}</text>"#, y + 18, escape(setting));
+        let mut x = 150.0;
+        for outcome in Outcome::ALL {
+            let count = outcomes[outcome.name()].as_u64().unwrap_or(0);
+            if count == 0 {
+                continue;
+            }
+            let width = 540.0 * count as f64 / total as f64;
+            let _ = write!(
+                svg,
+                r#"<rect class="bar" data-outcome="{name}" x="{x:.1}" y="{y}" width="{width:.1}" height="26" fill="{fill}"><title>{setting} {name}: {count}</title></rect>"#,
+                name = outcome.name(),
+                fill = colour(outcome.name()),
+                setting = escape(setting),
+            );
+            x += width;
+        }
+    }
+    let legend_y = height - 12;
+    let mut x = 0;
+    for outcome in Outcome::ALL {
+        let _ = write!(
+            svg,
+            r#"<rect x="{x}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{legend_y}" font-size="12">{}</text>"#,
+            legend_y - 10,
+            colour(outcome.name()),
+            x + 16,
+            outcome.name()
+        );
+        x += 115;
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn rows(directory: &Path) -> Result<(Vec<HashMap<String, String>>, usize)> {
+    let path = directory.join("results.csv");
+    let mut reader = csv::Reader::from_path(&path)
+        .map_err(|e| Error::Io { context: format!("cannot read {}", path.display()), source: e.into() })?;
+    let mut urgent = Vec::new();
+    let mut rest = Vec::new();
+    let mut total = 0;
+    for row in reader.deserialize::<HashMap<String, String>>().map_while(|r| r.ok()) {
+        total += 1;
+        let pressing =
+            matches!(row.get("outcome").map(String::as_str), Some("failed" | "conflict" | "would-change" | "changed"));
+        if pressing && urgent.len() < TABLE_ROWS {
+            urgent.push(row);
+        } else if !pressing && rest.len() < TABLE_ROWS {
+            rest.push(row);
+        }
+    }
+    urgent.extend(rest);
+    urgent.truncate(TABLE_ROWS);
+    Ok((urgent, total))
+}
+
+const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#202124}h1{font-size:22px}h2{font-size:17px;margin-top:28px}\
+table{border-collapse:collapse;width:100%;font-size:13px}th,td{border-bottom:1px solid #e0e0e0;padding:4px 8px;text-align:left}\
+th{cursor:pointer;background:#f4f6f8;position:sticky;top:0}td.o{font-weight:600}.cards{display:flex;gap:12px;flex-wrap:wrap}\
+.card{border:1px solid #dadce0;border-radius:8px;padding:10px 16px;min-width:110px}.card b{display:block;font-size:22px}\
+input,select{font-size:13px;padding:4px;margin-right:8px}.muted{color:#5f6368}";
+
+const SCRIPT: &str = r#"
+const table=document.getElementById('rows'),body=table.tBodies[0],filter=document.getElementById('filter'),pick=document.getElementById('outcome');
+function apply(){const q=filter.value.toLowerCase(),o=pick.value;let shown=0;for(const r of body.rows){const ok=(!o||r.dataset.outcome===o)&&(!q||r.textContent.toLowerCase().includes(q));r.style.display=ok?'':'none';if(ok)shown++;}document.getElementById('shown').textContent=shown;}
+filter.addEventListener('input',apply);pick.addEventListener('change',apply);
+table.tHead.addEventListener('click',e=>{const th=e.target.closest('th');if(!th)return;const i=th.cellIndex,dir=th.dataset.dir==='asc'?'desc':'asc';th.dataset.dir=dir;
+const num=i===0;const rows=[...body.rows].sort((a,b)=>{const x=a.cells[i].textContent,y=b.cells[i].textContent;const c=num?(+x)-(+y):x.localeCompare(y);return dir==='asc'?c:-c;});rows.forEach(r=>body.appendChild(r));});
+apply();
+"#;
+
+/// Writes `report.html` from the summary, `results.csv` and the drift.
+pub fn write(directory: &Path, summary: &Value, drift: &[Change]) -> Result<()> {
+    let (rows, total) = rows(directory)?;
+    let mut page = String::new();
+    let title = format!(
+        "remediate {} — {}",
+        summary["command"].as_str().unwrap_or(""),
+        summary["started_at"].as_str().unwrap_or("")
+    );
+    let _ = write!(
+        page,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
+        escape(&title)
+    );
+    let _ = write!(
+        page,
+        "<h1>{}</h1><p class=\"muted\">tenant {} · profile {} · desired {} · exit code {}</p>",
+        escape(&title),
+        escape(summary["tenant_id"].as_str().unwrap_or("")),
+        escape(summary["profile"].as_str().unwrap_or("(none)")),
+        escape(summary["desired"].as_str().unwrap_or("")),
+        summary["exit_code"]
+    );
+    page.push_str("<div class=\"cards\">");
+    let _ = write!(page, "<div class=\"card\" data-count=\"targets\"><b>{}</b>targets</div>", summary["targets"]);
+    for outcome in Outcome::ALL {
+        let _ = write!(
+            page,
+            "<div class=\"card\" data-count=\"{0}\"><b>{1}</b>{0}</div>",
+            outcome.name(),
+            summary["counts"][outcome.name()]
+        );
+    }
+    let _ = write!(
+        page,
+        "<div class=\"card\" data-count=\"rejected_rows\"><b>{}</b>rows rejected</div>",
+        summary["rejected_rows"]
+    );
+    page.push_str("</div><h2>Outcomes per setting</h2>");
+    page.push_str(&chart(summary));
+    if summary["drift"].is_object() {
+        let drift_summary = &summary["drift"];
+        let _ = write!(
+            page,
+            "<h2>Drift since {}</h2><p>newly non-compliant <b>{}</b> · fixed <b>{}</b> · new mailboxes <b>{}</b> · removed mailboxes <b>{}</b></p>",
+            escape(drift_summary["baseline"].as_str().unwrap_or("")),
+            drift_summary["newly_non_compliant"],
+            drift_summary["fixed"],
+            drift_summary["new_mailboxes"],
+            drift_summary["removed_mailboxes"]
+        );
+        page.push_str(
+            "<table id=\"drift\"><thead><tr><th>change</th><th>identity</th><th>setting</th></tr></thead><tbody>",
+        );
+        for change in drift.iter().take(TABLE_ROWS) {
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                change.kind,
+                escape(&change.identity),
+                escape(&change.setting)
+            );
+        }
+        page.push_str("</tbody></table>");
+    }
+    let warnings = summary["warnings"].as_array().cloned().unwrap_or_default();
+    if !warnings.is_empty() {
+        page.push_str("<h2>Warnings</h2><ul>");
+        for warning in warnings {
+            let _ = write!(page, "<li>{}</li>", escape(warning.as_str().unwrap_or("")));
+        }
+        page.push_str("</ul>");
+    }
+    let _ = write!(
+        page,
+        "<h2>Rows</h2><p><input id=\"filter\" placeholder=\"filter…\"><select id=\"outcome\"><option value=\"\">every outcome</option>"
+    );
+    for outcome in Outcome::ALL {
+        let _ = write!(page, "<option>{}</option>", outcome.name());
+    }
+    let _ = write!(page, "</select><span id=\"shown\">{}</span> shown of {} in the table", rows.len(), rows.len());
+    if total > rows.len() {
+        let _ = write!(page, " ({total} in results.csv; failures and changes first)");
+    }
+    page.push_str("</p><table id=\"rows\"><thead><tr>");
+    let columns =
+        ["line", "identity", "setting", "before", "desired", "after", "outcome", "error_code", "error_message"];
+    for column in columns {
+        let _ = write!(page, "<th>{column}</th>");
+    }
+    page.push_str("</tr></thead><tbody>");
+    for row in &rows {
+        let outcome = row.get("outcome").map(String::as_str).unwrap_or("");
+        let _ = write!(page, "<tr data-outcome=\"{}\">", escape(outcome));
+        for column in columns {
+            let value = row.get(column).map(String::as_str).unwrap_or("");
+            let class = if column == "outcome" {
+                format!(" class=\"o\" style=\"color:{}\"", colour(value))
+            } else {
+                String::new()
+            };
+            let _ = write!(page, "<td{class}>{}</td>", escape(value));
+        }
+        page.push_str("</tr>");
+    }
+    let _ = write!(page, "</tbody></table><script>{SCRIPT}</script></body></html>");
+    let temporary = directory.join("report.html.partial");
+    std::fs::write(&temporary, page).map_err(Error::io(format!("cannot write {}", temporary.display())))?;
+    std::fs::rename(&temporary, directory.join("report.html")).map_err(Error::io("cannot move report.html into place"))
+}

@@ -1,0 +1,99 @@
+//! Which targets a run covers: exclusions (addresses or `*@domain` patterns that are reported but
+//! never touched) and shards (a stable share of the targets for one of N machines).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Addresses and domains a run must leave alone.
+#[derive(Debug, Default)]
+pub struct Exclusions {
+    addresses: HashSet<String>,
+    domains: HashSet<String>,
+    source: String,
+}
+
+impl Exclusions {
+    /// Reads one address or `*@domain` a line; blank lines and `#` comments are skipped.
+    pub fn load(path: &Path) -> Result<Exclusions> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("--exclude {}: cannot read it: {e}", path.display())))?;
+        let mut exclusions = Exclusions { source: path.display().to_string(), ..Exclusions::default() };
+        for (number, line) in text.lines().enumerate() {
+            let entry = line.split('#').next().unwrap_or_default().trim();
+            if entry.is_empty() {
+                continue;
+            }
+            exclusions
+                .add(entry)
+                .map_err(|reason| Error::Config(format!("--exclude {}:{}: {reason}", path.display(), number + 1)))?;
+        }
+        Ok(exclusions)
+    }
+
+    pub fn add(&mut self, entry: &str) -> Result<(), String> {
+        match entry.strip_prefix("*@") {
+            Some(domain) if !domain.is_empty() && !domain.contains('@') => {
+                self.domains.insert(domain.to_lowercase());
+            }
+            Some(_) => return Err(format!("'{entry}' is not a *@domain pattern")),
+            None if entry.contains('@') && !entry.contains('*') => {
+                self.addresses.insert(entry.to_lowercase());
+            }
+            None => return Err(format!("'{entry}' is neither an address nor a *@domain pattern")),
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.addresses.is_empty() && self.domains.is_empty()
+    }
+
+    /// Why `address` is excluded, if it is.
+    pub fn reason(&self, address: &str) -> Option<String> {
+        let lower = address.to_lowercase();
+        if self.addresses.contains(&lower) {
+            return Some(format!("excluded by {}", self.source));
+        }
+        let domain = lower.rsplit_once('@')?.1;
+        self.domains.contains(domain).then(|| format!("excluded by {} (*@{domain})", self.source))
+    }
+}
+
+/// FNV-1a: a hash that never changes between versions or machines, unlike std's.
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Whether `identity` belongs to shard `k` of `n`.
+pub fn in_shard(identity: &str, (k, n): (u32, u32)) -> bool {
+    stable_hash(&identity.to_lowercase()) % u64::from(n) == u64::from(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_and_domain_patterns() {
+        let mut exclusions = Exclusions::default();
+        exclusions.add("Scanner@Contoso.com").unwrap();
+        exclusions.add("*@relay.contoso.com").unwrap();
+        assert!(exclusions.reason("scanner@contoso.com").is_some());
+        assert!(exclusions.reason("printer@RELAY.contoso.com").is_some());
+        assert!(exclusions.reason("adele@contoso.com").is_none());
+        assert!(exclusions.add("*@").is_err());
+        assert!(exclusions.add("not-an-address").is_err());
+    }
+
+    #[test]
+    fn shards_cover_every_identity_exactly_once() {
+        for i in 0..1000 {
+            let identity = format!("user{i}@contoso.com");
+            let owners = (0..3).filter(|&k| in_shard(&identity, (k, 3))).count();
+            assert_eq!(owners, 1);
+            assert_eq!(in_shard(&identity, (1, 3)), in_shard(&identity.to_uppercase(), (1, 3)));
+        }
+    }
+}

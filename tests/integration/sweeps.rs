@@ -1,0 +1,180 @@
+//! Compliance sweeps: audit exit codes over the whole tenant, exclusions, per-row desired values,
+//! drift against a baseline, shards, and report.html agreeing with summary.json.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use remediate::sim::{Population, SimConfig, Simulator};
+use serde_json::Value;
+
+use crate::support::{connection_args, results, run, scratch, start, state, summary, write_csv};
+
+fn tenant() -> SimConfig {
+    SimConfig { population: Population::Generated { count: 150 }, seed: 3, ..SimConfig::default() }
+}
+
+const FAST: [&str; 6] = ["--graph-rps", "500", "--exchange-rps", "200", "--exchange-inflight", "4"];
+
+async fn remediate(sim: &Simulator, dir: &Path, report: &str, args: &[&str]) -> u8 {
+    let mut argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    argv.extend(FAST.map(String::from));
+    argv.extend(["--report-dir".into(), dir.join(report).display().to_string()]);
+    argv.extend(connection_args(sim, dir));
+    run(&argv).await
+}
+
+fn user<'a>(state: &'a Value, upn: &str) -> &'a Value {
+    state["users"].as_array().unwrap().iter().find(|u| u["userPrincipalName"] == upn).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_apply_audit_over_every_mailbox_with_an_exclusion() {
+    let sim = start(tenant()).await;
+    let dir = scratch();
+    let initial = state(&sim);
+    let kept = initial["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["hasMailbox"] == true && u["smtpClientAuthenticationDisabled"] == false)
+        .unwrap();
+    let kept_upn = kept["userPrincipalName"].as_str().unwrap().to_string();
+    let exclude = dir.path().join("exclude.txt");
+    std::fs::write(&exclude, format!("# service accounts that keep SMTP AUTH\n{kept_upn}\n*@relay.contoso.com\n"))
+        .unwrap();
+    let exclude = exclude.display().to_string();
+    let lockdown = ["--profile", "smtp-auth-lockdown", "--all-mailboxes", "--exclude", &exclude];
+
+    let mut audit: Vec<&str> = vec!["audit"];
+    audit.extend(lockdown);
+    assert_eq!(remediate(&sim, dir.path(), "audit-1", &audit).await, 3, "a fresh tenant has drift");
+    let mut apply: Vec<&str> = vec!["apply", "--yes"];
+    apply.extend(lockdown);
+    assert_eq!(remediate(&sim, dir.path(), "apply", &apply).await, 0);
+    assert_eq!(remediate(&sim, dir.path(), "audit-2", &audit).await, 0, "compliant after the apply");
+
+    let now = state(&sim);
+    assert_eq!(
+        user(&now, &kept_upn)["smtpClientAuthenticationDisabled"],
+        false,
+        "the excluded mailbox kept its setting"
+    );
+    assert_eq!(user(&now, &kept_upn)["writes"], 0);
+    let rows = results(&dir.path().join("apply"));
+    let excluded: Vec<_> = rows.iter().filter(|r| r["error_code"] == "Excluded").collect();
+    assert_eq!(excluded.len(), 2, "both settings of the excluded mailbox: {excluded:?}");
+    assert!(excluded.iter().all(|r| r["outcome"] == "skipped" && r["error_message"].contains("exclude.txt")));
+    let mailboxes = initial["users"].as_array().unwrap().iter().filter(|u| u["hasMailbox"] == true).count();
+    assert_eq!(summary(&dir.path().join("apply"))["targets"], mailboxes as u64, "--all-mailboxes covers every mailbox");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_row_columns_override_the_profile() {
+    let sim = start(tenant()).await;
+    let dir = scratch();
+    let snapshot = state(&sim);
+    let mailboxes: Vec<&Value> =
+        snapshot["users"].as_array().unwrap().iter().filter(|u| u["hasMailbox"] == true).take(4).collect();
+    let rows: Vec<String> = mailboxes
+        .iter()
+        .enumerate()
+        .map(|(i, u)| format!("{},{}", u["userPrincipalName"].as_str().unwrap(), if i == 0 { "enabled" } else { "" }))
+        .collect();
+    let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName,smtp-auth", &rows);
+    let code =
+        remediate(&sim, dir.path(), "apply", &["apply", csv.to_str().unwrap(), "--set", "smtp-auth=disabled"]).await;
+    assert_eq!(code, 0);
+    let now = state(&sim);
+    let first = mailboxes[0]["userPrincipalName"].as_str().unwrap();
+    assert_eq!(user(&now, first)["smtpClientAuthenticationDisabled"], false, "the row's own value won");
+    for other in &mailboxes[1..] {
+        assert_eq!(user(&now, other["userPrincipalName"].as_str().unwrap())["smtpClientAuthenticationDisabled"], true);
+    }
+}
+
+async fn direct_set(sim: &Simulator, upn: &str, disabled: bool) {
+    let bearer = crate::support::token(sim, crate::support::EXCHANGE).await;
+    let url = format!("{}/adminapi/beta/{}/InvokeCommand", sim.url(), sim.app().tenant_id);
+    let body = serde_json::json!({"CmdletInput": {"CmdletName": "Set-CASMailbox", "Parameters": {"Identity": upn, "SmtpClientAuthenticationDisabled": disabled}}});
+    let answer = reqwest::Client::new().post(url).bearer_auth(bearer).json(&body).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_shows_a_mailbox_changed_behind_our_back_and_the_html_agrees() {
+    let sim = start(tenant()).await;
+    let dir = scratch();
+    let profile = ["--profile", "smtp-auth-lockdown", "--all-mailboxes"];
+    let mut apply = vec!["apply", "--yes"];
+    apply.extend(profile);
+    assert_eq!(remediate(&sim, dir.path(), "apply", &apply).await, 0);
+    let mut audit = vec!["audit"];
+    audit.extend(profile);
+    assert_eq!(remediate(&sim, dir.path(), "night-1", &audit).await, 0);
+
+    let victim = results(&dir.path().join("night-1"))
+        .into_iter()
+        .find(|r| r["setting"] == "smtp-auth" && r["outcome"] == "compliant")
+        .unwrap();
+    direct_set(&sim, &victim["identity"], false).await;
+    let baseline = dir.path().join("night-1").display().to_string();
+    audit.extend(["--baseline", &baseline]);
+    assert_eq!(remediate(&sim, dir.path(), "night-2", &audit).await, 3);
+    let night = dir.path().join("night-2");
+    let totals = summary(&night);
+    assert_eq!(totals["drift"]["newly_non_compliant"], 1, "{}", totals["drift"]);
+    assert_eq!(totals["drift"]["fixed"], 0);
+    let drift = std::fs::read_to_string(night.join("drift.csv")).unwrap();
+    assert!(drift.contains(&format!("newly-non-compliant,{},smtp-auth", victim["identity"].to_lowercase())), "{drift}");
+
+    let html = std::fs::read_to_string(night.join("report.html")).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("src="),
+        "the page makes no network requests"
+    );
+    let card = |name: &str| -> u64 {
+        let marker = format!("data-count=\"{name}\"><b>");
+        let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} card")) + marker.len();
+        html[start..].split('<').next().unwrap().parse().unwrap()
+    };
+    for outcome in ["changed", "compliant", "would-change", "skipped", "conflict", "failed"] {
+        assert_eq!(card(outcome), totals["counts"][outcome].as_u64().unwrap(), "{outcome}");
+    }
+    assert_eq!(card("targets"), totals["targets"].as_u64().unwrap());
+    assert!(html.contains("<svg") && html.contains("Drift since"));
+    let rows_in_table = html.matches("<tr data-outcome=").count();
+    assert_eq!(rows_in_table, results(&night).len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shards_cover_every_target_exactly_once() {
+    let sim = start(tenant()).await;
+    let dir = scratch();
+    let upns: Vec<String> = state(&sim)["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_string())
+        .collect();
+    let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &upns);
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for k in 0..3 {
+        let shard = format!("{k}/3");
+        let report = format!("shard-{k}");
+        assert_eq!(
+            remediate(
+                &sim,
+                dir.path(),
+                &report,
+                &["plan", csv.to_str().unwrap(), "--set", "smtp-auth=disabled", "--shard", &shard]
+            )
+            .await,
+            0
+        );
+        for row in results(&dir.path().join(&report)) {
+            *seen.entry(row["identity"].clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.len(), upns.len(), "every target in some shard");
+    assert!(seen.values().all(|&n| n == 1), "no target in two shards");
+}
