@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -170,12 +169,7 @@ impl TokenSource {
                         self.token_url,
                         super::describe_transport(&error)
                     );
-                    tokio::time::sleep(super::retry_after::backoff(
-                        attempt,
-                        Duration::from_millis(500),
-                        Duration::from_secs(5),
-                    ))
-                    .await;
+                    pause(attempt).await;
                     continue;
                 }
             };
@@ -189,12 +183,7 @@ impl TokenSource {
             }
             if status.is_server_error() || status.as_u16() == 429 {
                 last_problem = format!("the token endpoint answered {status}");
-                tokio::time::sleep(super::retry_after::backoff(
-                    attempt,
-                    Duration::from_millis(500),
-                    Duration::from_secs(5),
-                ))
-                .await;
+                pause(attempt).await;
                 continue;
             }
             let message = service_error::parse(&body);
@@ -225,9 +214,9 @@ impl TokenSource {
     }
 }
 
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// base64url without padding, as JWT headers use.
-pub fn base64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+/// The wait before asking the token endpoint again.
+async fn pause(attempt: u32) {
+    tokio::time::sleep(super::retry_after::backoff(attempt, Duration::from_millis(500), Duration::from_secs(5))).await;
 }
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

@@ -393,6 +393,27 @@ fn exchange_call(
     (exchange::execute(service, &call, tenant), writes)
 }
 
+/// The checks every Exchange request passes first: a free in-flight slot, a valid token for
+/// Exchange, and our tenant in the path. The slot is held until the answer is sent.
+async fn exchange_admit<'a>(
+    service: &'a Service,
+    tenant: &str,
+    headers: &HeaderMap,
+    ids: &RequestIds,
+) -> Result<Option<super::budget::InFlightGuard<'a>>, Response> {
+    let Some(slot) = exchange_slot(service) else {
+        let reply = Reply::throttled(std::time::Duration::from_secs(1), CONCURRENCY_MESSAGE, ids);
+        return Err(respond(service, Api::Exchange, reply, ids));
+    };
+    if let Err(reply) = admit(service, headers, Audience::Exchange, ids).await {
+        return Err(respond(service, Api::Exchange, reply, ids));
+    }
+    if let Err(reply) = exchange_tenant_ok(service, tenant) {
+        return Err(respond(service, Api::Exchange, reply, ids));
+    }
+    Ok(slot)
+}
+
 async fn exchange_invoke(
     State(service): Shared,
     Path(tenant): Path<String>,
@@ -403,22 +424,16 @@ async fn exchange_invoke(
 ) -> Response {
     service.record(method.as_str(), target_of(&uri), &body);
     let ids = RequestIds::new(client_request_id(&headers));
-    let Some(_slot) = exchange_slot(&service) else {
-        let reply = Reply::throttled(std::time::Duration::from_secs(1), CONCURRENCY_MESSAGE, &ids);
-        return respond(&service, Api::Exchange, reply, &ids);
+    let _slot = match exchange_admit(&service, &tenant, &headers, &ids).await {
+        Ok(slot) => slot,
+        Err(response) => return response,
     };
-    if let Err(reply) = admit(&service, &headers, Audience::Exchange, &ids).await {
-        return respond(&service, Api::Exchange, reply, &ids);
-    }
     if method != Method::POST {
         let reply = Reply::exchange_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
             "InvokeCommand accepts POST only.",
         );
-        return respond(&service, Api::Exchange, reply, &ids);
-    }
-    if let Err(reply) = exchange_tenant_ok(&service, &tenant) {
         return respond(&service, Api::Exchange, reply, &ids);
     }
     let query = uri.query().unwrap_or_default();
@@ -446,16 +461,10 @@ async fn exchange_batch(
 ) -> Response {
     service.record(method.as_str(), target_of(&uri), &body);
     let ids = RequestIds::new(client_request_id(&headers));
-    let Some(_slot) = exchange_slot(&service) else {
-        let reply = Reply::throttled(std::time::Duration::from_secs(1), CONCURRENCY_MESSAGE, &ids);
-        return respond(&service, Api::Exchange, reply, &ids);
+    let _slot = match exchange_admit(&service, &tenant, &headers, &ids).await {
+        Ok(slot) => slot,
+        Err(response) => return response,
     };
-    if let Err(reply) = admit(&service, &headers, Audience::Exchange, &ids).await {
-        return respond(&service, Api::Exchange, reply, &ids);
-    }
-    if let Err(reply) = exchange_tenant_ok(&service, &tenant) {
-        return respond(&service, Api::Exchange, reply, &ids);
-    }
     let requests = match batch_requests(&body, EXCHANGE_BATCH_LIMIT, &ids) {
         Ok(requests) => requests,
         Err(reply) => return respond(&service, Api::Exchange, reply, &ids),
