@@ -124,10 +124,11 @@ apply();
 pub fn write(directory: &Path, summary: &Value, drift: &[Change]) -> Result<()> {
     let (rows, total) = rows(directory)?;
     let mut page = String::new();
+    let started = summary["started_at"].as_str().unwrap_or("");
     let title = format!(
-        "remediate {} — {}",
+        "remediate {} — {} UTC",
         summary["command"].as_str().unwrap_or(""),
-        summary["started_at"].as_str().unwrap_or("")
+        started.get(..19).unwrap_or(started).replace('T', " ")
     );
     let _ = write!(
         page,
