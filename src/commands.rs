@@ -256,6 +256,11 @@ async fn new_run(
     if let (Some(input), true) = (&input, args.strict) {
         refuse_bad_rows(input, args.column.as_deref())?;
     }
+    // The file is checked (header, identity column) before anything else can fail.
+    let csv = match &input {
+        Some(input) => Some(csv_entries(input, args.column.as_deref())?),
+        None => None,
+    };
     let connection = match &input {
         _ if !session.connection.simulate => connect(session, &session.tuning)?,
         Some(input) => connection::simulate(identities(input, args.column.as_deref())?, &session.tuning).await?,
@@ -264,14 +269,11 @@ async fn new_run(
     if mode == Mode::Apply {
         confirm_weakening(&desired, yes)?;
     }
-    let (entries, total, smtp_index, fingerprint) = match &input {
-        Some(input) => (
-            csv_entries(input, args.column.as_deref())?,
-            targets::count_rows(input),
-            None,
-            Some(run_record::fingerprint(input)?),
-        ),
-        None => {
+    let (entries, total, smtp_index, fingerprint) = match (&input, csv) {
+        (Some(input), Some(entries)) => {
+            (entries, targets::count_rows(input), None, Some(run_record::fingerprint(input)?))
+        }
+        _ => {
             connection.client.check_credentials().await?;
             let index = smtp_auth::read_all(&connection.client, true)
                 .await

@@ -18,10 +18,15 @@ use tokio::time::Instant;
 struct Rate {
     current: f64,
     limiter: std::sync::Arc<DefaultDirectRateLimiter>,
-    clean: u64,
-    /// When the rate was last cut for a 429: the 429s of one burst count as one signal.
+    /// The last time the rate moved, or was held by a warning: the rate steps at most once a
+    /// second, so a burst of answers counts as one signal, not one step each.
+    last_step: Instant,
+    /// The last cut for a 429; cuts within a Retry-After of it are the same signal.
     last_cut: Option<Instant>,
 }
+
+/// How often the rate may change.
+const STEP: Duration = Duration::from_secs(1);
 
 pub struct Pacer {
     name: &'static str,
@@ -50,7 +55,7 @@ impl Pacer {
             name,
             ceiling: rate,
             adaptive,
-            rate: Mutex::new(Rate { current: rate, limiter: limiter(rate), clean: 0, last_cut: None }),
+            rate: Mutex::new(Rate { current: rate, limiter: limiter(rate), last_step: Instant::now(), last_cut: None }),
             paused_until: Mutex::new(None),
             inflight: inflight.map(|n| Semaphore::new(n as usize)),
             throttled: AtomicU64::new(0),
@@ -99,16 +104,15 @@ impl Pacer {
             }
         }
         if self.adaptive {
-            // Requests already in flight when the budget ran out all come back 429 together;
-            // cut once for them, not once each, or the rate collapses to the floor.
+            // Requests already in flight when the budget ran out all come back 429 together:
+            // they are one signal, or the rate would collapse to the floor.
             let now = Instant::now();
             let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
-            let recent =
-                rate.last_cut.is_some_and(|at| now.duration_since(at) < retry_after.max(Duration::from_secs(1)));
-            if !recent {
+            if rate.last_cut.is_none_or(|at| now.duration_since(at) >= retry_after.max(STEP)) {
                 rate.last_cut = Some(now);
-                drop(rate);
-                self.set_rate(|rate| rate * 0.5);
+                rate.last_step = now;
+                rate.current = (rate.current * 0.5).clamp(FLOOR, self.ceiling);
+                rate.limiter = limiter(rate.current);
             }
         }
         tracing::debug!(
@@ -119,34 +123,32 @@ impl Pacer {
     }
 
     /// A success; `limit_percentage` is the service's `x-ms-throttle-limit-percentage`, if sent.
+    /// From 90 % the rate comes down a tenth; from 80 % it holds; below, it climbs a tenth a
+    /// second back towards the configured rate.
     pub fn succeeded(&self, limit_percentage: Option<f64>) {
         if !self.adaptive {
             return;
         }
         match limit_percentage {
-            Some(used) if used >= 90.0 => self.set_rate(|rate| rate * 0.8),
-            Some(used) if used >= 80.0 => self.set_rate(|rate| rate * 0.95),
-            _ => {
-                let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
-                rate.clean += 1;
-                // After about five seconds' worth of clean answers, step up by a tenth.
-                if rate.current < self.ceiling && rate.clean as f64 >= (rate.current * 5.0).max(10.0) {
-                    rate.current = (rate.current * 1.1).min(self.ceiling);
-                    rate.limiter = limiter(rate.current);
-                    rate.clean = 0;
-                }
-            }
+            Some(used) if used >= 90.0 => self.step(STEP, |rate| rate * 0.9),
+            Some(used) if used >= 80.0 => self.step(STEP, |rate| rate),
+            _ => self.step(STEP, |rate| rate * 1.1 + 0.5),
         }
     }
 
-    fn set_rate(&self, change: impl FnOnce(f64) -> f64) {
+    /// Changes the rate, unless it changed less than `interval` ago.
+    fn step(&self, interval: Duration, change: impl FnOnce(f64) -> f64) {
+        let now = Instant::now();
         let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+        if now.duration_since(rate.last_step) < interval {
+            return;
+        }
+        rate.last_step = now;
         let next = change(rate.current).clamp(FLOOR, self.ceiling);
         if (next - rate.current).abs() > f64::EPSILON {
             rate.current = next;
             rate.limiter = limiter(next);
         }
-        rate.clean = 0;
     }
 
     pub fn current_rate(&self) -> f64 {
@@ -166,6 +168,7 @@ mod tests {
     async fn a_429_holds_every_worker_until_retry_after() {
         let pacer = Pacer::new("graph", 1000.0, None, true);
         pacer.acquire().await;
+        tokio::time::advance(STEP).await;
         pacer.throttled(Duration::from_secs(3));
         pacer.throttled(Duration::from_secs(3));
         let start = Instant::now();
@@ -175,15 +178,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_rate_recovers_slowly_and_never_passes_the_ceiling() {
+    async fn the_rate_recovers_a_step_a_second_and_never_passes_the_ceiling() {
         let pacer = Pacer::new("graph", 100.0, None, true);
+        tokio::time::advance(STEP).await;
         pacer.throttled(Duration::from_millis(1));
-        for _ in 0..10_000 {
+        assert_eq!(pacer.current_rate(), 50.0);
+        for _ in 0..1000 {
+            pacer.succeeded(None);
+        }
+        assert_eq!(pacer.current_rate(), 50.0, "a burst of answers within a second is one signal");
+        for _ in 0..20 {
+            tokio::time::advance(STEP).await;
             pacer.succeeded(None);
         }
         assert_eq!(pacer.current_rate(), 100.0);
+        tokio::time::advance(STEP).await;
         pacer.succeeded(Some(95.0));
-        assert!(pacer.current_rate() < 100.0);
+        assert_eq!(pacer.current_rate(), 90.0, "a nearly spent budget slows it down");
+        tokio::time::advance(STEP).await;
+        pacer.succeeded(Some(85.0));
+        assert_eq!(pacer.current_rate(), 90.0, "between 80 and 90 % it holds");
     }
 
     #[tokio::test(start_paused = true)]
