@@ -23,6 +23,8 @@ struct Rate {
     last_step: Instant,
     /// The last cut for a 429; cuts within a Retry-After of it are the same signal.
     last_cut: Option<Instant>,
+    /// The rate the last 429 came at: climbing back, the rate slows down as it nears it.
+    throttled_at: Option<f64>,
 }
 
 /// How often the rate may change.
@@ -55,7 +57,13 @@ impl Pacer {
             name,
             ceiling: rate,
             adaptive,
-            rate: Mutex::new(Rate { current: rate, limiter: limiter(rate), last_step: Instant::now(), last_cut: None }),
+            rate: Mutex::new(Rate {
+                current: rate,
+                limiter: limiter(rate),
+                last_step: Instant::now(),
+                last_cut: None,
+                throttled_at: None,
+            }),
             paused_until: Mutex::new(None),
             inflight: inflight.map(|n| Semaphore::new(n as usize)),
             throttled: AtomicU64::new(0),
@@ -111,6 +119,7 @@ impl Pacer {
             if rate.last_cut.is_none_or(|at| now.duration_since(at) >= retry_after.max(STEP)) {
                 rate.last_cut = Some(now);
                 rate.last_step = now;
+                rate.throttled_at = Some(rate.current);
                 rate.current = (rate.current * 0.5).clamp(FLOOR, self.ceiling);
                 rate.limiter = limiter(rate.current);
             }
@@ -129,9 +138,14 @@ impl Pacer {
         if !self.adaptive {
             return;
         }
+        let near_the_last_429 = {
+            let rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+            rate.throttled_at.is_some_and(|at| rate.current >= 0.9 * at)
+        };
         match limit_percentage {
-            Some(used) if used >= 90.0 => self.step(STEP, |rate| rate * 0.9),
+            Some(used) if used >= 90.0 => self.step(STEP, |rate| rate * 0.95),
             Some(used) if used >= 80.0 => self.step(STEP, |rate| rate),
+            _ if near_the_last_429 => self.step(STEP, |rate| rate * 1.02 + 0.1),
             _ => self.step(STEP, |rate| rate * 1.1 + 0.5),
         }
     }
@@ -187,17 +201,17 @@ mod tests {
             pacer.succeeded(None);
         }
         assert_eq!(pacer.current_rate(), 50.0, "a burst of answers within a second is one signal");
-        for _ in 0..20 {
+        for _ in 0..60 {
             tokio::time::advance(STEP).await;
             pacer.succeeded(None);
         }
-        assert_eq!(pacer.current_rate(), 100.0);
+        assert_eq!(pacer.current_rate(), 100.0, "back to the configured rate, slowly near where the 429 came");
         tokio::time::advance(STEP).await;
         pacer.succeeded(Some(95.0));
-        assert_eq!(pacer.current_rate(), 90.0, "a nearly spent budget slows it down");
+        assert_eq!(pacer.current_rate(), 95.0, "a nearly spent budget slows it down");
         tokio::time::advance(STEP).await;
         pacer.succeeded(Some(85.0));
-        assert_eq!(pacer.current_rate(), 90.0, "between 80 and 90 % it holds");
+        assert_eq!(pacer.current_rate(), 95.0, "between 80 and 90 % it holds");
     }
 
     #[tokio::test(start_paused = true)]

@@ -354,6 +354,7 @@ async fn graph_batch(service: &Arc<Service>, beta: bool, body: &[u8], ids: &Requ
                 service.record(method.as_str(), &format!("{version}{url}"), &body);
                 let (reply, _) = service.graph_call(method, beta, &url, &item_headers(item), &body, &item_ids);
                 service.stats.answered(Api::Graph, reply.status.as_u16());
+                bump(&service.stats.batch_items);
                 item_response(&item["id"], reply)
             })
             .collect();
@@ -490,6 +491,7 @@ async fn exchange_batch(
                     )
                 };
                 service.stats.answered(Api::Exchange, reply.status.as_u16());
+                bump(&service.stats.batch_items);
                 item_response(&item["id"], reply)
             })
             .collect();

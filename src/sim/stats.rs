@@ -37,6 +37,8 @@ pub struct Stats {
     pub security_defaults_writes: AtomicU64,
     pub graph_resource_units: AtomicU64,
     pub tokens_issued: AtomicU64,
+    /// `$batch` items, also counted in `requests_total`.
+    pub batch_items: AtomicU64,
     by_status: Mutex<BTreeMap<(Api, u16), u64>>,
 }
 
@@ -74,6 +76,8 @@ impl Stats {
             "security_defaults_writes": load(&self.security_defaults_writes),
             "graph_resource_units": load(&self.graph_resource_units),
             "tokens_issued": load(&self.tokens_issued),
+            "batch_items_total": load(&self.batch_items),
+            "http_requests_total": load(&self.requests_total) - load(&self.batch_items),
         })
     }
 }
@@ -91,6 +95,7 @@ impl Stats {
             &self.security_defaults_writes,
             &self.graph_resource_units,
             &self.tokens_issued,
+            &self.batch_items,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
