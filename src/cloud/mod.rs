@@ -493,9 +493,13 @@ impl CloudClient {
             429 => {
                 let wait = retry_after.unwrap_or(Duration::from_secs(1));
                 if call.write && call.api == Api::Graph {
+                    // The write budget is the scarce one: slow writes down, and hold reads for
+                    // the Retry-After without cutting their rate.
                     self.graph_write_pacer.throttled(wait);
+                    pacer.pause(wait);
+                } else {
+                    pacer.throttled(wait);
                 }
-                pacer.throttled(wait);
                 Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
             }
             _ if concurrency => {

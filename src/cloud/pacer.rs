@@ -30,6 +30,10 @@ struct Rate {
 /// How often the rate may change.
 const STEP: Duration = Duration::from_secs(1);
 
+/// What a 429 leaves of the rate. Not a half: the Retry-After pause already sheds the excess,
+/// and the climb back is slow near the rate that was throttled.
+const CUT: f64 = 0.7;
+
 pub struct Pacer {
     name: &'static str,
     ceiling: f64,
@@ -104,13 +108,7 @@ impl Pacer {
     /// and cut the rate.
     pub fn throttled(&self, retry_after: Duration) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
-        let until = Instant::now() + retry_after;
-        {
-            let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-            if paused.is_none_or(|p| p < until) {
-                *paused = Some(until);
-            }
-        }
+        self.pause(retry_after);
         if self.adaptive {
             // Requests already in flight when the budget ran out all come back 429 together:
             // they are one signal, or the rate would collapse to the floor.
@@ -120,7 +118,7 @@ impl Pacer {
                 rate.last_cut = Some(now);
                 rate.last_step = now;
                 rate.throttled_at = Some(rate.current);
-                rate.current = (rate.current * 0.5).clamp(FLOOR, self.ceiling);
+                rate.current = (rate.current * CUT).clamp(FLOOR, self.ceiling);
                 rate.limiter = limiter(rate.current);
             }
         }
@@ -129,6 +127,15 @@ impl Pacer {
             retry_after_ms = retry_after.as_millis() as u64,
             "throttled: pausing this API"
         );
+    }
+
+    /// Holds every worker for `wait`, without changing the rate.
+    pub fn pause(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
     }
 
     /// A success; `limit_percentage` is the service's `x-ms-throttle-limit-percentage`, if sent.
@@ -188,7 +195,7 @@ mod tests {
         let start = Instant::now();
         pacer.acquire().await;
         assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
-        assert_eq!(pacer.current_rate(), 500.0, "one burst of 429s cuts the rate once");
+        assert_eq!(pacer.current_rate(), 1000.0 * CUT, "one burst of 429s cuts the rate once");
     }
 
     #[tokio::test(start_paused = true)]
@@ -196,11 +203,11 @@ mod tests {
         let pacer = Pacer::new("graph", 100.0, None, true);
         tokio::time::advance(STEP).await;
         pacer.throttled(Duration::from_millis(1));
-        assert_eq!(pacer.current_rate(), 50.0);
+        assert_eq!(pacer.current_rate(), 100.0 * CUT);
         for _ in 0..1000 {
             pacer.succeeded(None);
         }
-        assert_eq!(pacer.current_rate(), 50.0, "a burst of answers within a second is one signal");
+        assert_eq!(pacer.current_rate(), 100.0 * CUT, "a burst of answers within a second is one signal");
         for _ in 0..60 {
             tokio::time::advance(STEP).await;
             pacer.succeeded(None);
