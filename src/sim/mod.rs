@@ -232,7 +232,7 @@ impl Service {
 /// A running simulated tenant.
 pub struct Simulator {
     address: SocketAddr,
-    service: Arc<Service>,
+    tenants: Arc<server::Tenants>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -240,11 +240,20 @@ pub struct Simulator {
 impl Simulator {
     /// Binds `config.listen` (use port 0 for any free port) and starts serving.
     pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        Simulator::start_many(vec![config]).await
+    }
+
+    /// Serves several tenants (give each its own seed) on one address, as the service does: the
+    /// first config's `listen` is used.
+    pub async fn start_many(configs: Vec<SimConfig>) -> std::io::Result<Simulator> {
+        let listen = configs.first().map(|c| c.listen).ok_or_else(|| std::io::Error::other("no tenant to serve"))?;
+        let listener = tokio::net::TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
-        let service = Arc::new(Service::new(config, format!("http://{address}")));
+        let all =
+            configs.into_iter().map(|config| Arc::new(Service::new(config, format!("http://{address}")))).collect();
+        let tenants = Arc::new(server::Tenants { all });
         let shutdown = CancellationToken::new();
-        let router = server::router(service.clone());
+        let router = server::router(tenants.clone());
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
@@ -252,7 +261,7 @@ impl Simulator {
                 tracing::error!(%error, "simulated tenant stopped");
             }
         });
-        Ok(Simulator { address, service, shutdown, task })
+        Ok(Simulator { address, tenants, shutdown, task })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -264,12 +273,19 @@ impl Simulator {
         format!("http://{}", self.address)
     }
 
+    /// The (first) tenant's app registration.
     pub fn app(&self) -> &AppRegistration {
-        &self.service.tokens.app
+        &self.tenants.all[0].tokens.app
     }
 
+    /// The (first) tenant.
     pub fn service(&self) -> &Service {
-        &self.service
+        &self.tenants.all[0]
+    }
+
+    /// Every tenant served, in the order given.
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.tenants.all.iter().map(|s| s.as_ref())
     }
 
     /// The lines `remediate sim` prints so that `eval` points the runner here.

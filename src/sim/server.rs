@@ -21,31 +21,69 @@ use super::reply::{Reply, RequestIds};
 use super::stats::{Api, bump};
 use super::tokens::Audience;
 
-type Shared = State<Arc<Service>>;
+type Shared = State<Arc<Tenants>>;
+
+/// Every tenant one simulator serves. Like the real service, they share the hosts: the token
+/// endpoint and the Exchange API name the tenant in the path, Graph knows it from the token.
+pub struct Tenants {
+    pub all: Vec<Arc<Service>>,
+}
+
+impl Tenants {
+    fn first(&self) -> &Arc<Service> {
+        &self.all[0]
+    }
+
+    fn by_id(&self, tenant: &str) -> &Arc<Service> {
+        self.all.iter().find(|s| s.tokens.app.tenant_id.eq_ignore_ascii_case(tenant)).unwrap_or(self.first())
+    }
+
+    fn by_token(&self, headers: &HeaderMap) -> &Arc<Service> {
+        let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        token.and_then(|t| self.all.iter().find(|s| s.tokens.knows(t))).unwrap_or(self.first())
+    }
+
+    /// `?tenant=ID` on the observability routes; the first tenant without it.
+    fn from_query(&self, query: Option<&str>) -> &Arc<Service> {
+        let wanted = query.and_then(|q| {
+            form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "tenant").map(|(_, v)| v.into_owned())
+        });
+        wanted.map_or(self.first(), |id| self.by_id(&id))
+    }
+}
 
 const GRAPH_BATCH_LIMIT: usize = 20;
 const EXCHANGE_BATCH_LIMIT: usize = 10;
 const CONCURRENCY_MESSAGE: &str = "The request was throttled because the maximum number of concurrent requests per tenant was exceeded. Please retry after some time.";
 
-pub fn router(service: Arc<Service>) -> Router {
+pub fn router(tenants: Arc<Tenants>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/v1.0/{*rest}", any(graph_entry))
         .route("/beta/{*rest}", any(graph_entry))
         .route("/adminapi/beta/{tenant}/InvokeCommand", any(exchange_invoke))
         .route("/adminapi/beta/{tenant}/$batch", any(exchange_batch))
-        .route("/_sim/stats", get(|State(s): Shared| async move { axum::Json(s.stats_json()) }))
-        .route("/_sim/state", get(|State(s): Shared| async move { axum::Json(s.state_json()) }))
-        .route("/_sim/requests", get(|State(s): Shared| async move { axum::Json(s.received_json()) }))
+        .route(
+            "/_sim/stats",
+            get(|State(t): Shared, uri: Uri| async move { axum::Json(t.from_query(uri.query()).stats_json()) }),
+        )
+        .route(
+            "/_sim/state",
+            get(|State(t): Shared, uri: Uri| async move { axum::Json(t.from_query(uri.query()).state_json()) }),
+        )
+        .route(
+            "/_sim/requests",
+            get(|State(t): Shared, uri: Uri| async move { axum::Json(t.from_query(uri.query()).received_json()) }),
+        )
         .route(
             "/_sim/reset",
-            post(|State(s): Shared| async move {
-                s.reset();
+            post(|State(t): Shared| async move {
+                t.all.iter().for_each(|s| s.reset());
                 StatusCode::NO_CONTENT
             }),
         )
         .fallback(unmatched)
-        .with_state(service)
+        .with_state(tenants)
 }
 
 fn client_request_id(headers: &HeaderMap) -> Option<&str> {
@@ -79,7 +117,8 @@ fn respond(service: &Service, api: Api, reply: Reply, ids: &RequestIds) -> Respo
     response
 }
 
-async fn unmatched(State(service): Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn unmatched(State(tenants): Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let service = tenants.first().clone();
     service.record(method.as_str(), target_of(&uri), &body);
     bump(&service.stats.unmatched_requests);
     let ids = RequestIds::new(client_request_id(&headers));
@@ -88,7 +127,8 @@ async fn unmatched(State(service): Shared, method: Method, uri: Uri, headers: He
     respond(&service, Api::Graph, reply, &ids)
 }
 
-async fn token(State(service): Shared, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(State(tenants): Shared, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let service = tenants.by_id(&tenant).clone();
     tokio::time::sleep(service.faults.latency()).await;
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let token_url = format!("{}/{tenant}/oauth2/v2.0/token", service.base_url);
@@ -258,7 +298,8 @@ impl Service {
     }
 }
 
-async fn graph_entry(State(service): Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn graph_entry(State(tenants): Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let service = tenants.by_token(&headers).clone();
     let target = target_of(&uri);
     service.record(method.as_str(), target, &body);
     let ids = RequestIds::new(client_request_id(&headers));
@@ -416,13 +457,14 @@ async fn exchange_admit<'a>(
 }
 
 async fn exchange_invoke(
-    State(service): Shared,
+    State(tenants): Shared,
     Path(tenant): Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let service = tenants.by_id(&tenant).clone();
     service.record(method.as_str(), target_of(&uri), &body);
     let ids = RequestIds::new(client_request_id(&headers));
     let _slot = match exchange_admit(&service, &tenant, &headers, &ids).await {
@@ -453,13 +495,14 @@ fn exchange_slot(service: &Service) -> Option<Option<super::budget::InFlightGuar
 }
 
 async fn exchange_batch(
-    State(service): Shared,
+    State(tenants): Shared,
     Path(tenant): Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let service = tenants.by_id(&tenant).clone();
     service.record(method.as_str(), target_of(&uri), &body);
     let ids = RequestIds::new(client_request_id(&headers));
     let _slot = match exchange_admit(&service, &tenant, &headers, &ids).await {

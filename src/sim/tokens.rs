@@ -217,6 +217,11 @@ impl TokenIssuer {
         Ok(())
     }
 
+    /// Whether this issuer handed out `token`.
+    pub fn knows(&self, token: &str) -> bool {
+        self.issued.lock().unwrap_or_else(|e| e.into_inner()).contains_key(token)
+    }
+
     /// Checks a request's `Authorization` header for the given resource.
     pub fn check(&self, authorization: Option<&str>, wanted: Audience) -> Result<(), TokenProblem> {
         let token = authorization
