@@ -136,6 +136,12 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "input")]
     pub all_mailboxes: bool,
 
+    /// With --all-mailboxes: a file of tenants (id or domain, one a line), each with the same
+    /// app registration consented; they run concurrently, each with its own tokens, rates and lock.
+    /// (A CSV names each row's tenant in a `tenant` column instead.)
+    #[arg(long, value_name = "FILE", requires = "all_mailboxes")]
+    pub tenants: Option<PathBuf>,
+
     /// Addresses or `*@domain` patterns, one a line (# for comments): those targets are reported
     /// as skipped (excluded) and never touched.
     #[arg(long, value_name = "FILE")]

@@ -35,16 +35,23 @@ struct Job {
     tenant_expect: Option<Value>,
     profile: Option<String>,
     input: Option<PathBuf>,
-    entries: Box<dyn Iterator<Item = Entry> + Send>,
+    /// One lane per tenant: its connection and its targets.
+    lanes: Vec<Lane>,
     total: Option<u64>,
     detailed_exitcode: bool,
     directory: PathBuf,
     /// Set for a new run (saved as run.json); `None` when resuming.
     record: Option<RunRecord>,
     exclusions: Exclusions,
+    baseline: Option<PathBuf>,
+}
+
+/// One tenant's share of a job.
+struct Lane {
+    connection: Connection,
+    entries: Box<dyn Iterator<Item = Entry> + Send>,
     /// SMTP AUTH of every mailbox, when the targets came from that listing.
     smtp_index: Option<Arc<MailboxIndex>>,
-    baseline: Option<PathBuf>,
 }
 
 /// Profile plus `--set`s; an empty result is a mistake.
@@ -227,6 +234,72 @@ fn sharded(
     }))
 }
 
+/// The tenants of a run: the CSV's `tenant` column, else `--tenants FILE`, else the one tenant
+/// of the connection arguments (`None`).
+fn tenants_of(args: &RunArgs, input: Option<&Path>) -> Result<Option<Vec<String>>> {
+    if let Some(path) = &args.tenants {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("--tenants {}: cannot read it: {e}", path.display())))?;
+        let tenants: Vec<String> = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or_default().trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if tenants.is_empty() {
+            return Err(Error::Config(format!(
+                "--tenants {}: no tenant in it (one tenant id or domain a line)",
+                path.display()
+            )));
+        }
+        return Ok(Some(tenants));
+    }
+    let Some(input) = input else { return Ok(None) };
+    let reader = targets::open(input, args.column.as_deref())?;
+    if !reader.has_tenant_column() {
+        return Ok(None);
+    }
+    let mut tenants = std::collections::BTreeSet::new();
+    for entry in reader {
+        if let Entry::Target(target) = entry {
+            tenants.insert(target.tenant.unwrap_or_default());
+        }
+    }
+    if tenants.remove("") {
+        let default = args.session.connection.tenant_id.clone().ok_or_else(|| {
+            Error::Config(format!(
+                "{}: some rows have no tenant; fill the tenant column, or name a default with --tenant-id",
+                input.display()
+            ))
+        })?;
+        tenants.insert(default);
+    }
+    Ok(Some(tenants.into_iter().collect()))
+}
+
+/// Lists every mailbox of a lane's tenant as its targets.
+async fn all_mailboxes(
+    connection: &Connection,
+) -> Result<(Box<dyn Iterator<Item = Entry> + Send>, u64, Arc<MailboxIndex>)> {
+    connection.client.check_credentials().await?;
+    let index = smtp_auth::read_all(&connection.client, true).await.map_err(|e| {
+        Error::Fatal(format!(
+            "--all-mailboxes: cannot list the mailboxes of tenant {}: {e}",
+            connection.client.tenant_id
+        ))
+    })?;
+    tracing::info!(tenant = %connection.client.tenant_id, "{} mailboxes in the tenant", index.addresses.len());
+    let listed: Vec<Entry> = index
+        .addresses
+        .iter()
+        .enumerate()
+        .map(|(i, address)| {
+            Entry::Target(Target { line: i as u64 + 1, identity: address.clone(), overrides: Vec::new(), tenant: None })
+        })
+        .collect();
+    let total = listed.len() as u64;
+    Ok((Box::new(listed.into_iter()), total, Arc::new(index)))
+}
+
 async fn new_run(
     args: RunArgs,
     command: &'static str,
@@ -257,55 +330,62 @@ async fn new_run(
         refuse_bad_rows(input, args.column.as_deref())?;
     }
     // The file is checked (header, identity column) before anything else can fail.
-    let csv = match &input {
-        Some(input) => Some(csv_entries(input, args.column.as_deref())?),
-        None => None,
-    };
-    let connection = match &input {
-        _ if !session.connection.simulate => connect(session, &session.tuning)?,
-        Some(input) => connection::simulate(identities(input, args.column.as_deref())?, &session.tuning).await?,
-        None => connection::simulate_generated(&session.tuning).await?,
-    };
+    if let Some(input) = &input {
+        targets::open(input, args.column.as_deref())?;
+    }
+    let tenants = tenants_of(&args, input.as_deref())?;
+    if tenants.is_some() && session.connection.simulate {
+        return Err(Error::Config("--simulate serves one tenant; leave out the tenant column or --tenants".into()));
+    }
     if mode == Mode::Apply {
         confirm_weakening(&desired, yes)?;
     }
-    let (entries, total, smtp_index, fingerprint) = match (&input, csv) {
-        (Some(input), Some(entries)) => {
-            (entries, targets::count_rows(input), None, Some(run_record::fingerprint(input)?))
-        }
-        _ => {
-            connection.client.check_credentials().await?;
-            let index = smtp_auth::read_all(&connection.client, true)
-                .await
-                .map_err(|e| Error::Fatal(format!("--all-mailboxes: cannot list the tenant's mailboxes: {e}")))?;
-            tracing::info!("{} mailboxes in the tenant", index.addresses.len());
-            let listed: Vec<Entry> = index
-                .addresses
-                .iter()
-                .enumerate()
-                .map(|(i, address)| {
-                    Entry::Target(Target { line: i as u64 + 1, identity: address.clone(), overrides: Vec::new() })
-                })
-                .collect();
-            let total = listed.len() as u64;
-            (
-                Box::new(listed.into_iter()) as Box<dyn Iterator<Item = Entry> + Send>,
-                Some(total),
-                Some(Arc::new(index)),
-                None,
-            )
-        }
-    };
+    let mut lanes = Vec::new();
+    let mut total = Some(0u64);
+    let tenant_list = tenants.clone().map_or(vec![None], |list| list.into_iter().map(Some).collect());
+    for (position, tenant) in tenant_list.into_iter().enumerate() {
+        let connection = match (&tenant, &input) {
+            (Some(tenant), _) => connection::connect_to(&session.connection, &session.tuning, tenant.clone())?,
+            (None, _) if !session.connection.simulate => connect(session, &session.tuning)?,
+            (None, Some(input)) => {
+                connection::simulate(identities(input, args.column.as_deref())?, &session.tuning).await?
+            }
+            (None, None) => connection::simulate_generated(&session.tuning).await?,
+        };
+        let (entries, count, smtp_index) = match &input {
+            Some(input) => {
+                let mut entries = csv_entries(input, args.column.as_deref())?;
+                if let Some(tenant) = &tenant {
+                    // Each tenant's lane takes its own rows; rejected rows are reported once.
+                    let (mine, default) = (
+                        tenant.to_lowercase(),
+                        args.session.connection.tenant_id.clone().unwrap_or_default().to_lowercase(),
+                    );
+                    entries = Box::new(entries.filter(move |entry| match entry {
+                        Entry::Target(t) => t.tenant.as_deref().map_or(default.clone(), str::to_lowercase) == mine,
+                        Entry::Problem(_) => position == 0,
+                    }));
+                }
+                (entries, targets::count_rows(input).filter(|_| position == 0), None)
+            }
+            None => {
+                let (entries, count, index) = all_mailboxes(&connection).await?;
+                (entries, Some(count), Some(index))
+            }
+        };
+        total = total.zip(count.or(Some(0))).map(|(a, b)| a + b);
+        lanes.push(Lane { connection, entries: sharded(entries, args.shard), smtp_index });
+    }
     let record = RunRecord {
         version: 1,
         command: command.into(),
         input: input.as_deref().map(absolute),
-        input_sha256: fingerprint,
+        input_sha256: input.as_deref().map(run_record::fingerprint).transpose()?,
         column: args.column.clone(),
         profile: args.profile.clone(),
         sets: args.set.clone(),
         rollback_of: None,
-        tenant_id: connection.client.tenant_id.clone(),
+        tenant_id: lanes.iter().map(|l| l.connection.client.tenant_id.clone()).collect::<Vec<_>>().join(","),
         tuning: session.tuning.clone(),
         started_at: now_rfc3339(),
     };
@@ -317,15 +397,14 @@ async fn new_run(
         profile: profile_name,
         total,
         input,
-        entries: sharded(entries, args.shard),
+        lanes,
         detailed_exitcode,
         directory: session.report_dir.clone().unwrap_or_else(|| default_report_dir(command)),
         record: Some(record),
         exclusions,
-        smtp_index,
         baseline: args.baseline.clone(),
     };
-    execute(job, connection, session, &session.tuning, quiet).await
+    execute(job, session, &session.tuning, quiet).await
 }
 
 fn refuse_simulated_resume(session: &SessionArgs) -> Result<()> {
@@ -338,6 +417,13 @@ fn refuse_simulated_resume(session: &SessionArgs) -> Result<()> {
 }
 
 fn check_same_tenant(record: &RunRecord, connection: &Connection, directory: &Path) -> Result<()> {
+    if record.tenant_id.contains(',') {
+        return Err(Error::Config(format!(
+            "{}: that run covered several tenants ({}); resume and rollback work on one tenant's run",
+            directory.display(),
+            record.tenant_id
+        )));
+    }
     if !record.tenant_id.eq_ignore_ascii_case(&connection.client.tenant_id) {
         return Err(Error::Config(format!(
             "--resume {}: that run was against tenant {}, this one is against {}; point AZURE_TENANT_ID at the same tenant",
@@ -387,16 +473,15 @@ async fn resume_apply(args: RunArgs, directory: PathBuf, yes: bool, quiet: bool)
         tenant_expect: None,
         profile: profile_name,
         total: targets::count_rows(&input),
-        entries: csv_entries(&input, record.column.as_deref())?,
+        lanes: vec![Lane { connection, entries: csv_entries(&input, record.column.as_deref())?, smtp_index: None }],
         input: Some(input),
         detailed_exitcode: false,
         directory,
         record: None,
         exclusions: exclusions_from(record.profile.as_deref(), args.exclude.as_deref())?,
-        smtp_index: None,
         baseline: None,
     };
-    execute(job, connection, &args.session, &record.tuning, quiet).await
+    execute(job, &args.session, &record.tuning, quiet).await
 }
 
 /// What a rollback restores: the tenant setting (before, after) if the apply changed it, and a
@@ -427,6 +512,7 @@ fn rollback_plan(source: &Path) -> Result<RollbackPlan> {
             line: row.line,
             identity: row.identity.clone(),
             overrides: Vec::new(),
+            tenant: None,
         });
         target.overrides.push(Wanted { setting: row.setting, desired: before, expect: Some(after) });
     }
@@ -507,15 +593,14 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
         profile: None,
         input: None,
         total: Some(entries.len() as u64),
-        entries: Box::new(entries.into_iter()),
+        lanes: vec![Lane { connection, entries: Box::new(entries.into_iter()), smtp_index: None }],
         detailed_exitcode: false,
         directory,
         record: if resumed_record.is_some() { None } else { Some(record) },
         exclusions: Exclusions::default(),
-        smtp_index: None,
         baseline: None,
     };
-    execute(job, connection, &args.session, &tuning, quiet).await
+    execute(job, &args.session, &tuning, quiet).await
 }
 
 /// Reads SMTP AUTH for the whole tenant in pages of 1,000 when that costs fewer requests than a
@@ -544,17 +629,13 @@ async fn bulk_smtp_auth(client: &CloudClient, job: &Job, choice: BulkRead) -> Op
 
 /// Runs a job: lock the tenant, open the report directory and the journal, run the engine,
 /// render the report, and work out the exit code.
-async fn execute(
-    mut job: Job,
-    connection: Connection,
-    session: &SessionArgs,
-    tuning: &TuningArgs,
-    quiet: bool,
-) -> Result<u8> {
-    let Connection { client, simulator } = connection;
-    client.check_credentials().await?;
+async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet: bool) -> Result<u8> {
     let state_dir = session.state_dir.clone().unwrap_or_else(lock::default_state_dir);
-    let _lock = lock::acquire(&state_dir, &client.tenant_id, job.command)?;
+    let mut locks = Vec::new();
+    for lane in &job.lanes {
+        lane.connection.client.check_credentials().await?;
+        locks.push(lock::acquire(&state_dir, &lane.connection.client.tenant_id, job.command)?);
+    }
     let resumed = job.record.is_none();
     match &job.record {
         Some(record) => {
@@ -572,7 +653,8 @@ async fn execute(
     }
     let journal = Arc::new(Journal::open(&job.directory)?);
     let report = Arc::new(Report::create(&job.directory, quiet));
-    if simulator.is_some() {
+    let simulated = job.lanes.iter().any(|lane| lane.connection.simulator.is_some());
+    if simulated {
         tracing::info!("running against an in-process simulated tenant: nothing real is changed");
     }
     if job.desired.get(Setting::SmtpAuth).is_some() || job.command == "rollback" {
@@ -587,26 +669,43 @@ async fn execute(
     let clock = tokio::time::Instant::now();
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
-    let smtp_index = match job.smtp_index.clone() {
-        Some(index) => Some(index),
-        None => bulk_smtp_auth(&client, &job, tuning.bulk_read).await,
-    };
-    let context = Arc::new(Context {
-        smtp_index,
-        exclusions: Arc::new(std::mem::take(&mut job.exclusions)),
-        client: client.clone(),
-        desired: job.desired.clone(),
-        tenant_expect: job.tenant_expect,
-        mode: job.mode,
-        sink: report.clone(),
-        journal: journal.clone(),
-        done,
-        cancel,
-    });
     let per_target = job.command == "rollback" || Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
-    let entries: Box<dyn Iterator<Item = Entry> + Send> =
-        if per_target { job.entries } else { Box::new(std::iter::empty()) };
-    let ending = engine::run(context, entries, tuning.concurrency as usize, session.grace).await;
+    let exclusions = Arc::new(std::mem::take(&mut job.exclusions));
+    let mut clients = Vec::new();
+    let mut simulators = Vec::new();
+    let mut runs = tokio::task::JoinSet::new();
+    // Tenants run side by side, each with its own client (tokens, rates) and share of the work.
+    for lane in std::mem::take(&mut job.lanes) {
+        let Lane { connection: Connection { client, simulator }, entries, smtp_index } = lane;
+        let smtp_index = match smtp_index {
+            Some(index) => Some(index),
+            None => bulk_smtp_auth(&client, &job, tuning.bulk_read).await,
+        };
+        let context = Arc::new(Context {
+            smtp_index,
+            exclusions: exclusions.clone(),
+            client: client.clone(),
+            desired: job.desired.clone(),
+            tenant_expect: job.tenant_expect,
+            mode: job.mode,
+            sink: report.clone(),
+            journal: journal.clone(),
+            done: done.clone(),
+            cancel: cancel.clone(),
+        });
+        let entries: Box<dyn Iterator<Item = Entry> + Send> =
+            if per_target { entries } else { Box::new(std::iter::empty()) };
+        runs.spawn(engine::run(context, entries, tuning.concurrency as usize, session.grace));
+        clients.push(client);
+        simulators.extend(simulator);
+    }
+    let mut interrupted = false;
+    while let Some(ending) = runs.join_next().await {
+        interrupted |=
+            ending.map_err(|e| Error::Fatal(format!("a tenant's run stopped unexpectedly: {e}")))?.interrupted;
+    }
+    let ending = engine::Ending { interrupted };
+    drop(locks);
     let warnings = report.finish();
     let mut tally = report::render(&job.directory)?;
     tally.warnings = warnings;
@@ -624,13 +723,18 @@ async fn execute(
         profile: job.profile.as_deref(),
         desired: job.desired.describe(),
         input: job.input.as_deref(),
-        tenant_id: &client.tenant_id,
-        simulated: simulator.is_some(),
+        tenant_id: &clients.iter().map(|c| c.tenant_id.clone()).collect::<Vec<_>>().join(","),
+        simulated,
         resumed,
         started_at,
         elapsed: clock.elapsed(),
-        requests: client.requests.snapshot(),
-        throttled: client.throttled_count(),
+        requests: clients.iter().fold(std::collections::BTreeMap::new(), |mut all, client| {
+            for (key, count) in client.requests.snapshot() {
+                *all.entry(key).or_insert(0) += count;
+            }
+            all
+        }),
+        throttled: clients.iter().map(|c| c.throttled_count()).sum(),
         journal_records: journal.records.load(std::sync::atomic::Ordering::Relaxed),
         journal_syncs: journal.syncs.load(std::sync::atomic::Ordering::Relaxed),
         exit_code,
@@ -665,7 +769,7 @@ async fn execute(
             dir = job.directory.display()
         );
     }
-    if let Some(simulator) = simulator {
+    for simulator in simulators {
         simulator.stop().await;
     }
     Ok(exit_code)

@@ -108,6 +108,12 @@ pub fn connect(args: &ConnectionArgs, tuning: &TuningArgs) -> Result<Connection>
                 .into(),
         )
     })?;
+    connect_to(args, tuning, tenant_id)
+}
+
+/// Connects to `tenant_id` with the app and credential the arguments name (a partner's app
+/// registration consented in each customer tenant).
+pub fn connect_to(args: &ConnectionArgs, tuning: &TuningArgs, tenant_id: String) -> Result<Connection> {
     let client_id = args.client_id.clone().ok_or_else(|| {
         Error::Config(
             "no app: set AZURE_CLIENT_ID or --client-id (the app registration's application id); or try --simulate"

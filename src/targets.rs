@@ -28,6 +28,8 @@ pub struct Target {
     pub identity: String,
     /// Desired values for this target alone, replacing the run's for those settings.
     pub overrides: Vec<Wanted>,
+    /// The tenant the row names in a `tenant` column (multi-tenant runs).
+    pub tenant: Option<String>,
 }
 
 /// A desired value for one target; with `expect`, wanted only while the current value is still
@@ -59,6 +61,7 @@ pub struct TargetReader {
     column: usize,
     /// Columns named after a per-target setting: a desired value for that row alone.
     setting_columns: Vec<(usize, crate::settings::Setting)>,
+    tenant_column: Option<usize>,
     column_name: String,
     record: csv::ByteRecord,
     seen: HashMap<u64, u64>,
@@ -118,10 +121,13 @@ pub fn open(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
             crate::settings::Setting::from_name(name).filter(|s| !s.is_tenant_wide()).map(|s| (i, s))
         })
         .collect();
+    let tenant_column =
+        names.iter().position(|n| n.eq_ignore_ascii_case("tenant") || n.eq_ignore_ascii_case("TenantId"));
     Ok(TargetReader {
         reader,
         index,
         setting_columns,
+        tenant_column,
         column_name: names[column].clone(),
         column,
         record: csv::ByteRecord::new(),
@@ -179,6 +185,11 @@ fn csv_error_text(error: &csv::Error) -> String {
 impl TargetReader {
     pub fn column_name(&self) -> &str {
         &self.column_name
+    }
+
+    /// Whether rows name their tenant (a `tenant` column).
+    pub fn has_tenant_column(&self) -> bool {
+        self.tenant_column.is_some()
     }
 
     fn next_entry(&mut self) -> Option<Entry> {
@@ -249,7 +260,12 @@ impl TargetReader {
                 Err(reason) => return problem(format!("column {}: {reason}", setting.name())),
             }
         }
-        Entry::Target(Target { line, identity: identity.to_string(), overrides })
+        let tenant = self
+            .tenant_column
+            .and_then(|column| self.record.get(column))
+            .map(|raw| String::from_utf8_lossy(raw).trim().to_string())
+            .filter(|tenant| !tenant.is_empty());
+        Entry::Target(Target { line, identity: identity.to_string(), overrides, tenant })
     }
 }
 
@@ -473,12 +489,12 @@ mod tests {
         let lone_cr = entries(b"upn\ra@contoso.com\r\rb@contoso.com\r", None).unwrap();
         assert_eq!(
             lone_cr.last(),
-            Some(&Entry::Target(Target { line: 4, identity: "b@contoso.com".into(), overrides: vec![] }))
+            Some(&Entry::Target(Target { line: 4, identity: "b@contoso.com".into(), overrides: vec![], tenant: None }))
         );
         let quoted = entries(b"upn,note\na@contoso.com,\"two\nlines\"\nb@contoso.com,x\n", None).unwrap();
         assert_eq!(
             quoted.last(),
-            Some(&Entry::Target(Target { line: 4, identity: "b@contoso.com".into(), overrides: vec![] }))
+            Some(&Entry::Target(Target { line: 4, identity: "b@contoso.com".into(), overrides: vec![], tenant: None }))
         );
     }
 

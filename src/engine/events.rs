@@ -58,6 +58,9 @@ pub struct Row {
     pub request_id: String,
     pub client_request_id: String,
     pub duration_ms: u64,
+    /// The tenant the target belongs to.
+    #[serde(default)]
+    pub tenant: String,
 }
 
 #[derive(Clone, Debug)]

@@ -193,6 +193,7 @@ mod tests {
             request_id: String::new(),
             client_request_id: String::new(),
             duration_ms: 1,
+            tenant: String::new(),
         }
     }
 

@@ -48,7 +48,8 @@ pub struct Context {
 
 impl Context {
     /// Records a finished row durably, then tells the reporters.
-    async fn finish(&self, row: Row) {
+    async fn finish(&self, mut row: Row) {
+        row.tenant = self.client.tenant_id.clone();
         if let Err(error) = self.journal.append(&Record::Row(row.clone())).await {
             tracing::error!("{error}; stopping the run");
             self.cancel.cancel();

@@ -31,6 +31,7 @@ fn row(line: u64, identity: &str, setting: Setting, desired: Value) -> Row {
         request_id: String::new(),
         client_request_id: String::new(),
         duration_ms: 0,
+        tenant: String::new(),
     }
 }
 

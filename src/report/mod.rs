@@ -23,7 +23,7 @@ use crate::settings::Setting;
 pub use cells::safe;
 use progress::Progress;
 
-pub const RESULTS_HEADER: [&str; 14] = [
+pub const RESULTS_HEADER: [&str; 15] = [
     "line",
     "identity",
     "user_id",
@@ -38,12 +38,14 @@ pub const RESULTS_HEADER: [&str; 14] = [
     "request_id",
     "client_request_id",
     "duration_ms",
+    "tenant",
 ];
 
 /// Counts kept while the run goes.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
     pub by_setting: BTreeMap<Setting, BTreeMap<Outcome, u64>>,
+    pub by_tenant: BTreeMap<String, BTreeMap<Outcome, u64>>,
     pub targets: u64,
     pub rejected_rows: u64,
     pub warnings: Vec<String>,
@@ -98,7 +100,7 @@ pub fn prepare_directory(directory: &Path) -> Result<()> {
         .map_err(Error::io(format!("cannot create the report directory {}", directory.display())))
 }
 
-fn row_fields(row: &Row) -> [String; 14] {
+fn row_fields(row: &Row) -> [String; 15] {
     [
         row.line.to_string(),
         safe(&row.identity).into_owned(),
@@ -114,6 +116,7 @@ fn row_fields(row: &Row) -> [String; 14] {
         row.request_id.clone(),
         row.client_request_id.clone(),
         row.duration_ms.to_string(),
+        safe(&row.tenant).into_owned(),
     ]
 }
 
@@ -138,6 +141,7 @@ pub fn render(directory: &Path) -> Result<Tally> {
                     targets.insert(row.line);
                 }
                 *tally.by_setting.entry(row.setting).or_default().entry(row.outcome).or_default() += 1;
+                *tally.by_tenant.entry(row.tenant).or_default().entry(row.outcome).or_default() += 1;
             }
             Record::Rejected { line, reason } => {
                 if rejected_lines.insert(line) {

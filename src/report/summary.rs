@@ -40,9 +40,21 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
 pub fn to_json(info: &RunInfo, tally: &Tally) -> Value {
     let mut by_setting = serde_json::Map::new();
     for (setting, outcomes) in &tally.by_setting {
+        let mut by_tenant = serde_json::Map::new();
+        for (tenant, outcomes) in &tally.by_tenant {
+            let counts: serde_json::Map<String, Value> =
+                outcomes.iter().map(|(o, n)| (o.name().to_string(), json!(n))).collect();
+            by_tenant.insert(tenant.clone(), Value::Object(counts));
+        }
         let counts: serde_json::Map<String, Value> =
             outcomes.iter().map(|(o, n)| (o.name().to_string(), json!(n))).collect();
         by_setting.insert(setting.name().into(), Value::Object(counts));
+    }
+    let mut by_tenant = serde_json::Map::new();
+    for (tenant, outcomes) in &tally.by_tenant {
+        let counts: serde_json::Map<String, Value> =
+            outcomes.iter().map(|(o, n)| (o.name().to_string(), json!(n))).collect();
+        by_tenant.insert(tenant.clone(), Value::Object(counts));
     }
     let counts: serde_json::Map<String, Value> =
         Outcome::ALL.iter().map(|o| (o.name().to_string(), json!(tally.count(*o)))).collect();
@@ -68,6 +80,7 @@ pub fn to_json(info: &RunInfo, tally: &Tally) -> Value {
         "rejected_rows": tally.rejected_rows,
         "counts": counts,
         "by_setting": by_setting,
+        "by_tenant": by_tenant,
         "requests": requests,
         "requests_total": info.requests.values().sum::<u64>(),
         "throttled": info.throttled,

@@ -68,6 +68,9 @@ pub struct SimConfig {
     pub federated_token: Option<String>,
     /// Start (a share of) the users with these values instead of the seeded mix.
     pub uniform: Uniform,
+    /// The app's client id and secret, when they must match another tenant's (one multi-tenant
+    /// app registration consented in several tenants); derived from the seed otherwise.
+    pub client: Option<(String, String)>,
 }
 
 impl Default for SimConfig {
@@ -92,6 +95,7 @@ impl Default for SimConfig {
             client_certificate: None,
             federated_token: None,
             uniform: Uniform::default(),
+            client: None,
         }
     }
 }
@@ -104,10 +108,11 @@ impl SimConfig {
         let tenant_id = uuid();
         let client_id = uuid();
         let secret: String = (0..40).map(|_| rng.alphanumeric()).collect();
+        let (client_id, client_secret) = self.client.clone().unwrap_or((client_id, format!("sim~{secret}")));
         AppRegistration {
             tenant_id,
             client_id,
-            client_secret: format!("sim~{secret}"),
+            client_secret,
             certificate: self.client_certificate.clone(),
             federated_token: self.federated_token.clone(),
         }

@@ -44,7 +44,7 @@ impl Tenants {
     }
 
     /// `?tenant=ID` on the observability routes; the first tenant without it.
-    fn from_query(&self, query: Option<&str>) -> &Arc<Service> {
+    fn named_in_query(&self, query: Option<&str>) -> &Arc<Service> {
         let wanted = query.and_then(|q| {
             form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "tenant").map(|(_, v)| v.into_owned())
         });
@@ -65,15 +65,15 @@ pub fn router(tenants: Arc<Tenants>) -> Router {
         .route("/adminapi/beta/{tenant}/$batch", any(exchange_batch))
         .route(
             "/_sim/stats",
-            get(|State(t): Shared, uri: Uri| async move { axum::Json(t.from_query(uri.query()).stats_json()) }),
+            get(|State(t): Shared, uri: Uri| async move { axum::Json(t.named_in_query(uri.query()).stats_json()) }),
         )
         .route(
             "/_sim/state",
-            get(|State(t): Shared, uri: Uri| async move { axum::Json(t.from_query(uri.query()).state_json()) }),
+            get(|State(t): Shared, uri: Uri| async move { axum::Json(t.named_in_query(uri.query()).state_json()) }),
         )
         .route(
             "/_sim/requests",
-            get(|State(t): Shared, uri: Uri| async move { axum::Json(t.from_query(uri.query()).received_json()) }),
+            get(|State(t): Shared, uri: Uri| async move { axum::Json(t.named_in_query(uri.query()).received_json()) }),
         )
         .route(
             "/_sim/reset",

@@ -11,3 +11,4 @@ mod sim_throttling;
 mod support;
 mod survival;
 mod sweeps;
+mod tenants;
