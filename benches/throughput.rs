@@ -206,7 +206,8 @@ async fn run_runner(sim: &Sim, csv: &Path, report: &Path, args: &[&str]) -> Meas
     let wall_s = started.elapsed().as_secs_f64();
     let peak_rss_mb = proc_status("VmHWM:");
     let summary: Value = serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
-    assert!(code == 0 || code == 3, "the run exited {code}");
+    // 1 is a finished run with failed rows (a naive baseline can give up on some): reported below.
+    assert!(matches!(code, 0 | 1 | 3), "the run exited {code}");
     Measured {
         wall_s,
         cpu_s: cpu_seconds() - cpu,
@@ -335,12 +336,6 @@ fn main() {
         if wanted("fix-10k") {
             fix_wall = Some(fix(&dir, "fix-10k", false).await);
         }
-        if wanted("baseline-10k") {
-            let baseline = fix(&dir, "baseline-10k", true).await;
-            if let Some(fix_wall) = fix_wall {
-                println!("RESULT scenario=baseline-vs-fix wall_ratio={:.2}", baseline / fix_wall);
-            }
-        }
         if wanted("sweep-compliant-50k") {
             sweep(&dir).await;
         }
@@ -348,6 +343,13 @@ fn main() {
             let small = memory(&dir, 100_000, "memory-100k").await;
             let large = memory(&dir, 1_000_000, "memory-1m").await;
             println!("RESULT scenario=memory-1m-vs-100k rss_ratio={:.2}", large / small);
+        }
+        // Last: without bulk reads, batching and adaptive rates it takes many times longer.
+        if wanted("baseline-10k") {
+            let baseline = fix(&dir, "baseline-10k", true).await;
+            if let Some(fix_wall) = fix_wall {
+                println!("RESULT scenario=baseline-vs-fix wall_ratio={:.2}", baseline / fix_wall);
+            }
         }
     });
     let _ = std::fs::remove_dir_all(&dir);
