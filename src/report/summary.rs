@@ -37,25 +37,18 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
+fn outcome_counts(outcomes: &BTreeMap<Outcome, u64>) -> Value {
+    Value::Object(outcomes.iter().map(|(o, n)| (o.name().to_string(), json!(n))).collect())
+}
+
 pub fn to_json(info: &RunInfo, tally: &Tally) -> Value {
-    let mut by_setting = serde_json::Map::new();
-    for (setting, outcomes) in &tally.by_setting {
-        let mut by_tenant = serde_json::Map::new();
-        for (tenant, outcomes) in &tally.by_tenant {
-            let counts: serde_json::Map<String, Value> =
-                outcomes.iter().map(|(o, n)| (o.name().to_string(), json!(n))).collect();
-            by_tenant.insert(tenant.clone(), Value::Object(counts));
-        }
-        let counts: serde_json::Map<String, Value> =
-            outcomes.iter().map(|(o, n)| (o.name().to_string(), json!(n))).collect();
-        by_setting.insert(setting.name().into(), Value::Object(counts));
-    }
-    let mut by_tenant = serde_json::Map::new();
-    for (tenant, outcomes) in &tally.by_tenant {
-        let counts: serde_json::Map<String, Value> =
-            outcomes.iter().map(|(o, n)| (o.name().to_string(), json!(n))).collect();
-        by_tenant.insert(tenant.clone(), Value::Object(counts));
-    }
+    let by_setting: serde_json::Map<String, Value> = tally
+        .by_setting
+        .iter()
+        .map(|(setting, outcomes)| (setting.name().to_string(), outcome_counts(outcomes)))
+        .collect();
+    let by_tenant: serde_json::Map<String, Value> =
+        tally.by_tenant.iter().map(|(tenant, outcomes)| (tenant.clone(), outcome_counts(outcomes))).collect();
     let counts: serde_json::Map<String, Value> =
         Outcome::ALL.iter().map(|o| (o.name().to_string(), json!(tally.count(*o)))).collect();
     let mut requests: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
