@@ -64,7 +64,9 @@ pub struct TargetReader {
     tenant_column: Option<usize>,
     column_name: String,
     record: csv::ByteRecord,
-    seen: HashMap<u64, u64>,
+    /// Hashes of the identities seen, with the line each was first on (a u32 keeps a million rows
+    /// in a few tens of megabytes).
+    seen: HashMap<u64, u32>,
     path: PathBuf,
     finished: bool,
 }
@@ -243,7 +245,7 @@ impl TargetReader {
         }
         let mut hasher = DefaultHasher::new();
         identity.to_lowercase().hash(&mut hasher);
-        if let Some(first) = self.seen.insert(hasher.finish(), line) {
+        if let Some(first) = self.seen.insert(hasher.finish(), line.min(u64::from(u32::MAX)) as u32) {
             self.seen.insert(hasher.finish(), first);
             return problem(format!(
                 "'{identity}' is a duplicate of line {first} (addresses match in any letter case); it is processed once"

@@ -54,7 +54,9 @@ pub async fn write(client: &CloudClient, upn: &str, value: Value) -> Result<Answ
 /// targets, far fewer requests than one read each.
 #[derive(Debug, Default)]
 pub struct MailboxIndex {
-    values: std::collections::HashMap<u128, Value>,
+    /// By the low 64 bits of the object id: random GUIDs do not collide there, and the entries
+    /// are half the size.
+    values: std::collections::HashMap<u64, Value>,
     /// Every mailbox's primary SMTP address, when asked for (`--all-mailboxes`).
     pub addresses: Vec<String>,
 }
@@ -63,7 +65,7 @@ impl MailboxIndex {
     /// The value for a user, or `None` when the user has no mailbox.
     pub fn get(&self, user_id: &str) -> Option<Value> {
         let id = uuid::Uuid::parse_str(user_id).ok()?;
-        self.values.get(&id.as_u128()).copied()
+        self.values.get(&(id.as_u128() as u64)).copied()
     }
 
     pub fn len(&self) -> usize {
@@ -98,7 +100,7 @@ pub async fn read_all(client: &CloudClient, with_addresses: bool) -> Result<Mail
             let id = mailbox["ExternalDirectoryObjectId"].as_str().and_then(|id| uuid::Uuid::parse_str(id).ok());
             let value = mailbox.get("SmtpClientAuthenticationDisabled").and_then(value_of);
             if let (Some(id), Some(value)) = (id, value) {
-                index.values.insert(id.as_u128(), value);
+                index.values.insert(id.as_u128() as u64, value);
                 if let Some(address) = mailbox["PrimarySmtpAddress"].as_str().filter(|_| with_addresses) {
                     index.addresses.push(address.to_string());
                 }
