@@ -276,7 +276,8 @@ async fn fix(dir: &Path, name: &str, baseline: bool) -> f64 {
     }
     let floor = floor_seconds(&work, &budgets);
     let measured = run_runner(&sim, &csv, &dir.join(name), &args).await;
-    print_result(name, N, floor, &measured, &sim).await;
+    let stats = print_result(name, N, floor, &measured, &sim).await;
+    println!("DETAIL scenario={name} requests_by_api={}", stats["requests_by_api"]);
     measured.wall_s
 }
 
