@@ -70,16 +70,9 @@ async fn the_fix_on_500_mailboxes_under_throttling_and_faults() {
     let initial = state(&sim);
     let csv = write_csv(dir.path(), "mailboxes.csv", "UserPrincipalName", &targets_of(&initial));
     let report = dir.path().join("apply");
-    let mut args = vec![
-        "apply".to_string(),
-        csv.display().to_string(),
-        "--profile".into(),
-        "smtp-auth-fix".into(),
-        "--yes".into(),
-    ];
+    let mut args = crate::support::fix_args(&csv, &report);
     args.extend(connection_args(&sim, dir.path()));
     args.extend(eager_tuning());
-    args.extend(["--report-dir".to_string(), report.display().to_string()]);
     assert_eq!(
         run(&args).await,
         0,

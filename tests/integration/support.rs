@@ -119,3 +119,27 @@ pub async fn token(sim: &Simulator, scope: &str) -> String {
 
 pub const GRAPH: &str = "https://graph.microsoft.com/.default";
 pub const EXCHANGE: &str = "https://outlook.office365.com/.default";
+
+/// Changes a mailbox's SMTP AUTH directly, as another admin would behind the tool's back.
+pub async fn change_behind_our_back(sim: &Simulator, upn: &str, disabled: bool) {
+    let bearer = token(sim, EXCHANGE).await;
+    let url = format!("{}/adminapi/beta/{}/InvokeCommand", sim.url(), sim.app().tenant_id);
+    let body = serde_json::json!({"CmdletInput": {"CmdletName": "Set-CASMailbox", "Parameters": {"Identity": upn, "SmtpClientAuthenticationDisabled": disabled}}});
+    let answer = reqwest::Client::new().post(url).bearer_auth(bearer).json(&body).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+}
+
+/// `apply CSV --profile smtp-auth-fix --yes --report-dir REPORT`.
+pub fn fix_args(csv: &Path, report: &Path) -> Vec<String> {
+    [
+        "apply",
+        &csv.display().to_string(),
+        "--profile",
+        "smtp-auth-fix",
+        "--yes",
+        "--report-dir",
+        &report.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}

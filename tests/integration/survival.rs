@@ -11,7 +11,7 @@ use remediate::sim::{Population, SimConfig, Simulator};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-use crate::support::{connection_args, results, run, scratch, start, state, stats, summary, write_csv};
+use crate::support::{connection_args, fix_args, results, run, scratch, start, state, stats, summary, write_csv};
 
 fn roomy(count: usize, latency_ms: u64) -> SimConfig {
     SimConfig {
@@ -77,18 +77,6 @@ fn assert_every_row_once(report: &Path, targets: usize) {
     let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "rows reported more than once: {repeated:?}");
     assert_eq!(rows.len(), 1 + 2 * targets, "one tenant row and two per target");
-}
-
-fn fix_args(csv: &Path, report: &Path) -> Vec<String> {
-    let mut args = vec![
-        "apply".to_string(),
-        csv.display().to_string(),
-        "--profile".into(),
-        "smtp-auth-fix".into(),
-        "--yes".into(),
-    ];
-    args.extend(["--report-dir".into(), report.display().to_string()]);
-    args
 }
 
 fn resume_args(report: &Path) -> Vec<String> {
@@ -207,14 +195,6 @@ async fn a_second_run_on_the_tenant_is_refused_until_the_first_dies() {
     assert_eq!(third.status.code(), Some(0), "no manual clean-up: {}", String::from_utf8_lossy(&third.stderr));
 }
 
-async fn direct_set_cas_mailbox(sim: &Simulator, upn: &str, disabled: bool) {
-    let bearer = crate::support::token(sim, crate::support::EXCHANGE).await;
-    let url = format!("{}/adminapi/beta/{}/InvokeCommand", sim.url(), sim.app().tenant_id);
-    let body = serde_json::json!({"CmdletInput": {"CmdletName": "Set-CASMailbox", "Parameters": {"Identity": upn, "SmtpClientAuthenticationDisabled": disabled}}});
-    let response = reqwest::Client::new().post(url).bearer_auth(bearer).json(&body).send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_restores_the_starting_state_and_leaves_conflicts_alone() {
     let dir = scratch();
@@ -232,7 +212,7 @@ async fn rollback_restores_the_starting_state_and_leaves_conflicts_alone() {
         .into_iter()
         .find(|r| r["setting"] == "smtp-auth" && r["outcome"] == "changed" && r["before"] == "inherit")
         .unwrap();
-    direct_set_cas_mailbox(&sim, &changed["identity"], true).await;
+    crate::support::change_behind_our_back(&sim, &changed["identity"], true).await;
 
     let rolled_back = dir.path().join("rollback");
     let mut args = vec!["rollback".to_string(), applied.display().to_string(), "--yes".into(), "--report-dir".into()];

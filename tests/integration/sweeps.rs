@@ -92,14 +92,6 @@ async fn per_row_columns_override_the_profile() {
     }
 }
 
-async fn direct_set(sim: &Simulator, upn: &str, disabled: bool) {
-    let bearer = crate::support::token(sim, crate::support::EXCHANGE).await;
-    let url = format!("{}/adminapi/beta/{}/InvokeCommand", sim.url(), sim.app().tenant_id);
-    let body = serde_json::json!({"CmdletInput": {"CmdletName": "Set-CASMailbox", "Parameters": {"Identity": upn, "SmtpClientAuthenticationDisabled": disabled}}});
-    let answer = reqwest::Client::new().post(url).bearer_auth(bearer).json(&body).send().await.unwrap();
-    assert_eq!(answer.status().as_u16(), 200);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_baseline_shows_a_mailbox_changed_behind_our_back_and_the_html_agrees() {
     let sim = start(tenant()).await;
@@ -116,7 +108,7 @@ async fn a_baseline_shows_a_mailbox_changed_behind_our_back_and_the_html_agrees(
         .into_iter()
         .find(|r| r["setting"] == "smtp-auth" && r["outcome"] == "compliant")
         .unwrap();
-    direct_set(&sim, &victim["identity"], false).await;
+    crate::support::change_behind_our_back(&sim, &victim["identity"], false).await;
     let baseline = dir.path().join("night-1").display().to_string();
     audit.extend(["--baseline", &baseline]);
     assert_eq!(remediate(&sim, dir.path(), "night-2", &audit).await, 3);
