@@ -171,11 +171,6 @@ fn refuse_bad_rows(path: &Path, column: Option<&str>) -> Result<()> {
     )))
 }
 
-fn identities(path: &Path, column: Option<&str>) -> Result<Vec<String>> {
-    let reader = targets::open(path, column)?;
-    Ok(reader.filter_map(|e| if let Entry::Target(t) = e { Some(t.identity) } else { None }).collect())
-}
-
 fn connect(session: &SessionArgs, tuning: &TuningArgs) -> Result<Connection> {
     connection::connect(&session.connection, tuning)
 }
@@ -348,7 +343,7 @@ async fn new_run(
             (Some(tenant), _) => connection::connect_to(&session.connection, &session.tuning, tenant.clone())?,
             (None, _) if !session.connection.simulate => connect(session, &session.tuning)?,
             (None, Some(input)) => {
-                connection::simulate(identities(input, args.column.as_deref())?, &session.tuning).await?
+                connection::simulate(targets::identities(input, args.column.as_deref())?, &session.tuning).await?
             }
             (None, None) => connection::simulate_generated(&session.tuning).await?,
         };

@@ -61,16 +61,8 @@ pub fn config_from_args(args: &SimArgs, identities: Option<Vec<String>>) -> Resu
 }
 
 pub async fn serve(args: SimArgs) -> Result<u8> {
-    let identities = match &args.from {
-        Some(path) => {
-            let reader = crate::targets::open(path, args.column.as_deref())?;
-            let found: Vec<String> = reader
-                .filter_map(|e| if let crate::targets::Entry::Target(t) = e { Some(t.identity) } else { None })
-                .collect();
-            Some(found)
-        }
-        None => None,
-    };
+    let identities =
+        args.from.as_deref().map(|path| crate::targets::identities(path, args.column.as_deref())).transpose()?;
     let config = config_from_args(&args, identities)?;
     let simulator = Simulator::start(config)
         .await

@@ -308,6 +308,11 @@ pub fn check_address(identity: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The valid identities of a CSV, in order (what a simulated tenant is seeded from).
+pub fn identities(path: &Path, column: Option<&str>) -> Result<Vec<String>, Error> {
+    Ok(open(path, column)?.filter_map(|e| if let Entry::Target(t) = e { Some(t.identity) } else { None }).collect())
+}
+
 /// Counts the rows of a CSV quickly (for the progress bar's total).
 pub fn count_rows(path: &Path) -> Option<u64> {
     let file = File::open(path).ok()?;

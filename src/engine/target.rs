@@ -66,8 +66,7 @@ impl Row {
 /// The tenant-wide step, run once before any target.
 pub async fn tenant_setting(context: &Context, setting: Setting, desired: Value) -> Row {
     let started = Instant::now();
-    let wanted = Wanted { setting, desired, expect: context.tenant_expect };
-    let mut row = settle(context, row(0, "(tenant)", setting, desired), wanted.expect, None).await;
+    let mut row = settle(context, row(0, "(tenant)", setting, desired), context.tenant_expect, None).await;
     row.duration_ms = started.elapsed().as_millis() as u64;
     row
 }

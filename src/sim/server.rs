@@ -276,7 +276,7 @@ impl Service {
         headers: &HeaderMap,
         body: &[u8],
         ids: &RequestIds,
-    ) -> (Reply, bool) {
+    ) -> Reply {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let call = match graph::parse(method, beta, path, query, headers, body, ids) {
             Ok(call) => call,
@@ -284,16 +284,16 @@ impl Service {
                 if refusal.unmatched {
                     bump(&self.stats.unmatched_requests);
                 }
-                return (refusal.reply, false);
+                return refusal.reply;
             }
         };
         match self.charge_graph(&call, ids) {
             Ok(extra) => {
                 let mut reply = graph::execute(self, &call, ids);
                 reply.headers.extend(extra);
-                (reply, call.cost().1)
+                reply
             }
-            Err(throttled) => (throttled, false),
+            Err(throttled) => throttled,
         }
     }
 }
@@ -316,7 +316,7 @@ async fn graph_entry(State(tenants): Shared, method: Method, uri: Uri, headers: 
     // Parsing and charging happen inside the work, so a fault before the work changes nothing.
     let is_write = method == Method::PATCH;
     finish_with_faults(&service, Api::Graph, &ids, is_write, || {
-        service.graph_call(method, beta, rest, &headers, &body, &ids).0
+        service.graph_call(method, beta, rest, &headers, &body, &ids)
     })
     .await
 }
@@ -393,7 +393,7 @@ async fn graph_batch(service: &Arc<Service>, beta: bool, body: &[u8], ids: &Requ
                 let url = if url.starts_with('/') { url.to_string() } else { format!("/{url}") };
                 let body = if item["body"].is_null() { Vec::new() } else { item["body"].to_string().into_bytes() };
                 service.record(method.as_str(), &format!("{version}{url}"), &body);
-                let (reply, _) = service.graph_call(method, beta, &url, &item_headers(item), &body, &item_ids);
+                let reply = service.graph_call(method, beta, &url, &item_headers(item), &body, &item_ids);
                 service.stats.answered(Api::Graph, reply.status.as_u16());
                 bump(&service.stats.batch_items);
                 item_response(&item["id"], reply)
@@ -423,16 +423,15 @@ fn exchange_call(
     headers: &HeaderMap,
     body: &[u8],
     ids: &RequestIds,
-) -> (Reply, bool) {
+) -> Reply {
     let call: ExchangeCall = match exchange::parse(query, headers, body) {
         Ok(call) => call,
-        Err(reply) => return (reply, false),
+        Err(reply) => return reply,
     };
     if let Err(reply) = service.charge_exchange(ids) {
-        return (reply, false);
+        return reply;
     }
-    let writes = call.cmdlet.starts_with("Set-");
-    (exchange::execute(service, &call, tenant), writes)
+    exchange::execute(service, &call, tenant)
 }
 
 /// The checks every Exchange request passes first: a free in-flight slot, a valid token for
@@ -482,7 +481,7 @@ async fn exchange_invoke(
     let query = uri.query().unwrap_or_default();
     let writes = body.windows(4).any(|w| w == b"Set-");
     finish_with_faults(&service, Api::Exchange, &ids, writes, || {
-        exchange_call(&service, &tenant, query, &headers, &body, &ids).0
+        exchange_call(&service, &tenant, query, &headers, &body, &ids)
     })
     .await
 }
@@ -524,7 +523,7 @@ async fn exchange_batch(
                 let body = item["body"].to_string().into_bytes();
                 service.record("POST", url, &body);
                 let reply = if path.ends_with("InvokeCommand") {
-                    exchange_call(&service, &tenant, query, &item_headers(item), &body, &item_ids).0
+                    exchange_call(&service, &tenant, query, &item_headers(item), &body, &item_ids)
                 } else {
                     bump(&service.stats.unmatched_requests);
                     Reply::exchange_error(
