@@ -361,7 +361,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "SETTING=VALUE")]
     pub set_all: Vec<String>,
 
-    /// The share of mailboxes --set-all applies to (the rest keep the seeded mix).
+    /// The share of mailboxes --set-all applies to, chosen at random from the seed and spread over
+    /// the tenant (the rest keep the seeded mix).
     #[arg(long, default_value_t = 1.0, value_parser = fraction)]
     pub set_all_share: f64,
 }

@@ -163,8 +163,11 @@ impl Tenant {
                 identities.iter().map(|identity| user_for_identity(&mut rng, identity)).collect()
             }
         };
-        let uniform_count = (users.len() as f64 * uniform.share.clamp(0.0, 1.0)).round() as usize;
-        for user in users.iter_mut().take(uniform_count) {
+        // The share is scattered over the tenant, as it is in a real one: the users already
+        // compliant do not all come first in a CSV.
+        let mut chooser = fastrand::Rng::with_seed(seed ^ 0x5eed_5ca7);
+        let share = uniform.share.clamp(0.0, 1.0);
+        for user in users.iter_mut().filter(|_| chooser.f64() < share) {
             if let Some(value) = uniform.smtp_auth_disabled {
                 user.smtp_auth_disabled = value;
             }
