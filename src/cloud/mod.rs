@@ -465,6 +465,18 @@ impl CloudClient {
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let started = tokio::time::Instant::now();
         let result = self.transmit(call, base, &token, &client_request_id).await;
+        // What the service counted against its budget: everything but what never reached it
+        // and a 503 refused unread. The pacers measure the budget from it.
+        let counted = match &result {
+            Ok(answer) => answer.status != 503,
+            Err(transport) => transport.sent,
+        };
+        if counted {
+            pacer.answered();
+            if call.write && call.api == Api::Graph {
+                self.graph_write_pacer.answered();
+            }
+        }
         let mut ids = RequestIds { client_request_id, request_id: String::new() };
         let RawAnswer { status, headers, body } = match result {
             Ok(answer) => answer,
@@ -477,9 +489,12 @@ impl CloudClient {
         ids.request_id = header("request-id").unwrap_or_default().to_string();
         if (200..300).contains(&status) {
             let percentage = header("x-ms-throttle-limit-percentage").and_then(|v| v.parse().ok());
-            pacer.succeeded(percentage);
             if call.write && call.api == Api::Graph {
-                self.graph_write_pacer.succeeded(percentage);
+                // A write's percentage is that of whichever budget (units or writes) is fuller:
+                // it cannot tell either pacer which one it is, so only 429s steer writes.
+                self.graph_write_pacer.succeeded(None);
+            } else {
+                pacer.succeeded(percentage);
             }
             let body = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
             return Ok(Attempt::Done(Answer { status, body, ids, attempts: attempt }));

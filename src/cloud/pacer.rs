@@ -2,9 +2,15 @@
 //! pause that holds every worker of the API after a 429 until its `Retry-After` has passed; and an
 //! optional cap on requests in flight.
 //!
-//! The rate adapts: a 429 halves it, a response saying the budget is nearly spent
-//! (`x-ms-throttle-limit-percentage`) trims it, and a clean stretch raises it slowly back towards
-//! the configured rate. So a configured rate that is too high costs a few 429s, not a run.
+//! The rate adapts to a budget it is never told. The service counts every request it answers,
+//! throttled or not, against a token bucket. A 429 says the bucket is empty; the service's first
+//! `x-ms-throttle-limit-percentage` (from 80 %) says it is nearly so. Between two such marks of
+//! one kind the bucket is at the same level, so the requests answered between them, divided by
+//! the time between, is the budget: from the second mark on, the rate holds just under that
+//! measure, and a steady run sees warnings, not 429s. Before any measure, a mark cuts the rate
+//! actually sent (a 429 by half). The rate starts at a quarter of the configured one and climbs
+//! while nothing pushes back, but only while it is what holds the work back: a rate nobody uses
+//! proves nothing.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -21,18 +27,54 @@ struct Rate {
     /// The last time the rate moved, or was held by a warning: the rate steps at most once a
     /// second, so a burst of answers counts as one signal, not one step each.
     last_step: Instant,
-    /// The last cut for a 429; cuts within a Retry-After of it are the same signal.
-    last_cut: Option<Instant>,
-    /// The rate the last 429 came at: climbing back, the rate slows down as it nears it.
-    throttled_at: Option<f64>,
+    /// Requests let through by the time of `last_step`: the rate actually used since.
+    sent_at_step: u64,
+    /// The first 429 of the last burst.
+    last_429: Option<Mark>,
+    /// The first warning (`x-ms-throttle-limit-percentage` of [`WARNING`] or more) of the last
+    /// episode.
+    last_warning: Option<Mark>,
+    /// The budget measured between the last two 429s, in requests a second.
+    budget: Option<f64>,
 }
+
+/// A moment the budget was spent, or nearly, and the answers the service had counted by then.
+#[derive(Clone, Copy)]
+struct Mark {
+    at: Instant,
+    answered: u64,
+}
+
+/// The `x-ms-throttle-limit-percentage` that marks the budget nearly spent. The service sends
+/// the header from 80 %; a batch of 20 can take a tenth of a small budget at once, so the mark is
+/// the first header, not a later one.
+const WARNING: f64 = 80.0;
+
+/// Warnings closer together than this are one episode; it is also the shortest time between
+/// two warnings that measures the budget (the bucket is only roughly at the same level).
+const WARNING_EPISODE: Duration = Duration::from_secs(2);
 
 /// How often the rate may change.
 const STEP: Duration = Duration::from_secs(1);
 
-/// What a 429 leaves of the rate. Not a half: the Retry-After pause already sheds the excess,
-/// and the climb back is slow near the rate that was throttled.
-const CUT: f64 = 0.7;
+/// The share of the measured budget to hold: what is left absorbs the error of the measure.
+const HOLD: f64 = 0.97;
+
+/// Before the budget is measured, a 429 leaves this share of the rate actually sent, and a
+/// warning (some budget is still left) this one.
+const BLIND_CUT: f64 = 0.5;
+const WARNED_CUT: f64 = 0.7;
+
+/// An adaptive pacer starts at this share of the configured rate and climbs a quarter a second
+/// until the service first pushes back: a configured rate far above the budget then costs a few
+/// warnings, not a burst of 429s from everything in flight when the budget runs out.
+const START: f64 = 0.25;
+
+/// Two 429s closer than this measure too few answers to say what the budget is.
+const SHORTEST_MEASURE: Duration = Duration::from_millis(800);
+
+/// The rate climbs only when it was this nearly used over the last step.
+const BUSY: f64 = 0.8;
 
 pub struct Pacer {
     name: &'static str,
@@ -42,6 +84,10 @@ pub struct Pacer {
     paused_until: Mutex<Option<Instant>>,
     inflight: Option<Semaphore>,
     throttled: AtomicU64,
+    /// Requests let through.
+    sent: AtomicU64,
+    /// Answers the service counted against its budget (everything but a 503 it refused unread).
+    answered: AtomicU64,
 }
 
 /// The slowest we go, so a long pause never leaves the rate at nothing.
@@ -57,20 +103,25 @@ fn limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
 
 impl Pacer {
     pub fn new(name: &'static str, rate: f64, inflight: Option<u32>, adaptive: bool) -> Pacer {
+        let start = if adaptive { (rate * START).max(FLOOR).min(rate) } else { rate };
         Pacer {
             name,
             ceiling: rate,
             adaptive,
             rate: Mutex::new(Rate {
-                current: rate,
-                limiter: limiter(rate),
+                current: start,
+                limiter: limiter(start),
                 last_step: Instant::now(),
-                last_cut: None,
-                throttled_at: None,
+                sent_at_step: 0,
+                last_429: None,
+                last_warning: None,
+                budget: None,
             }),
             paused_until: Mutex::new(None),
             inflight: inflight.map(|n| Semaphore::new(n as usize)),
             throttled: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
         }
     }
 
@@ -78,16 +129,24 @@ impl Pacer {
     pub async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
         loop {
             self.wait_out_pause().await;
-            let limiter = self.rate.lock().unwrap_or_else(|e| e.into_inner()).limiter.clone();
+            let limiter = self.lock().limiter.clone();
             limiter.until_ready().await;
-            if !self.is_paused() {
+            // A rate change replaces the limiter: whoever waited on the old one waits again on
+            // the new, or both would let requests through side by side.
+            let current = std::sync::Arc::ptr_eq(&limiter, &self.lock().limiter);
+            if current && !self.is_paused() {
                 break;
             }
         }
+        self.sent.fetch_add(1, Ordering::Relaxed);
         match &self.inflight {
             Some(semaphore) => semaphore.acquire().await.ok(),
             None => None,
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Rate> {
+        self.rate.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn wait_out_pause(&self) {
@@ -104,29 +163,62 @@ impl Pacer {
         self.paused_until.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|until| until > Instant::now())
     }
 
+    /// The service answered (any status but a 503 it refused unread, throttled answers too): it
+    /// counted the request against its budget.
+    pub fn answered(&self) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A 429 (or the service's "too many concurrent requests"): hold everyone for `retry_after`
-    /// and cut the rate.
+    /// and slow down to what the budget allows.
     pub fn throttled(&self, retry_after: Duration) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
         self.pause(retry_after);
         if self.adaptive {
-            // Requests already in flight when the budget ran out all come back 429 together:
-            // they are one signal, or the rate would collapse to the floor.
-            let now = Instant::now();
-            let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
-            if rate.last_cut.is_none_or(|at| now.duration_since(at) >= retry_after.max(STEP)) {
-                rate.last_cut = Some(now);
-                rate.last_step = now;
-                rate.throttled_at = Some(rate.current);
-                rate.current = (rate.current * CUT).clamp(FLOOR, self.ceiling);
-                rate.limiter = limiter(rate.current);
-            }
+            self.adapt_to_429(retry_after);
         }
         tracing::debug!(
             api = self.name,
             retry_after_ms = retry_after.as_millis() as u64,
             "throttled: pausing this API"
         );
+    }
+
+    fn adapt_to_429(&self, retry_after: Duration) {
+        let now = Instant::now();
+        let mut rate = self.lock();
+        // Requests in flight when the budget ran out all come back 429 together: one signal.
+        if rate.last_429.is_some_and(|mark| now.duration_since(mark.at) < retry_after.max(STEP)) {
+            return;
+        }
+        let previous = rate.last_429.replace(self.mark(now));
+        self.budget_spent(&mut rate, previous, now, SHORTEST_MEASURE, BLIND_CUT);
+        tracing::debug!(api = self.name, rate = rate.current, budget = rate.budget, "throttled: rate set");
+    }
+
+    fn mark(&self, at: Instant) -> Mark {
+        Mark { at, answered: self.answered.load(Ordering::Relaxed) }
+    }
+
+    /// The budget is spent (a 429) or nearly (a warning) now, as it was at `previous`: the answers
+    /// counted between measure the budget. The rate goes just under it, or, with no measure yet,
+    /// to half of what was sent.
+    fn budget_spent(&self, rate: &mut Rate, previous: Option<Mark>, now: Instant, shortest: Duration, blind_cut: f64) {
+        let answered = self.answered.load(Ordering::Relaxed);
+        let sent = self.sent.load(Ordering::Relaxed);
+        if let Some(mark) = previous
+            && now.duration_since(mark.at) >= shortest
+        {
+            rate.budget =
+                Some(answered.saturating_sub(mark.answered) as f64 / now.duration_since(mark.at).as_secs_f64());
+        }
+        let next = match rate.budget {
+            Some(budget) => budget * HOLD,
+            None => blind_cut * rate.current.min(sent_rate(rate, sent, now)),
+        };
+        rate.last_step = now;
+        rate.sent_at_step = sent;
+        set(self.name, rate, next.clamp(FLOOR, self.ceiling));
     }
 
     /// Holds every worker for `wait`, without changing the rate.
@@ -139,41 +231,55 @@ impl Pacer {
     }
 
     /// A success; `limit_percentage` is the service's `x-ms-throttle-limit-percentage`, if sent.
-    /// From 90 % the rate comes down a tenth; from 80 % it holds; below, it climbs a tenth a
-    /// second back towards the configured rate.
+    /// The first warning of an episode is a mark (see the module). Within one, from 90 % the rate
+    /// comes down a twentieth, from 80 % it holds. Without warnings it climbs: quickly up to the
+    /// measured budget, then slowly, to find out whether the budget grew.
     pub fn succeeded(&self, limit_percentage: Option<f64>) {
         if !self.adaptive {
             return;
         }
-        let near_the_last_429 = {
-            let rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
-            rate.throttled_at.is_some_and(|at| rate.current >= 0.9 * at)
-        };
-        match limit_percentage {
-            Some(used) if used >= 90.0 => self.step(STEP, |rate| rate * 0.95),
-            Some(used) if used >= 80.0 => self.step(STEP, |rate| rate),
-            _ if near_the_last_429 => self.step(STEP, |rate| rate * 1.02 + 0.1),
-            _ => self.step(STEP, |rate| rate * 1.1 + 0.5),
-        }
-    }
-
-    /// Changes the rate, unless it changed less than `interval` ago.
-    fn step(&self, interval: Duration, change: impl FnOnce(f64) -> f64) {
         let now = Instant::now();
-        let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
-        if now.duration_since(rate.last_step) < interval {
+        let sent = self.sent.load(Ordering::Relaxed);
+        let mut rate = self.lock();
+        let warned = limit_percentage.unwrap_or(0.0);
+        // The first warning in a while marks the budget nearly spent, as a 429 marks it spent:
+        // from the second on, the rate is set from a measure, without waiting for a 429.
+        if warned >= WARNING && rate.last_warning.is_none_or(|mark| now.duration_since(mark.at) >= WARNING_EPISODE) {
+            let previous = rate.last_warning.replace(self.mark(now));
+            self.budget_spent(&mut rate, previous, now, WARNING_EPISODE, WARNED_CUT);
+            tracing::debug!(
+                api = self.name,
+                rate = rate.current,
+                budget = rate.budget,
+                "budget nearly spent: rate set"
+            );
             return;
         }
-        rate.last_step = now;
-        let next = change(rate.current).clamp(FLOOR, self.ceiling);
-        if (next - rate.current).abs() > f64::EPSILON {
-            rate.current = next;
-            rate.limiter = limiter(next);
+        if now.duration_since(rate.last_step) < STEP {
+            return;
         }
+        let used = sent_rate(&rate, sent, now);
+        rate.last_step = now;
+        rate.sent_at_step = sent;
+        let next = match warned {
+            _ if warned >= 90.0 => rate.current * 0.95,
+            _ if warned >= 80.0 => rate.current,
+            // Nobody is waiting on the rate: raising it proves nothing and overshoots later.
+            _ if used < BUSY * rate.current => rate.current,
+            _ => match rate.budget {
+                Some(budget) if rate.current < budget * HOLD => (rate.current * 1.1 + 0.5).min(budget * HOLD),
+                // Past the measure, slowly: only to learn whether the budget grew.
+                Some(budget) if rate.current < budget => rate.current * 1.01,
+                Some(_) => rate.current * 1.0025,
+                None if rate.last_429.is_none() && rate.last_warning.is_none() => rate.current * 1.25 + 0.5,
+                None => rate.current * 1.1 + 0.5,
+            },
+        };
+        set(self.name, &mut rate, next.clamp(FLOOR, self.ceiling));
     }
 
     pub fn current_rate(&self) -> f64 {
-        self.rate.lock().unwrap_or_else(|e| e.into_inner()).current
+        self.lock().current
     }
 
     pub fn throttled_count(&self) -> u64 {
@@ -181,44 +287,119 @@ impl Pacer {
     }
 }
 
+/// Requests a second let through since the last step; the rate itself when that is too short
+/// a time to tell.
+fn sent_rate(rate: &Rate, sent: u64, now: Instant) -> f64 {
+    let span = now.duration_since(rate.last_step).as_secs_f64();
+    if span < 0.25 { rate.current } else { sent.saturating_sub(rate.sent_at_step) as f64 / span }
+}
+
+fn set(name: &str, rate: &mut Rate, next: f64) {
+    if (next - rate.current).abs() > f64::EPSILON {
+        tracing::trace!(api = name, from = rate.current, to = next, "rate changed");
+        rate.current = next;
+        rate.limiter = limiter(next);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `n` requests let through and answered by the service, spread over `over`.
+    async fn traffic(pacer: &Pacer, n: u64, over: Duration) {
+        tokio::time::advance(over).await;
+        pacer.sent.fetch_add(n, Ordering::Relaxed);
+        pacer.answered.fetch_add(n, Ordering::Relaxed);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_429_holds_every_worker_until_retry_after() {
         let pacer = Pacer::new("graph", 1000.0, None, true);
-        pacer.acquire().await;
-        tokio::time::advance(STEP).await;
+        assert_eq!(pacer.current_rate(), 1000.0 * START, "an adaptive pacer starts below the configured rate");
+        traffic(&pacer, 200, STEP).await;
         pacer.throttled(Duration::from_secs(3));
         pacer.throttled(Duration::from_secs(3));
         let start = Instant::now();
         pacer.acquire().await;
         assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
-        assert_eq!(pacer.current_rate(), 1000.0 * CUT, "one burst of 429s cuts the rate once");
+        assert_eq!(pacer.current_rate(), 200.0 * BLIND_CUT, "one burst of 429s cuts the rate sent, once");
+        assert_eq!(pacer.throttled_count(), 2);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_rate_recovers_a_step_a_second_and_never_passes_the_ceiling() {
+    async fn the_budget_is_what_the_service_answered_between_two_429s() {
+        let pacer = Pacer::new("graph", 1000.0, None, true);
+        traffic(&pacer, 250, STEP).await;
+        pacer.throttled(Duration::from_secs(1));
+        traffic(&pacer, 400, Duration::from_secs(5)).await;
+        pacer.throttled(Duration::from_secs(1));
+        assert!((pacer.current_rate() - 80.0 * HOLD).abs() < 1e-9, "{}", pacer.current_rate());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn warnings_measure_the_budget_before_any_429() {
+        let pacer = Pacer::new("graph", 1000.0, None, true);
+        traffic(&pacer, 250, STEP).await;
+        pacer.succeeded(Some(81.0));
+        assert_eq!(pacer.current_rate(), 250.0 * WARNED_CUT, "the first warning cuts what was sent");
+        traffic(&pacer, 10, Duration::from_millis(100)).await;
+        pacer.succeeded(Some(95.0));
+        assert_eq!(pacer.current_rate(), 250.0 * WARNED_CUT, "warnings close together are one episode");
+        traffic(&pacer, 290, Duration::from_millis(3900)).await;
+        pacer.succeeded(Some(82.0));
+        assert!((pacer.current_rate() - 75.0 * HOLD).abs() < 1e-9, "{}", pacer.current_rate());
+        assert_eq!(pacer.throttled_count(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_climbs_only_while_it_is_used() {
         let pacer = Pacer::new("graph", 100.0, None, true);
         tokio::time::advance(STEP).await;
-        pacer.throttled(Duration::from_millis(1));
-        assert_eq!(pacer.current_rate(), 100.0 * CUT);
-        for _ in 0..1000 {
+        pacer.succeeded(None);
+        assert_eq!(pacer.current_rate(), 25.0, "an idle rate proves nothing");
+        traffic(&pacer, 25, STEP).await;
+        pacer.succeeded(None);
+        assert_eq!(pacer.current_rate(), 25.0 * 1.25 + 0.5, "before any push back it climbs fast");
+        for _ in 0..20 {
+            let sent = pacer.current_rate() as u64 + 1;
+            traffic(&pacer, sent, STEP).await;
             pacer.succeeded(None);
         }
-        assert_eq!(pacer.current_rate(), 100.0 * CUT, "a burst of answers within a second is one signal");
-        for _ in 0..60 {
-            tokio::time::advance(STEP).await;
-            pacer.succeeded(None);
-        }
-        assert_eq!(pacer.current_rate(), 100.0, "back to the configured rate, slowly near where the 429 came");
-        tokio::time::advance(STEP).await;
-        pacer.succeeded(Some(95.0));
-        assert_eq!(pacer.current_rate(), 95.0, "a nearly spent budget slows it down");
-        tokio::time::advance(STEP).await;
+        assert_eq!(pacer.current_rate(), 100.0, "never past the configured rate");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn near_the_measured_budget_it_holds_and_probes_slowly() {
+        let pacer = Pacer::new("graph", 1000.0, None, true);
+        traffic(&pacer, 250, STEP).await;
+        pacer.throttled(Duration::from_secs(1));
+        traffic(&pacer, 500, Duration::from_secs(5)).await;
+        pacer.throttled(Duration::from_secs(1));
+        let held = pacer.current_rate();
+        assert!((held - 100.0 * HOLD).abs() < 1e-9);
+        traffic(&pacer, 100, STEP).await;
         pacer.succeeded(Some(85.0));
-        assert_eq!(pacer.current_rate(), 95.0, "between 80 and 90 % it holds");
+        assert_eq!(pacer.current_rate(), held, "a first warning marks the budget, which is measured already");
+        traffic(&pacer, 100, STEP).await;
+        pacer.succeeded(Some(95.0));
+        assert!((pacer.current_rate() - held * 0.95).abs() < 1e-9, "a nearly spent budget trims the rate");
+        for _ in 0..10 {
+            traffic(&pacer, 100, STEP).await;
+            pacer.succeeded(None);
+        }
+        let probed = pacer.current_rate();
+        assert!(probed > 100.0 && probed < 103.0, "past the measure it climbs a little at a time: {probed}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fixed_rate_never_moves() {
+        let pacer = Pacer::new("graph", 100.0, None, false);
+        assert_eq!(pacer.current_rate(), 100.0);
+        traffic(&pacer, 100, STEP).await;
+        pacer.throttled(Duration::from_millis(1));
+        pacer.succeeded(Some(99.0));
+        assert_eq!(pacer.current_rate(), 100.0);
     }
 
     #[tokio::test(start_paused = true)]
