@@ -5,10 +5,9 @@
 //! CRLF, quoted fields, duplicates in another letter case, and text that is not UTF-8 are all
 //! expected here. The file is never loaded whole; a line longer than [`MAX_LINE`] is an error.
 
-use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
+mod duplicates;
+
 use std::fs::File;
-use std::hash::{Hash, Hasher};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -64,9 +63,8 @@ pub struct TargetReader {
     tenant_column: Option<usize>,
     column_name: String,
     record: csv::ByteRecord,
-    /// Hashes of the identities seen, with the line each was first on (a u32 keeps a million rows
-    /// in a few tens of megabytes).
-    seen: HashMap<u64, u32>,
+    /// Which identities came before, and on what line.
+    duplicates: duplicates::Duplicates,
     path: PathBuf,
     finished: bool,
 }
@@ -77,8 +75,20 @@ impl std::fmt::Debug for TargetReader {
     }
 }
 
-/// Opens `path`, finds its delimiter and identity column, and checks the header.
+/// Opens `path`, finds its delimiter and identity column, and checks the header. A regular file
+/// is read once ahead for the duplicate check (see [`duplicates`]).
 pub fn open(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
+    let mut reader = open_once(path, column)?;
+    if let Ok(metadata) = std::fs::metadata(path)
+        && metadata.is_file()
+    {
+        let hashes = open_once(path, column)?.identity_hashes();
+        reader.duplicates = duplicates::Duplicates::from_first_pass(hashes, metadata.len());
+    }
+    Ok(reader)
+}
+
+fn open_once(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
     let shown = path.display();
     let mut file = File::open(path).map_err(|e| Error::Config(format!("{shown}: cannot open the mailbox CSV: {e}")))?;
     let mut head = vec![0u8; MAX_LINE];
@@ -133,7 +143,7 @@ pub fn open(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
         column_name: names[column].clone(),
         column,
         record: csv::ByteRecord::new(),
-        seen: HashMap::new(),
+        duplicates: duplicates::Duplicates::remembering_all(),
         path: path.to_path_buf(),
         finished: false,
     })
@@ -194,6 +204,24 @@ impl TargetReader {
         self.tenant_column.is_some()
     }
 
+    /// The hash of every row's identity field, valid or not, until the file ends or cannot be
+    /// read further (the reading pass reports why).
+    fn identity_hashes(mut self) -> impl Iterator<Item = u64> {
+        std::iter::from_fn(move || {
+            loop {
+                match self.reader.read_byte_record(&mut self.record) {
+                    Ok(true) => {
+                        let field = self.record.get(self.column).unwrap_or_default();
+                        if let Ok(identity) = std::str::from_utf8(field) {
+                            return Some(duplicates::identity_hash(identity));
+                        }
+                    }
+                    Ok(false) | Err(_) => return None,
+                }
+            }
+        })
+    }
+
     fn next_entry(&mut self) -> Option<Entry> {
         if self.finished {
             return None;
@@ -243,10 +271,7 @@ impl TargetReader {
         if let Err(reason) = check_address(identity) {
             return problem(reason);
         }
-        let mut hasher = DefaultHasher::new();
-        identity.to_lowercase().hash(&mut hasher);
-        if let Some(first) = self.seen.insert(hasher.finish(), line.min(u64::from(u32::MAX)) as u32) {
-            self.seen.insert(hasher.finish(), first);
+        if let Some(first) = self.duplicates.check(duplicates::identity_hash(identity), line) {
             return problem(format!(
                 "'{identity}' is a duplicate of line {first} (addresses match in any letter case); it is processed once"
             ));
