@@ -52,28 +52,50 @@ pub async fn write(client: &CloudClient, upn: &str, value: Value) -> Result<Answ
 
 /// Every mailbox's SMTP AUTH value by directory object id, read in pages of 1,000: for many
 /// targets, far fewer requests than one read each.
+///
+/// Eight bytes a mailbox: the low 64 bits of the object id (random GUIDs do not collide there)
+/// with the value in the lowest two, in a sorted vector searched by halves. A million mailboxes
+/// take 8 MB, where a hash map took over 30.
 #[derive(Debug, Default)]
 pub struct MailboxIndex {
-    /// By the low 64 bits of the object id: random GUIDs do not collide there, and the entries
-    /// are half the size.
-    values: std::collections::HashMap<u64, Value>,
+    keys: Vec<u64>,
     /// Every mailbox's primary SMTP address, when asked for (`--all-mailboxes`).
     pub addresses: Vec<String>,
 }
 
+const VALUE_BITS: u64 = 0b11;
+const CODES: [Value; 3] = [Value::Inherit, Value::Disabled, Value::Enabled];
+
+fn key_of(user_id: &str) -> Option<u64> {
+    uuid::Uuid::parse_str(user_id).ok().map(|id| id.as_u128() as u64 & !VALUE_BITS)
+}
+
 impl MailboxIndex {
+    fn push(&mut self, key: u64, value: Value) {
+        let code = CODES.iter().position(|c| *c == value).unwrap_or(0) as u64;
+        self.keys.push(key | code);
+    }
+
+    /// Sorts the keys once every page is in.
+    fn seal(&mut self) {
+        self.keys.sort_unstable();
+        self.keys.shrink_to_fit();
+    }
+
     /// The value for a user, or `None` when the user has no mailbox.
     pub fn get(&self, user_id: &str) -> Option<Value> {
-        let id = uuid::Uuid::parse_str(user_id).ok()?;
-        self.values.get(&(id.as_u128() as u64)).copied()
+        let key = key_of(user_id)?;
+        let at = self.keys.partition_point(|k| k & !VALUE_BITS < key);
+        let found = *self.keys.get(at).filter(|k| *k & !VALUE_BITS == key)?;
+        CODES.get((found & VALUE_BITS) as usize).copied()
     }
 
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.keys.is_empty()
     }
 }
 
@@ -97,16 +119,19 @@ pub async fn read_all(client: &CloudClient, with_addresses: bool) -> Result<Mail
     loop {
         let answer = client.send(&call).await?;
         for mailbox in answer.body["value"].as_array().into_iter().flatten() {
-            let id = mailbox["ExternalDirectoryObjectId"].as_str().and_then(|id| uuid::Uuid::parse_str(id).ok());
+            let key = mailbox["ExternalDirectoryObjectId"].as_str().and_then(key_of);
             let value = mailbox.get("SmtpClientAuthenticationDisabled").and_then(value_of);
-            if let (Some(id), Some(value)) = (id, value) {
-                index.values.insert(id.as_u128() as u64, value);
+            if let (Some(key), Some(value)) = (key, value) {
+                index.push(key, value);
                 if let Some(address) = mailbox["PrimarySmtpAddress"].as_str().filter(|_| with_addresses) {
                     index.addresses.push(address.to_string());
                 }
             }
         }
-        let Some(next) = answer.body["@odata.nextLink"].as_str() else { return Ok(index) };
+        let Some(next) = answer.body["@odata.nextLink"].as_str() else {
+            index.seal();
+            return Ok(index);
+        };
         // Our token goes only to the Exchange host we were given, never to a link elsewhere.
         call.path = client.relative_path(crate::cloud::Api::Exchange, next).ok_or_else(|| CallError::Refused {
             status: answer.status,
@@ -115,5 +140,26 @@ pub async fn read_all(client: &CloudClient, with_addresses: bool) -> Result<Mail
             ids: answer.ids.clone(),
             attempts: answer.attempts,
         })?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_finds_every_value_and_nothing_else() {
+        let ids: Vec<String> = (0..1000).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        let mut index = MailboxIndex::default();
+        for (i, id) in ids.iter().enumerate() {
+            index.push(key_of(id).unwrap(), CODES[i % 3]);
+        }
+        index.seal();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(index.get(id), Some(CODES[i % 3]), "{id}");
+        }
+        assert_eq!(index.get(&uuid::Uuid::new_v4().to_string()), None);
+        assert_eq!(index.get("not-a-guid"), None);
+        assert_eq!(index.len(), 1000);
     }
 }
