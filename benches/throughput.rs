@@ -1,6 +1,7 @@
 //! Throughput at the service's limit. `cargo bench --bench throughput` runs each scenario against
 //! a simulated tenant in its own process (`remediate sim`, 50 ms mean latency, 2 % faults) and the
-//! runner in this one, then prints, last thing per scenario:
+//! runner in another, as users run it (its peak RSS and CPU time read from /proc), then prints,
+//! last thing per scenario:
 //!
 //! `RESULT scenario=NAME mailboxes=N wall_s=W floor_s=F utilization=U requests=R
 //!  requests_per_mailbox=Q throttled=T failed=X peak_rss_mb=M cpu_us_per_mailbox=C`
@@ -28,47 +29,41 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use clap::Parser;
 use remediate::sim::{MfaState, Population, Tenant, Uniform};
 use serde_json::Value;
 
 const SEED: u64 = 11;
 
-fn proc_status(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
+/// A field of `/proc/PID/status` in megabytes (its value is in kB), if present.
+fn proc_status_mb(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
 }
 
-/// Resets the peak-RSS mark (Linux: writing 5 to clear_refs), so each scenario measures its own.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// User + system CPU time of a process, in seconds (a zombie keeps its times until reaped).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
-/// User + system CPU time of this process, in seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+fn is_zombie(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
-fn write_csv(path: &Path, count: usize) -> Vec<String> {
+fn identity(i: usize) -> String {
+    format!("user{i}@contoso.com")
+}
+
+fn write_csv(path: &Path, count: usize) {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     writeln!(file, "UserPrincipalName").unwrap();
-    let mut identities = Vec::with_capacity(count);
     for i in 0..count {
-        let identity = format!("user{i}@contoso.com");
-        writeln!(file, "{identity}").unwrap();
-        identities.push(identity);
+        writeln!(file, "{}", identity(i)).unwrap();
     }
-    identities
 }
 
 struct Sim {
@@ -120,8 +115,9 @@ struct Work {
     exchange_requests: f64,
 }
 
-fn fix_work(identities: &[String], uniform: &Uniform) -> Work {
-    let tenant = Tenant::build_with(&Population::Identities(Arc::new(identities.to_vec())), SEED, uniform);
+fn fix_work(count: usize, uniform: &Uniform) -> Work {
+    let identities = Arc::new((0..count).map(identity).collect());
+    let tenant = Tenant::build_with(&Population::Identities(identities), SEED, uniform);
     let n = tenant.users.len() as f64;
     let mfa_writes = tenant.users.iter().filter(|u| u.mfa != MfaState::Disabled).count() as f64;
     let smtp_writes = tenant.users.iter().filter(|u| u.smtp_auth_disabled != Some(false)).count() as f64;
@@ -178,42 +174,39 @@ struct Measured {
     failed: u64,
 }
 
-async fn run_runner(sim: &Sim, csv: &Path, report: &Path, args: &[&str]) -> Measured {
-    let mut argv: Vec<String> = vec!["remediate".into(), "-q".into()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    argv.push(csv.display().to_string());
+/// Runs `remediate ARGS CSV` in its own process, as users run it, against `sim`; its peak RSS
+/// and CPU time are read from /proc while it runs and once it has exited (before it is reaped).
+fn run_runner(sim: &Sim, csv: &Path, report: &Path, args: &[&str]) -> Measured {
     let env = |name: &str| sim.env.iter().find(|(k, _)| k == name).unwrap().1.clone();
     let secret = report.with_extension("secret");
     std::fs::write(&secret, env("AZURE_CLIENT_SECRET")).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_remediate"));
+    command.arg("-q").args(args).arg(csv);
     for (flag, name) in [("--tenant-id", "AZURE_TENANT_ID"), ("--client-id", "AZURE_CLIENT_ID")] {
-        argv.extend([flag.to_string(), env(name)]);
+        command.args([flag.to_string(), env(name)]);
     }
-    argv.extend(["--client-secret-file".into(), secret.display().to_string()]);
+    command.arg("--client-secret-file").arg(&secret);
     for flag in ["--login-url", "--graph-url", "--exchange-url"] {
-        argv.extend([flag.to_string(), sim.url.clone()]);
+        command.args([flag, &sim.url]);
     }
-    argv.extend([
-        "--report-dir".into(),
-        report.display().to_string(),
-        "--state-dir".into(),
-        report.with_extension("state").display().to_string(),
-    ]);
-    let cli = remediate::cli::Cli::try_parse_from(&argv).unwrap();
-    reset_peak_rss();
-    let cpu = cpu_seconds();
+    command.arg("--report-dir").arg(report).arg("--state-dir").arg(report.with_extension("state"));
+    command.env_remove("AZURE_CLIENT_SECRET").stdout(Stdio::null()).stderr(Stdio::null());
     let started = Instant::now();
-    let code = remediate::run(cli).await.unwrap_or_else(|e| panic!("{e}"));
-    let wall_s = started.elapsed().as_secs_f64();
-    let peak_rss_mb = proc_status("VmHWM:");
-    let summary: Value = serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
-    // 1 is a finished run with failed rows (a naive baseline can give up on some): reported below.
-    assert!(matches!(code, 0 | 1 | 3), "the run exited {code}");
-    Measured {
-        wall_s,
-        cpu_s: cpu_seconds() - cpu,
-        peak_rss_mb,
-        failed: summary["counts"]["failed"].as_u64().unwrap_or(0),
+    let mut child = command.spawn().expect("the runner starts");
+    let pid = child.id();
+    let (mut peak_rss_mb, mut cpu_s) = (0.0_f64, 0.0);
+    while !is_zombie(pid) {
+        peak_rss_mb = peak_rss_mb.max(proc_status_mb(pid, "VmHWM:").unwrap_or(0.0));
+        cpu_s = cpu_seconds(pid).unwrap_or(cpu_s);
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    cpu_s = cpu_seconds(pid).unwrap_or(cpu_s);
+    let status = child.wait().unwrap();
+    let wall_s = started.elapsed().as_secs_f64();
+    // 1 is a finished run with failed rows (a naive baseline can give up on some): reported below.
+    assert!(matches!(status.code(), Some(0 | 1 | 3)), "the run exited {status}");
+    let summary: Value = serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    Measured { wall_s, cpu_s, peak_rss_mb, failed: summary["counts"]["failed"].as_u64().unwrap_or(0) }
 }
 
 async fn print_result(name: &str, mailboxes: usize, floor_s: f64, measured: &Measured, sim: &Sim) -> Value {
@@ -236,10 +229,10 @@ async fn print_result(name: &str, mailboxes: usize, floor_s: f64, measured: &Mea
 async fn fix(dir: &Path, name: &str, baseline: bool) -> f64 {
     const N: usize = 10_000;
     let csv = dir.join(format!("{name}.csv"));
-    let identities = write_csv(&csv, N);
+    write_csv(&csv, N);
     // Half the mailboxes already have the fix; the rest keep the seeded mix.
     let uniform = Uniform { smtp_auth_disabled: Some(Some(false)), mfa: Some(MfaState::Disabled), share: 0.5 };
-    let work = fix_work(&identities, &uniform);
+    let work = fix_work(N, &uniform);
     let target = 60.0;
     let budgets = Budgets {
         graph_write_rate: work.graph_writes / target,
@@ -275,7 +268,7 @@ async fn fix(dir: &Path, name: &str, baseline: bool) -> f64 {
         args.extend(["--no-batch", "--fixed-rate", "--bulk-read", "never"]);
     }
     let floor = floor_seconds(&work, &budgets);
-    let measured = run_runner(&sim, &csv, &dir.join(name), &args).await;
+    let measured = run_runner(&sim, &csv, &dir.join(name), &args);
     let stats = print_result(name, N, floor, &measured, &sim).await;
     println!("DETAIL scenario={name} requests_by_api={}", stats["requests_by_api"]);
     measured.wall_s
@@ -301,7 +294,7 @@ async fn sweep(dir: &Path) {
         "--concurrency",
         "128",
     ];
-    let measured = run_runner(&sim, &csv, &dir.join("sweep"), &args).await;
+    let measured = run_runner(&sim, &csv, &dir.join("sweep"), &args);
     let stats = print_result("sweep-compliant-50k", N, floor_seconds(&work, &budgets), &measured, &sim).await;
     assert_eq!(stats["writes_total"], 0, "a compliant sweep writes nothing");
 }
@@ -322,7 +315,7 @@ async fn memory(dir: &Path, n: usize, name: &str) -> f64 {
         "16",
     ];
     let all: Vec<&str> = args.iter().chain(fast.iter()).copied().collect();
-    let measured = run_runner(&sim, &csv, &dir.join(name), &all).await;
+    let measured = run_runner(&sim, &csv, &dir.join(name), &all);
     print_result(name, n, 0.0, &measured, &sim).await;
     measured.peak_rss_mb
 }
