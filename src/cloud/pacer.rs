@@ -82,6 +82,8 @@ pub struct Pacer {
     adaptive: bool,
     rate: Mutex<Rate>,
     paused_until: Mutex<Option<Instant>>,
+    /// Requests waiting for the rate, first come first served.
+    line: tokio::sync::Mutex<()>,
     inflight: Option<Semaphore>,
     throttled: AtomicU64,
     /// Requests let through.
@@ -118,6 +120,7 @@ impl Pacer {
                 budget: None,
             }),
             paused_until: Mutex::new(None),
+            line: tokio::sync::Mutex::new(()),
             inflight: inflight.map(|n| Semaphore::new(n as usize)),
             throttled: AtomicU64::new(0),
             sent: AtomicU64::new(0),
@@ -129,8 +132,12 @@ impl Pacer {
     pub async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
         loop {
             self.wait_out_pause().await;
+            // One waiter at a time on the limiter, the rest in line: waiting on it together, every
+            // one of them would wake for every free slot, and only one would get it.
+            let turn = self.line.lock().await;
             let limiter = self.lock().limiter.clone();
             limiter.until_ready().await;
+            drop(turn);
             // A rate change replaces the limiter: whoever waited on the old one waits again on
             // the new, or both would let requests through side by side.
             let current = std::sync::Arc::ptr_eq(&limiter, &self.lock().limiter);
