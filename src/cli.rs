@@ -235,15 +235,17 @@ pub struct TuningArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub concurrency: u32,
 
-    /// Graph requests per second (reads cost 1–2 of the tenant's 350–800 resource units a second).
+    /// The most Graph requests a second (reads cost 1–2 of the tenant's 350–800 resource units a
+    /// second). Every rate is a ceiling: it starts at a quarter and settles just under the budget
+    /// the service's answers show.
     #[arg(long, default_value_t = 100.0, value_parser = positive_rate)]
     pub graph_rps: f64,
 
-    /// Graph writes per second (the service allows about 20 per app and tenant).
+    /// The most Graph writes a second (the service allows about 20 per app and tenant).
     #[arg(long, default_value_t = 15.0, value_parser = positive_rate)]
     pub graph_write_rps: f64,
 
-    /// Exchange admin API requests per second.
+    /// The most Exchange admin API requests a second.
     #[arg(long, default_value_t = 10.0, value_parser = positive_rate)]
     pub exchange_rps: f64,
 
@@ -263,8 +265,8 @@ pub struct TuningArgs {
     #[arg(long)]
     pub no_batch: bool,
 
-    /// Keep the configured rates: no slowing down on 429 or a nearly spent budget (a 429 still
-    /// pauses every worker until its Retry-After).
+    /// Send at the configured rates throughout: no warm-up, no slowing down on 429 or a nearly
+    /// spent budget (a 429 still pauses every worker until its Retry-After).
     #[arg(long)]
     pub fixed_rate: bool,
 
@@ -315,7 +317,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 20.0, value_parser = positive_rate)]
     pub graph_write_rate: f64,
 
-    /// Exchange admin API requests per second.
+    /// The most Exchange admin API requests a second.
     #[arg(long, default_value_t = 25.0, value_parser = positive_rate)]
     pub exchange_rate: f64,
 
