@@ -20,7 +20,7 @@ use crate::error::{Error, Result, exit};
 use crate::report::{self, Report, summary};
 use crate::run_record::{self, RunRecord};
 use crate::scope::{self, Exclusions};
-use crate::settings::smtp_auth::{self, MailboxIndex};
+use crate::settings::smtp_auth::{self, MailboxIndex, PendingIndex};
 use crate::settings::{DesiredState, Setting, Value};
 use crate::targets::{self, Entry, Target, Wanted};
 use crate::{lock, profile};
@@ -599,9 +599,10 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
 }
 
 /// Reads SMTP AUTH for the whole tenant in pages of 1,000 when that costs fewer requests than a
-/// read per target. The tenant's size is unknown up front; from 1,000 targets on, the pages cost
-/// fewer requests than per-target reads for any tenant up to a million mailboxes.
-async fn bulk_smtp_auth(client: &CloudClient, job: &Job, choice: BulkRead) -> Option<Arc<MailboxIndex>> {
+/// read per target, in the background while the run starts. The tenant's size is unknown up
+/// front; from 1,000 targets on, the pages cost fewer requests than per-target reads for any
+/// tenant up to a million mailboxes.
+fn bulk_smtp_auth(client: &Arc<CloudClient>, job: &Job, choice: BulkRead) -> Option<PendingIndex> {
     let wanted = match choice {
         BulkRead::Never => false,
         BulkRead::Always => true,
@@ -610,16 +611,19 @@ async fn bulk_smtp_auth(client: &CloudClient, job: &Job, choice: BulkRead) -> Op
     if !wanted || job.desired.get(Setting::SmtpAuth).is_none() || job.mode == Mode::Apply && job.command == "rollback" {
         return None;
     }
-    match smtp_auth::read_all(client, false).await {
-        Ok(index) => {
-            tracing::info!("read SMTP AUTH for {} mailboxes in bulk", index.len());
-            Some(Arc::new(index))
+    let client = client.clone();
+    Some(PendingIndex::spawn(async move {
+        match smtp_auth::read_all(&client, false).await {
+            Ok(index) => {
+                tracing::info!("read SMTP AUTH for {} mailboxes in bulk", index.len());
+                Some(Arc::new(index))
+            }
+            Err(error) => {
+                tracing::warn!("could not read every mailbox at once ({error}); reading them one by one instead");
+                None
+            }
         }
-        Err(error) => {
-            tracing::warn!("could not read every mailbox at once ({error}); reading them one by one instead");
-            None
-        }
-    }
+    }))
 }
 
 /// Runs a job: lock the tenant, open the report directory and the journal, run the engine,
@@ -673,8 +677,8 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
     for lane in std::mem::take(&mut job.lanes) {
         let Lane { connection: Connection { client, simulator }, entries, smtp_index } = lane;
         let smtp_index = match smtp_index {
-            Some(index) => Some(index),
-            None => bulk_smtp_auth(&client, &job, tuning.bulk_read).await,
+            Some(index) => Some(PendingIndex::ready(index)),
+            None => bulk_smtp_auth(&client, &job, tuning.bulk_read),
         };
         let context = Arc::new(Context {
             smtp_index,

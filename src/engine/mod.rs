@@ -40,8 +40,8 @@ pub struct Context {
     pub done: Arc<Done>,
     /// Fired when the run must stop (a signal, or a journal that cannot be written).
     pub cancel: CancellationToken,
-    /// Every mailbox's SMTP AUTH, when it was read in bulk up front.
-    pub smtp_index: Option<Arc<crate::settings::smtp_auth::MailboxIndex>>,
+    /// Every mailbox's SMTP AUTH, when it is read in bulk.
+    pub smtp_index: Option<crate::settings::smtp_auth::PendingIndex>,
     /// Targets reported but never touched.
     pub exclusions: Arc<crate::scope::Exclusions>,
 }

@@ -129,7 +129,9 @@ pub async fn process(context: &Context, target: &Target) {
                 }
             }
             Some(user) => {
-                for w in &wanted {
+                // The settings go through different APIs: side by side, a slow or paused one
+                // does not hold the other back.
+                let settle_one = |w: &Wanted| {
                     let mut row = fresh(w);
                     row.user_id = user.id.clone();
                     // The CSV may name an alias; the exclusion may name the UPN or the mail.
@@ -137,13 +139,17 @@ pub async fn process(context: &Context, target: &Target) {
                         .into_iter()
                         .flatten()
                         .find_map(|address| context.exclusions.reason(address));
-                    let done = match (excluded, no_mailbox_reason(&user)) {
-                        (Some(reason), _) => row.skipped("Excluded", &reason),
-                        (None, Some((code, reason))) => row.skipped(code, reason),
-                        (None, None) => settle(context, row, w.expect, Some(&user)).await,
-                    };
-                    context.finish(timed(done)).await;
-                }
+                    let (user, expect) = (&user, w.expect);
+                    async move {
+                        let done = match (excluded, no_mailbox_reason(user)) {
+                            (Some(reason), _) => row.skipped("Excluded", &reason),
+                            (None, Some((code, reason))) => row.skipped(code, reason),
+                            (None, None) => settle(context, row, expect, Some(user)).await,
+                        };
+                        context.finish(timed(done)).await;
+                    }
+                };
+                futures_util::future::join_all(wanted.iter().map(settle_one)).await;
             }
         },
     }
@@ -153,7 +159,11 @@ pub async fn process(context: &Context, target: &Target) {
 /// Reads one setting, compares, and writes when applying. Returns the finished row.
 async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Option<&DirectoryUser>) -> Row {
     let client = &context.client;
-    let reading = match settings::read(row.setting, client, user, context.smtp_index.as_deref()).await {
+    let index = match (&context.smtp_index, row.setting) {
+        (Some(pending), Setting::SmtpAuth) => pending.get().await,
+        _ => None,
+    };
+    let reading = match settings::read(row.setting, client, user, index.as_deref()).await {
         Ok(reading) => reading,
         Err(error) => return row.failed(&error),
     };

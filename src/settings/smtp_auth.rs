@@ -1,6 +1,10 @@
 //! `smtp-auth`: a mailbox's `SmtpClientAuthenticationDisabled`, through the Exchange admin API.
 //! `null` follows the organisation's setting (inherit), `false` is on (enabled), `true` is off.
 
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use serde_json::{Map, json};
 
 use super::{Reading, Value};
@@ -61,6 +65,27 @@ pub struct MailboxIndex {
     keys: Vec<u64>,
     /// Every mailbox's primary SMTP address, when asked for (`--all-mailboxes`).
     pub addresses: Vec<String>,
+}
+
+/// The bulk read, under way in the background so that the targets' Graph work need not wait for
+/// it; every target's SMTP AUTH waits for the one read. `None` when it failed (targets are then
+/// read one by one).
+#[derive(Clone)]
+pub struct PendingIndex(Shared<BoxFuture<'static, Option<Arc<MailboxIndex>>>>);
+
+impl PendingIndex {
+    pub fn ready(index: Arc<MailboxIndex>) -> PendingIndex {
+        PendingIndex(futures_util::future::ready(Some(index)).boxed().shared())
+    }
+
+    pub fn spawn(read: impl Future<Output = Option<Arc<MailboxIndex>>> + Send + 'static) -> PendingIndex {
+        let task = tokio::spawn(read);
+        PendingIndex(async move { task.await.ok().flatten() }.boxed().shared())
+    }
+
+    pub async fn get(&self) -> Option<Arc<MailboxIndex>> {
+        self.0.clone().await
+    }
 }
 
 const VALUE_BITS: u64 = 0b11;
