@@ -734,6 +734,7 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
             all
         }),
         throttled: clients.iter().map(|c| c.throttled_count()).sum(),
+        pacing: clients.iter().map(|c| (c.tenant_id.clone(), c.pacing())).collect(),
         journal_records: journal.records.load(std::sync::atomic::Ordering::Relaxed),
         journal_syncs: journal.syncs.load(std::sync::atomic::Ordering::Relaxed),
         exit_code,

@@ -324,6 +324,11 @@ impl CloudClient {
         }
     }
 
+    /// Each pacer's rate and measured budget: graph, graph writes, exchange.
+    pub fn pacing(&self) -> [pacer::PacerState; 3] {
+        [self.graph_pacer.state(), self.graph_write_pacer.state(), self.exchange_pacer.state()]
+    }
+
     pub fn throttled_count(&self) -> u64 {
         self.graph_pacer.throttled_count()
             + self.graph_write_pacer.throttled_count()

@@ -76,6 +76,16 @@ const SHORTEST_MEASURE: Duration = Duration::from_millis(800);
 /// The rate climbs only when it was this nearly used over the last step.
 const BUSY: f64 = 0.8;
 
+/// A pacer's configured ceiling, its rate, and the budget it measured, in requests a second.
+#[derive(Clone, Debug)]
+pub struct PacerState {
+    pub name: &'static str,
+    pub ceiling: f64,
+    pub rate: f64,
+    pub budget: Option<f64>,
+    pub throttled: u64,
+}
+
 pub struct Pacer {
     name: &'static str,
     ceiling: f64,
@@ -287,6 +297,18 @@ impl Pacer {
 
     pub fn current_rate(&self) -> f64 {
         self.lock().current
+    }
+
+    /// Where the pacer stands, for the report.
+    pub fn state(&self) -> PacerState {
+        let rate = self.lock();
+        PacerState {
+            name: self.name,
+            ceiling: self.ceiling,
+            rate: rate.current,
+            budget: rate.budget,
+            throttled: self.throttled_count(),
+        }
     }
 
     pub fn throttled_count(&self) -> u64 {

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::Tally;
 use crate::cloud::Api;
+use crate::cloud::pacer::PacerState;
 use crate::engine::events::Outcome;
 use crate::error::{Error, Result};
 
@@ -27,6 +28,8 @@ pub struct RunInfo<'a> {
     pub elapsed: Duration,
     pub requests: BTreeMap<(Api, u16), u64>,
     pub throttled: u64,
+    /// Per tenant: each API's rate and the budget measured for it.
+    pub pacing: Vec<(String, [PacerState; 3])>,
     pub journal_records: u64,
     pub journal_syncs: u64,
     pub exit_code: u8,
@@ -77,11 +80,30 @@ pub fn to_json(info: &RunInfo, tally: &Tally) -> Value {
         "requests": requests,
         "requests_total": info.requests.values().sum::<u64>(),
         "throttled": info.throttled,
+        "pacing": pacing_json(&info.pacing),
         "journal": {"records": info.journal_records, "syncs": info.journal_syncs},
         "warnings": tally.warnings,
         "interrupted": info.interrupted,
         "exit_code": info.exit_code,
     })
+}
+
+/// `{tenant: {api: {ceiling, rate, budget, throttled}}}`, rates rounded to a hundredth.
+fn pacing_json(pacing: &[(String, [PacerState; 3])]) -> Value {
+    let round = |rate: f64| (rate * 100.0).round() / 100.0;
+    let tenants = pacing.iter().map(|(tenant, states)| {
+        let apis = states.iter().map(|state| {
+            let entry = json!({
+                "ceiling": round(state.ceiling),
+                "rate": round(state.rate),
+                "budget": state.budget.map(round),
+                "throttled": state.throttled,
+            });
+            (state.name.to_string(), entry)
+        });
+        (tenant.clone(), Value::Object(apis.collect()))
+    });
+    Value::Object(tenants.collect())
 }
 
 /// Writes `summary.json` atomically: a temporary file, synced, then renamed.
@@ -111,6 +133,16 @@ pub fn recap(info: &RunInfo, tally: &Tally, directory: &Path) -> String {
     }
     let total: u64 = info.requests.values().sum();
     text.push_str(&format!("  requests {total}, throttled {}\n", info.throttled));
+    for (tenant, states) in &info.pacing {
+        let measured: Vec<String> = states
+            .iter()
+            .filter_map(|state| state.budget.map(|budget| format!("{} {budget:.1}/s", state.name)))
+            .collect();
+        if !measured.is_empty() {
+            let whose = if info.pacing.len() > 1 { format!(" of {tenant}") } else { String::new() };
+            text.push_str(&format!("  budgets measured{whose}: {}\n", measured.join(", ")));
+        }
+    }
     if !tally.warnings.is_empty() {
         text.push_str(&format!("  warnings {} (see summary.json)\n", tally.warnings.len()));
     }

@@ -82,6 +82,13 @@ async fn two_tenants_with_their_own_budgets_and_a_report_that_splits() {
     let count =
         |tenant: &str| by_tenant[tenant].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>();
     assert_eq!((count(&app.tenant_id), count(&tenant_b)), (60, 60));
+    let throttled_seen = |tenant: &str| {
+        let apis = totals["pacing"][tenant].as_object().unwrap_or_else(|| panic!("no pacing for {tenant}: {totals}"));
+        assert_eq!(apis.keys().collect::<Vec<_>>(), ["exchange", "graph", "graph-writes"]);
+        apis.values().map(|api| api["throttled"].as_u64().unwrap()).sum::<u64>()
+    };
+    assert_eq!(throttled_seen(&app.tenant_id), 0, "each tenant is paced on its own");
+    assert!(throttled_seen(&tenant_b) > 0, "the tight tenant's pacers saw its 429s");
 
     let tenants: Vec<_> = sim.services().collect();
     for (service, prefix) in tenants.iter().zip(["a", "b"]) {
