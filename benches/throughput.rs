@@ -172,6 +172,8 @@ struct Measured {
     cpu_s: f64,
     peak_rss_mb: f64,
     failed: u64,
+    /// The runner's `summary.json`.
+    summary: Value,
 }
 
 /// Runs `remediate ARGS CSV` in its own process, as users run it, against `sim`; its peak RSS
@@ -206,7 +208,8 @@ fn run_runner(sim: &Sim, csv: &Path, report: &Path, args: &[&str]) -> Measured {
     // 1 is a finished run with failed rows (a naive baseline can give up on some): reported below.
     assert!(matches!(status.code(), Some(0 | 1 | 3)), "the run exited {status}");
     let summary: Value = serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
-    Measured { wall_s, cpu_s, peak_rss_mb, failed: summary["counts"]["failed"].as_u64().unwrap_or(0) }
+    let failed = summary["counts"]["failed"].as_u64().unwrap_or(0);
+    Measured { wall_s, cpu_s, peak_rss_mb, failed, summary }
 }
 
 async fn print_result(name: &str, mailboxes: usize, floor_s: f64, measured: &Measured, sim: &Sim) -> Value {
@@ -270,7 +273,15 @@ async fn fix(dir: &Path, name: &str, baseline: bool) -> f64 {
     let floor = floor_seconds(&work, &budgets);
     let measured = run_runner(&sim, &csv, &dir.join(name), &args);
     let stats = print_result(name, N, floor, &measured, &sim).await;
-    println!("DETAIL scenario={name} requests_by_api={}", stats["requests_by_api"]);
+    let pacing = measured.summary["pacing"].as_object().and_then(|tenants| tenants.values().next().cloned());
+    println!(
+        "DETAIL scenario={name} requests_by_api={} budgets graph={:.1} graph-writes={:.1} exchange={:.1} pacing={}",
+        stats["requests_by_api"],
+        budgets.graph_rate,
+        budgets.graph_write_rate,
+        budgets.exchange_rate,
+        pacing.unwrap_or_default()
+    );
     measured.wall_s
 }
 
