@@ -34,7 +34,7 @@ struct Rate {
     /// The first warning (`x-ms-throttle-limit-percentage` of [`WARNING`] or more) of the last
     /// episode.
     last_warning: Option<Mark>,
-    /// The budget measured between the last two 429s, in requests a second.
+    /// The budget measured between the last two marks of one kind, in requests a second.
     budget: Option<f64>,
 }
 
