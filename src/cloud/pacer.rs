@@ -36,6 +36,9 @@ struct Rate {
     last_warning: Option<Mark>,
     /// The budget measured between the last two marks of one kind, in requests a second.
     budget: Option<f64>,
+    /// Every second since the last mark used the rate (pauses for a 429 aside): the bucket
+    /// cannot have overflowed, so the next measure is the budget, not a lower bound.
+    saturated: bool,
 }
 
 /// A moment the budget was spent, or nearly, and the answers the service had counted by then.
@@ -75,6 +78,9 @@ const SHORTEST_MEASURE: Duration = Duration::from_millis(800);
 
 /// The rate climbs only when it was this nearly used over the last step.
 const BUSY: f64 = 0.8;
+
+/// Below this share of the rate over a step, the bucket may have filled up.
+const SATURATED: f64 = 0.9;
 
 /// A pacer's configured ceiling, its rate, and the budget it measured, in requests a second.
 #[derive(Clone, Debug)]
@@ -128,6 +134,7 @@ impl Pacer {
                 last_429: None,
                 last_warning: None,
                 budget: None,
+                saturated: true,
             }),
             paused_until: Mutex::new(None),
             line: tokio::sync::Mutex::new(()),
@@ -226,9 +233,13 @@ impl Pacer {
         if let Some(mark) = previous
             && now.duration_since(mark.at) >= shortest
         {
-            rate.budget =
-                Some(answered.saturating_sub(mark.answered) as f64 / now.duration_since(mark.at).as_secs_f64());
+            let measured = answered.saturating_sub(mark.answered) as f64 / now.duration_since(mark.at).as_secs_f64();
+            rate.budget = Some(match rate.budget {
+                Some(earlier) if !rate.saturated => earlier.max(measured),
+                _ => measured,
+            });
         }
+        rate.saturated = true;
         let next = match rate.budget {
             Some(budget) => budget * HOLD,
             None => blind_cut * rate.current.min(sent_rate(rate, sent, now)),
@@ -257,6 +268,7 @@ impl Pacer {
         }
         let now = Instant::now();
         let sent = self.sent.load(Ordering::Relaxed);
+        let paused_until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
         let mut rate = self.lock();
         let warned = limit_percentage.unwrap_or(0.0);
         // The first warning in a while marks the budget nearly spent, as a 429 marks it spent:
@@ -276,6 +288,11 @@ impl Pacer {
             return;
         }
         let used = sent_rate(&rate, sent, now);
+        // A second spent below the rate, other than in a 429's pause, may have let the bucket
+        // fill and overflow: the next measure can only say the budget is at least that much.
+        if used < SATURATED * rate.current && paused_until.is_none_or(|until| until <= rate.last_step) {
+            rate.saturated = false;
+        }
         rate.last_step = now;
         rate.sent_at_step = sent;
         let next = match warned {
@@ -364,6 +381,27 @@ mod tests {
         traffic(&pacer, 400, Duration::from_secs(5)).await;
         pacer.throttled(Duration::from_secs(1));
         assert!((pacer.current_rate() - 80.0 * HOLD).abs() < 1e-9, "{}", pacer.current_rate());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_measure_over_an_idle_spell_only_raises_the_budget() {
+        let pacer = Pacer::new("graph", 1000.0, None, true);
+        traffic(&pacer, 250, STEP).await;
+        pacer.throttled(Duration::from_secs(1));
+        traffic(&pacer, 500, Duration::from_secs(5)).await;
+        pacer.throttled(Duration::from_secs(1));
+        assert!((pacer.current_rate() - 100.0 * HOLD).abs() < 1e-9);
+        // The first second holds the 429's pause, which does not count; the next is idle.
+        for _ in 0..2 {
+            traffic(&pacer, 10, Duration::from_secs(2)).await;
+            pacer.succeeded(None);
+        }
+        traffic(&pacer, 240, Duration::from_secs(1)).await;
+        pacer.throttled(Duration::from_secs(1));
+        assert!((pacer.current_rate() - 100.0 * HOLD).abs() < 1e-9, "idle, the bucket may have overflowed");
+        traffic(&pacer, 400, Duration::from_secs(5)).await;
+        pacer.throttled(Duration::from_secs(1));
+        assert!((pacer.current_rate() - 80.0 * HOLD).abs() < 1e-9, "busy throughout, a lower measure stands");
     }
 
     #[tokio::test(start_paused = true)]
