@@ -456,6 +456,21 @@ impl CloudClient {
         }
     }
 
+    /// Tells the pacers the service counted this attempt against its budget: everything but
+    /// what never reached it and a 503 refused unread. They measure the budget from it.
+    fn count_against_budget(&self, call: &Call, pacer: &Pacer, result: &Result<RawAnswer, Transport>) {
+        let counted = match result {
+            Ok(answer) => answer.status != 503,
+            Err(transport) => transport.sent,
+        };
+        if counted {
+            pacer.answered();
+            if call.write && call.api == Api::Graph {
+                self.graph_write_pacer.answered();
+            }
+        }
+    }
+
     async fn attempt(&self, call: &Call, attempt: u32) -> Result<Attempt, CallError> {
         let pacer = match call.api {
             Api::Graph => &self.graph_pacer,
@@ -470,18 +485,7 @@ impl CloudClient {
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let started = tokio::time::Instant::now();
         let result = self.transmit(call, base, &token, &client_request_id).await;
-        // What the service counted against its budget: everything but what never reached it
-        // and a 503 refused unread. The pacers measure the budget from it.
-        let counted = match &result {
-            Ok(answer) => answer.status != 503,
-            Err(transport) => transport.sent,
-        };
-        if counted {
-            pacer.answered();
-            if call.write && call.api == Api::Graph {
-                self.graph_write_pacer.answered();
-            }
-        }
+        self.count_against_budget(call, pacer, &result);
         let mut ids = RequestIds { client_request_id, request_id: String::new() };
         let RawAnswer { status, headers, body } = match result {
             Ok(answer) => answer,
