@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use remediate::sim::{Population, SimConfig, Simulator};
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn rss_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -24,32 +24,13 @@ fn rss_mb(field: &str) -> f64 {
     kb / 1024.0
 }
 
-async fn token(sim: &Simulator, http: &reqwest::Client, scope: &str) -> String {
-    let app = sim.app();
-    let answer: Value = http
-        .post(format!("{}/{}/oauth2/v2.0/token", sim.url(), app.tenant_id))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &app.client_id),
-            ("client_secret", &app.client_secret),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().unwrap().to_string()
-}
-
 async fn throughput() {
     let config =
         SimConfig { population: Population::Generated { count: 10_000 }, throttle: false, ..SimConfig::default() };
     let sim = Simulator::start(config).await.unwrap();
     let http = reqwest::Client::builder().pool_max_idle_per_host(128).build().unwrap();
-    let graph = Arc::new(token(&sim, &http, "https://graph.microsoft.com/.default").await);
-    let exchange = Arc::new(token(&sim, &http, "https://outlook.office365.com/.default").await);
+    let graph = Arc::new(sim.client_token(&http, "https://graph.microsoft.com/.default").await.unwrap());
+    let exchange = Arc::new(sim.client_token(&http, "https://outlook.office365.com/.default").await.unwrap());
     let upns: Arc<Vec<String>> = Arc::new(
         sim.service().state_json()["users"]
             .as_array()

@@ -359,6 +359,21 @@ mod tests {
         pacer.answered.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// A pacer at 1,000/s that has been throttled twice, five seconds apart, with `per_second`
+    /// answered in between: it has measured a budget of `per_second`.
+    async fn measured(per_second: u64) -> Pacer {
+        let pacer = Pacer::new("graph", 1000.0, None, true);
+        traffic(&pacer, 250, STEP).await;
+        pacer.throttled(Duration::from_secs(1));
+        traffic(&pacer, per_second * 5, Duration::from_secs(5)).await;
+        pacer.throttled(Duration::from_secs(1));
+        pacer
+    }
+
+    fn holds(pacer: &Pacer, budget: f64) -> bool {
+        (pacer.current_rate() - budget * HOLD).abs() < 1e-9
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_429_holds_every_worker_until_retry_after() {
         let pacer = Pacer::new("graph", 1000.0, None, true);
@@ -375,22 +390,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_budget_is_what_the_service_answered_between_two_429s() {
-        let pacer = Pacer::new("graph", 1000.0, None, true);
-        traffic(&pacer, 250, STEP).await;
-        pacer.throttled(Duration::from_secs(1));
-        traffic(&pacer, 400, Duration::from_secs(5)).await;
-        pacer.throttled(Duration::from_secs(1));
-        assert!((pacer.current_rate() - 80.0 * HOLD).abs() < 1e-9, "{}", pacer.current_rate());
+        let pacer = measured(80).await;
+        assert!(holds(&pacer, 80.0), "{}", pacer.current_rate());
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_measure_over_an_idle_spell_only_raises_the_budget() {
-        let pacer = Pacer::new("graph", 1000.0, None, true);
-        traffic(&pacer, 250, STEP).await;
-        pacer.throttled(Duration::from_secs(1));
-        traffic(&pacer, 500, Duration::from_secs(5)).await;
-        pacer.throttled(Duration::from_secs(1));
-        assert!((pacer.current_rate() - 100.0 * HOLD).abs() < 1e-9);
+        let pacer = measured(100).await;
+        assert!(holds(&pacer, 100.0));
         // The first second holds the 429's pause, which does not count; the next is idle.
         for _ in 0..2 {
             traffic(&pacer, 10, Duration::from_secs(2)).await;
@@ -398,10 +405,10 @@ mod tests {
         }
         traffic(&pacer, 240, Duration::from_secs(1)).await;
         pacer.throttled(Duration::from_secs(1));
-        assert!((pacer.current_rate() - 100.0 * HOLD).abs() < 1e-9, "idle, the bucket may have overflowed");
+        assert!(holds(&pacer, 100.0), "idle, the bucket may have overflowed");
         traffic(&pacer, 400, Duration::from_secs(5)).await;
         pacer.throttled(Duration::from_secs(1));
-        assert!((pacer.current_rate() - 80.0 * HOLD).abs() < 1e-9, "busy throughout, a lower measure stands");
+        assert!(holds(&pacer, 80.0), "busy throughout, a lower measure stands");
     }
 
     #[tokio::test(start_paused = true)]
@@ -415,7 +422,7 @@ mod tests {
         assert_eq!(pacer.current_rate(), 250.0 * WARNED_CUT, "warnings close together are one episode");
         traffic(&pacer, 290, Duration::from_millis(3900)).await;
         pacer.succeeded(Some(82.0));
-        assert!((pacer.current_rate() - 75.0 * HOLD).abs() < 1e-9, "{}", pacer.current_rate());
+        assert!(holds(&pacer, 75.0), "{}", pacer.current_rate());
         assert_eq!(pacer.throttled_count(), 0);
     }
 
@@ -438,13 +445,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn near_the_measured_budget_it_holds_and_probes_slowly() {
-        let pacer = Pacer::new("graph", 1000.0, None, true);
-        traffic(&pacer, 250, STEP).await;
-        pacer.throttled(Duration::from_secs(1));
-        traffic(&pacer, 500, Duration::from_secs(5)).await;
-        pacer.throttled(Duration::from_secs(1));
+        let pacer = measured(100).await;
         let held = pacer.current_rate();
-        assert!((held - 100.0 * HOLD).abs() < 1e-9);
+        assert!(holds(&pacer, 100.0));
         traffic(&pacer, 100, STEP).await;
         pacer.succeeded(Some(85.0));
         assert_eq!(pacer.current_rate(), held, "a first warning marks the budget, which is measured already");

@@ -95,63 +95,75 @@ fn wanted(context: &Context, target: &Target) -> Vec<Wanted> {
         .collect()
 }
 
+/// Why a target's settings were not worked on: every row of it ends the same way.
+enum Unresolved {
+    Excluded(String),
+    LookupFailed(CallError),
+    NotFound,
+}
+
+impl Unresolved {
+    fn close(&self, row: Row) -> Row {
+        match self {
+            Unresolved::Excluded(reason) => row.skipped("Excluded", reason),
+            Unresolved::LookupFailed(error) => row.failed(error),
+            Unresolved::NotFound => row.skipped(
+                "NotFound",
+                "no user with this address in the directory (looked up by UPN, mail and proxy addresses)",
+            ),
+        }
+    }
+}
+
+/// The directory user a target names, unless it is excluded or cannot be found.
+async fn resolve(context: &Context, target: &Target) -> Result<DirectoryUser, Unresolved> {
+    if let Some(reason) = context.exclusions.reason(&target.identity) {
+        return Err(Unresolved::Excluded(reason));
+    }
+    let lookup = context.client.find_user(&target.identity).await.map_err(Unresolved::LookupFailed)?;
+    lookup.user.ok_or(Unresolved::NotFound)
+}
+
 pub async fn process(context: &Context, target: &Target) {
     let started = Instant::now();
     let wanted = wanted(context, target);
-    if wanted.is_empty() {
-        context.sink.emit(Event::TargetFinished);
-        return;
-    }
     let fresh = |w: &Wanted| row(target.line, &target.identity, w.setting, w.desired);
     let timed = |mut row: Row| {
         row.duration_ms = started.elapsed().as_millis() as u64;
         row
     };
-    if let Some(reason) = context.exclusions.reason(&target.identity) {
-        for w in &wanted {
-            context.finish(timed(fresh(w).skipped("Excluded", &reason))).await;
-        }
-        context.sink.emit(Event::TargetFinished);
-        return;
-    }
-    match context.client.find_user(&target.identity).await {
-        Err(error) => {
-            for w in &wanted {
-                context.finish(timed(fresh(w).failed(&error))).await;
-            }
-        }
-        Ok(lookup) => match lookup.user {
-            None => {
+    if !wanted.is_empty() {
+        match resolve(context, target).await {
+            Err(unresolved) => {
                 for w in &wanted {
-                    let reason =
-                        "no user with this address in the directory (looked up by UPN, mail and proxy addresses)";
-                    context.finish(timed(fresh(w).skipped("NotFound", reason))).await;
+                    context.finish(timed(unresolved.close(fresh(w)))).await;
                 }
             }
-            Some(user) => {
+            Ok(user) => {
+                // The CSV may name an alias; the exclusion may name the UPN or the mail.
+                let skip = [Some(user.upn.as_str()), user.mail.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|address| context.exclusions.reason(address))
+                    .map(|reason| ("Excluded", reason))
+                    .or_else(|| no_mailbox_reason(&user).map(|(code, reason)| (code, reason.to_string())));
                 // The settings go through different APIs: side by side, a slow or paused one
                 // does not hold the other back.
                 let settle_one = |w: &Wanted| {
                     let mut row = fresh(w);
                     row.user_id = user.id.clone();
-                    // The CSV may name an alias; the exclusion may name the UPN or the mail.
-                    let excluded = [Some(user.upn.as_str()), user.mail.as_deref()]
-                        .into_iter()
-                        .flatten()
-                        .find_map(|address| context.exclusions.reason(address));
-                    let (user, expect) = (&user, w.expect);
+                    let (skip, user, expect) = (&skip, &user, w.expect);
                     async move {
-                        let done = match (excluded, no_mailbox_reason(user)) {
-                            (Some(reason), _) => row.skipped("Excluded", &reason),
-                            (None, Some((code, reason))) => row.skipped(code, reason),
-                            (None, None) => settle(context, row, expect, Some(user)).await,
+                        let done = match skip {
+                            Some((code, reason)) => row.skipped(code, reason),
+                            None => settle(context, row, expect, Some(user)).await,
                         };
                         context.finish(timed(done)).await;
                     }
                 };
                 futures_util::future::join_all(wanted.iter().map(settle_one)).await;
             }
-        },
+        }
     }
     context.sink.emit(Event::TargetFinished);
 }

@@ -293,6 +293,23 @@ impl Simulator {
         self.tenants.all.iter().map(|s| s.as_ref())
     }
 
+    /// A token for `scope` from the token endpoint, fetched as a client holding the (first)
+    /// tenant's app secret: for tests and benchmarks that call the endpoints by hand.
+    pub async fn client_token(&self, http: &reqwest::Client, scope: &str) -> Result<String, String> {
+        let app = self.app();
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", app.client_secret.as_str()),
+            ("scope", scope),
+        ];
+        let url = format!("{}/{}/oauth2/v2.0/token", self.url(), app.tenant_id);
+        let answer: Value = async { http.post(url).form(&form).send().await?.json().await }
+            .await
+            .map_err(|e| format!("the token endpoint did not answer: {e}"))?;
+        answer["access_token"].as_str().map(str::to_string).ok_or_else(|| format!("no token in {answer}"))
+    }
+
     /// The lines `remediate sim` prints so that `eval` points the runner here.
     pub fn environment_lines(&self) -> String {
         let app = self.app();

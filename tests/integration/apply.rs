@@ -144,6 +144,48 @@ async fn the_fix_on_500_mailboxes_under_throttling_and_faults() {
     assert_eq!(stats(&sim)["writes_total"], writes_before, "plan never writes");
 }
 
+/// Configured rates five times the simulator's budgets, with faults: the runner must measure the
+/// budgets it is bound by and stay under them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rates_5x_too_high_find_the_budgets_without_a_storm_of_429s() {
+    let budgets = SimConfig {
+        graph_rate: 150.0,
+        graph_write_rate: 12.0,
+        exchange_rate: 15.0,
+        latency: Duration::from_millis(10),
+        fault_rate: 0.02,
+        slow_reply: Duration::from_secs(2),
+        ..harsh(300)
+    };
+    let (graph, writes, exchange) = (budgets.graph_rate, budgets.graph_write_rate, budgets.exchange_rate);
+    let sim = start(budgets).await;
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "mailboxes.csv", "UserPrincipalName", &targets_of(&state(&sim)));
+    let report = dir.path().join("apply");
+    let mut args = crate::support::fix_args(&csv, &report);
+    args.extend(connection_args(&sim, dir.path()));
+    let rates = [graph, writes, exchange].map(|rate| format!("{}", rate * 5.0));
+    for (flag, rate) in ["--graph-rps", "--graph-write-rps", "--exchange-rps"].iter().zip(&rates) {
+        args.extend([flag.to_string(), rate.clone()]);
+    }
+    args.extend(["--request-timeout", "1s", "--concurrency", "64", "--bulk-read", "always"].map(String::from));
+    assert_eq!(run(&args).await, 0);
+    let total = summary(&report);
+    let counts = stats(&sim);
+    let pacing = &total["pacing"][&sim.app().tenant_id];
+    // The APIs this run is bound by measured their budgets; none was overestimated.
+    for (api, budget) in [("graph-writes", writes), ("exchange", exchange)] {
+        let measured = pacing[api]["budget"].as_f64().unwrap_or_else(|| panic!("{api} measured nothing: {pacing}"));
+        assert!((0.7 * budget..=1.15 * budget).contains(&measured), "{api}: {measured} for {budget}: {pacing}");
+    }
+    if let Some(measured) = pacing["graph"]["budget"].as_f64() {
+        assert!(measured <= 1.15 * graph, "graph: {measured} for {graph}");
+    }
+    let throttled = counts["throttled_total"].as_u64().unwrap();
+    assert!(throttled * 50 <= counts["requests_total"].as_u64().unwrap(), "under 2 % throttled: {counts}");
+    assert_eq!(counts["noop_writes"], 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_reports_pending_changes_with_exit_3_and_changes_nothing() {
     let sim = start(SimConfig { population: Population::Generated { count: 300 }, ..SimConfig::default() }).await;

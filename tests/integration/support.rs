@@ -99,22 +99,7 @@ pub fn users_by_address(state: &Value) -> HashMap<String, Value> {
 
 /// A token for `scope` from the simulator's token endpoint.
 pub async fn token(sim: &Simulator, scope: &str) -> String {
-    let app = sim.app();
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{}/{}/oauth2/v2.0/token", sim.url(), app.tenant_id))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", app.client_id.as_str()),
-            ("client_secret", app.client_secret.as_str()),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().expect("a token").to_string()
+    sim.client_token(&reqwest::Client::new(), scope).await.expect("a token")
 }
 
 pub const GRAPH: &str = "https://graph.microsoft.com/.default";
