@@ -73,9 +73,15 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub yes: bool,
 
-    /// Continue the run recorded in this report directory, with its input, profile and options.
+    /// Continue the run recorded in this report directory, with its input, profile, options,
+    /// exclusions and shard. Finished rows are not touched again; unfinished ones are done.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+
+    /// With --resume: also try the rows that failed again (by default a resume leaves them as
+    /// they are, failed).
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +97,10 @@ pub struct RollbackArgs {
     /// Continue the rollback recorded in this report directory.
     #[arg(long, value_name = "DIR", conflicts_with = "source")]
     pub resume: Option<PathBuf>,
+
+    /// With --resume: also try the rows that failed again.
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
 
     #[command(flatten)]
     pub session: SessionArgs,

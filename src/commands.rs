@@ -1,13 +1,11 @@
 //! The commands: `plan`, `apply` (new or `--resume`d), `rollback`, `validate` and `profiles`.
 //! Each turns its arguments into a [`Job`] for the engine; [`execute`] runs any job the same way
-//! and says which exit code it earned.
+//! and says which exit code it earned: 0 only when every (target, setting) has its final row.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ApplyArgs, BulkRead, PlanArgs, RollbackArgs, RunArgs, SessionArgs, TuningArgs, ValidateArgs};
 use crate::cloud::CloudClient;
@@ -15,13 +13,14 @@ use crate::cloud::exchange::UNSUPPORTED_NOTE;
 use crate::connection::{self, Connection};
 use crate::engine::events::{Event, EventSink, Outcome};
 use crate::engine::journal::{self, Done, Journal, Record};
-use crate::engine::{self, Context, Mode};
+use crate::engine::{self, Context, Ledger, Mode};
 use crate::error::{Error, Result, exit};
 use crate::report::{self, Report, summary};
-use crate::run_record::{self, RunRecord};
+use crate::run_record::{self, ExclusionRecord, RunRecord};
 use crate::scope::{self, Exclusions};
 use crate::settings::smtp_auth::{self, MailboxIndex, PendingIndex};
 use crate::settings::{DesiredState, Setting, Value};
+use crate::stop::{Stop, StopReason};
 use crate::targets::{self, Entry, Target, Wanted};
 use crate::{lock, profile};
 
@@ -44,6 +43,10 @@ struct Job {
     record: Option<RunRecord>,
     exclusions: Exclusions,
     baseline: Option<PathBuf>,
+    /// Stops the run (signals are watched from the command's start).
+    stop: Stop,
+    /// A resume that tries failed rows again.
+    retry_failed: bool,
 }
 
 /// One tenant's share of a job.
@@ -116,35 +119,6 @@ fn confirm_weakening(desired: &DesiredState, yes: bool) -> Result<()> {
     confirm(&format!("apply would set {list}, which weakens the tenant"), yes)
 }
 
-/// Stops new work at the first Ctrl-C or SIGTERM; a second one ends the process at once.
-fn watch_signals(cancel: CancellationToken) {
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::warn!(
-            "interrupted: finishing the requests in flight, then writing the report (interrupt again to stop at once)"
-        );
-        cancel.cancel();
-        wait_for_signal().await;
-        eprintln!("stopped at once; the journal is consistent and --resume carries on");
-        std::process::exit(i32::from(exit::INTERRUPTED));
-    });
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 fn csv_entries(path: &Path, column: Option<&str>) -> Result<Box<dyn Iterator<Item = Entry> + Send>> {
     Ok(Box::new(targets::open(path, column)?))
 }
@@ -192,29 +166,50 @@ pub async fn audit(args: RunArgs, quiet: bool) -> Result<u8> {
 /// `apply`, new or resumed.
 pub async fn apply(args: ApplyArgs, quiet: bool) -> Result<u8> {
     match &args.resume {
-        Some(directory) => resume_apply(args.run, directory.clone(), args.yes, quiet).await,
+        Some(directory) => {
+            let directory = directory.clone();
+            resume_apply(args, directory, quiet).await
+        }
         None => new_run(args.run, "apply", Mode::Apply, args.yes, false, quiet).await,
     }
 }
 
-/// Exclusions from `--exclude` and the profile.
-fn exclusions(args: &RunArgs) -> Result<Exclusions> {
-    exclusions_from(args.profile.as_deref(), args.exclude.as_deref())
-}
-
-fn exclusions_from(profile: Option<&str>, exclude: Option<&Path>) -> Result<Exclusions> {
-    let mut exclusions = match exclude {
+/// Exclusions from `--exclude` and the profile, and how the run record keeps them.
+fn exclusions(args: &RunArgs) -> Result<(Exclusions, ExclusionRecord)> {
+    let mut exclusions = match &args.exclude {
         Some(path) => Exclusions::load(path)?,
         None => Exclusions::default(),
     };
-    if let Some(profile) = profile {
-        for entry in profile::load(profile)?.exclude {
-            exclusions
-                .add(&entry)
-                .map_err(|reason| Error::Config(format!("--profile {profile}: exclude: {reason}")))?;
-        }
+    if let Some(profile) = &args.profile {
+        let source = format!("profile {profile}");
+        let from_profile = Exclusions::from_entries(&profile::load(profile)?.exclude, &source)
+            .map_err(|reason| Error::Config(format!("--profile {profile}: exclude: {reason}")))?;
+        exclusions.merge(from_profile);
     }
-    Ok(exclusions)
+    let record = ExclusionRecord {
+        file: args.exclude.as_deref().map(absolute),
+        file_sha256: args.exclude.as_deref().map(run_record::fingerprint).transpose()?,
+        entries: exclusions.entries(),
+    };
+    Ok((exclusions, record))
+}
+
+/// The exclusions a run began with, from its record; refused if their file changed since.
+fn recorded_exclusions(record: &RunRecord, directory: &Path) -> Result<Exclusions> {
+    let Some(kept) = &record.exclusions else { return Ok(Exclusions::default()) };
+    let source = kept.file.as_ref().map_or_else(|| "the run's profile".to_string(), |f| f.display().to_string());
+    if let (Some(file), Some(sha)) = (&kept.file, &kept.file_sha256)
+        && file.exists()
+        && &run_record::fingerprint(file)? != sha
+    {
+        return Err(Error::Config(format!(
+            "--resume {}: the exclusion file {} changed since the run began; put it back as it was (run.json lists its entries) or start a new run",
+            directory.display(),
+            file.display()
+        )));
+    }
+    Exclusions::from_entries(&kept.entries, &source)
+        .map_err(|reason| Error::Config(format!("--resume {}: run.json: exclusions: {reason}", directory.display())))
 }
 
 /// Keeps the targets of one shard (and each rejected row in one shard only).
@@ -233,12 +228,12 @@ fn sharded(
 /// of the connection arguments (`None`).
 fn tenants_of(args: &RunArgs, input: Option<&Path>) -> Result<Option<Vec<String>>> {
     if let Some(path) = &args.tenants {
-        let text = std::fs::read_to_string(path)
+        let text = crate::files::read_text_capped(path, crate::files::cap::SMALL)
             .map_err(|e| Error::Config(format!("--tenants {}: cannot read it: {e}", path.display())))?;
         let tenants: Vec<String> = text
             .lines()
-            .map(|l| l.split('#').next().unwrap_or_default().trim().to_string())
-            .filter(|l| !l.is_empty())
+            .map(|l| l.split(" #").next().unwrap_or_default().trim().to_string())
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .collect();
         if tenants.is_empty() {
             return Err(Error::Config(format!(
@@ -271,28 +266,46 @@ fn tenants_of(args: &RunArgs, input: Option<&Path>) -> Result<Option<Vec<String>
     Ok(Some(tenants.into_iter().collect()))
 }
 
-/// Lists every mailbox of a lane's tenant as its targets.
-async fn all_mailboxes(
-    connection: &Connection,
-) -> Result<(Box<dyn Iterator<Item = Entry> + Send>, u64, Arc<MailboxIndex>)> {
-    connection.client.check_credentials().await?;
-    let index = smtp_auth::read_all(&connection.client, true).await.map_err(|e| {
-        Error::Fatal(format!(
-            "--all-mailboxes: cannot list the mailboxes of tenant {}: {e}",
-            connection.client.tenant_id
-        ))
-    })?;
-    tracing::info!(tenant = %connection.client.tenant_id, "{} mailboxes in the tenant", index.addresses.len());
-    let listed: Vec<Entry> = index
-        .addresses
-        .iter()
-        .enumerate()
-        .map(|(i, address)| {
-            Entry::Target(Target { line: i as u64 + 1, identity: address.clone(), overrides: Vec::new(), tenant: None })
-        })
-        .collect();
-    let total = listed.len() as u64;
-    Ok((Box::new(listed.into_iter()), total, Arc::new(index)))
+/// The file `--all-mailboxes` keeps the tenant's listing in, in the report directory: the run's
+/// input from then on, so a resume works on the same targets.
+const LISTING: &str = "mailboxes.csv";
+
+/// Lists every mailbox of each tenant into the report directory's listing (with a tenant column
+/// when there are several), and keeps each tenant's SMTP AUTH index from it.
+async fn list_mailboxes(
+    connections: &[(Option<String>, Connection)],
+    directory: &Path,
+    stop: &Stop,
+) -> Result<(PathBuf, Vec<Option<Arc<MailboxIndex>>>)> {
+    let several = connections.len() > 1;
+    let header: &[&str] = if several { &["PrimarySmtpAddress", "tenant"] } else { &["PrimarySmtpAddress"] };
+    let mut writer = report::create_csv(directory, LISTING, header)?;
+    let io = |e: csv::Error| Error::Io { context: format!("cannot write {LISTING}"), source: e.into() };
+    let mut indexes = Vec::new();
+    for (tenant, connection) in connections {
+        let client = &connection.client;
+        let listing = async {
+            client.check_credentials().await?;
+            smtp_auth::read_all(client, true).await.map_err(|e| {
+                Error::Fatal(format!("--all-mailboxes: cannot list the mailboxes of tenant {}: {e}", client.tenant_id))
+            })
+        };
+        let index = stop.within_grace(listing).await.ok_or_else(|| {
+            Error::Interrupted("interrupted while listing the mailboxes; nothing was changed".into())
+        })??;
+        tracing::info!(tenant = %client.tenant_id, "{} mailboxes in the tenant", index.addresses.len());
+        for address in &index.addresses {
+            let row = if several {
+                vec![address.as_str(), tenant.as_deref().unwrap_or_default()]
+            } else {
+                vec![address.as_str()]
+            };
+            writer.write_record(row).map_err(io)?;
+        }
+        indexes.push(Some(Arc::new(index)));
+    }
+    report::close_csv(directory, LISTING, writer)?;
+    Ok((directory.join(LISTING), indexes))
 }
 
 async fn new_run(
@@ -304,15 +317,11 @@ async fn new_run(
     quiet: bool,
 ) -> Result<u8> {
     let (desired, profile_name) = desired_state(args.profile.as_deref(), &args.set)?;
-    let exclusions = exclusions(&args)?;
+    let (exclusions, exclusion_record) = exclusions(&args)?;
     let session = &args.session;
-    let input = match (&args.input, args.all_mailboxes) {
-        (Some(input), _) => Some(input.clone()),
-        (None, true) => None,
-        (None, false) => {
-            return Err(Error::Config("give the mailbox CSV to work on, or --all-mailboxes (or --resume DIR)".into()));
-        }
-    };
+    if args.input.is_none() && !args.all_mailboxes {
+        return Err(Error::Config("give the mailbox CSV to work on, or --all-mailboxes (or --resume DIR)".into()));
+    }
     if let Some(baseline) = &args.baseline
         && !baseline.join("results.csv").exists()
     {
@@ -321,10 +330,17 @@ async fn new_run(
             baseline.display()
         )));
     }
+    let stop = Stop::new(session.grace);
+    stop.watch_signals();
+    let directory = session.report_dir.clone().unwrap_or_else(|| default_report_dir(command));
+    report::prepare_directory(&directory)?;
+    // A pipe can be read once; the run reads its input several times, and a resume again later.
+    let input =
+        args.input.as_deref().map(|path| targets::settle_input(path, &directory.join("input.csv"))).transpose()?;
     if let (Some(input), true) = (&input, args.strict) {
         refuse_bad_rows(input, args.column.as_deref())?;
     }
-    // The file is checked (header, identity column) before anything else can fail.
+    // The file is checked (header, identity column, readable to its end) before anything else.
     if let Some(input) = &input {
         targets::open(input, args.column.as_deref())?;
     }
@@ -335,10 +351,8 @@ async fn new_run(
     if mode == Mode::Apply {
         confirm_weakening(&desired, yes)?;
     }
-    let mut lanes = Vec::new();
-    let mut total = Some(0u64);
-    let tenant_list = tenants.clone().map_or(vec![None], |list| list.into_iter().map(Some).collect());
-    for (position, tenant) in tenant_list.into_iter().enumerate() {
+    let mut connections = Vec::new();
+    for tenant in tenants.clone().map_or(vec![None], |list| list.into_iter().map(Some).collect()) {
         let connection = match (&tenant, &input) {
             (Some(tenant), _) => connection::connect_to(&session.connection, &session.tuning, tenant.clone())?,
             (None, _) if !session.connection.simulate => connect(session, &session.tuning)?,
@@ -347,42 +361,45 @@ async fn new_run(
             }
             (None, None) => connection::simulate_generated(&session.tuning).await?,
         };
-        let (entries, count, smtp_index) = match &input {
-            Some(input) => {
-                let mut entries = csv_entries(input, args.column.as_deref())?;
-                if let Some(tenant) = &tenant {
-                    // Each tenant's lane takes its own rows; rejected rows are reported once.
-                    let (mine, default) = (
-                        tenant.to_lowercase(),
-                        args.session.connection.tenant_id.clone().unwrap_or_default().to_lowercase(),
-                    );
-                    entries = Box::new(entries.filter(move |entry| match entry {
-                        Entry::Target(t) => t.tenant.as_deref().map_or(default.clone(), str::to_lowercase) == mine,
-                        Entry::Problem(_) => position == 0,
-                    }));
-                }
-                (entries, targets::count_rows(input).filter(|_| position == 0), None)
-            }
-            None => {
-                let (entries, count, index) = all_mailboxes(&connection).await?;
-                (entries, Some(count), Some(index))
-            }
-        };
-        total = total.zip(count.or(Some(0))).map(|(a, b)| a + b);
+        connections.push((tenant, connection));
+    }
+    let (input, column, indexes) = match input {
+        Some(input) => (input, args.column.clone(), vec![None; connections.len()]),
+        None => {
+            let (listing, indexes) = list_mailboxes(&connections, &directory, &stop).await?;
+            (listing, None, indexes)
+        }
+    };
+    let mut lanes = Vec::new();
+    let several = connections.len() > 1;
+    for (position, ((tenant, connection), smtp_index)) in connections.into_iter().zip(indexes).enumerate() {
+        let mut entries = csv_entries(&input, column.as_deref())?;
+        if let (Some(tenant), true) = (&tenant, several || args.tenants.is_none()) {
+            // Each tenant's lane takes its own rows; rejected rows are reported once.
+            let (mine, default) =
+                (tenant.to_lowercase(), session.connection.tenant_id.clone().unwrap_or_default().to_lowercase());
+            entries = Box::new(entries.filter(move |entry| match entry {
+                Entry::Target(t) => t.tenant.as_deref().map_or(default.clone(), str::to_lowercase) == mine,
+                Entry::Problem(_) => position == 0,
+            }));
+        }
         lanes.push(Lane { connection, entries: sharded(entries, args.shard), smtp_index });
     }
     let record = RunRecord {
-        version: 1,
+        version: run_record::VERSION,
         command: command.into(),
-        input: input.as_deref().map(absolute),
-        input_sha256: input.as_deref().map(run_record::fingerprint).transpose()?,
-        column: args.column.clone(),
+        input: Some(absolute(&input)),
+        input_sha256: Some(run_record::fingerprint(&input)?),
+        column,
         profile: args.profile.clone(),
         sets: args.set.clone(),
         rollback_of: None,
-        tenant_id: lanes.iter().map(|l| l.connection.client.tenant_id.clone()).collect::<Vec<_>>().join(","),
+        tenant_id: String::new(),
         tuning: session.tuning.clone(),
         started_at: now_rfc3339(),
+        exclusions: Some(exclusion_record),
+        shard: args.shard,
+        all_mailboxes: args.all_mailboxes,
     };
     let job = Job {
         command,
@@ -390,14 +407,16 @@ async fn new_run(
         desired,
         tenant_expect: None,
         profile: profile_name,
-        total,
-        input,
+        total: targets::count_rows(&input),
+        input: Some(input),
         lanes,
         detailed_exitcode,
-        directory: session.report_dir.clone().unwrap_or_else(|| default_report_dir(command)),
+        directory,
         record: Some(record),
         exclusions,
         baseline: args.baseline.clone(),
+        stop,
+        retry_failed: false,
     };
     execute(job, session, &session.tuning, quiet).await
 }
@@ -411,7 +430,7 @@ fn refuse_simulated_resume(session: &SessionArgs) -> Result<()> {
     Ok(())
 }
 
-fn check_same_tenant(record: &RunRecord, connection: &Connection, directory: &Path) -> Result<()> {
+async fn check_same_tenant(record: &RunRecord, connection: &Connection, directory: &Path) -> Result<()> {
     if record.tenant_id.contains(',') {
         return Err(Error::Config(format!(
             "{}: that run covered several tenants ({}); resume and rollback work on one tenant's run",
@@ -419,18 +438,22 @@ fn check_same_tenant(record: &RunRecord, connection: &Connection, directory: &Pa
             record.tenant_id
         )));
     }
-    if !record.tenant_id.eq_ignore_ascii_case(&connection.client.tenant_id) {
+    let client = &connection.client;
+    let same = record.tenant_id.eq_ignore_ascii_case(&client.tenant_id)
+        || record.tenant_id.eq_ignore_ascii_case(&client.tenant_guid().await?);
+    if !same {
         return Err(Error::Config(format!(
             "--resume {}: that run was against tenant {}, this one is against {}; point AZURE_TENANT_ID at the same tenant",
             directory.display(),
             record.tenant_id,
-            connection.client.tenant_id
+            client.tenant_id
         )));
     }
     Ok(())
 }
 
-async fn resume_apply(args: RunArgs, directory: PathBuf, yes: bool, quiet: bool) -> Result<u8> {
+async fn resume_apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> Result<u8> {
+    let (run, yes, retry_failed) = (args.run, args.yes, args.retry_failed);
     let record = RunRecord::load(&directory)?;
     if record.command != "apply" {
         return Err(Error::Config(format!(
@@ -439,17 +462,27 @@ async fn resume_apply(args: RunArgs, directory: PathBuf, yes: bool, quiet: bool)
             record.command
         )));
     }
-    if args.profile.is_some() || !args.set.is_empty() || args.column.is_some() {
+    let chosen_again = run.profile.is_some()
+        || !run.set.is_empty()
+        || run.column.is_some()
+        || run.exclude.is_some()
+        || run.shard.is_some()
+        || run.all_mailboxes
+        || run.tenants.is_some();
+    if chosen_again {
         return Err(Error::Config(format!(
-            "--resume {}: the run's profile, --set values and --column are stored there; leave them off",
+            "--resume {}: the run's profile, --set values, --column, --exclude, --shard and --all-mailboxes are stored there; leave them off",
             directory.display()
         )));
     }
-    refuse_simulated_resume(&args.session)?;
+    refuse_simulated_resume(&run.session)?;
     let stored = record.input.clone().ok_or_else(|| {
-        Error::Config(format!("--resume {}: the run record names no input file", directory.display()))
+        Error::Config(format!(
+            "--resume {}: that run listed the tenant's mailboxes before remediate kept the listing, so its targets cannot be known again; start a new run",
+            directory.display()
+        ))
     })?;
-    let input = args.input.clone().unwrap_or_else(|| stored.clone());
+    let input = run.input.clone().unwrap_or_else(|| stored.clone());
     if run_record::fingerprint(&input)? != record.input_sha256.clone().unwrap_or_default() {
         return Err(Error::Config(format!(
             "--resume {}: {} is not the file that run started with (its contents differ); resume with the same file, or start a new run",
@@ -457,10 +490,16 @@ async fn resume_apply(args: RunArgs, directory: PathBuf, yes: bool, quiet: bool)
             input.display()
         )));
     }
+    let exclusions = recorded_exclusions(&record, &directory)?;
     let (desired, profile_name) = desired_state(record.profile.as_deref(), &record.sets)?;
-    let connection = connect(&args.session, &record.tuning)?;
-    check_same_tenant(&record, &connection, &directory)?;
+    let stop = Stop::new(run.session.grace);
+    stop.watch_signals();
+    let connection = connect(&run.session, &record.tuning)?;
+    stop.within_grace(check_same_tenant(&record, &connection, &directory))
+        .await
+        .ok_or_else(|| Error::Interrupted("interrupted while signing in; nothing was changed".into()))??;
     confirm_weakening(&desired, yes)?;
+    let entries = sharded(csv_entries(&input, record.column.as_deref())?, record.shard);
     let job = Job {
         command: "apply",
         mode: Mode::Apply,
@@ -468,15 +507,17 @@ async fn resume_apply(args: RunArgs, directory: PathBuf, yes: bool, quiet: bool)
         tenant_expect: None,
         profile: profile_name,
         total: targets::count_rows(&input),
-        lanes: vec![Lane { connection, entries: csv_entries(&input, record.column.as_deref())?, smtp_index: None }],
+        lanes: vec![Lane { connection, entries, smtp_index: None }],
         input: Some(input),
         detailed_exitcode: false,
         directory,
         record: None,
-        exclusions: exclusions_from(record.profile.as_deref(), args.exclude.as_deref())?,
+        exclusions,
         baseline: None,
+        stop,
+        retry_failed,
     };
-    execute(job, &args.session, &record.tuning, quiet).await
+    execute(job, &run.session, &record.tuning, quiet).await
 }
 
 /// What a rollback restores: the tenant setting (before, after) if the apply changed it, and a
@@ -496,20 +537,57 @@ fn rollback_plan(source: &Path) -> Result<RollbackPlan> {
     }
     let mut tenant = None;
     let mut by_line: BTreeMap<u64, Target> = BTreeMap::new();
-    for record in journal::read(&path)? {
-        let Record::Row(row) = record else { continue };
-        let (Outcome::Changed, Some(before), Some(after)) = (row.outcome, row.before, row.after) else { continue };
-        if row.setting.is_tenant_wide() {
+    // Writes begun with no row saying they ended well or were never made: their outcome is
+    // unknown, so they are undone where the value is what they set (and reported either way).
+    let mut pending: BTreeMap<(u64, Setting), (String, Option<Value>, Value)> = BTreeMap::new();
+    let mut restore = |line: u64, identity: &str, setting: Setting, before: Value, after: Value| {
+        if setting.is_tenant_wide() {
             tenant = Some((before, after));
-            continue;
+            return;
         }
-        let target = by_line.entry(row.line).or_insert_with(|| Target {
-            line: row.line,
-            identity: row.identity.clone(),
+        let target = by_line.entry(line).or_insert_with(|| Target {
+            line,
+            identity: identity.to_string(),
             overrides: Vec::new(),
             tenant: None,
         });
-        target.overrides.push(Wanted { setting: row.setting, desired: before, expect: Some(after) });
+        target.overrides.retain(|w| w.setting != setting);
+        target.overrides.push(Wanted { setting, desired: before, expect: Some(after) });
+    };
+    let mut records = journal::read(&path)?;
+    for record in records.by_ref() {
+        match record {
+            Record::Intent { line, identity, setting, before, desired, .. } => {
+                pending.insert((line, setting), (identity, before, desired));
+            }
+            Record::Row(row) => {
+                if !matches!(row.outcome, Outcome::Failed | Outcome::Unfinished) {
+                    pending.remove(&(row.line, row.setting));
+                }
+                if let (Outcome::Changed, Some(before), Some(after)) = (row.outcome, row.before, row.after) {
+                    restore(row.line, &row.identity, row.setting, before, after);
+                }
+            }
+            Record::Rejected { .. } => {}
+        }
+    }
+    if records.damaged > 0 {
+        tracing::warn!(
+            "{}: {} damaged places in the journal were skipped; a change recorded only there cannot be undone",
+            path.display(),
+            records.damaged
+        );
+    }
+    let unknown = pending.len();
+    for ((line, setting), (identity, before, desired)) in pending {
+        if let Some(before) = before {
+            restore(line, &identity, setting, before, desired);
+        }
+    }
+    if unknown > 0 {
+        tracing::warn!(
+            "{unknown} writes of that apply never recorded how they ended: each is read first, and undone only where it took effect"
+        );
     }
     Ok(RollbackPlan { tenant, entries: by_line.into_values().map(Entry::Target).collect() })
 }
@@ -552,8 +630,12 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
     })?;
     let RollbackPlan { tenant, entries } = rollback_plan(&source)?;
     let tuning = resumed_record.as_ref().map_or(args.session.tuning.clone(), |r| r.tuning.clone());
+    let stop = Stop::new(args.session.grace);
+    stop.watch_signals();
     let connection = connect(&args.session, &tuning)?;
-    check_same_tenant(&source_record, &connection, &source)?;
+    stop.within_grace(check_same_tenant(&source_record, &connection, &source))
+        .await
+        .ok_or_else(|| Error::Interrupted("interrupted while signing in; nothing was changed".into()))??;
     let changes = entries.iter().map(|e| if let Entry::Target(t) = e { t.overrides.len() } else { 0 }).sum::<usize>()
         + usize::from(tenant.is_some());
     confirm(
@@ -567,8 +649,11 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
     if let Some((before, _)) = tenant {
         desired.set(Setting::SecurityDefaults, before);
     }
+    if resumed_record.is_none() {
+        report::prepare_directory(&directory)?;
+    }
     let record = RunRecord {
-        version: 1,
+        version: run_record::VERSION,
         command: "rollback".into(),
         input: None,
         input_sha256: None,
@@ -576,9 +661,12 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
         profile: None,
         sets: Vec::new(),
         rollback_of: Some(absolute(&source)),
-        tenant_id: connection.client.tenant_id.clone(),
+        tenant_id: String::new(),
         tuning: tuning.clone(),
         started_at: now_rfc3339(),
+        exclusions: None,
+        shard: None,
+        all_mailboxes: false,
     };
     let job = Job {
         command: "rollback",
@@ -594,6 +682,8 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
         record: if resumed_record.is_some() { None } else { Some(record) },
         exclusions: Exclusions::default(),
         baseline: None,
+        stop,
+        retry_failed: args.retry_failed,
     };
     execute(job, &args.session, &tuning, quiet).await
 }
@@ -626,24 +716,42 @@ fn bulk_smtp_auth(client: &Arc<CloudClient>, job: &Job, choice: BulkRead) -> Opt
     }))
 }
 
-/// Runs a job: lock the tenant, open the report directory and the journal, run the engine,
-/// render the report, and work out the exit code.
-async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet: bool) -> Result<u8> {
+/// Signs in to every lane's tenant and locks it by its id; stops with exit 130 if interrupted
+/// meanwhile (nothing was changed yet).
+async fn sign_in_and_lock(job: &Job, session: &SessionArgs) -> Result<(Vec<lock::TenantLock>, Vec<String>)> {
     let state_dir = session.state_dir.clone().unwrap_or_else(lock::default_state_dir);
     let mut locks = Vec::new();
+    let mut ids = Vec::new();
     for lane in &job.lanes {
-        lane.connection.client.check_credentials().await?;
-        locks.push(lock::acquire(&state_dir, &lane.connection.client.tenant_id, job.command)?);
+        let client = &lane.connection.client;
+        let signed_in = async {
+            client.check_credentials().await?;
+            client.tenant_guid().await
+        };
+        let id = job
+            .stop
+            .within_grace(signed_in)
+            .await
+            .ok_or_else(|| Error::Interrupted("interrupted while signing in; nothing was changed".into()))??;
+        locks.push(lock::acquire(&state_dir, &id, job.command)?);
+        ids.push(id);
     }
+    Ok((locks, ids))
+}
+
+/// Runs a job: sign in and lock the tenant, open the journal, run the engine, render the report,
+/// and work out the exit code.
+async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet: bool) -> Result<u8> {
+    let (locks, tenant_ids) = sign_in_and_lock(&job, session).await?;
     let resumed = job.record.is_none();
-    match &job.record {
+    match &mut job.record {
         Some(record) => {
-            report::prepare_directory(&job.directory)?;
+            record.tenant_id = tenant_ids.join(",");
             record.save(&job.directory)?;
         }
         None => tracing::info!("resuming the run in {}", job.directory.display()),
     }
-    let done = Arc::new(Done::load(&job.directory.join(journal::FILE_NAME))?);
+    let done = Arc::new(Done::load(&job.directory.join(journal::FILE_NAME), job.retry_failed)?);
     if resumed {
         tracing::info!(
             "{} (target, setting) pairs were finished before; they are not touched again",
@@ -652,6 +760,12 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
     }
     let journal = Arc::new(Journal::open(&job.directory)?);
     let report = Arc::new(Report::create(&job.directory, quiet));
+    if done.damaged > 0 {
+        report.emit(Event::Warning(format!(
+            "the journal had {} damaged places (a full disk or a crash mid-write?); they were skipped, every intact record counts, and what they held is done again",
+            done.damaged
+        )));
+    }
     let simulated = job.lanes.iter().any(|lane| lane.connection.simulator.is_some());
     if simulated {
         tracing::info!("running against an in-process simulated tenant: nothing real is changed");
@@ -666,10 +780,9 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
     report.emit(Event::Started { total: job.total });
     let started_at = time::OffsetDateTime::now_utc();
     let clock = tokio::time::Instant::now();
-    let cancel = CancellationToken::new();
-    watch_signals(cancel.clone());
     let per_target = job.command == "rollback" || Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
     let exclusions = Arc::new(std::mem::take(&mut job.exclusions));
+    let ledger = Arc::new(Ledger::new(done.users()));
     let mut clients = Vec::new();
     let mut simulators = Vec::new();
     let mut runs = tokio::task::JoinSet::new();
@@ -690,33 +803,130 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
             sink: report.clone(),
             journal: journal.clone(),
             done: done.clone(),
-            cancel: cancel.clone(),
+            stop: job.stop.clone(),
+            ledger: ledger.clone(),
         });
         let entries: Box<dyn Iterator<Item = Entry> + Send> =
             if per_target { entries } else { Box::new(std::iter::empty()) };
-        runs.spawn(engine::run(context, entries, tuning.concurrency as usize, session.grace));
+        runs.spawn(engine::run(context, entries, tuning.concurrency as usize));
         clients.push(client);
         simulators.extend(simulator);
     }
-    let mut interrupted = false;
-    while let Some(ending) = runs.join_next().await {
-        interrupted |=
-            ending.map_err(|e| Error::Fatal(format!("a tenant's run stopped unexpectedly: {e}")))?.interrupted;
+    let mut ending = engine::Ending::default();
+    while let Some(lane_ending) = runs.join_next().await {
+        let lane_ending = lane_ending.map_err(|e| Error::Fatal(format!("a tenant's run stopped unexpectedly: {e}")))?;
+        ending.stopped |= lane_ending.stopped;
+        ending.unfinished += lane_ending.unfinished;
+        ending.not_started += lane_ending.not_started;
     }
-    let ending = engine::Ending { interrupted };
-    drop(locks);
     let warnings = report.finish();
-    let mut tally = report::render(&job.directory)?;
-    tally.warnings = warnings;
-    let exit_code = if ending.interrupted {
-        exit::INTERRUPTED
-    } else if tally.count(Outcome::Failed) + tally.count(Outcome::Conflict) > 0 {
-        exit::TARGETS_FAILED
-    } else if job.detailed_exitcode && tally.count(Outcome::WouldChange) > 0 {
-        exit::DRIFT
-    } else {
-        exit::SUCCESS
+    let finished = finish_report(
+        &job, &report, warnings, &clients, &journal, ending, started_at, clock, simulated, resumed, quiet,
+    );
+    drop(locks);
+    for simulator in simulators {
+        simulator.stop().await;
+    }
+    finished
+}
+
+/// The command that carries on the run in `directory`, if it can be carried on.
+fn resume_command(job: &Job, retry_failed: bool) -> Option<String> {
+    let again = match (job.command, job.mode) {
+        ("rollback", _) => "rollback",
+        (_, Mode::Apply) => "apply",
+        _ => return None,
     };
+    let retry = if retry_failed { " --retry-failed" } else { "" };
+    Some(format!("remediate {again} --resume {}{retry}", job.directory.display()))
+}
+
+/// The exit code a finished run earned: 0 only when every (target, setting) has its final row.
+fn earned_exit_code(job: &Job, tally: &report::Tally, ending: engine::Ending, reason: Option<&StopReason>) -> u8 {
+    let open = tally.count(Outcome::Failed) + tally.count(Outcome::Conflict) + tally.count(Outcome::Unfinished);
+    match reason {
+        Some(StopReason::Signal) => exit::INTERRUPTED,
+        Some(StopReason::Auth(_)) if tally.count(Outcome::Changed) == 0 && tally.pending_writes == 0 => {
+            exit::NOTHING_DONE
+        }
+        Some(_) => exit::TARGETS_FAILED,
+        None if open > 0 || ending.not_started > 0 => exit::TARGETS_FAILED,
+        None if job.detailed_exitcode && tally.count(Outcome::WouldChange) > 0 => exit::DRIFT,
+        None => exit::SUCCESS,
+    }
+}
+
+/// What a run left undone, in words, and the command that finishes it.
+fn left_to_do(
+    job: &Job,
+    tally: &report::Tally,
+    ending: engine::Ending,
+    reason: Option<&StopReason>,
+) -> (Vec<String>, Option<String>) {
+    let mut lines = Vec::new();
+    match reason {
+        Some(StopReason::Journal(error)) => {
+            lines.push(format!("the journal could not be written ({error}); free space, then resume"))
+        }
+        Some(StopReason::Auth(error)) => lines.push(format!("the service stopped taking the app's token: {error}")),
+        _ => {}
+    }
+    let (unfinished, failed) = (tally.count(Outcome::Unfinished), tally.count(Outcome::Failed));
+    if unfinished > 0 {
+        lines.push(format!(
+            "{unfinished} rows of targets under way are unfinished (outcome 'unfinished' in results.csv)"
+        ));
+    }
+    if ending.not_started > 0 {
+        lines.push(format!("{} targets were not started", ending.not_started));
+    }
+    if failed > 0 {
+        lines.push(format!("{failed} rows failed (results.csv says why, with the request ids support asks for)"));
+    }
+    if tally.count(Outcome::Conflict) > 0 {
+        lines.push(format!(
+            "{} values were changed by someone else since and left alone",
+            tally.count(Outcome::Conflict)
+        ));
+    }
+    let stopped = reason.is_some() || unfinished > 0 || ending.not_started > 0;
+    let command = if stopped || failed > 0 {
+        resume_command(job, failed > 0).or_else(|| (stopped || failed > 0).then(|| "run the same command again".into()))
+    } else {
+        None
+    };
+    (lines, command)
+}
+
+/// Renders the report from the journal, writes the summary and the HTML page, prints the recap,
+/// and returns the exit code. A failure to write any of it comes after work was done: exit 1,
+/// naming the command that finishes the run.
+#[allow(clippy::too_many_arguments)]
+fn finish_report(
+    job: &Job,
+    report: &Report,
+    warnings: Vec<String>,
+    clients: &[Arc<CloudClient>],
+    journal: &Journal,
+    ending: engine::Ending,
+    started_at: time::OffsetDateTime,
+    clock: tokio::time::Instant,
+    simulated: bool,
+    resumed: bool,
+    quiet: bool,
+) -> Result<u8> {
+    let after_work = |error: Error| {
+        let finish = resume_command(job, false).unwrap_or_else(|| "run the same command again".into());
+        Error::Fatal(format!(
+            "{error}. The journal in {} holds everything done so far; once this is fixed: {finish}",
+            job.directory.display()
+        ))
+    };
+    let mut tally = report::render(&job.directory).map_err(after_work)?;
+    tally.warnings = warnings;
+    let reason = job.stop.reason();
+    let exit_code = earned_exit_code(job, &tally, ending, reason.as_ref());
+    let (unfinished, finish_command) = left_to_do(job, &tally, ending, reason.as_ref());
     let info = summary::RunInfo {
         command: job.command,
         profile: job.profile.as_deref(),
@@ -727,7 +937,7 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
         resumed,
         started_at,
         elapsed: clock.elapsed(),
-        requests: clients.iter().fold(std::collections::BTreeMap::new(), |mut all, client| {
+        requests: clients.iter().fold(BTreeMap::new(), |mut all, client| {
             for (key, count) in client.requests.snapshot() {
                 *all.entry(key).or_insert(0) += count;
             }
@@ -738,12 +948,21 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
         journal_records: journal.records.load(std::sync::atomic::Ordering::Relaxed),
         journal_syncs: journal.syncs.load(std::sync::atomic::Ordering::Relaxed),
         exit_code,
-        interrupted: ending.interrupted,
+        interrupted: reason == Some(StopReason::Signal),
+        stopped_because: reason.as_ref().map(|r| match r {
+            StopReason::Signal => "signal".to_string(),
+            StopReason::Journal(error) => format!("journal: {error}"),
+            StopReason::Auth(error) => format!("authentication: {error}"),
+        }),
+        not_started: ending.not_started,
+        unfinished,
+        finish_command,
     };
     let mut summary_json = summary::to_json(&info, &tally);
+    summary_json["input_problems_this_session"] = report.input_problems().into();
     let mut changes = Vec::new();
     if let Some(baseline) = &job.baseline {
-        let (drift_summary, found) = report::drift::compare(baseline, &job.directory)?;
+        let (drift_summary, found) = report::drift::compare(baseline, &job.directory).map_err(after_work)?;
         if !quiet {
             println!(
                 "drift since {}: {} newly non-compliant, {} fixed, {} new and {} removed mailboxes (drift.csv)",
@@ -757,27 +976,32 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
         summary_json["drift"] = drift_summary;
         changes = found;
     }
-    summary::write(&job.directory, &summary_json)?;
-    report::html::write(&job.directory, &summary_json, &changes)?;
-    if !quiet {
+    summary::write(&job.directory, &summary_json).map_err(after_work)?;
+    report::html::write(&job.directory, &summary_json, &changes).map_err(after_work)?;
+    if quiet {
+        // Whatever is left to do is said even with -q: cron mails stderr.
+        for line in &info.unfinished {
+            eprintln!("not done: {line}");
+        }
+        if let Some(command) = &info.finish_command {
+            eprintln!("to finish: {command}");
+        }
+    } else {
         print!("{}", summary::recap(&info, &tally, &job.directory));
     }
-    if ending.interrupted {
-        let again = if job.command == "rollback" { "rollback" } else { "apply" };
+    if info.interrupted {
+        let finish = resume_command(job, false).unwrap_or_else(|| "run the same command again".into());
         eprintln!(
-            "interrupted: the report in {dir} covers what was done. To finish the rest: remediate {again} --resume {dir}",
-            dir = job.directory.display()
+            "interrupted: the report in {} covers what was done. To finish the rest: {finish}",
+            job.directory.display()
         );
-    }
-    for simulator in simulators {
-        simulator.stop().await;
     }
     Ok(exit_code)
 }
 
 /// `validate`: every bad row with its line; exit 0 when clean, 1 when some rows are bad.
 pub fn validate(args: ValidateArgs) -> Result<u8> {
-    let reader = targets::open(&args.input, args.column.as_deref())?;
+    let reader = targets::open_to_list(&args.input, args.column.as_deref())?;
     println!("{}: identity column '{}'", args.input.display(), reader.column_name());
     let (mut good, mut bad) = (0u64, 0u64);
     for entry in reader {

@@ -40,7 +40,7 @@ fn warn_if_readable_by_others(path: &Path, what: &str) {
 fn credential(args: &ConnectionArgs) -> Result<Credential> {
     if let Some(path) = &args.client_secret_file {
         warn_if_readable_by_others(path, "--client-secret-file");
-        let secret = std::fs::read_to_string(path)
+        let secret = crate::files::read_text_capped(path, crate::files::cap::SMALL)
             .map_err(|e| Error::Config(format!("--client-secret-file {}: cannot read it: {e}", path.display())))?;
         let secret = secret.trim();
         if secret.is_empty() {

@@ -7,9 +7,11 @@
 pub mod exit {
     /// Everything done, or already compliant.
     pub const SUCCESS: u8 = 0;
-    /// The run finished and one or more targets failed (see the report).
+    /// Some rows failed or are unfinished, or a local failure (a full disk) came after work
+    /// began: the report and the recap say which, and the command that finishes the run.
     pub const TARGETS_FAILED: u8 = 1;
-    /// Nothing was done: bad arguments, unreadable input, bad configuration, authentication refused.
+    /// Nothing was changed: bad arguments, unreadable input, bad configuration, authentication
+    /// refused.
     pub const NOTHING_DONE: u8 = 2;
     /// `plan --detailed-exitcode` (or `audit`): drift found, nothing changed.
     pub const DRIFT: u8 = 3;
@@ -28,9 +30,13 @@ pub enum Error {
     /// The report or another local file could not be written.
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
-    /// Something the tool could not go on from (the service failed a tenant-wide step).
+    /// Something the tool could not go on from after work began (the service failed a tenant-wide
+    /// step, the report could not be written); the message says how to finish.
     #[error("{0}")]
     Fatal(String),
+    /// Stopped by a signal before any work began.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl Error {
@@ -38,6 +44,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Auth(_) | Error::Io { .. } => exit::NOTHING_DONE,
             Error::Fatal(_) => exit::TARGETS_FAILED,
+            Error::Interrupted(_) => exit::INTERRUPTED,
         }
     }
 

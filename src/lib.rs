@@ -12,6 +12,7 @@ mod commands;
 pub mod connection;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod lock;
 pub mod logging;
 pub mod profile;
@@ -22,6 +23,7 @@ pub mod secret;
 pub mod settings;
 pub mod sim;
 mod sim_command;
+pub mod stop;
 pub mod targets;
 
 pub use error::{Error, Result, exit};

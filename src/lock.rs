@@ -2,7 +2,7 @@
 //! operating system drops the lock when the holder dies, so a crashed run blocks nobody; the file
 //! says who holds it so the one refused can say so.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -30,17 +30,13 @@ fn file_name(tenant: &str) -> String {
     format!("tenant-{}.lock", safe.to_lowercase())
 }
 
-/// Takes the lock for `tenant`, or says who holds it.
+/// Takes the lock for `tenant` (its id, so that every name of one tenant is one lock), or says
+/// who holds it.
 pub fn acquire(state_dir: &Path, tenant: &str, command: &str) -> Result<TenantLock> {
-    std::fs::create_dir_all(state_dir)
+    crate::files::create_private_dir(state_dir)
         .map_err(Error::io(format!("--state-dir {}: cannot create it", state_dir.display())))?;
     let path = state_dir.join(file_name(tenant));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
+    let mut file = crate::files::open_private(&path)
         .map_err(Error::io(format!("cannot open the lock file {}", path.display())))?;
     match file.try_lock() {
         Ok(()) => {}

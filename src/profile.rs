@@ -77,7 +77,7 @@ pub fn load(name_or_path: &str) -> Result<Profile, Error> {
             "--profile {name_or_path}: no built-in profile of that name ({names}) and no such file"
         )));
     }
-    let text = std::fs::read_to_string(path)
+    let text = crate::files::read_text_capped(path, crate::files::cap::SMALL)
         .map_err(|e| Error::Config(format!("--profile {}: cannot read it: {e}", path.display())))?;
     let file: ProfileFile = toml::from_str(&text)
         .map_err(|e| Error::Config(format!("--profile {}: {}", path.display(), e.to_string().trim())))?;

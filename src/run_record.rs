@@ -1,5 +1,7 @@
 //! `run.json`: what a run was asked to do, kept in its report directory so `--resume` can carry
-//! on with exactly the same input, profile and options, and refuse a different input file.
+//! on with exactly the same targets: the same input (checked by content), profile, options,
+//! exclusions (by content) and shard; for `--all-mailboxes`, the listing taken when the run began,
+//! kept beside it.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -23,21 +25,41 @@ pub struct RunRecord {
     pub sets: Vec<String>,
     /// For a rollback: the report directory of the apply it undoes.
     pub rollback_of: Option<PathBuf>,
+    /// The tenant's id (a GUID) since version 2; as typed before.
     pub tenant_id: String,
     pub tuning: TuningArgs,
     pub started_at: String,
+    /// The exclusions in force: every entry, and the file they came from with its SHA-256.
+    #[serde(default)]
+    pub exclusions: Option<ExclusionRecord>,
+    #[serde(default)]
+    pub shard: Option<(u32, u32)>,
+    /// The targets came from the tenant's listing (kept as `input` in the report directory).
+    #[serde(default)]
+    pub all_mailboxes: bool,
 }
+
+/// The exclusions of a run, as they were when it began.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ExclusionRecord {
+    pub file: Option<PathBuf>,
+    pub file_sha256: Option<String>,
+    pub entries: Vec<String>,
+}
+
+/// The version of `run.json` this build writes.
+pub const VERSION: u32 = 2;
 
 impl RunRecord {
     pub fn save(&self, directory: &Path) -> Result<()> {
-        let path = directory.join(FILE_NAME);
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        std::fs::write(&path, text).map_err(Error::io(format!("cannot write {}", path.display())))
+        crate::files::write_atomic(directory, FILE_NAME, text.as_bytes())
+            .map_err(Error::io(format!("cannot write {}", directory.join(FILE_NAME).display())))
     }
 
     pub fn load(directory: &Path) -> Result<RunRecord> {
         let path = directory.join(FILE_NAME);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let text = crate::files::read_text_capped(&path, crate::files::cap::MEDIUM).map_err(|e| {
             Error::Config(format!("--resume {}: no run to resume there ({}: {e})", directory.display(), path.display()))
         })?;
         serde_json::from_str(&text).map_err(|e| {
@@ -46,7 +68,8 @@ impl RunRecord {
     }
 }
 
-/// SHA-256 of a file, hex; read in blocks so a large CSV is never held whole.
+/// SHA-256 of a file, hex; read in blocks so a large CSV is never held whole. (A pipe is copied
+/// into the report directory before anything reads it: see `targets::settle_input`.)
 pub fn fingerprint(path: &Path) -> Result<String> {
     let mut file =
         std::fs::File::open(path).map_err(|e| Error::Config(format!("{}: cannot open it: {e}", path.display())))?;

@@ -15,14 +15,15 @@ pub struct Exclusions {
 }
 
 impl Exclusions {
-    /// Reads one address or `*@domain` a line; blank lines and `#` comments are skipped.
+    /// Reads one address or `*@domain` a line; blank lines and lines starting with `#` are
+    /// skipped. A `#` inside a line is part of the address: guest UPNs hold `#EXT#`.
     pub fn load(path: &Path) -> Result<Exclusions> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::files::read_text_capped(path, crate::files::cap::MEDIUM)
             .map_err(|e| Error::Config(format!("--exclude {}: cannot read it: {e}", path.display())))?;
         let mut exclusions = Exclusions { source: path.display().to_string(), ..Exclusions::default() };
         for (number, line) in text.lines().enumerate() {
-            let entry = line.split('#').next().unwrap_or_default().trim();
-            if entry.is_empty() {
+            let entry = line.trim();
+            if entry.is_empty() || entry.starts_with('#') {
                 continue;
             }
             exclusions
@@ -44,6 +45,36 @@ impl Exclusions {
             None => return Err(format!("'{entry}' is neither an address nor a *@domain pattern")),
         }
         Ok(())
+    }
+
+    /// Exclusions from a list of entries (a profile's, or a run record's), said to come from `source`.
+    pub fn from_entries(entries: &[String], source: &str) -> Result<Exclusions, String> {
+        let mut exclusions = Exclusions { source: source.to_string(), ..Exclusions::default() };
+        for entry in entries {
+            exclusions.add(entry)?;
+        }
+        Ok(exclusions)
+    }
+
+    /// Every entry, sorted: addresses, then `*@domain` patterns.
+    pub fn entries(&self) -> Vec<String> {
+        let mut addresses: Vec<String> = self.addresses.iter().cloned().collect();
+        addresses.sort();
+        let mut domains: Vec<String> = self.domains.iter().map(|d| format!("*@{d}")).collect();
+        domains.sort();
+        addresses.extend(domains);
+        addresses
+    }
+
+    /// Adds every entry of `other`; its own source is named where `self` has none.
+    pub fn merge(&mut self, other: Exclusions) {
+        self.addresses.extend(other.addresses);
+        self.domains.extend(other.domains);
+        if self.source.is_empty() {
+            self.source = other.source;
+        } else if !other.source.is_empty() {
+            self.source = format!("{} and {}", self.source, other.source);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -85,6 +116,20 @@ mod tests {
         assert!(exclusions.reason("adele@contoso.com").is_none());
         assert!(exclusions.add("*@").is_err());
         assert!(exclusions.add("not-an-address").is_err());
+    }
+
+    #[test]
+    fn a_hash_inside_a_line_is_part_of_a_guest_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("exclude.txt");
+        std::fs::write(
+            &path,
+            "# service accounts\njo_fabrikam.com#EXT#@contoso.onmicrosoft.com\n  # indented comment\n",
+        )
+        .unwrap();
+        let exclusions = Exclusions::load(&path).unwrap();
+        assert_eq!(exclusions.entries(), ["jo_fabrikam.com#ext#@contoso.onmicrosoft.com"]);
+        assert!(exclusions.reason("JO_fabrikam.com#EXT#@contoso.onmicrosoft.com").is_some());
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct TargetReader {
     duplicates: duplicates::Duplicates,
     path: PathBuf,
     finished: bool,
+    /// Why the reader could not get through the file, once it could not.
+    broken: Option<Problem>,
 }
 
 impl std::fmt::Debug for TargetReader {
@@ -76,16 +78,65 @@ impl std::fmt::Debug for TargetReader {
 }
 
 /// Opens `path`, finds its delimiter and identity column, and checks the header. A regular file
-/// is read once ahead for the duplicate check (see [`duplicates`]).
+/// is read once ahead for the duplicate check (see [`duplicates`]); a file the reader cannot get
+/// through (a line over [`MAX_LINE`], a quote never closed) is refused then, naming the line,
+/// so a run never stops reading silently halfway. A pipe is read once, as it comes.
 pub fn open(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
+    open_with(path, column, true)
+}
+
+/// [`open`] for listing every problem (`validate`): a file the reader cannot get through is not
+/// refused; its last entry says where and why the reading stopped.
+pub fn open_to_list(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
+    open_with(path, column, false)
+}
+
+fn open_with(path: &Path, column: Option<&str>, refuse_broken: bool) -> Result<TargetReader, Error> {
     let mut reader = open_once(path, column)?;
     if let Ok(metadata) = std::fs::metadata(path)
         && metadata.is_file()
     {
-        let hashes = open_once(path, column)?.identity_hashes();
-        reader.duplicates = duplicates::Duplicates::from_first_pass(hashes, metadata.len());
+        let mut first = open_once(path, column)?;
+        reader.duplicates = duplicates::Duplicates::from_first_pass(first.identity_hashes(), metadata.len());
+        if let Some(problem) = first.broken.filter(|_| refuse_broken) {
+            return Err(Error::Config(format!(
+                "{}:{}: {}; nothing was read or changed. Fix the file (`remediate validate` lists every bad row) and run again",
+                path.display(),
+                problem.line,
+                problem.message
+            )));
+        }
     }
     Ok(reader)
+}
+
+/// Whether `path` can be read twice (a regular file), unlike a pipe, a FIFO or `<(…)`.
+pub fn is_regular_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// The largest input copied from a pipe.
+pub const MAX_STREAMED_INPUT: u64 = 16 * 1024 * 1024 * 1024;
+
+/// A pipe, FIFO or `<(…)` can be read only once, and a run reads its input more than once (and a
+/// resume reads it again later): copy it into `copy` first and work on the copy. A regular file
+/// is used where it is.
+pub fn settle_input(path: &Path, copy: &Path) -> Result<PathBuf, Error> {
+    if is_regular_file(path) {
+        return Ok(path.to_path_buf());
+    }
+    let shown = path.display();
+    let mut source =
+        File::open(path).map_err(|e| Error::Config(format!("{shown}: cannot open the mailbox CSV: {e}")))?;
+    let mut target = crate::files::create_new_private(copy)
+        .map_err(|e| Error::Config(format!("{}: cannot keep a copy of {shown}: {e}", copy.display())))?;
+    let copied = io::copy(&mut (&mut source).take(MAX_STREAMED_INPUT + 1), &mut target)
+        .map_err(|e| Error::Config(format!("{shown}: cannot read it: {e}")))?;
+    if copied > MAX_STREAMED_INPUT {
+        return Err(Error::Config(format!("{shown}: more than 16 GiB came through the pipe; give a file instead")));
+    }
+    target.sync_all().map_err(|e| Error::Config(format!("{}: cannot write it: {e}", copy.display())))?;
+    Ok(copy.to_path_buf())
 }
 
 fn open_once(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
@@ -146,6 +197,7 @@ fn open_once(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
         duplicates: duplicates::Duplicates::remembering_all(),
         path: path.to_path_buf(),
         finished: false,
+        broken: None,
     })
 }
 
@@ -205,54 +257,62 @@ impl TargetReader {
     }
 
     /// The hash of every row's identity field, valid or not, until the file ends or cannot be
-    /// read further (the reading pass reports why).
-    fn identity_hashes(mut self) -> impl Iterator<Item = u64> {
+    /// read further (then `broken` says why).
+    fn identity_hashes(&mut self) -> impl Iterator<Item = u64> + '_ {
         std::iter::from_fn(move || {
             loop {
-                match self.reader.read_byte_record(&mut self.record) {
-                    Ok(true) => {
+                match self.next_record()? {
+                    Ok(_) => {
                         let field = self.record.get(self.column).unwrap_or_default();
                         if let Ok(identity) = std::str::from_utf8(field) {
                             return Some(duplicates::identity_hash(identity));
                         }
                     }
-                    Ok(false) | Err(_) => return None,
+                    Err(problem) => {
+                        self.broken = Some(problem);
+                        return None;
+                    }
                 }
             }
         })
     }
 
-    fn next_entry(&mut self) -> Option<Entry> {
+    fn line_at(&self, offset: u64) -> u64 {
+        self.index.lock().unwrap_or_else(|e| e.into_inner()).line_of(offset)
+    }
+
+    /// Reads the next record into `self.record` and returns its line; or the problem that ends
+    /// the file early (a line over the limit, a quote never closed); `None` at its end.
+    fn next_record(&mut self) -> Option<Result<u64, Problem>> {
         if self.finished {
             return None;
         }
-        let line_at = |offset: u64, index: &std::sync::Mutex<LineIndex>| {
-            index.lock().unwrap_or_else(|e| e.into_inner()).line_of(offset)
-        };
-        let line = line_at(self.reader.position().byte(), &self.index);
+        let line = self.line_at(self.reader.position().byte());
         match self.reader.read_byte_record(&mut self.record) {
             Ok(false) => {
                 self.finished = true;
                 let unclosed = self.index.lock().unwrap_or_else(|e| e.into_inner()).unclosed_quote();
                 unclosed.map(|line| {
-                    let message = format!("the quote opened on line {line} is never closed, so every row after it was read as part of one field; close the quote and run again");
-                    Entry::Problem(Problem { line, message })
+                    let message = format!("the quote opened on line {line} is never closed, so every row after it was read as part of one field; close the quote");
+                    Err(Problem { line, message })
                 })
             }
-            Ok(true) => {
-                let line = self.record.position().map_or(line, |p| line_at(p.byte(), &self.index));
-                Some(self.check_row(line))
-            }
+            Ok(true) => Some(Ok(self.record.position().map_or(line, |p| self.line_at(p.byte())))),
             Err(error) => {
                 // After an I/O error (a line over the limit) the reader cannot find the next row.
                 self.finished = true;
-                let line = error.position().map_or(line, |p| line_at(p.byte(), &self.index));
-                Some(Entry::Problem(Problem {
-                    line,
-                    message: format!("{}; the rest of the file was not read", csv_error_text(&error)),
-                }))
+                let line = error.position().map_or(line, |p| self.line_at(p.byte()));
+                let message = format!("{}; the rows after it cannot be read", csv_error_text(&error));
+                Some(Err(Problem { line, message }))
             }
         }
+    }
+
+    fn next_entry(&mut self) -> Option<Entry> {
+        Some(match self.next_record()? {
+            Ok(line) => self.check_row(line),
+            Err(problem) => Entry::Problem(problem),
+        })
     }
 
     fn check_row(&mut self, line: u64) -> Entry {
@@ -315,6 +375,12 @@ pub fn check_address(identity: &str) -> Result<(), String> {
     if identity.chars().any(|c| c.is_control()) {
         return Err("the identity contains a control character (a NUL byte or a line break?)".into());
     }
+    if let Some(c) = identity.chars().find(|&c| is_format_character(c)) {
+        return Err(format!(
+            "the identity contains the invisible character U+{:04X} (a zero-width, direction or byte-order mark, often pasted from a web page or a document); type the address again",
+            u32::from(c)
+        ));
+    }
     let shown = identity;
     if identity.chars().any(char::is_whitespace) {
         return Err(format!("'{shown}' is not an address: it contains a space"));
@@ -331,6 +397,16 @@ pub fn check_address(identity: &str) -> Result<(), String> {
         return Err(format!("'{shown}' is not an address: '{domain}' is not a domain name"));
     }
     Ok(())
+}
+
+/// Unicode's format characters (general category Cf, Unicode 16): invisible, so an address
+/// holding one looks like another address on screen, in the log and in the report.
+fn is_format_character(c: char) -> bool {
+    matches!(u32::from(c),
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2 | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF
+        | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3
+        | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
 }
 
 /// The valid identities of a CSV, in order (what a simulated tenant is seeded from).
@@ -557,5 +633,9 @@ mod tests {
         assert!(check_address("a@b").is_err());
         assert!(check_address("a b@c.com").is_err());
         assert!(check_address("a@b@c.com").is_err());
+        for invisible in ["ad\u{200B}ele@contoso.com", "\u{FEFF}adele@contoso.com", "adele@contoso.com\u{202E}moc"] {
+            let error = check_address(invisible).unwrap_err();
+            assert!(error.contains("invisible character U+"), "{error}");
+        }
     }
 }

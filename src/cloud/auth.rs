@@ -45,7 +45,7 @@ impl std::fmt::Debug for Credential {
 impl Credential {
     /// Reads a PEM file holding a certificate and its private key.
     pub fn from_certificate_file(path: &Path) -> Result<Credential, Error> {
-        let text = std::fs::read(path).map_err(|e| {
+        let text = crate::files::read_capped(path, crate::files::cap::SMALL).map_err(|e| {
             Error::Config(format!("AZURE_CLIENT_CERTIFICATE_PATH {}: cannot read it: {e}", path.display()))
         })?;
         let blocks = pem::parse_many(&text).map_err(|e| {
@@ -151,30 +151,29 @@ impl TokenSource {
                 form.push(("client_assertion", self.signed_assertion(key, thumbprint)?));
             }
             Credential::Federated(path) => {
-                let token = std::fs::read_to_string(path).map_err(|e| {
+                let token = crate::files::read_text_capped(path, crate::files::cap::SMALL).map_err(|e| {
                     Error::Auth(format!("AZURE_FEDERATED_TOKEN_FILE {}: cannot read it: {e}", path.display()))
                 })?;
                 form.push(("client_assertion_type", ASSERTION_TYPE.to_string()));
                 form.push(("client_assertion", token.trim().to_string()));
             }
         }
+        let secrets: Vec<&str> = form
+            .iter()
+            .filter(|(name, _)| matches!(*name, "client_secret" | "client_assertion"))
+            .map(|(_, value)| value.as_str())
+            .collect();
         let mut last_problem = String::new();
         for attempt in 1..=4u32 {
-            let sent = self.http.post(&self.token_url).form(&form).timeout(self.timeout).send().await;
-            let response = match sent {
-                Ok(response) => response,
-                Err(error) => {
-                    last_problem = format!(
-                        "cannot reach the token endpoint {}: {}",
-                        self.token_url,
-                        super::describe_transport(&error)
-                    );
+            let request = self.http.post(&self.token_url).form(&form).timeout(self.timeout);
+            let (status, body) = match super::receive(request).await {
+                Ok(answer) => (reqwest::StatusCode::from_u16(answer.status).unwrap_or_default(), answer.body),
+                Err(failure) => {
+                    last_problem = format!("cannot reach the token endpoint {}: {}", self.token_url, failure.message);
                     pause(attempt).await;
                     continue;
                 }
             };
-            let status = response.status();
-            let body = response.bytes().await.unwrap_or_default();
             if status.is_success() {
                 let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
                     Error::Auth(format!("the token endpoint {} answered without a usable token: {e}", self.token_url))
@@ -187,10 +186,12 @@ impl TokenSource {
                 continue;
             }
             let message = service_error::parse(&body);
+            // An endpoint (or a proxy in front of it) may echo what was posted: never repeat it.
+            let text = redact(&message.message, &secrets);
             return Err(Error::Auth(format!(
                 "the identity platform refused the app's credentials ({}): {}. Check AZURE_TENANT_ID, AZURE_CLIENT_ID and the secret or certificate, and that the app has admin consent in this tenant.",
-                message.code,
-                message.message.trim_end_matches('.')
+                redact(&message.code, &secrets),
+                text.trim_end_matches('.')
             )));
         }
         Err(Error::Auth(last_problem))
@@ -214,9 +215,106 @@ impl TokenSource {
     }
 }
 
+/// The tenant's id (a GUID) for `tenant`, which may be the id or one of its domains
+/// (`contoso.onmicrosoft.com`): a domain is looked up in the tenant's OpenID Connect metadata,
+/// whose `token_endpoint` names the tenant by its id
+/// (learn.microsoft.com/entra/identity-platform/v2-protocols-oidc, "Find your app's OpenID
+/// configuration document URI"). Locks and run records key on the id, so that two names of one
+/// tenant are one tenant.
+pub async fn tenant_id_of(
+    http: &reqwest::Client,
+    login_url: &str,
+    tenant: &str,
+    timeout: Duration,
+) -> Result<String, Error> {
+    if let Ok(id) = uuid::Uuid::parse_str(tenant) {
+        return Ok(id.hyphenated().to_string());
+    }
+    let name = percent_encoding::utf8_percent_encode(tenant, super::paths::SEGMENT).to_string();
+    let url = format!("{}/{name}/v2.0/.well-known/openid-configuration", login_url.trim_end_matches('/'));
+    let mut last_problem = String::new();
+    for attempt in 1..=4u32 {
+        let answer = match super::receive(http.get(&url).timeout(timeout)).await {
+            Ok(answer) => answer,
+            Err(failure) => {
+                last_problem = format!("cannot reach the identity platform at {url}: {}", failure.message);
+                pause(attempt).await;
+                continue;
+            }
+        };
+        if answer.status == 429 || answer.status >= 500 {
+            last_problem = format!("the identity platform answered {} for {url}", answer.status);
+            pause(attempt).await;
+            continue;
+        }
+        if answer.status != 200 {
+            let message = service_error::parse(&answer.body);
+            return Err(Error::Auth(format!(
+                "tenant '{tenant}' is not known to the identity platform ({}: {}); check AZURE_TENANT_ID (the tenant's id, or a domain of it such as contoso.onmicrosoft.com) and --cloud",
+                message.code,
+                message.message.trim_end_matches('.')
+            )));
+        }
+        let metadata: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        let endpoint = metadata["token_endpoint"].as_str().unwrap_or_default();
+        let id = endpoint.split('/').find_map(|segment| uuid::Uuid::parse_str(segment).ok());
+        return id.map(|id| id.hyphenated().to_string()).ok_or_else(|| {
+            Error::Auth(format!("the OpenID metadata at {url} names no tenant id in its token_endpoint ({endpoint})"))
+        });
+    }
+    Err(Error::Auth(last_problem))
+}
+
+/// `text` with every secret in it, raw or form-encoded, and every value of a field that carries
+/// one (`client_secret=…`, `"access_token":"…"`), replaced by `(redacted)`.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut text = text.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        text = text.replace(*secret, "(redacted)").replace(&encoded, "(redacted)");
+    }
+    for field in ["client_secret", "client_assertion", "access_token", "refresh_token", "id_token", "assertion"] {
+        let mut from = 0;
+        while let Some(found) = text[from..].find(field) {
+            let after = from + found + field.len();
+            let value_start = text[after..]
+                .find(|c: char| !matches!(c, '=' | ':' | '"' | ' '))
+                .map_or(text.len(), |i| after + i)
+                .max(after);
+            let separators = &text[after..value_start];
+            if separators.contains('=') || separators.contains(':') {
+                let value_end =
+                    text[value_start..].find(['&', '"', ',', ' ', '}', '\n']).map_or(text.len(), |i| value_start + i);
+                if value_end > value_start && &text[value_start..value_end] != "(redacted)" {
+                    text.replace_range(value_start..value_end, "(redacted)");
+                }
+            }
+            from = after;
+        }
+    }
+    text
+}
+
 /// The wait before asking the token endpoint again.
 async fn pause(attempt: u32) {
     tokio::time::sleep(super::retry_after::backoff(attempt, Duration::from_millis(500), Duration::from_secs(5))).await;
 }
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn echoed_secrets_and_token_fields_are_redacted() {
+        let echoed = "bad request: grant_type=client_credentials&client_id=abc&client_secret=s3cr%2Bt%3D&scope=x";
+        let text = redact(echoed, &["s3cr+t="]);
+        assert!(!text.contains("s3cr"), "{text}");
+        assert!(text.contains("client_id=abc") && text.contains("scope=x"), "{text}");
+        let json = r#"{"access_token":"eyJabc.def","client_assertion": "eyJxyz"}"#;
+        let text = redact(json, &[]);
+        assert!(!text.contains("eyJ"), "{text}");
+        assert_eq!(redact("plain words about a client_secret", &[]), "plain words about a client_secret");
+    }
+}

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Api, RawAnswer, RequestCounts, Transport, describe_transport};
+use super::{Api, RawAnswer, RequestCounts, Transport};
 use crate::secret::SecretString;
 
 /// The most requests Graph takes in one batch.
@@ -100,27 +100,17 @@ async fn send(sender: Arc<Sender>, items: Vec<Item>) {
         })
         .collect();
     let token = items[0].token.clone();
-    let result = async {
-        let response = sender
-            .http
-            .post(&sender.base)
-            .bearer_auth(token.expose())
-            .header("client-request-id", uuid::Uuid::new_v4().to_string())
-            .json(&json!({"requests": requests}))
-            .timeout(sender.timeout)
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        let headers = super::header_pairs(response.headers());
-        let body = response.bytes().await?;
-        Ok::<_, reqwest::Error>(RawAnswer { status, headers, body: body.to_vec() })
-    }
-    .await;
-    let envelope = match result {
+    let request = sender
+        .http
+        .post(&sender.base)
+        .bearer_auth(token.expose())
+        .header("client-request-id", uuid::Uuid::new_v4().to_string())
+        .json(&json!({"requests": requests}))
+        .timeout(sender.timeout);
+    let envelope = match super::receive(request).await {
         Ok(envelope) => envelope,
-        Err(error) => {
+        Err(failure) => {
             sender.counts.add(Api::Graph, 0);
-            let failure = Transport { sent: !error.is_connect(), message: describe_transport(&error) };
             for item in items {
                 let _ = item.answer.send(Err(failure.clone()));
             }

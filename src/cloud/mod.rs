@@ -129,6 +129,9 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// The `error_code` of a row that failed because no token was accepted.
+    pub const AUTH_CODE: &'static str = "AuthenticationFailed";
+
     pub fn attempts(&self) -> u32 {
         match self {
             CallError::Refused { attempts, .. }
@@ -153,7 +156,7 @@ impl CallError {
             CallError::Refused { code, .. } => code.clone(),
             CallError::Exhausted { .. } => "RetriesExhausted".into(),
             CallError::Unknown { .. } => "OutcomeUnknown".into(),
-            CallError::Auth(_) => "AuthenticationFailed".into(),
+            CallError::Auth(_) => CallError::AUTH_CODE.into(),
         }
     }
 
@@ -215,6 +218,8 @@ pub struct CloudClient {
     exchange_scope: String,
     batcher: Option<batch::Batcher>,
     pub requests: Arc<RequestCounts>,
+    /// The tenant's id, once looked up.
+    tenant_guid: tokio::sync::OnceCell<String>,
 }
 
 /// Builds the HTTP client: rustls, certificate checks always on, no redirects (a redirect must
@@ -266,6 +271,41 @@ pub struct RawAnswer {
 pub struct Transport {
     pub sent: bool,
     pub message: String,
+}
+
+/// The largest answer accepted from Graph or Exchange: a page of 1,000 mailboxes is well under
+/// a megabyte; anything near this is not an answer we asked for.
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// Reads an answer's body, giving up (as a broken answer) past `cap` bytes, so a hostile or
+/// broken endpoint cannot take the memory.
+pub async fn read_body(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, Transport> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > cap {
+                    let message = format!("the answer was larger than {} MiB; not read further", cap / (1024 * 1024));
+                    return Err(Transport { sent: true, message });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(error) => return Err(Transport { sent: true, message: describe_transport(&error) }),
+        }
+    }
+}
+
+/// Sends a request and reads its whole answer (at most [`MAX_BODY`]).
+pub async fn receive(request: reqwest::RequestBuilder) -> Result<RawAnswer, Transport> {
+    let response = request
+        .send()
+        .await
+        .map_err(|error| Transport { sent: !error.is_connect(), message: describe_transport(&error) })?;
+    let status = response.status().as_u16();
+    let headers = header_pairs(response.headers());
+    let body = read_body(response, MAX_BODY).await?;
+    Ok(RawAnswer { status, headers, body })
 }
 
 pub fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
@@ -321,7 +361,18 @@ impl CloudClient {
                 .batch
                 .then(|| batch::Batcher::start(http_for_batch, &graph_base, policy.timeout, requests.clone())),
             requests,
+            tenant_guid: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The tenant's id (a GUID), whether it was given as its id or as one of its domains.
+    pub async fn tenant_guid(&self) -> Result<String, crate::Error> {
+        self.tenant_guid
+            .get_or_try_init(|| {
+                auth::tenant_id_of(&self.http, &self.endpoints.login, &self.tenant_id, self.policy.timeout)
+            })
+            .await
+            .cloned()
     }
 
     /// Each pacer's rate and measured budget: graph, graph writes, exchange.
@@ -367,14 +418,14 @@ impl CloudClient {
                 Attempt::Done(answer) => return Ok(answer),
                 Attempt::Refused(error) => return Err(error),
                 Attempt::TokenRejected { ids, message } => {
+                    // A fresh token refused too: the app's access is gone (consent revoked, app
+                    // disabled), and every other request will fail the same way.
                     if refreshed_token {
-                        return Err(CallError::Refused {
-                            status: 401,
-                            code: "InvalidAuthenticationToken".into(),
-                            message,
-                            ids,
-                            attempts: attempt,
-                        });
+                        let request = ids.request_id;
+                        return Err(CallError::Auth(format!(
+                            "{} refused a freshly issued token (401: {message}; request-id {request}): check that the app still has admin consent and its permissions in this tenant",
+                            call.api.name()
+                        )));
                     }
                     refreshed_token = true;
                 }
@@ -436,24 +487,9 @@ impl CloudClient {
         if let Some(body) = &call.body {
             request = request.json(body);
         }
-        let result = async {
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            let headers = header_pairs(response.headers());
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>(RawAnswer { status, headers, body: body.to_vec() })
-        }
-        .await;
-        match result {
-            Ok(answer) => {
-                self.requests.add(call.api, answer.status);
-                Ok(answer)
-            }
-            Err(error) => {
-                self.requests.add(call.api, 0);
-                Err(Transport { sent: !error.is_connect(), message: describe_transport(&error) })
-            }
-        }
+        let result = receive(request).await;
+        self.requests.add(call.api, result.as_ref().map_or(0, |answer| answer.status));
+        result
     }
 
     /// Tells the pacers the service counted this attempt against its budget: everything but

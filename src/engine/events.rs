@@ -15,16 +15,20 @@ pub enum Outcome {
     /// Rollback: the value is no longer what we set, so it was left alone.
     Conflict,
     Failed,
+    /// Owed, and not finished when the run ended (interrupted, or stopped by an error that
+    /// stops everything): a resume finishes it.
+    Unfinished,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Changed,
         Outcome::Compliant,
         Outcome::WouldChange,
         Outcome::Skipped,
         Outcome::Conflict,
         Outcome::Failed,
+        Outcome::Unfinished,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +39,7 @@ impl Outcome {
             Outcome::Skipped => "skipped",
             Outcome::Conflict => "conflict",
             Outcome::Failed => "failed",
+            Outcome::Unfinished => "unfinished",
         }
     }
 }

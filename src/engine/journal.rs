@@ -5,9 +5,14 @@
 //! A record reaches the disk (write, then `fdatasync`) before the run counts it done. Records are
 //! written by one thread in groups: everything queued while the previous group was being synced
 //! goes out in the next write and shares one sync, so with many workers a sync covers many rows.
+//!
+//! Each line carries a checksum of its record (`{"crc":"…",` then the record's own fields), so
+//! a damaged journal (a disk that filled up mid-record, a flipped byte, a line break lost) costs
+//! only the records actually damaged: they are counted and skipped, and every intact record
+//! after them still counts, even two that lost the line break between them.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::events::Row;
+use super::events::{Outcome, Row};
 use crate::error::{Error, Result};
 use crate::settings::{Setting, Value};
 
@@ -28,13 +33,14 @@ pub const FILE_NAME: &str = "journal.jsonl";
 pub enum Record {
     /// About to write `desired` over `before`.
     Intent { line: u64, identity: String, user_id: String, setting: Setting, before: Option<Value>, desired: Value },
-    /// A finished (target, setting).
+    /// A finished (target, setting); with the outcome `unfinished`, one the run owed and could
+    /// not finish (a resume does it).
     Row(Row),
     /// A CSV row that is not a target.
     Rejected { line: u64, reason: String },
 }
 
-type Pending = (Vec<u8>, oneshot::Sender<std::io::Result<()>>);
+type Pending = (Vec<u8>, Option<oneshot::Sender<std::io::Result<()>>>);
 
 /// Appends records durably, in groups.
 pub struct Journal {
@@ -44,14 +50,32 @@ pub struct Journal {
     pub syncs: Arc<AtomicU64>,
 }
 
+/// What starts every checksummed line.
+const MARKER: &[u8] = b"{\"crc\":\"";
+/// The marker, 16 hex digits, `",`.
+const PREFIX_LEN: usize = MARKER.len() + 16 + 2;
+
+/// FNV-1a, 64 bits: any one changed byte changes it (each step is a bijection of the state).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A record as one journal line, checksum first.
+pub fn encode(record: &Record) -> Vec<u8> {
+    let json = serde_json::to_vec(record).unwrap_or_default();
+    let mut line = Vec::with_capacity(json.len() + PREFIX_LEN + 1);
+    line.extend_from_slice(MARKER);
+    line.extend_from_slice(format!("{:016x}\",", fnv1a(&json)).as_bytes());
+    line.extend_from_slice(&json[1..]);
+    line.push(b'\n');
+    line
+}
+
 impl Journal {
     /// Opens (or creates) the journal in `directory` for appending.
     pub fn open(directory: &Path) -> Result<Journal> {
         let path = directory.join(FILE_NAME);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        let mut file = crate::files::open_append_private(&path)
             .map_err(Error::io(format!("cannot open the journal {}", path.display())))?;
         // A crash can leave a torn last line; start ours on a fresh one.
         if file.metadata().map(|m| m.len() > 0).unwrap_or(false) && !ends_with_newline(&path) {
@@ -74,12 +98,29 @@ impl Journal {
 
     /// Appends a record and returns once it is on disk.
     pub async fn append(&self, record: &Record) -> Result<()> {
-        let mut line = serde_json::to_vec(record).unwrap_or_default();
-        line.push(b'\n');
-        let (done, wait) = oneshot::channel();
+        self.send(encode(record), true).await
+    }
+
+    /// Queues a record without waiting for it to reach the disk: for records nothing depends on
+    /// until the end of the run (rejected rows), which [`Journal::flush`] then makes durable
+    /// together, so a file of duplicates costs no sync per row.
+    pub fn append_later(&self, record: &Record) {
+        let _ = self.sender.send((encode(record), None));
+    }
+
+    /// Returns once every record queued so far is on disk.
+    pub async fn flush(&self) -> Result<()> {
+        self.send(Vec::new(), true).await
+    }
+
+    async fn send(&self, line: Vec<u8>, wait: bool) -> Result<()> {
         let gone = || Error::Fatal(format!("the journal writer for {} stopped", self.path.display()));
-        self.sender.send((line, done)).map_err(|_| gone())?;
-        wait.await.map_err(|_| gone())?.map_err(Error::io(format!("cannot write the journal {}", self.path.display())))
+        let (done, answer) = oneshot::channel();
+        self.sender.send((line, wait.then_some(done))).map_err(|_| gone())?;
+        answer
+            .await
+            .map_err(|_| gone())?
+            .map_err(Error::io(format!("cannot write the journal {}", self.path.display())))
     }
 }
 
@@ -103,18 +144,108 @@ fn write_groups(
         }
         let bytes: Vec<u8> = group.iter().flat_map(|(line, _)| line.iter().copied()).collect();
         let result = file.write_all(&bytes).and_then(|_| file.sync_data());
-        records.fetch_add(group.len() as u64, Ordering::Relaxed);
+        records.fetch_add(group.iter().filter(|(line, _)| !line.is_empty()).count() as u64, Ordering::Relaxed);
         syncs.fetch_add(1, Ordering::Relaxed);
         for (_, done) in group {
-            let _ = done.send(result.as_ref().map(|_| ()).map_err(|e| std::io::Error::new(e.kind(), e.to_string())));
+            if let Some(done) = done {
+                let _ =
+                    done.send(result.as_ref().map(|_| ()).map_err(|e| std::io::Error::new(e.kind(), e.to_string())));
+            }
         }
     }
 }
 
-/// Reads a journal, skipping lines that do not parse (a torn last line after a crash).
-pub fn read(path: &Path) -> Result<impl Iterator<Item = Record>> {
+/// The records of a journal, in order; damaged ones are counted in `damaged` and skipped.
+pub struct Records {
+    lines: BufReader<File>,
+    buffer: Vec<u8>,
+    ready: std::collections::VecDeque<Record>,
+    /// Places where the bytes were not an intact record.
+    pub damaged: u64,
+}
+
+/// Reads a journal, skipping (and counting) what is damaged.
+pub fn read(path: &Path) -> Result<Records> {
     let file = File::open(path).map_err(Error::io(format!("cannot read the journal {}", path.display())))?;
-    Ok(BufReader::new(file).lines().map_while(|line| line.ok()).filter_map(|line| serde_json::from_str(&line).ok()))
+    Ok(Records { lines: BufReader::new(file), buffer: Vec::new(), ready: Default::default(), damaged: 0 })
+}
+
+impl Iterator for Records {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        loop {
+            if let Some(record) = self.ready.pop_front() {
+                return Some(record);
+            }
+            self.buffer.clear();
+            match self.lines.read_until(b'\n', &mut self.buffer) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(_) => {
+                    self.damaged += 1;
+                    return None;
+                }
+            }
+            let line = std::mem::take(&mut self.buffer);
+            self.parse_line(&line);
+            self.buffer = line;
+        }
+    }
+}
+
+impl Records {
+    /// Every intact record in `line`: normally one, two when a line break between them was lost.
+    fn parse_line(&mut self, line: &[u8]) {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            return;
+        }
+        let starts: Vec<usize> =
+            line.windows(MARKER.len()).enumerate().filter(|(_, w)| *w == MARKER).map(|(i, _)| i).collect();
+        if starts.is_empty() {
+            // A journal written before records carried checksums.
+            match serde_json::from_slice(line) {
+                Ok(record) => self.ready.push_back(record),
+                Err(_) => self.damaged += 1,
+            }
+            return;
+        }
+        if starts[0] > 0 {
+            self.damaged += 1;
+        }
+        for (i, &start) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).copied().unwrap_or(line.len());
+            match verified(&line[start..end]) {
+                Some((record, clean)) => {
+                    self.ready.push_back(record);
+                    self.damaged += u64::from(!clean);
+                }
+                None => self.damaged += 1,
+            }
+        }
+    }
+}
+
+/// The record in `segment` if its checksum holds, and whether nothing but it was there.
+fn verified(segment: &[u8]) -> Option<(Record, bool)> {
+    let hex = std::str::from_utf8(segment.get(MARKER.len()..MARKER.len() + 16)?).ok()?;
+    let expected = u64::from_str_radix(hex, 16).ok()?;
+    if segment.get(MARKER.len() + 16..PREFIX_LEN)? != b"\"," {
+        return None;
+    }
+    let mut json = Vec::with_capacity(segment.len());
+    json.push(b'{');
+    json.extend_from_slice(&segment[PREFIX_LEN..]);
+    let mut values = serde_json::Deserializer::from_slice(&json).into_iter::<serde::de::IgnoredAny>();
+    values.next()?.ok()?;
+    let end = values.byte_offset();
+    let clean = json[end..].trim_ascii().is_empty();
+    json.truncate(end);
+    if fnv1a(&json) != expected {
+        return None;
+    }
+    Some((serde_json::from_slice(&json).ok()?, clean))
 }
 
 /// What an earlier session of this run got done, for resuming it.
@@ -125,32 +256,52 @@ pub struct Done {
     /// Writes that were about to happen when the run stopped: the value before each.
     pending: HashMap<(u64, Setting), Option<Value>>,
     rejected: HashSet<u64>,
+    /// Directory users (a hash of the object id) the run has already worked on, and the line.
+    users: HashMap<u64, u64>,
+    /// Damaged places in the journal, skipped.
+    pub damaged: u64,
 }
 
 fn bit(setting: Setting) -> u8 {
     1 << (setting as u8)
 }
 
+/// A directory object id as a compact key.
+pub fn user_key(user_id: &str) -> u64 {
+    fnv1a(user_id.to_ascii_lowercase().as_bytes())
+}
+
 impl Done {
-    pub fn load(path: &Path) -> Result<Done> {
+    /// Reads what the journal says was done. With `retry_failed`, failed rows count as not done.
+    pub fn load(path: &Path, retry_failed: bool) -> Result<Done> {
         let mut done = Done::default();
         if !path.exists() {
             return Ok(done);
         }
-        for record in read(path)? {
+        let mut records = read(path)?;
+        for record in records.by_ref() {
             match record {
                 Record::Intent { line, setting, before, .. } => {
                     done.pending.insert((line, setting), before);
                 }
                 Record::Row(row) => {
-                    *done.finished.entry(row.line).or_default() |= bit(row.setting);
-                    done.pending.remove(&(row.line, row.setting));
+                    if !row.user_id.is_empty() && row.line > 0 {
+                        done.users.entry(user_key(&row.user_id)).or_insert(row.line);
+                    }
+                    let open = row.outcome == Outcome::Unfinished || retry_failed && row.outcome == Outcome::Failed;
+                    if open {
+                        done.finished.entry(row.line).and_modify(|bits| *bits &= !bit(row.setting));
+                    } else {
+                        *done.finished.entry(row.line).or_default() |= bit(row.setting);
+                        done.pending.remove(&(row.line, row.setting));
+                    }
                 }
                 Record::Rejected { line, .. } => {
                     done.rejected.insert(line);
                 }
             }
         }
+        done.damaged = records.damaged;
         Ok(done)
     }
 
@@ -169,6 +320,11 @@ impl Done {
 
     pub fn finished_rows(&self) -> usize {
         self.finished.values().map(|bits| bits.count_ones() as usize).sum()
+    }
+
+    /// The directory users earlier sessions worked on: hash of the object id → line.
+    pub fn users(&self) -> &HashMap<u64, u64> {
+        &self.users
     }
 }
 
@@ -215,9 +371,9 @@ mod tests {
         journal.append(&Record::Rejected { line: 4, reason: "bad".into() }).await.unwrap();
         drop(journal);
         // A crash in the middle of a line.
-        let mut file = OpenOptions::new().append(true).open(dir.path().join(FILE_NAME)).unwrap();
+        let mut file = std::fs::OpenOptions::new().append(true).open(dir.path().join(FILE_NAME)).unwrap();
         file.write_all(br#"{"record":"row","line":9"#).unwrap();
-        let done = Done::load(&dir.path().join(FILE_NAME)).unwrap();
+        let done = Done::load(&dir.path().join(FILE_NAME), false).unwrap();
         assert!(done.is_finished(2, Setting::SmtpAuth));
         assert!(!done.is_finished(2, Setting::PerUserMfa));
         assert_eq!(done.pending_before(3, Setting::SmtpAuth), Some(Some(Value::Inherit)));
@@ -226,6 +382,105 @@ mod tests {
         // Appending after the torn line starts a fresh line.
         let journal = Journal::open(dir.path()).unwrap();
         journal.append(&Record::Row(row(5, Setting::PerUserMfa))).await.unwrap();
-        assert!(Done::load(&dir.path().join(FILE_NAME)).unwrap().is_finished(5, Setting::PerUserMfa));
+        assert!(Done::load(&dir.path().join(FILE_NAME), false).unwrap().is_finished(5, Setting::PerUserMfa));
+    }
+
+    /// A small journal: intents and rows with non-ASCII identities, each record's bytes.
+    fn sample() -> (Vec<u8>, Vec<(std::ops::Range<usize>, String)>) {
+        let mut bytes = Vec::new();
+        let mut spans = Vec::new();
+        for line in 2..8u64 {
+            let mut finished = row(line, Setting::SmtpAuth);
+            finished.identity = format!("zoë.ñúñez{line}@contoso.com");
+            let records = [
+                Record::Intent {
+                    line,
+                    identity: finished.identity.clone(),
+                    user_id: format!("id-{line}"),
+                    setting: Setting::SmtpAuth,
+                    before: Some(Value::Inherit),
+                    desired: Value::Enabled,
+                },
+                Record::Row(finished),
+            ];
+            for record in records {
+                let encoded = encode(&record);
+                spans.push((bytes.len()..bytes.len() + encoded.len(), serde_json::to_string(&record).unwrap()));
+                bytes.extend_from_slice(&encoded);
+            }
+        }
+        (bytes, spans)
+    }
+
+    fn read_all(bytes: &[u8]) -> (Vec<String>, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, bytes).unwrap();
+        let mut records = read(&path).unwrap();
+        let all = records.by_ref().map(|r| serde_json::to_string(&r).unwrap()).collect();
+        (all, records.damaged)
+    }
+
+    #[test]
+    fn damage_at_any_byte_costs_only_the_record_it_hits() {
+        let (bytes, spans) = sample();
+        let (all, damaged) = read_all(&bytes);
+        assert_eq!(all, spans.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>());
+        assert_eq!(damaged, 0);
+        for offset in 0..bytes.len() {
+            let hit = spans.iter().position(|(range, _)| range.contains(&offset)).unwrap();
+            // Cut there (a full disk): every record wholly before the cut is read (its line break
+            // aside), nothing else.
+            let (read, _) = read_all(&bytes[..offset]);
+            let before: Vec<String> =
+                spans.iter().take_while(|(range, _)| range.end - 1 <= offset).map(|(_, r)| r.clone()).collect();
+            assert_eq!(read, before, "truncated at {offset}");
+            // One byte flipped: every other record is read, the hit one only if it is intact.
+            for flip in [0x01u8, 0xFF] {
+                let mut damaged_bytes = bytes.clone();
+                damaged_bytes[offset] ^= flip;
+                let (read, damaged) = read_all(&damaged_bytes);
+                let others: Vec<String> =
+                    spans.iter().enumerate().filter(|(i, _)| *i != hit).map(|(_, (_, r))| r.clone()).collect();
+                let all: Vec<String> = spans.iter().map(|(_, r)| r.clone()).collect();
+                assert!(read == others || read == all, "flip {flip:#x} at {offset}: {read:#?}");
+                assert!(damaged >= 1 || read == all, "flip at {offset} counted");
+            }
+        }
+    }
+
+    #[test]
+    fn a_resume_after_damage_redoes_only_what_was_lost() {
+        let (bytes, spans) = sample();
+        // Damage the row of line 4: its intent says a write was under way, so the resume reads
+        // the value again before writing (nothing twice), and line 5 still counts as done.
+        let row_of_4 = &spans[5].0;
+        let mut damaged = bytes.clone();
+        damaged[row_of_4.start + 20] ^= 0x20;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, &damaged).unwrap();
+        let done = Done::load(&path, false).unwrap();
+        assert_eq!(done.damaged, 1);
+        assert!(!done.is_finished(4, Setting::SmtpAuth));
+        assert_eq!(done.pending_before(4, Setting::SmtpAuth), Some(Some(Value::Inherit)));
+        for line in [2, 3, 5, 6, 7] {
+            assert!(done.is_finished(line, Setting::SmtpAuth), "line {line}");
+        }
+    }
+
+    #[test]
+    fn unfinished_and_retried_rows_are_not_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let mut unfinished = row(2, Setting::SmtpAuth);
+        unfinished.outcome = Outcome::Unfinished;
+        let mut failed = row(3, Setting::SmtpAuth);
+        failed.outcome = Outcome::Failed;
+        let bytes: Vec<u8> = [Record::Row(unfinished), Record::Row(failed)].iter().flat_map(encode).collect();
+        std::fs::write(&path, bytes).unwrap();
+        assert!(!Done::load(&path, false).unwrap().is_finished(2, Setting::SmtpAuth));
+        assert!(Done::load(&path, false).unwrap().is_finished(3, Setting::SmtpAuth));
+        assert!(!Done::load(&path, true).unwrap().is_finished(3, Setting::SmtpAuth), "--retry-failed");
     }
 }

@@ -5,20 +5,21 @@
 
 pub mod events;
 pub mod journal;
+mod ledger;
 mod target;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use crate::cloud::CloudClient;
 use crate::settings::{DesiredState, Setting, Value};
+use crate::stop::{Stop, StopReason};
 use crate::targets::Entry;
 use events::{Event, EventSink, Outcome, Row};
 use journal::{Done, Journal, Record};
+pub use ledger::Ledger;
 
 /// Read only, or change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,12 +39,15 @@ pub struct Context {
     pub journal: Arc<Journal>,
     /// What earlier sessions of this run finished (empty for a new run).
     pub done: Arc<Done>,
-    /// Fired when the run must stop (a signal, or a journal that cannot be written).
-    pub cancel: CancellationToken,
+    /// Asked when the run must stop (a signal, a journal that cannot be written, credentials
+    /// refused); says how long work under way may still take.
+    pub stop: Stop,
     /// Every mailbox's SMTP AUTH, when it is read in bulk.
     pub smtp_index: Option<crate::settings::smtp_auth::PendingIndex>,
     /// Targets reported but never touched.
     pub exclusions: Arc<crate::scope::Exclusions>,
+    /// What every accepted target still owes, and which directory user each line claimed.
+    pub ledger: Arc<Ledger>,
 }
 
 impl Context {
@@ -52,28 +56,39 @@ impl Context {
         row.tenant = self.client.tenant_id.clone();
         if let Err(error) = self.journal.append(&Record::Row(row.clone())).await {
             tracing::error!("{error}; stopping the run");
-            self.cancel.cancel();
+            self.stop.request(StopReason::Journal(error.to_string()));
+            return;
         }
+        self.ledger.paid(row.line, row.setting);
         self.sink.emit(Event::Row(row));
     }
 }
 
-/// How the run ended, for the exit code.
+/// How the run ended, for the exit code and the recap.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ending {
-    pub interrupted: bool,
+    /// The run was stopped before every target was worked on.
+    pub stopped: bool,
+    /// Rows owed by targets that had started, recorded as `unfinished`.
+    pub unfinished: u64,
+    /// Targets that never started because the run was stopped.
+    pub not_started: u64,
 }
 
 const SMTP_AUTH_BLOCKED: &str = "security defaults stay on: they block SMTP AUTH whatever the mailbox says, so enabling smtp-auth will have no effect (set security-defaults=disabled, and check Conditional Access policies that block legacy authentication)";
 
-/// Runs the tenant step, then every entry, `concurrency` targets at a time. When `context.cancel`
-/// fires, no new target starts; targets under way get `grace` to finish, then are abandoned
-/// (their writes stay as intents in the journal, which a resume reads again).
-pub async fn run<I>(context: Arc<Context>, entries: I, concurrency: usize, grace: Duration) -> Ending
+/// Runs the tenant step, then every entry, `concurrency` targets at a time. A run nobody stops
+/// waits for all of its work. Once `context.stop` is asked, no new target starts and targets
+/// under way get the grace period to finish; what they still owe is then recorded as
+/// `unfinished` (their writes stay as intents in the journal, which a resume reads again).
+pub async fn run<I>(context: Arc<Context>, entries: I, concurrency: usize) -> Ending
 where
     I: Iterator<Item = Entry> + Send + 'static,
 {
-    tenant_step(&context).await;
+    let stop = context.stop.clone();
+    if !stop.is_stopped() {
+        tenant_step(&context).await;
+    }
     let (sender, mut receiver) = mpsc::channel::<Entry>(concurrency * 4);
     let reading = tokio::task::spawn_blocking(move || {
         for entry in entries {
@@ -82,31 +97,32 @@ where
             }
         }
     });
-    let cancel = context.cancel.clone();
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut workers = JoinSet::new();
-    let mut interrupted = false;
+    let mut not_started = 0;
     loop {
         let entry = tokio::select! {
             biased;
-            _ = cancel.cancelled() => { interrupted = true; break }
+            _ = stop.stopped() => break,
             entry = receiver.recv() => entry,
         };
         match entry {
             None => break,
             Some(Entry::Problem(problem)) => {
                 if !context.done.was_rejected(problem.line) {
-                    let record = Record::Rejected { line: problem.line, reason: problem.message.clone() };
-                    if let Err(error) = context.journal.append(&record).await {
-                        tracing::error!("{error}");
-                    }
+                    context
+                        .journal
+                        .append_later(&Record::Rejected { line: problem.line, reason: problem.message.clone() });
                 }
                 context.sink.emit(Event::InputProblem(problem));
             }
             Some(Entry::Target(found)) => {
                 let slot = tokio::select! {
                     biased;
-                    _ = cancel.cancelled() => { interrupted = true; break }
+                    _ = stop.stopped() => {
+                        not_started += u64::from(!target::wanted(&context, &found).is_empty());
+                        break
+                    }
                     slot = slots.clone().acquire_owned() => slot,
                 };
                 let context = context.clone();
@@ -118,15 +134,39 @@ where
         }
         while workers.try_join_next().is_some() {}
     }
-    drop(receiver);
-    let drained = tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
-    if drained.is_err() {
+    let drained = stop.within_grace(async { while workers.join_next().await.is_some() {} }).await;
+    if drained.is_none() {
         tracing::warn!("requests still in flight after the grace period were abandoned; a resume reads them again");
         workers.abort_all();
         while workers.join_next().await.is_some() {}
     }
+    if stop.is_stopped() {
+        while let Some(entry) = receiver.recv().await {
+            if let Entry::Target(found) = entry {
+                not_started += u64::from(!target::wanted(&context, &found).is_empty());
+            }
+        }
+    }
+    drop(receiver);
     let _ = reading.await;
-    Ending { interrupted: interrupted || cancel.is_cancelled() }
+    let unfinished = record_unfinished(&context).await;
+    if let Err(error) = context.journal.flush().await {
+        context.stop.request(StopReason::Journal(error.to_string()));
+    }
+    Ending { stopped: stop.is_stopped(), unfinished, not_started }
+}
+
+/// Every row the ledger still owes, as `unfinished`.
+async fn record_unfinished(context: &Context) -> u64 {
+    let owed = context.ledger.outstanding();
+    let count = owed.len() as u64;
+    for mut row in owed {
+        row.outcome = Outcome::Unfinished;
+        row.tenant = context.client.tenant_id.clone();
+        context.journal.append_later(&Record::Row(row.clone()));
+        context.sink.emit(Event::Row(row));
+    }
+    count
 }
 
 async fn tenant_step(context: &Context) {
@@ -135,9 +175,16 @@ async fn tenant_step(context: &Context) {
         .get(Setting::SecurityDefaults)
         .filter(|_| !context.done.is_finished(0, Setting::SecurityDefaults));
     if let Some(desired) = pending {
-        let row = target::tenant_setting(context, Setting::SecurityDefaults, desired).await;
+        context.ledger.owe(target::tenant_row(Setting::SecurityDefaults, desired));
+        let Some(row) =
+            context.stop.within_grace(target::tenant_setting(context, Setting::SecurityDefaults, desired)).await
+        else {
+            return;
+        };
         warn_if_smtp_auth_blocked(context, &row);
-        context.finish(row).await;
+        if row.outcome != Outcome::Unfinished {
+            context.finish(row).await;
+        }
     } else if context.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) {
         let reading = crate::settings::read(Setting::SecurityDefaults, &context.client, None, None).await;
         if reading.is_ok_and(|r| r.value == Some(Value::Enabled))

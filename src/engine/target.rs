@@ -1,15 +1,19 @@
-//! One target, start to finish: find the user, then for each setting read, compare and (when
-//! applying) write. A write whose fate is unknown is never simply repeated: the setting is read
-//! again first, so a write that did happen is not made twice.
+//! One target, start to finish: find the user, claim it (two rows naming one user are one
+//! target), then for each setting read, compare and (when applying) write. A write whose fate is
+//! unknown is never simply repeated: the setting is read again first, so a write that did happen
+//! is not made twice. Every row a target owes is in the ledger from the start, so a target cut
+//! short still ends with a row for each setting.
 
 use tokio::time::Instant;
 
 use super::events::{Event, Outcome, Row};
 use super::journal::Record;
+use super::ledger::{Claimed, Wants};
 use super::{Context, Mode};
 use crate::cloud::graph::DirectoryUser;
 use crate::cloud::{CallError, RequestIds};
 use crate::settings::{self, Setting, Value};
+use crate::stop::StopReason;
 use crate::targets::{Target, Wanted};
 
 /// Rounds of write, then re-read when the write's fate was unknown.
@@ -63,12 +67,41 @@ impl Row {
     }
 }
 
+/// The row of a tenant-wide setting, before it is worked on.
+pub fn tenant_row(setting: Setting, desired: Value) -> Row {
+    row(0, "(tenant)", setting, desired)
+}
+
 /// The tenant-wide step, run once before any target.
 pub async fn tenant_setting(context: &Context, setting: Setting, desired: Value) -> Row {
     let started = Instant::now();
-    let mut row = settle(context, row(0, "(tenant)", setting, desired), context.tenant_expect, None).await;
+    let mut row = concluded(context, settle(context, tenant_row(setting, desired), context.tenant_expect, None).await);
     row.duration_ms = started.elapsed().as_millis() as u64;
     row
+}
+
+/// A row that failed because the service no longer takes the app's token stops the whole run
+/// (every other request would fail the same way) and stays owed, for a resume with working
+/// credentials; so does a row whose intent could not be journaled.
+fn concluded(context: &Context, mut row: Row) -> Row {
+    if row.outcome == Outcome::Failed && row.error_code == CallError::AUTH_CODE {
+        context.stop.request(StopReason::Auth(row.error_message.clone()));
+        row.outcome = Outcome::Unfinished;
+    }
+    row
+}
+
+/// What a target wants of its user, for telling whether two rows that name one user agree.
+fn wants_of(context: &Context, target: &Target) -> Wants {
+    let value = |setting: Setting| {
+        target
+            .overrides
+            .iter()
+            .find(|w| w.setting == setting)
+            .map(|w| w.desired)
+            .or_else(|| context.desired.get(setting))
+    };
+    [value(Setting::SmtpAuth), value(Setting::PerUserMfa)]
 }
 
 /// Why a directory user has no mailbox to remediate, if they have none.
@@ -84,7 +117,7 @@ fn no_mailbox_reason(user: &DirectoryUser) -> Option<(&'static str, &'static str
 
 /// The settings still to do for `target`: its own overrides, else the run's desired values,
 /// less what an earlier session of this run finished.
-fn wanted(context: &Context, target: &Target) -> Vec<Wanted> {
+pub(super) fn wanted(context: &Context, target: &Target) -> Vec<Wanted> {
     Setting::PER_TARGET
         .iter()
         .filter_map(|&setting| {
@@ -100,6 +133,18 @@ enum Unresolved {
     Excluded(String),
     LookupFailed(CallError),
     NotFound,
+    /// Another row names the same directory user.
+    SameUser {
+        line: u64,
+        upn: String,
+    },
+    /// Another row names the same directory user and wants other values of it.
+    Disagrees {
+        line: u64,
+        upn: String,
+        ours: String,
+        theirs: String,
+    },
 }
 
 impl Unresolved {
@@ -111,17 +156,50 @@ impl Unresolved {
                 "NotFound",
                 "no user with this address in the directory (looked up by UPN, mail and proxy addresses)",
             ),
+            Unresolved::SameUser { line, upn } => {
+                row.skipped(SAME_USER, &format!("line {line} names the same user ({upn}); it is worked on there, once"))
+            }
+            Unresolved::Disagrees { line, upn, ours, theirs } => {
+                let message = format!(
+                    "line {line} names the same user ({upn}) and wants {theirs}, this line wants {ours}; fix the CSV so one row names each user (line {line} was worked on as it asked)"
+                );
+                let mut row = row.skipped("ConflictingRows", &message);
+                row.outcome = Outcome::Failed;
+                row
+            }
         }
     }
 }
 
+/// The code of a row that names a user another row already names.
+pub const SAME_USER: &str = "SameUser";
+
+fn describe_wants(wants: &Wants) -> String {
+    let parts: Vec<String> = [Setting::SmtpAuth, Setting::PerUserMfa]
+        .iter()
+        .zip(wants)
+        .filter_map(|(setting, value)| value.map(|v| format!("{setting}={v}")))
+        .collect();
+    if parts.is_empty() { "nothing".into() } else { parts.join(", ") }
+}
+
 /// The directory user a target names, unless it is excluded or cannot be found.
-async fn resolve(context: &Context, target: &Target) -> Result<DirectoryUser, Unresolved> {
+async fn resolve(context: &Context, target: &Target, wants: Wants) -> Result<DirectoryUser, Unresolved> {
     if let Some(reason) = context.exclusions.reason(&target.identity) {
         return Err(Unresolved::Excluded(reason));
     }
     let lookup = context.client.find_user(&target.identity).await.map_err(Unresolved::LookupFailed)?;
-    lookup.user.ok_or(Unresolved::NotFound)
+    let user = lookup.user.ok_or(Unresolved::NotFound)?;
+    match context.ledger.claim(&user.id, target.line, wants) {
+        Claimed::First => Ok(user),
+        Claimed::Same { line } => Err(Unresolved::SameUser { line, upn: user.upn }),
+        Claimed::Disagrees { line, theirs } => Err(Unresolved::Disagrees {
+            line,
+            upn: user.upn,
+            ours: describe_wants(&wants),
+            theirs: describe_wants(&theirs),
+        }),
+    }
 }
 
 pub async fn process(context: &Context, target: &Target) {
@@ -132,14 +210,25 @@ pub async fn process(context: &Context, target: &Target) {
         row.duration_ms = started.elapsed().as_millis() as u64;
         row
     };
+    for w in &wanted {
+        context.ledger.owe(fresh(w));
+    }
     if !wanted.is_empty() {
-        match resolve(context, target).await {
+        match resolve(context, target, wants_of(context, target)).await {
             Err(unresolved) => {
                 for w in &wanted {
-                    context.finish(timed(unresolved.close(fresh(w)))).await;
+                    let row = concluded(context, timed(unresolved.close(fresh(w))));
+                    if row.outcome != Outcome::Unfinished {
+                        context.finish(row).await;
+                    }
                 }
             }
             Ok(user) => {
+                for w in &wanted {
+                    let mut owed = fresh(w);
+                    owed.user_id = user.id.clone();
+                    context.ledger.owe(owed);
+                }
                 // The CSV may name an alias; the exclusion may name the UPN or the mail.
                 let skip = [Some(user.upn.as_str()), user.mail.as_deref()]
                     .into_iter()
@@ -156,9 +245,11 @@ pub async fn process(context: &Context, target: &Target) {
                     async move {
                         let done = match skip {
                             Some((code, reason)) => row.skipped(code, reason),
-                            None => settle(context, row, expect, Some(user)).await,
+                            None => concluded(context, settle(context, row, expect, Some(user)).await),
                         };
-                        context.finish(timed(done)).await;
+                        if done.outcome != Outcome::Unfinished {
+                            context.finish(timed(done)).await;
+                        }
                     }
                 };
                 futures_util::future::join_all(wanted.iter().map(settle_one)).await;
@@ -225,15 +316,10 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
         desired: row.desired,
     };
     if let Err(error) = context.journal.append(&intent).await {
-        context.cancel.cancel();
-        let failure = CallError::Refused {
-            status: 0,
-            code: "JournalError".into(),
-            message: error.to_string(),
-            ids: RequestIds::default(),
-            attempts: 0,
-        };
-        return row.failed(&failure);
+        // Nothing is written that the journal cannot vouch for: the row stays owed.
+        context.stop.request(StopReason::Journal(error.to_string()));
+        row.outcome = Outcome::Unfinished;
+        return row;
     }
     for _ in 0..WRITE_ROUNDS {
         match settings::write(row.setting, client, user, row.desired).await {

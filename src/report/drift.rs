@@ -81,16 +81,12 @@ pub fn compare(baseline: &Path, current: &Path) -> Result<(Value, Vec<Change>)> 
         changes.push(Change { kind: "removed-mailbox", identity: identity.clone(), setting: String::new() });
     }
     changes.sort();
-    let mut writer = csv::Writer::from_path(current.join("drift.csv")).map_err(|e| Error::Io {
-        context: format!("cannot write {}", current.join("drift.csv").display()),
-        source: e.into(),
-    })?;
+    let mut writer = super::create_csv(current, "drift.csv", &["change", "identity", "setting"])?;
     let io = |e: csv::Error| Error::Io { context: "cannot write drift.csv".into(), source: e.into() };
-    writer.write_record(["change", "identity", "setting"]).map_err(io)?;
     for change in &changes {
         writer.write_record([change.kind, &super::safe(&change.identity), &change.setting]).map_err(io)?;
     }
-    writer.flush().map_err(Error::io("cannot write drift.csv"))?;
+    super::close_csv(current, "drift.csv", writer)?;
     let count = |kind: &str| changes.iter().filter(|c| c.kind == kind).count();
     let summary = json!({
         "baseline": baseline.display().to_string(),

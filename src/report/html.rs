@@ -37,6 +37,7 @@ fn colour(outcome: &str) -> &'static str {
         "would-change" => "#e0a526",
         "skipped" => "#9aa0a6",
         "conflict" => "#a05cbf",
+        "unfinished" => "#e8710a",
         _ => "#d64545",
     }
 }
@@ -92,8 +93,10 @@ fn rows(directory: &Path) -> Result<(Vec<HashMap<String, String>>, usize)> {
     let mut total = 0;
     for row in reader.deserialize::<HashMap<String, String>>().map_while(|r| r.ok()) {
         total += 1;
-        let pressing =
-            matches!(row.get("outcome").map(String::as_str), Some("failed" | "conflict" | "would-change" | "changed"));
+        let pressing = matches!(
+            row.get("outcome").map(String::as_str),
+            Some("failed" | "unfinished" | "conflict" | "would-change" | "changed")
+        );
         if pressing && urgent.len() < TABLE_ROWS {
             urgent.push(row);
         } else if !pressing && rest.len() < TABLE_ROWS {
@@ -227,7 +230,6 @@ pub fn write(directory: &Path, summary: &Value, drift: &[Change]) -> Result<()> 
         page.push_str("</tr>");
     }
     let _ = write!(page, "</tbody></table><script>{SCRIPT}</script></body></html>");
-    let temporary = directory.join("report.html.partial");
-    std::fs::write(&temporary, page).map_err(Error::io(format!("cannot write {}", temporary.display())))?;
-    std::fs::rename(&temporary, directory.join("report.html")).map_err(Error::io("cannot move report.html into place"))
+    crate::files::write_atomic(directory, "report.html", page.as_bytes())
+        .map_err(Error::io(format!("cannot write report.html in {}", directory.display())))
 }

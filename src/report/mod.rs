@@ -3,7 +3,7 @@
 //! built from the engine's events.
 //!
 //! Files are written under a `.partial` name and renamed when complete, so a reader never sees
-//! half a report.
+//! half a report (see [`crate::files`]), for the owner alone.
 
 mod cells;
 pub mod drift;
@@ -11,11 +11,12 @@ pub mod html;
 mod progress;
 pub mod summary;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::engine::events::{Event, EventSink, Outcome, Row};
 use crate::error::{Error, Result};
@@ -49,6 +50,10 @@ pub struct Tally {
     pub targets: u64,
     pub rejected_rows: u64,
     pub warnings: Vec<String>,
+    /// Writes whose intent is in the journal with no row that says how they ended.
+    pub pending_writes: u64,
+    /// Damaged places in the journal, skipped.
+    pub damaged_records: u64,
 }
 
 impl Tally {
@@ -65,30 +70,30 @@ pub struct Report {
     directory: PathBuf,
     live: Mutex<Tally>,
     progress: Progress,
+    /// Bad CSV rows seen this session: the first few are logged, all are in rejected-rows.csv.
+    input_problems: AtomicU64,
 }
 
-fn partial(directory: &Path, name: &str) -> PathBuf {
-    directory.join(format!("{name}.partial"))
-}
+/// Bad rows logged one by one before the log only counts them.
+const LOGGED_INPUT_PROBLEMS: u64 = 10;
 
-fn create_csv(directory: &Path, name: &str, header: &[&str]) -> Result<CsvFile> {
-    let path = partial(directory, name);
-    let file = File::create(&path).map_err(Error::io(format!("cannot create {}", path.display())))?;
+pub fn create_csv(directory: &Path, name: &str, header: &[&str]) -> Result<CsvFile> {
+    let path = crate::files::partial_path(directory, name);
+    let file = crate::files::create_partial(directory, name)
+        .map_err(Error::io(format!("cannot create {}", path.display())))?;
     let mut writer = csv::Writer::from_writer(BufWriter::new(file));
     writer.write_record(header).map_err(|e| Error::Io { context: path.display().to_string(), source: e.into() })?;
     Ok(writer)
 }
 
-fn close_csv(directory: &Path, name: &str, writer: CsvFile) -> Result<()> {
-    let context = || format!("cannot write {}", partial(directory, name).display());
+pub fn close_csv(directory: &Path, name: &str, writer: CsvFile) -> Result<()> {
+    let context = || format!("cannot write {}", crate::files::partial_path(directory, name).display());
     let file = writer.into_inner().map_err(|e| Error::Io { context: context(), source: e.into_error() })?;
     let file = file.into_inner().map_err(|e| Error::Io { context: context(), source: e.into_error() })?;
-    file.sync_all().map_err(Error::io(context()))?;
-    std::fs::rename(partial(directory, name), directory.join(name))
-        .map_err(Error::io(format!("cannot move {name} into place")))
+    crate::files::commit_partial(directory, name, file).map_err(Error::io(context()))
 }
 
-/// Creates the report directory; refuses one that already holds a report.
+/// Creates the report directory, for the owner alone; refuses one that already holds a report.
 pub fn prepare_directory(directory: &Path) -> Result<()> {
     if directory.join("summary.json").exists() || directory.join(crate::engine::journal::FILE_NAME).exists() {
         return Err(Error::Config(format!(
@@ -96,7 +101,7 @@ pub fn prepare_directory(directory: &Path) -> Result<()> {
             directory.display()
         )));
     }
-    std::fs::create_dir_all(directory)
+    crate::files::create_private_dir(directory)
         .map_err(Error::io(format!("cannot create the report directory {}", directory.display())))
 }
 
@@ -120,23 +125,55 @@ fn row_fields(row: &Row) -> [String; 15] {
     ]
 }
 
+/// Rows a later record can replace: a failed row retried (`--retry-failed`), or an unfinished
+/// one that a resume finished.
+fn replaceable(outcome: Outcome) -> bool {
+    matches!(outcome, Outcome::Failed | Outcome::Unfinished)
+}
+
+/// For every (line, setting) whose row a later row replaced, the index of the record that counts.
+fn latest_rows(journal: &Path) -> Result<HashMap<(u64, Setting), usize>> {
+    use crate::engine::journal::{self, Record};
+    let mut latest = HashMap::new();
+    for (index, record) in journal::read(journal)?.enumerate() {
+        if let Record::Row(row) = record {
+            let key = (row.line, row.setting);
+            if replaceable(row.outcome) || latest.contains_key(&key) {
+                latest.insert(key, index);
+            }
+        }
+    }
+    Ok(latest)
+}
+
 /// Writes `results.csv` and `rejected-rows.csv` from the journal, each to a temporary file then
-/// renamed into place, and returns the tally of the whole run (every session of it).
+/// renamed into place, and returns the tally of the whole run (every session of it). Each
+/// (target, setting) has one row: the last the journal holds for it.
 pub fn render(directory: &Path) -> Result<Tally> {
     use crate::engine::journal::{self, Record};
+    let path = directory.join(journal::FILE_NAME);
+    let latest = latest_rows(&path)?;
     let mut results = create_csv(directory, "results.csv", &RESULTS_HEADER)?;
     let mut rejected = create_csv(directory, "rejected-rows.csv", &["line", "reason"])?;
     let mut tally = Tally::default();
     // Distinct lines as bits: a million targets in 125 kB.
     let mut targets = LineSet::default();
     let mut rejected_lines = LineSet::default();
+    let mut pending: HashSet<(u64, Setting)> = HashSet::new();
     let io = |e: csv::Error| Error::Io {
         context: format!("cannot write the report in {}", directory.display()),
         source: e.into(),
     };
-    for record in journal::read(&directory.join(journal::FILE_NAME))? {
+    let mut records = journal::read(&path)?;
+    for (index, record) in records.by_ref().enumerate() {
         match record {
             Record::Row(row) => {
+                if !replaceable(row.outcome) {
+                    pending.remove(&(row.line, row.setting));
+                }
+                if latest.get(&(row.line, row.setting)).is_some_and(|&last| last != index) {
+                    continue;
+                }
                 results.write_record(row_fields(&row)).map_err(io)?;
                 if row.line > 0 {
                     targets.insert(row.line);
@@ -149,11 +186,15 @@ pub fn render(directory: &Path) -> Result<Tally> {
                     rejected.write_record([line.to_string(), safe(&reason).into_owned()]).map_err(io)?;
                 }
             }
-            Record::Intent { .. } => {}
+            Record::Intent { line, setting, .. } => {
+                pending.insert((line, setting));
+            }
         }
     }
     tally.targets = targets.count;
     tally.rejected_rows = rejected_lines.count;
+    tally.pending_writes = pending.len() as u64;
+    tally.damaged_records = records.damaged;
     close_csv(directory, "results.csv", results)?;
     close_csv(directory, "rejected-rows.csv", rejected)?;
     Ok(tally)
@@ -186,7 +227,13 @@ impl Report {
             directory: directory.to_path_buf(),
             live: Mutex::new(Tally::default()),
             progress: Progress::new(quiet),
+            input_problems: AtomicU64::new(0),
         }
+    }
+
+    /// Bad CSV rows seen this session.
+    pub fn input_problems(&self) -> u64 {
+        self.input_problems.load(Ordering::Relaxed)
     }
 
     pub fn directory(&self) -> &Path {
@@ -212,7 +259,13 @@ impl EventSink for Report {
                 }
             }
             Event::InputProblem(problem) => {
-                tracing::warn!(line = problem.line, "row skipped: {}", problem.message);
+                let seen = self.input_problems.fetch_add(1, Ordering::Relaxed) + 1;
+                if seen <= LOGGED_INPUT_PROBLEMS {
+                    tracing::warn!(line = problem.line, "row skipped: {}", problem.message);
+                }
+                if seen == LOGGED_INPUT_PROBLEMS {
+                    tracing::warn!("further bad rows are counted, not logged: every one is in rejected-rows.csv");
+                }
                 self.progress.advance();
             }
             Event::Row(row) => {

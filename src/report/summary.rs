@@ -34,6 +34,13 @@ pub struct RunInfo<'a> {
     pub journal_syncs: u64,
     pub exit_code: u8,
     pub interrupted: bool,
+    /// Why the run stopped before its end (a signal, the journal, credentials), if it did.
+    pub stopped_because: Option<String>,
+    /// Targets never started because the run was stopped.
+    pub not_started: u64,
+    /// What is left to do, and the exact command that does it.
+    pub unfinished: Vec<String>,
+    pub finish_command: Option<String>,
 }
 
 fn rfc3339(at: time::OffsetDateTime) -> String {
@@ -81,9 +88,14 @@ pub fn to_json(info: &RunInfo, tally: &Tally) -> Value {
         "requests_total": info.requests.values().sum::<u64>(),
         "throttled": info.throttled,
         "pacing": pacing_json(&info.pacing),
-        "journal": {"records": info.journal_records, "syncs": info.journal_syncs},
+        "journal": {"records": info.journal_records, "syncs": info.journal_syncs, "damaged": tally.damaged_records},
         "warnings": tally.warnings,
         "interrupted": info.interrupted,
+        "stopped_because": info.stopped_because,
+        "not_started": info.not_started,
+        "pending_writes": tally.pending_writes,
+        "unfinished": info.unfinished,
+        "finish_command": info.finish_command,
         "exit_code": info.exit_code,
     })
 }
@@ -108,12 +120,9 @@ fn pacing_json(pacing: &[(String, [PacerState; 3])]) -> Value {
 
 /// Writes `summary.json` atomically: a temporary file, synced, then renamed.
 pub fn write(directory: &Path, summary: &Value) -> Result<()> {
-    let temporary = directory.join("summary.json.partial");
-    let text = serde_json::to_string_pretty(summary).unwrap_or_default();
-    std::fs::write(&temporary, text + "\n").map_err(Error::io(format!("cannot write {}", temporary.display())))?;
-    std::fs::File::open(&temporary).and_then(|f| f.sync_all()).map_err(Error::io("cannot sync summary.json"))?;
-    std::fs::rename(&temporary, directory.join("summary.json"))
-        .map_err(Error::io("cannot move summary.json into place"))
+    let text = serde_json::to_string_pretty(summary).unwrap_or_default() + "\n";
+    crate::files::write_atomic(directory, "summary.json", text.as_bytes())
+        .map_err(Error::io(format!("cannot write summary.json in {}", directory.display())))
 }
 
 /// The lines printed at the end of a run.
@@ -147,5 +156,11 @@ pub fn recap(info: &RunInfo, tally: &Tally, directory: &Path) -> String {
         text.push_str(&format!("  warnings {} (see summary.json)\n", tally.warnings.len()));
     }
     text.push_str(&format!("report: {}\n", directory.display()));
+    for line in &info.unfinished {
+        text.push_str(&format!("not done: {line}\n"));
+    }
+    if let Some(command) = &info.finish_command {
+        text.push_str(&format!("to finish: {command}\n"));
+    }
     text
 }

@@ -107,10 +107,12 @@ impl SimConfig {
         let mut uuid = || uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes()).into_uuid().to_string();
         let tenant_id = uuid();
         let client_id = uuid();
+        let domain = format!("contoso{}.onmicrosoft.com", &tenant_id[..8]);
         let secret: String = (0..40).map(|_| rng.alphanumeric()).collect();
         let (client_id, client_secret) = self.client.clone().unwrap_or((client_id, format!("sim~{secret}")));
         AppRegistration {
             tenant_id,
+            domain,
             client_id,
             client_secret,
             certificate: self.client_certificate.clone(),

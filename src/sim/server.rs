@@ -35,7 +35,7 @@ impl Tenants {
     }
 
     fn by_id(&self, tenant: &str) -> &Arc<Service> {
-        self.all.iter().find(|s| s.tokens.app.tenant_id.eq_ignore_ascii_case(tenant)).unwrap_or(self.first())
+        self.all.iter().find(|s| s.tokens.app.is_named(tenant)).unwrap_or(self.first())
     }
 
     fn by_token(&self, headers: &HeaderMap) -> &Arc<Service> {
@@ -59,6 +59,7 @@ const CONCURRENCY_MESSAGE: &str = "The request was throttled because the maximum
 pub fn router(tenants: Arc<Tenants>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
         .route("/v1.0/{*rest}", any(graph_entry))
         .route("/beta/{*rest}", any(graph_entry))
         .route("/adminapi/beta/{tenant}/InvokeCommand", any(exchange_invoke))
@@ -136,6 +137,13 @@ async fn token(State(tenants): Shared, Path(tenant): Path<String>, headers: Head
     if reply.status.is_success() {
         bump(&service.stats.tokens_issued);
     }
+    respond(&service, Api::Token, reply, &RequestIds::new(client_request_id(&headers)))
+}
+
+async fn openid_configuration(State(tenants): Shared, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+    let service = tenants.by_id(&tenant).clone();
+    tokio::time::sleep(service.faults.latency()).await;
+    let reply = super::tokens::openid_configuration(&service.tokens.app, &tenant, &service.base_url);
     respond(&service, Api::Token, reply, &RequestIds::new(client_request_id(&headers)))
 }
 

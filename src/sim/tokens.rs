@@ -48,6 +48,9 @@ pub fn audience_of_scope(scope: &str) -> Option<Audience> {
 #[derive(Clone, Debug)]
 pub struct AppRegistration {
     pub tenant_id: String,
+    /// The tenant's initial domain (`….onmicrosoft.com`): the identity platform takes it
+    /// wherever it takes the tenant id.
+    pub domain: String,
     pub client_id: String,
     pub client_secret: String,
     /// DER of the certificate uploaded to the app, if any.
@@ -97,6 +100,46 @@ fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> R
     )
 }
 
+impl AppRegistration {
+    /// Whether `tenant` (an id or the initial domain, any letter case) names this tenant.
+    pub fn is_named(&self, tenant: &str) -> bool {
+        tenant.eq_ignore_ascii_case(&self.tenant_id) || tenant.eq_ignore_ascii_case(&self.domain)
+    }
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`: the tenant's OpenID Connect metadata,
+/// whose `issuer` and `token_endpoint` name the tenant by its id whichever name was asked for
+/// (learn.microsoft.com/entra/identity-platform/v2-protocols-oidc, "Find your app's OpenID
+/// configuration document URI" and its sample document). An unknown tenant is answered as the
+/// service does: 400 with AADSTS90002.
+pub fn openid_configuration(app: &AppRegistration, tenant: &str, base_url: &str) -> Reply {
+    if !app.is_named(tenant) {
+        let text = format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+        );
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_tenant", 90002, &text);
+    }
+    let id = &app.tenant_id;
+    Reply::json(
+        StatusCode::OK,
+        json!({
+            "token_endpoint": format!("{base_url}/{id}/oauth2/v2.0/token"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": format!("{base_url}/{id}/discovery/v2.0/keys"),
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": format!("https://login.microsoftonline.com/{id}/v2.0"),
+            "request_uri_parameter_supported": false,
+            "authorization_endpoint": format!("{base_url}/{id}/oauth2/v2.0/authorize"),
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+        }),
+    )
+}
+
 impl TokenIssuer {
     pub fn new(app: AppRegistration, lifetime: Duration) -> TokenIssuer {
         TokenIssuer { app, lifetime, issued: Mutex::new(HashMap::new()) }
@@ -105,7 +148,7 @@ impl TokenIssuer {
     /// `POST /{tenant}/oauth2/v2.0/token` with a form body; `token_url` is this endpoint's own URL
     /// (what a client assertion's `aud` must name).
     pub fn issue(&self, tenant: &str, form: &HashMap<String, String>, token_url: &str) -> Reply {
-        if !tenant.eq_ignore_ascii_case(&self.app.tenant_id) {
+        if !self.app.is_named(tenant) {
             let text = format!(
                 "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
             );

@@ -10,9 +10,9 @@ fn corpus(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(name)
 }
 
-/// (identities, (line, reason) problems) of a corpus file.
+/// (identities, (line, reason) problems) of a corpus file, read as `validate` lists it.
 fn read(name: &str) -> (Vec<String>, Vec<(u64, String)>) {
-    let reader = targets::open(&corpus(name), None).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let reader = targets::open_to_list(&corpus(name), None).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mut found = (Vec::new(), Vec::new());
     for entry in reader {
         match entry {
@@ -59,6 +59,9 @@ fn an_unbalanced_quote_is_reported_where_it_opens() {
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].0, 2);
     assert!(problems[0].1.contains("never closed"), "{problems:?}");
+    // A run refuses the file before anything happens, rather than stop reading silently.
+    let refused = open_error("unbalanced-quote.csv");
+    assert!(refused.contains("unbalanced-quote.csv:2:") && refused.contains("nothing was read or changed"), "{refused}");
 }
 
 #[test]
@@ -122,10 +125,12 @@ fn a_multi_megabyte_line_or_field_is_an_error_not_memory_growth() {
     text.extend(std::iter::repeat_n(b'x', 3 * 1024 * 1024));
     text.extend(b"\nalex@contoso.com,y\n");
     std::fs::write(&long_line, &text).unwrap();
-    let entries: Vec<Entry> = targets::open(&long_line, None).unwrap().collect();
-    assert_eq!(entries.len(), 1, "reading stops at the broken line");
+    let refused = targets::open(&long_line, None).unwrap_err().to_string();
+    assert!(refused.contains("long-line.csv:2:") && refused.contains("longer than"), "{refused}");
+    let entries: Vec<Entry> = targets::open_to_list(&long_line, None).unwrap().collect();
+    assert_eq!(entries.len(), 1, "listing stops at the broken line and says so");
     let Entry::Problem(problem) = &entries[0] else { panic!("{entries:?}") };
-    assert!(problem.message.contains("longer than"), "{problem:?}");
+    assert!(problem.message.contains("longer than") && problem.message.contains("cannot be read"), "{problem:?}");
 
     let long_field = dir.path().join("long-field.csv");
     let mut text = b"UserPrincipalName,Note\nadele@contoso.com,\"".to_vec();
@@ -134,7 +139,8 @@ fn a_multi_megabyte_line_or_field_is_an_error_not_memory_growth() {
     }
     text.extend(b"\"\n");
     std::fs::write(&long_field, &text).unwrap();
-    let entries: Vec<Entry> = targets::open(&long_field, None).unwrap().collect();
+    assert!(targets::open(&long_field, None).unwrap_err().to_string().contains("row is longer than"));
+    let entries: Vec<Entry> = targets::open_to_list(&long_field, None).unwrap().collect();
     let Some(Entry::Problem(problem)) = entries.last() else { panic!("{entries:?}") };
     assert!(problem.message.contains("row is longer than"), "{problem:?}");
 }
