@@ -166,7 +166,7 @@ impl TokenSource {
         let mut last_problem = String::new();
         for attempt in 1..=4u32 {
             let request = self.http.post(&self.token_url).form(&form).timeout(self.timeout);
-            let (status, body) = match super::receive(request).await {
+            let (status, body) = match super::receive_at_most(request, IDENTITY_ANSWER_CAP).await {
                 Ok(answer) => (reqwest::StatusCode::from_u16(answer.status).unwrap_or_default(), answer.body),
                 Err(failure) => {
                     last_problem = format!("cannot reach the token endpoint {}: {}", self.token_url, failure.message);
@@ -234,7 +234,7 @@ pub async fn tenant_id_of(
     let url = format!("{}/{name}/v2.0/.well-known/openid-configuration", login_url.trim_end_matches('/'));
     let mut last_problem = String::new();
     for attempt in 1..=4u32 {
-        let answer = match super::receive(http.get(&url).timeout(timeout)).await {
+        let answer = match super::receive_at_most(http.get(&url).timeout(timeout), IDENTITY_ANSWER_CAP).await {
             Ok(answer) => answer,
             Err(failure) => {
                 last_problem = format!("cannot reach the identity platform at {url}: {}", failure.message);
@@ -299,6 +299,9 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
 async fn pause(attempt: u32) {
     tokio::time::sleep(super::retry_after::backoff(attempt, Duration::from_millis(500), Duration::from_secs(5))).await;
 }
+
+/// The identity platform's answers (a token, an error, OpenID metadata) are a few kilobytes.
+const IDENTITY_ANSWER_CAP: usize = 1024 * 1024;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 

@@ -298,13 +298,18 @@ pub async fn read_body(mut response: reqwest::Response, cap: usize) -> Result<Ve
 
 /// Sends a request and reads its whole answer (at most [`MAX_BODY`]).
 pub async fn receive(request: reqwest::RequestBuilder) -> Result<RawAnswer, Transport> {
+    receive_at_most(request, MAX_BODY).await
+}
+
+/// Sends a request and reads its whole answer, giving up past `cap` bytes.
+pub async fn receive_at_most(request: reqwest::RequestBuilder, cap: usize) -> Result<RawAnswer, Transport> {
     let response = request
         .send()
         .await
         .map_err(|error| Transport { sent: !error.is_connect(), message: describe_transport(&error) })?;
     let status = response.status().as_u16();
     let headers = header_pairs(response.headers());
-    let body = read_body(response, MAX_BODY).await?;
+    let body = read_body(response, cap).await?;
     Ok(RawAnswer { status, headers, body })
 }
 

@@ -6,6 +6,7 @@
 //! blindly writes again.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,11 +34,23 @@ pub struct Faults {
     rate: f64,
     latency: Duration,
     rng: Mutex<fastrand::Rng>,
+    /// The outage is over: no more faults (latency stays).
+    calm: AtomicBool,
 }
 
 impl Faults {
     pub fn new(rate: f64, latency: Duration, seed: u64) -> Faults {
-        Faults { rate, latency, rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_fa17)) }
+        Faults {
+            rate,
+            latency,
+            rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_fa17)),
+            calm: AtomicBool::new(false),
+        }
+    }
+
+    /// Ends the faults from now on, as when a service's bad hour is over.
+    pub fn calm_down(&self) {
+        self.calm.store(true, Ordering::Relaxed);
     }
 
     /// The delay before this request is answered: uniform around the mean (±50 %).
@@ -50,7 +63,7 @@ impl Faults {
     }
 
     pub fn draw(&self) -> Option<Fault> {
-        if self.rate <= 0.0 {
+        if self.rate <= 0.0 || self.calm.load(Ordering::Relaxed) {
             return None;
         }
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());

@@ -159,6 +159,9 @@ pub struct Service {
     received: Mutex<VecDeque<ReceivedRequest>>,
     /// Writes so far, for tests that act after the Nth write (no polling, no sleeps).
     writes: tokio::sync::watch::Sender<u64>,
+    /// Requests received so far (token requests included), for tests that act once a client is
+    /// talking to the tenant.
+    arrivals: tokio::sync::watch::Sender<u64>,
 }
 
 impl Service {
@@ -179,6 +182,7 @@ impl Service {
             stats: Stats::default(),
             received: Mutex::new(VecDeque::new()),
             writes: tokio::sync::watch::Sender::new(0),
+            arrivals: tokio::sync::watch::Sender::new(0),
             base_url,
             config,
         }
@@ -213,6 +217,26 @@ impl Service {
     /// Watches the number of writes carried out.
     pub fn writes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.writes.subscribe()
+    }
+
+    fn count_arrival(&self) {
+        self.arrivals.send_modify(|n| *n += 1);
+    }
+
+    /// Watches the number of requests received.
+    pub fn arrivals(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.arrivals.subscribe()
+    }
+
+    /// No more transient faults from now on (latency stays): the service's bad hour is over.
+    pub fn calm_down(&self) {
+        self.faults.calm_down();
+    }
+
+    /// From now on every access token is refused with 401, freshly issued ones too, as when an
+    /// app is disabled or its credentials are cut while a run is under way.
+    pub fn reject_every_token(&self) {
+        self.tokens.rejecting.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn stats_json(&self) -> Value {

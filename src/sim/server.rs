@@ -130,6 +130,7 @@ async fn unmatched(State(tenants): Shared, method: Method, uri: Uri, headers: He
 
 async fn token(State(tenants): Shared, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let service = tenants.by_id(&tenant).clone();
+    service.count_arrival();
     tokio::time::sleep(service.faults.latency()).await;
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let token_url = format!("{}/{tenant}/oauth2/v2.0/token", service.base_url);
@@ -149,6 +150,7 @@ async fn openid_configuration(State(tenants): Shared, Path(tenant): Path<String>
 
 /// Latency, then the token check shared by every Graph and Exchange request.
 async fn admit(service: &Service, headers: &HeaderMap, audience: Audience, ids: &RequestIds) -> Result<(), Reply> {
+    service.count_arrival();
     tokio::time::sleep(service.faults.latency()).await;
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     service.tokens.check(authorization, audience).map_err(|problem| {

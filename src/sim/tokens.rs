@@ -83,6 +83,8 @@ pub struct TokenIssuer {
     pub app: AppRegistration,
     pub lifetime: Duration,
     issued: Mutex<HashMap<String, (Audience, Instant)>>,
+    /// Every token is refused (401), fresh ones too: an app whose access was cut mid-run.
+    pub rejecting: std::sync::atomic::AtomicBool,
 }
 
 fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> Reply {
@@ -142,7 +144,7 @@ pub fn openid_configuration(app: &AppRegistration, tenant: &str, base_url: &str)
 
 impl TokenIssuer {
     pub fn new(app: AppRegistration, lifetime: Duration) -> TokenIssuer {
-        TokenIssuer { app, lifetime, issued: Mutex::new(HashMap::new()) }
+        TokenIssuer { app, lifetime, issued: Mutex::new(HashMap::new()), rejecting: Default::default() }
     }
 
     /// `POST /{tenant}/oauth2/v2.0/token` with a form body; `token_url` is this endpoint's own URL
@@ -267,6 +269,9 @@ impl TokenIssuer {
 
     /// Checks a request's `Authorization` header for the given resource.
     pub fn check(&self, authorization: Option<&str>, wanted: Audience) -> Result<(), TokenProblem> {
+        if self.rejecting.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(TokenProblem::Unknown);
+        }
         let token = authorization
             .and_then(|value| value.strip_prefix("Bearer "))
             .filter(|token| !token.is_empty())

@@ -61,7 +61,10 @@ fn an_unbalanced_quote_is_reported_where_it_opens() {
     assert!(problems[0].1.contains("never closed"), "{problems:?}");
     // A run refuses the file before anything happens, rather than stop reading silently.
     let refused = open_error("unbalanced-quote.csv");
-    assert!(refused.contains("unbalanced-quote.csv:2:") && refused.contains("nothing was read or changed"), "{refused}");
+    assert!(
+        refused.contains("unbalanced-quote.csv:2:") && refused.contains("nothing was read or changed"),
+        "{refused}"
+    );
 }
 
 #[test]

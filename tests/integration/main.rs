@@ -1,6 +1,7 @@
 //! Integration tests: the simulated tenant over HTTP, and the runner (in process and as the real
 //! binary) against it.
 
+mod accounting;
 mod apply;
 mod cli_errors;
 mod credentials;

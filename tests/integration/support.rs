@@ -3,10 +3,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
 
 use clap::Parser;
-use remediate::sim::{SimConfig, Simulator};
+use remediate::sim::{Population, SimConfig, Simulator};
 use serde_json::Value;
+use tokio::process::{Child, Command};
 
 pub async fn start(config: SimConfig) -> Simulator {
     Simulator::start(config).await.expect("the simulator starts")
@@ -127,4 +130,81 @@ pub fn fix_args(csv: &Path, report: &Path) -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
+}
+
+pub fn roomy(count: usize, latency_ms: u64) -> SimConfig {
+    SimConfig {
+        population: Population::Generated { count },
+        seed: 7,
+        graph_rate: 4000.0,
+        graph_window: Duration::from_secs(1),
+        graph_write_rate: 1000.0,
+        graph_write_window: Duration::from_secs(1),
+        exchange_rate: 1000.0,
+        exchange_window: Duration::from_secs(1),
+        exchange_inflight: 12,
+        latency: Duration::from_millis(latency_ms),
+        ..SimConfig::default()
+    }
+}
+
+pub const TUNING: [&str; 10] = [
+    "--graph-rps",
+    "3000",
+    "--graph-write-rps",
+    "800",
+    "--exchange-rps",
+    "800",
+    "--exchange-inflight",
+    "10",
+    "--concurrency",
+    "32",
+];
+
+pub fn upns(state: &Value) -> Vec<String> {
+    state["users"].as_array().unwrap().iter().map(|u| u["userPrincipalName"].as_str().unwrap().to_string()).collect()
+}
+
+/// `remediate ARGS…` as a child process pointed at `sim`.
+pub fn spawn(sim: &Simulator, dir: &Path, args: &[String]) -> Child {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("remediate"));
+    command.args(args).args(connection_args(sim, dir)).args(TUNING);
+    command.env_remove("RUST_LOG").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    command.kill_on_drop(true).spawn().expect("the binary starts")
+}
+
+/// The settings of every user, and the tenant's security defaults: what "the tenant's state" is.
+pub fn settings_of(state: &Value) -> (Value, HashMap<String, (Value, Value)>) {
+    let users = state["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            let key = u["userPrincipalName"].as_str().unwrap().to_string();
+            (key, (u["smtpClientAuthenticationDisabled"].clone(), u["perUserMfaState"].clone()))
+        })
+        .collect();
+    (state["securityDefaultsEnabled"].clone(), users)
+}
+
+pub fn assert_every_row_once(report: &Path, targets: usize) {
+    let rows = results(report);
+    let mut seen = HashMap::new();
+    for row in &rows {
+        *seen.entry((row["line"].clone(), row["setting"].clone())).or_insert(0) += 1;
+    }
+    let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "rows reported more than once: {repeated:?}");
+    assert_eq!(rows.len(), 1 + 2 * targets, "one tenant row and two per target");
+}
+
+pub fn resume_args(report: &Path) -> Vec<String> {
+    vec!["apply".into(), "--resume".into(), report.display().to_string(), "--yes".into()]
+}
+
+/// Sends SIGINT, as Ctrl-C does.
+pub fn interrupt(child: &Child) {
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(status.success());
 }

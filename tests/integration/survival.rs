@@ -2,86 +2,14 @@
 //! The runner is the real binary; the simulator runs in the test and tells it when the Nth write
 //! has happened, which is when the test strikes.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
 
-use remediate::sim::{Population, SimConfig, Simulator};
 use serde_json::Value;
-use tokio::process::{Child, Command};
 
-use crate::support::{connection_args, fix_args, results, run, scratch, start, state, stats, summary, write_csv};
-
-fn roomy(count: usize, latency_ms: u64) -> SimConfig {
-    SimConfig {
-        population: Population::Generated { count },
-        seed: 7,
-        graph_rate: 4000.0,
-        graph_window: Duration::from_secs(1),
-        graph_write_rate: 1000.0,
-        graph_write_window: Duration::from_secs(1),
-        exchange_rate: 1000.0,
-        exchange_window: Duration::from_secs(1),
-        exchange_inflight: 12,
-        latency: Duration::from_millis(latency_ms),
-        ..SimConfig::default()
-    }
-}
-
-const TUNING: [&str; 10] = [
-    "--graph-rps",
-    "3000",
-    "--graph-write-rps",
-    "800",
-    "--exchange-rps",
-    "800",
-    "--exchange-inflight",
-    "10",
-    "--concurrency",
-    "32",
-];
-
-fn upns(state: &Value) -> Vec<String> {
-    state["users"].as_array().unwrap().iter().map(|u| u["userPrincipalName"].as_str().unwrap().to_string()).collect()
-}
-
-/// `remediate ARGS…` as a child process pointed at `sim`.
-fn spawn(sim: &Simulator, dir: &Path, args: &[String]) -> Child {
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("remediate"));
-    command.args(args).args(connection_args(sim, dir)).args(TUNING);
-    command.env_remove("RUST_LOG").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    command.kill_on_drop(true).spawn().expect("the binary starts")
-}
-
-/// The settings of every user, and the tenant's security defaults: what "the tenant's state" is.
-fn settings_of(state: &Value) -> (Value, HashMap<String, (Value, Value)>) {
-    let users = state["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| {
-            let key = u["userPrincipalName"].as_str().unwrap().to_string();
-            (key, (u["smtpClientAuthenticationDisabled"].clone(), u["perUserMfaState"].clone()))
-        })
-        .collect();
-    (state["securityDefaultsEnabled"].clone(), users)
-}
-
-fn assert_every_row_once(report: &Path, targets: usize) {
-    let rows = results(report);
-    let mut seen = HashMap::new();
-    for row in &rows {
-        *seen.entry((row["line"].clone(), row["setting"].clone())).or_insert(0) += 1;
-    }
-    let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(repeated.is_empty(), "rows reported more than once: {repeated:?}");
-    assert_eq!(rows.len(), 1 + 2 * targets, "one tenant row and two per target");
-}
-
-fn resume_args(report: &Path) -> Vec<String> {
-    vec!["apply".into(), "--resume".into(), report.display().to_string(), "--yes".into()]
-}
+use crate::support::{
+    TUNING, assert_every_row_once, connection_args, fix_args, interrupt, results, resume_args, roomy, run, scratch,
+    settings_of, spawn, start, state, stats, summary, upns, write_csv,
+};
 
 /// The state one uninterrupted run leaves, from a second simulator with the same seed.
 async fn reference_state(count: usize, dir: &Path) -> Value {
@@ -133,12 +61,6 @@ async fn sigkill_at_random_moments_then_resume_loses_nothing_and_repeats_nothing
         "the tenant ends as one uninterrupted run leaves it"
     );
     assert_eq!(summary(&report)["resumed"], true);
-}
-
-fn interrupt(child: &Child) {
-    let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
