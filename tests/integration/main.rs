@@ -3,6 +3,7 @@
 
 mod accounting;
 mod apply;
+mod chaos;
 mod cli_errors;
 mod credentials;
 mod csv_corpus;
