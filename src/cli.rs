@@ -213,9 +213,14 @@ pub struct ConnectionArgs {
     #[arg(long, value_enum, default_value_t = CloudName::Global)]
     pub cloud: CloudName,
 
-    /// Token endpoint base URL (default: the cloud's login host).
+    /// Token endpoint base URL (default: AZURE_AUTHORITY_HOST, else the cloud's login host).
     #[arg(long, env = "REMEDIATE_LOGIN_URL", value_name = "URL")]
     pub login_url: Option<String>,
+
+    /// The identity platform's host, as azure-identity reads it (the AKS workload-identity
+    /// webhook sets it); --login-url wins.
+    #[arg(long, env = "AZURE_AUTHORITY_HOST", value_name = "URL")]
+    pub authority_host: Option<String>,
 
     /// Microsoft Graph base URL (default: the cloud's Graph host).
     #[arg(long, env = "REMEDIATE_GRAPH_URL", value_name = "URL")]
@@ -334,6 +339,11 @@ pub struct SimArgs {
     /// Exchange admin API requests in flight per tenant.
     #[arg(long, default_value_t = 5)]
     pub exchange_inflight: usize,
+
+    /// Never send `x-ms-throttle-limit-percentage` (documented, but public clients report never
+    /// seeing it): rehearse pacing from 429s alone.
+    #[arg(long)]
+    pub no_limit_percentage: bool,
 
     /// Length of every throttling window (default: 10 s for Graph units, 150 s for writes, 10 s for
     /// Exchange): a short one makes throttling bite in a short rehearsal.

@@ -272,10 +272,27 @@ const LISTING: &str = "mailboxes.csv";
 
 /// Lists every mailbox of each tenant into the report directory's listing (with a tenant column
 /// when there are several), and keeps each tenant's SMTP AUTH index from it.
+/// Every mailbox of a tenant, and (when per-user MFA is wanted) every member user without one:
+/// per-user MFA belongs to the directory user, mailbox or not.
+async fn list_tenant(client: &CloudClient, members_too: bool) -> Result<(MailboxIndex, Vec<String>)> {
+    client.check_credentials().await?;
+    let failed = |e: crate::cloud::CallError| {
+        Error::Fatal(format!("--all-mailboxes: cannot list the mailboxes of tenant {}: {e}", client.tenant_id))
+    };
+    let index = smtp_auth::read_all(client, true).await.map_err(failed)?;
+    let mut targets = index.addresses.clone();
+    if members_too {
+        let members = client.member_users().await.map_err(failed)?;
+        targets.extend(members.into_iter().filter(|(id, _)| index.lookup(id) == Some(None)).map(|(_, upn)| upn));
+    }
+    Ok((index, targets))
+}
+
 async fn list_mailboxes(
     connections: &[(Option<String>, Connection)],
     directory: &Path,
     stop: &Stop,
+    members_too: bool,
 ) -> Result<(PathBuf, Vec<Option<Arc<MailboxIndex>>>)> {
     let several = connections.len() > 1;
     let header: &[&str] = if several { &["PrimarySmtpAddress", "tenant"] } else { &["PrimarySmtpAddress"] };
@@ -284,17 +301,16 @@ async fn list_mailboxes(
     let mut indexes = Vec::new();
     for (tenant, connection) in connections {
         let client = &connection.client;
-        let listing = async {
-            client.check_credentials().await?;
-            smtp_auth::read_all(client, true).await.map_err(|e| {
-                Error::Fatal(format!("--all-mailboxes: cannot list the mailboxes of tenant {}: {e}", client.tenant_id))
-            })
-        };
-        let index = stop.within_grace(listing).await.ok_or_else(|| {
+        let (index, listed) = stop.within_grace(list_tenant(client, members_too)).await.ok_or_else(|| {
             Error::Interrupted("interrupted while listing the mailboxes; nothing was changed".into())
         })??;
-        tracing::info!(tenant = %client.tenant_id, "{} mailboxes in the tenant", index.addresses.len());
-        for address in &index.addresses {
+        tracing::info!(
+            tenant = %client.tenant_id,
+            "{} mailboxes in the tenant; {} targets with the member users that have none",
+            index.addresses.len(),
+            listed.len()
+        );
+        for address in &listed {
             let row = if several {
                 vec![address.as_str(), tenant.as_deref().unwrap_or_default()]
             } else {
@@ -366,7 +382,8 @@ async fn new_run(
     let (input, column, indexes) = match input {
         Some(input) => (input, args.column.clone(), vec![None; connections.len()]),
         None => {
-            let (listing, indexes) = list_mailboxes(&connections, &directory, &stop).await?;
+            let members_too = desired.get(Setting::PerUserMfa).is_some();
+            let (listing, indexes) = list_mailboxes(&connections, &directory, &stop, members_too).await?;
             (listing, None, indexes)
         }
     };
@@ -688,11 +705,26 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
     execute(job, &args.session, &tuning, quiet).await
 }
 
+/// Says so when the bulk listing held mailboxes it could not read (they are read one by one).
+fn warn_if_unreadable(index: &MailboxIndex, sink: &dyn EventSink) {
+    if index.unreadable() > 0 {
+        sink.emit(Event::Warning(format!(
+            "{} mailboxes of the Get-CASMailbox listing had no readable directory id or SMTP AUTH value; they were read one by one",
+            index.unreadable()
+        )));
+    }
+}
+
 /// Reads SMTP AUTH for the whole tenant in pages of 1,000 when that costs fewer requests than a
 /// read per target, in the background while the run starts. The tenant's size is unknown up
 /// front; from 1,000 targets on, the pages cost fewer requests than per-target reads for any
 /// tenant up to a million mailboxes.
-fn bulk_smtp_auth(client: &Arc<CloudClient>, job: &Job, choice: BulkRead) -> Option<PendingIndex> {
+fn bulk_smtp_auth(
+    client: &Arc<CloudClient>,
+    job: &Job,
+    choice: BulkRead,
+    sink: Arc<dyn EventSink>,
+) -> Option<PendingIndex> {
     let wanted = match choice {
         BulkRead::Never => false,
         BulkRead::Always => true,
@@ -706,6 +738,7 @@ fn bulk_smtp_auth(client: &Arc<CloudClient>, job: &Job, choice: BulkRead) -> Opt
         match smtp_auth::read_all(&client, false).await {
             Ok(index) => {
                 tracing::info!("read SMTP AUTH for {} mailboxes in bulk", index.len());
+                warn_if_unreadable(&index, sink.as_ref());
                 Some(Arc::new(index))
             }
             Err(error) => {
@@ -790,8 +823,11 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
     for lane in std::mem::take(&mut job.lanes) {
         let Lane { connection: Connection { client, simulator }, entries, smtp_index } = lane;
         let smtp_index = match smtp_index {
-            Some(index) => Some(PendingIndex::ready(index)),
-            None => bulk_smtp_auth(&client, &job, tuning.bulk_read),
+            Some(index) => {
+                warn_if_unreadable(&index, report.as_ref());
+                Some(PendingIndex::ready(index))
+            }
+            None => bulk_smtp_auth(&client, &job, tuning.bulk_read, report.clone()),
         };
         let context = Arc::new(Context {
             smtp_index,

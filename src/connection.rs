@@ -124,6 +124,8 @@ pub fn connect_to(args: &ConnectionArgs, tuning: &TuningArgs, tenant_id: String)
     let mut endpoints = Endpoints::of(args.cloud);
     if let Some(url) = &args.login_url {
         endpoints.login = check_base_url("--login-url (REMEDIATE_LOGIN_URL)", url)?;
+    } else if let Some(url) = &args.authority_host {
+        endpoints.login = check_base_url("AZURE_AUTHORITY_HOST", url)?;
     }
     if let Some(url) = &args.graph_url {
         endpoints.graph = check_base_url("--graph-url (REMEDIATE_GRAPH_URL)", url)?;

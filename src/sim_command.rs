@@ -21,6 +21,7 @@ pub fn config_from_args(args: &SimArgs, identities: Option<Vec<String>>) -> Resu
         graph_write_rate: args.graph_write_rate,
         exchange_rate: args.exchange_rate,
         exchange_inflight: args.exchange_inflight,
+        limit_percentage_header: !args.no_limit_percentage,
         deny_permissions: args.deny_permission.clone(),
         latency: std::time::Duration::from_millis(args.latency),
         fault_rate: args.fault_rate,

@@ -63,9 +63,17 @@ impl Credential {
                 path.display()
             ))
         })?;
-        let thumbprint = crate::sim::thumbprint(certificate.contents(), true);
-        Ok(Credential::Certificate { key, thumbprint })
+        Ok(Credential::Certificate { key, thumbprint: sha256_thumbprint(certificate.contents()) })
     }
+}
+
+/// The certificate's `x5t#S256`: the SHA-256 of its DER encoding, base64url without padding
+/// (RFC 7515 section 4.1.8; "Microsoft identity platform application authentication certificate
+/// credentials" lists it for PS256 assertions).
+pub fn sha256_thumbprint(certificate_der: &[u8]) -> String {
+    use base64::Engine;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, certificate_der);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
 #[derive(Deserialize)]
@@ -307,7 +315,17 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, sha256_thumbprint};
+
+    #[test]
+    fn the_thumbprint_is_the_one_openssl_computes() {
+        // openssl x509 -in tests/fixtures/app.crt -noout -fingerprint -sha256
+        // 2F:5F:05:24:74:1A:9A:92:73:9A:F1:16:3B:B5:19:99:1C:CF:E8:7F:40:F6:52:34:15:85:A0:7F:F3:77:DA:65,
+        // which is this in base64url without padding.
+        let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/app.crt")).unwrap();
+        let der = pem::parse(pem).unwrap();
+        assert_eq!(sha256_thumbprint(der.contents()), "L18FJHQampJzmvEWO7UZmRzP6H9A9lI0FYWgf_N32mU");
+    }
 
     #[test]
     fn echoed_secrets_and_token_fields_are_redacted() {

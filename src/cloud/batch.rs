@@ -118,16 +118,20 @@ async fn send(sender: Arc<Sender>, items: Vec<Item>) {
         }
     };
     sender.counts.add(Api::Graph, envelope.status);
-    if envelope.status != 200 {
-        // The whole batch was refused (throttled, 5xx…): every item gets the envelope's answer.
+    // A batch with a throttled item "itself fails with a status code of 424 (Failed Dependency)"
+    // while its body still holds every item's answer ("Throttling and batching",
+    // learn.microsoft.com/graph/throttling; microsoft-graph-docs-contrib concepts/throttling.md):
+    // each item's own answer counts whenever the body has them, whatever the envelope's status.
+    // Only an envelope without item answers (throttled whole, a 5xx) is every item's answer.
+    let parsed: Value = serde_json::from_slice(&envelope.body).unwrap_or_default();
+    let Some(responses) = parsed["responses"].as_array() else {
         for item in items {
             let _ = item.answer.send(Ok(envelope.clone()));
         }
         return;
-    }
-    let parsed: Value = serde_json::from_slice(&envelope.body).unwrap_or_default();
+    };
     let mut by_id: HashMap<String, Value> = HashMap::new();
-    for response in parsed["responses"].as_array().into_iter().flatten() {
+    for response in responses {
         by_id.insert(response["id"].as_str().unwrap_or_default().to_string(), response.clone());
     }
     let request_id = envelope.headers.iter().find(|(k, _)| k == "request-id").map(|(_, v)| v.clone());

@@ -49,8 +49,32 @@ pub struct Lookup {
 }
 
 impl CloudClient {
-    /// Finds the user behind an address: by UPN first, then by `mail`, then by any proxy address
-    /// (the last needs `ConsistencyLevel: eventual` and `$count=true`).
+    /// Every member user of the tenant, as (object id, UPN), in pages of 999 (`userType eq
+    /// 'Member'` is a default filter; the listing costs one resource unit a page with `$select`).
+    pub async fn member_users(&self) -> Result<Vec<(String, String)>, CallError> {
+        let filter = query_pair("$filter", "userType eq 'Member'");
+        let mut call = get(format!("v1.0/users?{filter}&$select=id,userPrincipalName&$top=999"));
+        let mut members = Vec::new();
+        loop {
+            let answer = self.send(&call).await?;
+            for user in answer.body["value"].as_array().into_iter().flatten() {
+                if let (Some(id), Some(upn)) = (user["id"].as_str(), user["userPrincipalName"].as_str()) {
+                    members.push((id.to_string(), upn.to_string()));
+                }
+            }
+            let Some(next) = answer.body["@odata.nextLink"].as_str() else { return Ok(members) };
+            // Our token goes only to the Graph host we were given, never to a link elsewhere.
+            call.path = self.relative_path(Api::Graph, next).ok_or_else(|| CallError::Refused {
+                status: answer.status,
+                code: "UnexpectedNextLink".into(),
+                message: "the next page is on another host; not following it with our token".into(),
+                ids: answer.ids.clone(),
+                attempts: answer.attempts,
+            })?;
+        }
+    }
+
+    /// Finds the user behind an address: by UPN first, then by `mail`, then by any proxy address.
     pub async fn find_user(&self, identity: &str) -> Result<Lookup, CallError> {
         let mut attempts = 0;
         let by_upn = get(format!("v1.0/{}?$select={USER_FIELDS}", user(identity)));
@@ -66,10 +90,13 @@ impl CloudClient {
         if let Some(first) = answer.body["value"].get(0) {
             return Ok(found(&answer, first, attempts));
         }
+        // `proxyAddresses/any(x:x eq …)` is a default filter on users (the user resource lists `eq`
+        // among proxyAddresses' default filters; only the advanced operators need
+        // `ConsistencyLevel: eventual` and `$count`, "Advanced query capabilities on Microsoft
+        // Entra ID objects"): asking for the eventually consistent index would only make a user
+        // created a moment ago invisible.
         let by_proxy = format!("proxyAddresses/any(x:x eq {})", odata_string(&format!("smtp:{identity}")));
-        let mut call =
-            get(format!("v1.0/users?{}&$count=true&$select={USER_FIELDS}", query_pair("$filter", &by_proxy)));
-        call.headers.push(("ConsistencyLevel", "eventual".into()));
+        let call = get(format!("v1.0/users?{}&$select={USER_FIELDS}", query_pair("$filter", &by_proxy)));
         let answer = self.send(&call).await?;
         attempts += answer.attempts;
         let first = answer.body["value"].get(0).cloned();

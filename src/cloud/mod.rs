@@ -38,6 +38,11 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
+    /// The hosts of each cloud, from Microsoft's published endpoint lists ("Office 365 URLs and IP
+    /// address ranges" for Worldwide, U.S. Government GCC High and DoD, and 21Vianet; "National
+    /// cloud deployments" for Graph): Exchange Online is `outlook.office365.us` in GCC High,
+    /// `webmail.apps.mil` in DoD and `partner.outlook.cn` in China, the hosts public Exchange
+    /// clients connect to and ask tokens for.
     pub fn of(cloud: CloudName) -> Endpoints {
         let (login, graph, exchange) = match cloud {
             CloudName::Global => {
@@ -204,6 +209,63 @@ impl RequestCounts {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cloud_has_its_published_hosts() {
+        let hosts = |cloud| {
+            let e = Endpoints::of(cloud);
+            (e.login, e.graph, e.exchange, e.exchange_resource)
+        };
+        assert_eq!(
+            hosts(CloudName::Global),
+            (
+                "https://login.microsoftonline.com".into(),
+                "https://graph.microsoft.com".into(),
+                "https://outlook.office365.com".into(),
+                "https://outlook.office365.com".into()
+            )
+        );
+        assert_eq!(
+            hosts(CloudName::Usgov),
+            (
+                "https://login.microsoftonline.us".into(),
+                "https://graph.microsoft.us".into(),
+                "https://outlook.office365.us".into(),
+                "https://outlook.office365.us".into()
+            )
+        );
+        assert_eq!(
+            hosts(CloudName::UsgovDod),
+            (
+                "https://login.microsoftonline.us".into(),
+                "https://dod-graph.microsoft.us".into(),
+                "https://webmail.apps.mil".into(),
+                "https://webmail.apps.mil".into()
+            )
+        );
+        assert_eq!(
+            hosts(CloudName::China),
+            (
+                "https://login.partner.microsoftonline.cn".into(),
+                "https://microsoftgraph.chinacloudapi.cn".into(),
+                "https://partner.outlook.cn".into(),
+                "https://partner.outlook.cn".into()
+            )
+        );
+    }
+
+    #[test]
+    fn the_limit_header_is_a_fraction() {
+        assert_eq!(limit_fraction("0.85"), Some(0.85));
+        assert_eq!(limit_fraction("1.8"), Some(1.8));
+        assert_eq!(limit_fraction("85"), Some(0.85), "a percentage, should one come");
+        assert_eq!(limit_fraction("x"), None);
+    }
+}
+
 /// A client for one tenant: its tokens, its pacers, its request loop.
 pub struct CloudClient {
     http: reqwest::Client,
@@ -294,6 +356,25 @@ pub async fn read_body(mut response: reqwest::Response, cap: usize) -> Result<Ve
             Err(error) => return Err(Transport { sent: true, message: describe_transport(&error) }),
         }
     }
+}
+
+/// `x-ms-throttle-limit-percentage` as the share of the limit used. Microsoft documents a fraction
+/// from 0.8 to 1.8 ("Identity and access service limits", learn.microsoft.com/graph/
+/// throttling-limits); a value over 2 can only be a percentage, and is read as one.
+pub fn limit_fraction(header: &str) -> Option<f64> {
+    let value: f64 = header.trim().trim_end_matches('%').parse().ok()?;
+    if !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    Some(if value > 2.0 { value / 100.0 } else { value })
+}
+
+/// How long to hold Exchange requests after it throttled without a `Retry-After`: public clients
+/// that run on real tenants wait 3 s times the attempt (ExoHelper's Invoke-ExoCommand); a
+/// quarter of jitter keeps the workers that were refused together from returning together.
+pub fn exchange_backoff(attempt: u32) -> Duration {
+    let base = Duration::from_secs(3) * attempt.clamp(1, 10);
+    base.mul_f64(0.75 + fastrand::f64() * 0.5)
 }
 
 /// Sends a request and reads its whole answer (at most [`MAX_BODY`]).
@@ -520,7 +601,7 @@ impl CloudClient {
         if call.write && call.api == Api::Graph {
             self.graph_write_pacer.acquire().await;
         }
-        let _slot = pacer.acquire().await;
+        let slot = pacer.acquire().await;
         let (resource, base) = self.resource(call.api);
         let token = self.tokens.token(resource).await.map_err(|e| CallError::Auth(e.to_string()))?;
         let client_request_id = uuid::Uuid::new_v4().to_string();
@@ -538,7 +619,7 @@ impl CloudClient {
         let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         ids.request_id = header("request-id").unwrap_or_default().to_string();
         if (200..300).contains(&status) {
-            let percentage = header("x-ms-throttle-limit-percentage").and_then(|v| v.parse().ok());
+            let percentage = header("x-ms-throttle-limit-percentage").and_then(limit_fraction);
             if call.write && call.api == Api::Graph {
                 // A write's percentage is that of whichever budget (units or writes) is fuller:
                 // it cannot tell either pacer which one it is, so only 429s steer writes.
@@ -549,15 +630,32 @@ impl CloudClient {
             let body = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
             return Ok(Attempt::Done(Answer { status, body, ids, attempts: attempt }));
         }
-        let message = service_error::parse(&body);
+        let mut message = service_error::parse(&body);
+        if message.exception.is_none() {
+            // The Exchange admin API also names the exception in a header (ExoHelper reads it).
+            message.exception = header("x-exceptiontype").map(str::to_string);
+        }
         let retry_after = header("retry-after").and_then(|v| retry_after::parse(v, SystemTime::now()));
+        // Exchange throttles with 429, or with another status and this text as a plain body
+        // (ExoHelper's Invoke-ExoCommand and CIPP retry on either).
         let concurrency = message.message.contains("maximum number of concurrent requests");
         let last = format!("{status} {}: {}", message.code, message.message);
         tracing::debug!(api = call.api.name(), attempt, status, code = %message.code, "service answered with an error");
+        if call.api == Api::Exchange && service_error::is_exchange_not_found(&message) {
+            // No such mailbox, whatever the status (404 on real tenants, 500 in public fixtures):
+            // never retried, and read as "no mailbox" by the caller.
+            return Ok(Attempt::Refused(CallError::Refused {
+                status: 404,
+                code: "ManagementObjectNotFoundException".into(),
+                message: message.message,
+                ids,
+                attempts: attempt,
+            }));
+        }
         match status {
-            429 => {
+            429 if call.api == Api::Graph => {
                 let wait = retry_after.unwrap_or(Duration::from_secs(1));
-                if call.write && call.api == Api::Graph {
+                if call.write && header("x-ms-throttle-information") != Some("ResourceUnitLimitExceeded") {
                     // The write budget is the scarce one: slow writes down, and hold reads for
                     // the Retry-After without cutting their rate.
                     self.graph_write_pacer.throttled(wait);
@@ -568,7 +666,15 @@ impl CloudClient {
                 Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
             }
             _ if concurrency => {
-                pacer.throttled(retry_after.unwrap_or(Duration::from_secs(1)));
+                if pacer.refused_for_concurrency(retry_after.unwrap_or_else(|| exchange_backoff(attempt)))
+                    && let Some(slot) = slot
+                {
+                    slot.forget();
+                }
+                Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
+            }
+            429 => {
+                pacer.throttled(retry_after.unwrap_or_else(|| exchange_backoff(attempt)));
                 Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
             }
             401 => {

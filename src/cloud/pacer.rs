@@ -4,7 +4,7 @@
 //!
 //! The rate adapts to a budget it is never told. The service counts every request it answers,
 //! throttled or not, against a token bucket. A 429 says the bucket is empty; the service's first
-//! `x-ms-throttle-limit-percentage` (from 80 %) says it is nearly so. Between two such marks of
+//! `x-ms-throttle-limit-percentage` (sent from 0.8 of the limit) says it is nearly so. Between two such marks of
 //! one kind the bucket is at the same level, so the requests answered between them, divided by
 //! the time between, is the budget: from the second mark on, the rate holds just under that
 //! measure, and a steady run sees warnings, not 429s. Before any measure, a mark cuts the rate
@@ -49,9 +49,13 @@ struct Mark {
 }
 
 /// The `x-ms-throttle-limit-percentage` that marks the budget nearly spent. The service sends
-/// the header from 80 %; a batch of 20 can take a tenth of a small budget at once, so the mark is
-/// the first header, not a later one.
-const WARNING: f64 = 80.0;
+/// the header past 0.8 of the limit, as a fraction from 0.8 to 1.8 ("Identity and access service
+/// limits", learn.microsoft.com/graph/throttling-limits); a batch of 20 can take a tenth of a
+/// small budget at once, so the mark is the first header, not a later one.
+const WARNING: f64 = 0.8;
+
+/// From this share of the limit a warning cuts the rate a little instead of holding it.
+const WARNING_HIGH: f64 = 0.9;
 
 /// Warnings closer together than this are one episode; it is also the shortest time between
 /// two warnings that measures the budget (the bucket is only roughly at the same level).
@@ -101,6 +105,9 @@ pub struct Pacer {
     /// Requests waiting for the rate, first come first served.
     line: tokio::sync::Mutex<()>,
     inflight: Option<Semaphore>,
+    /// Requests allowed in flight now: lowered by one each time the service refuses one for too
+    /// many at once, never below one.
+    inflight_cap: std::sync::atomic::AtomicU32,
     throttled: AtomicU64,
     /// Requests let through.
     sent: AtomicU64,
@@ -139,6 +146,7 @@ impl Pacer {
             paused_until: Mutex::new(None),
             line: tokio::sync::Mutex::new(()),
             inflight: inflight.map(|n| Semaphore::new(n as usize)),
+            inflight_cap: std::sync::atomic::AtomicU32::new(inflight.unwrap_or(0)),
             throttled: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             answered: AtomicU64::new(0),
@@ -249,6 +257,22 @@ impl Pacer {
         set(self.name, rate, next.clamp(FLOOR, self.ceiling));
     }
 
+    /// The service refused a request for too many in flight at once (Exchange's "maximum number
+    /// of concurrent requests per tenant"): hold every worker for `wait`, and keep one request
+    /// fewer in flight from now on. That is not a spent budget, so the rate stays. Returns whether
+    /// the caller's in-flight slot is to be given up for good.
+    pub fn refused_for_concurrency(&self, wait: Duration) -> bool {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+        self.pause(wait);
+        let shrunk = self.inflight.is_some()
+            && self
+                .inflight_cap
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |cap| (cap > 1).then(|| cap - 1))
+                .is_ok();
+        tracing::debug!(api = self.name, shrunk, "too many requests in flight: pausing this API");
+        shrunk
+    }
+
     /// Holds every worker for `wait`, without changing the rate.
     pub fn pause(&self, wait: Duration) {
         let until = Instant::now() + wait;
@@ -259,8 +283,8 @@ impl Pacer {
     }
 
     /// A success; `limit_percentage` is the service's `x-ms-throttle-limit-percentage`, if sent.
-    /// The first warning of an episode is a mark (see the module). Within one, from 90 % the rate
-    /// comes down a twentieth, from 80 % it holds. Without warnings it climbs: quickly up to the
+    /// The first warning of an episode is a mark (see the module). Within one, from 0.9 the rate
+    /// comes down a twentieth, from 0.8 it holds. Without warnings it climbs: quickly up to the
     /// measured budget, then slowly, to find out whether the budget grew.
     pub fn succeeded(&self, limit_percentage: Option<f64>) {
         if !self.adaptive {
@@ -296,8 +320,8 @@ impl Pacer {
         rate.last_step = now;
         rate.sent_at_step = sent;
         let next = match warned {
-            _ if warned >= 90.0 => rate.current * 0.95,
-            _ if warned >= 80.0 => rate.current,
+            _ if warned >= WARNING_HIGH => rate.current * 0.95,
+            _ if warned >= WARNING => rate.current,
             // Nobody is waiting on the rate: raising it proves nothing and overshoots later.
             _ if used < BUSY * rate.current => rate.current,
             _ => match rate.budget {
@@ -415,13 +439,13 @@ mod tests {
     async fn warnings_measure_the_budget_before_any_429() {
         let pacer = Pacer::new("graph", 1000.0, None, true);
         traffic(&pacer, 250, STEP).await;
-        pacer.succeeded(Some(81.0));
+        pacer.succeeded(Some(0.81));
         assert_eq!(pacer.current_rate(), 250.0 * WARNED_CUT, "the first warning cuts what was sent");
         traffic(&pacer, 10, Duration::from_millis(100)).await;
-        pacer.succeeded(Some(95.0));
+        pacer.succeeded(Some(0.95));
         assert_eq!(pacer.current_rate(), 250.0 * WARNED_CUT, "warnings close together are one episode");
         traffic(&pacer, 290, Duration::from_millis(3900)).await;
-        pacer.succeeded(Some(82.0));
+        pacer.succeeded(Some(0.82));
         assert!(holds(&pacer, 75.0), "{}", pacer.current_rate());
         assert_eq!(pacer.throttled_count(), 0);
     }
@@ -449,10 +473,10 @@ mod tests {
         let held = pacer.current_rate();
         assert!(holds(&pacer, 100.0));
         traffic(&pacer, 100, STEP).await;
-        pacer.succeeded(Some(85.0));
+        pacer.succeeded(Some(0.85));
         assert_eq!(pacer.current_rate(), held, "a first warning marks the budget, which is measured already");
         traffic(&pacer, 100, STEP).await;
-        pacer.succeeded(Some(95.0));
+        pacer.succeeded(Some(0.95));
         assert!((pacer.current_rate() - held * 0.95).abs() < 1e-9, "a nearly spent budget trims the rate");
         for _ in 0..10 {
             traffic(&pacer, 100, STEP).await;
@@ -468,7 +492,7 @@ mod tests {
         assert_eq!(pacer.current_rate(), 100.0);
         traffic(&pacer, 100, STEP).await;
         pacer.throttled(Duration::from_millis(1));
-        pacer.succeeded(Some(99.0));
+        pacer.succeeded(Some(0.99));
         assert_eq!(pacer.current_rate(), 100.0);
     }
 

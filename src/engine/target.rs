@@ -104,15 +104,13 @@ fn wants_of(context: &Context, target: &Target) -> Wants {
     [value(Setting::SmtpAuth), value(Setting::PerUserMfa)]
 }
 
-/// Why a directory user has no mailbox to remediate, if they have none.
-fn no_mailbox_reason(user: &DirectoryUser) -> Option<(&'static str, &'static str)> {
-    if user.guest {
-        Some(("Guest", "guest account: guests have no mailbox in this tenant"))
-    } else if !user.licensed {
-        Some(("Unlicensed", "no license assigned: an unlicensed user has no Exchange Online mailbox"))
-    } else {
-        None
-    }
+/// Why a directory user is out of scope, if they are. A licence says nothing here: shared, room
+/// and equipment mailboxes usually have none (Microsoft 365 docs, "Remove a license from a shared
+/// mailbox") and a licence may lack an Exchange plan, so Exchange decides whether a mailbox
+/// exists (its listing, or a not-found from Get-CASMailbox); per-user MFA belongs to every
+/// member user, mailbox or not (Graph beta `authentication/requirements`).
+fn out_of_scope(user: &DirectoryUser) -> Option<(&'static str, &'static str)> {
+    user.guest.then_some(("Guest", "guest account: guests have no mailbox in this tenant"))
 }
 
 /// The settings still to do for `target`: its own overrides, else the run's desired values,
@@ -235,7 +233,7 @@ pub async fn process(context: &Context, target: &Target) {
                     .flatten()
                     .find_map(|address| context.exclusions.reason(address))
                     .map(|reason| ("Excluded", reason))
-                    .or_else(|| no_mailbox_reason(&user).map(|(code, reason)| (code, reason.to_string())));
+                    .or_else(|| out_of_scope(&user).map(|(code, reason)| (code, reason.to_string())));
                 // The settings go through different APIs: side by side, a slow or paused one
                 // does not hold the other back.
                 let settle_one = |w: &Wanted| {

@@ -230,9 +230,8 @@ pub async fn read(
 ) -> Result<Reading, CallError> {
     match (setting, user) {
         (Setting::SecurityDefaults, _) => security_defaults::read(client).await,
-        (Setting::SmtpAuth, Some(user)) if index.is_some() => {
-            let value = index.and_then(|index| index.get(&user.id));
-            Ok(Reading { value, attempts: 0, ids: RequestIds::default() })
+        (Setting::SmtpAuth, Some(user)) if let Some(known) = index.and_then(|index| index.lookup(&user.id)) => {
+            Ok(Reading { value: known, attempts: 0, ids: RequestIds::default() })
         }
         (Setting::SmtpAuth, Some(user)) => smtp_auth::read(client, &user.upn).await,
         (Setting::PerUserMfa, Some(user)) => per_user_mfa::read(client, &user.id).await,

@@ -65,6 +65,11 @@ pub struct MailboxIndex {
     keys: Vec<u64>,
     /// Every mailbox's primary SMTP address, when asked for (`--all-mailboxes`).
     pub addresses: Vec<String>,
+    /// Mailboxes whose id was readable but not their SMTP AUTH value: read one by one.
+    unreadable_keys: Vec<u64>,
+    /// Mailboxes the listing held without a usable directory object id. While there are any,
+    /// a user missing from the index may still have a mailbox: Exchange is asked.
+    anonymous: u64,
 }
 
 /// The bulk read, under way in the background so that the targets' Graph work need not wait for
@@ -105,6 +110,7 @@ impl MailboxIndex {
     fn seal(&mut self) {
         self.keys.sort_unstable();
         self.keys.shrink_to_fit();
+        self.unreadable_keys.sort_unstable();
     }
 
     /// The value for a user, or `None` when the user has no mailbox.
@@ -113,6 +119,40 @@ impl MailboxIndex {
         let at = self.keys.partition_point(|k| k & !VALUE_BITS < key);
         let found = *self.keys.get(at).filter(|k| *k & !VALUE_BITS == key)?;
         CODES.get((found & VALUE_BITS) as usize).copied()
+    }
+
+    /// What the listing says of a user: `Some(Some(value))`, `Some(None)` for no mailbox, and
+    /// `None` when it cannot say (the mailbox's entry could not be read, or some entry had no
+    /// id): then the mailbox is read on its own.
+    pub fn lookup(&self, user_id: &str) -> Option<Option<Value>> {
+        let found = self.get(user_id);
+        if found.is_some() {
+            return Some(found);
+        }
+        let key = key_of(user_id)?;
+        let unreadable = self.unreadable_keys.binary_search(&key).is_ok();
+        (!unreadable && self.anonymous == 0).then_some(None)
+    }
+
+    /// Mailboxes of the listing it could not read, which are read one by one instead.
+    pub fn unreadable(&self) -> u64 {
+        self.unreadable_keys.len() as u64 + self.anonymous
+    }
+
+    /// Adds one page of the listing.
+    fn add_page(&mut self, page: &serde_json::Value, with_addresses: bool) {
+        for mailbox in page["value"].as_array().into_iter().flatten() {
+            let key = mailbox["ExternalDirectoryObjectId"].as_str().and_then(key_of);
+            let value = mailbox.get("SmtpClientAuthenticationDisabled").and_then(value_of);
+            match (key, value) {
+                (Some(key), Some(value)) => self.push(key, value),
+                (Some(key), None) => self.unreadable_keys.push(key),
+                (None, _) => self.anonymous += 1,
+            }
+            if let Some(address) = mailbox["PrimarySmtpAddress"].as_str().filter(|_| with_addresses) {
+                self.addresses.push(address.to_string());
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -143,16 +183,7 @@ pub async fn read_all(client: &CloudClient, with_addresses: bool) -> Result<Mail
     let mut index = MailboxIndex::default();
     loop {
         let answer = client.send(&call).await?;
-        for mailbox in answer.body["value"].as_array().into_iter().flatten() {
-            let key = mailbox["ExternalDirectoryObjectId"].as_str().and_then(key_of);
-            let value = mailbox.get("SmtpClientAuthenticationDisabled").and_then(value_of);
-            if let (Some(key), Some(value)) = (key, value) {
-                index.push(key, value);
-                if let Some(address) = mailbox["PrimarySmtpAddress"].as_str().filter(|_| with_addresses) {
-                    index.addresses.push(address.to_string());
-                }
-            }
-        }
+        index.add_page(&answer.body, with_addresses);
         let Some(next) = answer.body["@odata.nextLink"].as_str() else {
             index.seal();
             return Ok(index);
@@ -186,5 +217,31 @@ mod tests {
         assert_eq!(index.get(&uuid::Uuid::new_v4().to_string()), None);
         assert_eq!(index.get("not-a-guid"), None);
         assert_eq!(index.len(), 1000);
+    }
+
+    #[test]
+    fn what_the_listing_cannot_read_is_read_one_by_one_not_taken_for_no_mailbox() {
+        let (good, odd, absent) = (
+            "11111111-1111-1111-1111-111111111111",
+            "22222222-2222-2222-2222-222222222222",
+            "33333333-3333-3333-3333-333333333333",
+        );
+        let page = json!({"value": [
+            {"ExternalDirectoryObjectId": good, "SmtpClientAuthenticationDisabled": true, "PrimarySmtpAddress": "a@contoso.com"},
+            {"ExternalDirectoryObjectId": odd, "SmtpClientAuthenticationDisabled": "True", "PrimarySmtpAddress": "b@contoso.com"},
+        ]});
+        let mut index = MailboxIndex::default();
+        index.add_page(&page, true);
+        index.seal();
+        assert_eq!(index.lookup(good), Some(Some(Value::Disabled)));
+        assert_eq!(index.lookup(odd), None, "its value could not be read: ask Exchange");
+        assert_eq!(index.lookup(absent), Some(None), "not listed: no mailbox");
+        assert_eq!(index.addresses, ["a@contoso.com", "b@contoso.com"], "still a target of --all-mailboxes");
+        index.add_page(
+            &json!({"value": [{"PrimarySmtpAddress": "c@contoso.com", "SmtpClientAuthenticationDisabled": null}]}),
+            true,
+        );
+        assert_eq!(index.lookup(absent), None, "an entry without an id: a missing user may be that mailbox");
+        assert_eq!(index.unreadable(), 2);
     }
 }

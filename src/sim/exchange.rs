@@ -64,11 +64,22 @@ fn unknown_parameter(cmdlet: &str, parameters: &Map<String, Value>, known: &[&st
     Some(bad_request(&format!("A parameter cannot be found that matches parameter name '{unknown}' of {cmdlet}.")))
 }
 
+/// "No such mailbox" in the forms the service sends it: 404 `NotFound` with the exception in the
+/// `Ex…|Type|Message` detail (real tenants), and, for identities whose hash is odd, 500
+/// `InternalServerError` with the detail as a JSON object (public clients' fixtures). Either way
+/// only the exception type says what happened.
 fn not_found(identity: &str) -> Reply {
-    let detail = format!(
-        "Ex6F9304|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|The operation couldn't be performed because object '{identity}' couldn't be found on 'AM0PR01A001DC01.EURPR01A001.prod.outlook.com'."
+    const EXCEPTION: &str = "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException";
+    let text = format!(
+        "The operation couldn't be performed because object '{identity}' couldn't be found on 'AM0PR01A001DC01.EURPR01A001.prod.outlook.com'."
     );
-    Reply::exchange_error(StatusCode::NOT_FOUND, "NotFound", &detail)
+    let odd = identity.bytes().fold(0u32, |sum, b| sum.wrapping_add(u32::from(b))) % 2 == 1;
+    if odd {
+        let detail = json!({"Message": text, "TypeName": EXCEPTION}).to_string();
+        Reply::exchange_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &detail)
+    } else {
+        Reply::exchange_error(StatusCode::NOT_FOUND, "NotFound", &format!("Ex6F9304|{EXCEPTION}|{text}"))
+    }
 }
 
 fn ok(value: Vec<Value>, warnings: Vec<String>, context: &str) -> Reply {

@@ -33,6 +33,9 @@ pub struct GraphCall {
     pub count: bool,
     pub eventual: bool,
     pub body: Option<Value>,
+    /// `$top` (page size, at most 999) and `$skiptoken` (where a listing resumes).
+    pub top: Option<usize>,
+    pub skip: usize,
 }
 
 /// Why a request could not be parsed: the reply to send, and whether no route matched at all.
@@ -43,12 +46,16 @@ pub struct Refusal {
 
 impl GraphCall {
     /// Resource units this request costs, and whether it is also a write.
+    /// Resource units and whether it is a write, from the cost table of "Identity and access
+    /// service limits" (learn.microsoft.com/graph/throttling-limits): listing `users` costs 2,
+    /// any other identity GET (`users/{id}` included) 1, a PATCH 1 unit and 1 write; `$select`
+    /// takes 1 off, never below 1.
     pub fn cost(&self) -> (f64, bool) {
         if self.method == Method::PATCH {
             return (1.0, true);
         }
         let base: f64 = match self.route {
-            Route::Users | Route::User(_) => 2.0,
+            Route::Users => 2.0,
             _ => 1.0,
         };
         let discount = if self.select.is_some() { 1.0 } else { 0.0 };
@@ -103,14 +110,25 @@ pub fn parse(
             false,
         ));
     }
-    let mut call =
-        GraphCall { method, beta, route, select: None, filter: None, count: false, eventual: false, body: None };
+    let mut call = GraphCall {
+        method,
+        beta,
+        route,
+        select: None,
+        filter: None,
+        count: false,
+        eventual: false,
+        body: None,
+        top: None,
+        skip: 0,
+    };
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         match &*name {
             "$select" => call.select = Some(value.split(',').map(|s| s.trim().to_string()).collect()),
             "$filter" => call.filter = Some(value.into_owned()),
             "$count" => call.count = value == "true",
-            "$top" | "$skiptoken" => {}
+            "$top" => call.top = value.parse::<usize>().ok().filter(|t| (1..=999).contains(t)),
+            "$skiptoken" => call.skip = value.parse().unwrap_or(0),
             other => {
                 let text =
                     format!("Query option '{other}' is not allowed. Make sure that it is supported by the resource.");
@@ -161,18 +179,21 @@ fn user_route(key: String, rest: &[String], beta: bool) -> Result<Route, String>
     }
 }
 
-fn permission_for(call: &GraphCall) -> &'static str {
+/// The application permissions any one of which allows a call ("Update
+/// identitySecurityDefaultsEnforcementPolicy" lists Policy.ReadWrite.ConditionalAccess beside
+/// Policy.ReadWrite.SecurityDefaults; the user and requirements pages list the others).
+fn permissions_for(call: &GraphCall) -> &'static [&'static str] {
     match (&call.route, call.method == Method::PATCH) {
-        (Route::SecurityDefaults, true) => "Policy.ReadWrite.SecurityDefaults",
-        (Route::Requirements(_), true) => "Policy.ReadWrite.AuthenticationMethod",
-        (Route::SecurityDefaults | Route::Requirements(_), false) => "Policy.Read.All",
-        _ => "User.Read.All",
+        (Route::SecurityDefaults, true) => &["Policy.ReadWrite.SecurityDefaults", "Policy.ReadWrite.ConditionalAccess"],
+        (Route::Requirements(_), true) => &["Policy.ReadWrite.AuthenticationMethod"],
+        (Route::SecurityDefaults | Route::Requirements(_), false) => &["Policy.Read.All"],
+        _ => &["User.Read.All"],
     }
 }
 
 /// Carries out a parsed call against the tenant.
 pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
-    if service.denied(permission_for(call)) {
+    if permissions_for(call).iter().all(|permission| service.denied(permission)) {
         return Reply::graph_error(
             StatusCode::FORBIDDEN,
             "Authorization_RequestDenied",
@@ -220,7 +241,7 @@ pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
             }
             None => not_found(key, ids),
         },
-        (Route::Users, _) => list_users(&tenant, call, ids, context("users")),
+        (Route::Users, _) => list_users(&tenant, call, ids, context("users"), service.base_url()),
         (Route::Requirements(key), false) => match tenant.find_user(key) {
             Some(i) => Reply::json(
                 StatusCode::OK,
@@ -275,9 +296,39 @@ enum Filter {
     Mail(String),
     Upn(String),
     Proxy(String),
+    /// `userType eq 'Member'`: every member user, paged.
+    Members,
 }
 
-fn list_users(tenant: &super::tenant::Tenant, call: &GraphCall, ids: &RequestIds, context: String) -> Reply {
+/// Lists member users a page at a time (`$top`, at most 999; `@odata.nextLink` carries a
+/// `$skiptoken`), as Graph pages a users listing ("Paging Microsoft Graph data in your app").
+fn list_members(tenant: &super::tenant::Tenant, call: &GraphCall, context: String, base: &str) -> Reply {
+    let page = call.top.unwrap_or(100);
+    let members: Vec<&super::tenant::User> = tenant.users.iter().filter(|u| !u.guest).collect();
+    let users: Vec<Value> =
+        members.iter().skip(call.skip).take(page).map(|u| select(u.graph_json(), call.select.as_deref())).collect();
+    let mut body = json!({"@odata.context": context, "value": users});
+    if call.skip + page < members.len() {
+        let version = if call.beta { "beta" } else { "v1.0" };
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("$filter", "userType eq 'Member'");
+        if let Some(fields) = &call.select {
+            query.append_pair("$select", &fields.join(","));
+        }
+        query.append_pair("$top", &page.to_string());
+        query.append_pair("$skiptoken", &(call.skip + page).to_string());
+        body["@odata.nextLink"] = format!("{base}/{version}/users?{}", query.finish()).into();
+    }
+    Reply::json(StatusCode::OK, body)
+}
+
+fn list_users(
+    tenant: &super::tenant::Tenant,
+    call: &GraphCall,
+    ids: &RequestIds,
+    context: String,
+    base: &str,
+) -> Reply {
     let Some(filter_text) = &call.filter else {
         let users: Vec<Value> =
             tenant.users.iter().take(100).map(|u| select(u.graph_json(), call.select.as_deref())).collect();
@@ -295,17 +346,13 @@ fn list_users(tenant: &super::tenant::Tenant, call: &GraphCall, ids: &RequestIds
         return invalid();
     };
     let found = match &filter {
+        Filter::Members => return list_members(tenant, call, context, base),
         Filter::Mail(mail) => tenant.find_by_mail(mail),
         Filter::Upn(upn) => tenant.find_user(upn).filter(|_| uuid::Uuid::parse_str(upn).is_err()),
+        // A default filter: no `ConsistencyLevel` or `$count` needed (the user resource's
+        // proxyAddresses: "Supports $filter (eq, …)"; "Advanced query capabilities on Microsoft
+        // Entra ID objects" lists what does need them).
         Filter::Proxy(address) => {
-            if !(call.eventual && call.count) {
-                return Reply::graph_error(
-                    StatusCode::BAD_REQUEST,
-                    "Request_UnsupportedQuery",
-                    "Unsupported or invalid query filter clause specified for property 'proxyAddresses' of resource 'User'.",
-                    ids,
-                );
-            }
             let lower = address.to_lowercase();
             lower.strip_prefix("smtp:").and_then(|a| tenant.find_by_mail(a).or_else(|| tenant.find_mailbox(a)))
         }
@@ -341,6 +388,10 @@ fn string_literal(text: &str) -> Option<(String, &str)> {
 
 fn parse_filter(filter: &str) -> Option<Filter> {
     let filter = filter.trim();
+    if let Some(rest) = filter.strip_prefix("userType eq ") {
+        let (value, tail) = string_literal(rest.trim_start())?;
+        return (tail.trim().is_empty() && value == "Member").then_some(Filter::Members);
+    }
     for (property, make) in [("mail eq ", Filter::Mail as fn(String) -> Filter), ("userPrincipalName eq ", Filter::Upn)]
     {
         if let Some(rest) = filter.strip_prefix(property) {

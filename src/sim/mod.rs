@@ -53,6 +53,9 @@ pub struct SimConfig {
     pub exchange_window: Duration,
     /// Exchange requests in flight per tenant before 429 "maximum number of concurrent requests".
     pub exchange_inflight: usize,
+    /// Whether answers past 0.8 of the Graph budget carry `x-ms-throttle-limit-percentage`
+    /// (documented; public clients report never seeing it, so pacing must work without it).
+    pub limit_percentage_header: bool,
     /// Permissions the app was not granted (403 `Authorization_RequestDenied`).
     pub deny_permissions: Vec<String>,
     /// Mean latency; each answer waits 50–150 % of it.
@@ -87,6 +90,7 @@ impl Default for SimConfig {
             exchange_rate: 25.0,
             exchange_window: Duration::from_secs(10),
             exchange_inflight: 5,
+            limit_percentage_header: true,
             deny_permissions: Vec::new(),
             latency: Duration::ZERO,
             fault_rate: 0.0,
@@ -162,6 +166,8 @@ pub struct Service {
     /// Requests received so far (token requests included), for tests that act once a client is
     /// talking to the tenant.
     arrivals: tokio::sync::watch::Sender<u64>,
+    /// Exchange requests refused for concurrency so far (the two forms of refusal take turns).
+    concurrency_refusals: std::sync::atomic::AtomicU64,
 }
 
 impl Service {
@@ -183,6 +189,7 @@ impl Service {
             received: Mutex::new(VecDeque::new()),
             writes: tokio::sync::watch::Sender::new(0),
             arrivals: tokio::sync::watch::Sender::new(0),
+            concurrency_refusals: Default::default(),
             base_url,
             config,
         }

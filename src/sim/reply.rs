@@ -4,21 +4,27 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-/// Status, extra headers and an optional JSON body.
+/// Status, extra headers and an optional JSON body (or, with `plain`, a text body: the string).
 #[derive(Clone, Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<Value>,
+    pub plain: bool,
 }
 
 impl Reply {
     pub fn json(status: StatusCode, body: Value) -> Reply {
-        Reply { status, headers: Vec::new(), body: Some(body) }
+        Reply { status, headers: Vec::new(), body: Some(body), plain: false }
+    }
+
+    /// A body that is not JSON at all: sent as `text/plain`, as the string itself.
+    pub fn text(status: StatusCode, text: &str) -> Reply {
+        Reply { status, headers: Vec::new(), body: Some(Value::String(text.into())), plain: true }
     }
 
     pub fn empty(status: StatusCode) -> Reply {
-        Reply { status, headers: Vec::new(), body: None }
+        Reply { status, headers: Vec::new(), body: None, plain: false }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {

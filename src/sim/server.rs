@@ -1,5 +1,6 @@
 //! The HTTP face of the simulated tenant: routes, the pipeline every request goes through
-//! (latency, token check, throttling, faults) and `$batch` for Graph and Exchange.
+//! (latency, token check, throttling, faults) and `$batch` for Graph. (The Exchange admin API's
+//! `$batch`, which public tools such as CIPP use, is not served: `remediate` never sends one.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,8 +54,11 @@ impl Tenants {
 }
 
 const GRAPH_BATCH_LIMIT: usize = 20;
-const EXCHANGE_BATCH_LIMIT: usize = 10;
 const CONCURRENCY_MESSAGE: &str = "The request was throttled because the maximum number of concurrent requests per tenant was exceeded. Please retry after some time.";
+/// The plain-text form of the same refusal, with no `Retry-After`, which public clients that run
+/// on real tenants match by its text whatever the status (ExoHelper's Invoke-ExoCommand, CIPP).
+const CONCURRENCY_TEXT: &str =
+    "You have reached the maximum number of concurrent requests per tenant. Please wait and try again";
 
 pub fn router(tenants: Arc<Tenants>) -> Router {
     Router::new()
@@ -63,7 +67,6 @@ pub fn router(tenants: Arc<Tenants>) -> Router {
         .route("/v1.0/{*rest}", any(graph_entry))
         .route("/beta/{*rest}", any(graph_entry))
         .route("/adminapi/beta/{tenant}/InvokeCommand", any(exchange_invoke))
-        .route("/adminapi/beta/{tenant}/$batch", any(exchange_batch))
         .route(
             "/_sim/stats",
             get(|State(t): Shared, uri: Uri| async move { axum::Json(t.named_in_query(uri.query()).stats_json()) }),
@@ -98,6 +101,9 @@ fn target_of(uri: &Uri) -> &str {
 fn respond(service: &Service, api: Api, reply: Reply, ids: &RequestIds) -> Response {
     service.stats.answered(api, reply.status.as_u16());
     let mut response = match &reply.body {
+        Some(Value::String(text)) if reply.plain => {
+            (reply.status, [("content-type", "text/plain; charset=utf-8")], text.clone()).into_response()
+        }
         Some(body) => (reply.status, [("content-type", "application/json; odata.metadata=minimal")], body.to_string())
             .into_response(),
         None => reply.status.into_response(),
@@ -226,27 +232,33 @@ impl Service {
         if !self.budgets.enabled {
             return Ok(headers);
         }
-        let scope = format!(
-            "Tenant_Application/{}/{}/{}",
-            if write { "ReadWrite" } else { "Read" },
-            self.tokens.app.tenant_id,
-            self.tokens.app.client_id
-        );
-        let mut verdicts = vec![self.budgets.graph_units.take(cost)];
-        if write {
-            verdicts.push(self.budgets.graph_writes.take(1.0));
-        }
+        // The headers as "Identity and access service limits" documents them
+        // (learn.microsoft.com/graph/throttling-limits, "Additional headers"): a regular answer
+        // past 0.8 of the limit carries `x-ms-throttle-limit-percentage` as a fraction from 0.8
+        // to 1.8; a throttled one carries `x-ms-throttle-scope`
+        // (`<Scope>/<Limit>/<ApplicationId>/<TenantId>`) and `x-ms-throttle-information`, which
+        // says which budget ran out.
+        let units = self.budgets.graph_units.take(cost);
+        let writes = write.then(|| self.budgets.graph_writes.take(1.0));
         let mut used: f64 = 0.0;
-        let mut wait = None;
-        for verdict in verdicts {
+        let mut wait: Option<std::time::Duration> = None;
+        let mut exceeded = None;
+        for (verdict, information, limit) in [
+            (Some(units), "ResourceUnitLimitExceeded", if write { "ReadWrite" } else { "Read" }),
+            (writes, "WriteLimitExceeded", "Write"),
+        ] {
             match verdict {
-                Verdict::Allowed { used: share } => used = used.max(share),
-                Verdict::Throttled { retry_after } => {
-                    wait = Some(wait.map_or(retry_after, |w: std::time::Duration| w.max(retry_after)))
+                Some(Verdict::Allowed { used: share }) => used = used.max(share),
+                Some(Verdict::Throttled { retry_after }) => {
+                    wait = Some(wait.map_or(retry_after, |w| w.max(retry_after)));
+                    exceeded.get_or_insert((information, limit));
                 }
+                None => {}
             }
         }
-        if let Some(wait) = wait {
+        if let (Some(wait), Some((information, limit))) = (wait, exceeded) {
+            let app = &self.tokens.app;
+            let scope = format!("Tenant_Application/{limit}/{}/{}", app.client_id, app.tenant_id);
             let reply = Reply::throttled(
                 wait,
                 "Too many requests. The application or tenant has exceeded its throttling limit; retry after the interval in Retry-After.",
@@ -254,11 +266,10 @@ impl Service {
             );
             return Err(reply
                 .with_header("x-ms-throttle-scope", scope)
-                .with_header("x-ms-throttle-information", "ResourceUnitLimitExceeded"));
+                .with_header("x-ms-throttle-information", information));
         }
-        if used >= 0.8 {
-            headers.push(("x-ms-throttle-limit-percentage", format!("{:.0}", used * 100.0)));
-            headers.push(("x-ms-throttle-scope", scope));
+        if used >= 0.8 && self.config.limit_percentage_header {
+            headers.push(("x-ms-throttle-limit-percentage", format!("{used:.2}")));
         }
         Ok(headers)
     }
@@ -373,9 +384,14 @@ fn item_headers(item: &Value) -> HeaderMap {
     headers
 }
 
+/// One item of a `$batch` answer: `id`, `status`, `headers` (with the item's `Content-Type`, as
+/// the JSON batching page's response example shows) and `body`.
 fn item_response(id: &Value, reply: Reply) -> Value {
-    let headers: serde_json::Map<String, Value> =
+    let mut headers: serde_json::Map<String, Value> =
         reply.headers.iter().map(|(k, v)| (k.to_string(), Value::from(v.clone()))).collect();
+    if reply.body.is_some() {
+        headers.insert("Content-Type".into(), "application/json; odata.metadata=minimal".into());
+    }
     let mut response = json!({"id": id, "status": reply.status.as_u16(), "headers": headers});
     if let Some(body) = reply.body {
         response["body"] = body;
@@ -409,7 +425,12 @@ async fn graph_batch(service: &Arc<Service>, beta: bool, body: &[u8], ids: &Requ
                 item_response(&item["id"], reply)
             })
             .collect();
-        Reply::json(StatusCode::OK, json!({"responses": responses}))
+        // "Requests in a batch are evaluated individually against throttling limits ... The batch
+        // itself fails with a status code of 424 (Failed Dependency)" ("Throttling and batching",
+        // learn.microsoft.com/graph/throttling): the body still carries every item's answer.
+        let throttled = responses.iter().any(|r| r["status"] == 429);
+        let status = if throttled { StatusCode::FAILED_DEPENDENCY } else { StatusCode::OK };
+        Reply::json(status, json!({"responses": responses}))
     })
     .await
 }
@@ -453,7 +474,14 @@ async fn exchange_admit<'a>(
     ids: &RequestIds,
 ) -> Result<Option<super::budget::InFlightGuard<'a>>, Response> {
     let Some(slot) = exchange_slot(service) else {
-        let reply = Reply::throttled(std::time::Duration::from_secs(1), CONCURRENCY_MESSAGE, ids);
+        // Both forms the service uses, in turn: a 500 whose plain body is the only sign of
+        // throttling, and a 429 with Retry-After.
+        let refusals = service.concurrency_refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let reply = if refusals.is_multiple_of(2) {
+            Reply::text(StatusCode::INTERNAL_SERVER_ERROR, CONCURRENCY_TEXT)
+        } else {
+            Reply::throttled(std::time::Duration::from_secs(1), CONCURRENCY_MESSAGE, ids)
+        };
         return Err(respond(service, Api::Exchange, reply, ids));
     };
     if let Err(reply) = admit(service, headers, Audience::Exchange, ids).await {
@@ -501,53 +529,4 @@ fn exchange_slot(service: &Service) -> Option<Option<super::budget::InFlightGuar
         return Some(None);
     }
     service.budgets.exchange_inflight.enter(service.budgets.exchange_inflight_cap).map(Some)
-}
-
-async fn exchange_batch(
-    State(tenants): Shared,
-    Path(tenant): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let service = tenants.by_id(&tenant).clone();
-    service.record(method.as_str(), target_of(&uri), &body);
-    let ids = RequestIds::new(client_request_id(&headers));
-    let _slot = match exchange_admit(&service, &tenant, &headers, &ids).await {
-        Ok(slot) => slot,
-        Err(response) => return response,
-    };
-    let requests = match batch_requests(&body, EXCHANGE_BATCH_LIMIT, &ids) {
-        Ok(requests) => requests,
-        Err(reply) => return respond(&service, Api::Exchange, reply, &ids),
-    };
-    let writes = body.windows(4).any(|w| w == b"Set-");
-    finish_with_faults(&service, Api::Exchange, &ids, writes, || {
-        let responses: Vec<Value> = requests
-            .iter()
-            .map(|item| {
-                let item_ids = RequestIds::new(item["headers"]["client-request-id"].as_str());
-                let url = item["url"].as_str().unwrap_or_default();
-                let (path, query) = url.split_once('?').unwrap_or((url, ""));
-                let body = item["body"].to_string().into_bytes();
-                service.record("POST", url, &body);
-                let reply = if path.ends_with("InvokeCommand") {
-                    exchange_call(&service, &tenant, query, &item_headers(item), &body, &item_ids)
-                } else {
-                    bump(&service.stats.unmatched_requests);
-                    Reply::exchange_error(
-                        StatusCode::BAD_REQUEST,
-                        "BadRequest",
-                        &format!("Batch item URL '{url}' is not an InvokeCommand URL."),
-                    )
-                };
-                service.stats.answered(Api::Exchange, reply.status.as_u16());
-                bump(&service.stats.batch_items);
-                item_response(&item["id"], reply)
-            })
-            .collect();
-        Reply::json(StatusCode::OK, json!({"responses": responses}))
-    })
-    .await
 }

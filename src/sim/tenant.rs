@@ -45,6 +45,10 @@ pub struct User {
     pub mail: Option<Box<str>>,
     pub guest: bool,
     pub licensed: bool,
+    /// Whether Exchange Online holds a mailbox for the user. A licence is not a mailbox: shared,
+    /// room and equipment mailboxes usually have none (Microsoft 365 docs, "Remove a license from
+    /// a shared mailbox"), and a licence may carry no Exchange Online plan.
+    pub mailbox: bool,
     pub account_enabled: bool,
     /// `SmtpClientAuthenticationDisabled`: `None` follows the organisation's setting.
     pub smtp_auth_disabled: Option<bool>,
@@ -59,9 +63,9 @@ impl User {
         self.mail.as_deref().unwrap_or(&self.upn)
     }
 
-    /// Only licensed members have an Exchange Online mailbox here.
+    /// Whether Exchange Online holds a mailbox for this user (guests have none here).
     pub fn has_mailbox(&self) -> bool {
-        self.licensed && !self.guest
+        self.mailbox && !self.guest
     }
 
     /// Proxy addresses in Exchange's notation: `SMTP:` marks the primary one.
@@ -83,7 +87,7 @@ impl User {
             "id": self.id.to_string(),
             "userPrincipalName": &*self.upn,
             "displayName": display_name(&self.upn),
-            "mail": if self.guest || self.licensed { Value::from(self.mail()) } else { Value::Null },
+            "mail": if self.guest || self.mailbox { Value::from(self.mail()) } else { Value::Null },
             "userType": if self.guest { "Guest" } else { "Member" },
             "accountEnabled": self.account_enabled,
             "assignedLicenses": licenses,
@@ -222,7 +226,7 @@ impl Tenant {
         }
         // A user whose mail equals the UPN is only in the UPN index.
         let i = *self.by_upn.get(key.as_str())? as usize;
-        (self.users[i].mail.is_none() && (self.users[i].licensed || self.users[i].guest)).then_some(i)
+        (self.users[i].mail.is_none() && (self.users[i].mailbox || self.users[i].guest)).then_some(i)
     }
 
     /// Exchange's `-Identity`: UPN, primary SMTP address or any proxy address, any letter case.
@@ -304,6 +308,7 @@ fn generated_user(rng: &mut fastrand::Rng, index: usize) -> User {
         mail: None,
         guest: false,
         licensed: true,
+        mailbox: true,
         account_enabled: true,
         smtp_auth_disabled,
         mfa,
@@ -314,10 +319,27 @@ fn generated_user(rng: &mut fastrand::Rng, index: usize) -> User {
         0..=9 => {
             user.guest = true;
             user.licensed = false;
+            user.mailbox = false;
             user.upn = format!("{first}{index}_fabrikam.com#EXT#@contoso.onmicrosoft.com").into();
             user.mail = Some(format!("{first}{index}@fabrikam.com").into());
         }
-        10..=29 => user.licensed = false,
+        // Shared, room and equipment mailboxes: a mailbox without a licence.
+        10..=19 => {
+            let kind = ["shared", "room", "equipment"][index % 3];
+            user.upn = format!("{kind}.{last}{index}@{DOMAIN}").into();
+            user.licensed = false;
+            user.account_enabled = false;
+        }
+        // A licence without an Exchange Online plan: no mailbox.
+        20..=24 => user.mailbox = false,
+        // Unlicensed admin and break-glass accounts: no mailbox, MFA enforced.
+        25..=29 => {
+            user.upn = format!("admin.{first}{index}@{DOMAIN}").into();
+            user.licensed = false;
+            user.mailbox = false;
+            user.mfa = MfaState::Enforced;
+            user.has_method = true;
+        }
         30..=79 => user.mail = Some(format!("{first}.{last}{index}@mail.{DOMAIN}").into()),
         80..=84 => user.account_enabled = false,
         _ => {}
@@ -334,6 +356,7 @@ fn user_for_identity(rng: &mut fastrand::Rng, identity: &str) -> User {
         mail: None,
         guest,
         licensed: !guest,
+        mailbox: !guest,
         account_enabled: true,
         smtp_auth_disabled,
         mfa,
@@ -353,7 +376,9 @@ mod tests {
         assert_eq!(a.users.len(), 2000);
         assert!(a.users.iter().zip(&b.users).all(|(x, y)| x.id == y.id && x.upn == y.upn));
         assert!(a.users.iter().any(|u| u.guest));
-        assert!(a.users.iter().any(|u| !u.licensed && !u.guest));
+        assert!(a.users.iter().any(|u| !u.licensed && !u.guest && u.has_mailbox()), "shared and room mailboxes");
+        assert!(a.users.iter().any(|u| u.licensed && !u.has_mailbox()), "a licence without Exchange");
+        assert!(a.users.iter().any(|u| !u.licensed && !u.has_mailbox() && u.mfa == MfaState::Enforced), "admins");
         assert!(a.users.iter().any(|u| u.mail.is_some() && !u.guest));
         assert!(a.users.iter().any(|u| u.upn.contains('\'')));
         assert!(a.users.iter().any(|u| u.upn.contains('+')));

@@ -98,18 +98,30 @@ async fn exchange_refuses_requests_over_its_in_flight_cap() {
     let requests = (0..4).map(|_| http.post(&url).bearer_auth(&bearer).json(&body).send());
     let answers = futures_util::future::join_all(requests).await;
     let mut refused = 0;
+    let mut plain = 0;
     for answer in answers {
         let answer = answer.unwrap();
-        if answer.status().as_u16() == 429 {
-            assert!(answer.headers().contains_key("retry-after"));
-            let body: Value = answer.json().await.unwrap();
-            assert!(
-                body["error"]["message"].as_str().unwrap().contains("maximum number of concurrent requests per tenant")
-            );
-            refused += 1;
+        match answer.status().as_u16() {
+            429 => {
+                assert!(answer.headers().contains_key("retry-after"));
+                let body: Value = answer.json().await.unwrap();
+                let message = body["error"]["message"].as_str().unwrap();
+                assert!(message.contains("maximum number of concurrent requests per tenant"));
+                refused += 1;
+            }
+            500 => {
+                // The other form: a plain body, no Retry-After, only the text says it.
+                assert!(!answer.headers().contains_key("retry-after"));
+                let text = answer.text().await.unwrap();
+                assert!(text.starts_with("You have reached the maximum number of concurrent requests per tenant"));
+                refused += 1;
+                plain += 1;
+            }
+            _ => {}
         }
     }
     assert_eq!(refused, 3, "one slot, four requests at once");
+    assert!(plain >= 1, "both forms of the refusal come");
 }
 
 #[tokio::test(flavor = "multi_thread")]

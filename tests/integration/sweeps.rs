@@ -64,8 +64,18 @@ async fn audit_apply_audit_over_every_mailbox_with_an_exclusion() {
     let excluded: Vec<_> = rows.iter().filter(|r| r["error_code"] == "Excluded").collect();
     assert_eq!(excluded.len(), 2, "both settings of the excluded mailbox: {excluded:?}");
     assert!(excluded.iter().all(|r| r["outcome"] == "skipped" && r["error_message"].contains("exclude.txt")));
-    let mailboxes = initial["users"].as_array().unwrap().iter().filter(|u| u["hasMailbox"] == true).count();
-    assert_eq!(summary(&dir.path().join("apply"))["targets"], mailboxes as u64, "--all-mailboxes covers every mailbox");
+    // Every mailbox, and (per-user MFA being the user's) every member user without one.
+    let in_scope = initial["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["hasMailbox"] == true || u["userType"] == "Member")
+        .count();
+    assert_eq!(
+        summary(&dir.path().join("apply"))["targets"],
+        in_scope as u64,
+        "--all-mailboxes covers every mailbox and member"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
