@@ -655,13 +655,23 @@ impl CloudClient {
         match status {
             429 if call.api == Api::Graph => {
                 let wait = retry_after.unwrap_or(Duration::from_secs(1));
-                if call.write && header("x-ms-throttle-information") != Some("ResourceUnitLimitExceeded") {
-                    // The write budget is the scarce one: slow writes down, and hold reads for
-                    // the Retry-After without cutting their rate.
-                    self.graph_write_pacer.throttled(wait);
-                    pacer.pause(wait);
-                } else {
-                    pacer.throttled(wait);
+                // `x-ms-throttle-information` says which budget ran out ("Identity and access
+                // service limits", throttled responses).
+                match (call.write, header("x-ms-throttle-information")) {
+                    // The writes budget: slow writes down; reads have a budget of their own.
+                    (true, Some("WriteLimitExceeded")) => self.graph_write_pacer.throttled(wait),
+                    // The units budget, which writes draw on too: their own measure is disturbed.
+                    (false, _) | (true, Some("ResourceUnitLimitExceeded")) => {
+                        pacer.throttled(wait);
+                        self.graph_write_pacer.disturbed();
+                    }
+                    // A write, and no word of which budget: slow writes, hold reads for the
+                    // Retry-After without cutting their rate.
+                    (true, _) => {
+                        self.graph_write_pacer.throttled(wait);
+                        pacer.pause(wait);
+                        pacer.disturbed();
+                    }
                 }
                 Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
             }

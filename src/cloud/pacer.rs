@@ -242,10 +242,12 @@ impl Pacer {
             && now.duration_since(mark.at) >= shortest
         {
             let measured = answered.saturating_sub(mark.answered) as f64 / now.duration_since(mark.at).as_secs_f64();
-            rate.budget = Some(match rate.budget {
-                Some(earlier) if !rate.saturated => earlier.max(measured),
-                _ => measured,
-            });
+            rate.budget = match (rate.budget, rate.saturated) {
+                (_, true) => Some(measured),
+                (Some(earlier), false) => Some(earlier.max(measured)),
+                // A first measure across a disturbed spell says too little: wait for a clean one.
+                (None, false) => None,
+            };
         }
         rate.saturated = true;
         let next = match rate.budget {
@@ -271,6 +273,13 @@ impl Pacer {
                 .is_ok();
         tracing::debug!(api = self.name, shrunk, "too many requests in flight: pausing this API");
         shrunk
+    }
+
+    /// Another budget held this API's requests back (a pause for a 429 of the units budget on
+    /// writes, or of the writes budget on reads): the answers counted until the next mark are
+    /// fewer than this budget allowed, so the next measure can only raise the estimate.
+    pub fn disturbed(&self) {
+        self.lock().saturated = false;
     }
 
     /// Holds every worker for `wait`, without changing the rate.

@@ -109,3 +109,57 @@ async fn workload_identity_reads_the_federated_token_file() {
     assert_eq!(code, 0, "{everything}");
     assert!(!everything.contains("kubernetes-projected-service-account-token"), "the federated token leaked");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_assertion_valid_for_an_hour_is_taken_as_entra_takes_it() {
+    // The identity platform sets no limit on how far a client assertion's `exp` lies ahead.
+    let sim = tenant_with_certificate("app.crt").await;
+    let pem = std::fs::read(fixture("app.pem")).unwrap();
+    let key = pem::parse_many(&pem).unwrap().into_iter().find(|b| b.tag().ends_with("PRIVATE KEY")).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(&key).as_bytes()).unwrap();
+    let certificate = pem::parse_many(std::fs::read(fixture("app.crt")).unwrap()).unwrap().remove(0);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
+    header.x5t_s256 = Some(remediate::cloud::auth::sha256_thumbprint(certificate.contents()));
+    let token_url = format!("{}/{}/oauth2/v2.0/token", sim.url(), sim.app().tenant_id);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = serde_json::json!({
+        "aud": token_url, "iss": sim.app().client_id, "sub": sim.app().client_id,
+        "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "iat": now, "exp": now + 3600,
+    });
+    let assertion = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", sim.app().client_id.as_str()),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", assertion.as_str()),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let answer = reqwest::Client::new().post(&token_url).form(&form).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200, "{}", answer.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_authority_host_is_the_login_host_unless_login_url_says_otherwise() {
+    let sim = start(SimConfig { population: Population::Generated { count: 5 }, ..SimConfig::default() }).await;
+    let dir = scratch();
+    let mut command = Command::cargo_bin("remediate").unwrap();
+    for name in ["AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE", "REMEDIATE_LOGIN_URL"] {
+        command.env_remove(name);
+    }
+    let url = sim.url();
+    command
+        .env("AZURE_TENANT_ID", &sim.app().tenant_id)
+        .env("AZURE_CLIENT_ID", &sim.app().client_id)
+        .env("AZURE_CLIENT_SECRET", &sim.app().client_secret)
+        .env("AZURE_AUTHORITY_HOST", &url)
+        .env("REMEDIATE_GRAPH_URL", &url)
+        .env("REMEDIATE_EXCHANGE_URL", &url)
+        .write_stdin("")
+        .args(["plan", &format!("{}/samples/mailboxes.csv", env!("CARGO_MANIFEST_DIR")), "--set", "smtp-auth=disabled"])
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--report-dir")
+        .arg(dir.path().join("report"));
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+}
