@@ -784,7 +784,9 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
         }
         None => tracing::info!("resuming the run in {}", job.directory.display()),
     }
-    let done = Arc::new(Done::load(&job.directory.join(journal::FILE_NAME), job.retry_failed)?);
+    let mut done = Done::load(&job.directory.join(journal::FILE_NAME), job.retry_failed)?;
+    let earlier_users = done.take_users();
+    let done = Arc::new(done);
     if resumed {
         tracing::info!(
             "{} (target, setting) pairs were finished before; they are not touched again",
@@ -815,7 +817,8 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
     let clock = tokio::time::Instant::now();
     let per_target = job.command == "rollback" || Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
     let exclusions = Arc::new(std::mem::take(&mut job.exclusions));
-    let ledger = Arc::new(Ledger::new(done.users()));
+    let run_wants = [job.desired.get(Setting::SmtpAuth), job.desired.get(Setting::PerUserMfa)];
+    let ledger = Arc::new(Ledger::new(earlier_users, run_wants));
     let mut clients = Vec::new();
     let mut simulators = Vec::new();
     let mut runs = tokio::task::JoinSet::new();

@@ -322,9 +322,10 @@ impl Done {
         self.finished.values().map(|bits| bits.count_ones() as usize).sum()
     }
 
-    /// The directory users earlier sessions worked on: hash of the object id → line.
-    pub fn users(&self) -> &HashMap<u64, u64> {
-        &self.users
+    /// The directory users earlier sessions worked on (hash of the object id → line), handed
+    /// over once to the run's ledger.
+    pub fn take_users(&mut self) -> HashMap<u64, u64> {
+        std::mem::take(&mut self.users)
     }
 }
 

@@ -131,14 +131,14 @@ enum Unresolved {
     Excluded(String),
     LookupFailed(CallError),
     NotFound,
-    /// Another row names the same directory user.
+    /// Another row names the same directory user (its line, when still known).
     SameUser {
-        line: u64,
+        line: Option<u64>,
         upn: String,
     },
     /// Another row names the same directory user and wants other values of it.
     Disagrees {
-        line: u64,
+        line: Option<u64>,
         upn: String,
         ours: String,
         theirs: String,
@@ -154,12 +154,14 @@ impl Unresolved {
                 "NotFound",
                 "no user with this address in the directory (looked up by UPN, mail and proxy addresses)",
             ),
-            Unresolved::SameUser { line, upn } => {
-                row.skipped(SAME_USER, &format!("line {line} names the same user ({upn}); it is worked on there, once"))
-            }
+            Unresolved::SameUser { line, upn } => row.skipped(
+                SAME_USER,
+                &format!("{} names the same user ({upn}); it is worked on there, once", other_line(*line)),
+            ),
             Unresolved::Disagrees { line, upn, ours, theirs } => {
+                let other = other_line(*line);
                 let message = format!(
-                    "line {line} names the same user ({upn}) and wants {theirs}, this line wants {ours}; fix the CSV so one row names each user (line {line} was worked on as it asked)"
+                    "{other} names the same user ({upn}) and wants {theirs}, this line wants {ours}; fix the CSV so one row names each user ({other} was worked on as it asked)"
                 );
                 let mut row = row.skipped("ConflictingRows", &message);
                 row.outcome = Outcome::Failed;
@@ -167,6 +169,10 @@ impl Unresolved {
             }
         }
     }
+}
+
+fn other_line(line: Option<u64>) -> String {
+    line.map_or_else(|| "an earlier row".to_string(), |line| format!("line {line}"))
 }
 
 /// The code of a row that names a user another row already names.
@@ -188,7 +194,7 @@ async fn resolve(context: &Context, target: &Target, wants: Wants) -> Result<Dir
     }
     let lookup = context.client.find_user(&target.identity).await.map_err(Unresolved::LookupFailed)?;
     let user = lookup.user.ok_or(Unresolved::NotFound)?;
-    match context.ledger.claim(&user.id, target.line, wants) {
+    match context.ledger.claim(&user.id, target.line, wants, !target.overrides.is_empty()) {
         Claimed::First => Ok(user),
         Claimed::Same { line } => Err(Unresolved::SameUser { line, upn: user.upn }),
         Claimed::Disagrees { line, theirs } => Err(Unresolved::Disagrees {
