@@ -904,6 +904,7 @@ fn left_to_do(
 ) -> (Vec<String>, Option<String>) {
     let mut lines = Vec::new();
     match reason {
+        Some(StopReason::Signal) => lines.push("the run was interrupted (Ctrl-C or SIGTERM)".into()),
         Some(StopReason::Journal(error)) => {
             lines.push(format!("the journal could not be written ({error}); free space, then resume"))
         }

@@ -62,15 +62,10 @@ impl CloudClient {
                     members.push((id.to_string(), upn.to_string()));
                 }
             }
-            let Some(next) = answer.body["@odata.nextLink"].as_str() else { return Ok(members) };
-            // Our token goes only to the Graph host we were given, never to a link elsewhere.
-            call.path = self.relative_path(Api::Graph, next).ok_or_else(|| CallError::Refused {
-                status: answer.status,
-                code: "UnexpectedNextLink".into(),
-                message: "the next page is on another host; not following it with our token".into(),
-                ids: answer.ids.clone(),
-                attempts: answer.attempts,
-            })?;
+            match self.next_page(Api::Graph, &answer)? {
+                Some(next) => call.path = next,
+                None => return Ok(members),
+            }
         }
     }
 

@@ -486,6 +486,19 @@ impl CloudClient {
         link.strip_prefix(base)?.strip_prefix('/').map(str::to_string)
     }
 
+    /// The path of the page after `answer` (its `@odata.nextLink`), `Ok(None)` on the last page.
+    /// Our token goes only to the host we were given: a link anywhere else is refused.
+    pub fn next_page(&self, api: Api, answer: &Answer) -> Result<Option<String>, CallError> {
+        let Some(next) = answer.body["@odata.nextLink"].as_str() else { return Ok(None) };
+        self.relative_path(api, next).map(Some).ok_or_else(|| CallError::Refused {
+            status: answer.status,
+            code: "UnexpectedNextLink".into(),
+            message: "the next page is on another host; not following it with our token".into(),
+            ids: answer.ids.clone(),
+            attempts: answer.attempts,
+        })
+    }
+
     /// Fetches both tokens up front, so bad credentials stop the run before anything is read.
     pub async fn check_credentials(&self) -> Result<(), crate::Error> {
         for api in [Api::Graph, Api::Exchange] {

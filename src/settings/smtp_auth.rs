@@ -184,18 +184,13 @@ pub async fn read_all(client: &CloudClient, with_addresses: bool) -> Result<Mail
     loop {
         let answer = client.send(&call).await?;
         index.add_page(&answer.body, with_addresses);
-        let Some(next) = answer.body["@odata.nextLink"].as_str() else {
-            index.seal();
-            return Ok(index);
-        };
-        // Our token goes only to the Exchange host we were given, never to a link elsewhere.
-        call.path = client.relative_path(crate::cloud::Api::Exchange, next).ok_or_else(|| CallError::Refused {
-            status: answer.status,
-            code: "UnexpectedNextLink".into(),
-            message: "the next page is on another host; not following it with our token".into(),
-            ids: answer.ids.clone(),
-            attempts: answer.attempts,
-        })?;
+        match client.next_page(crate::cloud::Api::Exchange, &answer)? {
+            Some(next) => call.path = next,
+            None => {
+                index.seal();
+                return Ok(index);
+            }
+        }
     }
 }
 
