@@ -349,7 +349,8 @@ async fn memory(dir: &Path, n: usize, name: &str) -> f64 {
 fn main() {
     let only = std::env::var("THROUGHPUT_ONLY").unwrap_or_default();
     let wanted = |name: &str| only.is_empty() || only.split(',').any(|n| n == name);
-    let dir: PathBuf = tempfile_dir();
+    let scratch = tempfile::Builder::new().prefix("remediate-throughput-").tempdir().unwrap();
+    let dir: PathBuf = scratch.path().to_path_buf();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let mut fix_wall = None;
@@ -375,11 +376,5 @@ fn main() {
             }
         }
     });
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("remediate-throughput-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    drop(scratch);
 }

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::cloud::CloudName;
+pub use crate::logging::LogFormat;
+
 /// Bring Microsoft 365 mailboxes to a desired state from a CSV: SMTP AUTH, legacy per-user MFA and
 /// security defaults, concurrently, inside the service's throttling budget, with a report of every
 /// row.
@@ -27,12 +30,6 @@ pub struct Cli {
     /// How log lines are written to stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,14 +230,6 @@ pub struct ConnectionArgs {
     /// Run against an in-process simulated tenant seeded from the CSV; needs no credentials.
     #[arg(long)]
     pub simulate: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CloudName {
-    Global,
-    Usgov,
-    UsgovDod,
-    China,
 }
 
 #[derive(Debug, Args, Clone, serde::Serialize, serde::Deserialize)]

@@ -22,6 +22,7 @@ use crate::settings::smtp_auth::{self, MailboxIndex, PendingIndex};
 use crate::settings::{DesiredState, Setting, Value};
 use crate::stop::{Stop, StopReason};
 use crate::targets::{self, Entry, Target, Wanted};
+use crate::timestamp::now_rfc3339;
 use crate::{lock, profile};
 
 const RETIREMENT_NOTE: &str = "Basic authentication for SMTP AUTH is being retired in Exchange Online: off by default for existing tenants from the end of December 2026, with final removal to be announced for the second half of 2027. Plan a move to OAuth for SMTP AUTH, High Volume Email, Azure Communication Services Email or a relay connector.";
@@ -83,10 +84,6 @@ fn default_report_dir(command: &str) -> PathBuf {
         .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
         .unwrap_or_else(|_| "now".into());
     PathBuf::from(format!("remediate-{command}-{stamp}"))
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// Asks for a typed `yes` on a terminal; without one, `--yes` is the only way.

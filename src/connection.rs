@@ -171,7 +171,7 @@ async fn simulate_population(population: Population, tuning: &TuningArgs) -> Res
         login: url.clone(),
         graph: url.clone(),
         exchange: url,
-        ..Endpoints::of(crate::cli::CloudName::Global)
+        ..Endpoints::of(crate::cloud::CloudName::Global)
     };
     let credential = Credential::Secret(SecretString::new(app.client_secret));
     let mut connection = build(endpoints, app.tenant_id, app.client_id, credential, tuning)?;

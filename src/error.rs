@@ -1,7 +1,7 @@
 //! The errors a run can end with, and the exit codes cron and CI scripts rely on.
 //!
 //! One place maps an error to an exit code: [`Error::exit_code`]. The codes are the contract in
-//! DESIGN.md and the README; change them only with both.
+//! README ("Exit codes"); change them only with it.
 
 /// Every code `remediate` exits with.
 pub mod exit {

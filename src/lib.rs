@@ -25,10 +25,23 @@ pub mod sim;
 mod sim_command;
 pub mod stop;
 pub mod targets;
+pub mod timestamp;
 
 pub use error::{Error, Result, exit};
 
 use cli::{Cli, Command};
+
+/// The exit code a run's outcome earns, saying the error (if any) on stderr: the one place that
+/// turns errors into exit codes, for the binary and for tests alike.
+pub fn exit_code(outcome: Result<u8>) -> u8 {
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            error.exit_code()
+        }
+    }
+}
 
 /// Runs one command to the end and returns the exit code it earned.
 pub async fn run(cli: Cli) -> Result<u8> {

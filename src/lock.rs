@@ -54,8 +54,7 @@ pub fn acquire(state_dir: &Path, tenant: &str, command: &str) -> Result<TenantLo
             return Err(Error::Io { context: format!("cannot lock {}", path.display()), source: error });
         }
     }
-    let started =
-        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let started = crate::timestamp::now_rfc3339();
     let holder = format!("remediate {command} (pid {}, started {started})", std::process::id());
     let _ = file.set_len(0).and_then(|_| file.seek(SeekFrom::Start(0))).and_then(|_| file.write_all(holder.as_bytes()));
     Ok(TenantLock { _file: file, path })

@@ -7,7 +7,12 @@ use std::sync::{Mutex, OnceLock};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::cli::LogFormat;
+/// How log lines are written to stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// The progress bar log lines must step around, once one is shown.
 static BAR: OnceLock<Mutex<Option<indicatif::ProgressBar>>> = OnceLock::new();

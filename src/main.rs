@@ -15,13 +15,7 @@ fn main() -> ExitCode {
             return ExitCode::from(remediate::exit::NOTHING_DONE);
         }
     };
-    let code = match runtime.block_on(remediate::run(cli)) {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error}");
-            error.exit_code()
-        }
-    };
+    let code = remediate::exit_code(runtime.block_on(remediate::run(cli)));
     // Don't wait for stragglers (a request held by a slow reply) once the report is written.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     ExitCode::from(code)

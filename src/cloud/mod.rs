@@ -20,11 +20,19 @@ use std::time::{Duration, SystemTime};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::cli::CloudName;
 use auth::{Resource, TokenSource};
 use pacer::Pacer;
 
 use crate::secret::SecretString;
+
+/// A Microsoft cloud: global, US Government (GCC High), US Government DoD, or China (21Vianet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CloudName {
+    Global,
+    Usgov,
+    UsgovDod,
+    China,
+}
 
 /// The hosts of one Microsoft cloud.
 #[derive(Clone, Debug)]

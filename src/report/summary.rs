@@ -11,6 +11,7 @@ use crate::cloud::Api;
 use crate::cloud::pacer::PacerState;
 use crate::engine::events::Outcome;
 use crate::error::{Error, Result};
+use crate::timestamp::rfc3339;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -41,10 +42,6 @@ pub struct RunInfo<'a> {
     /// What is left to do, and the exact command that does it.
     pub unfinished: Vec<String>,
     pub finish_command: Option<String>,
-}
-
-fn rfc3339(at: time::OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 fn outcome_counts(outcomes: &BTreeMap<Outcome, u64>) -> Value {

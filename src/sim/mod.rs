@@ -3,7 +3,8 @@
 //!
 //! Every test and benchmark of the runner talks to it, `--simulate` runs on it, and `remediate sim`
 //! serves it to users who want to rehearse a run. It is only useful while it is as strict as the
-//! real service (see DESIGN.md): being kinder would make every test a lie.
+//! real service (each behaviour cites the Microsoft page or public client it follows, and
+//! `tests/contract` holds it to their examples): being kinder would make every test a lie.
 
 mod budget;
 mod exchange;

@@ -64,13 +64,7 @@ pub async fn run(args: &[String]) -> u8 {
     let mut argv = vec!["remediate".to_string(), "-q".to_string()];
     argv.extend(args.iter().cloned());
     let cli = remediate::cli::Cli::try_parse_from(&argv).expect("valid arguments");
-    match remediate::run(cli).await {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error}");
-            error.exit_code()
-        }
-    }
+    remediate::exit_code(remediate::run(cli).await)
 }
 
 pub fn results(dir: &Path) -> Vec<HashMap<String, String>> {
