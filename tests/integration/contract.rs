@@ -246,6 +246,8 @@ async fn the_simulator_answers_with_every_documented_shape() {
         graph_write_rate: 1.0,
         graph_write_window: Duration::from_secs(5),
         exchange_inflight: 1,
+        // Answers that take a while, so requests sent together are in flight together.
+        latency: Duration::from_millis(50),
         seed: 2,
         ..SimConfig::default()
     })

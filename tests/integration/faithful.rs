@@ -111,7 +111,8 @@ async fn a_batch_answered_424_keeps_every_item_answer_and_exchange_refusals_in_b
     // the client keeps fewer in flight after each.
     let sim = start(SimConfig {
         population: Population::Generated { count: 100 },
-        graph_rate: 60.0,
+        // Twenty units a second: one full batch spends them all, so the next comes back 424.
+        graph_rate: 20.0,
         graph_window: Duration::from_secs(1),
         graph_write_rate: 30.0,
         graph_write_window: Duration::from_secs(1),
