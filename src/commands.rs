@@ -291,6 +291,7 @@ async fn list_mailboxes(
     stop: &Stop,
     members_too: bool,
 ) -> Result<(PathBuf, Vec<Option<Arc<MailboxIndex>>>)> {
+    report::ensure_directory(directory)?;
     let several = connections.len() > 1;
     let header: &[&str] = if several { &["PrimarySmtpAddress", "tenant"] } else { &["PrimarySmtpAddress"] };
     let mut writer = report::create_csv(directory, LISTING, header)?;
@@ -346,10 +347,15 @@ async fn new_run(
     let stop = Stop::new(session.grace);
     stop.watch_signals();
     let directory = session.report_dir.clone().unwrap_or_else(|| default_report_dir(command));
-    report::prepare_directory(&directory)?;
+    report::check_directory(&directory)?;
     // A pipe can be read once; the run reads its input several times, and a resume again later.
-    let input =
-        args.input.as_deref().map(|path| targets::settle_input(path, &directory.join("input.csv"))).transpose()?;
+    let settle = |path: &Path| {
+        if path.exists() && !targets::is_regular_file(path) {
+            report::ensure_directory(&directory)?;
+        }
+        targets::settle_input(path, &directory.join("input.csv"))
+    };
+    let input = args.input.as_deref().map(settle).transpose()?;
     if let (Some(input), true) = (&input, args.strict) {
         refuse_bad_rows(input, args.column.as_deref())?;
     }
@@ -664,7 +670,7 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
         desired.set(Setting::SecurityDefaults, before);
     }
     if resumed_record.is_none() {
-        report::prepare_directory(&directory)?;
+        report::check_directory(&directory)?;
     }
     let record = RunRecord {
         version: run_record::VERSION,
@@ -776,6 +782,7 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
     let resumed = job.record.is_none();
     match &mut job.record {
         Some(record) => {
+            report::ensure_directory(&job.directory)?;
             record.tenant_id = tenant_ids.join(",");
             record.save(&job.directory)?;
         }

@@ -93,14 +93,20 @@ pub fn close_csv(directory: &Path, name: &str, writer: CsvFile) -> Result<()> {
     crate::files::commit_partial(directory, name, file).map_err(Error::io(context()))
 }
 
-/// Creates the report directory, for the owner alone; refuses one that already holds a report.
-pub fn prepare_directory(directory: &Path) -> Result<()> {
+/// Refuses a report directory that already holds a report (checked before anything happens).
+pub fn check_directory(directory: &Path) -> Result<()> {
     if directory.join("summary.json").exists() || directory.join(crate::engine::journal::FILE_NAME).exists() {
         return Err(Error::Config(format!(
             "--report-dir {}: it already holds a report; choose a new directory so that report is kept (or --resume it)",
             directory.display()
         )));
     }
+    Ok(())
+}
+
+/// Creates the report directory, for the owner alone, when the run first writes to it: a run
+/// refused for its arguments or its credentials leaves no empty directory behind.
+pub fn ensure_directory(directory: &Path) -> Result<()> {
     crate::files::create_private_dir(directory)
         .map_err(Error::io(format!("cannot create the report directory {}", directory.display())))
 }

@@ -258,6 +258,7 @@ async fn the_tenant_lock_holds_whatever_name_the_tenant_is_given() {
     };
     assert_eq!(run(&by_domain("report")).await, 2, "the domain names the tenant whose id is locked");
     assert_eq!(stats(&sim)["writes_total"], 0);
+    assert!(!dir.path().join("report").exists(), "a refused run leaves no empty report directory");
     drop(held);
     assert_eq!(run(&by_domain("again")).await, 0);
     assert_eq!(summary(&dir.path().join("again"))["tenant_id"], sim.app().domain.to_uppercase());
