@@ -16,7 +16,7 @@ use crate::engine::journal::{self, Done, Journal, Record};
 use crate::engine::{self, Context, Ledger, Mode};
 use crate::error::{Error, Result, exit};
 use crate::report::{self, Report, summary};
-use crate::run_record::{self, ExclusionRecord, RunRecord};
+use crate::run_record::{self, ExclusionRecord, RunKind, RunRecord};
 use crate::scope::{self, Exclusions};
 use crate::settings::smtp_auth::{self, MailboxIndex, PendingIndex};
 use crate::settings::{DesiredState, Setting, Value};
@@ -29,8 +29,7 @@ const RETIREMENT_NOTE: &str = "Basic authentication for SMTP AUTH is being retir
 
 /// One run for the engine, whatever command asked for it.
 struct Job {
-    command: &'static str,
-    mode: Mode,
+    kind: RunKind,
     desired: DesiredState,
     tenant_expect: Option<Value>,
     profile: Option<String>,
@@ -78,12 +77,12 @@ fn desired_state(profile: Option<&str>, sets: &[String]) -> Result<(DesiredState
     Ok((desired, name))
 }
 
-fn default_report_dir(command: &str) -> PathBuf {
+fn default_report_dir(kind: RunKind) -> PathBuf {
     let now = time::OffsetDateTime::now_utc();
     let stamp = now
         .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
         .unwrap_or_else(|_| "now".into());
-    PathBuf::from(format!("remediate-{command}-{stamp}"))
+    PathBuf::from(format!("remediate-{}-{stamp}", kind.name()))
 }
 
 /// Asks for a typed `yes` on a terminal; without one, `--yes` is the only way.
@@ -152,12 +151,12 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// `plan`.
 pub async fn plan(args: PlanArgs, quiet: bool) -> Result<u8> {
-    new_run(args.run, "plan", Mode::Plan, false, args.detailed_exitcode, quiet).await
+    new_run(args.run, RunKind::Plan, false, args.detailed_exitcode, quiet).await
 }
 
 /// `audit`: a plan whose exit code says whether the tenant drifted.
 pub async fn audit(args: RunArgs, quiet: bool) -> Result<u8> {
-    new_run(args, "audit", Mode::Plan, false, true, quiet).await
+    new_run(args, RunKind::Audit, false, true, quiet).await
 }
 
 /// `apply`, new or resumed.
@@ -167,7 +166,7 @@ pub async fn apply(args: ApplyArgs, quiet: bool) -> Result<u8> {
             let directory = directory.clone();
             resume_apply(args, directory, quiet).await
         }
-        None => new_run(args.run, "apply", Mode::Apply, args.yes, false, quiet).await,
+        None => new_run(args.run, RunKind::Apply, args.yes, false, quiet).await,
     }
 }
 
@@ -322,14 +321,7 @@ async fn list_mailboxes(
     Ok((directory.join(LISTING), indexes))
 }
 
-async fn new_run(
-    args: RunArgs,
-    command: &'static str,
-    mode: Mode,
-    yes: bool,
-    detailed_exitcode: bool,
-    quiet: bool,
-) -> Result<u8> {
+async fn new_run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitcode: bool, quiet: bool) -> Result<u8> {
     let (desired, profile_name) = desired_state(args.profile.as_deref(), &args.set)?;
     let (exclusions, exclusion_record) = exclusions(&args)?;
     let session = &args.session;
@@ -346,7 +338,7 @@ async fn new_run(
     }
     let stop = Stop::new(session.grace);
     stop.watch_signals();
-    let directory = session.report_dir.clone().unwrap_or_else(|| default_report_dir(command));
+    let directory = session.report_dir.clone().unwrap_or_else(|| default_report_dir(kind));
     report::check_directory(&directory)?;
     // A pipe can be read once; the run reads its input several times, and a resume again later.
     let settle = |path: &Path| {
@@ -367,7 +359,7 @@ async fn new_run(
     if tenants.is_some() && session.connection.simulate {
         return Err(Error::Config("--simulate serves one tenant; leave out the tenant column or --tenants".into()));
     }
-    if mode == Mode::Apply {
+    if kind.mode() == Mode::Apply {
         confirm_weakening(&desired, yes)?;
     }
     let mut connections = Vec::new();
@@ -407,7 +399,7 @@ async fn new_run(
     }
     let record = RunRecord {
         version: run_record::VERSION,
-        command: command.into(),
+        command: kind,
         input: Some(absolute(&input)),
         input_sha256: Some(run_record::fingerprint(&input)?),
         column,
@@ -422,8 +414,7 @@ async fn new_run(
         all_mailboxes: args.all_mailboxes,
     };
     let job = Job {
-        command,
-        mode,
+        kind,
         desired,
         tenant_expect: None,
         profile: profile_name,
@@ -475,11 +466,11 @@ async fn check_same_tenant(record: &RunRecord, connection: &Connection, director
 async fn resume_apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> Result<u8> {
     let (run, yes, retry_failed) = (args.run, args.yes, args.retry_failed);
     let record = RunRecord::load(&directory)?;
-    if record.command != "apply" {
+    if record.command != RunKind::Apply {
         return Err(Error::Config(format!(
             "--resume {}: that directory holds a {} run, not an apply",
             directory.display(),
-            record.command
+            record.command.name()
         )));
     }
     let chosen_again = run.profile.is_some()
@@ -521,8 +512,7 @@ async fn resume_apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> Resul
     confirm_weakening(&desired, yes)?;
     let entries = sharded(csv_entries(&input, record.column.as_deref())?, record.shard);
     let job = Job {
-        command: "apply",
-        mode: Mode::Apply,
+        kind: RunKind::Apply,
         desired,
         tenant_expect: None,
         profile: profile_name,
@@ -617,17 +607,18 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
     let (source, resumed_record, directory) = match (&args.resume, &args.source) {
         (Some(directory), _) => {
             let record = RunRecord::load(directory)?;
-            let source = record.rollback_of.clone().filter(|_| record.command == "rollback").ok_or_else(|| {
-                Error::Config(format!(
-                    "--resume {}: that directory holds a {} run, not a rollback",
-                    directory.display(),
-                    record.command
-                ))
-            })?;
+            let source =
+                record.rollback_of.clone().filter(|_| record.command == RunKind::Rollback).ok_or_else(|| {
+                    Error::Config(format!(
+                        "--resume {}: that directory holds a {} run, not a rollback",
+                        directory.display(),
+                        record.command
+                    ))
+                })?;
             (source, Some(record), directory.clone())
         }
         (None, Some(source)) => {
-            let directory = args.session.report_dir.clone().unwrap_or_else(|| default_report_dir("rollback"));
+            let directory = args.session.report_dir.clone().unwrap_or_else(|| default_report_dir(RunKind::Rollback));
             (source.clone(), None, directory)
         }
         (None, None) => return Err(Error::Config("give the report directory of the apply to undo".into())),
@@ -638,11 +629,11 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
             source.display()
         ))
     })?;
-    if source_record.command != "apply" {
+    if source_record.command != RunKind::Apply {
         return Err(Error::Config(format!(
             "rollback {}: that is a {} run; only an apply changed anything",
             source.display(),
-            source_record.command
+            source_record.command.name()
         )));
     }
     refuse_simulated_resume(&args.session).map_err(|_| {
@@ -674,7 +665,7 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
     }
     let record = RunRecord {
         version: run_record::VERSION,
-        command: "rollback".into(),
+        command: RunKind::Rollback,
         input: None,
         input_sha256: None,
         column: None,
@@ -689,8 +680,7 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
         all_mailboxes: false,
     };
     let job = Job {
-        command: "rollback",
-        mode: Mode::Apply,
+        kind: RunKind::Rollback,
         desired,
         tenant_expect: tenant.map(|(_, after)| after),
         profile: None,
@@ -733,7 +723,7 @@ fn bulk_smtp_auth(
         BulkRead::Always => true,
         BulkRead::Auto => job.total.unwrap_or(0) >= 1000,
     };
-    if !wanted || job.desired.get(Setting::SmtpAuth).is_none() || job.mode == Mode::Apply && job.command == "rollback" {
+    if !wanted || job.desired.get(Setting::SmtpAuth).is_none() || job.kind == RunKind::Rollback {
         return None;
     }
     let client = client.clone();
@@ -769,7 +759,7 @@ async fn sign_in_and_lock(job: &Job, session: &SessionArgs) -> Result<(Vec<lock:
             .within_grace(signed_in)
             .await
             .ok_or_else(|| Error::Interrupted("interrupted while signing in; nothing was changed".into()))??;
-        locks.push(lock::acquire(&state_dir, &id, job.command)?);
+        locks.push(lock::acquire(&state_dir, &id, job.kind.name())?);
         ids.push(id);
     }
     Ok((locks, ids))
@@ -809,17 +799,17 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
     if simulated {
         tracing::info!("running against an in-process simulated tenant: nothing real is changed");
     }
-    if job.desired.get(Setting::SmtpAuth).is_some() || job.command == "rollback" {
+    if job.desired.get(Setting::SmtpAuth).is_some() || job.kind == RunKind::Rollback {
         report.emit(Event::Warning(UNSUPPORTED_NOTE.into()));
     }
-    let said_in_confirmation = job.mode == Mode::Apply && !job.desired.weakening().is_empty();
+    let said_in_confirmation = job.kind.mode() == Mode::Apply && !job.desired.weakening().is_empty();
     if job.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) && !said_in_confirmation {
         report.emit(Event::Warning(RETIREMENT_NOTE.into()));
     }
     report.emit(Event::Started { total: job.total });
     let started_at = time::OffsetDateTime::now_utc();
     let clock = tokio::time::Instant::now();
-    let per_target = job.command == "rollback" || Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
+    let per_target = job.kind == RunKind::Rollback || Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
     let exclusions = Arc::new(std::mem::take(&mut job.exclusions));
     let run_wants = [job.desired.get(Setting::SmtpAuth), job.desired.get(Setting::PerUserMfa)];
     let ledger = Arc::new(Ledger::new(earlier_users, run_wants));
@@ -842,7 +832,7 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
             client: client.clone(),
             desired: job.desired.clone(),
             tenant_expect: job.tenant_expect,
-            mode: job.mode,
+            mode: job.kind.mode(),
             sink: report.clone(),
             journal: journal.clone(),
             done: done.clone(),
@@ -875,10 +865,10 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
 
 /// The command that carries on the run in `directory`, if it can be carried on.
 fn resume_command(job: &Job, retry_failed: bool) -> Option<String> {
-    let again = match (job.command, job.mode) {
-        ("rollback", _) => "rollback",
-        (_, Mode::Apply) => "apply",
-        _ => return None,
+    let again = match job.kind {
+        RunKind::Rollback => "rollback",
+        RunKind::Apply => "apply",
+        RunKind::Plan | RunKind::Audit => return None,
     };
     let retry = if retry_failed { " --retry-failed" } else { "" };
     Some(format!("remediate {again} --resume {}{retry}", job.directory.display()))
@@ -972,7 +962,7 @@ fn finish_report(
     let exit_code = earned_exit_code(job, &tally, ending, reason.as_ref());
     let (unfinished, finish_command) = left_to_do(job, &tally, ending, reason.as_ref());
     let info = summary::RunInfo {
-        command: job.command,
+        command: job.kind.name(),
         profile: job.profile.as_deref(),
         desired: job.desired.describe(),
         input: job.input.as_deref(),

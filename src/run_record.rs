@@ -16,8 +16,8 @@ pub const FILE_NAME: &str = "run.json";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunRecord {
     pub version: u32,
-    /// `plan`, `apply` or `rollback`.
-    pub command: String,
+    /// What kind of run it was.
+    pub command: RunKind,
     pub input: Option<PathBuf>,
     pub input_sha256: Option<String>,
     pub column: Option<String>,
@@ -37,6 +37,42 @@ pub struct RunRecord {
     /// The targets came from the tenant's listing (kept as `input` in the report directory).
     #[serde(default)]
     pub all_mailboxes: bool,
+}
+
+/// The kinds of run: each command that talks to a tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Plan,
+    Audit,
+    Apply,
+    Rollback,
+}
+
+impl RunKind {
+    /// The command's name, as typed and as stored in `run.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunKind::Plan => "plan",
+            RunKind::Audit => "audit",
+            RunKind::Apply => "apply",
+            RunKind::Rollback => "rollback",
+        }
+    }
+
+    /// Whether the run only reads, or changes.
+    pub fn mode(self) -> crate::engine::Mode {
+        match self {
+            RunKind::Plan | RunKind::Audit => crate::engine::Mode::Plan,
+            RunKind::Apply | RunKind::Rollback => crate::engine::Mode::Apply,
+        }
+    }
+}
+
+impl std::fmt::Display for RunKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The exclusions of a run, as they were when it began.
