@@ -779,7 +779,7 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
         None => tracing::info!("resuming the run in {}", job.directory.display()),
     }
     let mut done = Done::load(&job.directory.join(journal::FILE_NAME), job.retry_failed)?;
-    let earlier_users = done.take_users();
+    let mut earlier_users = Some(done.take_users());
     let done = Arc::new(done);
     if resumed {
         tracing::info!(
@@ -812,7 +812,7 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
     let per_target = job.kind == RunKind::Rollback || Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
     let exclusions = Arc::new(std::mem::take(&mut job.exclusions));
     let run_wants = [job.desired.get(Setting::SmtpAuth), job.desired.get(Setting::PerUserMfa)];
-    let ledger = Arc::new(Ledger::new(earlier_users, run_wants));
+
     let mut clients = Vec::new();
     let mut simulators = Vec::new();
     let mut runs = tokio::task::JoinSet::new();
@@ -837,7 +837,9 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
             journal: journal.clone(),
             done: done.clone(),
             stop: job.stop.clone(),
-            ledger: ledger.clone(),
+            // Each tenant's lane owes its own rows (a lane that ends first must not record
+            // another's as unfinished); a resume has one lane, which gets what was claimed.
+            ledger: Arc::new(Ledger::new(earlier_users.take().unwrap_or_default(), run_wants)),
         });
         let entries: Box<dyn Iterator<Item = Entry> + Send> =
             if per_target { entries } else { Box::new(std::iter::empty()) };
@@ -848,8 +850,6 @@ async fn execute(mut job: Job, session: &SessionArgs, tuning: &TuningArgs, quiet
     let mut ending = engine::Ending::default();
     while let Some(lane_ending) = runs.join_next().await {
         let lane_ending = lane_ending.map_err(|e| Error::Fatal(format!("a tenant's run stopped unexpectedly: {e}")))?;
-        ending.stopped |= lane_ending.stopped;
-        ending.unfinished += lane_ending.unfinished;
         ending.not_started += lane_ending.not_started;
     }
     let warnings = report.finish();

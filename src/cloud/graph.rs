@@ -7,7 +7,8 @@ use super::paths::{odata_string, query_pair, user};
 use super::{Answer, Api, Call, CallError, CloudClient};
 
 /// The fields a lookup asks for: `$select` makes a users GET one resource unit cheaper.
-const USER_FIELDS: &str = "id,userPrincipalName,mail,userType,accountEnabled,assignedLicenses";
+/// (No `assignedLicenses`: a licence says nothing of a mailbox; Exchange decides.)
+const USER_FIELDS: &str = "id,userPrincipalName,mail,userType,accountEnabled";
 
 pub fn get(path: String) -> Call {
     Call { api: Api::Graph, method: Method::GET, path, headers: Vec::new(), body: None, write: false }
@@ -24,7 +25,6 @@ pub struct DirectoryUser {
     pub upn: String,
     pub mail: Option<String>,
     pub guest: bool,
-    pub licensed: bool,
     pub account_enabled: bool,
 }
 
@@ -35,7 +35,6 @@ impl DirectoryUser {
             upn: value["userPrincipalName"].as_str()?.to_string(),
             mail: value["mail"].as_str().map(str::to_string),
             guest: value["userType"].as_str() == Some("Guest"),
-            licensed: value["assignedLicenses"].as_array().is_some_and(|l| !l.is_empty()),
             account_enabled: value["accountEnabled"].as_bool().unwrap_or(true),
         })
     }

@@ -64,13 +64,10 @@ impl Context {
     }
 }
 
-/// How the run ended, for the exit code and the recap.
+/// How the run ended, besides what the journal says (why it stopped is the `Stop`'s reason;
+/// the rows recorded `unfinished` are in the journal).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ending {
-    /// The run was stopped before every target was worked on.
-    pub stopped: bool,
-    /// Rows owed by targets that had started, recorded as `unfinished`.
-    pub unfinished: u64,
     /// Targets that never started because the run was stopped.
     pub not_started: u64,
 }
@@ -149,24 +146,21 @@ where
     }
     drop(receiver);
     let _ = reading.await;
-    let unfinished = record_unfinished(&context).await;
+    record_unfinished(&context);
     if let Err(error) = context.journal.flush().await {
         context.stop.request(StopReason::Journal(error.to_string()));
     }
-    Ending { stopped: stop.is_stopped(), unfinished, not_started }
+    Ending { not_started }
 }
 
-/// Every row the ledger still owes, as `unfinished`.
-async fn record_unfinished(context: &Context) -> u64 {
-    let owed = context.ledger.outstanding();
-    let count = owed.len() as u64;
-    for mut row in owed {
+/// Every row the ledger still owes, as `unfinished` (made durable by the flush that follows).
+fn record_unfinished(context: &Context) {
+    for mut row in context.ledger.outstanding() {
         row.outcome = Outcome::Unfinished;
         row.tenant = context.client.tenant_id.clone();
         context.journal.append_later(&Record::Row(row.clone()));
         context.sink.emit(Event::Row(row));
     }
-    count
 }
 
 async fn tenant_step(context: &Context) {

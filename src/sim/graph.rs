@@ -4,7 +4,7 @@
 //! A request is first parsed into a [`GraphCall`] (so the throttling cost is known before anything
 //! is done), then carried out. Direct requests and `$batch` items go through the same two steps.
 
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
@@ -31,7 +31,6 @@ pub struct GraphCall {
     pub select: Option<Vec<String>>,
     pub filter: Option<String>,
     pub count: bool,
-    pub eventual: bool,
     pub body: Option<Value>,
     /// `$top` (page size, at most 999) and `$skiptoken` (where a listing resumes).
     pub top: Option<usize>,
@@ -63,13 +62,13 @@ impl GraphCall {
     }
 }
 
-/// Parses `path` (raw, after `/v1.0` or `/beta`), its query string, headers and body.
+/// Parses `path` (raw, after `/v1.0` or `/beta`), its query string and body. (No header changes
+/// what the service does for these calls: `ConsistencyLevel` is not needed by the default filters.)
 pub fn parse(
     method: Method,
     beta: bool,
     path: &str,
     query: &str,
-    headers: &HeaderMap,
     body: &[u8],
     ids: &RequestIds,
 ) -> Result<GraphCall, Refusal> {
@@ -110,18 +109,8 @@ pub fn parse(
             false,
         ));
     }
-    let mut call = GraphCall {
-        method,
-        beta,
-        route,
-        select: None,
-        filter: None,
-        count: false,
-        eventual: false,
-        body: None,
-        top: None,
-        skip: 0,
-    };
+    let mut call =
+        GraphCall { method, beta, route, select: None, filter: None, count: false, body: None, top: None, skip: 0 };
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         match &*name {
             "$select" => call.select = Some(value.split(',').map(|s| s.trim().to_string()).collect()),
@@ -136,10 +125,6 @@ pub fn parse(
             }
         }
     }
-    call.eventual = headers
-        .get("consistencylevel")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
     if call.method == Method::PATCH {
         match serde_json::from_slice::<Value>(body) {
             Ok(value @ Value::Object(_)) => call.body = Some(value),

@@ -289,17 +289,9 @@ impl Service {
     }
 
     /// One Graph call, parsed, charged and carried out (used by direct requests and batch items).
-    fn graph_call(
-        &self,
-        method: Method,
-        beta: bool,
-        target: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-        ids: &RequestIds,
-    ) -> Reply {
+    fn graph_call(&self, method: Method, beta: bool, target: &str, body: &[u8], ids: &RequestIds) -> Reply {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let call = match graph::parse(method, beta, path, query, headers, body, ids) {
+        let call = match graph::parse(method, beta, path, query, body, ids) {
             Ok(call) => call,
             Err(refusal) => {
                 if refusal.unmatched {
@@ -336,10 +328,8 @@ async fn graph_entry(State(tenants): Shared, method: Method, uri: Uri, headers: 
     }
     // Parsing and charging happen inside the work, so a fault before the work changes nothing.
     let is_write = method == Method::PATCH;
-    finish_with_faults(&service, Api::Graph, &ids, is_write, || {
-        service.graph_call(method, beta, rest, &headers, &body, &ids)
-    })
-    .await
+    finish_with_faults(&service, Api::Graph, &ids, is_write, || service.graph_call(method, beta, rest, &body, &ids))
+        .await
 }
 
 fn batch_requests(body: &[u8], limit: usize, ids: &RequestIds) -> Result<Vec<Value>, Reply> {
@@ -367,21 +357,6 @@ fn batch_requests(body: &[u8], limit: usize, ids: &RequestIds) -> Result<Vec<Val
         ));
     }
     Ok(requests.clone())
-}
-
-/// Headers of a batch item: the item's own `headers` object.
-fn item_headers(item: &Value) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Some(map) = item["headers"].as_object() {
-        for (name, value) in map {
-            if let (Ok(name), Some(Ok(value))) =
-                (name.to_lowercase().parse::<axum::http::HeaderName>(), value.as_str().map(HeaderValue::from_str))
-            {
-                headers.insert(name, value);
-            }
-        }
-    }
-    headers
 }
 
 /// One item of a `$batch` answer: `id`, `status`, `headers` (with the item's `Content-Type`, as
@@ -419,7 +394,7 @@ async fn graph_batch(service: &Arc<Service>, beta: bool, body: &[u8], ids: &Requ
                 let url = if url.starts_with('/') { url.to_string() } else { format!("/{url}") };
                 let body = if item["body"].is_null() { Vec::new() } else { item["body"].to_string().into_bytes() };
                 service.record(method.as_str(), &format!("{version}{url}"), &body);
-                let reply = service.graph_call(method, beta, &url, &item_headers(item), &body, &item_ids);
+                let reply = service.graph_call(method, beta, &url, &body, &item_ids);
                 service.stats.answered(Api::Graph, reply.status.as_u16());
                 bump(&service.stats.batch_items);
                 item_response(&item["id"], reply)

@@ -44,7 +44,7 @@ async fn hostile_identities_reach_exactly_their_own_user() {
     assert_eq!(run(&args).await, 0);
 
     let received: Vec<Value> = serde_json::from_value(sim.service().received_json()).unwrap();
-    let select = "?$select=id,userPrincipalName,mail,userType,accountEnabled,assignedLicenses";
+    let select = "?$select=id,userPrincipalName,mail,userType,accountEnabled";
     let users = state(&sim);
     for (identity, path) in HOSTILE {
         let lookup = format!("/v1.0/{path}{select}");
