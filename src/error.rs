@@ -21,9 +21,27 @@ pub mod exit {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A mistake in the command line, the input or the configuration; the message says what to do.
+    /// A mistake in the command line, said in the words of its flags: the commands compose these
+    /// (each library module has its own typed error below).
     #[error("{0}")]
-    Config(String),
+    Usage(String),
+    /// The mailbox CSV cannot be used at all.
+    #[error(transparent)]
+    Input(#[from] crate::targets::InputError),
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
+    #[error(transparent)]
+    Exclusions(#[from] crate::scope::ExclusionError),
+    #[error(transparent)]
+    Certificate(#[from] crate::cloud::auth::CertificateError),
+    #[error(transparent)]
+    Record(#[from] crate::run_record::RecordError),
+    /// Another run holds the tenant's lock.
+    #[error("{0}")]
+    Busy(String),
+    /// A report directory that cannot take this run, or an earlier report that cannot be read.
+    #[error("{0}")]
+    ReportDirectory(String),
     /// The identity platform refused our credentials, or the app lacks a permission it needs.
     #[error("authentication failed: {0}")]
     Auth(String),
@@ -42,7 +60,16 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) | Error::Auth(_) | Error::Io { .. } => exit::NOTHING_DONE,
+            Error::Usage(_)
+            | Error::Input(_)
+            | Error::Profile(_)
+            | Error::Exclusions(_)
+            | Error::Certificate(_)
+            | Error::Record(_)
+            | Error::Busy(_)
+            | Error::ReportDirectory(_)
+            | Error::Auth(_)
+            | Error::Io { .. } => exit::NOTHING_DONE,
             Error::Fatal(_) => exit::TARGETS_FAILED,
             Error::Interrupted(_) => exit::INTERRUPTED,
         }

@@ -9,7 +9,6 @@
 pub mod cli;
 pub mod cloud;
 mod commands;
-pub mod connection;
 pub mod engine;
 pub mod error;
 pub mod files;
@@ -21,11 +20,12 @@ pub mod run_record;
 pub mod scope;
 pub mod secret;
 pub mod settings;
+#[cfg(feature = "simulator")]
 pub mod sim;
-mod sim_command;
 pub mod stop;
 pub mod targets;
 pub mod timestamp;
+pub mod tuning;
 
 pub use error::{Error, Result, exit};
 
@@ -52,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Validate(args) => commands::validate(args),
         Command::Profiles => commands::profiles(),
         Command::Audit(args) => commands::audit(args, cli.quiet).await,
-        Command::Sim(args) => sim_command::serve(args).await,
+        #[cfg(feature = "simulator")]
+        Command::Sim(args) => commands::sim(args).await,
     }
 }

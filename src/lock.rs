@@ -45,7 +45,7 @@ pub fn acquire(state_dir: &Path, tenant: &str, command: &str) -> Result<TenantLo
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
             let holder = if holder.is_empty() { "another run".to_string() } else { holder.to_string() };
-            return Err(Error::Config(format!(
+            return Err(Error::Busy(format!(
                 "tenant {tenant} is busy: {holder} holds {}. Wait for it to finish (or stop it); a lock left by a dead process does not block",
                 path.display()
             )));

@@ -65,6 +65,14 @@ struct ProfileFile {
     exclude: Vec<String>,
 }
 
+/// A profile that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("--profile {profile}: {problem}")]
+pub struct ProfileError {
+    pub profile: String,
+    pub problem: String,
+}
+
 /// A built-in profile by name, or a TOML file by path.
 pub fn load(name_or_path: &str) -> Result<Profile, Error> {
     if let Some(profile) = builtins().into_iter().find(|p| p.name == name_or_path) {
@@ -73,21 +81,22 @@ pub fn load(name_or_path: &str) -> Result<Profile, Error> {
     let path = Path::new(name_or_path);
     if !path.exists() {
         let names = builtins().iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(", ");
-        return Err(Error::Config(format!(
-            "--profile {name_or_path}: no built-in profile of that name ({names}) and no such file"
-        )));
+        return Err(ProfileError {
+            profile: name_or_path.into(),
+            problem: format!("no built-in profile of that name ({names}) and no such file"),
+        }
+        .into());
     }
+    let problem = |problem: String| ProfileError { profile: name_or_path.into(), problem };
     let text = crate::files::read_text_capped(path, crate::files::cap::SMALL)
-        .map_err(|e| Error::Config(format!("--profile {}: cannot read it: {e}", path.display())))?;
-    let file: ProfileFile = toml::from_str(&text)
-        .map_err(|e| Error::Config(format!("--profile {}: {}", path.display(), e.to_string().trim())))?;
+        .map_err(|e| problem(format!("cannot read it: {e}")))?;
+    let file: ProfileFile = toml::from_str(&text).map_err(|e| problem(e.to_string().trim().to_string()))?;
     let mut desired = DesiredState::default();
     for (name, value) in &file.settings {
         let setting = Setting::from_name(name).ok_or_else(|| {
-            Error::Config(format!("--profile {}: unknown setting '{name}' in [settings]; use security-defaults, smtp-auth or per-user-mfa", path.display()))
+            problem(format!("unknown setting '{name}' in [settings]; use security-defaults, smtp-auth or per-user-mfa"))
         })?;
-        let value =
-            setting.parse_value(value).map_err(|e| Error::Config(format!("--profile {}: {e}", path.display())))?;
+        let value = setting.parse_value(value).map_err(problem)?;
         desired.set(setting, value);
     }
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::TuningArgs;
 use crate::error::{Error, Result};
+use crate::tuning::Tuning;
 
 pub const FILE_NAME: &str = "run.json";
 
@@ -25,9 +25,14 @@ pub struct RunRecord {
     pub sets: Vec<String>,
     /// For a rollback: the report directory of the apply it undoes.
     pub rollback_of: Option<PathBuf>,
-    /// The tenant's id (a GUID) since version 2; as typed before.
+    /// The tenants' ids (GUIDs), one per lane (since version 3).
+    #[serde(default)]
+    pub tenant_ids: Vec<String>,
+    /// The tenant's id when there is one (as typed before version 2; joined by commas for
+    /// several tenants before version 3): read from older records, written for readers of them.
+    #[serde(default)]
     pub tenant_id: String,
-    pub tuning: TuningArgs,
+    pub tuning: Tuning,
     pub started_at: String,
     /// The exclusions in force: every entry, and the file they came from with its SHA-256.
     #[serde(default)]
@@ -83,10 +88,39 @@ pub struct ExclusionRecord {
     pub entries: Vec<String>,
 }
 
+/// A run record that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("--resume {}: {problem}", .directory.display())]
+pub struct RecordError {
+    pub directory: PathBuf,
+    pub problem: String,
+}
+
 /// The version of `run.json` this build writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 impl RunRecord {
+    /// The record of a run of `kind` starting now; the command fills in what it was asked.
+    pub fn new(command: RunKind, tuning: Tuning) -> RunRecord {
+        RunRecord {
+            version: VERSION,
+            command,
+            input: None,
+            input_sha256: None,
+            column: None,
+            profile: None,
+            sets: Vec::new(),
+            rollback_of: None,
+            tenant_ids: Vec::new(),
+            tenant_id: String::new(),
+            tuning,
+            started_at: crate::timestamp::now_rfc3339(),
+            exclusions: None,
+            shard: None,
+            all_mailboxes: false,
+        }
+    }
+
     pub fn save(&self, directory: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
         crate::files::write_atomic(directory, FILE_NAME, text.as_bytes())
@@ -95,24 +129,35 @@ impl RunRecord {
 
     pub fn load(directory: &Path) -> Result<RunRecord> {
         let path = directory.join(FILE_NAME);
-        let text = crate::files::read_text_capped(&path, crate::files::cap::MEDIUM).map_err(|e| {
-            Error::Config(format!("--resume {}: no run to resume there ({}: {e})", directory.display(), path.display()))
+        let text = crate::files::read_text_capped(&path, crate::files::cap::MEDIUM).map_err(|e| RecordError {
+            directory: directory.to_path_buf(),
+            problem: format!("no run to resume there ({}: {e})", path.display()),
         })?;
-        serde_json::from_str(&text).map_err(|e| {
-            Error::Config(format!("--resume {}: {} is not a run record: {e}", directory.display(), path.display()))
-        })
+        let mut record: RunRecord = serde_json::from_str(&text).map_err(|e| RecordError {
+            directory: directory.to_path_buf(),
+            problem: format!("{} is not a run record: {e}", path.display()),
+        })?;
+        if record.tenant_ids.is_empty() {
+            record.tenant_ids = record.tenant_id.split(',').map(str::to_string).filter(|id| !id.is_empty()).collect();
+        }
+        Ok(record)
+    }
+
+    /// Keeps the tenants the run signed in to.
+    pub fn set_tenants(&mut self, ids: Vec<String>) {
+        self.tenant_id = if ids.len() == 1 { ids[0].clone() } else { String::new() };
+        self.tenant_ids = ids;
     }
 }
 
 /// SHA-256 of a file, hex; read in blocks so a large CSV is never held whole. (A pipe is copied
 /// into the report directory before anything reads it: see `targets::settle_input`.)
 pub fn fingerprint(path: &Path) -> Result<String> {
-    let mut file =
-        std::fs::File::open(path).map_err(|e| Error::Config(format!("{}: cannot open it: {e}", path.display())))?;
+    let mut file = std::fs::File::open(path).map_err(Error::io(format!("cannot open {}", path.display())))?;
     let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     let mut block = vec![0u8; 256 * 1024];
     loop {
-        let n = file.read(&mut block).map_err(|e| Error::Config(format!("{}: cannot read it: {e}", path.display())))?;
+        let n = file.read(&mut block).map_err(Error::io(format!("cannot read {}", path.display())))?;
         if n == 0 {
             break;
         }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Addresses and domains a run must leave alone.
 #[derive(Debug, Default)]
@@ -14,12 +14,22 @@ pub struct Exclusions {
     source: String,
 }
 
+/// An exclusion file that cannot be used: where, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("--exclude {place}: {problem}")]
+pub struct ExclusionError {
+    pub place: String,
+    pub problem: String,
+}
+
 impl Exclusions {
     /// Reads one address or `*@domain` a line; blank lines and lines starting with `#` are
     /// skipped. A `#` inside a line is part of the address: guest UPNs hold `#EXT#`.
     pub fn load(path: &Path) -> Result<Exclusions> {
-        let text = crate::files::read_text_capped(path, crate::files::cap::MEDIUM)
-            .map_err(|e| Error::Config(format!("--exclude {}: cannot read it: {e}", path.display())))?;
+        let text = crate::files::read_text_capped(path, crate::files::cap::MEDIUM).map_err(|e| ExclusionError {
+            place: path.display().to_string(),
+            problem: format!("cannot read it: {e}"),
+        })?;
         let mut exclusions = Exclusions { source: path.display().to_string(), ..Exclusions::default() };
         for (number, line) in text.lines().enumerate() {
             let entry = line.trim();
@@ -28,7 +38,7 @@ impl Exclusions {
             }
             exclusions
                 .add(entry)
-                .map_err(|reason| Error::Config(format!("--exclude {}:{}: {reason}", path.display(), number + 1)))?;
+                .map_err(|problem| ExclusionError { place: format!("{}:{}", path.display(), number + 1), problem })?;
         }
         Ok(exclusions)
     }

@@ -42,27 +42,29 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// A certificate credential that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("AZURE_CLIENT_CERTIFICATE_PATH {}: {problem}", .path.display())]
+pub struct CertificateError {
+    pub path: std::path::PathBuf,
+    pub problem: String,
+}
+
 impl Credential {
     /// Reads a PEM file holding a certificate and its private key.
-    pub fn from_certificate_file(path: &Path) -> Result<Credential, Error> {
-        let text = crate::files::read_capped(path, crate::files::cap::SMALL).map_err(|e| {
-            Error::Config(format!("AZURE_CLIENT_CERTIFICATE_PATH {}: cannot read it: {e}", path.display()))
-        })?;
-        let blocks = pem::parse_many(&text).map_err(|e| {
-            Error::Config(format!("AZURE_CLIENT_CERTIFICATE_PATH {}: not a PEM file: {e}", path.display()))
-        })?;
+    pub fn from_certificate_file(path: &Path) -> Result<Credential, CertificateError> {
+        let problem = |problem: String| CertificateError { path: path.to_path_buf(), problem };
+        let text = crate::files::read_capped(path, crate::files::cap::SMALL)
+            .map_err(|e| problem(format!("cannot read it: {e}")))?;
+        let blocks = pem::parse_many(&text).map_err(|e| problem(format!("not a PEM file: {e}")))?;
         let certificate = blocks.iter().find(|b| b.tag() == "CERTIFICATE").ok_or_else(|| {
-            Error::Config(format!("AZURE_CLIENT_CERTIFICATE_PATH {}: no CERTIFICATE block; the file must hold the certificate and its private key", path.display()))
+            problem("no CERTIFICATE block; the file must hold the certificate and its private key".into())
         })?;
         let key = blocks.iter().find(|b| b.tag().ends_with("PRIVATE KEY")).ok_or_else(|| {
-            Error::Config(format!("AZURE_CLIENT_CERTIFICATE_PATH {}: no PRIVATE KEY block; the file must hold the certificate and its private key (unencrypted)", path.display()))
+            problem("no PRIVATE KEY block; the file must hold the certificate and its private key (unencrypted)".into())
         })?;
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(key).as_bytes()).map_err(|e| {
-            Error::Config(format!(
-                "AZURE_CLIENT_CERTIFICATE_PATH {}: the private key is not a usable RSA key: {e}",
-                path.display()
-            ))
-        })?;
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(key).as_bytes())
+            .map_err(|e| problem(format!("the private key is not a usable RSA key: {e}")))?;
         Ok(Credential::Certificate { key, thumbprint: sha256_thumbprint(certificate.contents()) })
     }
 }

@@ -4,9 +4,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
+use crate::engine::events::{Outcome, Row};
 use crate::error::{Error, Result};
+use crate::settings::Setting;
 
 /// A setting's state at the end of a run, as far as its row tells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,84 +18,111 @@ enum End {
     Unknown,
 }
 
-fn end_of(outcome: &str) -> End {
+fn end_of(outcome: Outcome) -> End {
     match outcome {
-        "compliant" | "changed" => End::Compliant,
-        "would-change" => End::NonCompliant,
+        Outcome::Compliant | Outcome::Changed => End::Compliant,
+        Outcome::WouldChange => End::NonCompliant,
         _ => End::Unknown,
     }
 }
 
 /// (identity, setting) → end state, of one report.
-type Ends = HashMap<(String, String), End>;
+type Ends = HashMap<(String, Setting), End>;
 
 /// The end states and the identities of one report.
 fn load(directory: &Path) -> Result<(Ends, BTreeSet<String>)> {
     let path = directory.join("results.csv");
-    let mut reader = csv::Reader::from_path(&path).map_err(|e| {
-        Error::Config(format!("--baseline {}: cannot read {}: {e}", directory.display(), path.display()))
-    })?;
+    let unreadable = |e: csv::Error| {
+        Error::ReportDirectory(format!("--baseline {}: cannot read {}: {e}", directory.display(), path.display()))
+    };
+    let mut reader = csv::Reader::from_path(&path).map_err(unreadable)?;
     let mut ends = HashMap::new();
     let mut identities = BTreeSet::new();
-    for row in reader.deserialize::<HashMap<String, String>>() {
-        let row = row.map_err(|e| Error::Config(format!("--baseline {}: {e}", path.display())))?;
-        let (Some(identity), Some(setting), Some(outcome)) =
-            (row.get("identity"), row.get("setting"), row.get("outcome"))
-        else {
-            continue;
-        };
-        if identity == "(tenant)" {
+    for row in reader.deserialize::<Row>() {
+        let row = row.map_err(unreadable)?;
+        if row.setting.is_tenant_wide() {
             continue;
         }
-        let identity = identity.to_lowercase();
+        let identity = row.identity.to_lowercase();
         identities.insert(identity.clone());
-        ends.insert((identity, setting.clone()), end_of(outcome));
+        ends.insert((identity, row.setting), end_of(row.outcome));
     }
     Ok((ends, identities))
 }
 
-/// One difference from the baseline.
+/// The kinds of difference from the baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    NewlyNonCompliant,
+    Fixed,
+    NewMailbox,
+    RemovedMailbox,
+}
+
+impl ChangeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::NewlyNonCompliant => "newly-non-compliant",
+            ChangeKind::Fixed => "fixed",
+            ChangeKind::NewMailbox => "new-mailbox",
+            ChangeKind::RemovedMailbox => "removed-mailbox",
+        }
+    }
+}
+
+/// One difference from the baseline; a mailbox that came or went has no setting.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Change {
-    pub kind: &'static str,
+    pub kind: ChangeKind,
     pub identity: String,
-    pub setting: String,
+    pub setting: Option<Setting>,
+}
+
+/// The summary's part about drift.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DriftSummary {
+    pub baseline: String,
+    pub newly_non_compliant: usize,
+    pub fixed: usize,
+    pub new_mailboxes: usize,
+    pub removed_mailboxes: usize,
 }
 
 /// Compares this run's report with the baseline's; writes `drift.csv` and returns the summary part.
-pub fn compare(baseline: &Path, current: &Path) -> Result<(Value, Vec<Change>)> {
+pub fn compare(baseline: &Path, current: &Path) -> Result<(DriftSummary, Vec<Change>)> {
     let (before, before_identities) = load(baseline)?;
     let (now, now_identities) = load(current)?;
     let mut changes = Vec::new();
     for ((identity, setting), end) in &now {
-        let was = before.get(&(identity.clone(), setting.clone()));
-        let kind = match (was, end) {
-            (Some(End::Compliant), End::NonCompliant) => "newly-non-compliant",
-            (Some(End::NonCompliant), End::Compliant) => "fixed",
+        let kind = match (before.get(&(identity.clone(), *setting)), end) {
+            (Some(End::Compliant), End::NonCompliant) => ChangeKind::NewlyNonCompliant,
+            (Some(End::NonCompliant), End::Compliant) => ChangeKind::Fixed,
             _ => continue,
         };
-        changes.push(Change { kind, identity: identity.clone(), setting: setting.clone() });
+        changes.push(Change { kind, identity: identity.clone(), setting: Some(*setting) });
     }
     for identity in now_identities.difference(&before_identities) {
-        changes.push(Change { kind: "new-mailbox", identity: identity.clone(), setting: String::new() });
+        changes.push(Change { kind: ChangeKind::NewMailbox, identity: identity.clone(), setting: None });
     }
     for identity in before_identities.difference(&now_identities) {
-        changes.push(Change { kind: "removed-mailbox", identity: identity.clone(), setting: String::new() });
+        changes.push(Change { kind: ChangeKind::RemovedMailbox, identity: identity.clone(), setting: None });
     }
     changes.sort();
     let mut writer = super::create_csv(current, "drift.csv", &["change", "identity", "setting"])?;
     let io = |e: csv::Error| Error::Io { context: "cannot write drift.csv".into(), source: e.into() };
     for change in &changes {
-        writer.write_record([change.kind, &super::safe(&change.identity), &change.setting]).map_err(io)?;
+        let setting = change.setting.map(Setting::name).unwrap_or_default();
+        writer.write_record([change.kind.name(), &super::safe(&change.identity), setting]).map_err(io)?;
     }
     super::close_csv(current, "drift.csv", writer)?;
-    let count = |kind: &str| changes.iter().filter(|c| c.kind == kind).count();
-    let summary = json!({
-        "baseline": baseline.display().to_string(),
-        "newly_non_compliant": count("newly-non-compliant"),
-        "fixed": count("fixed"),
-        "new_mailboxes": count("new-mailbox"),
-        "removed_mailboxes": count("removed-mailbox"),
-    });
+    let count = |kind: ChangeKind| changes.iter().filter(|c| c.kind == kind).count();
+    let summary = DriftSummary {
+        baseline: baseline.display().to_string(),
+        newly_non_compliant: count(ChangeKind::NewlyNonCompliant),
+        fixed: count(ChangeKind::Fixed),
+        new_mailboxes: count(ChangeKind::NewMailbox),
+        removed_mailboxes: count(ChangeKind::RemovedMailbox),
+    };
     Ok((summary, changes))
 }

@@ -2,14 +2,12 @@
 //! chart of outcomes per setting (inline SVG), the drift against a baseline, and a sortable,
 //! filterable table of rows. No network requests: styles, chart and script are all inline.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::Value;
-
 use super::drift::Change;
-use crate::engine::events::Outcome;
+use super::summary::Summary;
+use crate::engine::events::{Outcome, Row};
 use crate::error::{Error, Result};
 
 /// The most rows the table holds; past that, failures and pending changes come first.
@@ -30,29 +28,30 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn colour(outcome: &str) -> &'static str {
+fn colour(outcome: Outcome) -> &'static str {
     match outcome {
-        "changed" => "#2b7bb9",
-        "compliant" => "#3a9d5d",
-        "would-change" => "#e0a526",
-        "skipped" => "#9aa0a6",
-        "conflict" => "#a05cbf",
-        "unfinished" => "#e8710a",
-        _ => "#d64545",
+        Outcome::Changed => "#2b7bb9",
+        Outcome::Compliant => "#3a9d5d",
+        Outcome::WouldChange => "#e0a526",
+        Outcome::Skipped => "#9aa0a6",
+        Outcome::Conflict => "#a05cbf",
+        Outcome::Unfinished => "#e8710a",
+        Outcome::Failed => "#d64545",
     }
 }
 
-fn chart(summary: &Value) -> String {
-    let settings = summary["by_setting"].as_object().cloned().unwrap_or_default();
+fn chart(summary: &Summary) -> String {
+    let settings = &summary.by_setting;
     let height = 40 * settings.len().max(1) + 40;
     let mut svg = format!(r#"<svg width="720" height="{height}" role="img" aria-label="Outcomes per setting">"#);
     for (i, (setting, outcomes)) in settings.iter().enumerate() {
         let y = 10 + i * 40;
-        let total: u64 = outcomes.as_object().map(|o| o.values().filter_map(Value::as_u64).sum()).unwrap_or(0).max(1);
-        let _ = write!(svg, r#"<text x="0" y="{}" font-size="13">{}</text>"#, y + 18, escape(setting));
+        let total: u64 = outcomes.values().sum::<u64>().max(1);
+        let setting = setting.name();
+        let _ = write!(svg, r#"<text x="0" y="{}" font-size="13">{setting}</text>"#, y + 18);
         let mut x = 150.0;
         for outcome in Outcome::ALL {
-            let count = outcomes[outcome.name()].as_u64().unwrap_or(0);
+            let count = outcomes.get(&outcome).copied().unwrap_or(0);
             if count == 0 {
                 continue;
             }
@@ -61,8 +60,7 @@ fn chart(summary: &Value) -> String {
                 svg,
                 r#"<rect class="bar" data-outcome="{name}" x="{x:.1}" y="{y}" width="{width:.1}" height="26" fill="{fill}"><title>{setting} {name}: {count}</title></rect>"#,
                 name = outcome.name(),
-                fill = colour(outcome.name()),
-                setting = escape(setting),
+                fill = colour(outcome),
             );
             x += width;
         }
@@ -74,7 +72,7 @@ fn chart(summary: &Value) -> String {
             svg,
             r#"<rect x="{x}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{legend_y}" font-size="12">{}</text>"#,
             legend_y - 10,
-            colour(outcome.name()),
+            colour(outcome),
             x + 16,
             outcome.name()
         );
@@ -84,18 +82,19 @@ fn chart(summary: &Value) -> String {
     svg
 }
 
-fn rows(directory: &Path) -> Result<(Vec<HashMap<String, String>>, usize)> {
+/// The rows the table shows (failures and pending changes first), and how many there are.
+fn rows(directory: &Path) -> Result<(Vec<Row>, usize)> {
     let path = directory.join("results.csv");
     let mut reader = csv::Reader::from_path(&path)
         .map_err(|e| Error::Io { context: format!("cannot read {}", path.display()), source: e.into() })?;
     let mut urgent = Vec::new();
     let mut rest = Vec::new();
     let mut total = 0;
-    for row in reader.deserialize::<HashMap<String, String>>().map_while(|r| r.ok()) {
+    for row in reader.deserialize::<Row>().map_while(|r| r.ok()) {
         total += 1;
         let pressing = matches!(
-            row.get("outcome").map(String::as_str),
-            Some("failed" | "unfinished" | "conflict" | "would-change" | "changed")
+            row.outcome,
+            Outcome::Failed | Outcome::Unfinished | Outcome::Conflict | Outcome::WouldChange | Outcome::Changed
         );
         if pressing && urgent.len() < TABLE_ROWS {
             urgent.push(row);
@@ -106,6 +105,22 @@ fn rows(directory: &Path) -> Result<(Vec<HashMap<String, String>>, usize)> {
     urgent.extend(rest);
     urgent.truncate(TABLE_ROWS);
     Ok((urgent, total))
+}
+
+/// The table's cells of one row.
+fn cells(row: &Row) -> [String; 9] {
+    let value = |v: Option<crate::settings::Value>| v.map(|v| v.name()).unwrap_or_default().to_string();
+    [
+        row.line.to_string(),
+        row.identity.clone(),
+        row.setting.name().into(),
+        value(row.before),
+        row.desired.name().into(),
+        value(row.after),
+        row.outcome.name().into(),
+        row.error_code.clone(),
+        row.error_message.clone(),
+    ]
 }
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#202124}h1{font-size:22px}h2{font-size:17px;margin-top:28px}\
@@ -124,15 +139,12 @@ apply();
 "#;
 
 /// Writes `report.html` from the summary, `results.csv` and the drift.
-pub fn write(directory: &Path, summary: &Value, drift: &[Change]) -> Result<()> {
+pub fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Result<()> {
     let (rows, total) = rows(directory)?;
     let mut page = String::new();
-    let started = summary["started_at"].as_str().unwrap_or("");
-    let title = format!(
-        "remediate {} — {} UTC",
-        summary["command"].as_str().unwrap_or(""),
-        started.get(..19).unwrap_or(started).replace('T', " ")
-    );
+    let started = &summary.started_at;
+    let title =
+        format!("remediate {} — {} UTC", summary.command, started.get(..19).unwrap_or(started).replace('T', " "));
     let _ = write!(
         page,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
@@ -142,38 +154,37 @@ pub fn write(directory: &Path, summary: &Value, drift: &[Change]) -> Result<()> 
         page,
         "<h1>{}</h1><p class=\"muted\">tenant {} · profile {} · desired {} · exit code {}</p>",
         escape(&title),
-        escape(summary["tenant_id"].as_str().unwrap_or("")),
-        escape(summary["profile"].as_str().unwrap_or("(none)")),
-        escape(summary["desired"].as_str().unwrap_or("")),
-        summary["exit_code"]
+        escape(&summary.tenant_id),
+        escape(summary.profile.as_deref().unwrap_or("(none)")),
+        escape(&summary.desired),
+        summary.exit_code
     );
     page.push_str("<div class=\"cards\">");
-    let _ = write!(page, "<div class=\"card\" data-count=\"targets\"><b>{}</b>targets</div>", summary["targets"]);
+    let _ = write!(page, "<div class=\"card\" data-count=\"targets\"><b>{}</b>targets</div>", summary.targets);
     for outcome in Outcome::ALL {
         let _ = write!(
             page,
             "<div class=\"card\" data-count=\"{0}\"><b>{1}</b>{0}</div>",
             outcome.name(),
-            summary["counts"][outcome.name()]
+            summary.counts.get(&outcome).copied().unwrap_or(0)
         );
     }
     let _ = write!(
         page,
         "<div class=\"card\" data-count=\"rejected_rows\"><b>{}</b>rows rejected</div>",
-        summary["rejected_rows"]
+        summary.rejected_rows
     );
     page.push_str("</div><h2>Outcomes per setting</h2>");
     page.push_str(&chart(summary));
-    if summary["drift"].is_object() {
-        let drift_summary = &summary["drift"];
+    if let Some(drift_summary) = &summary.drift {
         let _ = write!(
             page,
             "<h2>Drift since {}</h2><p>newly non-compliant <b>{}</b> · fixed <b>{}</b> · new mailboxes <b>{}</b> · removed mailboxes <b>{}</b></p>",
-            escape(drift_summary["baseline"].as_str().unwrap_or("")),
-            drift_summary["newly_non_compliant"],
-            drift_summary["fixed"],
-            drift_summary["new_mailboxes"],
-            drift_summary["removed_mailboxes"]
+            escape(&drift_summary.baseline),
+            drift_summary.newly_non_compliant,
+            drift_summary.fixed,
+            drift_summary.new_mailboxes,
+            drift_summary.removed_mailboxes
         );
         page.push_str(
             "<table id=\"drift\"><thead><tr><th>change</th><th>identity</th><th>setting</th></tr></thead><tbody>",
@@ -182,18 +193,17 @@ pub fn write(directory: &Path, summary: &Value, drift: &[Change]) -> Result<()> 
             let _ = write!(
                 page,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                change.kind,
+                change.kind.name(),
                 escape(&change.identity),
-                escape(&change.setting)
+                change.setting.map(|s| s.name()).unwrap_or_default()
             );
         }
         page.push_str("</tbody></table>");
     }
-    let warnings = summary["warnings"].as_array().cloned().unwrap_or_default();
-    if !warnings.is_empty() {
+    if !summary.warnings.is_empty() {
         page.push_str("<h2>Warnings</h2><ul>");
-        for warning in warnings {
-            let _ = write!(page, "<li>{}</li>", escape(warning.as_str().unwrap_or("")));
+        for warning in &summary.warnings {
+            let _ = write!(page, "<li>{}</li>", escape(warning));
         }
         page.push_str("</ul>");
     }
@@ -216,16 +226,14 @@ pub fn write(directory: &Path, summary: &Value, drift: &[Change]) -> Result<()> 
     }
     page.push_str("</tr></thead><tbody>");
     for row in &rows {
-        let outcome = row.get("outcome").map(String::as_str).unwrap_or("");
-        let _ = write!(page, "<tr data-outcome=\"{}\">", escape(outcome));
-        for column in columns {
-            let value = row.get(column).map(String::as_str).unwrap_or("");
-            let class = if column == "outcome" {
-                format!(" class=\"o\" style=\"color:{}\"", colour(value))
+        let _ = write!(page, "<tr data-outcome=\"{}\">", row.outcome.name());
+        for (column, value) in columns.iter().zip(cells(row)) {
+            let class = if *column == "outcome" {
+                format!(" class=\"o\" style=\"color:{}\"", colour(row.outcome))
             } else {
                 String::new()
             };
-            let _ = write!(page, "<td{class}>{}</td>", escape(value));
+            let _ = write!(page, "<td{class}>{}</td>", escape(&value));
         }
         page.push_str("</tr>");
     }

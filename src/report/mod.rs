@@ -96,7 +96,7 @@ pub fn close_csv(directory: &Path, name: &str, writer: CsvFile) -> Result<()> {
 /// Refuses a report directory that already holds a report (checked before anything happens).
 pub fn check_directory(directory: &Path) -> Result<()> {
     if directory.join("summary.json").exists() || directory.join(crate::engine::journal::FILE_NAME).exists() {
-        return Err(Error::Config(format!(
+        return Err(Error::ReportDirectory(format!(
             "--report-dir {}: it already holds a report; choose a new directory so that report is kept (or --resume it)",
             directory.display()
         )));

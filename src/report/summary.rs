@@ -1,23 +1,28 @@
-//! `summary.json` (schema version 1) and the recap printed at the end of a run.
+//! `summary.json` (schema version 1) and the recap printed at the end of a run. The summary is a
+//! typed document: written with serde, and read back the same way by the HTML page and by anyone
+//! who scripts against it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::Tally;
+use super::drift::DriftSummary;
 use crate::cloud::Api;
 use crate::cloud::pacer::PacerState;
 use crate::engine::events::Outcome;
 use crate::error::{Error, Result};
+use crate::run_record::RunKind;
+use crate::settings::Setting;
 use crate::timestamp::rfc3339;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What the summary says besides the tally.
 pub struct RunInfo<'a> {
-    pub command: &'a str,
+    pub command: RunKind,
     pub profile: Option<&'a str>,
     pub desired: String,
     pub input: Option<&'a Path>,
@@ -42,84 +47,143 @@ pub struct RunInfo<'a> {
     /// What is left to do, and the exact command that does it.
     pub unfinished: Vec<String>,
     pub finish_command: Option<String>,
+    /// Bad CSV rows met in this session.
+    pub input_problems: u64,
 }
 
-fn outcome_counts(outcomes: &BTreeMap<Outcome, u64>) -> Value {
-    Value::Object(outcomes.iter().map(|(o, n)| (o.name().to_string(), json!(n))).collect())
+/// Outcome counts, by outcome name.
+pub type Counts = BTreeMap<Outcome, u64>;
+
+/// `summary.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub tool_version: String,
+    pub command: RunKind,
+    pub profile: Option<String>,
+    pub desired: String,
+    pub input: Option<String>,
+    pub tenant_id: String,
+    pub simulated: bool,
+    pub resumed: bool,
+    pub started_at: String,
+    pub finished_at: String,
+    pub elapsed_seconds: f64,
+    pub targets: u64,
+    pub rejected_rows: u64,
+    /// Every outcome, zeros included.
+    pub counts: Counts,
+    pub by_setting: BTreeMap<Setting, Counts>,
+    pub by_tenant: BTreeMap<String, Counts>,
+    /// By API name, then by status (`no-answer` when none came).
+    pub requests: BTreeMap<String, BTreeMap<String, u64>>,
+    pub requests_total: u64,
+    pub throttled: u64,
+    /// By tenant, then by API.
+    pub pacing: BTreeMap<String, BTreeMap<String, PacingFigures>>,
+    pub journal: JournalFigures,
+    pub warnings: Vec<String>,
+    pub interrupted: bool,
+    pub stopped_because: Option<String>,
+    pub not_started: u64,
+    pub pending_writes: u64,
+    pub unfinished: Vec<String>,
+    pub finish_command: Option<String>,
+    pub exit_code: u8,
+    pub input_problems_this_session: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftSummary>,
 }
 
-pub fn to_json(info: &RunInfo, tally: &Tally) -> Value {
-    let by_setting: serde_json::Map<String, Value> = tally
-        .by_setting
-        .iter()
-        .map(|(setting, outcomes)| (setting.name().to_string(), outcome_counts(outcomes)))
-        .collect();
-    let by_tenant: serde_json::Map<String, Value> =
-        tally.by_tenant.iter().map(|(tenant, outcomes)| (tenant.clone(), outcome_counts(outcomes))).collect();
-    let counts: serde_json::Map<String, Value> =
-        Outcome::ALL.iter().map(|o| (o.name().to_string(), json!(tally.count(*o)))).collect();
-    let mut requests: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
-    for ((api, status), count) in &info.requests {
-        let status = if *status == 0 { "no-answer".to_string() } else { status.to_string() };
-        requests.entry(api.name()).or_default().insert(status, *count);
+/// One API's pace at the end of a run, rates rounded to a hundredth.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PacingFigures {
+    pub ceiling: f64,
+    pub rate: f64,
+    pub budget: Option<f64>,
+    pub throttled: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JournalFigures {
+    pub records: u64,
+    pub syncs: u64,
+    pub damaged: u64,
+}
+
+fn hundredths(rate: f64) -> f64 {
+    (rate * 100.0).round() / 100.0
+}
+
+impl Summary {
+    pub fn new(info: &RunInfo, tally: &Tally) -> Summary {
+        let mut requests: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for ((api, status), count) in &info.requests {
+            let status = if *status == 0 { "no-answer".to_string() } else { status.to_string() };
+            requests.entry(api.name().to_string()).or_default().insert(status, *count);
+        }
+        let pacing = info
+            .pacing
+            .iter()
+            .map(|(tenant, states)| {
+                let apis = states.iter().map(|state| {
+                    let figures = PacingFigures {
+                        ceiling: hundredths(state.ceiling),
+                        rate: hundredths(state.rate),
+                        budget: state.budget.map(hundredths),
+                        throttled: state.throttled,
+                    };
+                    (state.name.to_string(), figures)
+                });
+                (tenant.clone(), apis.collect())
+            })
+            .collect();
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            command: info.command,
+            profile: info.profile.map(str::to_string),
+            desired: info.desired.clone(),
+            input: info.input.map(|p| p.display().to_string()),
+            tenant_id: info.tenant_id.to_string(),
+            simulated: info.simulated,
+            resumed: info.resumed,
+            started_at: rfc3339(info.started_at),
+            finished_at: rfc3339(info.started_at + info.elapsed),
+            elapsed_seconds: (info.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            targets: tally.targets,
+            rejected_rows: tally.rejected_rows,
+            counts: Outcome::ALL.iter().map(|o| (*o, tally.count(*o))).collect(),
+            by_setting: tally.by_setting.clone(),
+            by_tenant: tally.by_tenant.clone(),
+            requests_total: info.requests.values().sum(),
+            requests,
+            throttled: info.throttled,
+            pacing,
+            journal: JournalFigures {
+                records: info.journal_records,
+                syncs: info.journal_syncs,
+                damaged: tally.damaged_records,
+            },
+            warnings: tally.warnings.clone(),
+            interrupted: info.interrupted,
+            stopped_because: info.stopped_because.clone(),
+            not_started: info.not_started,
+            pending_writes: tally.pending_writes,
+            unfinished: info.unfinished.clone(),
+            finish_command: info.finish_command.clone(),
+            exit_code: info.exit_code,
+            input_problems_this_session: info.input_problems,
+            drift: None,
+        }
     }
-    json!({
-        "schema_version": SCHEMA_VERSION,
-        "tool_version": env!("CARGO_PKG_VERSION"),
-        "command": info.command,
-        "profile": info.profile,
-        "desired": info.desired,
-        "input": info.input.map(|p| p.display().to_string()),
-        "tenant_id": info.tenant_id,
-        "simulated": info.simulated,
-        "resumed": info.resumed,
-        "started_at": rfc3339(info.started_at),
-        "finished_at": rfc3339(info.started_at + info.elapsed),
-        "elapsed_seconds": (info.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-        "targets": tally.targets,
-        "rejected_rows": tally.rejected_rows,
-        "counts": counts,
-        "by_setting": by_setting,
-        "by_tenant": by_tenant,
-        "requests": requests,
-        "requests_total": info.requests.values().sum::<u64>(),
-        "throttled": info.throttled,
-        "pacing": pacing_json(&info.pacing),
-        "journal": {"records": info.journal_records, "syncs": info.journal_syncs, "damaged": tally.damaged_records},
-        "warnings": tally.warnings,
-        "interrupted": info.interrupted,
-        "stopped_because": info.stopped_because,
-        "not_started": info.not_started,
-        "pending_writes": tally.pending_writes,
-        "unfinished": info.unfinished,
-        "finish_command": info.finish_command,
-        "exit_code": info.exit_code,
-    })
-}
 
-/// `{tenant: {api: {ceiling, rate, budget, throttled}}}`, rates rounded to a hundredth.
-fn pacing_json(pacing: &[(String, [PacerState; 3])]) -> Value {
-    let round = |rate: f64| (rate * 100.0).round() / 100.0;
-    let tenants = pacing.iter().map(|(tenant, states)| {
-        let apis = states.iter().map(|state| {
-            let entry = json!({
-                "ceiling": round(state.ceiling),
-                "rate": round(state.rate),
-                "budget": state.budget.map(round),
-                "throttled": state.throttled,
-            });
-            (state.name.to_string(), entry)
-        });
-        (tenant.clone(), Value::Object(apis.collect()))
-    });
-    Value::Object(tenants.collect())
-}
-
-/// Writes `summary.json` atomically: a temporary file, synced, then renamed.
-pub fn write(directory: &Path, summary: &Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(summary).unwrap_or_default() + "\n";
-    crate::files::write_atomic(directory, "summary.json", text.as_bytes())
-        .map_err(Error::io(format!("cannot write summary.json in {}", directory.display())))
+    /// Writes `summary.json` atomically: a temporary file, synced, then renamed.
+    pub fn write(&self, directory: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
+        crate::files::write_atomic(directory, "summary.json", text.as_bytes())
+            .map_err(Error::io(format!("cannot write summary.json in {}", directory.display())))
+    }
 }
 
 /// The lines printed at the end of a run.

@@ -250,12 +250,6 @@ pub async fn write(
         (Setting::SecurityDefaults, _) => security_defaults::write(client, value).await,
         (Setting::SmtpAuth, Some(user)) => smtp_auth::write(client, &user.upn, value).await,
         (Setting::PerUserMfa, Some(user)) => per_user_mfa::write(client, &user.id, value).await,
-        (_, None) => Err(CallError::Refused {
-            status: 0,
-            code: "NoTarget".into(),
-            message: "a per-target setting needs a target".into(),
-            ids: RequestIds::default(),
-            attempts: 0,
-        }),
+        (_, None) => Err(CallError::Local { code: "NoTarget", message: "a per-target setting needs a target".into() }),
     }
 }

@@ -11,16 +11,21 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Service;
 use super::budget::Verdict;
-use super::exchange::{self, ExchangeCall};
 use super::faults::Fault;
 use super::graph::{self, GraphCall};
 use super::reply::{Reply, RequestIds};
 use super::stats::{Api, bump};
 use super::tokens::Audience;
+
+mod batch;
+mod exchange_route;
+
+use batch::graph_batch;
+use exchange_route::exchange_invoke;
 
 type Shared = State<Arc<Tenants>>;
 
@@ -52,13 +57,6 @@ impl Tenants {
         wanted.map_or(self.first(), |id| self.by_id(&id))
     }
 }
-
-const GRAPH_BATCH_LIMIT: usize = 20;
-const CONCURRENCY_MESSAGE: &str = "The request was throttled because the maximum number of concurrent requests per tenant was exceeded. Please retry after some time.";
-/// The plain-text form of the same refusal, with no `Retry-After`, which public clients that run
-/// on real tenants match by its text whatever the status (ExoHelper's Invoke-ExoCommand, CIPP).
-const CONCURRENCY_TEXT: &str =
-    "You have reached the maximum number of concurrent requests per tenant. Please wait and try again";
 
 pub fn router(tenants: Arc<Tenants>) -> Router {
     Router::new()
@@ -330,178 +328,4 @@ async fn graph_entry(State(tenants): Shared, method: Method, uri: Uri, headers: 
     let is_write = method == Method::PATCH;
     finish_with_faults(&service, Api::Graph, &ids, is_write, || service.graph_call(method, beta, rest, &body, &ids))
         .await
-}
-
-fn batch_requests(body: &[u8], limit: usize, ids: &RequestIds) -> Result<Vec<Value>, Reply> {
-    let parsed: Value = serde_json::from_slice(body).map_err(|_| {
-        Reply::graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.", ids)
-    })?;
-    let Some(requests) = parsed["requests"].as_array() else {
-        return Err(Reply::graph_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "The batch request must contain a 'requests' array.",
-            ids,
-        ));
-    };
-    if requests.len() > limit {
-        let text = format!("Number of batch request steps exceeds the maximum of {limit}.");
-        return Err(Reply::graph_error(StatusCode::BAD_REQUEST, "BadRequest", &text, ids));
-    }
-    if requests.is_empty() {
-        return Err(Reply::graph_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "The batch request contains no requests.",
-            ids,
-        ));
-    }
-    Ok(requests.clone())
-}
-
-/// One item of a `$batch` answer: `id`, `status`, `headers` (with the item's `Content-Type`, as
-/// the JSON batching page's response example shows) and `body`.
-fn item_response(id: &Value, reply: Reply) -> Value {
-    let mut headers: serde_json::Map<String, Value> =
-        reply.headers.iter().map(|(k, v)| (k.to_string(), Value::from(v.clone()))).collect();
-    if reply.body.is_some() {
-        headers.insert("Content-Type".into(), "application/json; odata.metadata=minimal".into());
-    }
-    let mut response = json!({"id": id, "status": reply.status.as_u16(), "headers": headers});
-    if let Some(body) = reply.body {
-        response["body"] = body;
-    }
-    response
-}
-
-async fn graph_batch(service: &Arc<Service>, beta: bool, body: &[u8], ids: &RequestIds) -> Response {
-    let requests = match batch_requests(body, GRAPH_BATCH_LIMIT, ids) {
-        Ok(requests) => requests,
-        Err(reply) => return respond(service, Api::Graph, reply, ids),
-    };
-    let version = if beta { "/beta" } else { "/v1.0" };
-    let writes = requests.iter().any(|r| r["method"].as_str().is_some_and(|m| m.eq_ignore_ascii_case("PATCH")));
-    finish_with_faults(service, Api::Graph, ids, writes, || {
-        let responses: Vec<Value> = requests
-            .iter()
-            .map(|item| {
-                let item_ids = RequestIds::new(item["headers"]["client-request-id"].as_str());
-                let method = item["method"]
-                    .as_str()
-                    .and_then(|m| m.to_uppercase().parse::<Method>().ok())
-                    .unwrap_or(Method::GET);
-                let url = item["url"].as_str().unwrap_or_default();
-                let url = if url.starts_with('/') { url.to_string() } else { format!("/{url}") };
-                let body = if item["body"].is_null() { Vec::new() } else { item["body"].to_string().into_bytes() };
-                service.record(method.as_str(), &format!("{version}{url}"), &body);
-                let reply = service.graph_call(method, beta, &url, &body, &item_ids);
-                service.stats.answered(Api::Graph, reply.status.as_u16());
-                bump(&service.stats.batch_items);
-                item_response(&item["id"], reply)
-            })
-            .collect();
-        // "Requests in a batch are evaluated individually against throttling limits ... The batch
-        // itself fails with a status code of 424 (Failed Dependency)" ("Throttling and batching",
-        // learn.microsoft.com/graph/throttling): the body still carries every item's answer.
-        let throttled = responses.iter().any(|r| r["status"] == 429);
-        let status = if throttled { StatusCode::FAILED_DEPENDENCY } else { StatusCode::OK };
-        Reply::json(status, json!({"responses": responses}))
-    })
-    .await
-}
-
-fn exchange_tenant_ok(service: &Service, tenant: &str) -> Result<(), Reply> {
-    if tenant.eq_ignore_ascii_case(&service.tokens.app.tenant_id) {
-        Ok(())
-    } else {
-        Err(Reply::exchange_error(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("The tenant '{tenant}' in the request URL is not the tenant of this token."),
-        ))
-    }
-}
-
-fn exchange_call(
-    service: &Service,
-    tenant: &str,
-    query: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-    ids: &RequestIds,
-) -> Reply {
-    let call: ExchangeCall = match exchange::parse(query, headers, body) {
-        Ok(call) => call,
-        Err(reply) => return reply,
-    };
-    if let Err(reply) = service.charge_exchange(ids) {
-        return reply;
-    }
-    exchange::execute(service, &call, tenant)
-}
-
-/// The checks every Exchange request passes first: a free in-flight slot, a valid token for
-/// Exchange, and our tenant in the path. The slot is held until the answer is sent.
-async fn exchange_admit<'a>(
-    service: &'a Service,
-    tenant: &str,
-    headers: &HeaderMap,
-    ids: &RequestIds,
-) -> Result<Option<super::budget::InFlightGuard<'a>>, Response> {
-    let Some(slot) = exchange_slot(service) else {
-        // Both forms the service uses, in turn: a 500 whose plain body is the only sign of
-        // throttling, and a 429 with Retry-After.
-        let refusals = service.concurrency_refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let reply = if refusals.is_multiple_of(2) {
-            Reply::text(StatusCode::INTERNAL_SERVER_ERROR, CONCURRENCY_TEXT)
-        } else {
-            Reply::throttled(std::time::Duration::from_secs(1), CONCURRENCY_MESSAGE, ids)
-        };
-        return Err(respond(service, Api::Exchange, reply, ids));
-    };
-    if let Err(reply) = admit(service, headers, Audience::Exchange, ids).await {
-        return Err(respond(service, Api::Exchange, reply, ids));
-    }
-    if let Err(reply) = exchange_tenant_ok(service, tenant) {
-        return Err(respond(service, Api::Exchange, reply, ids));
-    }
-    Ok(slot)
-}
-
-async fn exchange_invoke(
-    State(tenants): Shared,
-    Path(tenant): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let service = tenants.by_id(&tenant).clone();
-    service.record(method.as_str(), target_of(&uri), &body);
-    let ids = RequestIds::new(client_request_id(&headers));
-    let _slot = match exchange_admit(&service, &tenant, &headers, &ids).await {
-        Ok(slot) => slot,
-        Err(response) => return response,
-    };
-    if method != Method::POST {
-        let reply = Reply::exchange_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "InvokeCommand accepts POST only.",
-        );
-        return respond(&service, Api::Exchange, reply, &ids);
-    }
-    let query = uri.query().unwrap_or_default();
-    let writes = body.windows(4).any(|w| w == b"Set-");
-    finish_with_faults(&service, Api::Exchange, &ids, writes, || {
-        exchange_call(&service, &tenant, query, &headers, &body, &ids)
-    })
-    .await
-}
-
-fn exchange_slot(service: &Service) -> Option<Option<super::budget::InFlightGuard<'_>>> {
-    if !service.budgets.enabled {
-        return Some(None);
-    }
-    service.budgets.exchange_inflight.enter(service.budgets.exchange_inflight_cap).map(Some)
 }

@@ -19,11 +19,33 @@ pub fn identity_hash(identity: &str) -> u64 {
 }
 
 /// The identities' first lines, for the hashes that may repeat.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Duplicates {
     /// Hashes met more than once in the first pass; `None` when there was no first pass.
     candidates: Option<HashSet<u64>>,
     first_lines: HashMap<u64, u32>,
+}
+
+/// The first pass, fed one hash at a time.
+pub struct FirstPass {
+    filter: Bloom,
+    candidates: HashSet<u64>,
+}
+
+impl FirstPass {
+    pub fn new(bytes: u64) -> FirstPass {
+        FirstPass { filter: Bloom::for_bytes(bytes), candidates: HashSet::new() }
+    }
+
+    pub fn insert(&mut self, hash: u64) {
+        if !self.filter.insert(hash) {
+            self.candidates.insert(hash);
+        }
+    }
+
+    pub fn finish(self) -> Duplicates {
+        Duplicates { candidates: Some(self.candidates), first_lines: HashMap::new() }
+    }
 }
 
 impl Duplicates {
@@ -34,15 +56,11 @@ impl Duplicates {
 
     /// From the hashes of every row of the file, in any order; `bytes` is the file's size, which
     /// bounds the number of rows and so sizes the filter.
+    #[cfg(test)]
     pub fn from_first_pass(hashes: impl Iterator<Item = u64>, bytes: u64) -> Duplicates {
-        let mut filter = Bloom::for_bytes(bytes);
-        let mut candidates = HashSet::new();
-        for hash in hashes {
-            if !filter.insert(hash) {
-                candidates.insert(hash);
-            }
-        }
-        Duplicates { candidates: Some(candidates), first_lines: HashMap::new() }
+        let mut pass = FirstPass::new(bytes);
+        hashes.for_each(|hash| pass.insert(hash));
+        pass.finish()
     }
 
     /// The line this identity was first on, if an earlier row had it; else remembers `line`.

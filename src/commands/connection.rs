@@ -1,20 +1,22 @@
 //! From the command line and the environment to a [`CloudClient`]: which tenant, which app,
-//! which credential, which hosts; or an in-process simulated tenant for `--simulate`.
+//! which credential, which hosts.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cli::{ConnectionArgs, TuningArgs};
+use super::simulate::SimulatedTenant;
+use crate::cli::ConnectionArgs;
 use crate::cloud::auth::{Credential, TokenSource};
-use crate::cloud::{CloudClient, Endpoints, Pacing, RetryPolicy, http_client};
+use crate::cloud::{CloudClient, Endpoints, http_client};
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
-use crate::sim::{Population, SimConfig, Simulator};
+use crate::tuning::Tuning;
 
-/// A connected client, and the simulator behind it when simulating (kept alive with it).
+/// A connected client, and the simulated tenant behind it when simulating (it lives as long as
+/// the connection, and stops when dropped).
 pub struct Connection {
     pub client: Arc<CloudClient>,
-    pub simulator: Option<Simulator>,
+    pub simulated: Option<SimulatedTenant>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -41,10 +43,10 @@ fn credential(args: &ConnectionArgs) -> Result<Credential> {
     if let Some(path) = &args.client_secret_file {
         warn_if_readable_by_others(path, "--client-secret-file");
         let secret = crate::files::read_text_capped(path, crate::files::cap::SMALL)
-            .map_err(|e| Error::Config(format!("--client-secret-file {}: cannot read it: {e}", path.display())))?;
+            .map_err(|e| Error::Usage(format!("--client-secret-file {}: cannot read it: {e}", path.display())))?;
         let secret = secret.trim();
         if secret.is_empty() {
-            return Err(Error::Config(format!("--client-secret-file {}: the file is empty", path.display())));
+            return Err(Error::Usage(format!("--client-secret-file {}: the file is empty", path.display())));
         }
         return Ok(Credential::Secret(SecretString::new(secret)));
     }
@@ -54,19 +56,19 @@ fn credential(args: &ConnectionArgs) -> Result<Credential> {
     if let Some(path) = env("AZURE_CLIENT_CERTIFICATE_PATH") {
         let path = PathBuf::from(path);
         warn_if_readable_by_others(&path, "AZURE_CLIENT_CERTIFICATE_PATH");
-        return Credential::from_certificate_file(&path);
+        return Ok(Credential::from_certificate_file(&path)?);
     }
     if let Some(path) = env("AZURE_FEDERATED_TOKEN_FILE") {
         return Ok(Credential::Federated(PathBuf::from(path)));
     }
-    Err(Error::Config(
+    Err(Error::Usage(
         "no credential: set AZURE_CLIENT_SECRET, or --client-secret-file FILE, or AZURE_CLIENT_CERTIFICATE_PATH (a PEM with the certificate and its key), or AZURE_FEDERATED_TOKEN_FILE (workload identity); or try --simulate".into(),
     ))
 }
 
 /// HTTPS only, except for loopback addresses (the simulator).
 pub fn check_base_url(setting: &str, url: &str) -> Result<String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Config(format!("{setting} {url}: not a URL ({e})")))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Usage(format!("{setting} {url}: not a URL ({e})")))?;
     let loopback = match parsed.host() {
         Some(url::Host::Domain(name)) => name == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -77,7 +79,7 @@ pub fn check_base_url(setting: &str, url: &str) -> Result<String> {
         "https" => {}
         "http" if loopback => {}
         _ => {
-            return Err(Error::Config(format!(
+            return Err(Error::Usage(format!(
                 "{setting} {url}: only https:// URLs are allowed (http:// only for localhost)"
             )));
         }
@@ -85,25 +87,10 @@ pub fn check_base_url(setting: &str, url: &str) -> Result<String> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
-fn pacing(tuning: &TuningArgs) -> Pacing {
-    Pacing {
-        graph_rps: tuning.graph_rps,
-        graph_write_rps: tuning.graph_write_rps,
-        exchange_rps: tuning.exchange_rps,
-        exchange_inflight: tuning.exchange_inflight,
-        adaptive: !tuning.fixed_rate,
-        batch: !tuning.no_batch,
-    }
-}
-
-fn policy(tuning: &TuningArgs) -> RetryPolicy {
-    RetryPolicy { max_attempts: tuning.max_attempts, timeout: tuning.request_timeout }
-}
-
 /// Connects to the tenant the arguments name.
-pub fn connect(args: &ConnectionArgs, tuning: &TuningArgs) -> Result<Connection> {
+pub fn connect(args: &ConnectionArgs, tuning: &Tuning) -> Result<Connection> {
     let tenant_id = args.tenant_id.clone().ok_or_else(|| {
-        Error::Config(
+        Error::Usage(
             "no tenant: set AZURE_TENANT_ID or --tenant-id (the tenant's GUID or initial domain); or try --simulate"
                 .into(),
         )
@@ -113,9 +100,9 @@ pub fn connect(args: &ConnectionArgs, tuning: &TuningArgs) -> Result<Connection>
 
 /// Connects to `tenant_id` with the app and credential the arguments name (a partner's app
 /// registration consented in each customer tenant).
-pub fn connect_to(args: &ConnectionArgs, tuning: &TuningArgs, tenant_id: String) -> Result<Connection> {
+pub fn connect_to(args: &ConnectionArgs, tuning: &Tuning, tenant_id: String) -> Result<Connection> {
     let client_id = args.client_id.clone().ok_or_else(|| {
-        Error::Config(
+        Error::Usage(
             "no app: set AZURE_CLIENT_ID or --client-id (the app registration's application id); or try --simulate"
                 .into(),
         )
@@ -136,45 +123,16 @@ pub fn connect_to(args: &ConnectionArgs, tuning: &TuningArgs, tenant_id: String)
     build(endpoints, tenant_id, client_id, credential, tuning)
 }
 
-fn build(
+pub(super) fn build(
     endpoints: Endpoints,
     tenant_id: String,
     client_id: String,
     credential: Credential,
-    tuning: &TuningArgs,
+    tuning: &Tuning,
 ) -> Result<Connection> {
-    let http = http_client(tuning.request_timeout).map_err(Error::Config)?;
+    let http = http_client(tuning.request_timeout).map_err(Error::Usage)?;
     let tokens =
         TokenSource::new(http.clone(), &endpoints.login, &tenant_id, &client_id, credential, tuning.request_timeout);
-    let client = CloudClient::new(http, endpoints, tenant_id, tokens, pacing(tuning), policy(tuning));
-    Ok(Connection { client: Arc::new(client), simulator: None })
-}
-
-/// Starts an in-process simulated tenant holding a mailbox for each identity, and connects to it.
-pub async fn simulate(identities: Vec<String>, tuning: &TuningArgs) -> Result<Connection> {
-    simulate_population(Population::Identities(Arc::new(identities)), tuning).await
-}
-
-/// `--simulate` without a CSV (`--all-mailboxes`): a seeded tenant of 1,000 users.
-pub async fn simulate_generated(tuning: &TuningArgs) -> Result<Connection> {
-    simulate_population(Population::Generated { count: 1000 }, tuning).await
-}
-
-async fn simulate_population(population: Population, tuning: &TuningArgs) -> Result<Connection> {
-    let config = SimConfig { population, ..SimConfig::default() };
-    let simulator = Simulator::start(config)
-        .await
-        .map_err(|e| Error::Config(format!("--simulate: cannot start the simulated tenant: {e}")))?;
-    let url = simulator.url();
-    let app = simulator.app().clone();
-    let endpoints = Endpoints {
-        login: url.clone(),
-        graph: url.clone(),
-        exchange: url,
-        ..Endpoints::of(crate::cloud::CloudName::Global)
-    };
-    let credential = Credential::Secret(SecretString::new(app.client_secret));
-    let mut connection = build(endpoints, app.tenant_id, app.client_id, credential, tuning)?;
-    connection.simulator = Some(simulator);
-    Ok(connection)
+    let client = CloudClient::new(http, endpoints, tenant_id, tokens, tuning.pacing(), tuning.retry_policy());
+    Ok(Connection { client: Arc::new(client), simulated: None })
 }

@@ -1,0 +1,107 @@
+//! `remediate sim`'s options: the simulated tenant's size, budgets, latency and faults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{parse_duration, positive_rate};
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on (loopback only unless you mean it).
+    #[arg(long, default_value = "127.0.0.1:8400", value_name = "ADDR")]
+    pub listen: SocketAddr,
+
+    /// Generate this many users with a realistic mix of kinds and settings.
+    #[arg(long, default_value_t = 1000, conflicts_with = "from")]
+    pub mailboxes: usize,
+
+    /// Make one mailbox for every row of this target CSV instead (#EXT# rows become guests).
+    #[arg(long, value_name = "CSV")]
+    pub from: Option<PathBuf>,
+
+    /// The column of --from that names each mailbox.
+    #[arg(long, value_name = "NAME", requires = "from")]
+    pub column: Option<String>,
+
+    /// Seed for the tenant, the app's credentials, latency and faults.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Turn all throttling off.
+    #[arg(long)]
+    pub no_throttle: bool,
+
+    /// Graph identity resource units per second (8,000 per 10 s for a large tenant).
+    #[arg(long, default_value_t = 800.0, value_parser = positive_rate)]
+    pub graph_rate: f64,
+
+    /// Graph writes per second (3,000 per 150 s).
+    #[arg(long, default_value_t = 20.0, value_parser = positive_rate)]
+    pub graph_write_rate: f64,
+
+    /// The most Exchange admin API requests a second.
+    #[arg(long, default_value_t = 25.0, value_parser = positive_rate)]
+    pub exchange_rate: f64,
+
+    /// Exchange admin API requests in flight per tenant.
+    #[arg(long, default_value_t = 5)]
+    pub exchange_inflight: usize,
+
+    /// Never send `x-ms-throttle-limit-percentage` (documented, but public clients report never
+    /// seeing it): rehearse pacing from 429s alone.
+    #[arg(long)]
+    pub no_limit_percentage: bool,
+
+    /// Length of every throttling window (default: 10 s for Graph units, 150 s for writes, 10 s for
+    /// Exchange): a short one makes throttling bite in a short rehearsal.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub throttle_window: Option<Duration>,
+
+    /// Mean latency of every answer in milliseconds (each waits 50–150 % of it).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency: u64,
+
+    /// Share of requests that fail transiently (0.0 to 1.0): 503, 504, dropped, too slow.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    pub fault_rate: f64,
+
+    /// How long a "slow" fault holds its reply.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub slow_reply: Duration,
+
+    /// Lifetime of the access tokens handed out.
+    #[arg(long, default_value = "3599s", value_parser = parse_duration)]
+    pub token_lifetime: Duration,
+
+    /// A PEM certificate registered on the app, so client assertions signed with its key work.
+    #[arg(long, value_name = "PEM")]
+    pub client_certificate: Option<PathBuf>,
+
+    /// A file holding a workload identity token the app trusts.
+    #[arg(long, value_name = "FILE")]
+    pub federated_token_file: Option<PathBuf>,
+
+    /// A permission the app was not granted (e.g. Policy.ReadWrite.SecurityDefaults); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub deny_permission: Vec<String>,
+
+    /// Start every mailbox with this value instead of the seeded mix, e.g. smtp-auth=disabled or
+    /// per-user-mfa=enforced (an already compliant tenant); repeatable.
+    #[arg(long, value_name = "SETTING=VALUE")]
+    pub set_all: Vec<String>,
+
+    /// The share of mailboxes --set-all applies to, chosen at random from the seed and spread over
+    /// the tenant (the rest keep the seeded mix).
+    #[arg(long, default_value_t = 1.0, value_parser = fraction)]
+    pub set_all_share: f64,
+}
+
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("'{text}' is not a number from 0.0 to 1.0")),
+    }
+}

@@ -1,0 +1,132 @@
+use super::*;
+
+/// `n` requests let through and answered by the service, spread over `over`.
+async fn traffic(pacer: &Pacer, n: u64, over: Duration) {
+    tokio::time::advance(over).await;
+    pacer.sent.fetch_add(n, Ordering::Relaxed);
+    pacer.answered.fetch_add(n, Ordering::Relaxed);
+}
+
+/// A pacer at 1,000/s that has been throttled twice, five seconds apart, with `per_second`
+/// answered in between: it has measured a budget of `per_second`.
+async fn measured(per_second: u64) -> Pacer {
+    let pacer = Pacer::new("graph", 1000.0, None, true);
+    traffic(&pacer, 250, STEP).await;
+    pacer.throttled(Duration::from_secs(1));
+    traffic(&pacer, per_second * 5, Duration::from_secs(5)).await;
+    pacer.throttled(Duration::from_secs(1));
+    pacer
+}
+
+fn holds(pacer: &Pacer, budget: f64) -> bool {
+    (pacer.current_rate() - budget * HOLD).abs() < 1e-9
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_holds_every_worker_until_retry_after() {
+    let pacer = Pacer::new("graph", 1000.0, None, true);
+    assert_eq!(pacer.current_rate(), 1000.0 * START, "an adaptive pacer starts below the configured rate");
+    traffic(&pacer, 200, STEP).await;
+    pacer.throttled(Duration::from_secs(3));
+    pacer.throttled(Duration::from_secs(3));
+    let start = Instant::now();
+    pacer.acquire().await;
+    assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
+    assert_eq!(pacer.current_rate(), 200.0 * BLIND_CUT, "one burst of 429s cuts the rate sent, once");
+    assert_eq!(pacer.throttled_count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_is_what_the_service_answered_between_two_429s() {
+    let pacer = measured(80).await;
+    assert!(holds(&pacer, 80.0), "{}", pacer.current_rate());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_measure_over_an_idle_spell_only_raises_the_budget() {
+    let pacer = measured(100).await;
+    assert!(holds(&pacer, 100.0));
+    // The first second holds the 429's pause, which does not count; the next is idle.
+    for _ in 0..2 {
+        traffic(&pacer, 10, Duration::from_secs(2)).await;
+        pacer.succeeded(None);
+    }
+    traffic(&pacer, 240, Duration::from_secs(1)).await;
+    pacer.throttled(Duration::from_secs(1));
+    assert!(holds(&pacer, 100.0), "idle, the bucket may have overflowed");
+    traffic(&pacer, 400, Duration::from_secs(5)).await;
+    pacer.throttled(Duration::from_secs(1));
+    assert!(holds(&pacer, 80.0), "busy throughout, a lower measure stands");
+}
+
+#[tokio::test(start_paused = true)]
+async fn warnings_measure_the_budget_before_any_429() {
+    let pacer = Pacer::new("graph", 1000.0, None, true);
+    traffic(&pacer, 250, STEP).await;
+    pacer.succeeded(Some(0.81));
+    assert_eq!(pacer.current_rate(), 250.0 * WARNED_CUT, "the first warning cuts what was sent");
+    traffic(&pacer, 10, Duration::from_millis(100)).await;
+    pacer.succeeded(Some(0.95));
+    assert_eq!(pacer.current_rate(), 250.0 * WARNED_CUT, "warnings close together are one episode");
+    traffic(&pacer, 290, Duration::from_millis(3900)).await;
+    pacer.succeeded(Some(0.82));
+    assert!(holds(&pacer, 75.0), "{}", pacer.current_rate());
+    assert_eq!(pacer.throttled_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_climbs_only_while_it_is_used() {
+    let pacer = Pacer::new("graph", 100.0, None, true);
+    tokio::time::advance(STEP).await;
+    pacer.succeeded(None);
+    assert_eq!(pacer.current_rate(), 25.0, "an idle rate proves nothing");
+    traffic(&pacer, 25, STEP).await;
+    pacer.succeeded(None);
+    assert_eq!(pacer.current_rate(), 25.0 * 1.25 + 0.5, "before any push back it climbs fast");
+    for _ in 0..20 {
+        let sent = pacer.current_rate() as u64 + 1;
+        traffic(&pacer, sent, STEP).await;
+        pacer.succeeded(None);
+    }
+    assert_eq!(pacer.current_rate(), 100.0, "never past the configured rate");
+}
+
+#[tokio::test(start_paused = true)]
+async fn near_the_measured_budget_it_holds_and_probes_slowly() {
+    let pacer = measured(100).await;
+    let held = pacer.current_rate();
+    assert!(holds(&pacer, 100.0));
+    traffic(&pacer, 100, STEP).await;
+    pacer.succeeded(Some(0.85));
+    assert_eq!(pacer.current_rate(), held, "a first warning marks the budget, which is measured already");
+    traffic(&pacer, 100, STEP).await;
+    pacer.succeeded(Some(0.95));
+    assert!((pacer.current_rate() - held * 0.95).abs() < 1e-9, "a nearly spent budget trims the rate");
+    for _ in 0..10 {
+        traffic(&pacer, 100, STEP).await;
+        pacer.succeeded(None);
+    }
+    let probed = pacer.current_rate();
+    assert!(probed > 100.0 && probed < 103.0, "past the measure it climbs a little at a time: {probed}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fixed_rate_never_moves() {
+    let pacer = Pacer::new("graph", 100.0, None, false);
+    assert_eq!(pacer.current_rate(), 100.0);
+    traffic(&pacer, 100, STEP).await;
+    pacer.throttled(Duration::from_millis(1));
+    pacer.succeeded(Some(0.99));
+    assert_eq!(pacer.current_rate(), 100.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_in_flight_cap_holds() {
+    let pacer = Pacer::new("exchange", 1000.0, Some(2), false);
+    let a = pacer.acquire().await;
+    let _b = pacer.acquire().await;
+    let third = tokio::time::timeout(Duration::from_secs(1), pacer.acquire()).await;
+    assert!(third.is_err(), "a third request must wait for a slot");
+    drop(a);
+    assert!(tokio::time::timeout(Duration::from_secs(1), pacer.acquire()).await.is_ok());
+}

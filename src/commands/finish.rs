@@ -1,0 +1,114 @@
+//! The end of a run: the report rendered from the journal, the summary and the HTML page, the
+//! recap, and the exit code the run earned.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::session::{Job, earned_exit_code, left_to_do, resume_command};
+use crate::cloud::CloudClient;
+use crate::engine::{self, journal::Journal};
+use crate::error::{Error, Result};
+use crate::report::summary::{RunInfo, Summary};
+use crate::report::{self, Report};
+use crate::stop::StopReason;
+
+/// Renders the report from the journal, writes the summary and the HTML page, prints the recap,
+/// and returns the exit code. A failure to write any of it comes after work was done: exit 1,
+/// naming the command that finishes the run.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn finish_report(
+    job: &Job,
+    report: &Report,
+    warnings: Vec<String>,
+    clients: &[Arc<CloudClient>],
+    journal: &Journal,
+    ending: engine::Ending,
+    started_at: time::OffsetDateTime,
+    clock: tokio::time::Instant,
+    simulated: bool,
+    resumed: bool,
+    quiet: bool,
+) -> Result<u8> {
+    let after_work = |error: Error| {
+        let finish = resume_command(job, false).unwrap_or_else(|| "run the same command again".into());
+        Error::Fatal(format!(
+            "{error}. The journal in {} holds everything done so far; once this is fixed: {finish}",
+            job.directory.display()
+        ))
+    };
+    let mut tally = report::render(&job.directory).map_err(after_work)?;
+    tally.warnings = warnings;
+    let reason = job.stop.reason();
+    let exit_code = earned_exit_code(job, &tally, ending, reason.as_ref());
+    let (unfinished, finish_command) = left_to_do(job, &tally, ending, reason.as_ref());
+    let info = RunInfo {
+        command: job.kind,
+        profile: job.profile.as_deref(),
+        desired: job.desired.describe(),
+        input: job.input.as_deref(),
+        tenant_id: &clients.iter().map(|c| c.tenant_id.clone()).collect::<Vec<_>>().join(","),
+        simulated,
+        resumed,
+        started_at,
+        elapsed: clock.elapsed(),
+        requests: clients.iter().fold(BTreeMap::new(), |mut all, client| {
+            for (key, count) in client.requests.snapshot() {
+                *all.entry(key).or_insert(0) += count;
+            }
+            all
+        }),
+        throttled: clients.iter().map(|c| c.throttled_count()).sum(),
+        pacing: clients.iter().map(|c| (c.tenant_id.clone(), c.pacing())).collect(),
+        journal_records: journal.records.load(std::sync::atomic::Ordering::Relaxed),
+        journal_syncs: journal.syncs.load(std::sync::atomic::Ordering::Relaxed),
+        exit_code,
+        interrupted: reason == Some(StopReason::Signal),
+        stopped_because: reason.as_ref().map(|r| match r {
+            StopReason::Signal => "signal".to_string(),
+            StopReason::Journal(error) => format!("journal: {error}"),
+            StopReason::Auth(error) => format!("authentication: {error}"),
+        }),
+        not_started: ending.not_started,
+        unfinished,
+        finish_command,
+        input_problems: report.input_problems(),
+    };
+    let mut summary = Summary::new(&info, &tally);
+    let mut changes = Vec::new();
+    if let Some(baseline) = &job.baseline {
+        let (drift, found) = report::drift::compare(baseline, &job.directory).map_err(after_work)?;
+        if !quiet {
+            println!(
+                "drift since {}: {} newly non-compliant, {} fixed, {} new and {} removed mailboxes (drift.csv)",
+                baseline.display(),
+                drift.newly_non_compliant,
+                drift.fixed,
+                drift.new_mailboxes,
+                drift.removed_mailboxes
+            );
+        }
+        summary.drift = Some(drift);
+        changes = found;
+    }
+    summary.write(&job.directory).map_err(after_work)?;
+    report::html::write(&job.directory, &summary, &changes).map_err(after_work)?;
+    if quiet {
+        // Whatever is left to do is said even with -q: cron mails stderr.
+        for line in &info.unfinished {
+            eprintln!("not done: {line}");
+        }
+        if let Some(command) = &info.finish_command {
+            eprintln!("to finish: {command}");
+        }
+    } else {
+        print!("{}", report::summary::recap(&info, &tally, &job.directory));
+    }
+    if info.interrupted {
+        let finish = resume_command(job, false).unwrap_or_else(|| "run the same command again".into());
+        eprintln!(
+            "interrupted: the report in {} covers what was done. To finish the rest: {finish}",
+            job.directory.display()
+        );
+    }
+    Ok(exit_code)
+}

@@ -1,0 +1,214 @@
+//! `plan`, `audit` and a new `apply`: from the arguments to a job, reading the input once.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::session::{self, Job, Lane};
+use super::{absolute, confirm_weakening, connection, default_report_dir, desired_state, listing, sharded, simulate};
+use crate::cli::{PlanArgs, RunArgs};
+use crate::error::{Error, Result};
+use crate::profile;
+use crate::report;
+use crate::run_record::{self, ExclusionRecord, RunKind, RunRecord};
+use crate::scope::Exclusions;
+use crate::settings::Setting;
+use crate::stop::Stop;
+use crate::targets::{self, Entry, Input};
+use crate::tuning::Tuning;
+
+/// `plan`.
+pub async fn plan(args: PlanArgs, quiet: bool) -> Result<u8> {
+    run(args.run, RunKind::Plan, false, args.detailed_exitcode, quiet).await
+}
+
+/// `audit`: a plan whose exit code says whether the tenant drifted.
+pub async fn audit(args: RunArgs, quiet: bool) -> Result<u8> {
+    run(args, RunKind::Audit, false, true, quiet).await
+}
+
+/// Exclusions from `--exclude` and the profile, and how the run record keeps them.
+fn exclusions(args: &RunArgs) -> Result<(Exclusions, ExclusionRecord)> {
+    let mut exclusions = match &args.exclude {
+        Some(path) => Exclusions::load(path)?,
+        None => Exclusions::default(),
+    };
+    if let Some(profile) = &args.profile {
+        let source = format!("profile {profile}");
+        let from_profile = Exclusions::from_entries(&profile::load(profile)?.exclude, &source)
+            .map_err(|reason| Error::Usage(format!("--profile {profile}: exclude: {reason}")))?;
+        exclusions.merge(from_profile);
+    }
+    let record = ExclusionRecord {
+        file: args.exclude.as_deref().map(absolute),
+        file_sha256: args.exclude.as_deref().map(run_record::fingerprint).transpose()?,
+        entries: exclusions.entries(),
+    };
+    Ok((exclusions, record))
+}
+
+/// `--strict`: every bad row, listed, stops the run before it starts.
+fn refuse_bad_rows(input: &Input) -> Result<()> {
+    let problems: Vec<_> = input.entries()?.filter_map(Entry::into_problem).collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let path = input.path.display();
+    let shown: Vec<String> = problems.iter().take(20).map(|p| format!("  {path}:{}: {}", p.line, p.message)).collect();
+    let more = if problems.len() > 20 {
+        format!("\n  … and {} more (see `remediate validate`)", problems.len() - 20)
+    } else {
+        String::new()
+    };
+    Err(Error::Usage(format!(
+        "--strict: {} bad rows in {path}; nothing was read or changed:\n{}{more}",
+        problems.len(),
+        shown.join("\n")
+    )))
+}
+
+/// `--tenants FILE`: one tenant id or domain a line.
+fn tenants_file(path: &Path) -> Result<Vec<String>> {
+    let text = crate::files::read_text_capped(path, crate::files::cap::SMALL)
+        .map_err(|e| Error::Usage(format!("--tenants {}: cannot read it: {e}", path.display())))?;
+    let tenants: Vec<String> = text
+        .lines()
+        .map(|l| l.split(" #").next().unwrap_or_default().trim().to_string())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    if tenants.is_empty() {
+        return Err(Error::Usage(format!(
+            "--tenants {}: no tenant in it (one tenant id or domain a line)",
+            path.display()
+        )));
+    }
+    Ok(tenants)
+}
+
+/// The tenants of a run: `--tenants FILE`, else the CSV's `tenant` column, else the one tenant of
+/// the connection arguments (`None`).
+fn tenants_of(args: &RunArgs, input: Option<&Input>) -> Result<Option<Vec<String>>> {
+    if let Some(path) = &args.tenants {
+        return tenants_file(path).map(Some);
+    }
+    let Some(named) = input.and_then(|input| input.tenants.as_ref()) else { return Ok(None) };
+    let mut tenants: BTreeSet<String> = named.clone();
+    if tenants.remove("") {
+        let default = args.session.connection.tenant_id.clone().ok_or_else(|| {
+            Error::Usage(format!(
+                "{}: some rows have no tenant; fill the tenant column, or name a default with --tenant-id",
+                input.map(|i| i.path.display().to_string()).unwrap_or_default()
+            ))
+        })?;
+        tenants.insert(default);
+    }
+    Ok(Some(tenants.into_iter().collect()))
+}
+
+/// The input, read once: a pipe can be read once only, so it is kept as `input.csv` first.
+fn read_input(args: &RunArgs, directory: &Path) -> Result<Option<Input>> {
+    let Some(path) = &args.input else { return Ok(None) };
+    if path.exists() && !targets::is_regular_file(path) {
+        report::ensure_directory(directory)?;
+    }
+    let settled = targets::settle_input(path, &directory.join("input.csv"))?;
+    let input = Input::read(&settled, args.column.as_deref())?;
+    if args.strict {
+        refuse_bad_rows(&input)?;
+    }
+    Ok(Some(input))
+}
+
+async fn connect_lanes(
+    args: &RunArgs,
+    tenants: Option<Vec<String>>,
+    input: Option<&Input>,
+    tuning: &Tuning,
+) -> Result<Vec<(Option<String>, connection::Connection)>> {
+    let session = &args.session;
+    let mut connections = Vec::new();
+    for tenant in tenants.map_or(vec![None], |list| list.into_iter().map(Some).collect()) {
+        let connection = match (&tenant, input) {
+            (Some(tenant), _) => connection::connect_to(&session.connection, tuning, tenant.clone())?,
+            (None, _) if !session.connection.simulate => connection::connect(&session.connection, tuning)?,
+            (None, Some(input)) => {
+                let identities = input.entries()?.filter_map(Entry::into_target).map(|t| t.identity).collect();
+                simulate::simulate(identities, tuning).await?
+            }
+            (None, None) => simulate::simulate_generated(tuning).await?,
+        };
+        connections.push((tenant, connection));
+    }
+    Ok(connections)
+}
+
+/// A new run of `kind`: checks everything it can before signing in, then runs the job.
+pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitcode: bool, quiet: bool) -> Result<u8> {
+    let (desired, profile_name) = desired_state(args.profile.as_deref(), &args.set)?;
+    let (exclusions, exclusion_record) = exclusions(&args)?;
+    let session = &args.session;
+    let tuning = Tuning::from(&session.tuning);
+    if args.input.is_none() && !args.all_mailboxes {
+        return Err(Error::Usage("give the mailbox CSV to work on, or --all-mailboxes (or --resume DIR)".into()));
+    }
+    if let Some(baseline) = &args.baseline
+        && !baseline.join("results.csv").exists()
+    {
+        return Err(Error::Usage(format!(
+            "--baseline {}: no results.csv there; give an earlier run's report directory",
+            baseline.display()
+        )));
+    }
+    let stop = Stop::new(session.grace);
+    stop.watch_signals();
+    let directory = session.report_dir.clone().unwrap_or_else(|| default_report_dir(kind));
+    report::check_directory(&directory)?;
+    let input = read_input(&args, &directory)?;
+    let tenants = tenants_of(&args, input.as_ref())?;
+    if tenants.is_some() && session.connection.simulate {
+        return Err(Error::Usage("--simulate serves one tenant; leave out the tenant column or --tenants".into()));
+    }
+    confirm_weakening(&desired, kind.mode(), yes)?;
+    let connections = connect_lanes(&args, tenants, input.as_ref(), &tuning).await?;
+    let (input, indexes) = match input {
+        Some(input) => (input, vec![None; connections.len()]),
+        None => {
+            let members_too = desired.get(Setting::PerUserMfa).is_some();
+            let (listing, indexes) = listing::list_mailboxes(&connections, &directory, &stop, members_too).await?;
+            (Input::read(&listing, None)?, indexes)
+        }
+    };
+    let mut lanes = Vec::new();
+    let several = connections.len() > 1;
+    let default_tenant = session.connection.tenant_id.clone().unwrap_or_default().to_lowercase();
+    for (position, ((tenant, connection), smtp_index)) in connections.into_iter().zip(indexes).enumerate() {
+        let mut entries: Box<dyn Iterator<Item = Entry> + Send> = Box::new(input.entries()?);
+        if let (Some(tenant), true) = (&tenant, several || args.tenants.is_none()) {
+            // Each tenant's lane takes its own rows; rejected rows are reported once.
+            let (mine, default) = (tenant.to_lowercase(), default_tenant.clone());
+            entries = Box::new(entries.filter(move |entry| match entry {
+                Entry::Target(t) => t.tenant.as_deref().map_or(default.clone(), str::to_lowercase) == mine,
+                Entry::Problem(_) => position == 0,
+            }));
+        }
+        lanes.push(Lane { connection, entries: sharded(entries, args.shard), smtp_index });
+    }
+    let mut record = RunRecord::new(kind, tuning.clone());
+    record.input = Some(absolute(&input.path));
+    record.input_sha256 = Some(input.sha256.clone());
+    record.column = input.column.clone();
+    record.profile = args.profile.clone();
+    record.sets = args.set.clone();
+    record.exclusions = Some(exclusion_record);
+    record.shard = args.shard;
+    record.all_mailboxes = args.all_mailboxes;
+    let mut job = Job::new(kind, desired, directory, stop, tuning, session);
+    job.profile = profile_name;
+    job.total = Some(input.rows);
+    job.input = Some(input.path);
+    job.lanes = lanes;
+    job.detailed_exitcode = detailed_exitcode;
+    job.record = Some(record);
+    job.exclusions = exclusions;
+    job.baseline = args.baseline.clone();
+    session::execute(job, quiet).await
+}

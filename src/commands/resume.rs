@@ -1,0 +1,104 @@
+//! `apply --resume DIR`: carry on an apply with exactly the targets, settings and pace it began
+//! with, as its run record keeps them.
+
+use std::path::{Path, PathBuf};
+
+use super::session::{self, Job, Lane};
+use super::{check_same_tenant, confirm_weakening, connection, desired_state, refuse_simulated, sharded};
+use crate::cli::ApplyArgs;
+use crate::error::{Error, Result};
+use crate::run_record::{self, RunKind, RunRecord};
+use crate::scope::Exclusions;
+use crate::stop::Stop;
+use crate::targets::Input;
+
+/// The exclusions a run began with, from its record; refused if their file changed since.
+fn recorded_exclusions(record: &RunRecord, directory: &Path) -> Result<Exclusions> {
+    let Some(kept) = &record.exclusions else { return Ok(Exclusions::default()) };
+    let source = kept.file.as_ref().map_or_else(|| "the run's profile".to_string(), |f| f.display().to_string());
+    if let (Some(file), Some(sha)) = (&kept.file, &kept.file_sha256)
+        && file.exists()
+        && &run_record::fingerprint(file)? != sha
+    {
+        return Err(Error::Usage(format!(
+            "--resume {}: the exclusion file {} changed since the run began; put it back as it was (run.json lists its entries) or start a new run",
+            directory.display(),
+            file.display()
+        )));
+    }
+    Exclusions::from_entries(&kept.entries, &source)
+        .map_err(|reason| Error::Usage(format!("--resume {}: run.json: exclusions: {reason}", directory.display())))
+}
+
+/// The run's input as it began: the same file, or one with the same contents.
+fn recorded_input(args: &ApplyArgs, record: &RunRecord, directory: &Path) -> Result<Input> {
+    let stored = record.input.clone().ok_or_else(|| {
+        Error::Usage(format!(
+            "--resume {}: that run listed the tenant's mailboxes before remediate kept the listing, so its targets cannot be known again; start a new run",
+            directory.display()
+        ))
+    })?;
+    let path = args.run.input.clone().unwrap_or(stored);
+    let input = Input::read(&path, record.column.as_deref())?;
+    if Some(&input.sha256) != record.input_sha256.as_ref() {
+        return Err(Error::Usage(format!(
+            "--resume {}: {} is not the file that run started with (its contents differ); resume with the same file, or start a new run",
+            directory.display(),
+            path.display()
+        )));
+    }
+    Ok(input)
+}
+
+/// Refuses what the run record already decides.
+fn refuse_choices_again(args: &ApplyArgs, directory: &Path) -> Result<()> {
+    let run = &args.run;
+    let chosen_again = run.profile.is_some()
+        || !run.set.is_empty()
+        || run.column.is_some()
+        || run.exclude.is_some()
+        || run.shard.is_some()
+        || run.all_mailboxes
+        || run.tenants.is_some();
+    if chosen_again {
+        return Err(Error::Usage(format!(
+            "--resume {}: the run's profile, --set values, --column, --exclude, --shard and --all-mailboxes are stored there; leave them off",
+            directory.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `apply --resume DIR`.
+pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> Result<u8> {
+    let record = RunRecord::load(&directory)?;
+    if record.command != RunKind::Apply {
+        return Err(Error::Usage(format!(
+            "--resume {}: that directory holds a {} run, not an apply",
+            directory.display(),
+            record.command
+        )));
+    }
+    refuse_choices_again(&args, &directory)?;
+    refuse_simulated(&args.run.session, "--resume")?;
+    let input = recorded_input(&args, &record, &directory)?;
+    let exclusions = recorded_exclusions(&record, &directory)?;
+    let (desired, profile_name) = desired_state(record.profile.as_deref(), &record.sets)?;
+    let session = &args.run.session;
+    let stop = Stop::new(session.grace);
+    stop.watch_signals();
+    let connection = connection::connect(&session.connection, &record.tuning)?;
+    stop.within_grace(check_same_tenant(&record, &connection, &directory))
+        .await
+        .ok_or_else(|| Error::Interrupted("interrupted while signing in; nothing was changed".into()))??;
+    confirm_weakening(&desired, RunKind::Apply.mode(), args.yes)?;
+    let entries = sharded(Box::new(input.entries()?), record.shard);
+    let mut job = Job::new(RunKind::Apply, desired, directory, stop, record.tuning.clone(), session);
+    job.profile = profile_name;
+    job.total = Some(input.rows);
+    job.input = Some(input.path);
+    job.lanes = vec![Lane { connection, entries, smtp_index: None }];
+    job.exclusions = exclusions;
+    job.retry_failed = args.retry_failed;
+    session::execute(job, quiet).await
+}

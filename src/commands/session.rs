@@ -1,0 +1,318 @@
+//! Runs a job, whatever command built it: sign in and lock each tenant, open the journal, run
+//! the engine per tenant, render the report; and the exit-code policy: which code a finished run
+//! earned, what it left undone, and the exact command that finishes it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{Connection, RETIREMENT_NOTE, finish};
+use crate::cli::SessionArgs;
+use crate::cloud::CloudClient;
+use crate::cloud::exchange::UNSUPPORTED_NOTE;
+use crate::engine::events::{Event, EventSink, Outcome};
+use crate::engine::journal::{self, Done, Journal};
+use crate::engine::{self, Context, Ledger, Mode};
+use crate::error::{Error, Result, exit};
+use crate::lock;
+use crate::report::{self, Report};
+use crate::run_record::{RunKind, RunRecord};
+use crate::scope::Exclusions;
+use crate::settings::smtp_auth::{self, MailboxIndex, PendingIndex};
+use crate::settings::{DesiredState, Setting, Value};
+use crate::stop::{Stop, StopReason};
+use crate::targets::Entry;
+use crate::tuning::{BulkRead, Tuning};
+
+/// One run for the engine, whatever command asked for it.
+pub(super) struct Job {
+    pub(super) kind: RunKind,
+    pub(super) desired: DesiredState,
+    pub(super) tenant_expect: Option<Value>,
+    pub(super) profile: Option<String>,
+    pub(super) input: Option<PathBuf>,
+    /// One lane per tenant: its connection and its targets.
+    pub(super) lanes: Vec<Lane>,
+    pub(super) total: Option<u64>,
+    pub(super) detailed_exitcode: bool,
+    pub(super) directory: PathBuf,
+    /// Set for a new run (saved as run.json); `None` when resuming.
+    pub(super) record: Option<RunRecord>,
+    pub(super) exclusions: Exclusions,
+    pub(super) baseline: Option<PathBuf>,
+    /// Stops the run (signals are watched from the command's start).
+    pub(super) stop: Stop,
+    /// A resume that tries failed rows again.
+    pub(super) retry_failed: bool,
+    pub(super) tuning: Tuning,
+    /// Where the tenant locks live.
+    pub(super) state_dir: PathBuf,
+}
+
+impl Job {
+    /// A job of `kind` with no lanes yet; the command fills in the rest.
+    pub(super) fn new(
+        kind: RunKind,
+        desired: DesiredState,
+        directory: PathBuf,
+        stop: Stop,
+        tuning: Tuning,
+        session: &SessionArgs,
+    ) -> Job {
+        Job {
+            kind,
+            desired,
+            tenant_expect: None,
+            profile: None,
+            input: None,
+            lanes: Vec::new(),
+            total: None,
+            detailed_exitcode: false,
+            directory,
+            record: None,
+            exclusions: Exclusions::default(),
+            baseline: None,
+            stop,
+            retry_failed: false,
+            tuning,
+            state_dir: session.state_dir.clone().unwrap_or_else(lock::default_state_dir),
+        }
+    }
+}
+
+/// One tenant's share of a job.
+pub(super) struct Lane {
+    pub(super) connection: Connection,
+    pub(super) entries: Box<dyn Iterator<Item = Entry> + Send>,
+    /// SMTP AUTH of every mailbox, when the targets came from that listing.
+    pub(super) smtp_index: Option<Arc<MailboxIndex>>,
+}
+
+/// Says so when the bulk listing held mailboxes it could not read (they are read one by one).
+fn warn_if_unreadable(index: &MailboxIndex, sink: &dyn EventSink) {
+    if index.unreadable() > 0 {
+        sink.emit(Event::Warning(format!(
+            "{} mailboxes of the Get-CASMailbox listing had no readable directory id or SMTP AUTH value; they were read one by one",
+            index.unreadable()
+        )));
+    }
+}
+
+/// Reads SMTP AUTH for the whole tenant in pages of 1,000 when that costs fewer requests than a
+/// read per target, in the background while the run starts. The tenant's size is unknown up
+/// front; from 1,000 targets on, the pages cost fewer requests than per-target reads for any
+/// tenant up to a million mailboxes.
+fn bulk_smtp_auth(client: &Arc<CloudClient>, job: &Job, sink: Arc<dyn EventSink>) -> Option<PendingIndex> {
+    let wanted = match job.tuning.bulk_read {
+        BulkRead::Never => false,
+        BulkRead::Always => true,
+        BulkRead::Auto => job.total.unwrap_or(0) >= 1000,
+    };
+    if !wanted || job.desired.get(Setting::SmtpAuth).is_none() || job.kind == RunKind::Rollback {
+        return None;
+    }
+    let client = client.clone();
+    Some(PendingIndex::spawn(async move {
+        match smtp_auth::read_all(&client, false).await {
+            Ok(index) => {
+                tracing::info!("read SMTP AUTH for {} mailboxes in bulk", index.len());
+                warn_if_unreadable(&index, sink.as_ref());
+                Some(Arc::new(index))
+            }
+            Err(error) => {
+                tracing::warn!("could not read every mailbox at once ({error}); reading them one by one instead");
+                None
+            }
+        }
+    }))
+}
+
+/// Signs in to every lane's tenant and locks it by its id; stops with exit 130 if interrupted
+/// meanwhile (nothing was changed yet).
+async fn sign_in_and_lock(job: &Job) -> Result<(Vec<lock::TenantLock>, Vec<String>)> {
+    let mut locks = Vec::new();
+    let mut ids = Vec::new();
+    for lane in &job.lanes {
+        let client = &lane.connection.client;
+        let signed_in = async {
+            client.check_credentials().await?;
+            client.tenant_guid().await
+        };
+        let id = job
+            .stop
+            .within_grace(signed_in)
+            .await
+            .ok_or_else(|| Error::Interrupted("interrupted while signing in; nothing was changed".into()))??;
+        locks.push(lock::acquire(&job.state_dir, &id, job.kind.name())?);
+        ids.push(id);
+    }
+    Ok((locks, ids))
+}
+
+/// Runs a job: sign in and lock the tenant, open the journal, run the engine, render the report,
+/// and work out the exit code.
+pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
+    let (locks, tenant_ids) = sign_in_and_lock(&job).await?;
+    let resumed = job.record.is_none();
+    match &mut job.record {
+        Some(record) => {
+            report::ensure_directory(&job.directory)?;
+            record.set_tenants(tenant_ids);
+            record.save(&job.directory)?;
+        }
+        None => tracing::info!("resuming the run in {}", job.directory.display()),
+    }
+    let mut done = Done::load(&job.directory.join(journal::FILE_NAME), job.retry_failed)?;
+    let mut earlier_users = Some(done.take_users());
+    let done = Arc::new(done);
+    if resumed {
+        tracing::info!(
+            "{} (target, setting) pairs were finished before; they are not touched again",
+            done.finished_rows()
+        );
+    }
+    let journal = Arc::new(Journal::open(&job.directory)?);
+    let report = Arc::new(Report::create(&job.directory, quiet));
+    if done.damaged > 0 {
+        report.emit(Event::Warning(format!(
+            "the journal had {} damaged places (a full disk or a crash mid-write?); they were skipped, every intact record counts, and what they held is done again",
+            done.damaged
+        )));
+    }
+    let simulated = job.lanes.iter().any(|lane| lane.connection.simulated.is_some());
+    if simulated {
+        tracing::info!("running against an in-process simulated tenant: nothing real is changed");
+    }
+    if job.desired.get(Setting::SmtpAuth).is_some() || job.kind == RunKind::Rollback {
+        report.emit(Event::Warning(UNSUPPORTED_NOTE.into()));
+    }
+    let said_in_confirmation = job.kind.mode() == Mode::Apply && !job.desired.weakening().is_empty();
+    if job.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) && !said_in_confirmation {
+        report.emit(Event::Warning(RETIREMENT_NOTE.into()));
+    }
+    report.emit(Event::Started { total: job.total });
+    let started_at = time::OffsetDateTime::now_utc();
+    let clock = tokio::time::Instant::now();
+    let per_target = job.kind == RunKind::Rollback || Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
+    let exclusions = Arc::new(std::mem::take(&mut job.exclusions));
+    let run_wants = [job.desired.get(Setting::SmtpAuth), job.desired.get(Setting::PerUserMfa)];
+
+    let mut clients = Vec::new();
+    let mut simulated_tenants = Vec::new();
+    let mut runs = tokio::task::JoinSet::new();
+    // Tenants run side by side, each with its own client (tokens, rates) and share of the work.
+    for lane in std::mem::take(&mut job.lanes) {
+        let Lane { connection: Connection { client, simulated }, entries, smtp_index } = lane;
+        let smtp_index = match smtp_index {
+            Some(index) => {
+                warn_if_unreadable(&index, report.as_ref());
+                Some(PendingIndex::ready(index))
+            }
+            None => bulk_smtp_auth(&client, &job, report.clone()),
+        };
+        let context = Arc::new(Context {
+            smtp_index,
+            exclusions: exclusions.clone(),
+            client: client.clone(),
+            desired: job.desired.clone(),
+            tenant_expect: job.tenant_expect,
+            mode: job.kind.mode(),
+            sink: report.clone(),
+            journal: journal.clone(),
+            done: done.clone(),
+            stop: job.stop.clone(),
+            // Each tenant's lane owes its own rows (a lane that ends first must not record
+            // another's as unfinished); a resume has one lane, which gets what was claimed.
+            ledger: Arc::new(Ledger::new(earlier_users.take().unwrap_or_default(), run_wants)),
+        });
+        let entries: Box<dyn Iterator<Item = Entry> + Send> =
+            if per_target { entries } else { Box::new(std::iter::empty()) };
+        runs.spawn(engine::run(context, entries, job.tuning.concurrency as usize));
+        clients.push(client);
+        simulated_tenants.extend(simulated);
+    }
+    let mut ending = engine::Ending::default();
+    while let Some(lane_ending) = runs.join_next().await {
+        let lane_ending = lane_ending.map_err(|e| Error::Fatal(format!("a tenant's run stopped unexpectedly: {e}")))?;
+        ending.not_started += lane_ending.not_started;
+    }
+    let warnings = report.finish();
+    let finished = finish::finish_report(
+        &job, &report, warnings, &clients, &journal, ending, started_at, clock, simulated, resumed, quiet,
+    );
+    drop((locks, simulated_tenants));
+    finished
+}
+
+/// The command that carries on the run in `directory`, if it can be carried on.
+pub(super) fn resume_command(job: &Job, retry_failed: bool) -> Option<String> {
+    let again = match job.kind {
+        RunKind::Rollback => "rollback",
+        RunKind::Apply => "apply",
+        RunKind::Plan | RunKind::Audit => return None,
+    };
+    let retry = if retry_failed { " --retry-failed" } else { "" };
+    Some(format!("remediate {again} --resume {}{retry}", job.directory.display()))
+}
+
+/// The exit code a finished run earned: 0 only when every (target, setting) has its final row.
+pub(super) fn earned_exit_code(
+    job: &Job,
+    tally: &report::Tally,
+    ending: engine::Ending,
+    reason: Option<&StopReason>,
+) -> u8 {
+    let open = tally.count(Outcome::Failed) + tally.count(Outcome::Conflict) + tally.count(Outcome::Unfinished);
+    match reason {
+        Some(StopReason::Signal) => exit::INTERRUPTED,
+        Some(StopReason::Auth(_)) if tally.count(Outcome::Changed) == 0 && tally.pending_writes == 0 => {
+            exit::NOTHING_DONE
+        }
+        Some(_) => exit::TARGETS_FAILED,
+        None if open > 0 || ending.not_started > 0 => exit::TARGETS_FAILED,
+        None if job.detailed_exitcode && tally.count(Outcome::WouldChange) > 0 => exit::DRIFT,
+        None => exit::SUCCESS,
+    }
+}
+
+/// What a run left undone, in words, and the command that finishes it.
+pub(super) fn left_to_do(
+    job: &Job,
+    tally: &report::Tally,
+    ending: engine::Ending,
+    reason: Option<&StopReason>,
+) -> (Vec<String>, Option<String>) {
+    let mut lines = Vec::new();
+    match reason {
+        Some(StopReason::Signal) => lines.push("the run was interrupted (Ctrl-C or SIGTERM)".into()),
+        Some(StopReason::Journal(error)) => {
+            lines.push(format!("the journal could not be written ({error}); free space, then resume"))
+        }
+        Some(StopReason::Auth(error)) => lines.push(format!("the service stopped taking the app's token: {error}")),
+        _ => {}
+    }
+    let (unfinished, failed) = (tally.count(Outcome::Unfinished), tally.count(Outcome::Failed));
+    if unfinished > 0 {
+        lines.push(format!(
+            "{unfinished} rows of targets under way are unfinished (outcome 'unfinished' in results.csv)"
+        ));
+    }
+    if ending.not_started > 0 {
+        lines.push(format!("{} targets were not started", ending.not_started));
+    }
+    if failed > 0 {
+        lines.push(format!("{failed} rows failed (results.csv says why, with the request ids support asks for)"));
+    }
+    if tally.count(Outcome::Conflict) > 0 {
+        lines.push(format!(
+            "{} values were changed by someone else since and left alone",
+            tally.count(Outcome::Conflict)
+        ));
+    }
+    let stopped = reason.is_some() || unfinished > 0 || ending.not_started > 0;
+    let command = if stopped || failed > 0 {
+        resume_command(job, failed > 0).or_else(|| (stopped || failed > 0).then(|| "run the same command again".into()))
+    } else {
+        None
+    };
+    (lines, command)
+}

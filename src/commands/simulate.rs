@@ -1,0 +1,155 @@
+//! The one door from the commands to the simulated tenant: `--simulate` (a tenant in process,
+//! which yields endpoints and a credential for [`super::connection::build`]) and `remediate sim`
+//! (serve one until Ctrl-C, after printing the `export` lines that point the runner at it).
+//! A build without the `simulator` feature has neither, and says so.
+
+#[cfg(feature = "simulator")]
+pub use with_simulator::*;
+#[cfg(not(feature = "simulator"))]
+pub use without_simulator::*;
+
+#[cfg(not(feature = "simulator"))]
+mod without_simulator {
+    use super::super::Connection;
+    use crate::error::{Error, Result};
+    use crate::tuning::Tuning;
+
+    /// Nothing: this build has no simulated tenant.
+    pub enum SimulatedTenant {}
+
+    fn absent() -> Error {
+        Error::Usage("--simulate: this build of remediate has no simulated tenant (it was built without the `simulator` feature)".into())
+    }
+
+    pub async fn simulate(_identities: Vec<String>, _tuning: &Tuning) -> Result<Connection> {
+        Err(absent())
+    }
+
+    pub async fn simulate_generated(_tuning: &Tuning) -> Result<Connection> {
+        Err(absent())
+    }
+}
+
+#[cfg(feature = "simulator")]
+mod with_simulator {
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use super::super::Connection;
+    use super::super::connection::build;
+    use crate::cli::SimArgs;
+    use crate::cloud::Endpoints;
+    use crate::cloud::auth::Credential;
+    use crate::error::{Error, Result, exit};
+    use crate::secret::SecretString;
+    use crate::sim::{Population, SimConfig, Simulator};
+    use crate::tuning::Tuning;
+
+    /// A simulated tenant serving in this process; dropping it stops it.
+    pub struct SimulatedTenant(#[allow(dead_code)] Simulator);
+
+    /// Starts an in-process simulated tenant holding a mailbox for each identity, and connects to it.
+    pub async fn simulate(identities: Vec<String>, tuning: &Tuning) -> Result<Connection> {
+        simulate_population(Population::Identities(Arc::new(identities)), tuning).await
+    }
+
+    /// `--simulate` without a CSV (`--all-mailboxes`): a seeded tenant of 1,000 users.
+    pub async fn simulate_generated(tuning: &Tuning) -> Result<Connection> {
+        simulate_population(Population::Generated { count: 1000 }, tuning).await
+    }
+
+    async fn simulate_population(population: Population, tuning: &Tuning) -> Result<Connection> {
+        let config = SimConfig { population, ..SimConfig::default() };
+        let simulator = Simulator::start(config)
+            .await
+            .map_err(|e| Error::Usage(format!("--simulate: cannot start the simulated tenant: {e}")))?;
+        let url = simulator.url();
+        let app = simulator.app().clone();
+        let endpoints = Endpoints {
+            login: url.clone(),
+            graph: url.clone(),
+            exchange: url,
+            ..Endpoints::of(crate::cloud::CloudName::Global)
+        };
+        let credential = Credential::Secret(SecretString::new(app.client_secret));
+        let mut connection = build(endpoints, app.tenant_id, app.client_id, credential, tuning)?;
+        connection.simulated = Some(SimulatedTenant(simulator));
+        Ok(connection)
+    }
+
+    fn config_from_args(args: &SimArgs, identities: Option<Vec<String>>) -> Result<SimConfig> {
+        let mut config = SimConfig {
+            listen: args.listen,
+            population: match identities {
+                Some(identities) => Population::Identities(Arc::new(identities)),
+                None => Population::Generated { count: args.mailboxes },
+            },
+            seed: args.seed,
+            throttle: !args.no_throttle,
+            graph_rate: args.graph_rate,
+            graph_write_rate: args.graph_write_rate,
+            exchange_rate: args.exchange_rate,
+            exchange_inflight: args.exchange_inflight,
+            limit_percentage_header: !args.no_limit_percentage,
+            deny_permissions: args.deny_permission.clone(),
+            latency: std::time::Duration::from_millis(args.latency),
+            fault_rate: args.fault_rate,
+            slow_reply: args.slow_reply,
+            token_lifetime: args.token_lifetime,
+            ..SimConfig::default()
+        };
+        if let Some(window) = args.throttle_window {
+            config.graph_window = window;
+            config.graph_write_window = window;
+            config.exchange_window = window;
+        }
+        config.uniform.share = args.set_all_share;
+        for assignment in &args.set_all {
+            match assignment.split_once('=').map(|(s, v)| (s.trim(), v.trim())) {
+                Some(("smtp-auth", "enabled")) => config.uniform.smtp_auth_disabled = Some(Some(false)),
+                Some(("smtp-auth", "disabled")) => config.uniform.smtp_auth_disabled = Some(Some(true)),
+                Some(("smtp-auth", "inherit")) => config.uniform.smtp_auth_disabled = Some(None),
+                Some(("per-user-mfa", value)) if crate::sim::MfaState::parse(value).is_some() => {
+                    config.uniform.mfa = crate::sim::MfaState::parse(value);
+                }
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "--set-all {assignment}: use smtp-auth=enabled|disabled|inherit or per-user-mfa=disabled|enabled|enforced"
+                    )));
+                }
+            }
+        }
+        if let Some(path) = &args.client_certificate {
+            config.load_client_certificate(path).map_err(|e| Error::Usage(format!("--client-certificate: {e}")))?;
+        }
+        if let Some(path) = &args.federated_token_file {
+            let token = std::fs::read_to_string(path)
+                .map_err(|e| Error::Usage(format!("--federated-token-file {}: {e}", path.display())))?;
+            config.federated_token = Some(token.trim().to_string());
+        }
+        Ok(config)
+    }
+
+    /// The valid identities of a CSV, in order (what a simulated tenant is seeded from).
+    fn identities(path: &std::path::Path, column: Option<&str>) -> Result<Vec<String>> {
+        let entries = crate::targets::open(path, column)?;
+        Ok(entries.filter_map(crate::targets::Entry::into_target).map(|t| t.identity).collect())
+    }
+
+    pub async fn serve(args: SimArgs) -> Result<u8> {
+        let identities = args.from.as_deref().map(|path| identities(path, args.column.as_deref())).transpose()?;
+        let config = config_from_args(&args, identities)?;
+        let simulator = Simulator::start(config)
+            .await
+            .map_err(|e| Error::Usage(format!("--listen {}: cannot listen there: {e}", args.listen)))?;
+        let mut stdout = std::io::stdout().lock();
+        let announced = writeln!(stdout, "{}listening on {}", simulator.environment_lines(), simulator.url())
+            .and_then(|_| stdout.flush());
+        drop(stdout);
+        announced.map_err(Error::io("stdout"))?;
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stopping the simulated tenant");
+        simulator.stop().await;
+        Ok(exit::SUCCESS)
+    }
+}
