@@ -243,21 +243,22 @@ pub struct ConnectionArgs {
 #[command(next_help_heading = "Tuning")]
 pub struct TuningArgs {
     /// Targets worked on at once.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub concurrency: u32,
 
-    /// The most Graph requests a second (reads cost 1–2 of the tenant's 350–800 resource units a
-    /// second). Every rate is a ceiling: it starts at a quarter and settles just under the budget
-    /// the service's answers show.
-    #[arg(long, default_value_t = 100.0, value_parser = positive_rate)]
+    /// A safety ceiling on Graph requests a second. The rate itself needs no flag: it starts from
+    /// the budget the last run on this tenant measured (else from what the smallest tenants allow),
+    /// and settles just under the budget the service's answers show (350–800 resource units a
+    /// second; a read costs 1–2).
+    #[arg(long, default_value_t = 2000.0, value_parser = positive_rate, value_name = "PER_SECOND")]
     pub graph_rps: f64,
 
-    /// The most Graph writes a second (the service allows about 20 per app and tenant).
-    #[arg(long, default_value_t = 15.0, value_parser = positive_rate)]
+    /// A safety ceiling on Graph writes a second (the service allows about 20 per app and tenant).
+    #[arg(long, default_value_t = 100.0, value_parser = positive_rate, value_name = "PER_SECOND")]
     pub graph_write_rps: f64,
 
-    /// The most Exchange admin API requests a second.
-    #[arg(long, default_value_t = 10.0, value_parser = positive_rate)]
+    /// A safety ceiling on Exchange admin API requests a second.
+    #[arg(long, default_value_t = 100.0, value_parser = positive_rate, value_name = "PER_SECOND")]
     pub exchange_rps: f64,
 
     /// Exchange admin API requests in flight at once (the service allows a few per tenant).
@@ -276,8 +277,8 @@ pub struct TuningArgs {
     #[arg(long)]
     pub no_batch: bool,
 
-    /// Send at the configured rates throughout: no warm-up, no slowing down on 429 or a nearly
-    /// spent budget (a 429 still pauses every worker until its Retry-After).
+    /// Send at the ceilings throughout: no warm-up, no remembered budgets, no slowing down on 429
+    /// or a nearly spent budget (a 429 still pauses every worker until its Retry-After).
     #[arg(long)]
     pub fixed_rate: bool,
 

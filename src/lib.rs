@@ -6,6 +6,7 @@
 //! engine's events into the progress display, the log and the report directory, and [`sim`] is
 //! the simulated tenant everything is tested against.
 
+pub mod budgets;
 pub mod cli;
 pub mod cloud;
 mod commands;

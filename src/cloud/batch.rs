@@ -11,6 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
+use super::deadline::Latencies;
 use super::{Api, RawAnswer, RequestCounts, Transport};
 use crate::secret::SecretString;
 
@@ -22,6 +23,8 @@ pub const BATCH_LIMIT: usize = 20;
 const LINGER: Duration = Duration::from_millis(50);
 
 pub struct Item {
+    /// A read of one object, safe to ask again after a short deadline (see [`super::deadline`]).
+    pub quick: bool,
     pub method: Method,
     /// Path and query after the version, starting with `/`.
     pub url: String,
@@ -41,10 +44,17 @@ struct Sender {
     base: String,
     timeout: Duration,
     counts: Arc<RequestCounts>,
+    latencies: Arc<Latencies>,
 }
 
 impl Batcher {
-    pub fn start(http: reqwest::Client, graph_base: &str, timeout: Duration, counts: Arc<RequestCounts>) -> Batcher {
+    pub fn start(
+        http: reqwest::Client,
+        graph_base: &str,
+        timeout: Duration,
+        counts: Arc<RequestCounts>,
+        latencies: Arc<Latencies>,
+    ) -> Batcher {
         let queue = |version: &str| {
             let (sender, receiver) = mpsc::unbounded_channel();
             let target = Arc::new(Sender {
@@ -52,6 +62,7 @@ impl Batcher {
                 base: format!("{}/{version}/$batch", graph_base.trim_end_matches('/')),
                 timeout,
                 counts: counts.clone(),
+                latencies: latencies.clone(),
             });
             tokio::spawn(gather(receiver, target));
             sender
@@ -105,8 +116,12 @@ async fn send(sender: Arc<Sender>, items: Vec<Item>) {
         .post(&sender.base)
         .bearer_auth(token.expose())
         .header("client-request-id", uuid::Uuid::new_v4().to_string())
-        .json(&json!({"requests": requests}))
-        .timeout(sender.timeout);
+        .json(&json!({"requests": requests}));
+    // A batch of quick reads is itself quick: asked again rather than waited on for long.
+    let quick = items.iter().all(|item| item.quick);
+    let latency = &sender.latencies.graph_batch;
+    let request = request.timeout(if quick { latency.deadline(sender.timeout) } else { sender.timeout });
+    let sent_at = tokio::time::Instant::now();
     let envelope = match super::receive(request).await {
         Ok(envelope) => envelope,
         Err(failure) => {
@@ -118,6 +133,9 @@ async fn send(sender: Arc<Sender>, items: Vec<Item>) {
         }
     };
     sender.counts.add(Api::Graph, envelope.status);
+    if quick && matches!(envelope.status, 200 | 424) {
+        latency.observe(sent_at.elapsed());
+    }
     // A batch with a throttled item "itself fails with a status code of 424 (Failed Dependency)"
     // while its body still holds every item's answer ("Throttling and batching",
     // learn.microsoft.com/graph/throttling; microsoft-graph-docs-contrib concepts/throttling.md):

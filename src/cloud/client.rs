@@ -7,12 +7,24 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use super::auth::{Resource, TokenSource};
+use super::deadline::Latencies;
 use super::pacer::Pacer;
 use super::{
     Answer, Api, Call, CallError, Endpoints, Pacing, RawAnswer, RequestCounts, RequestIds, RetryPolicy, Transport,
     auth, batch, exchange_backoff, limit_fraction, pacer, receive, retry_after, service_error,
 };
 use crate::secret::SecretString;
+
+/// Where each rate starts when no earlier run measured the tenant's budget: what the smallest
+/// tenants allow, so the first seconds cost no 429s anywhere, and from which the pacer doubles
+/// until the service first pushes back. Graph: 3,500 resource units per 10 s for an app in a
+/// small tenant, and a request costs at least one; writes: 3,000 per 2 min 30 s, half of it
+/// ("Identity and access service limits", learn.microsoft.com/graph/throttling-limits). The
+/// Exchange admin API publishes no rate; public clients that run on real tenants send a few
+/// requests at a time, one after another.
+pub const START_GRAPH: f64 = 350.0;
+pub const START_GRAPH_WRITES: f64 = 10.0;
+pub const START_EXCHANGE: f64 = 20.0;
 
 /// A client for one tenant: its tokens, its pacers, its request loop.
 pub struct CloudClient {
@@ -28,6 +40,8 @@ pub struct CloudClient {
     exchange_scope: String,
     batcher: Option<batch::Batcher>,
     pub requests: Arc<RequestCounts>,
+    /// How long quick reads usually take, for their deadlines.
+    latencies: Arc<Latencies>,
     /// The tenant's id, once looked up.
     tenant_guid: tokio::sync::OnceCell<String>,
 }
@@ -59,6 +73,7 @@ impl CloudClient {
         policy: RetryPolicy,
     ) -> CloudClient {
         let requests = Arc::new(RequestCounts::default());
+        let latencies = Arc::new(Latencies::default());
         let http_for_batch = http.clone();
         let graph_base = endpoints.graph.clone();
         CloudClient {
@@ -68,19 +83,27 @@ impl CloudClient {
             endpoints,
             tenant_id,
             tokens,
-            graph_pacer: Pacer::new("graph", pacing.graph_rps, None, pacing.adaptive),
-            graph_write_pacer: Pacer::new("graph-writes", pacing.graph_write_rps, None, pacing.adaptive),
+            graph_pacer: Pacer::new("graph", pacing.graph_rps, START_GRAPH, None, pacing.adaptive),
+            graph_write_pacer: Pacer::new(
+                "graph-writes",
+                pacing.graph_write_rps,
+                START_GRAPH_WRITES,
+                None,
+                pacing.adaptive,
+            ),
             exchange_pacer: Pacer::new(
                 "exchange",
                 pacing.exchange_rps,
+                START_EXCHANGE,
                 Some(pacing.exchange_inflight),
                 pacing.adaptive,
             ),
             policy,
-            batcher: pacing
-                .batch
-                .then(|| batch::Batcher::start(http_for_batch, &graph_base, policy.timeout, requests.clone())),
+            batcher: pacing.batch.then(|| {
+                batch::Batcher::start(http_for_batch, &graph_base, policy.timeout, requests.clone(), latencies.clone())
+            }),
             requests,
+            latencies,
             tenant_guid: tokio::sync::OnceCell::new(),
         }
     }
@@ -93,6 +116,17 @@ impl CloudClient {
             })
             .await
             .cloned()
+    }
+
+    /// Starts each rate from a budget an earlier run measured (graph, graph writes, Exchange), or
+    /// `share` of it when this run is one of several that spend it together (shards).
+    pub fn start_from(&self, budgets: [Option<f64>; 3], share: f64) {
+        let pacers = [&self.graph_pacer, &self.graph_write_pacer, &self.exchange_pacer];
+        for (pacer, budget) in pacers.into_iter().zip(budgets) {
+            if let Some(budget) = budget {
+                pacer.start_from(budget * share, share < 1.0);
+            }
+        }
     }
 
     /// Each pacer's rate and measured budget: graph, graph writes, exchange.
@@ -194,6 +228,7 @@ impl CloudClient {
             let mut headers = call.headers.clone();
             headers.push(("client-request-id", client_request_id.to_string()));
             let item = batch::Item {
+                quick: !call.write && !call.page,
                 method: call.method.clone(),
                 url: format!("/{url}"),
                 headers,
@@ -207,21 +242,31 @@ impl CloudClient {
                     .unwrap_or_else(|_| Err(Transport { sent: true, message: "the batch was dropped".into() }));
             }
         }
-        let mut request = self
+        let request = self
             .http
             .request(call.method.clone(), format!("{}/{}", base.trim_end_matches('/'), call.path))
             .bearer_auth(token.expose())
             .header("client-request-id", client_request_id)
-            .header("return-client-request-id", "true")
-            .timeout(self.policy.timeout);
+            .header("return-client-request-id", "true");
+        let latency = match call.api {
+            Api::Graph => &self.latencies.graph,
+            Api::Exchange => &self.latencies.exchange,
+        };
+        let quick = !call.write && !call.page;
+        let mut request =
+            request.timeout(if quick { latency.deadline(self.policy.timeout) } else { self.policy.timeout });
         for (name, value) in &call.headers {
             request = request.header(*name, value);
         }
         if let Some(body) = &call.body {
             request = request.json(body);
         }
+        let sent_at = tokio::time::Instant::now();
         let result = receive(request).await;
         self.requests.add(call.api, result.as_ref().map_or(0, |answer| answer.status));
+        if quick && result.as_ref().is_ok_and(|answer| (200..300).contains(&answer.status)) {
+            latency.observe(sent_at.elapsed());
+        }
         result
     }
 

@@ -27,5 +27,6 @@ pub fn invoke(tenant_id: &str, cmdlet: &str, parameters: Map<String, Value>, anc
         headers: vec![("X-CmdletName", cmdlet.to_string()), ("X-AnchorMailbox", anchor)],
         body: Some(json!({"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters}})),
         write: cmdlet.starts_with("Set-"),
+        page: false,
     }
 }

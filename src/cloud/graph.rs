@@ -11,11 +11,19 @@ use super::{Answer, Api, Call, CallError, CloudClient};
 const USER_FIELDS: &str = "id,userPrincipalName,mail,userType,accountEnabled";
 
 pub fn get(path: String) -> Call {
-    Call { api: Api::Graph, method: Method::GET, path, headers: Vec::new(), body: None, write: false }
+    Call { api: Api::Graph, method: Method::GET, path, headers: Vec::new(), body: None, write: false, page: false }
 }
 
 pub fn patch(path: String, body: Value) -> Call {
-    Call { api: Api::Graph, method: Method::PATCH, path, headers: Vec::new(), body: Some(body), write: true }
+    Call {
+        api: Api::Graph,
+        method: Method::PATCH,
+        path,
+        headers: Vec::new(),
+        body: Some(body),
+        write: true,
+        page: false,
+    }
 }
 
 /// A directory user, as far as remediation cares.
@@ -53,6 +61,7 @@ impl CloudClient {
     pub async fn member_users(&self) -> Result<Vec<(String, String)>, CallError> {
         let filter = query_pair("$filter", "userType eq 'Member'");
         let mut call = get(format!("v1.0/users?{filter}&$select=id,userPrincipalName&$top=999"));
+        call.page = true;
         let mut members = Vec::new();
         loop {
             let answer = self.send(&call).await?;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod batch;
 mod client;
+pub mod deadline;
 pub mod exchange;
 pub mod graph;
 pub mod pacer;
@@ -108,6 +109,9 @@ pub struct Call {
     /// A write: if its fate is unknown (a timeout, a 504, a dropped connection) it is not simply
     /// sent again; the caller re-reads first.
     pub write: bool,
+    /// A read of a page of many objects: slow by nature, so it keeps the full request timeout
+    /// (see [`deadline`]).
+    pub page: bool,
 }
 
 /// A successful answer.

@@ -8,9 +8,11 @@
 //! one kind the bucket is at the same level, so the requests answered between them, divided by
 //! the time between, is the budget: from the second mark on, the rate holds just under that
 //! measure, and a steady run sees warnings, not 429s. Before any measure, a mark cuts the rate
-//! actually sent (a 429 by half). The rate starts at a quarter of the configured one and climbs
-//! while nothing pushes back, but only while it is what holds the work back: a rate nobody uses
-//! proves nothing.
+//! actually sent (a 429 by half). The rate starts from a budget remembered from an earlier run,
+//! else from a modest start that the smallest tenants allow, and until the service first pushes
+//! back it doubles every second, but only while it is what holds the work back: a rate nobody
+//! uses proves nothing. The service's buckets start full and hold seconds of budget, so the
+//! first warning or 429 comes while there is still room to slow down.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -39,14 +41,24 @@ struct Rate {
     /// Every second since the last mark used the rate (pauses for a 429 aside): the bucket
     /// cannot have overflowed, so the next measure is the budget, not a lower bound.
     saturated: bool,
+    /// Until the service first pushes back, double (the bucket starts full); a shard that knows
+    /// its share of a budget spent with others does not, for the others spend the same bucket.
+    spend_burst: bool,
 }
 
-/// A moment the budget was spent, or nearly, and the answers the service had counted by then.
+/// A moment the budget was spent, or nearly, the answers the service had counted by then, and
+/// the share of the bucket it said was used (1 for a 429: all of it).
 #[derive(Clone, Copy)]
 struct Mark {
     at: Instant,
     answered: u64,
+    used: f64,
 }
+
+/// The window a warning's share of the bucket is a share of: Graph's identity budgets are "per
+/// 10 seconds" ("Identity and access service limits", learn.microsoft.com/graph/throttling-limits).
+/// Two warnings at different levels differ by that share of the window's worth of budget.
+const WARNING_WINDOW: f64 = 10.0;
 
 /// The `x-ms-throttle-limit-percentage` that marks the budget nearly spent. The service sends
 /// the header past 0.8 of the limit, as a fraction from 0.8 to 1.8 ("Identity and access service
@@ -72,10 +84,9 @@ const HOLD: f64 = 0.97;
 const BLIND_CUT: f64 = 0.5;
 const WARNED_CUT: f64 = 0.7;
 
-/// An adaptive pacer starts at this share of the configured rate and climbs a quarter a second
-/// until the service first pushes back: a configured rate far above the budget then costs a few
-/// warnings, not a burst of 429s from everything in flight when the budget runs out.
-const START: f64 = 0.25;
+/// Until the service first pushes back, the rate grows by this factor a second: a budget ten
+/// times the start is found in under four seconds.
+const CLIMB: f64 = 2.0;
 
 /// Two 429s closer than this measure too few answers to say what the budget is.
 const SHORTEST_MEASURE: Duration = Duration::from_millis(800);
@@ -86,12 +97,15 @@ const BUSY: f64 = 0.8;
 /// Below this share of the rate over a step, the bucket may have filled up.
 const SATURATED: f64 = 0.9;
 
-/// A pacer's configured ceiling, its rate, and the budget it measured, in requests a second.
+/// A pacer's ceiling, the rate it started at and has now, the budget it was told at the start
+/// (remembered from an earlier run) and the one it measured, in requests a second.
 #[derive(Clone, Debug)]
 pub struct PacerState {
     pub name: &'static str,
     pub ceiling: f64,
+    pub start: f64,
     pub rate: f64,
+    pub remembered: Option<f64>,
     pub budget: Option<f64>,
     pub throttled: u64,
 }
@@ -100,6 +114,8 @@ pub struct Pacer {
     name: &'static str,
     ceiling: f64,
     adaptive: bool,
+    /// The rate it started at, and the budget remembered from an earlier run, if any.
+    start: Mutex<(f64, Option<f64>)>,
     rate: Mutex<Rate>,
     paused_until: Mutex<Option<Instant>>,
     /// Requests waiting for the rate, first come first served.
@@ -127,12 +143,15 @@ fn limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
 }
 
 impl Pacer {
-    pub fn new(name: &'static str, rate: f64, inflight: Option<u32>, adaptive: bool) -> Pacer {
-        let start = if adaptive { (rate * START).max(FLOOR).min(rate) } else { rate };
+    /// A pacer that never goes past `ceiling`; an adaptive one starts at `start` (or the ceiling,
+    /// if lower), a fixed one at the ceiling.
+    pub fn new(name: &'static str, ceiling: f64, start: f64, inflight: Option<u32>, adaptive: bool) -> Pacer {
+        let start = if adaptive { start.min(ceiling).max(FLOOR) } else { ceiling };
         Pacer {
             name,
-            ceiling: rate,
+            ceiling,
             adaptive,
+            start: Mutex::new((start, None)),
             rate: Mutex::new(Rate {
                 current: start,
                 limiter: limiter(start),
@@ -142,6 +161,7 @@ impl Pacer {
                 last_warning: None,
                 budget: None,
                 saturated: true,
+                spend_burst: true,
             }),
             paused_until: Mutex::new(None),
             line: tokio::sync::Mutex::new(()),
@@ -223,25 +243,30 @@ impl Pacer {
         if rate.last_429.is_some_and(|mark| now.duration_since(mark.at) < retry_after.max(STEP)) {
             return;
         }
-        let previous = rate.last_429.replace(self.mark(now));
-        self.budget_spent(&mut rate, previous, now, SHORTEST_MEASURE, BLIND_CUT);
+        let mark = self.mark(now, 1.0);
+        let previous = rate.last_429.replace(mark);
+        self.budget_spent(&mut rate, previous, mark, SHORTEST_MEASURE, BLIND_CUT);
         tracing::debug!(api = self.name, rate = rate.current, budget = rate.budget, "throttled: rate set");
     }
 
-    fn mark(&self, at: Instant) -> Mark {
-        Mark { at, answered: self.answered.load(Ordering::Relaxed) }
+    fn mark(&self, at: Instant, used: f64) -> Mark {
+        Mark { at, answered: self.answered.load(Ordering::Relaxed), used }
     }
 
     /// The budget is spent (a 429) or nearly (a warning) now, as it was at `previous`: the answers
     /// counted between measure the budget. The rate goes just under it, or, with no measure yet,
     /// to half of what was sent.
-    fn budget_spent(&self, rate: &mut Rate, previous: Option<Mark>, now: Instant, shortest: Duration, blind_cut: f64) {
-        let answered = self.answered.load(Ordering::Relaxed);
+    fn budget_spent(&self, rate: &mut Rate, previous: Option<Mark>, now: Mark, shortest: Duration, blind_cut: f64) {
+        let (answered, now_used, now) = (now.answered, now.used, now.at);
         let sent = self.sent.load(Ordering::Relaxed);
         if let Some(mark) = previous
             && now.duration_since(mark.at) >= shortest
         {
-            let measured = answered.saturating_sub(mark.answered) as f64 / now.duration_since(mark.at).as_secs_f64();
+            // A bucket found fuller than at the mark took that share of a window's budget more
+            // than the budget itself paid for.
+            let span = now.duration_since(mark.at).as_secs_f64();
+            let used_up = (WARNING_WINDOW * (now_used - mark.used)).clamp(-0.5 * span, 4.0 * span);
+            let measured = answered.saturating_sub(mark.answered) as f64 / (span + used_up);
             rate.budget = match (rate.budget, rate.saturated) {
                 (_, true) => Some(measured),
                 (Some(earlier), false) => Some(earlier.max(measured)),
@@ -307,8 +332,12 @@ impl Pacer {
         // The first warning in a while marks the budget nearly spent, as a 429 marks it spent:
         // from the second on, the rate is set from a measure, without waiting for a 429.
         if warned >= WARNING && rate.last_warning.is_none_or(|mark| now.duration_since(mark.at) >= WARNING_EPISODE) {
-            let previous = rate.last_warning.replace(self.mark(now));
-            self.budget_spent(&mut rate, previous, now, WARNING_EPISODE, WARNED_CUT);
+            let mark = self.mark(now, warned);
+            let previous = rate.last_warning.replace(mark);
+            // The first push back after the climb: the rate doubled for seconds before the
+            // bucket ran low, so it is likely twice the budget or more.
+            let cut = if previous.is_none() && rate.last_429.is_none() { BLIND_CUT } else { WARNED_CUT };
+            self.budget_spent(&mut rate, previous, mark, WARNING_EPISODE, cut);
             tracing::debug!(
                 api = self.name,
                 rate = rate.current,
@@ -333,16 +362,35 @@ impl Pacer {
             _ if warned >= WARNING => rate.current,
             // Nobody is waiting on the rate: raising it proves nothing and overshoots later.
             _ if used < BUSY * rate.current => rate.current,
+            // The service's bucket starts full: until it first pushes back, spend what it holds,
+            // known budget or not; the first warning or 429 brings the rate back under it.
+            _ if rate.spend_burst && rate.last_429.is_none() && rate.last_warning.is_none() => rate.current * CLIMB,
             _ => match rate.budget {
                 Some(budget) if rate.current < budget * HOLD => (rate.current * 1.1 + 0.5).min(budget * HOLD),
                 // Past the measure, slowly: only to learn whether the budget grew.
                 Some(budget) if rate.current < budget => rate.current * 1.01,
                 Some(_) => rate.current * 1.0025,
-                None if rate.last_429.is_none() && rate.last_warning.is_none() => rate.current * 1.25 + 0.5,
                 None => rate.current * 1.1 + 0.5,
             },
         };
         set(self.name, &mut rate, next.clamp(FLOOR, self.ceiling));
+    }
+
+    /// Starts from a budget an earlier run measured (or, `shared`, this run's share of it): just
+    /// under it. Until the service first pushes back a whole run climbs as from any start (the
+    /// bucket starts full); the first warning or 429 brings it straight back under the budget,
+    /// with no blind cut and no second mark needed. A shard holds its share. A fixed pacer
+    /// ignores it.
+    pub fn start_from(&self, budget: f64, shared: bool) {
+        if !self.adaptive || !budget.is_finite() || budget <= 0.0 {
+            return;
+        }
+        let mut rate = self.lock();
+        rate.budget = Some(budget);
+        rate.spend_burst = !shared;
+        let start = (budget * HOLD).clamp(FLOOR, self.ceiling);
+        set(self.name, &mut rate, start);
+        *self.start.lock().unwrap_or_else(|e| e.into_inner()) = (start, Some(budget));
     }
 
     pub fn current_rate(&self) -> f64 {
@@ -351,12 +399,16 @@ impl Pacer {
 
     /// Where the pacer stands, for the report.
     pub fn state(&self) -> PacerState {
+        let (start, remembered) = *self.start.lock().unwrap_or_else(|e| e.into_inner());
         let rate = self.lock();
         PacerState {
             name: self.name,
             ceiling: self.ceiling,
+            start,
             rate: rate.current,
-            budget: rate.budget,
+            remembered,
+            // A remembered budget this run did not measure again is not a measure of this run.
+            budget: rate.budget.filter(|budget| Some(*budget) != remembered),
             throttled: self.throttled_count(),
         }
     }

@@ -210,5 +210,6 @@ pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitco
     job.record = Some(record);
     job.exclusions = exclusions;
     job.baseline = args.baseline.clone();
+    job.shard = args.shard;
     session::execute(job, quiet).await
 }

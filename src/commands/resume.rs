@@ -100,5 +100,6 @@ pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> R
     job.lanes = vec![Lane { connection, entries, smtp_index: None }];
     job.exclusions = exclusions;
     job.retry_failed = args.retry_failed;
+    job.shard = record.shard;
     session::execute(job, quiet).await
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{Connection, RETIREMENT_NOTE, finish};
+use crate::budgets::Budgets;
 use crate::cli::SessionArgs;
 use crate::cloud::CloudClient;
 use crate::cloud::exchange::UNSUPPORTED_NOTE;
@@ -44,8 +45,10 @@ pub(super) struct Job {
     /// A resume that tries failed rows again.
     pub(super) retry_failed: bool,
     pub(super) tuning: Tuning,
-    /// Where the tenant locks live.
+    /// Where the tenant locks and the budgets measured live.
     pub(super) state_dir: PathBuf,
+    /// This run's shard of the targets (K of N), which spends the tenant's budget with the others.
+    pub(super) shard: Option<(u32, u32)>,
 }
 
 impl Job {
@@ -75,6 +78,7 @@ impl Job {
             retry_failed: false,
             tuning,
             state_dir: session.state_dir.clone().unwrap_or_else(lock::default_state_dir),
+            shard: None,
         }
     }
 }
@@ -142,21 +146,50 @@ async fn sign_in_and_lock(job: &Job) -> Result<(Vec<lock::TenantLock>, Vec<Strin
             .within_grace(signed_in)
             .await
             .ok_or_else(|| Error::Interrupted("interrupted while signing in; nothing was changed".into()))??;
-        locks.push(lock::acquire(&job.state_dir, &id, job.kind.name())?);
+        locks.push(lock::acquire(&job.state_dir, &id, job.kind.name(), job.shard)?);
         ids.push(id);
     }
     Ok((locks, ids))
+}
+
+/// Starts each lane's rates from the budgets an earlier run measured for its tenant (a shard from
+/// its share of them), unless the rates are fixed.
+fn start_from_remembered_budgets(job: &Job, tenant_ids: &[String]) {
+    if job.tuning.fixed_rate {
+        return;
+    }
+    let share = job.shard.map_or(1.0, |(_, of)| 1.0 / f64::from(of));
+    for (lane, tenant) in job.lanes.iter().zip(tenant_ids) {
+        if let Some(budgets) = Budgets::load(&job.state_dir, tenant) {
+            tracing::info!(tenant = %tenant, "starting from the budgets measured on {}", budgets.measured_at);
+            lane.connection.client.start_from(budgets.as_array(), share);
+        }
+    }
+}
+
+/// Keeps the budgets each tenant's run measured for the next run (a shard measured only its
+/// share, and keeps nothing).
+fn remember_budgets(job: &Job, clients: &[Arc<CloudClient>], tenant_ids: &[String]) {
+    if job.tuning.fixed_rate || job.shard.is_some() {
+        return;
+    }
+    for (client, tenant) in clients.iter().zip(tenant_ids) {
+        if let Some(budgets) = Budgets::updated(Budgets::load(&job.state_dir, tenant), &client.pacing()) {
+            budgets.save(&job.state_dir, tenant);
+        }
+    }
 }
 
 /// Runs a job: sign in and lock the tenant, open the journal, run the engine, render the report,
 /// and work out the exit code.
 pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
     let (locks, tenant_ids) = sign_in_and_lock(&job).await?;
+    start_from_remembered_budgets(&job, &tenant_ids);
     let resumed = job.record.is_none();
     match &mut job.record {
         Some(record) => {
             report::ensure_directory(&job.directory)?;
-            record.set_tenants(tenant_ids);
+            record.set_tenants(tenant_ids.clone());
             record.save(&job.directory)?;
         }
         None => tracing::info!("resuming the run in {}", job.directory.display()),
@@ -236,6 +269,7 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
         ending.not_started += lane_ending.not_started;
     }
     let warnings = report.finish();
+    remember_budgets(&job, &clients, &tenant_ids);
     let finished = finish::finish_report(
         &job, &report, warnings, &clients, &journal, ending, started_at, clock, simulated, resumed, quiet,
     );

@@ -95,10 +95,13 @@ pub struct Summary {
     pub drift: Option<DriftSummary>,
 }
 
-/// One API's pace at the end of a run, rates rounded to a hundredth.
+/// One API's pace: where it started (from a budget remembered from an earlier run, or not), where
+/// it ended and the budget this run measured, rates rounded to a hundredth.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PacingFigures {
     pub ceiling: f64,
+    pub start: f64,
+    pub remembered: Option<f64>,
     pub rate: f64,
     pub budget: Option<f64>,
     pub throttled: u64,
@@ -129,6 +132,8 @@ impl Summary {
                 let apis = states.iter().map(|state| {
                     let figures = PacingFigures {
                         ceiling: hundredths(state.ceiling),
+                        start: hundredths(state.start),
+                        remembered: state.remembered.map(hundredths),
                         rate: hundredths(state.rate),
                         budget: state.budget.map(hundredths),
                         throttled: state.throttled,

@@ -180,6 +180,7 @@ pub async fn read_all(client: &CloudClient, with_addresses: bool) -> Result<Mail
     let fields = if with_addresses { ",PrimarySmtpAddress" } else { "" };
     call.path.push_str(&format!("?$select=ExternalDirectoryObjectId,SmtpClientAuthenticationDisabled{fields}"));
     call.headers.push(("Prefer", "odata.maxpagesize=1000".into()));
+    call.page = true;
     let mut index = MailboxIndex::default();
     loop {
         let answer = client.send(&call).await?;

@@ -249,7 +249,7 @@ async fn the_tenant_lock_holds_whatever_name_the_tenant_is_given() {
     let dir = scratch();
     let sim = start(roomy(10, 1)).await;
     let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &upns(&state(&sim)));
-    let held = remediate::lock::acquire(&dir.path().join("state"), &sim.app().tenant_id, "apply").unwrap();
+    let held = remediate::lock::acquire(&dir.path().join("state"), &sim.app().tenant_id, "apply", None).unwrap();
     let by_domain = |report: &str| {
         let mut args = fix_on(&sim, dir.path(), &csv, &dir.path().join(report));
         let tenant = args.iter().position(|a| a == "--tenant-id").unwrap() + 1;

@@ -184,6 +184,23 @@ async fn rates_5x_too_high_find_the_budgets_without_a_storm_of_429s() {
     let throttled = counts["throttled_total"].as_u64().unwrap();
     assert!(throttled * 50 <= counts["requests_total"].as_u64().unwrap(), "under 2 % throttled: {counts}");
     assert_eq!(counts["noop_writes"], 0);
+
+    // The next run on this tenant starts from the budgets this one measured, kept in the state
+    // directory, with no flag.
+    let plan = dir.path().join("plan");
+    let mut args = ["plan", &csv.display().to_string(), "--profile", "smtp-auth-fix", "--bulk-read", "always"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--report-dir".to_string(), plan.display().to_string()]);
+    args.extend(connection_args(&sim, dir.path()));
+    assert_eq!(run(&args).await, 0, "everything was fixed");
+    let next = &summary(&plan)["pacing"][&sim.app().tenant_id];
+    for api in ["graph-writes", "exchange"] {
+        let measured = pacing[api]["budget"].as_f64().unwrap();
+        assert_eq!(next[api]["remembered"].as_f64(), Some(measured), "{api}: {next}");
+        let start = next[api]["start"].as_f64().unwrap();
+        assert!((start - measured * 0.97).abs() < 0.02, "{api} starts just under the budget: {next}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use remediate::sim::{Population, SimConfig, Simulator};
 use serde_json::Value;
 
-use crate::support::{connection_args, results, run, scratch, start, state, summary, write_csv};
+use crate::support::{connection_args, results, run, scratch, start, state, stats, summary, upns, write_csv};
 
 fn tenant() -> SimConfig {
     SimConfig { population: Population::Generated { count: 150 }, seed: 3, ..SimConfig::default() }
@@ -179,4 +179,57 @@ async fn three_shards_cover_every_target_exactly_once() {
     }
     assert_eq!(seen.len(), upns.len(), "every target in some shard");
     assert!(seen.values().all(|&n| n == 1), "no target in two shards");
+}
+
+/// Three pods of one Indexed Job on one tenant at once (one state directory here, as a shared
+/// volume would be): each starts from its share of the budget an earlier run measured, holds it,
+/// and together they spend the budget without a 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shards_at_once_share_the_remembered_budget() {
+    let exchange_budget = 30.0;
+    let sim = start(SimConfig {
+        population: Population::Generated { count: 240 },
+        seed: 5,
+        exchange_rate: exchange_budget,
+        exchange_window: std::time::Duration::from_secs(2),
+        exchange_inflight: 15,
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &upns(&state(&sim))).display().to_string();
+    let tenant = sim.app().tenant_id.clone();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let remembered = serde_json::json!({"graph": null, "graph_writes": null, "exchange": exchange_budget, "measured_at": "2026-11-26T02:00:00Z"});
+    std::fs::write(state_dir.join(format!("budgets-{tenant}.json")), remembered.to_string()).unwrap();
+    let shard = |k: u32| {
+        let mut args: Vec<String> =
+            ["apply", "--yes", &csv, "--set", "smtp-auth=disabled", "--bulk-read", "never"].map(String::from).to_vec();
+        args.extend(["--shard".to_string(), format!("{k}/3"), "--report-dir".into()]);
+        args.push(dir.path().join(format!("shard-{k}")).display().to_string());
+        args.extend(connection_args(&sim, dir.path()));
+        args
+    };
+    let (a, b, c) = (shard(0), shard(1), shard(2));
+    let codes = tokio::join!(run(&a), run(&b), run(&c));
+    assert_eq!(codes, (0, 0, 0));
+    let counts = stats(&sim);
+    let throttled = counts["throttled_total"].as_u64().unwrap();
+    assert!(throttled * 100 <= counts["requests_total"].as_u64().unwrap(), "at most 1 % throttled: {counts}");
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for k in 0..3 {
+        let report = dir.path().join(format!("shard-{k}"));
+        let exchange = &summary(&report)["pacing"][&tenant]["exchange"];
+        let share = exchange_budget / 3.0;
+        assert_eq!(exchange["remembered"].as_f64(), Some(share), "shard {k} starts from its share: {exchange}");
+        for row in results(&report) {
+            *seen.entry(row["identity"].clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.len(), 240, "every target in some shard");
+    assert!(seen.values().all(|&n| n == 1), "no target in two shards");
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_dir.join(format!("budgets-{tenant}.json"))).unwrap()).unwrap();
+    assert_eq!(kept, remembered, "a shard measured only its share and keeps nothing");
 }

@@ -10,7 +10,7 @@ async fn traffic(pacer: &Pacer, n: u64, over: Duration) {
 /// A pacer at 1,000/s that has been throttled twice, five seconds apart, with `per_second`
 /// answered in between: it has measured a budget of `per_second`.
 async fn measured(per_second: u64) -> Pacer {
-    let pacer = Pacer::new("graph", 1000.0, None, true);
+    let pacer = Pacer::new("graph", 1000.0, 250.0, None, true);
     traffic(&pacer, 250, STEP).await;
     pacer.throttled(Duration::from_secs(1));
     traffic(&pacer, per_second * 5, Duration::from_secs(5)).await;
@@ -24,8 +24,8 @@ fn holds(pacer: &Pacer, budget: f64) -> bool {
 
 #[tokio::test(start_paused = true)]
 async fn a_429_holds_every_worker_until_retry_after() {
-    let pacer = Pacer::new("graph", 1000.0, None, true);
-    assert_eq!(pacer.current_rate(), 1000.0 * START, "an adaptive pacer starts below the configured rate");
+    let pacer = Pacer::new("graph", 1000.0, 250.0, None, true);
+    assert_eq!(pacer.current_rate(), 250.0, "an adaptive pacer starts where it is told, below its ceiling");
     traffic(&pacer, 200, STEP).await;
     pacer.throttled(Duration::from_secs(3));
     pacer.throttled(Duration::from_secs(3));
@@ -61,28 +61,40 @@ async fn a_measure_over_an_idle_spell_only_raises_the_budget() {
 
 #[tokio::test(start_paused = true)]
 async fn warnings_measure_the_budget_before_any_429() {
-    let pacer = Pacer::new("graph", 1000.0, None, true);
+    let pacer = Pacer::new("graph", 1000.0, 250.0, None, true);
     traffic(&pacer, 250, STEP).await;
     pacer.succeeded(Some(0.81));
-    assert_eq!(pacer.current_rate(), 250.0 * WARNED_CUT, "the first warning cuts what was sent");
+    assert_eq!(pacer.current_rate(), 250.0 * BLIND_CUT, "the first warning after the climb halves what was sent");
     traffic(&pacer, 10, Duration::from_millis(100)).await;
     pacer.succeeded(Some(0.95));
-    assert_eq!(pacer.current_rate(), 250.0 * WARNED_CUT, "warnings close together are one episode");
+    assert_eq!(pacer.current_rate(), 250.0 * BLIND_CUT, "warnings close together are one episode");
     traffic(&pacer, 290, Duration::from_millis(3900)).await;
-    pacer.succeeded(Some(0.82));
+    pacer.succeeded(Some(0.81));
     assert!(holds(&pacer, 75.0), "{}", pacer.current_rate());
     assert_eq!(pacer.throttled_count(), 0);
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_fuller_bucket_at_the_second_warning_is_not_counted_as_budget() {
+    let pacer = Pacer::new("graph", 1000.0, 250.0, None, true);
+    traffic(&pacer, 250, STEP).await;
+    pacer.succeeded(Some(0.8));
+    // 300 answered in 2 s while the bucket went from 0.8 to 0.9 used: a tenth of a 10 s window,
+    // a second's worth of budget, came out of the bucket.
+    traffic(&pacer, 300, Duration::from_secs(2)).await;
+    pacer.succeeded(Some(0.9));
+    assert!(holds(&pacer, 100.0), "{}", pacer.current_rate());
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_rate_climbs_only_while_it_is_used() {
-    let pacer = Pacer::new("graph", 100.0, None, true);
+    let pacer = Pacer::new("graph", 100.0, 25.0, None, true);
     tokio::time::advance(STEP).await;
     pacer.succeeded(None);
     assert_eq!(pacer.current_rate(), 25.0, "an idle rate proves nothing");
     traffic(&pacer, 25, STEP).await;
     pacer.succeeded(None);
-    assert_eq!(pacer.current_rate(), 25.0 * 1.25 + 0.5, "before any push back it climbs fast");
+    assert_eq!(pacer.current_rate(), 25.0 * CLIMB, "before any push back it doubles every second");
     for _ in 0..20 {
         let sent = pacer.current_rate() as u64 + 1;
         traffic(&pacer, sent, STEP).await;
@@ -112,7 +124,7 @@ async fn near_the_measured_budget_it_holds_and_probes_slowly() {
 
 #[tokio::test(start_paused = true)]
 async fn a_fixed_rate_never_moves() {
-    let pacer = Pacer::new("graph", 100.0, None, false);
+    let pacer = Pacer::new("graph", 100.0, 25.0, None, false);
     assert_eq!(pacer.current_rate(), 100.0);
     traffic(&pacer, 100, STEP).await;
     pacer.throttled(Duration::from_millis(1));
@@ -122,11 +134,49 @@ async fn a_fixed_rate_never_moves() {
 
 #[tokio::test(start_paused = true)]
 async fn the_in_flight_cap_holds() {
-    let pacer = Pacer::new("exchange", 1000.0, Some(2), false);
+    let pacer = Pacer::new("exchange", 1000.0, 1000.0, Some(2), false);
     let a = pacer.acquire().await;
     let _b = pacer.acquire().await;
     let third = tokio::time::timeout(Duration::from_secs(1), pacer.acquire()).await;
     assert!(third.is_err(), "a third request must wait for a slot");
     drop(a);
     assert!(tokio::time::timeout(Duration::from_secs(1), pacer.acquire()).await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_remembered_budget_is_the_start_and_the_first_429_goes_straight_back_under_it() {
+    let pacer = Pacer::new("graph", 1000.0, 10.0, None, true);
+    pacer.start_from(200.0, false);
+    assert!(holds(&pacer, 200.0), "{}", pacer.current_rate());
+    let state = pacer.state();
+    assert_eq!((state.start, state.remembered, state.budget), (200.0 * HOLD, Some(200.0), None));
+    for _ in 0..2 {
+        let sent = pacer.current_rate() as u64 + 1;
+        traffic(&pacer, sent, STEP).await;
+        pacer.succeeded(None);
+    }
+    assert!(pacer.current_rate() > 700.0, "the bucket starts full: spend it ({})", pacer.current_rate());
+    pacer.throttled(Duration::from_secs(1));
+    assert!(holds(&pacer, 200.0), "no blind cut, no second mark: {}", pacer.current_rate());
+    for _ in 0..4 {
+        let sent = pacer.current_rate() as u64 + 1;
+        traffic(&pacer, sent, STEP).await;
+        pacer.succeeded(None);
+    }
+    assert!(pacer.current_rate() < 202.0, "past a known budget, slowly: {}", pacer.current_rate());
+    let fixed = Pacer::new("graph", 100.0, 100.0, None, false);
+    fixed.start_from(20.0, false);
+    assert_eq!(fixed.current_rate(), 100.0, "--fixed-rate wins over memory");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shard_holds_its_share_from_the_start() {
+    let pacer = Pacer::new("exchange", 1000.0, 10.0, None, true);
+    pacer.start_from(30.0, true);
+    for _ in 0..4 {
+        let sent = pacer.current_rate() as u64 + 1;
+        traffic(&pacer, sent, STEP).await;
+        pacer.succeeded(None);
+    }
+    assert!(pacer.current_rate() < 30.5, "the others spend the same bucket: {}", pacer.current_rate());
 }
