@@ -17,13 +17,21 @@
 //! read) plus one per SMTP AUTH write; and `burst` is what each bucket holds at the start
 //! (rate × window). `utilization = floor_s / wall_s`.
 //!
-//! Scenarios: `fix-10k` (the fix, budgets scaled so the floor is about 60 s, configured rates 5×
-//! too high), `baseline-10k` (the same without bulk reads, batching or adaptive rates),
-//! `sweep-compliant-50k` (a compliant tenant at the documented large-tenant budgets),
-//! `memory-100k` and `memory-1m` (plan against an unthrottled simulator, for peak memory and CPU).
-//! `fix-10k-no-warning` is `fix-10k` against a service that never sends the documented
-//! `x-ms-throttle-limit-percentage` warning, which public clients report never seeing: pacing
-//! from 429s alone. `THROUGHPUT_ONLY=name,name` runs a subset.
+//! Scenarios run by default (about 25 minutes on 2 cores):
+//! - `quickstart`: the README's first command (`--simulate`, the sample CSV), wall time.
+//! - `fix-10k-defaults`: the fix on 10,000 mailboxes with no rate flags at all, against the
+//!   simulator's default budgets and real windows (10 s units, 150 s writes, 10 s Exchange).
+//! - `plain-10k`: the same tenant driven the way a plain script does it (`throughput/plain.rs`),
+//!   and `ratio = plain wall / fix-10k-defaults wall`.
+//! - `fix-100k`: 100,000 mailboxes, every budget ×10, default flags but the ceilings the scale
+//!   needs (rates, in-flight Exchange requests, targets at once).
+//! - `sweep-compliant-50k`: a compliant tenant at the documented large-tenant budgets, no flags.
+//!
+//! Run only when named: `fix-10k` (budgets scaled so the floor is about 60 s with 1 s windows,
+//! ceilings 5× too high), `fix-10k-no-warning` (the same against a service that never sends
+//! `x-ms-throttle-limit-percentage`: pacing from 429s alone), `baseline-10k` (`fix-10k` without
+//! bulk reads, batching or adaptive rates), `memory-1m` (plan of 100,000 and 1,000,000 rows against
+//! an unthrottled simulator, for peak memory and CPU). `THROUGHPUT_ONLY=name,name` picks.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +40,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use remediate::sim::{MfaState, Population, Tenant, Uniform};
+
+#[path = "throughput/plain.rs"]
+mod plain;
 use serde_json::Value;
 
 const SEED: u64 = 11;
@@ -134,40 +145,40 @@ struct Budgets {
     graph_rate: f64,
     graph_write_rate: f64,
     exchange_rate: f64,
-    window_s: f64,
+    /// One window for every bucket (`--throttle-window`), or the simulator's real ones.
+    window_s: Option<f64>,
+}
+
+impl Budgets {
+    /// The simulator's defaults: a large tenant's documented Graph budgets, 25 Exchange requests
+    /// a second; windows of 10 s (units), 150 s (writes) and 10 s (Exchange).
+    const DEFAULT: Budgets = Budgets { graph_rate: 800.0, graph_write_rate: 20.0, exchange_rate: 25.0, window_s: None };
+
+    fn windows(&self) -> [f64; 3] {
+        self.window_s.map_or([10.0, 150.0, 10.0], |window| [window; 3])
+    }
 }
 
 fn floor_seconds(work: &Work, budgets: &Budgets) -> f64 {
-    let one = |needed: f64, rate: f64| ((needed - rate * budgets.window_s).max(0.0)) / rate;
-    one(work.graph_units, budgets.graph_rate)
-        .max(one(work.graph_writes, budgets.graph_write_rate))
-        .max(one(work.exchange_requests, budgets.exchange_rate))
+    let [units, writes, exchange] = budgets.windows();
+    let one = |needed: f64, rate: f64, window: f64| ((needed - rate * window).max(0.0)) / rate;
+    one(work.graph_units, budgets.graph_rate, units)
+        .max(one(work.graph_writes, budgets.graph_write_rate, writes))
+        .max(one(work.exchange_requests, budgets.exchange_rate, exchange))
 }
 
 fn sim_budget_args(budgets: &Budgets) -> Vec<String> {
-    [
+    let mut args: Vec<(&str, f64)> = vec![
         ("--graph-rate", budgets.graph_rate),
         ("--graph-write-rate", budgets.graph_write_rate),
         ("--exchange-rate", budgets.exchange_rate),
-        ("--throttle-window", budgets.window_s),
-    ]
-    .iter()
-    .flat_map(|(flag, value)| [flag.to_string(), format!("{value:.3}")])
-    .collect()
+    ];
+    args.extend(budgets.window_s.map(|window| ("--throttle-window", window)));
+    args.iter().flat_map(|(flag, value)| [flag.to_string(), format!("{value:.3}")]).collect()
 }
 
-const FAULTY: [&str; 10] = [
-    "--latency",
-    "50",
-    "--fault-rate",
-    "0.02",
-    "--slow-reply",
-    "10s",
-    "--exchange-inflight",
-    "10",
-    "--token-lifetime",
-    "3599s",
-];
+const FAULTY: [&str; 8] =
+    ["--latency", "50", "--fault-rate", "0.02", "--slow-reply", "10s", "--token-lifetime", "3599s"];
 
 struct Measured {
     wall_s: f64,
@@ -240,6 +251,94 @@ enum Variant {
     Baseline,
 }
 
+/// Half the mailboxes already have the fix; the rest keep the seeded mix.
+const HALF_FIXED: [&str; 6] =
+    ["--set-all", "smtp-auth=enabled", "--set-all", "per-user-mfa=disabled", "--set-all-share", "0.5"];
+
+/// The fix on `n` mailboxes against the simulator's default budgets and windows times `scale`,
+/// with no flags but the ceilings the scale needs; its wall time.
+async fn fix_defaults(dir: &Path, name: &str, n: usize, scale: f64) -> f64 {
+    let csv = dir.join(format!("{name}.csv"));
+    write_csv(&csv, n);
+    let uniform = Uniform { smtp_auth_disabled: Some(Some(false)), mfa: Some(MfaState::Disabled), share: 0.5 };
+    let work = fix_work(n, &uniform);
+    let default = Budgets::DEFAULT;
+    let budgets = Budgets {
+        graph_rate: default.graph_rate * scale,
+        graph_write_rate: default.graph_write_rate * scale,
+        exchange_rate: default.exchange_rate * scale,
+        window_s: None,
+    };
+    let sim = start_sim(&csv, &defaults_sim_args(&budgets, scale));
+    let mut args = vec!["apply", "--profile", "smtp-auth-fix", "--yes"];
+    if scale > 1.0 {
+        args.extend(["--graph-rps", "20000", "--graph-write-rps", "1000", "--exchange-rps", "1000"]);
+        args.extend(["--exchange-inflight", "32", "--concurrency", "512"]);
+    }
+    let measured = run_runner(&sim, &csv, &dir.join(name), &args);
+    let stats = print_result(name, n, floor_seconds(&work, &budgets), &measured, &sim).await;
+    let pacing = measured.summary["pacing"].as_object().and_then(|tenants| tenants.values().next().cloned());
+    println!(
+        "DETAIL scenario={name} requests_by_api={} pacing={}",
+        stats["requests_by_api"],
+        pacing.unwrap_or_default()
+    );
+    measured.wall_s
+}
+
+fn defaults_sim_args(budgets: &Budgets, scale: f64) -> Vec<String> {
+    let mut sim_args = sim_budget_args(budgets);
+    sim_args.extend(FAULTY.map(String::from));
+    sim_args.extend(["--exchange-inflight".into(), format!("{}", (5.0 * scale) as usize)]);
+    sim_args.extend(HALF_FIXED.map(String::from));
+    sim_args
+}
+
+/// `plain-10k`: the tenant of `fix-10k-defaults`, afresh, driven by a plain script.
+async fn plain(dir: &Path, fix_wall: Option<f64>) {
+    const N: usize = 10_000;
+    let csv = dir.join("plain.csv");
+    write_csv(&csv, N);
+    let uniform = Uniform { smtp_auth_disabled: Some(Some(false)), mfa: Some(MfaState::Disabled), share: 0.5 };
+    let work = fix_work(N, &uniform);
+    let sim = start_sim(&csv, &defaults_sim_args(&Budgets::DEFAULT, 1.0));
+    let started = Instant::now();
+    let script = plain::Plain::connect(&sim.url, &sim.env).await;
+    let failed = script.run((0..N).map(identity).collect()).await;
+    let wall_s = started.elapsed().as_secs_f64();
+    let stats = sim_json(&sim, "/_sim/stats").await;
+    let floor_s = floor_seconds(&work, &Budgets::DEFAULT);
+    println!(
+        "RESULT scenario=plain-10k mailboxes={N} wall_s={wall_s:.1} floor_s={floor_s:.1} utilization={:.2} requests={} requests_per_mailbox={:.3} throttled={} failed={failed}",
+        floor_s / wall_s,
+        stats["http_requests_total"],
+        stats["http_requests_total"].as_f64().unwrap_or(0.0) / N as f64,
+        stats["throttled_total"],
+    );
+    if let Some(fix_wall) = fix_wall {
+        println!("RESULT scenario=plain-vs-fix-10k-defaults ratio={:.2}", wall_s / fix_wall);
+    }
+}
+
+/// The README's first command, as a user types it.
+fn quickstart(dir: &Path) {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/mailboxes.csv");
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_remediate"))
+        .args(["-q", "apply"])
+        .arg(samples)
+        .args(["--profile", "smtp-auth-fix", "--simulate", "--yes", "--report-dir"])
+        .arg(dir.join("quickstart"))
+        .arg("--state-dir")
+        .arg(dir.join("quickstart.state"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("the quick start runs");
+    assert!(status.success(), "the quick start exited {status}");
+    println!("RESULT scenario=quickstart mailboxes=30 wall_s={:.2}", started.elapsed().as_secs_f64());
+}
+
 async fn fix(dir: &Path, name: &str, variant: Variant) -> f64 {
     let baseline = variant == Variant::Baseline;
     const N: usize = 10_000;
@@ -253,14 +352,12 @@ async fn fix(dir: &Path, name: &str, variant: Variant) -> f64 {
         graph_write_rate: work.graph_writes / target,
         graph_rate: work.graph_units / (target * 0.95),
         exchange_rate: work.exchange_requests / (target * 0.95),
-        window_s: 1.0,
+        window_s: Some(1.0),
     };
     let mut sim_args = sim_budget_args(&budgets);
     sim_args.extend(FAULTY.map(String::from));
-    sim_args.extend(
-        ["--set-all", "smtp-auth=enabled", "--set-all", "per-user-mfa=disabled", "--set-all-share", "0.5"]
-            .map(String::from),
-    );
+    sim_args.extend(["--exchange-inflight".into(), "10".into()]);
+    sim_args.extend(HALF_FIXED.map(String::from));
     if variant == Variant::NoWarning {
         sim_args.push("--no-limit-percentage".into());
     }
@@ -307,19 +404,9 @@ async fn sweep(dir: &Path) {
     let mut sim_args: Vec<String> = FAULTY.map(String::from).to_vec();
     sim_args.extend(["--set-all", "smtp-auth=disabled", "--set-all", "per-user-mfa=enforced"].map(String::from));
     let sim = start_sim(&csv, &sim_args);
-    let budgets = Budgets { graph_rate: 800.0, graph_write_rate: 20.0, exchange_rate: 25.0, window_s: 10.0 };
+    let budgets = Budgets::DEFAULT;
     let work = Work { graph_units: 2.0 * N as f64, graph_writes: 0.0, exchange_requests: (N as f64 / 1000.0).ceil() };
-    let args = [
-        "plan",
-        "--profile",
-        "smtp-auth-lockdown",
-        "--graph-rps",
-        "800",
-        "--request-timeout",
-        "2s",
-        "--concurrency",
-        "128",
-    ];
+    let args = ["plan", "--profile", "smtp-auth-lockdown"];
     let measured = run_runner(&sim, &csv, &dir.join("sweep"), &args);
     let stats = print_result("sweep-compliant-50k", N, floor_seconds(&work, &budgets), &measured, &sim).await;
     assert_eq!(stats["writes_total"], 0, "a compliant sweep writes nothing");
@@ -352,24 +439,38 @@ fn main() {
     let scratch = tempfile::Builder::new().prefix("remediate-throughput-").tempdir().unwrap();
     let dir: PathBuf = scratch.path().to_path_buf();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let named = |name: &str| only.split(',').any(|n| n == name);
     runtime.block_on(async {
+        if wanted("quickstart") {
+            quickstart(&dir);
+        }
+        let mut defaults_wall = None;
+        if wanted("fix-10k-defaults") {
+            defaults_wall = Some(fix_defaults(&dir, "fix-10k-defaults", 10_000, 1.0).await);
+        }
+        if wanted("plain-10k") {
+            plain(&dir, defaults_wall).await;
+        }
+        if wanted("fix-100k") {
+            fix_defaults(&dir, "fix-100k", 100_000, 10.0).await;
+        }
         let mut fix_wall = None;
-        if wanted("fix-10k") {
+        if named("fix-10k") {
             fix_wall = Some(fix(&dir, "fix-10k", Variant::Tool).await);
         }
-        if wanted("fix-10k-no-warning") {
+        if named("fix-10k-no-warning") {
             fix(&dir, "fix-10k-no-warning", Variant::NoWarning).await;
         }
         if wanted("sweep-compliant-50k") {
             sweep(&dir).await;
         }
-        if wanted("memory-1m") {
+        if named("memory-1m") {
             let small = memory(&dir, 100_000, "memory-100k").await;
             let large = memory(&dir, 1_000_000, "memory-1m").await;
             println!("RESULT scenario=memory-1m-vs-100k rss_ratio={:.2}", large / small);
         }
         // Last: without bulk reads, batching and adaptive rates it takes many times longer.
-        if wanted("baseline-10k") {
+        if named("baseline-10k") {
             let baseline = fix(&dir, "baseline-10k", Variant::Baseline).await;
             if let Some(fix_wall) = fix_wall {
                 println!("RESULT scenario=baseline-vs-fix wall_ratio={:.2}", baseline / fix_wall);
