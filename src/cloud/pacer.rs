@@ -112,6 +112,7 @@ pub struct PacerState {
 
 pub struct Pacer {
     name: &'static str,
+    clock: governor::clock::DefaultClock,
     ceiling: f64,
     adaptive: bool,
     /// The rate it started at, and the budget remembered from an earlier run, if any.
@@ -149,6 +150,7 @@ impl Pacer {
         let start = if adaptive { start.min(ceiling).max(FLOOR) } else { ceiling };
         Pacer {
             name,
+            clock: governor::clock::DefaultClock::default(),
             ceiling,
             adaptive,
             start: Mutex::new((start, None)),
@@ -181,7 +183,11 @@ impl Pacer {
             // one of them would wake for every free slot, and only one would get it.
             let turn = self.line.lock().await;
             let limiter = self.lock().limiter.clone();
-            limiter.until_ready().await;
+            // On the runtime's own timer: governor's `until_ready` sleeps on a timer thread of its
+            // own, and every wake-up from it is a switch between threads.
+            while let Err(not_until) = limiter.check() {
+                tokio::time::sleep(not_until.wait_time_from(governor::clock::Clock::now(&self.clock))).await;
+            }
             drop(turn);
             // A rate change replaces the limiter: whoever waited on the old one waits again on
             // the new, or both would let requests through side by side.
