@@ -14,46 +14,14 @@
 //! uses proves nothing. The service's buckets start full and hold seconds of budget, so the
 //! first warning or 429 comes while there is still room to slow down.
 
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
-struct Rate {
-    current: f64,
-    limiter: std::sync::Arc<DefaultDirectRateLimiter>,
-    /// The last time the rate moved, or was held by a warning: the rate steps at most once a
-    /// second, so a burst of answers counts as one signal, not one step each.
-    last_step: Instant,
-    /// Requests let through by the time of `last_step`: the rate actually used since.
-    sent_at_step: u64,
-    /// The first 429 of the last burst.
-    last_429: Option<Mark>,
-    /// The first warning (`x-ms-throttle-limit-percentage` of [`WARNING`] or more) of the last
-    /// episode.
-    last_warning: Option<Mark>,
-    /// The budget measured between the last two marks of one kind, in requests a second.
-    budget: Option<f64>,
-    /// Every second since the last mark used the rate (pauses for a 429 aside): the bucket
-    /// cannot have overflowed, so the next measure is the budget, not a lower bound.
-    saturated: bool,
-    /// Until the service first pushes back, double (the bucket starts full); a shard that knows
-    /// its share of a budget spent with others does not, for the others spend the same bucket.
-    spend_burst: bool,
-}
-
-/// A moment the budget was spent, or nearly, the answers the service had counted by then, and
-/// the share of the bucket it said was used (1 for a 429: all of it).
-#[derive(Clone, Copy)]
-struct Mark {
-    at: Instant,
-    answered: u64,
-    used: f64,
-}
+use rate::{FLOOR, Mark, Rate, limiter, sent_rate, set};
 
 /// The window a warning's share of the bucket is a share of: Graph's identity budgets are "per
 /// 10 seconds" ("Identity and access service limits", learn.microsoft.com/graph/throttling-limits).
@@ -87,6 +55,13 @@ const WARNED_CUT: f64 = 0.7;
 /// Until the service first pushes back, the rate grows by this factor a second: a budget ten
 /// times the start is found in under four seconds.
 const CLIMB: f64 = 2.0;
+
+/// How long a rate holds at a measured budget, without warnings or 429s, before it probes past it,
+/// and how much a second it then climbs: a right measure is overrun slowly (the bucket holds
+/// seconds of budget, so the 429 that ends the probe comes half a minute later), a low one is
+/// left behind in seconds.
+const QUIET_BEFORE_PROBE: Duration = Duration::from_secs(10);
+const PROBE: f64 = 1.02;
 
 /// Two 429s closer than this measure too few answers to say what the budget is.
 const SHORTEST_MEASURE: Duration = Duration::from_millis(800);
@@ -132,17 +107,6 @@ pub struct Pacer {
     answered: AtomicU64,
 }
 
-/// The slowest we go, so a long pause never leaves the rate at nothing.
-const FLOOR: f64 = 0.5;
-
-fn limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
-    let period = Duration::from_secs_f64(1.0 / rate.max(FLOOR));
-    // A burst of a tenth of a second's worth keeps many workers busy without bunching requests.
-    let burst = NonZeroU32::new((rate / 10.0).ceil().max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
-    std::sync::Arc::new(RateLimiter::direct(quota))
-}
-
 impl Pacer {
     /// A pacer that never goes past `ceiling`; an adaptive one starts at `start` (or the ceiling,
     /// if lower), a fixed one at the ceiling.
@@ -164,6 +128,7 @@ impl Pacer {
                 budget: None,
                 saturated: true,
                 spend_burst: true,
+                told_at: Instant::now(),
             }),
             paused_until: Mutex::new(None),
             line: tokio::sync::Mutex::new(()),
@@ -373,9 +338,15 @@ impl Pacer {
             _ if rate.spend_burst && rate.last_429.is_none() && rate.last_warning.is_none() => rate.current * CLIMB,
             _ => match rate.budget {
                 Some(budget) if rate.current < budget * HOLD => (rate.current * 1.1 + 0.5).min(budget * HOLD),
-                // Past the measure, slowly: only to learn whether the budget grew.
-                Some(budget) if rate.current < budget => rate.current * 1.01,
-                Some(_) => rate.current * 1.0025,
+                // At the measure: hold. Every probe past a right measure ends in a 429 for all
+                // in flight, so only after a quiet spell does it climb past it, to learn whether
+                // the budget grew or was measured low. A rate sent with no push back is within
+                // the budget, so the estimate rises with it.
+                Some(_) if rate.quiet_since(now) < QUIET_BEFORE_PROBE => rate.current,
+                Some(budget) => {
+                    rate.budget = Some(budget.max(rate.current));
+                    rate.current * PROBE
+                }
                 None => rate.current * 1.1 + 0.5,
             },
         };
@@ -394,6 +365,7 @@ impl Pacer {
         let mut rate = self.lock();
         rate.budget = Some(budget);
         rate.spend_burst = !shared;
+        rate.told_at = Instant::now();
         let start = (budget * HOLD).clamp(FLOOR, self.ceiling);
         set(self.name, &mut rate, start);
         *self.start.lock().unwrap_or_else(|e| e.into_inner()) = (start, Some(budget));
@@ -424,20 +396,6 @@ impl Pacer {
     }
 }
 
-/// Requests a second let through since the last step; the rate itself when that is too short
-/// a time to tell.
-fn sent_rate(rate: &Rate, sent: u64, now: Instant) -> f64 {
-    let span = now.duration_since(rate.last_step).as_secs_f64();
-    if span < 0.25 { rate.current } else { sent.saturating_sub(rate.sent_at_step) as f64 / span }
-}
-
-fn set(name: &str, rate: &mut Rate, next: f64) {
-    if (next - rate.current).abs() > f64::EPSILON {
-        tracing::trace!(api = name, from = rate.current, to = next, "rate changed");
-        rate.current = next;
-        rate.limiter = limiter(next);
-    }
-}
-
+mod rate;
 #[cfg(test)]
 mod tests;
