@@ -14,6 +14,7 @@ use crate::tuning::Tuning;
 pub use sim::SimArgs;
 
 pub use crate::cloud::CloudName;
+pub use crate::cloud::auth::CredentialKind;
 pub use crate::logging::LogFormat;
 
 /// Bring Microsoft 365 mailboxes to a desired state from a CSV: SMTP AUTH, legacy per-user MFA and
@@ -74,17 +75,17 @@ pub struct ApplyArgs {
     pub run: RunArgs,
 
     /// Confirm settings that weaken the tenant (security defaults off, MFA off) without a prompt.
-    #[arg(long)]
+    #[arg(help_heading = "Safety", long)]
     pub yes: bool,
 
     /// Continue the run recorded in this report directory, with its input, profile, options,
     /// exclusions and shard. Finished rows are not touched again; unfinished ones are done.
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Safety", long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
 
     /// With --resume: also try the rows that failed again (by default a resume leaves them as
     /// they are, failed).
-    #[arg(long, requires = "resume")]
+    #[arg(help_heading = "Safety", long, requires = "resume")]
     pub retry_failed: bool,
 }
 
@@ -95,15 +96,15 @@ pub struct RollbackArgs {
     pub source: Option<PathBuf>,
 
     /// Confirm without a prompt.
-    #[arg(long)]
+    #[arg(help_heading = "Safety", long)]
     pub yes: bool,
 
     /// Continue the rollback recorded in this report directory.
-    #[arg(long, value_name = "DIR", conflicts_with = "source")]
+    #[arg(help_heading = "Safety", long, value_name = "DIR", conflicts_with = "source")]
     pub resume: Option<PathBuf>,
 
     /// With --resume: also try the rows that failed again.
-    #[arg(long, requires = "resume")]
+    #[arg(help_heading = "Safety", long, requires = "resume")]
     pub retry_failed: bool,
 
     #[command(flatten)]
@@ -184,15 +185,15 @@ pub struct SessionArgs {
     pub tuning: TuningArgs,
 
     /// Where the report goes (default: ./remediate-<command>-<UTC timestamp>/).
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Output", long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
 
-    /// Where the per-tenant lock lives (default: ~/.cache/remediate).
-    #[arg(long, value_name = "DIR")]
+    /// Where the per-tenant locks and the budgets measured live (default: ~/.cache/remediate).
+    #[arg(help_heading = "Output", long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
     /// After Ctrl-C or SIGTERM, how long requests in flight may take before they are abandoned.
-    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(help_heading = "Safety", long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub grace: Duration,
 }
 
@@ -212,6 +213,12 @@ pub struct ConnectionArgs {
     /// A file holding the client secret (keep it readable by you alone).
     #[arg(long, value_name = "FILE")]
     pub client_secret_file: Option<PathBuf>,
+
+    /// The credential to sign in with (default: the first that is set up, in this order: secret,
+    /// certificate, workload identity, managed identity of App Service or Functions, the Azure
+    /// CLI's account; a VM's managed identity only when named). The log says which was used.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub credential: Option<CredentialKind>,
 
     /// The Microsoft cloud: sets the default login, Graph and Exchange hosts.
     #[arg(long, value_enum, default_value_t = CloudName::Global)]

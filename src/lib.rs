@@ -38,7 +38,7 @@ pub fn exit_code(outcome: Result<u8>) -> u8 {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error}");
+            logging::say(logging::Loudness::Error, "error", &error.to_string());
             error.exit_code()
         }
     }

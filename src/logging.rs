@@ -1,5 +1,8 @@
 //! Log lines on stderr: human text or JSON, level from -v/-q unless RUST_LOG says otherwise.
 //! While a progress bar is drawn, each line is written with the bar suspended so neither is torn.
+//! Whatever else the tool tells the user on stderr (the weakening warning, an error, what is left
+//! to do) goes through [`say`], so that with `--log-format json` every line of stderr is one JSON
+//! object for a log shipper; colour codes only reach a terminal.
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
@@ -38,15 +41,19 @@ impl Write for LineWriter {
 
 impl Drop for LineWriter {
     fn drop(&mut self) {
-        let line = std::mem::take(&mut self.0);
-        let bar = BAR.get().and_then(|b| b.lock().ok().and_then(|b| b.clone()));
-        let write = || {
-            let _ = std::io::stderr().lock().write_all(&line);
-        };
-        match bar {
-            Some(bar) => bar.suspend(write),
-            None => write(),
-        }
+        write_around_bar(&std::mem::take(&mut self.0));
+    }
+}
+
+/// Writes a whole line to stderr, with the progress bar (if any) suspended meanwhile.
+fn write_around_bar(line: &[u8]) {
+    let bar = BAR.get().and_then(|b| b.lock().ok().and_then(|b| b.clone()));
+    let write = || {
+        let _ = std::io::stderr().lock().write_all(line);
+    };
+    match bar {
+        Some(bar) => bar.suspend(write),
+        None => write(),
     }
 }
 
@@ -57,7 +64,37 @@ impl<'a> MakeWriter<'a> for StderrAroundBar {
     }
 }
 
+/// The format chosen at start; text until then.
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// How loud a [`say`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loudness {
+    /// Shown even with `-q`: what is left to do, warnings.
+    Warning,
+    Error,
+}
+
+/// Tells the user `message` on stderr: a plain line (`prefix: message`), or with
+/// `--log-format json` a log event of its own (`kind` names it for a log shipper's filters).
+pub fn say(loudness: Loudness, kind: &str, message: &str) {
+    match (FORMAT.get().copied().unwrap_or(LogFormat::Text), loudness) {
+        (LogFormat::Json, Loudness::Warning) => tracing::warn!(kind, "{message}"),
+        (LogFormat::Json, Loudness::Error) => tracing::error!(kind, "{message}"),
+        (LogFormat::Text, _) => {
+            let line = if kind.is_empty() { message.to_string() } else { format!("{kind}: {message}") };
+            write_around_bar(format!("{line}\n").as_bytes());
+        }
+    }
+}
+
+/// Whether log lines are JSON objects.
+pub fn is_json() -> bool {
+    FORMAT.get() == Some(&LogFormat::Json)
+}
+
 pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
+    let _ = FORMAT.set(format);
     let level = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
@@ -66,7 +103,14 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("warn,remediate={level}")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(StderrAroundBar).with_target(false);
+    // Colour only for a person at a terminal (and never with NO_COLOR, https://no-color.org).
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(StderrAroundBar)
+        .with_target(false)
+        .with_ansi(colour);
     let result = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),

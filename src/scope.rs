@@ -107,6 +107,15 @@ fn stable_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// Whether a CSV entry belongs to shard `k` of `n`: a target by its identity, a rejected row by
+/// its line (so each is reported by one shard only).
+pub fn entry_in_shard(entry: &crate::targets::Entry, shard: (u32, u32)) -> bool {
+    match entry {
+        crate::targets::Entry::Target(target) => in_shard(&target.identity, shard),
+        crate::targets::Entry::Problem(problem) => problem.line % u64::from(shard.1) == u64::from(shard.0),
+    }
+}
+
 /// Whether `identity` belongs to shard `k` of `n`.
 pub fn in_shard(identity: &str, (k, n): (u32, u32)) -> bool {
     stable_hash(&identity.to_lowercase()) % u64::from(n) == u64::from(k)

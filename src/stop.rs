@@ -83,7 +83,11 @@ impl Stop {
             );
             stop.request(StopReason::Signal);
             wait_for_signal().await;
-            eprintln!("stopped at once; the journal is consistent and --resume carries on");
+            crate::logging::say(
+                crate::logging::Loudness::Warning,
+                "stopped",
+                "stopped at once; the journal is consistent and --resume carries on",
+            );
             std::process::exit(i32::from(exit::INTERRUPTED));
         });
     }

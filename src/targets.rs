@@ -13,8 +13,8 @@ mod lines;
 mod tests;
 
 pub use address::check_address;
-pub use input::Input;
 use input::Survey;
+pub use input::{Input, MAX_STREAMED_INPUT, is_regular_file, settle_input};
 pub use lines::MAX_ROW;
 use lines::{LineIndex, LineLimit};
 
@@ -152,34 +152,6 @@ fn broken_file(path: &Path, problem: &Problem) -> Error {
     InputError::Broken { path: path.to_path_buf(), line: problem.line, message: problem.message.clone() }.into()
 }
 
-/// Whether `path` can be read twice (a regular file), unlike a pipe, a FIFO or `<(…)`.
-pub fn is_regular_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file())
-}
-
-/// The largest input copied from a pipe.
-pub const MAX_STREAMED_INPUT: u64 = 16 * 1024 * 1024 * 1024;
-
-/// A pipe, FIFO or `<(…)` can be read only once, and a run reads its input more than once (and a
-/// resume reads it again later): copy it into `copy` first and work on the copy. A regular file
-/// is used where it is.
-pub fn settle_input(path: &Path, copy: &Path) -> Result<PathBuf, Error> {
-    if is_regular_file(path) {
-        return Ok(path.to_path_buf());
-    }
-    let (path, copy) = (path.to_path_buf(), copy.to_path_buf());
-    let mut source = File::open(&path).map_err(|source| InputError::Open { path: path.clone(), source })?;
-    let kept = |source| InputError::Copy { path: path.clone(), copy: copy.clone(), source };
-    let mut target = crate::files::create_new_private(&copy).map_err(kept)?;
-    let copied = io::copy(&mut (&mut source).take(MAX_STREAMED_INPUT + 1), &mut target)
-        .map_err(|source| InputError::Read { path: path.clone(), source })?;
-    if copied > MAX_STREAMED_INPUT {
-        return Err(InputError::PipeTooLarge { path }.into());
-    }
-    target.sync_all().map_err(kept)?;
-    Ok(copy)
-}
-
 fn open_once(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
     let owned = || path.to_path_buf();
     let mut file = File::open(path).map_err(|source| InputError::Open { path: owned(), source })?;
@@ -257,8 +229,14 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
     best.1
 }
 
+/// A header name as compared: letters and digits in lower case, so the admin center's
+/// `User principal name` and `Email address` are `UserPrincipalName` and `EmailAddress`.
+fn header_key(name: &str) -> String {
+    name.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
+}
+
 fn find_column(names: &[String], wanted: Option<&str>) -> Result<usize, String> {
-    let position = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
+    let position = |name: &str| names.iter().position(|n| header_key(n) == header_key(name));
     let found = match wanted {
         Some(name) => position(name.trim()),
         None => IDENTITY_COLUMNS.iter().find_map(|name| position(name)),

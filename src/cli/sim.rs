@@ -84,6 +84,12 @@ pub struct SimArgs {
     #[arg(long, value_name = "FILE")]
     pub federated_token_file: Option<PathBuf>,
 
+    /// Print the export lines of the tenant's managed identity endpoints (App Service's
+    /// IDENTITY_ENDPOINT and IDENTITY_HEADER, and the instance metadata service's host) instead of
+    /// a client secret.
+    #[arg(long)]
+    pub managed_identity: bool,
+
     /// A permission the app was not granted (e.g. Policy.ReadWrite.SecurityDefaults); repeatable.
     #[arg(long, value_name = "NAME")]
     pub deny_permission: Vec<String>,

@@ -1,6 +1,7 @@
 //! Access tokens by the client-credentials flow: with a secret, a certificate (a signed JWT client
-//! assertion) or a workload identity token file. One token per resource (Graph, Exchange), renewed
-//! a little before it expires and once after a 401. Tokens live in memory only.
+//! assertion) or a workload identity token file; or from a managed identity or the Azure CLI
+//! ([`managed`]). One token per resource (Graph, Exchange), renewed a little before it expires
+//! and once after a 401. Tokens live in memory only.
 //!
 //! We write the flows ourselves rather than use `azure_identity`: its credentials take the
 //! authority host but not an arbitrary token URL with a path, and it pulls in a large dependency
@@ -17,6 +18,27 @@ use super::service_error;
 use crate::error::Error;
 use crate::secret::SecretString;
 
+pub mod managed;
+
+pub use managed::ManagedSource;
+
+/// The credentials `--credential` names, in the order they are tried without it (as
+/// azure-identity's `DefaultAzureCredential` does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CredentialKind {
+    /// A client secret: `--client-secret-file` or `AZURE_CLIENT_SECRET`.
+    Secret,
+    /// A certificate: `AZURE_CLIENT_CERTIFICATE_PATH`.
+    Certificate,
+    /// Kubernetes workload identity: `AZURE_FEDERATED_TOKEN_FILE`.
+    WorkloadIdentity,
+    /// A managed identity: App Service and Functions (`IDENTITY_ENDPOINT`), else the VM's
+    /// instance metadata service; `AZURE_CLIENT_ID` picks a user-assigned one.
+    ManagedIdentity,
+    /// The Azure CLI's signed-in account (`az login`).
+    AzureCli,
+}
+
 /// How the app proves who it is.
 pub enum Credential {
     Secret(SecretString),
@@ -28,6 +50,13 @@ pub enum Credential {
     /// A file holding a federated token (Kubernetes workload identity), read at each request
     /// because the kubelet rotates it.
     Federated(PathBuf),
+    /// A managed identity; `client_id` picks a user-assigned one.
+    ManagedIdentity {
+        source: ManagedSource,
+        client_id: Option<String>,
+    },
+    /// The Azure CLI's signed-in account.
+    AzureCli,
 }
 
 impl std::fmt::Debug for Credential {
@@ -38,6 +67,7 @@ impl std::fmt::Debug for Credential {
                 write!(f, "Certificate(x5t#S256={thumbprint})")
             }
             Credential::Federated(path) => write!(f, "Federated({})", path.display()),
+            Credential::ManagedIdentity { .. } | Credential::AzureCli => f.write_str(self.name()),
         }
     }
 }
@@ -51,6 +81,22 @@ pub struct CertificateError {
 }
 
 impl Credential {
+    /// What the log calls it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Credential::Secret(_) => "a client secret",
+            Credential::Certificate { .. } => "a certificate",
+            Credential::Federated(_) => "workload identity (a federated token)",
+            Credential::ManagedIdentity { source: ManagedSource::AppService { .. }, .. } => {
+                "a managed identity (App Service endpoint)"
+            }
+            Credential::ManagedIdentity { source: ManagedSource::Imds { .. }, .. } => {
+                "a managed identity (instance metadata service)"
+            }
+            Credential::AzureCli => "the Azure CLI's account",
+        }
+    }
+
     /// Reads a PEM file holding a certificate and its private key.
     pub fn from_certificate_file(path: &Path) -> Result<Credential, CertificateError> {
         let problem = |problem: String| CertificateError { path: path.to_path_buf(), problem };
@@ -92,6 +138,7 @@ struct Cached {
 /// Tokens for one tenant and app.
 pub struct TokenSource {
     http: reqwest::Client,
+    tenant_id: String,
     token_url: String,
     client_id: String,
     credential: Credential,
@@ -118,6 +165,7 @@ impl TokenSource {
         let tenant = percent_encoding::utf8_percent_encode(tenant_id, super::paths::SEGMENT).to_string();
         TokenSource {
             http,
+            tenant_id: tenant_id.to_string(),
             token_url: format!("{}/{tenant}/oauth2/v2.0/token", login_url.trim_end_matches('/')),
             client_id: client_id.to_string(),
             credential,
@@ -149,6 +197,13 @@ impl TokenSource {
     }
 
     async fn fetch(&self, scope: &str) -> Result<(SecretString, Duration), Error> {
+        match &self.credential {
+            Credential::ManagedIdentity { source, client_id } => {
+                return managed::managed_identity(source, client_id.as_deref(), scope, self.timeout).await;
+            }
+            Credential::AzureCli => return managed::azure_cli(&self.tenant_id, scope).await,
+            _ => {}
+        }
         let mut form = vec![
             ("grant_type", "client_credentials".to_string()),
             ("client_id", self.client_id.clone()),
@@ -167,6 +222,7 @@ impl TokenSource {
                 form.push(("client_assertion_type", ASSERTION_TYPE.to_string()));
                 form.push(("client_assertion", token.trim().to_string()));
             }
+            Credential::ManagedIdentity { .. } | Credential::AzureCli => {}
         }
         let secrets: Vec<&str> = form
             .iter()

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::simulate::SimulatedTenant;
 use crate::cli::ConnectionArgs;
-use crate::cloud::auth::{Credential, TokenSource};
+use crate::cloud::auth::managed::IMDS_HOST;
+use crate::cloud::auth::{Credential, CredentialKind, ManagedSource, TokenSource};
 use crate::cloud::{CloudClient, Endpoints, http_client};
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
@@ -38,8 +39,8 @@ fn warn_if_readable_by_others(path: &Path, what: &str) {
     let _ = (path, what);
 }
 
-/// The credential, from the places a secret may come from (never an argument).
-fn credential(args: &ConnectionArgs) -> Result<Credential> {
+/// A client secret from `--client-secret-file` or `AZURE_CLIENT_SECRET`.
+fn secret(args: &ConnectionArgs) -> Result<Option<Credential>> {
     if let Some(path) = &args.client_secret_file {
         warn_if_readable_by_others(path, "--client-secret-file");
         let secret = crate::files::read_text_capped(path, crate::files::cap::SMALL)
@@ -48,21 +49,75 @@ fn credential(args: &ConnectionArgs) -> Result<Credential> {
         if secret.is_empty() {
             return Err(Error::Usage(format!("--client-secret-file {}: the file is empty", path.display())));
         }
-        return Ok(Credential::Secret(SecretString::new(secret)));
+        return Ok(Some(Credential::Secret(SecretString::new(secret))));
     }
-    if let Some(secret) = env("AZURE_CLIENT_SECRET") {
-        return Ok(Credential::Secret(SecretString::new(secret.trim())));
+    Ok(env("AZURE_CLIENT_SECRET").map(|secret| Credential::Secret(SecretString::new(secret.trim()))))
+}
+
+fn certificate() -> Result<Option<Credential>> {
+    let Some(path) = env("AZURE_CLIENT_CERTIFICATE_PATH").map(PathBuf::from) else { return Ok(None) };
+    warn_if_readable_by_others(&path, "AZURE_CLIENT_CERTIFICATE_PATH");
+    Ok(Some(Credential::from_certificate_file(&path)?))
+}
+
+/// App Service and Functions set `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`; on a VM the instance
+/// metadata service answers (not probed unless asked: off Azure, a probe only waits).
+fn managed_identity(args: &ConnectionArgs, asked: bool) -> Option<Credential> {
+    let client_id = args.client_id.clone();
+    if let (Some(endpoint), Some(header)) = (env("IDENTITY_ENDPOINT"), env("IDENTITY_HEADER")) {
+        let source = ManagedSource::AppService { endpoint, header: SecretString::new(header) };
+        return Some(Credential::ManagedIdentity { source, client_id });
     }
-    if let Some(path) = env("AZURE_CLIENT_CERTIFICATE_PATH") {
-        let path = PathBuf::from(path);
-        warn_if_readable_by_others(&path, "AZURE_CLIENT_CERTIFICATE_PATH");
-        return Ok(Credential::from_certificate_file(&path)?);
+    let host = env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
+    (asked || host.is_some()).then(|| {
+        let source = ManagedSource::Imds { host: host.unwrap_or_else(|| IMDS_HOST.to_string()) };
+        Credential::ManagedIdentity { source, client_id }
+    })
+}
+
+/// Whether `az` is on the PATH.
+fn azure_cli_installed() -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("az").is_file()))
+}
+
+/// The credential `--credential` names, or the first that is set up (never an argument).
+fn credential(args: &ConnectionArgs) -> Result<Credential> {
+    let missing = |what: &str| Error::Usage(format!("--credential: {what}"));
+    match args.credential {
+        Some(CredentialKind::Secret) => {
+            return secret(args)?.ok_or_else(|| missing("secret needs --client-secret-file or AZURE_CLIENT_SECRET"));
+        }
+        Some(CredentialKind::Certificate) => {
+            return certificate()?.ok_or_else(|| missing("certificate needs AZURE_CLIENT_CERTIFICATE_PATH"));
+        }
+        Some(CredentialKind::WorkloadIdentity) => {
+            let path = env("AZURE_FEDERATED_TOKEN_FILE")
+                .ok_or_else(|| missing("workload-identity needs AZURE_FEDERATED_TOKEN_FILE"))?;
+            return Ok(Credential::Federated(PathBuf::from(path)));
+        }
+        Some(CredentialKind::ManagedIdentity) => {
+            return managed_identity(args, true).ok_or_else(|| missing("managed-identity found no endpoint"));
+        }
+        Some(CredentialKind::AzureCli) => return Ok(Credential::AzureCli),
+        None => {}
+    }
+    if let Some(credential) = secret(args)? {
+        return Ok(credential);
+    }
+    if let Some(credential) = certificate()? {
+        return Ok(credential);
     }
     if let Some(path) = env("AZURE_FEDERATED_TOKEN_FILE") {
         return Ok(Credential::Federated(PathBuf::from(path)));
     }
+    if let Some(credential) = managed_identity(args, false) {
+        return Ok(credential);
+    }
+    if azure_cli_installed() {
+        return Ok(Credential::AzureCli);
+    }
     Err(Error::Usage(
-        "no credential: set AZURE_CLIENT_SECRET, or --client-secret-file FILE, or AZURE_CLIENT_CERTIFICATE_PATH (a PEM with the certificate and its key), or AZURE_FEDERATED_TOKEN_FILE (workload identity); or try --simulate".into(),
+        "no credential: set AZURE_CLIENT_SECRET, or --client-secret-file FILE, or AZURE_CLIENT_CERTIFICATE_PATH (a PEM with the certificate and its key), or AZURE_FEDERATED_TOKEN_FILE (workload identity); on an Azure VM pass --credential managed-identity; at a laptop, `az login`; or try --simulate".into(),
     ))
 }
 
@@ -101,13 +156,21 @@ pub fn connect(args: &ConnectionArgs, tuning: &Tuning) -> Result<Connection> {
 /// Connects to `tenant_id` with the app and credential the arguments name (a partner's app
 /// registration consented in each customer tenant).
 pub fn connect_to(args: &ConnectionArgs, tuning: &Tuning, tenant_id: String) -> Result<Connection> {
-    let client_id = args.client_id.clone().ok_or_else(|| {
-        Error::Usage(
-            "no app: set AZURE_CLIENT_ID or --client-id (the app registration's application id); or try --simulate"
-                .into(),
-        )
-    })?;
     let credential = credential(args)?;
+    // A managed identity or the Azure CLI's account is its own app; AZURE_CLIENT_ID, if set,
+    // picks a user-assigned identity.
+    let own_app = matches!(credential, Credential::ManagedIdentity { .. } | Credential::AzureCli);
+    let client_id = match args.client_id.clone() {
+        Some(id) => id,
+        None if own_app => String::new(),
+        None => {
+            return Err(Error::Usage(
+                "no app: set AZURE_CLIENT_ID or --client-id (the app registration's application id); or try --simulate"
+                    .into(),
+            ));
+        }
+    };
+    tracing::info!(tenant = %tenant_id, "signing in with {}", credential.name());
     let mut endpoints = Endpoints::of(args.cloud);
     if let Some(url) = &args.login_url {
         endpoints.login = check_base_url("--login-url (REMEDIATE_LOGIN_URL)", url)?;

@@ -8,9 +8,30 @@ use super::session::{Job, earned_exit_code, left_to_do, resume_command};
 use crate::cloud::CloudClient;
 use crate::engine::{self, journal::Journal};
 use crate::error::{Error, Result};
+use crate::logging::{self, Loudness};
 use crate::report::summary::{RunInfo, Summary};
 use crate::report::{self, Report};
 use crate::stop::StopReason;
+
+/// The recap as one log event, for a log shipper: the outcome counts and what is left to do.
+fn recap_event(summary: &Summary) {
+    let counts = serde_json::to_string(&summary.counts).unwrap_or_default();
+    tracing::info!(
+        kind = "recap",
+        command = %summary.command,
+        exit_code = summary.exit_code,
+        targets = summary.targets,
+        rejected_rows = summary.rejected_rows,
+        counts = %counts,
+        requests = summary.requests_total,
+        throttled = summary.throttled,
+        elapsed_seconds = summary.elapsed_seconds,
+        finish_command = summary.finish_command.as_deref().unwrap_or(""),
+        "{} finished: {} targets",
+        summary.command,
+        summary.targets
+    );
+}
 
 /// Renders the report from the journal, writes the summary and the HTML page, prints the recap,
 /// and returns the exit code. A failure to write any of it comes after work was done: exit 1,
@@ -92,23 +113,28 @@ pub(super) fn finish_report(
     }
     summary.write(&job.directory).map_err(after_work)?;
     report::html::write(&job.directory, &summary, &changes).map_err(after_work)?;
-    if quiet {
+    if quiet || logging::is_json() {
         // Whatever is left to do is said even with -q: cron mails stderr.
         for line in &info.unfinished {
-            eprintln!("not done: {line}");
+            logging::say(Loudness::Warning, "not done", line);
         }
         if let Some(command) = &info.finish_command {
-            eprintln!("to finish: {command}");
+            logging::say(Loudness::Warning, "to finish", command);
         }
-    } else {
+    }
+    if logging::is_json() {
+        recap_event(&summary);
+    }
+    if !quiet {
+        let read_only = job.kind.mode() == engine::Mode::Plan;
+        print!("{}", report::story::tell(&job.directory, read_only, resume_command(job, true).as_deref()));
         print!("{}", report::summary::recap(&info, &tally, &job.directory));
     }
     if info.interrupted {
         let finish = resume_command(job, false).unwrap_or_else(|| "run the same command again".into());
-        eprintln!(
-            "interrupted: the report in {} covers what was done. To finish the rest: {finish}",
-            job.directory.display()
-        );
+        let message =
+            format!("the report in {} covers what was done. To finish the rest: {finish}", job.directory.display());
+        logging::say(Loudness::Warning, "interrupted", &message);
     }
     Ok(exit_code)
 }

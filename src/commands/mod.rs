@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::{ApplyArgs, SessionArgs};
 use crate::engine::Mode;
 use crate::error::{Error, Result};
+use crate::logging::{self, Loudness};
 use crate::profile;
 use crate::run_record::{RunKind, RunRecord};
 use crate::scope;
@@ -96,9 +97,10 @@ fn confirm_weakening(desired: &DesiredState, mode: Mode, yes: bool) -> Result<()
         return Ok(());
     }
     let list = weakening.iter().map(|(s, v)| format!("{s}={v}")).collect::<Vec<_>>().join(", ");
-    eprintln!(
-        "warning: {list} weakens the whole tenant: with security defaults off and per-user MFA off, these accounts sign in with a password alone. {RETIREMENT_NOTE}"
+    let warning = format!(
+        "{list} weakens the whole tenant: with security defaults off and per-user MFA off, these accounts sign in with a password alone. {RETIREMENT_NOTE}"
     );
+    logging::say(Loudness::Warning, "warning", &warning);
     confirm(&format!("apply would set {list}, which weakens the tenant"), yes)
 }
 
@@ -112,10 +114,7 @@ fn sharded(
     shard: Option<(u32, u32)>,
 ) -> Box<dyn Iterator<Item = Entry> + Send> {
     let Some(shard) = shard else { return entries };
-    Box::new(entries.filter(move |entry| match entry {
-        Entry::Target(target) => scope::in_shard(&target.identity, shard),
-        Entry::Problem(problem) => problem.line % u64::from(shard.1) == u64::from(shard.0),
-    }))
+    Box::new(entries.filter(move |entry| scope::entry_in_shard(entry, shard)))
 }
 
 /// A resume or rollback works on a real tenant: the simulated one of the first run is gone.

@@ -203,7 +203,7 @@ pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitco
     record.all_mailboxes = args.all_mailboxes;
     let mut job = Job::new(kind, desired, directory, stop, tuning, session);
     job.profile = profile_name;
-    job.total = Some(input.rows);
+    job.total = Some(input.rows_in_shard(args.shard)?);
     job.input = Some(input.path);
     job.lanes = lanes;
     job.detailed_exitcode = detailed_exitcode;

@@ -95,7 +95,7 @@ pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> R
     let entries = sharded(Box::new(input.entries()?), record.shard);
     let mut job = Job::new(RunKind::Apply, desired, directory, stop, record.tuning.clone(), session);
     job.profile = profile_name;
-    job.total = Some(input.rows);
+    job.total = Some(input.rows_in_shard(record.shard)?);
     job.input = Some(input.path);
     job.lanes = vec![Lane { connection, entries, smtp_index: None }];
     job.exclusions = exclusions;

@@ -143,8 +143,9 @@ mod with_simulator {
             .await
             .map_err(|e| Error::Usage(format!("--listen {}: cannot listen there: {e}", args.listen)))?;
         let mut stdout = std::io::stdout().lock();
-        let announced = writeln!(stdout, "{}listening on {}", simulator.environment_lines(), simulator.url())
-            .and_then(|_| stdout.flush());
+        let lines =
+            if args.managed_identity { simulator.managed_identity_lines() } else { simulator.environment_lines() };
+        let announced = writeln!(stdout, "{lines}listening on {}", simulator.url()).and_then(|_| stdout.flush());
         drop(stdout);
         announced.map_err(Error::io("stdout"))?;
         let _ = tokio::signal::ctrl_c().await;

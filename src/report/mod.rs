@@ -9,6 +9,7 @@ mod cells;
 pub mod drift;
 pub mod html;
 mod progress;
+pub mod story;
 pub mod summary;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -60,7 +60,7 @@ impl Progress {
         state.done += 1;
         if let Some(bar) = &self.bar {
             bar.set_position(state.done);
-            bar.set_message(format!("changed {} failed {}", state.changed, state.failed));
+            bar.set_message(format!("targets · {} changes, {} failures", state.changed, state.failed));
             return;
         }
         let now = Instant::now();
@@ -69,9 +69,18 @@ impl Progress {
         }
         state.last_log = Some(now);
         let rate = state.done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
-        let total = state.total.map_or("?".to_string(), |t| t.to_string());
+        let (total, share) = match state.total {
+            Some(total) if total > 0 => {
+                let left = total.saturating_sub(state.done) as f64 / rate.max(0.001);
+                (
+                    total.to_string(),
+                    format!(" ({:.0} %, about {:.0} s left)", 100.0 * state.done as f64 / total as f64, left),
+                )
+            }
+            _ => ("?".to_string(), String::new()),
+        };
         tracing::info!(
-            "progress: {}/{total} rows, {rate:.1}/s, changed {}, failed {}",
+            "progress: {}/{total} targets{share}, {rate:.1}/s, {} changes, {} failures",
             state.done,
             state.changed,
             state.failed

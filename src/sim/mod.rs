@@ -114,6 +114,7 @@ impl SimConfig {
         let client_id = uuid();
         let domain = format!("contoso{}.onmicrosoft.com", &tenant_id[..8]);
         let secret: String = (0..40).map(|_| rng.alphanumeric()).collect();
+        let identity_header: String = (0..32).map(|_| rng.alphanumeric()).collect();
         let (client_id, client_secret) = self.client.clone().unwrap_or((client_id, format!("sim~{secret}")));
         AppRegistration {
             tenant_id,
@@ -122,6 +123,7 @@ impl SimConfig {
             client_secret,
             certificate: self.client_certificate.clone(),
             federated_token: self.federated_token.clone(),
+            identity_header,
         }
     }
 
@@ -351,6 +353,18 @@ impl Simulator {
         format!(
             "export AZURE_TENANT_ID={}\nexport AZURE_CLIENT_ID={}\nexport AZURE_CLIENT_SECRET={}\nexport REMEDIATE_LOGIN_URL={url}\nexport REMEDIATE_GRAPH_URL={url}\nexport REMEDIATE_EXCHANGE_URL={url}\n",
             app.tenant_id, app.client_id, app.client_secret
+        )
+    }
+
+    /// The lines that point the runner at this tenant's managed identity endpoints instead of a
+    /// secret: App Service's (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`) and, for
+    /// `--credential managed-identity` without those, the instance metadata service's host.
+    pub fn managed_identity_lines(&self) -> String {
+        let app = self.app();
+        let url = self.url();
+        format!(
+            "export AZURE_TENANT_ID={}\nexport IDENTITY_ENDPOINT={url}/msi/token\nexport IDENTITY_HEADER={}\nexport AZURE_POD_IDENTITY_AUTHORITY_HOST={url}\nexport REMEDIATE_LOGIN_URL={url}\nexport REMEDIATE_GRAPH_URL={url}\nexport REMEDIATE_EXCHANGE_URL={url}\n",
+            app.tenant_id, app.identity_header
         )
     }
 

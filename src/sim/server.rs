@@ -19,7 +19,7 @@ use super::faults::Fault;
 use super::graph::{self, GraphCall};
 use super::reply::{Reply, RequestIds};
 use super::stats::{Api, bump};
-use super::tokens::Audience;
+use super::tokens::{Audience, IdentityProof};
 
 mod batch;
 mod exchange_route;
@@ -62,6 +62,8 @@ pub fn router(tenants: Arc<Tenants>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
+        .route("/msi/token", get(managed_identity))
+        .route("/metadata/identity/oauth2/token", get(managed_identity))
         .route("/v1.0/{*rest}", any(graph_entry))
         .route("/beta/{*rest}", any(graph_entry))
         .route("/adminapi/beta/{tenant}/InvokeCommand", any(exchange_invoke))
@@ -139,6 +141,27 @@ async fn token(State(tenants): Shared, Path(tenant): Path<String>, headers: Head
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let token_url = format!("{}/{tenant}/oauth2/v2.0/token", service.base_url);
     let reply = service.tokens.issue(&tenant, &form, &token_url);
+    if reply.status.is_success() {
+        bump(&service.stats.tokens_issued);
+    }
+    respond(&service, Api::Token, reply, &RequestIds::new(client_request_id(&headers)))
+}
+
+/// Both managed identity endpoints: App Service's (`/msi/token`) and the VM's instance metadata
+/// service (`/metadata/identity/oauth2/token`); the first tenant's app is the identity.
+async fn managed_identity(State(tenants): Shared, uri: Uri, headers: HeaderMap) -> Response {
+    let service = tenants.first().clone();
+    service.count_arrival();
+    tokio::time::sleep(service.faults.latency()).await;
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let proof = if uri.path() == "/msi/token" {
+        IdentityProof::AppServiceHeader(header("x-identity-header"))
+    } else {
+        IdentityProof::MetadataHeader(header("metadata"))
+    };
+    let reply = service.tokens.issue_for_identity(&query, proof);
     if reply.status.is_success() {
         bump(&service.stats.tokens_issued);
     }

@@ -33,6 +33,10 @@ const EXCHANGE_RESOURCES: [&str; 4] = [
     "https://partner.outlook.cn",
 ];
 
+mod managed;
+
+pub use managed::IdentityProof;
+
 pub fn audience_of_scope(scope: &str) -> Option<Audience> {
     let resource = scope.strip_suffix("/.default")?.trim_end_matches('/');
     if GRAPH_RESOURCES.contains(&resource) {
@@ -57,6 +61,8 @@ pub struct AppRegistration {
     pub certificate: Option<Vec<u8>>,
     /// A federated (workload identity) token the app trusts, if any.
     pub federated_token: Option<String>,
+    /// The secret App Service puts in `IDENTITY_HEADER` for its managed identity endpoint.
+    pub identity_header: String,
 }
 
 /// Why a token was refused, in the words the service uses.

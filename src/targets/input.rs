@@ -5,8 +5,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use std::fs::File;
+use std::io::{self, Read};
+
 use super::duplicates::Duplicates;
-use super::{Error, Problem, TargetReader, broken_file, open_once};
+use super::{Error, InputError, Problem, TargetReader, broken_file, open_once};
 
 /// What the first read of a file found.
 pub(super) struct Survey {
@@ -51,10 +54,45 @@ impl Input {
         })
     }
 
+    /// The rows shard `shard` of a run takes (one more pass over the file; the rows of a run
+    /// without shards are [`Input::rows`]).
+    pub fn rows_in_shard(&self, shard: Option<(u32, u32)>) -> Result<u64, Error> {
+        let Some(shard) = shard else { return Ok(self.rows) };
+        Ok(self.entries()?.filter(|entry| crate::scope::entry_in_shard(entry, shard)).count() as u64)
+    }
+
     /// Streams the rows as targets and problems.
     pub fn entries(&self) -> Result<TargetReader, Error> {
         let mut reader = open_once(&self.path, self.column.as_deref())?;
         reader.duplicates = self.duplicates.clone();
         Ok(reader)
     }
+}
+
+/// Whether `path` can be read twice (a regular file), unlike a pipe, a FIFO or `<(…)`.
+pub fn is_regular_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// The largest input copied from a pipe.
+pub const MAX_STREAMED_INPUT: u64 = 16 * 1024 * 1024 * 1024;
+
+/// A pipe, FIFO or `<(…)` can be read only once, and a run reads its input more than once (and a
+/// resume reads it again later): copy it into `copy` first and work on the copy. A regular file
+/// is used where it is.
+pub fn settle_input(path: &Path, copy: &Path) -> Result<PathBuf, Error> {
+    if is_regular_file(path) {
+        return Ok(path.to_path_buf());
+    }
+    let (path, copy) = (path.to_path_buf(), copy.to_path_buf());
+    let mut source = File::open(&path).map_err(|source| InputError::Open { path: path.clone(), source })?;
+    let kept = |source| InputError::Copy { path: path.clone(), copy: copy.clone(), source };
+    let mut target = crate::files::create_new_private(&copy).map_err(kept)?;
+    let copied = io::copy(&mut (&mut source).take(MAX_STREAMED_INPUT + 1), &mut target)
+        .map_err(|source| InputError::Read { path: path.clone(), source })?;
+    if copied > MAX_STREAMED_INPUT {
+        return Err(InputError::PipeTooLarge { path }.into());
+    }
+    target.sync_all().map_err(kept)?;
+    Ok(copy)
 }

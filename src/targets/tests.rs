@@ -72,3 +72,13 @@ fn addresses() {
         assert!(error.contains("invisible character U+"), "{error}");
     }
 }
+
+#[test]
+fn admin_center_export_headers_are_recognised() {
+    let users = entries(b"Display name,User principal name,Licenses\nAdele,adele@contoso.com,E3\n", None).unwrap();
+    assert_eq!(identities(&users), ["adele@contoso.com"]);
+    let mailboxes = entries(b"Display name,Email address,Recipient type\nAlex,alex@contoso.com,UserMailbox\n", None);
+    assert_eq!(identities(&mailboxes.unwrap()), ["alex@contoso.com"]);
+    let named = entries(b"Display name,Sign-in name\nAdele,adele@contoso.com\n", Some("sign-in name")).unwrap();
+    assert_eq!(identities(&named), ["adele@contoso.com"], "--column in any spelling");
+}

@@ -163,3 +163,95 @@ async fn azure_authority_host_is_the_login_host_unless_login_url_says_otherwise(
     let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+/// `remediate plan` as a subprocess with only `env` for credentials; exit code and stderr.
+async fn plan_signed_in_by(sim: &Simulator, dir: &Path, env: Vec<(String, String)>, args: &[&str]) -> (i32, String) {
+    let csv = crate::support::write_csv(
+        dir,
+        "m.csv",
+        "UserPrincipalName",
+        &crate::support::upns(&crate::support::state(sim)),
+    );
+    let mut command = Command::cargo_bin("remediate").unwrap();
+    for name in [
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+        "RUST_LOG",
+    ] {
+        command.env_remove(name);
+    }
+    let url = sim.url();
+    for name in ["REMEDIATE_LOGIN_URL", "REMEDIATE_GRAPH_URL", "REMEDIATE_EXCHANGE_URL"] {
+        command.env(name, &url);
+    }
+    command.env("AZURE_TENANT_ID", &sim.app().tenant_id).envs(env).write_stdin("");
+    command.args(["plan", csv.to_str().unwrap(), "--set", "smtp-auth=disabled"]).args(args);
+    command.arg("--state-dir").arg(dir.join("state")).arg("--report-dir").arg(dir.join("plan"));
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_identity_signs_in_through_app_service_or_the_metadata_service() {
+    let sim = start(SimConfig { population: Population::Generated { count: 10 }, ..SimConfig::default() }).await;
+    let header = sim.app().identity_header.clone();
+    let app_service = vec![
+        ("IDENTITY_ENDPOINT".to_string(), format!("{}/msi/token", sim.url())),
+        ("IDENTITY_HEADER".to_string(), header.clone()),
+    ];
+    let dir = scratch();
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), app_service, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("signing in with a managed identity (App Service endpoint)"), "{stderr}");
+    assert!(!stderr.contains(&header), "the identity header is a secret");
+
+    let imds = vec![("AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(), sim.url())];
+    let dir = scratch();
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), imds, &["--credential", "managed-identity"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("signing in with a managed identity (instance metadata service)"), "{stderr}");
+
+    let stranger = vec![
+        ("IDENTITY_ENDPOINT".to_string(), format!("{}/msi/token", sim.url())),
+        ("IDENTITY_HEADER".to_string(), "not-the-header".to_string()),
+    ];
+    let dir = scratch();
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), stranger, &[]).await;
+    assert_eq!(code, 2, "a refused identity changes nothing: {stderr}");
+    assert!(stderr.contains("managed identity endpoint"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_at_a_laptop_signs_in_with_the_azure_cli() {
+    let sim = start(SimConfig { population: Population::Generated { count: 10 }, ..SimConfig::default() }).await;
+    let dir = scratch();
+    let http = reqwest::Client::new();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (name, scope) in
+        [("graph", "https://graph.microsoft.com/.default"), ("exchange", "https://outlook.office365.com/.default")]
+    {
+        std::fs::write(dir.path().join(name), sim.client_token(&http, scope).await.unwrap()).unwrap();
+    }
+    // A stand-in for `az account get-access-token --resource R --tenant T --output json`.
+    let stub = format!(
+        "#!/bin/sh\ncase \"$*\" in\n  *get-access-token*graph.microsoft.com*) f={0}/graph ;;\n  *get-access-token*outlook.office365.com*) f={0}/exchange ;;\n  *) echo 'ERROR: unexpected arguments' >&2; exit 1 ;;\nesac\nprintf '{{\"accessToken\": \"%s\", \"expires_on\": %s, \"tokenType\": \"Bearer\"}}' \"$(cat $f)\" \"$(( $(date +%s) + 3000 ))\"\n",
+        dir.path().display()
+    );
+    let az = bin.join("az");
+    std::fs::write(&az, stub).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), vec![("PATH".to_string(), path)], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("signing in with the Azure CLI's account"), "{stderr}");
+}

@@ -10,6 +10,7 @@ mod credentials;
 mod csv_corpus;
 mod faithful;
 mod hostile;
+mod logs;
 mod sim_endpoints;
 mod sim_throttling;
 mod support;

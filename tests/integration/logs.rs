@@ -1,0 +1,41 @@
+//! What a log shipper reads: with `--log-format json`, every line the binary writes to stderr is
+//! one JSON object, warnings, errors, what is left to do and the recap included.
+
+use remediate::sim::{Population, SimConfig};
+use serde_json::Value;
+
+use crate::support::{scratch, spawn, start, state, upns, write_csv};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stderr_line_of_a_json_run_is_one_json_object() {
+    // A permission the app lacks fails rows; the fix weakens the tenant (a warning); the run
+    // ends with a recap and the command that finishes it.
+    let sim = start(SimConfig {
+        population: Population::Generated { count: 20 },
+        deny_permissions: vec!["Policy.ReadWrite.AuthenticationMethod".into()],
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &upns(&state(&sim)));
+    let report = dir.path().join("apply");
+    let args: Vec<String> = ["--log-format", "json", "apply", &csv.display().to_string(), "--profile", "smtp-auth-fix"]
+        .into_iter()
+        .chain(["--yes", "--report-dir", &report.display().to_string()])
+        .map(String::from)
+        .collect();
+    let output = spawn(&sim, dir.path(), &args).wait_with_output().await.unwrap();
+    assert_eq!(output.status.code(), Some(1), "rows failed");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let events: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}\n{stderr}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    for kind in ["warning", "to finish", "recap"] {
+        assert!(kinds.contains(&kind), "a '{kind}' event: {kinds:?}");
+    }
+    let recap = events.iter().find(|e| e["kind"] == "recap").unwrap();
+    assert_eq!(recap["exit_code"], 1);
+    assert!(!stderr.contains('\u{1b}'), "no colour codes in a pipe");
+}
