@@ -13,21 +13,27 @@ use crate::settings::Setting;
 /// Changes listed one by one before the rest are counted.
 const LISTED: usize = 20;
 
-/// What to do about a refused request, by setting and error code, as far as known.
-fn advice(setting: Setting, code: &str) -> Option<&'static str> {
+/// What to do about a refused request, by setting and error code, as far as known: a read-only
+/// run needs the read permission, a run that changes needs both.
+fn advice(setting: Setting, code: &str, read_only: bool) -> Option<&'static str> {
     let denied = matches!(code, "Authorization_RequestDenied" | "Forbidden" | "403" | "AccessDenied");
-    match (setting, denied) {
-        (Setting::PerUserMfa, true) => {
-            Some("grant the app Policy.ReadWrite.AuthenticationMethod (Microsoft Graph, application) and admin consent")
-        }
-        (Setting::SecurityDefaults, true) => {
-            Some("grant the app Policy.ReadWrite.SecurityDefaults (Microsoft Graph, application) and admin consent")
-        }
-        (Setting::SmtpAuth, true) => Some(
-            "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
-        ),
-        _ => None,
+    if !denied {
+        return None;
     }
+    Some(match (setting, read_only) {
+        (Setting::PerUserMfa | Setting::SecurityDefaults, true) => {
+            "grant the app Policy.Read.All (Microsoft Graph, application) and admin consent"
+        }
+        (Setting::PerUserMfa, false) => {
+            "grant the app Policy.Read.All and Policy.ReadWrite.AuthenticationMethod (Microsoft Graph, application) and admin consent"
+        }
+        (Setting::SecurityDefaults, false) => {
+            "grant the app Policy.Read.All and Policy.ReadWrite.SecurityDefaults (Microsoft Graph, application) and admin consent"
+        }
+        (Setting::SmtpAuth, _) => {
+            "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role"
+        }
+    })
 }
 
 fn value(value: Option<crate::settings::Value>) -> &'static str {
@@ -70,8 +76,9 @@ pub fn tell(directory: &Path, read_only: bool, retry: Option<&str>) -> String {
     }
     for ((setting, code), (count, message)) in &failures {
         let cause = if code.is_empty() { "failed".to_string() } else { code.clone() };
-        let _ = write!(text, "{count} rows failed: {cause} on {}", setting.name());
-        match advice(*setting, code) {
+        let rows = if *count == 1 { "row" } else { "rows" };
+        let _ = write!(text, "{count} {rows} failed: {cause} on {}", setting.name());
+        match advice(*setting, code, read_only) {
             Some(fix) => {
                 let _ = write!(text, ": {fix}");
             }
