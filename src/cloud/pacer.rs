@@ -141,7 +141,25 @@ impl Pacer {
     }
 
     /// Waits until a request may go: past any pause, within the rate, with an in-flight slot.
+    /// A pause that began while the request waited for its slot is waited out too: the requests
+    /// queued for slots would otherwise go one by one as the throttled answers free them, each
+    /// into the same 429.
     pub async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
+        loop {
+            self.wait_for_rate().await;
+            let permit = match &self.inflight {
+                Some(semaphore) => semaphore.acquire().await.ok(),
+                None => None,
+            };
+            if !self.is_paused() {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                return permit;
+            }
+        }
+    }
+
+    /// Waits past any pause and within the rate.
+    async fn wait_for_rate(&self) {
         loop {
             self.wait_out_pause().await;
             // One waiter at a time on the limiter, the rest in line: waiting on it together, every
@@ -158,13 +176,8 @@ impl Pacer {
             // the new, or both would let requests through side by side.
             let current = std::sync::Arc::ptr_eq(&limiter, &self.lock().limiter);
             if current && !self.is_paused() {
-                break;
+                return;
             }
-        }
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        match &self.inflight {
-            Some(semaphore) => semaphore.acquire().await.ok(),
-            None => None,
         }
     }
 

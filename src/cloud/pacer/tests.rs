@@ -186,3 +186,17 @@ async fn a_shard_holds_its_share_from_the_start() {
     }
     assert!(pacer.current_rate() < 30.5, "the others spend the same bucket: {}", pacer.current_rate());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_waiting_for_a_slot_waits_out_a_pause_that_began_meanwhile() {
+    let pacer = Pacer::new("exchange", 1000.0, 1000.0, Some(1), false);
+    let held = pacer.acquire().await;
+    let waiting = pacer.acquire();
+    tokio::pin!(waiting);
+    assert!(tokio::time::timeout(Duration::from_millis(10), &mut waiting).await.is_err(), "no slot yet");
+    pacer.throttled(Duration::from_secs(2));
+    let paused_at = Instant::now();
+    drop(held);
+    waiting.await;
+    assert!(paused_at.elapsed() >= Duration::from_secs(2), "it went during the pause: {:?}", paused_at.elapsed());
+}
