@@ -86,7 +86,7 @@ impl Stop {
             crate::logging::say(
                 crate::logging::Loudness::Warning,
                 "stopped",
-                "stopped at once; the journal is consistent and --resume carries on",
+                "at once, on a second signal; the journal is consistent and --resume carries on",
             );
             std::process::exit(i32::from(exit::INTERRUPTED));
         });
