@@ -16,6 +16,10 @@ pub use sim::SimArgs;
 pub use crate::cloud::CloudName;
 pub use crate::cloud::auth::CredentialKind;
 pub use crate::logging::LogFormat;
+pub use crate::report::OutputFormat;
+
+/// The heading of the flags every command takes, so a subcommand's help lists them once, apart.
+const GLOBAL: &str = "Global options";
 
 /// Bring Microsoft 365 mailboxes to a desired state from a CSV: SMTP AUTH, legacy per-user MFA and
 /// security defaults, concurrently, inside the service's throttling budget, with a report of every
@@ -27,15 +31,15 @@ pub struct Cli {
     pub command: Command,
 
     /// More detail in the log: -v for debug, -vv for trace. RUST_LOG overrides both.
-    #[arg(short, long, action = ArgAction::Count, global = true)]
+    #[arg(help_heading = GLOBAL, short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
 
     /// Only warnings and errors, and no progress bar.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(help_heading = GLOBAL, short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
     /// How log lines are written to stderr.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    #[arg(help_heading = GLOBAL, long, value_enum, default_value_t = LogFormat::Text, global = true, value_name = "FORMAT")]
     pub log_format: LogFormat,
 }
 
@@ -54,6 +58,11 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// List the built-in profiles and their settings.
     Profiles,
+    /// Print a shell's completion script, e.g. `remediate completions bash >
+    /// ~/.local/share/bash-completion/completions/remediate`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (`remediate man | man -l -`), or write one for every command.
+    Man(ManArgs),
     /// Serve a simulated tenant (Graph, Exchange admin API, token endpoint) on localhost.
     #[cfg(feature = "simulator")]
     Sim(SimArgs),
@@ -112,6 +121,21 @@ pub struct RollbackArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write remediate.1 and a page per command (remediate-apply.1, …) into this directory
+    /// instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// The mailbox CSV: a header row and one mailbox per row.
     #[arg(value_name = "MAILBOXES.csv")]
@@ -124,6 +148,7 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Input")]
 pub struct RunArgs {
     /// The mailbox CSV: a header row and one mailbox per row (UTF-8, `,` or `;`).
     #[arg(value_name = "MAILBOXES.csv")]
@@ -168,8 +193,12 @@ pub struct RunArgs {
     pub shard: Option<(u32, u32)>,
 
     /// A previous run's report directory: the summary and report.html list what changed since.
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Output", long, value_name = "DIR")]
     pub baseline: Option<PathBuf>,
+
+    /// Run against an in-process simulated tenant seeded from the CSV; needs no credentials.
+    #[arg(help_heading = "Connection", long)]
+    pub simulate: bool,
 
     #[command(flatten)]
     pub session: SessionArgs,
@@ -191,6 +220,11 @@ pub struct SessionArgs {
     /// Where the per-tenant locks and the budgets measured live (default: ~/.cache/remediate).
     #[arg(help_heading = "Output", long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+
+    /// What stdout gets at the end: the story and the recap as text, or the summary (as in
+    /// summary.json, with `report_dir`) as one JSON object for a script to read.
+    #[arg(help_heading = "Output", long, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
+    pub output: OutputFormat,
 
     /// After Ctrl-C or SIGTERM, how long requests in flight may take before they are abandoned.
     #[arg(help_heading = "Safety", long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
@@ -240,17 +274,13 @@ pub struct ConnectionArgs {
     /// Exchange Online base URL (default: the cloud's Exchange host).
     #[arg(long, env = "REMEDIATE_EXCHANGE_URL", value_name = "URL")]
     pub exchange_url: Option<String>,
-
-    /// Run against an in-process simulated tenant seeded from the CSV; needs no credentials.
-    #[arg(long)]
-    pub simulate: bool,
 }
 
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Tuning")]
 pub struct TuningArgs {
     /// Targets worked on at once.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096), value_name = "N")]
     pub concurrency: u32,
 
     /// A safety ceiling on Graph requests a second. The rate itself needs no flag: it starts from
@@ -269,15 +299,15 @@ pub struct TuningArgs {
     pub exchange_rps: f64,
 
     /// Exchange admin API requests in flight at once (the service allows a few per tenant).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N")]
     pub exchange_inflight: u32,
 
     /// Attempts per request, the first included, before a transient error counts as a failure.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100), value_name = "N")]
     pub max_attempts: u32,
 
     /// How long one request may take: 30, 30s, 500ms, 2m.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub request_timeout: Duration,
 
     /// Send every Graph request on its own instead of in `$batch` requests of up to 20.
@@ -291,7 +321,7 @@ pub struct TuningArgs {
 
     /// Read SMTP AUTH for every mailbox of the tenant in pages of 1,000 instead of one request per
     /// target: `auto` does so from 1,000 targets on.
-    #[arg(long, value_enum, default_value_t = BulkRead::Auto)]
+    #[arg(long, value_enum, default_value_t = BulkRead::Auto, value_name = "WHEN")]
     pub bulk_read: BulkRead,
 }
 

@@ -52,6 +52,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Rollback(args) => commands::rollback(args, cli.quiet).await,
         Command::Validate(args) => commands::validate(args),
         Command::Profiles => commands::profiles(),
+        Command::Completions(args) => commands::completions(args),
+        Command::Man(args) => commands::manual(args),
         Command::Audit(args) => commands::audit(args, cli.quiet).await,
         #[cfg(feature = "simulator")]
         Command::Sim(args) => commands::sim(args).await,

@@ -97,21 +97,60 @@ impl Credential {
         }
     }
 
-    /// Reads a PEM file holding a certificate and its private key.
-    pub fn from_certificate_file(path: &Path) -> Result<Credential, CertificateError> {
+    /// Reads the certificate and its private key: a PEM file holding both, or a PKCS#12 file
+    /// (`.pfx`/`.p12`, as Windows, Key Vault and the Entra portal's tooling export it) opened with
+    /// `password`, which azure-identity's EnvironmentCredential reads from
+    /// AZURE_CLIENT_CERTIFICATE_PASSWORD.
+    pub fn from_certificate_file(path: &Path, password: Option<&SecretString>) -> Result<Credential, CertificateError> {
         let problem = |problem: String| CertificateError { path: path.to_path_buf(), problem };
-        let text = crate::files::read_capped(path, crate::files::cap::SMALL)
+        let bytes = crate::files::read_capped(path, crate::files::cap::SMALL)
             .map_err(|e| problem(format!("cannot read it: {e}")))?;
-        let blocks = pem::parse_many(&text).map_err(|e| problem(format!("not a PEM file: {e}")))?;
-        let certificate = blocks.iter().find(|b| b.tag() == "CERTIFICATE").ok_or_else(|| {
-            problem("no CERTIFICATE block; the file must hold the certificate and its private key".into())
-        })?;
-        let key = blocks.iter().find(|b| b.tag().ends_with("PRIVATE KEY")).ok_or_else(|| {
-            problem("no PRIVATE KEY block; the file must hold the certificate and its private key (unencrypted)".into())
-        })?;
+        // A PEM file is text that holds "-----BEGIN"; PKCS#12 is DER, a SEQUENCE (0x30) first.
+        if !bytes.windows(10).any(|w| w == b"-----BEGIN") && bytes.first() == Some(&0x30) {
+            return Self::from_pkcs12(&bytes, password).map_err(problem);
+        }
+        Self::from_pem(&bytes).map_err(problem)
+    }
+
+    fn from_pem(text: &[u8]) -> Result<Credential, String> {
+        let blocks = pem::parse_many(text).map_err(|e| format!("not a PEM file: {e}"))?;
+        let certificate = blocks
+            .iter()
+            .find(|b| b.tag() == "CERTIFICATE")
+            .ok_or("no CERTIFICATE block; the file must hold the certificate and its private key (or be a .pfx)")?;
+        let key = blocks
+            .iter()
+            .find(|b| b.tag().ends_with("PRIVATE KEY"))
+            .ok_or("no PRIVATE KEY block; the file must hold the certificate and its private key (unencrypted)")?;
+        Self::certificate(key, certificate.contents())
+    }
+
+    /// The first private key of a PKCS#12 file and the certificate it belongs to.
+    fn from_pkcs12(der: &[u8], password: Option<&SecretString>) -> Result<Credential, String> {
+        // An export without a password is protected by the empty one.
+        let password = password.map_or("", SecretString::expose);
+        let store = p12_keystore::KeyStore::from_pkcs12(der, password, p12_keystore::Pkcs12ImportPolicy::Relaxed)
+            .map_err(|e| match password {
+                "" => format!(
+                    "cannot open this PKCS#12 file ({e}); if it has a password, set AZURE_CLIENT_CERTIFICATE_PASSWORD"
+                ),
+                _ => format!(
+                    "cannot open this PKCS#12 file with AZURE_CLIENT_CERTIFICATE_PASSWORD ({e}); check the password"
+                ),
+            })?;
+        let (_, chain) = store
+            .private_key_chain()
+            .ok_or("the PKCS#12 file holds no private key; export the certificate with its private key")?;
+        let certificate =
+            chain.certs().first().ok_or("the PKCS#12 file holds a private key but not its certificate")?;
+        let key = pem::Pem::new("PRIVATE KEY", chain.key().as_der().to_vec());
+        Self::certificate(&key, certificate.as_der())
+    }
+
+    fn certificate(key: &pem::Pem, certificate_der: &[u8]) -> Result<Credential, String> {
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(key).as_bytes())
-            .map_err(|e| problem(format!("the private key is not a usable RSA key: {e}")))?;
-        Ok(Credential::Certificate { key, thumbprint: sha256_thumbprint(certificate.contents()) })
+            .map_err(|e| format!("the private key is not a usable RSA key: {e}"))?;
+        Ok(Credential::Certificate { key, thumbprint: sha256_thumbprint(certificate_der) })
     }
 }
 

@@ -57,7 +57,8 @@ fn secret(args: &ConnectionArgs) -> Result<Option<Credential>> {
 fn certificate() -> Result<Option<Credential>> {
     let Some(path) = env("AZURE_CLIENT_CERTIFICATE_PATH").map(PathBuf::from) else { return Ok(None) };
     warn_if_readable_by_others(&path, "AZURE_CLIENT_CERTIFICATE_PATH");
-    Ok(Some(Credential::from_certificate_file(&path)?))
+    let password = env("AZURE_CLIENT_CERTIFICATE_PASSWORD").map(SecretString::new);
+    Ok(Some(Credential::from_certificate_file(&path, password.as_ref())?))
 }
 
 /// App Service and Functions set `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`; on a VM the instance

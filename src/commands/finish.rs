@@ -10,7 +10,7 @@ use crate::engine::{self, journal::Journal};
 use crate::error::{Error, Result};
 use crate::logging::{self, Loudness};
 use crate::report::summary::{RunInfo, Summary};
-use crate::report::{self, Report};
+use crate::report::{self, OutputFormat, Report};
 use crate::stop::StopReason;
 
 /// The recap as one log event, for a log shipper: the outcome counts and what is left to do.
@@ -31,6 +31,20 @@ fn recap_event(summary: &Summary) {
         summary.command,
         summary.targets
     );
+}
+
+/// `--output json`: the summary and where the report is, as one line a script can parse.
+fn print_summary(summary: &Summary, directory: &std::path::Path) {
+    #[derive(serde::Serialize)]
+    struct Recap<'a> {
+        report_dir: &'a std::path::Path,
+        #[serde(flatten)]
+        summary: &'a Summary,
+    }
+    match serde_json::to_string(&Recap { report_dir: directory, summary }) {
+        Ok(line) => println!("{line}"),
+        Err(error) => logging::say(Loudness::Warning, "output", &format!("cannot write the summary as JSON: {error}")),
+    }
 }
 
 /// Renders the report from the journal, writes the summary and the HTML page, prints the recap,
@@ -98,7 +112,7 @@ pub(super) fn finish_report(
     let mut changes = Vec::new();
     if let Some(baseline) = &job.baseline {
         let (drift, found) = report::drift::compare(baseline, &job.directory).map_err(after_work)?;
-        if !quiet {
+        if !quiet && job.output == OutputFormat::Text {
             println!(
                 "drift since {}: {} newly non-compliant, {} fixed, {} new and {} removed mailboxes (drift.csv)",
                 baseline.display(),
@@ -125,7 +139,9 @@ pub(super) fn finish_report(
     if logging::is_json() {
         recap_event(&summary);
     }
-    if !quiet {
+    if job.output == OutputFormat::Json {
+        print_summary(&summary, &job.directory);
+    } else if !quiet {
         let read_only = job.kind.mode() == engine::Mode::Plan;
         print!("{}", report::story::tell(&job.directory, read_only, resume_command(job, true).as_deref()));
         print!("{}", report::summary::recap(&info, &tally, &job.directory));

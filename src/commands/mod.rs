@@ -6,6 +6,7 @@
 
 mod connection;
 mod finish;
+mod install_files;
 mod listing;
 mod new_run;
 mod offline;
@@ -17,7 +18,7 @@ mod simulate;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{ApplyArgs, SessionArgs};
+use crate::cli::{ApplyArgs, RunArgs};
 use crate::engine::Mode;
 use crate::error::{Error, Result};
 use crate::logging::{self, Loudness};
@@ -28,6 +29,7 @@ use crate::settings::DesiredState;
 use crate::targets::Entry;
 
 pub use connection::Connection;
+pub use install_files::{completions, manual};
 pub use new_run::{audit, plan};
 pub use offline::{profiles, validate};
 pub use rollback::rollback;
@@ -117,9 +119,10 @@ fn sharded(
     Box::new(entries.filter(move |entry| scope::entry_in_shard(entry, shard)))
 }
 
-/// A resume or rollback works on a real tenant: the simulated one of the first run is gone.
-fn refuse_simulated(session: &SessionArgs, what: &str) -> Result<()> {
-    if session.connection.simulate {
+/// A resume works on a real tenant: the simulated one of the first run is gone. (`rollback`
+/// takes no `--simulate` at all.)
+fn refuse_simulated(run: &RunArgs, what: &str) -> Result<()> {
+    if run.simulate {
         return Err(Error::Usage(format!(
             "{what} cannot use --simulate: the simulated tenant of the first run lived in that process"
         )));

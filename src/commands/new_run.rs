@@ -129,7 +129,7 @@ async fn connect_lanes(
     for tenant in tenants.map_or(vec![None], |list| list.into_iter().map(Some).collect()) {
         let connection = match (&tenant, input) {
             (Some(tenant), _) => connection::connect_to(&session.connection, tuning, tenant.clone())?,
-            (None, _) if !session.connection.simulate => connection::connect(&session.connection, tuning)?,
+            (None, _) if !args.simulate => connection::connect(&session.connection, tuning)?,
             (None, Some(input)) => {
                 let identities = input.entries()?.filter_map(Entry::into_target).map(|t| t.identity).collect();
                 simulate::simulate(identities, tuning).await?
@@ -164,7 +164,7 @@ pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitco
     report::check_directory(&directory)?;
     let input = read_input(&args, &directory)?;
     let tenants = tenants_of(&args, input.as_ref())?;
-    if tenants.is_some() && session.connection.simulate {
+    if tenants.is_some() && args.simulate {
         return Err(Error::Usage("--simulate serves one tenant; leave out the tenant column or --tenants".into()));
     }
     confirm_weakening(&desired, kind.mode(), yes)?;

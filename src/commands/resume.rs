@@ -80,7 +80,7 @@ pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> R
         )));
     }
     refuse_choices_again(&args, &directory)?;
-    refuse_simulated(&args.run.session, "--resume")?;
+    refuse_simulated(&args.run, "--resume")?;
     let input = recorded_input(&args, &record, &directory)?;
     let exclusions = recorded_exclusions(&record, &directory)?;
     let (desired, profile_name) = desired_state(record.profile.as_deref(), &record.sets)?;

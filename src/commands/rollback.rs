@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::session::{self, Job, Lane};
-use super::{absolute, check_same_tenant, confirm, connection, default_report_dir, refuse_simulated};
+use super::{absolute, check_same_tenant, confirm, connection, default_report_dir};
 use crate::cli::RollbackArgs;
 use crate::engine::events::Outcome;
 use crate::engine::journal::{self, Record};
@@ -120,7 +120,6 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
             source_record.command.name()
         )));
     }
-    refuse_simulated(&args.session, "rollback")?;
     let RollbackPlan { tenant, entries } = rollback_plan(&source)?;
     let tuning = resumed_record.as_ref().map_or_else(|| Tuning::from(&args.session.tuning), |r| r.tuning.clone());
     let stop = Stop::new(args.session.grace);

@@ -15,6 +15,7 @@ use crate::engine::journal::{self, Done, Journal};
 use crate::engine::{self, Context, Ledger, Mode};
 use crate::error::{Error, Result, exit};
 use crate::lock;
+use crate::report::OutputFormat;
 use crate::report::{self, Report};
 use crate::run_record::{RunKind, RunRecord};
 use crate::scope::Exclusions;
@@ -49,6 +50,8 @@ pub(super) struct Job {
     pub(super) state_dir: PathBuf,
     /// This run's shard of the targets (K of N), which spends the tenant's budget with the others.
     pub(super) shard: Option<(u32, u32)>,
+    /// What stdout gets at the end.
+    pub(super) output: OutputFormat,
 }
 
 impl Job {
@@ -79,6 +82,7 @@ impl Job {
             tuning,
             state_dir: session.state_dir.clone().unwrap_or_else(lock::default_state_dir),
             shard: None,
+            output: session.output,
         }
     }
 }

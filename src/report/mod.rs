@@ -25,6 +25,15 @@ use crate::settings::Setting;
 pub use cells::safe;
 use progress::Progress;
 
+/// What stdout carries when a run ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// The story and the recap, for a person.
+    Text,
+    /// The summary as one JSON object, for a script.
+    Json,
+}
+
 pub const RESULTS_HEADER: [&str; 15] = [
     "line",
     "identity",

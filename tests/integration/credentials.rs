@@ -177,6 +177,7 @@ async fn plan_signed_in_by(sim: &Simulator, dir: &Path, env: Vec<(String, String
         "AZURE_CLIENT_ID",
         "AZURE_CLIENT_SECRET",
         "AZURE_CLIENT_CERTIFICATE_PATH",
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD",
         "AZURE_FEDERATED_TOKEN_FILE",
         "IDENTITY_ENDPOINT",
         "IDENTITY_HEADER",
@@ -224,6 +225,35 @@ async fn a_managed_identity_signs_in_through_app_service_or_the_metadata_service
     let (code, stderr) = plan_signed_in_by(&sim, dir.path(), stranger, &[]).await;
     assert_eq!(code, 2, "a refused identity changes nothing: {stderr}");
     assert!(stderr.contains("managed identity endpoint"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pfx_opens_with_its_password_in_both_encryptions_windows_exports() {
+    const PASSWORD: &str = "fixture-pfx-password";
+    let sim = tenant_with_certificate("app.crt").await;
+    let signed_in_with = |file: &str, password: Option<&str>| {
+        let mut env = vec![
+            ("AZURE_CLIENT_ID".to_string(), sim.app().client_id.clone()),
+            ("AZURE_CLIENT_CERTIFICATE_PATH".to_string(), fixture(file).display().to_string()),
+        ];
+        env.extend(password.map(|p| ("AZURE_CLIENT_CERTIFICATE_PASSWORD".to_string(), p.to_string())));
+        let dir = scratch();
+        let sim = &sim;
+        async move { plan_signed_in_by(sim, dir.path(), env, &[]).await }
+    };
+    // AES-256 with PBKDF2 (OpenSSL 3, Windows Server 2019 on) and 3DES with SHA-1 (older exports).
+    for file in ["app.pfx", "app-3des.pfx"] {
+        let (code, stderr) = signed_in_with(file, Some(PASSWORD)).await;
+        assert_eq!(code, 0, "{file}: {stderr}");
+        assert!(stderr.contains("signing in with a certificate"), "{stderr}");
+        assert!(!stderr.contains(PASSWORD), "the password leaked: {stderr}");
+    }
+    let (code, stderr) = signed_in_with("app.pfx", Some("not-the-password")).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("app.pfx") && stderr.contains("check the password"), "{stderr}");
+    let (code, stderr) = signed_in_with("app.pfx", None).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("set AZURE_CLIENT_CERTIFICATE_PASSWORD"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

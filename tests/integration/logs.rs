@@ -4,7 +4,7 @@
 use remediate::sim::{Population, SimConfig};
 use serde_json::Value;
 
-use crate::support::{scratch, spawn, start, state, upns, write_csv};
+use crate::support::{command, scratch, start, state, upns, write_csv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stderr_line_of_a_json_run_is_one_json_object() {
@@ -21,10 +21,11 @@ async fn every_stderr_line_of_a_json_run_is_one_json_object() {
     let report = dir.path().join("apply");
     let args: Vec<String> = ["--log-format", "json", "apply", &csv.display().to_string(), "--profile", "smtp-auth-fix"]
         .into_iter()
-        .chain(["--yes", "--report-dir", &report.display().to_string()])
+        .chain(["--yes", "--output", "json", "--report-dir", &report.display().to_string()])
         .map(String::from)
         .collect();
-    let output = spawn(&sim, dir.path(), &args).wait_with_output().await.unwrap();
+    let mut command = command(&sim, dir.path(), &args);
+    let output = command.stdout(std::process::Stdio::piped()).output().await.unwrap();
     assert_eq!(output.status.code(), Some(1), "rows failed");
     let stderr = String::from_utf8(output.stderr).unwrap();
     let events: Vec<Value> = stderr
@@ -38,4 +39,13 @@ async fn every_stderr_line_of_a_json_run_is_one_json_object() {
     let recap = events.iter().find(|e| e["kind"] == "recap").unwrap();
     assert_eq!(recap["exit_code"], 1);
     assert!(!stderr.contains('\u{1b}'), "no colour codes in a pipe");
+
+    // --output json: stdout is the summary alone, one object a script reads.
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let [line] = stdout.lines().collect::<Vec<_>>()[..] else { panic!("one line on stdout: {stdout}") };
+    let summary: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(summary["exit_code"], 1);
+    assert_eq!(summary["report_dir"], report.display().to_string());
+    assert!(summary["counts"]["failed"].as_u64().unwrap() > 0, "{summary}");
+    assert!(summary["finish_command"].as_str().unwrap().contains("--retry-failed"), "{summary}");
 }

@@ -159,12 +159,18 @@ pub fn upns(state: &Value) -> Vec<String> {
     state["users"].as_array().unwrap().iter().map(|u| u["userPrincipalName"].as_str().unwrap().to_string()).collect()
 }
 
-/// `remediate ARGS…` as a child process pointed at `sim`.
+/// `remediate ARGS…` as a child process pointed at `sim`, stderr piped, stdout dropped.
 pub fn spawn(sim: &Simulator, dir: &Path, args: &[String]) -> Child {
+    command(sim, dir, args).spawn().expect("the binary starts")
+}
+
+/// The command `spawn` starts, for a test that wants stdout too.
+pub fn command(sim: &Simulator, dir: &Path, args: &[String]) -> Command {
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("remediate"));
     command.args(args).args(connection_args(sim, dir)).args(TUNING);
     command.env_remove("RUST_LOG").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    command.kill_on_drop(true).spawn().expect("the binary starts")
+    command.kill_on_drop(true);
+    command
 }
 
 /// The settings of every user, and the tenant's security defaults: what "the tenant's state" is.

@@ -1,0 +1,88 @@
+//! The README's cron block, run as written on two nights in a row against a simulated tenant:
+//! the audit finds drift on night one (exit 3, never 2 for want of a baseline), the nightly apply
+//! fixes it, and night two's audit, with night one's report as its baseline, exits 0.
+
+use std::path::Path;
+use std::process::Command;
+
+use remediate::sim::Simulator;
+
+use crate::support::{roomy, scratch, start};
+
+/// The README's first ```sh block under the cron heading, and the command of its ```cron line.
+fn cron_block() -> (String, String) {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme.split("## Compliance sweeps from cron").nth(1).expect("the cron section");
+    let block = |fence: &str| {
+        let start = section.find(fence).unwrap_or_else(|| panic!("a {fence} block")) + fence.len();
+        section[start..].split("```").next().unwrap().trim().to_string()
+    };
+    let audit = block("```sh\n");
+    // A crontab line: five time fields, then the command, where cron turns `\%` into `%`.
+    let line = block("```cron\n");
+    let command = line.splitn(6, ' ').nth(5).expect("a crontab line").replace("\\%", "%");
+    (audit, command)
+}
+
+/// Runs `script` in bash as cron would, with `remediate` and a `date` that says `night` on PATH,
+/// the README's paths under `root`, and the tenant's credentials in the environment.
+fn run(script: &str, root: &Path, night: &str, sim: &Simulator) -> i32 {
+    let script = script.replace("/var/lib/remediate", &root.join("lib").display().to_string());
+    let script = script.replace("/etc/remediate", &root.join("etc").display().to_string());
+    let script = script.replace("/var/log", &root.join("log").display().to_string());
+    let bin = root.join("bin");
+    let date = bin.join("date");
+    std::fs::write(&date, format!("#!/bin/sh\necho {night}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&date, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let remediate = assert_cmd::cargo::cargo_bin("remediate");
+    let path = format!("{}:{}:{}", bin.display(), remediate.parent().unwrap().display(), std::env::var("PATH").unwrap());
+    let url = sim.url();
+    let status = Command::new("bash")
+        .args(["-euc", &script])
+        .current_dir(root)
+        .env("PATH", path)
+        .env("HOME", root)
+        .env("XDG_CACHE_HOME", root.join("cache"))
+        .env("AZURE_TENANT_ID", &sim.app().tenant_id)
+        .env("AZURE_CLIENT_ID", &sim.app().client_id)
+        .env("AZURE_CLIENT_SECRET", &sim.app().client_secret)
+        .env("REMEDIATE_LOGIN_URL", &url)
+        .env("REMEDIATE_GRAPH_URL", &url)
+        .env("REMEDIATE_EXCHANGE_URL", &url)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    status.code().unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_cron_block_runs_as_written_on_night_one_and_night_two() {
+    let sim = start(roomy(40, 0)).await;
+    let dir = scratch();
+    let root = dir.path();
+    for folder in ["bin", "lib", "etc", "log"] {
+        std::fs::create_dir_all(root.join(folder)).unwrap();
+    }
+    std::fs::write(root.join("etc/exclude.txt"), "# service accounts that still send with SMTP AUTH\n").unwrap();
+    let (audit, apply) = cron_block();
+    let sim_ref = &sim;
+    let night = |script: String, date: &'static str| {
+        let root = root.to_path_buf();
+        async move { tokio::task::block_in_place(|| run(&script, &root, date, sim_ref)) }
+    };
+
+    assert_eq!(night(audit.clone(), "20261128T023000").await, 3, "night one: drift, and no baseline yet");
+    assert_eq!(night(apply.clone(), "2026-11-28").await, 0, "night one's apply fixes it");
+    assert_eq!(night(audit, "20261129T023000").await, 0, "night two: compliant, with night one as its baseline");
+    let drift = std::fs::read_to_string(root.join("lib/audit-20261129T023000/summary.json")).unwrap();
+    assert!(drift.contains("\"drift\""), "night two compared itself with night one");
+    let log = std::fs::read_to_string(root.join("log/remediate.log")).unwrap();
+    for line in log.lines() {
+        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "a log line that is not JSON: {line}");
+    }
+}
