@@ -82,10 +82,16 @@ pub struct Report {
     progress: Progress,
     /// Bad CSV rows seen this session: the first few are logged, all are in rejected-rows.csv.
     input_problems: AtomicU64,
+    /// Failed rows this session: the first few are logged, the end of the run groups them all.
+    failures: AtomicU64,
 }
 
 /// Bad rows logged one by one before the log only counts them.
 const LOGGED_INPUT_PROBLEMS: u64 = 10;
+
+/// Failed rows logged as warnings before the rest go to the debug log: a missing permission fails
+/// every row alike, and a screen of the same line hides the one that says what to grant.
+const LOGGED_FAILURES: u64 = 5;
 
 pub fn create_csv(directory: &Path, name: &str, header: &[&str]) -> Result<CsvFile> {
     let path = crate::files::partial_path(directory, name);
@@ -244,6 +250,7 @@ impl Report {
             live: Mutex::new(Tally::default()),
             progress: Progress::new(quiet),
             input_problems: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         }
     }
 
@@ -287,7 +294,17 @@ impl EventSink for Report {
             Event::Row(row) => {
                 match row.outcome {
                     Outcome::Failed => {
-                        tracing::warn!(identity = %row.identity, setting = %row.setting, code = %row.error_code, "failed: {}", row.error_message)
+                        let seen = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                        if seen <= LOGGED_FAILURES {
+                            tracing::warn!(identity = %row.identity, setting = %row.setting, code = %row.error_code, "failed: {}", row.error_message);
+                        } else {
+                            tracing::debug!(identity = %row.identity, setting = %row.setting, code = %row.error_code, "failed: {}", row.error_message);
+                        }
+                        if seen == LOGGED_FAILURES {
+                            tracing::warn!(
+                                "further failures go to the debug log (-v); the end of the run groups them all by cause, and results.csv has each"
+                            );
+                        }
                     }
                     Outcome::Conflict => {
                         tracing::warn!(identity = %row.identity, setting = %row.setting, "conflict: {}", row.error_message)

@@ -39,7 +39,8 @@ fn run(script: &str, root: &Path, night: &str, sim: &Simulator) -> i32 {
         std::fs::set_permissions(&date, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let remediate = assert_cmd::cargo::cargo_bin("remediate");
-    let path = format!("{}:{}:{}", bin.display(), remediate.parent().unwrap().display(), std::env::var("PATH").unwrap());
+    let path =
+        format!("{}:{}:{}", bin.display(), remediate.parent().unwrap().display(), std::env::var("PATH").unwrap());
     let url = sim.url();
     let status = Command::new("bash")
         .args(["-euc", &script])
