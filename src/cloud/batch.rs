@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,6 +23,24 @@ pub const BATCH_LIMIT: usize = 20;
 /// second at most for a large tenant), so a short wait sends batches of two or three; 50 ms fills
 /// them at the budget's rate and costs one such wait per request.
 const LINGER: Duration = Duration::from_millis(50);
+
+/// A `$batch` answer: the items' answers, each body kept as the bytes it came as.
+#[derive(Deserialize)]
+struct BatchAnswer {
+    responses: Vec<ItemAnswer>,
+}
+
+#[derive(Deserialize)]
+struct ItemAnswer {
+    #[serde(default)]
+    id: Value,
+    #[serde(default)]
+    status: u16,
+    #[serde(default)]
+    headers: serde_json::Map<String, Value>,
+    #[serde(default)]
+    body: Option<Box<RawValue>>,
+}
 
 pub struct Item {
     /// A read of one object, safe to ask again after a short deadline (see [`super::deadline`]).
@@ -141,35 +161,37 @@ async fn send(sender: Arc<Sender>, items: Vec<Item>) {
     // learn.microsoft.com/graph/throttling; microsoft-graph-docs-contrib concepts/throttling.md):
     // each item's own answer counts whenever the body has them, whatever the envelope's status.
     // Only an envelope without item answers (throttled whole, a 5xx) is every item's answer.
-    let parsed: Value = serde_json::from_slice(&envelope.body).unwrap_or_default();
-    let Some(responses) = parsed["responses"].as_array() else {
+    let Ok(BatchAnswer { responses }) = serde_json::from_slice::<BatchAnswer>(&envelope.body) else {
         for item in items {
             let _ = item.answer.send(Ok(envelope.clone()));
         }
         return;
     };
-    let mut by_id: HashMap<String, Value> = HashMap::new();
-    for response in responses {
-        by_id.insert(response["id"].as_str().unwrap_or_default().to_string(), response.clone());
-    }
+    // The items' bodies stay the bytes they came as (`RawValue`): each caller parses its own.
+    let mut by_id: HashMap<String, ItemAnswer> = responses
+        .into_iter()
+        .map(|response| match &response.id {
+            Value::String(id) => (id.clone(), response),
+            other => (other.to_string(), response),
+        })
+        .collect();
     let request_id = envelope.headers.iter().find(|(k, _)| k == "request-id").map(|(_, v)| v.clone());
     for (i, item) in items.into_iter().enumerate() {
         let answer = match by_id.remove(&i.to_string()) {
             Some(response) => {
-                let mut headers: Vec<(String, String)> = response["headers"]
-                    .as_object()
+                let mut headers: Vec<(String, String)> = response
+                    .headers
                     .into_iter()
-                    .flatten()
                     .map(|(k, v)| (k.to_lowercase(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
                     .collect();
                 if let Some(id) = &request_id {
                     headers.push(("request-id".into(), id.clone()));
                 }
-                let body = match &response["body"] {
-                    Value::Null => Vec::new(),
-                    body => body.to_string().into_bytes(),
+                let body = match response.body {
+                    Some(body) if body.get() != "null" => body.get().as_bytes().to_vec(),
+                    _ => Vec::new(),
                 };
-                Ok(RawAnswer { status: response["status"].as_u64().unwrap_or(0) as u16, headers, body })
+                Ok(RawAnswer { status: response.status, headers, body })
             }
             None => Err(Transport { sent: true, message: "the batch answer left this request out".into() }),
         };
