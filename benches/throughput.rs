@@ -322,9 +322,9 @@ async fn shards(dir: &Path) {
     let state = dir.join("shards.state");
     std::fs::create_dir_all(&state).unwrap();
     let tenant = &sim.env.iter().find(|(k, _)| k == "AZURE_TENANT_ID").unwrap().1;
-    let earlier = std::fs::read_dir(dir.join("fix-10k-defaults.state")).ok().and_then(|entries| {
-        entries.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains("budgets-"))
-    });
+    let earlier = std::fs::read_dir(dir.join("fix-10k-defaults.state"))
+        .ok()
+        .and_then(|entries| entries.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains("budgets-")));
     let remembered = earlier.and_then(|path| std::fs::read_to_string(path).ok());
     if let Some(text) = &remembered {
         std::fs::write(state.join(format!("budgets-{tenant}.json")), text).unwrap();

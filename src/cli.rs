@@ -52,6 +52,10 @@ pub enum Command {
     /// Read only, for compliance sweeps: exit 0 when compliant, 3 when drift is found, 1 when some
     /// targets could not be read, 2 on configuration errors.
     Audit(RunArgs),
+    /// Who signs in with SMTP AUTH: reads the Entra sign-in log once for the window and writes
+    /// smtp-auth-usage.csv and report.html. Changes nothing. Needs AuditLog.Read.All and Entra ID
+    /// P1 or P2: exit 2 when the log cannot be read, saying why.
+    Usage(UsageArgs),
     /// Check a mailbox CSV and print each bad row with its line number. Contacts no service.
     Validate(ValidateArgs),
     /// Undo an earlier apply: restore each value it changed, where it is still what was set.
@@ -115,6 +119,30 @@ pub struct RollbackArgs {
     /// With --resume: also try the rows that failed again.
     #[arg(help_heading = "Safety", long, requires = "resume")]
     pub retry_failed: bool,
+
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Input")]
+pub struct UsageArgs {
+    /// A mailbox CSV: its mailboxes are marked in_input (matched by UPN); every user of the log
+    /// is listed.
+    #[arg(value_name = "MAILBOXES.csv")]
+    pub input: Option<PathBuf>,
+
+    /// The column that names each mailbox (as for apply).
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+
+    /// No CSV: every user of the tenant that signed in with SMTP AUTH.
+    #[arg(long, conflicts_with = "input")]
+    pub all_mailboxes: bool,
+
+    /// The window, in days back from now (Entra keeps 30 days of sign-ins).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=30), value_name = "N")]
+    pub days: u64,
 
     #[command(flatten)]
     pub session: SessionArgs,
@@ -191,6 +219,19 @@ pub struct RunArgs {
     /// machines or Kubernetes Indexed Job pods split one run with no overlap.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
+
+    /// Keep only targets whose user signed in with SMTP AUTH (any result) in this window, e.g.
+    /// 30d; the rest are reported as skipped. Reads the Entra sign-in log once before the run
+    /// (AuditLog.Read.All, Entra ID P1 or P2). With smtp-auth-fix: SMTP AUTH on just where a
+    /// device needs it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_window, conflicts_with = "spare_smtp_auth_seen")]
+    pub only_smtp_auth_seen: Option<String>,
+
+    /// Leave alone targets whose user signed in with SMTP AUTH successfully in this window, e.g.
+    /// 30d: reported as skipped, "signed in with SMTP AUTH on DATE". With smtp-auth-lockdown: the
+    /// sweep never breaks a device that is still sending.
+    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
+    pub spare_smtp_auth_seen: Option<String>,
 
     /// A previous run's report directory: the summary and report.html list what changed since.
     #[arg(help_heading = "Output", long, value_name = "DIR")]
@@ -359,7 +400,16 @@ fn positive_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-/// `30`, `30s`, `1.5s`, `500ms`, `2m`: a positive duration.
+/// A sign-in window: a duration of at most 30 days (what Entra keeps), as typed.
+fn parse_window(text: &str) -> Result<String, String> {
+    let window = parse_duration(text)?;
+    if window > Duration::from_secs(30 * 86_400) {
+        return Err(format!("'{text}' is longer than the 30 days of sign-ins Entra keeps"));
+    }
+    Ok(text.trim().to_string())
+}
+
+/// `30`, `30s`, `1.5s`, `500ms`, `2m`, `1h`, `30d`: a positive duration.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
@@ -370,8 +420,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
+        "d" => value * 86_400.0,
         _ => {
-            return Err(format!("'{text}' has an unknown unit '{unit}' (use ms, s, m or h)"));
+            return Err(format!("'{text}' has an unknown unit '{unit}' (use ms, s, m, h or d)"));
         }
     };
     if !(seconds.is_finite() && seconds > 0.0 && seconds < 1e9) {

@@ -36,6 +36,9 @@ pub enum Error {
     Certificate(#[from] crate::cloud::auth::CertificateError),
     #[error(transparent)]
     Record(#[from] crate::run_record::RecordError),
+    /// The sign-in log cannot be read (no Entra ID P1/P2, no AuditLog.Read.All).
+    #[error(transparent)]
+    SignInLog(#[from] crate::sign_ins::SignInLogError),
     /// Another run holds the tenant's lock.
     #[error("{0}")]
     Busy(String),
@@ -64,6 +67,7 @@ impl Error {
             | Error::Input(_)
             | Error::Profile(_)
             | Error::Exclusions(_)
+            | Error::SignInLog(_)
             | Error::Certificate(_)
             | Error::Record(_)
             | Error::Busy(_)

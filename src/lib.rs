@@ -21,6 +21,7 @@ pub mod run_record;
 pub mod scope;
 pub mod secret;
 pub mod settings;
+pub mod sign_ins;
 #[cfg(feature = "simulator")]
 pub mod sim;
 pub mod stop;
@@ -52,6 +53,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Rollback(args) => commands::rollback(args, cli.quiet).await,
         Command::Validate(args) => commands::validate(args),
         Command::Profiles => commands::profiles(),
+        Command::Usage(args) => commands::usage(args, cli.quiet).await,
         Command::Completions(args) => commands::completions(args),
         Command::Man(args) => commands::manual(args),
         Command::Audit(args) => commands::audit(args, cli.quiet).await,

@@ -42,6 +42,17 @@ pub struct RunRecord {
     /// The targets came from the tenant's listing (kept as `input` in the report directory).
     #[serde(default)]
     pub all_mailboxes: bool,
+    /// Targets chosen by the SMTP AUTH sign-in log; the users it found are kept in the report
+    /// directory (`smtp-auth-usage.csv`), so a resume works on the same set.
+    #[serde(default)]
+    pub smtp_auth_targeting: Option<SignInTargeting>,
+}
+
+/// `--only-smtp-auth-seen` or `--spare-smtp-auth-seen`, and the window as typed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignInTargeting {
+    pub mode: crate::scope::SignInMode,
+    pub window: String,
 }
 
 /// The kinds of run: each command that talks to a tenant.
@@ -118,6 +129,7 @@ impl RunRecord {
             exclusions: None,
             shard: None,
             all_mailboxes: false,
+            smtp_auth_targeting: None,
         }
     }
 

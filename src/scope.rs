@@ -102,6 +102,71 @@ impl Exclusions {
     }
 }
 
+/// Targets chosen by the SMTP AUTH sign-ins of a window (see [`crate::sign_ins`]): only the users
+/// seen signing in with it (any result), or all but those still signing in successfully. Users are
+/// matched by directory object id, whatever address the CSV names them by.
+#[derive(Debug)]
+pub struct SignInScope {
+    pub mode: SignInMode,
+    /// "30d": how the window was given, for the reasons.
+    pub window: String,
+    /// User id (lower case) → the newest successful sign-in's date, if any.
+    users: std::collections::HashMap<String, Option<String>>,
+    /// Targets this scope skipped.
+    pub affected: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignInMode {
+    /// `--only-smtp-auth-seen`: keep only users with an SMTP AUTH sign-in.
+    OnlySeen,
+    /// `--spare-smtp-auth-seen`: leave alone users with a successful one.
+    SpareSeen,
+}
+
+impl SignInMode {
+    pub fn flag(self) -> &'static str {
+        match self {
+            SignInMode::OnlySeen => "--only-smtp-auth-seen",
+            SignInMode::SpareSeen => "--spare-smtp-auth-seen",
+        }
+    }
+}
+
+impl SignInScope {
+    /// `users`: user id → the newest successful sign-in (RFC 3339), if any.
+    pub fn new(
+        mode: SignInMode,
+        window: String,
+        users: impl IntoIterator<Item = (String, Option<String>)>,
+    ) -> SignInScope {
+        let users = users.into_iter().map(|(id, success)| (id.to_lowercase(), success)).collect();
+        SignInScope { mode, window, users, affected: Default::default() }
+    }
+
+    /// Why the user with this id is left alone (an error code and a reason), if it is.
+    pub fn skip(&self, user_id: &str) -> Option<(&'static str, String)> {
+        let found = self.users.get(&user_id.to_lowercase());
+        match (self.mode, found) {
+            (SignInMode::OnlySeen, None) => Some((
+                "NoSmtpAuthSignIn",
+                format!("no SMTP AUTH sign-in in the last {} ({})", self.window, self.mode.flag()),
+            )),
+            (SignInMode::SpareSeen, Some(Some(success))) => Some((
+                "SmtpAuthInUse",
+                format!(
+                    "signed in with SMTP AUTH on {} ({} {})",
+                    success.get(..10).unwrap_or(success),
+                    self.mode.flag(),
+                    self.window
+                ),
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// FNV-1a: a hash that never changes between versions or machines, unlike std's.
 fn stable_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))

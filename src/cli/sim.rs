@@ -103,6 +103,15 @@ pub struct SimArgs {
     /// the tenant (the rest keep the seeded mix).
     #[arg(long, default_value_t = 1.0, value_parser = fraction)]
     pub set_all_share: f64,
+
+    /// The share of mailboxes whose device signed in with SMTP AUTH over the last 30 days (some
+    /// failing), served by GET /auditLogs/signIns.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction, value_name = "SHARE")]
+    pub smtp_sign_ins: f64,
+
+    /// Answer as a tenant without Entra ID P1 or P2: the sign-in log is refused with 403.
+    #[arg(long)]
+    pub no_premium: bool,
 }
 
 fn fraction(text: &str) -> Result<f64, String> {

@@ -26,6 +26,11 @@ pub const START_GRAPH: f64 = 350.0;
 pub const START_GRAPH_WRITES: f64 = 10.0;
 pub const START_EXCHANGE: f64 = 20.0;
 
+/// The identity and access reports' budget is five requests per 10 seconds per app and tenant
+/// ("Identity and access reports service limits", learn.microsoft.com/graph/throttling-limits):
+/// a fixed pace a little under it, so a request never races the token it waits for.
+pub const REPORTS_RATE: f64 = 0.45;
+
 /// A client for one tenant: its tokens, its pacers, its request loop.
 pub struct CloudClient {
     http: reqwest::Client,
@@ -35,6 +40,7 @@ pub struct CloudClient {
     graph_pacer: Pacer,
     graph_write_pacer: Pacer,
     exchange_pacer: Pacer,
+    reports_pacer: Pacer,
     policy: RetryPolicy,
     graph_scope: String,
     exchange_scope: String,
@@ -98,6 +104,7 @@ impl CloudClient {
                 Some(pacing.exchange_inflight),
                 pacing.adaptive,
             ),
+            reports_pacer: Pacer::new("reports", REPORTS_RATE, REPORTS_RATE, None, false),
             policy,
             batcher: pacing.batch.then(|| {
                 batch::Batcher::start(http_for_batch, &graph_base, policy.timeout, requests.clone(), latencies.clone())
@@ -138,6 +145,7 @@ impl CloudClient {
         self.graph_pacer.throttled_count()
             + self.graph_write_pacer.throttled_count()
             + self.exchange_pacer.throttled_count()
+            + self.reports_pacer.throttled_count()
     }
 
     fn resource(&self, api: Api) -> (Resource<'_>, &str) {
@@ -222,7 +230,7 @@ impl CloudClient {
         token: &SecretString,
         client_request_id: &str,
     ) -> Result<RawAnswer, Transport> {
-        if let (Api::Graph, Some(batcher)) = (call.api, &self.batcher) {
+        if let (Api::Graph, Some(batcher), false) = (call.api, &self.batcher, call.reports) {
             let (version, url) = call.path.split_once('/').unwrap_or(("v1.0", &call.path));
             let (answer, wait) = tokio::sync::oneshot::channel();
             let mut headers = call.headers.clone();
@@ -287,6 +295,7 @@ impl CloudClient {
 
     async fn attempt(&self, call: &Call, attempt: u32) -> Result<Attempt, CallError> {
         let pacer = match call.api {
+            _ if call.reports => &self.reports_pacer,
             Api::Graph => &self.graph_pacer,
             Api::Exchange => &self.exchange_pacer,
         };
@@ -345,6 +354,10 @@ impl CloudClient {
             }));
         }
         match status {
+            429 if call.reports => {
+                pacer.throttled(retry_after.unwrap_or(Duration::from_secs(2)));
+                Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
+            }
             429 if call.api == Api::Graph => {
                 let wait = retry_after.unwrap_or(Duration::from_secs(1));
                 // `x-ms-throttle-information` says which budget ran out ("Identity and access

@@ -28,5 +28,6 @@ pub fn invoke(tenant_id: &str, cmdlet: &str, parameters: Map<String, Value>, anc
         body: Some(json!({"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters}})),
         write: cmdlet.starts_with("Set-"),
         page: false,
+        reports: false,
     }
 }

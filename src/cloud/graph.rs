@@ -11,7 +11,16 @@ use super::{Answer, Api, Call, CallError, CloudClient};
 const USER_FIELDS: &str = "id,userPrincipalName,mail,userType,accountEnabled";
 
 pub fn get(path: String) -> Call {
-    Call { api: Api::Graph, method: Method::GET, path, headers: Vec::new(), body: None, write: false, page: false }
+    Call {
+        api: Api::Graph,
+        method: Method::GET,
+        path,
+        headers: Vec::new(),
+        body: None,
+        write: false,
+        page: false,
+        reports: false,
+    }
 }
 
 pub fn patch(path: String, body: Value) -> Call {
@@ -23,6 +32,7 @@ pub fn patch(path: String, body: Value) -> Call {
         body: Some(body),
         write: true,
         page: false,
+        reports: false,
     }
 }
 

@@ -112,6 +112,10 @@ pub struct Call {
     /// A read of a page of many objects: slow by nature, so it keeps the full request timeout
     /// (see [`deadline`]).
     pub page: bool,
+    /// A read of Graph's identity and access reports (the sign-in log): a budget of its own, paced
+    /// apart from the directory's so its 429s never slow the run's other reads, and sent on its
+    /// own rather than in a `$batch`.
+    pub reports: bool,
 }
 
 /// A successful answer.

@@ -109,6 +109,13 @@ pub(super) fn finish_report(
         input_problems: report.input_problems(),
     };
     let mut summary = Summary::new(&info, &tally);
+    if let Some(mut usage) = job.smtp_auth_usage.clone() {
+        if let Some(scope) = &job.sign_in_scope {
+            usage.targeting = Some(format!("{} {}", scope.mode.flag(), scope.window));
+            usage.targets_affected = scope.affected.load(std::sync::atomic::Ordering::Relaxed);
+        }
+        summary.smtp_auth_usage = Some(usage);
+    }
     let mut changes = Vec::new();
     if let Some(baseline) = &job.baseline {
         let (drift, found) = report::drift::compare(baseline, &job.directory).map_err(after_work)?;
@@ -144,6 +151,12 @@ pub(super) fn finish_report(
     } else if !quiet {
         let read_only = job.kind.mode() == engine::Mode::Plan;
         print!("{}", report::story::tell(&job.directory, read_only, resume_command(job, true).as_deref()));
+        if let Some(usage) = &summary.smtp_auth_usage {
+            if let Some(targeting) = &usage.targeting {
+                println!("{targeting}: {} targets left alone (skipped, with the reason)", usage.targets_affected);
+            }
+            println!("{}", usage.readiness());
+        }
         print!("{}", report::summary::recap(&info, &tally, &job.directory));
     }
     if info.interrupted {

@@ -13,7 +13,9 @@ mod offline;
 mod resume;
 mod rollback;
 mod session;
+mod sign_in_targeting;
 mod simulate;
+mod usage;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -35,6 +37,7 @@ pub use offline::{profiles, validate};
 pub use rollback::rollback;
 #[cfg(feature = "simulator")]
 pub use simulate::serve as sim;
+pub use usage::usage;
 
 /// Said wherever SMTP AUTH is turned on.
 const RETIREMENT_NOTE: &str = "Basic authentication for SMTP AUTH is being retired in Exchange Online: off by default for existing tenants from the end of December 2026, with final removal to be announced for the second half of 2027. Plan a move to OAuth for SMTP AUTH, High Volume Email, Azure Communication Services Email or a relay connector.";
@@ -68,11 +71,16 @@ fn desired_state(profile: Option<&str>, sets: &[String]) -> Result<(DesiredState
 }
 
 fn default_report_dir(kind: RunKind) -> PathBuf {
+    default_report_dir_named(kind.name())
+}
+
+/// `./remediate-<command>-<UTC timestamp>/`.
+fn default_report_dir_named(command: &str) -> PathBuf {
     let now = time::OffsetDateTime::now_utc();
     let stamp = now
         .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
         .unwrap_or_else(|_| "now".into());
-    PathBuf::from(format!("remediate-{}-{stamp}", kind.name()))
+    PathBuf::from(format!("remediate-{command}-{stamp}"))
 }
 
 /// Asks for a typed `yes` on a terminal; without one, `--yes` is the only way.

@@ -4,7 +4,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::session::{self, Job, Lane};
-use super::{absolute, confirm_weakening, connection, default_report_dir, desired_state, listing, sharded, simulate};
+use super::{
+    absolute, confirm_weakening, connection, default_report_dir, desired_state, listing, sharded, sign_in_targeting,
+    simulate,
+};
 use crate::cli::{PlanArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::profile;
@@ -169,6 +172,17 @@ pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitco
     }
     confirm_weakening(&desired, kind.mode(), yes)?;
     let connections = connect_lanes(&args, tenants, input.as_ref(), &tuning).await?;
+    let chosen = match (sign_in_targeting::asked(&args), connections.as_slice()) {
+        (None, _) => None,
+        (Some(asked), [(_, connection)]) => {
+            Some(sign_in_targeting::choose(asked, &connection.client, &directory).await?)
+        }
+        (Some(_), _) => {
+            return Err(Error::Usage(
+                "--only-smtp-auth-seen and --spare-smtp-auth-seen read one tenant's sign-in log; run each tenant on its own".into(),
+            ));
+        }
+    };
     let (input, indexes) = match input {
         Some(input) => (input, vec![None; connections.len()]),
         None => {
@@ -201,7 +215,12 @@ pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitco
     record.exclusions = Some(exclusion_record);
     record.shard = args.shard;
     record.all_mailboxes = args.all_mailboxes;
+    record.smtp_auth_targeting = chosen.as_ref().map(|c| c.record.clone());
     let mut job = Job::new(kind, desired, directory, stop, tuning, session);
+    if let Some(chosen) = chosen {
+        job.sign_in_scope = Some(chosen.scope);
+        job.smtp_auth_usage = chosen.usage;
+    }
     job.profile = profile_name;
     job.total = Some(input.rows_in_shard(args.shard)?);
     job.input = Some(input.path);

@@ -59,10 +59,12 @@ fn refuse_choices_again(args: &ApplyArgs, directory: &Path) -> Result<()> {
         || run.exclude.is_some()
         || run.shard.is_some()
         || run.all_mailboxes
-        || run.tenants.is_some();
+        || run.tenants.is_some()
+        || run.only_smtp_auth_seen.is_some()
+        || run.spare_smtp_auth_seen.is_some();
     if chosen_again {
         return Err(Error::Usage(format!(
-            "--resume {}: the run's profile, --set values, --column, --exclude, --shard and --all-mailboxes are stored there; leave them off",
+            "--resume {}: the run's profile, --set values, --column, --exclude, --shard, --all-mailboxes and the sign-in targeting are stored there; leave them off",
             directory.display()
         )));
     }
@@ -101,5 +103,9 @@ pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> R
     job.exclusions = exclusions;
     job.retry_failed = args.retry_failed;
     job.shard = record.shard;
+    if let Some(chosen) = super::sign_in_targeting::recorded(&record, &job.directory)? {
+        job.sign_in_scope = Some(chosen.scope);
+        job.smtp_auth_usage = chosen.usage;
+    }
     session::execute(job, quiet).await
 }

@@ -52,6 +52,9 @@ pub(super) struct Job {
     pub(super) shard: Option<(u32, u32)>,
     /// What stdout gets at the end.
     pub(super) output: OutputFormat,
+    /// Targets chosen by the SMTP AUTH sign-in log, and what the log said.
+    pub(super) sign_in_scope: Option<Arc<crate::scope::SignInScope>>,
+    pub(super) smtp_auth_usage: Option<crate::report::usage::UsageSummary>,
 }
 
 impl Job {
@@ -83,6 +86,8 @@ impl Job {
             state_dir: session.state_dir.clone().unwrap_or_else(lock::default_state_dir),
             shard: None,
             output: session.output,
+            sign_in_scope: None,
+            smtp_auth_usage: None,
         }
     }
 }
@@ -252,6 +257,7 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
         let context = Arc::new(Context {
             smtp_index,
             exclusions: exclusions.clone(),
+            sign_in_scope: job.sign_in_scope.clone(),
             client: client.clone(),
             desired: job.desired.clone(),
             tenant_expect: job.tenant_expect,

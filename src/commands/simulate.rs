@@ -92,6 +92,8 @@ mod with_simulator {
             exchange_inflight: args.exchange_inflight,
             limit_percentage_header: !args.no_limit_percentage,
             deny_permissions: args.deny_permission.clone(),
+            smtp_sign_ins: args.smtp_sign_ins,
+            premium: !args.no_premium,
             latency: std::time::Duration::from_millis(args.latency),
             fault_rate: args.fault_rate,
             slow_reply: args.slow_reply,

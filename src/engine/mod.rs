@@ -46,6 +46,8 @@ pub struct Context {
     pub smtp_index: Option<crate::settings::smtp_auth::PendingIndex>,
     /// Targets reported but never touched.
     pub exclusions: Arc<crate::scope::Exclusions>,
+    /// Targets chosen by the SMTP AUTH sign-in log (`--only-smtp-auth-seen`, `--spare-…`).
+    pub sign_in_scope: Option<Arc<crate::scope::SignInScope>>,
     /// What every accepted target still owes, and which directory user each line claimed.
     pub ledger: Arc<Ledger>,
 }

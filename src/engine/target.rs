@@ -239,7 +239,13 @@ pub async fn process(context: &Context, target: &Target) {
                     .flatten()
                     .find_map(|address| context.exclusions.reason(address))
                     .map(|reason| ("Excluded", reason))
-                    .or_else(|| out_of_scope(&user).map(|(code, reason)| (code, reason.to_string())));
+                    .or_else(|| out_of_scope(&user).map(|(code, reason)| (code, reason.to_string())))
+                    .or_else(|| {
+                        let scope = context.sign_in_scope.as_ref()?;
+                        let skip = scope.skip(&user.id)?;
+                        scope.affected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        Some(skip)
+                    });
                 // The settings go through different APIs: side by side, a slow or paused one
                 // does not hold the other back.
                 let settle_one = |w: &Wanted| {

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// The most rows the table holds; past that, failures and pending changes come first.
 const TABLE_ROWS: usize = 5000;
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -176,6 +176,9 @@ pub fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Result<()
     );
     page.push_str("</div><h2>Outcomes per setting</h2>");
     page.push_str(&chart(summary));
+    if let Some(usage) = &summary.smtp_auth_usage {
+        page.push_str(&super::usage::html_section(usage));
+    }
     if let Some(drift_summary) = &summary.drift {
         let _ = write!(
             page,
@@ -238,6 +241,19 @@ pub fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Result<()
         page.push_str("</tr>");
     }
     let _ = write!(page, "</tbody></table><script>{SCRIPT}</script></body></html>");
+    crate::files::write_atomic(directory, "report.html", page.as_bytes())
+        .map_err(Error::io(format!("cannot write report.html in {}", directory.display())))
+}
+
+/// The page of a `usage` run: the sign-in section and a table of every user of the log.
+pub fn write_usage_page(directory: &Path, tenant_id: &str, usage: &super::usage::UsageSummary) -> Result<()> {
+    let title = "remediate usage — SMTP AUTH sign-ins";
+    let mut page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1><p class=\"muted\">tenant {}</p>",
+        escape(tenant_id)
+    );
+    page.push_str(&super::usage::html_section(usage));
+    page.push_str("</body></html>");
     crate::files::write_atomic(directory, "report.html", page.as_bytes())
         .map_err(Error::io(format!("cannot write report.html in {}", directory.display())))
 }

@@ -11,6 +11,7 @@ pub mod html;
 mod progress;
 pub mod story;
 pub mod summary;
+pub mod usage;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;

@@ -93,6 +93,9 @@ pub struct Summary {
     pub input_problems_this_session: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftSummary>,
+    /// What the sign-in log said of SMTP AUTH, when the run's targets were chosen by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_auth_usage: Option<super::usage::UsageSummary>,
 }
 
 /// One API's pace: where it started (from a budget remembered from an earlier run, or not), where
@@ -180,6 +183,7 @@ impl Summary {
             exit_code: info.exit_code,
             input_problems_this_session: info.input_problems,
             drift: None,
+            smtp_auth_usage: None,
         }
     }
 

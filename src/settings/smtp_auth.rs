@@ -54,6 +54,16 @@ pub async fn write(client: &CloudClient, upn: &str, value: Value) -> Result<Answ
     client.send(&exchange::invoke(&client.tenant_id, "Set-CASMailbox", parameters, anchor(upn))).await
 }
 
+/// The organisation's `SmtpClientAuthenticationDisabled` (Get-TransportConfig): what a mailbox
+/// that inherits gets.
+pub async fn organisation_disabled(client: &CloudClient) -> Result<bool, CallError> {
+    let call = exchange::invoke(&client.tenant_id, "Get-TransportConfig", Map::new(), None);
+    let answer = client.send(&call).await?;
+    answer.body["value"][0]["SmtpClientAuthenticationDisabled"]
+        .as_bool()
+        .ok_or_else(|| super::unexpected(&answer, "SmtpClientAuthenticationDisabled"))
+}
+
 /// Every mailbox's SMTP AUTH value by directory object id, read in pages of 1,000: for many
 /// targets, far fewer requests than one read each.
 ///

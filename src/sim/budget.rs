@@ -86,6 +86,8 @@ pub struct Budgets {
     pub exchange_requests: Bucket,
     pub exchange_inflight_cap: usize,
     pub exchange_inflight: InFlight,
+    /// The sign-in log's own budget (Graph's identity and access reports).
+    pub reports: Bucket,
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub enum Route {
     Users,
     User(String),
     Requirements(String),
+    /// `auditLogs/signIns`: the sign-in log (see [`super::sign_ins`]).
+    SignIns,
 }
 
 #[derive(Clone, Debug)]
@@ -99,7 +101,7 @@ pub fn parse(
     };
     let allowed = match route {
         Route::SecurityDefaults | Route::Requirements(_) => [Method::GET, Method::PATCH].contains(&method),
-        Route::Users | Route::User(_) => method == Method::GET,
+        Route::Users | Route::User(_) | Route::SignIns => method == Method::GET,
     };
     if !allowed {
         return Err(refuse(
@@ -151,6 +153,7 @@ fn route_of(segments: &[String], beta: bool) -> Result<Route, String> {
     match segments {
         [p, s] if p == "policies" && s == "identitySecurityDefaultsEnforcementPolicy" => Ok(Route::SecurityDefaults),
         [u] if u == "users" => Ok(Route::Users),
+        [a, s] if a == "auditLogs" && s == "signIns" => Ok(Route::SignIns),
         [u, key, rest @ ..] if u == "users" && !key.is_empty() => user_route(key.clone(), rest, beta),
         _ => Err(segments.last().cloned().unwrap_or_default()),
     }
@@ -172,6 +175,8 @@ fn permissions_for(call: &GraphCall) -> &'static [&'static str] {
         (Route::SecurityDefaults, true) => &["Policy.ReadWrite.SecurityDefaults", "Policy.ReadWrite.ConditionalAccess"],
         (Route::Requirements(_), true) => &["Policy.ReadWrite.AuthenticationMethod"],
         (Route::SecurityDefaults | Route::Requirements(_), false) => &["Policy.Read.All"],
+        // "List signIns": AuditLog.Read.All (the page also lists Directory.Read.All beside it).
+        (Route::SignIns, _) => &["AuditLog.Read.All"],
         _ => &["User.Read.All"],
     }
 }
@@ -227,6 +232,7 @@ pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
             None => not_found(key, ids),
         },
         (Route::Users, _) => list_users(&tenant, call, ids, context("users"), service.base_url()),
+        (Route::SignIns, _) => list_sign_ins(service, &tenant, call, ids, context("auditLogs/signIns")),
         (Route::Requirements(key), false) => match tenant.find_user(key) {
             Some(i) => Reply::json(
                 StatusCode::OK,
@@ -261,6 +267,46 @@ pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
             Reply::empty(StatusCode::NO_CONTENT)
         }
     }
+}
+
+fn list_sign_ins(
+    service: &Service,
+    tenant: &super::tenant::Tenant,
+    call: &GraphCall,
+    ids: &RequestIds,
+    context: String,
+) -> Reply {
+    if !service.config.premium {
+        return super::sign_ins::not_premium(ids);
+    }
+    let filter = match call.filter.as_deref().map(super::sign_ins::Filter::parse) {
+        None => super::sign_ins::Filter::default(),
+        Some(Some(filter)) => filter,
+        Some(None) => {
+            return Reply::graph_error(
+                StatusCode::BAD_REQUEST,
+                "Request_UnsupportedQuery",
+                "Invalid filter clause: the expression is not supported.",
+                ids,
+            );
+        }
+    };
+    let (page, next) = service.sign_ins.page(&filter, call.skip, call.top, tenant);
+    let mut body = json!({"@odata.context": context, "value": page});
+    if let Some(next) = next {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(filter) = &call.filter {
+            query.append_pair("$filter", filter);
+        }
+        if let Some(top) = call.top {
+            query.append_pair("$top", &top.to_string());
+        }
+        query.append_pair("$skiptoken", &next.to_string());
+        let version = if call.beta { "beta" } else { "v1.0" };
+        body["@odata.nextLink"] =
+            format!("{}/{version}/auditLogs/signIns?{}", service.base_url(), query.finish()).into();
+    }
+    Reply::json(StatusCode::OK, body)
 }
 
 fn not_found(key: &str, ids: &RequestIds) -> Reply {
@@ -354,7 +400,7 @@ fn list_users(
 
 /// Reads an OData string literal at the start of `text`: `'…'` with `''` for a quote. Returns the
 /// value and what follows the closing quote.
-fn string_literal(text: &str) -> Option<(String, &str)> {
+pub(super) fn string_literal(text: &str) -> Option<(String, &str)> {
     let mut rest = text.strip_prefix('\'')?;
     let mut value = String::new();
     loop {

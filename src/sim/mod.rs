@@ -12,6 +12,7 @@ mod faults;
 mod graph;
 mod reply;
 mod server;
+mod sign_ins;
 mod stats;
 pub mod tenant;
 mod tokens;
@@ -75,6 +76,10 @@ pub struct SimConfig {
     /// The app's client id and secret, when they must match another tenant's (one multi-tenant
     /// app registration consented in several tenants); derived from the seed otherwise.
     pub client: Option<(String, String)>,
+    /// The share of mailboxes whose device signed in with SMTP AUTH over the last 30 days.
+    pub smtp_sign_ins: f64,
+    /// Whether the tenant has Entra ID P1 or P2 (without it the sign-in log cannot be read).
+    pub premium: bool,
 }
 
 impl Default for SimConfig {
@@ -101,6 +106,8 @@ impl Default for SimConfig {
             federated_token: None,
             uniform: Uniform::default(),
             client: None,
+            smtp_sign_ins: 0.0,
+            premium: true,
         }
     }
 }
@@ -159,6 +166,8 @@ pub struct Service {
     config: SimConfig,
     base_url: String,
     tenant: Mutex<Tenant>,
+    /// The SMTP AUTH sign-ins of the last 30 days, seeded at start.
+    sign_ins: sign_ins::SignInLog,
     tokens: TokenIssuer,
     budgets: Budgets,
     faults: Faults,
@@ -182,9 +191,14 @@ impl Service {
             exchange_requests: Bucket::new(config.exchange_rate, config.exchange_window),
             exchange_inflight_cap: config.exchange_inflight,
             exchange_inflight: InFlight::default(),
+            // "Identity and access reports service limits": five requests per 10 seconds.
+            reports: Bucket::new(0.5, Duration::from_secs(10)),
         };
+        let tenant = Tenant::build_with(&config.population, config.seed, &config.uniform);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         Service {
-            tenant: Mutex::new(Tenant::build_with(&config.population, config.seed, &config.uniform)),
+            sign_ins: sign_ins::SignInLog::seed(&tenant, config.smtp_sign_ins, config.seed, now),
+            tenant: Mutex::new(tenant),
             tokens: TokenIssuer::new(config.app_registration(), config.token_lifetime),
             faults: Faults::new(config.fault_rate, config.latency, config.seed),
             budgets,
@@ -254,8 +268,31 @@ impl Service {
         self.stats.to_json(max_writes)
     }
 
+    /// The tenant's users and settings, and each user's SMTP AUTH sign-ins (counts, the last
+    /// one and its result), so a test can check what a run targeted.
     pub fn state_json(&self) -> Value {
-        self.tenant().snapshot()
+        let tenant = self.tenant();
+        let mut state = tenant.snapshot();
+        let sign_ins: Vec<Value> = self
+            .sign_ins
+            .by_user()
+            .into_iter()
+            .map(|(user, count, failures, last)| {
+                let user_record = &tenant.users[user as usize];
+                let last_success = self.sign_ins.of_user(user).find(|s| s.error_code == 0).map(|s| s.at);
+                json!({
+                    "userPrincipalName": &*user_record.upn,
+                    "userId": user_record.id.to_string(),
+                    "signIns": count,
+                    "failures": failures,
+                    "lastSeen": last.at,
+                    "lastErrorCode": last.error_code,
+                    "lastSuccess": last_success,
+                })
+            })
+            .collect();
+        state["smtpSignIns"] = sign_ins.into();
+        state
     }
 
     pub fn received_json(&self) -> Value {

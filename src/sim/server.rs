@@ -259,6 +259,15 @@ impl Service {
         // to 1.8; a throttled one carries `x-ms-throttle-scope`
         // (`<Scope>/<Limit>/<ApplicationId>/<TenantId>`) and `x-ms-throttle-information`, which
         // says which budget ran out.
+        if call.route == super::graph::Route::SignIns
+            && let Verdict::Throttled { retry_after } = self.budgets.reports.take(1.0)
+        {
+            return Err(Reply::throttled(
+                retry_after,
+                "Too many requests. The application has exceeded the reports API's throttling limit; retry after the interval in Retry-After.",
+                ids,
+            ));
+        }
         let units = self.budgets.graph_units.take(cost);
         let writes = write.then(|| self.budgets.graph_writes.take(1.0));
         let mut used: f64 = 0.0;

@@ -15,6 +15,7 @@ mod logs;
 mod readme_cron;
 mod sim_endpoints;
 mod sim_throttling;
+mod smtp_usage;
 mod support;
 mod survival;
 mod sweeps;

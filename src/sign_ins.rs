@@ -1,0 +1,171 @@
+//! Who signs in with SMTP AUTH: the Entra sign-in log's entries for SMTP client submission over a
+//! window, read once for the whole tenant (never once per mailbox) and folded into one record per
+//! user as the pages arrive.
+//!
+//! Graph `GET /v1.0/auditLogs/signIns` with `$filter=clientAppUsed eq 'Authenticated SMTP' and
+//! createdDateTime ge …`, paged with `@odata.nextLink` ("List signIns",
+//! learn.microsoft.com/graph/api/signin-list; "Authenticated SMTP" is the value public clients
+//! such as CIPP filter on against real tenants). Reading it needs AuditLog.Read.All and a tenant
+//! with Entra ID P1 or P2, and the reports API has a budget of its own: five requests per 10
+//! seconds per app and tenant ("Identity and access reports service limits",
+//! learn.microsoft.com/graph/throttling-limits), which the client paces apart (`Call::reports`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cloud::paths::query_pair;
+use crate::cloud::{Api, CallError, CloudClient, graph};
+
+/// The `clientAppUsed` of an SMTP AUTH sign-in.
+pub const SMTP_CLIENT_APP: &str = "Authenticated SMTP";
+
+/// Where an administrator reads about the ways off Basic authentication for SMTP AUTH.
+pub const WAY_OUT: &str =
+    "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission";
+
+/// One user's SMTP AUTH sign-ins in the window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserUsage {
+    pub upn: String,
+    pub user_id: String,
+    pub sign_ins: u64,
+    pub failures: u64,
+    /// The newest sign-in (RFC 3339), its error code (0 for a success) and failure reason.
+    pub last_seen: String,
+    pub last_error_code: u32,
+    pub last_result: String,
+    /// The newest successful sign-in, if any.
+    pub last_success: Option<String>,
+    /// The addresses the sign-ins came from (the first few).
+    pub addresses: BTreeSet<String>,
+}
+
+/// What the sign-in log says of SMTP AUTH in a window.
+#[derive(Clone, Debug, Default)]
+pub struct Usage {
+    /// The window's start (RFC 3339) and its length in days.
+    pub since: String,
+    pub days: u64,
+    /// By user id (lower case).
+    pub users: BTreeMap<String, UserUsage>,
+    /// By day (`YYYY-MM-DD`): successful and failed sign-ins.
+    pub per_day: BTreeMap<String, (u64, u64)>,
+    /// Entries read and the requests (pages) it took.
+    pub entries: u64,
+    pub requests: u64,
+}
+
+/// Addresses kept per user: enough to find the device, not a log of its own.
+const ADDRESSES_KEPT: usize = 5;
+
+/// Why the sign-in log could not be read, in words that say what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the sign-in log: {0}")]
+pub struct SignInLogError(pub String);
+
+impl Usage {
+    fn add(&mut self, entry: &Value) {
+        let (Some(user_id), Some(at)) = (entry["userId"].as_str(), entry["createdDateTime"].as_str()) else {
+            return;
+        };
+        let code = entry["status"]["errorCode"].as_u64().unwrap_or(0) as u32;
+        self.entries += 1;
+        let day = self.per_day.entry(at.get(..10).unwrap_or(at).to_string()).or_default();
+        if code == 0 {
+            day.0 += 1
+        } else {
+            day.1 += 1
+        }
+        let user = self.users.entry(user_id.to_lowercase()).or_default();
+        user.user_id = user_id.to_lowercase();
+        user.sign_ins += 1;
+        user.failures += u64::from(code != 0);
+        // The log comes newest first, but nothing promises it: the latest wins by its time.
+        if at > user.last_seen.as_str() {
+            user.last_seen = at.to_string();
+            user.last_error_code = code;
+            user.last_result = entry["status"]["failureReason"].as_str().unwrap_or_default().to_string();
+            user.upn = entry["userPrincipalName"].as_str().unwrap_or_default().to_string();
+        }
+        if code == 0 && user.last_success.as_deref().is_none_or(|last| at > last) {
+            user.last_success = Some(at.to_string());
+        }
+        if let Some(address) = entry["ipAddress"].as_str()
+            && user.addresses.len() < ADDRESSES_KEPT
+        {
+            user.addresses.insert(address.to_string());
+        }
+    }
+
+    /// Users with any SMTP AUTH sign-in, failed ones included.
+    pub fn seen(&self, user_id: &str) -> Option<&UserUsage> {
+        self.users.get(&user_id.to_lowercase())
+    }
+
+    /// Users with failures only (a device that is trying and cannot): the fix's first customers.
+    pub fn failing(&self) -> usize {
+        self.users.values().filter(|u| u.last_success.is_none()).count()
+    }
+}
+
+/// Reads the SMTP AUTH sign-ins of the last `window` (whole days, rounded up).
+pub async fn read(client: &CloudClient, window: Duration) -> Result<Usage, SignInLogError> {
+    let days = window.as_secs().div_ceil(86_400).max(1);
+    let since = time::OffsetDateTime::now_utc() - window;
+    let since = crate::timestamp::rfc3339(since.replace_nanosecond(0).unwrap_or(since));
+    let filter = format!("clientAppUsed eq '{SMTP_CLIENT_APP}' and createdDateTime ge {since}");
+    let mut call = graph::get(format!("v1.0/auditLogs/signIns?{}", query_pair("$filter", &filter)));
+    call.page = true;
+    call.reports = true;
+    let mut usage = Usage { since, days, ..Usage::default() };
+    loop {
+        usage.requests += 1;
+        let answer = client.send(&call).await.map_err(explain)?;
+        for entry in answer.body["value"].as_array().into_iter().flatten() {
+            usage.add(entry);
+        }
+        match client.next_page(Api::Graph, &answer).map_err(explain)? {
+            Some(next) => call.path = next,
+            None => return Ok(usage),
+        }
+    }
+}
+
+/// The refusals an administrator can act on, said with the action.
+fn explain(error: CallError) -> SignInLogError {
+    let text = match error.code().as_str() {
+        "Authentication_RequestFromNonPremiumTenantOrB2CTenant" => "the tenant has no Microsoft Entra ID P1 or P2 licence, which Graph needs to hand out sign-in logs (403 Authentication_RequestFromNonPremiumTenantOrB2CTenant). Assign Entra ID P1 (in Microsoft 365 E3, Business Premium and EMS E3) to at least one user, or find the devices another way (Exchange's SMTP AUTH clients report in the admin center)".to_string(),
+        "Authorization_RequestDenied" => "the app may not read it (403 Authorization_RequestDenied): grant it AuditLog.Read.All (Microsoft Graph, application) with admin consent".to_string(),
+        _ => error.to_string(),
+    };
+    SignInLogError(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(user: &str, at: &str, code: u32, address: &str) -> Value {
+        json!({"userId": user, "userPrincipalName": format!("{user}@contoso.com"), "createdDateTime": at,
+               "ipAddress": address, "status": {"errorCode": code, "failureReason": if code == 0 { "Other." } else { "Error validating credentials due to invalid username or password." }}})
+    }
+
+    #[test]
+    fn entries_fold_into_one_record_a_user_whatever_their_order() {
+        let mut usage = Usage::default();
+        usage.add(&entry("A", "2026-11-20T10:00:00Z", 0, "203.0.113.5"));
+        usage.add(&entry("a", "2026-11-27T10:00:00Z", 50126, "203.0.113.6"));
+        usage.add(&entry("b", "2026-11-21T10:00:00Z", 50126, "203.0.113.9"));
+        let a = usage.seen("A").unwrap();
+        assert_eq!((a.sign_ins, a.failures, a.last_error_code), (2, 1, 50126));
+        assert_eq!(a.last_seen, "2026-11-27T10:00:00Z");
+        assert_eq!(a.last_success.as_deref(), Some("2026-11-20T10:00:00Z"));
+        assert_eq!(a.addresses.len(), 2);
+        assert_eq!(usage.failing(), 1, "b only ever failed");
+        assert_eq!(usage.per_day["2026-11-21"], (0, 1));
+        assert_eq!(usage.entries, 3);
+    }
+}
