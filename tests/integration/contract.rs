@@ -227,6 +227,21 @@ async fn simulated(
             send(http.get(format!("{}/beta/users/{id}/authentication/requirements", sim.url())).bearer_auth(&graph))
                 .await
         }
+        "graph-sign-ins" => {
+            let query = "$filter=clientAppUsed%20eq%20%27Authenticated%20SMTP%27&$top=1";
+            let url = format!("{}/v1.0/auditLogs/signIns?{query}", sim.url());
+            send(http.get(url).bearer_auth(&graph)).await
+        }
+        "graph-not-premium" => {
+            let basic = start(SimConfig {
+                population: Population::Generated { count: 5 },
+                premium: false,
+                ..SimConfig::default()
+            })
+            .await;
+            let bearer = token(&basic, GRAPH).await;
+            send(http.get(format!("{}/v1.0/auditLogs/signIns", basic.url())).bearer_auth(&bearer)).await
+        }
         "openid-configuration" => {
             send(http.get(format!("{}/{}/v2.0/.well-known/openid-configuration", sim.url(), sim.app().domain))).await
         }
@@ -236,9 +251,13 @@ async fn simulated(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulator_answers_with_every_documented_shape() {
-    let sim =
-        start(SimConfig { population: Population::Generated { count: 20 }, throttle: false, ..SimConfig::default() })
-            .await;
+    let sim = start(SimConfig {
+        population: Population::Generated { count: 20 },
+        throttle: false,
+        smtp_sign_ins: 1.0,
+        ..SimConfig::default()
+    })
+    .await;
     let tight = start(SimConfig {
         population: Population::Generated { count: 20 },
         graph_rate: 2.0,

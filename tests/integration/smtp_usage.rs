@@ -107,6 +107,19 @@ async fn the_fix_goes_where_devices_sign_in_and_the_lockdown_spares_them() {
     assert_eq!(spared.len(), succeeded.len());
     assert!(spared.iter().all(|row| row["error_message"].starts_with("signed in with SMTP AUTH on 20")), "{spared:?}");
 
+    // A resume works on the set the run began with, kept in its report directory: the log is not
+    // read again.
+    let log_reads = || {
+        let received = sim.service().received_json();
+        received.as_array().unwrap().iter().filter(|r| r["target"].as_str().unwrap().contains("auditLogs")).count()
+    };
+    let reads_before = log_reads();
+    let resume = ["apply", "--resume", &spare, "--yes"];
+    assert_eq!(run(&args(&resume, &sim, dir.path())).await, 0);
+    assert_eq!(log_reads(), reads_before, "the resume used the recorded set");
+    let resumed = summary(std::path::Path::new(&spare));
+    assert_eq!(resumed["smtp_auth_usage"]["targeting"], "--spare-smtp-auth-seen 30d", "{resumed}");
+
     let audit = ["audit", "--all-mailboxes", "--profile", "smtp-auth-lockdown", "--spare-smtp-auth-seen", "30d"];
     let audited = path("audit");
     assert_eq!(run(&args(&[&audit[..], &["--report-dir", &audited]].concat(), &sim, dir.path())).await, 0);
