@@ -130,9 +130,12 @@ struct Work {
     exchange_requests: f64,
 }
 
-fn fix_work(count: usize, uniform: &Uniform) -> Work {
+/// The work of the fix on `count` mailboxes of which half already have it (`HALF_FIXED`): the
+/// simulator's tenant is built here as `remediate sim` builds it, to count what differs.
+fn fix_work(count: usize) -> Work {
     let identities = Arc::new((0..count).map(identity).collect());
-    let tenant = Tenant::build_with(&Population::Identities(identities), SEED, uniform);
+    let half_fixed = Uniform { smtp_auth_disabled: Some(Some(false)), mfa: Some(MfaState::Disabled), share: 0.5 };
+    let tenant = Tenant::build_with(&Population::Identities(identities), SEED, &half_fixed);
     let n = tenant.users.len() as f64;
     let mfa_writes = tenant.users.iter().filter(|u| u.mfa != MfaState::Disabled).count() as f64;
     let smtp_writes = tenant.users.iter().filter(|u| u.smtp_auth_disabled != Some(false)).count() as f64;
@@ -273,8 +276,7 @@ const HALF_FIXED: [&str; 6] =
 async fn fix_defaults(dir: &Path, name: &str, n: usize, scale: f64) -> f64 {
     let csv = dir.join(format!("{name}.csv"));
     write_csv(&csv, n);
-    let uniform = Uniform { smtp_auth_disabled: Some(Some(false)), mfa: Some(MfaState::Disabled), share: 0.5 };
-    let work = fix_work(n, &uniform);
+    let work = fix_work(n);
     let default = Budgets::DEFAULT;
     let budgets = Budgets {
         graph_rate: default.graph_rate * scale,
@@ -316,8 +318,7 @@ async fn shards(dir: &Path) {
     const N: usize = 10_000;
     let csv = dir.join("shards.csv");
     write_csv(&csv, N);
-    let uniform = Uniform { smtp_auth_disabled: Some(Some(false)), mfa: Some(MfaState::Disabled), share: 0.5 };
-    let work = fix_work(N, &uniform);
+    let work = fix_work(N);
     let sim = start_sim(&csv, &defaults_sim_args(&Budgets::DEFAULT, 1.0));
     let state = dir.join("shards.state");
     std::fs::create_dir_all(&state).unwrap();
@@ -369,8 +370,7 @@ async fn plain(dir: &Path) -> f64 {
     const N: usize = 10_000;
     let csv = dir.join("plain.csv");
     write_csv(&csv, N);
-    let uniform = Uniform { smtp_auth_disabled: Some(Some(false)), mfa: Some(MfaState::Disabled), share: 0.5 };
-    let work = fix_work(N, &uniform);
+    let work = fix_work(N);
     let sim = start_sim(&csv, &defaults_sim_args(&Budgets::DEFAULT, 1.0));
     let started = Instant::now();
     let script = plain::Plain::connect(&sim.url, &sim.env).await;
@@ -413,8 +413,7 @@ async fn fix(dir: &Path, name: &str, variant: Variant) -> f64 {
     let csv = dir.join(format!("{name}.csv"));
     write_csv(&csv, N);
     // Half the mailboxes already have the fix; the rest keep the seeded mix.
-    let uniform = Uniform { smtp_auth_disabled: Some(Some(false)), mfa: Some(MfaState::Disabled), share: 0.5 };
-    let work = fix_work(N, &uniform);
+    let work = fix_work(N);
     let target = 60.0;
     let budgets = Budgets {
         graph_write_rate: work.graph_writes / target,

@@ -24,7 +24,9 @@ pub const BATCH_LIMIT: usize = 20;
 /// them at the budget's rate and costs one such wait per request.
 const LINGER: Duration = Duration::from_millis(50);
 
-/// A `$batch` answer: the items' answers, each body kept as the bytes it came as.
+/// A `$batch` answer: the items' answers, each body kept as the bytes it came as. Every field but
+/// the body is read loosely (any JSON type, or missing), as the old `Value` reading did: one odd
+/// item must not make the whole answer unreadable.
 #[derive(Deserialize)]
 struct BatchAnswer {
     responses: Vec<ItemAnswer>,
@@ -35,11 +37,38 @@ struct ItemAnswer {
     #[serde(default)]
     id: Value,
     #[serde(default)]
-    status: u16,
+    status: Value,
     #[serde(default)]
-    headers: serde_json::Map<String, Value>,
+    headers: Value,
     #[serde(default)]
     body: Option<Box<RawValue>>,
+}
+
+/// Each item's answer by its id; `None` when the body holds no item answers (a batch throttled or
+/// failed whole), which is then every item's answer.
+fn item_answers(body: &[u8], request_id: Option<&str>) -> Option<HashMap<String, RawAnswer>> {
+    let BatchAnswer { responses } = serde_json::from_slice(body).ok()?;
+    let answers = responses.into_iter().map(|response| {
+        let id = match response.id {
+            Value::String(id) => id,
+            other => other.to_string(),
+        };
+        let mut headers: Vec<(String, String)> = response
+            .headers
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.to_lowercase(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .collect();
+        headers.extend(request_id.map(|id| ("request-id".to_string(), id.to_string())));
+        // The bodies stay the bytes they came as (`RawValue`): each caller parses its own.
+        let body = match response.body {
+            Some(body) if body.get() != "null" => body.get().as_bytes().to_vec(),
+            _ => Vec::new(),
+        };
+        (id, RawAnswer { status: response.status.as_u64().unwrap_or(0) as u16, headers, body })
+    });
+    Some(answers.collect())
 }
 
 pub struct Item {
@@ -161,40 +190,39 @@ async fn send(sender: Arc<Sender>, items: Vec<Item>) {
     // learn.microsoft.com/graph/throttling; microsoft-graph-docs-contrib concepts/throttling.md):
     // each item's own answer counts whenever the body has them, whatever the envelope's status.
     // Only an envelope without item answers (throttled whole, a 5xx) is every item's answer.
-    let Ok(BatchAnswer { responses }) = serde_json::from_slice::<BatchAnswer>(&envelope.body) else {
+    let request_id = envelope.headers.iter().find(|(k, _)| k == "request-id").map(|(_, v)| v.as_str());
+    let Some(mut by_id) = item_answers(&envelope.body, request_id) else {
         for item in items {
             let _ = item.answer.send(Ok(envelope.clone()));
         }
         return;
     };
-    // The items' bodies stay the bytes they came as (`RawValue`): each caller parses its own.
-    let mut by_id: HashMap<String, ItemAnswer> = responses
-        .into_iter()
-        .map(|response| match &response.id {
-            Value::String(id) => (id.clone(), response),
-            other => (other.to_string(), response),
-        })
-        .collect();
-    let request_id = envelope.headers.iter().find(|(k, _)| k == "request-id").map(|(_, v)| v.clone());
     for (i, item) in items.into_iter().enumerate() {
-        let answer = match by_id.remove(&i.to_string()) {
-            Some(response) => {
-                let mut headers: Vec<(String, String)> = response
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k.to_lowercase(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-                    .collect();
-                if let Some(id) = &request_id {
-                    headers.push(("request-id".into(), id.clone()));
-                }
-                let body = match response.body {
-                    Some(body) if body.get() != "null" => body.get().as_bytes().to_vec(),
-                    _ => Vec::new(),
-                };
-                Ok(RawAnswer { status: response.status, headers, body })
-            }
-            None => Err(Transport { sent: true, message: "the batch answer left this request out".into() }),
-        };
+        let answer = by_id
+            .remove(&i.to_string())
+            .ok_or_else(|| Transport { sent: true, message: "the batch answer left this request out".into() });
         let _ = item.answer.send(answer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_read_loosely_and_their_bodies_kept_as_sent() {
+        let body = br#"{"responses": [
+            {"id": "0", "status": 200, "headers": {"Content-Type": "application/json"}, "body": {"perUserMfaState": "enforced"}},
+            {"id": 1, "status": 429, "headers": null, "body": {"error": {"code": "TooManyRequests"}}},
+            {"id": "2", "status": 204, "body": null}
+        ]}"#;
+        let answers = item_answers(body, Some("req-1")).expect("a batch answer");
+        assert_eq!(answers["0"].status, 200);
+        assert_eq!(answers["0"].body, br#"{"perUserMfaState": "enforced"}"#.to_vec(), "the bytes as sent");
+        assert!(answers["0"].headers.contains(&("content-type".into(), "application/json".into())));
+        assert!(answers["0"].headers.contains(&("request-id".into(), "req-1".into())));
+        assert_eq!(answers["1"].status, 429, "a numeric id and null headers do not spoil the answer");
+        assert!(answers["2"].body.is_empty());
+        assert!(item_answers(br#"{"error": {"code": "TooManyRequests"}}"#, None).is_none(), "throttled whole");
     }
 }

@@ -99,6 +99,13 @@ async fn settings_of(client: &CloudClient, usage: &Usage, wanted: Option<&HashSe
             _ => None,
         };
     }
+    let unknown = rows.iter().filter(|row| row.would_refuse.is_none()).count();
+    if unknown > 0 {
+        tracing::warn!(
+            "{unknown} users of the log have no SMTP AUTH setting to show (no mailbox, or it could not be read): their smtp_auth and would_refuse are empty in {}",
+            usage_report::FILE
+        );
+    }
     rows
 }
 
@@ -110,15 +117,14 @@ fn story(summary: &UsageSummary, rows: &[UsageRow], directory: &Path) -> String 
     );
     let mut sorted: Vec<&UsageRow> = rows.iter().collect();
     sorted.sort_by(|a, b| b.usage.sign_ins.cmp(&a.usage.sign_ins).then(a.usage.upn.cmp(&b.usage.upn)));
+    let width = sorted.iter().take(SHOWN).map(|r| r.usage.upn.len()).max().unwrap_or(8).max(8);
     if !sorted.is_empty() {
-        let width = sorted.iter().take(SHOWN).map(|r| r.usage.upn.len()).max().unwrap_or(8).max(8);
         text.push_str(&format!(
             "  {:width$}  sign-ins  failed  last seen             last result   smtp-auth  refused now\n",
             "identity"
         ));
     }
     for row in sorted.iter().take(SHOWN) {
-        let width = sorted.iter().take(SHOWN).map(|r| r.usage.upn.len()).max().unwrap_or(8).max(8);
         let user = &row.usage;
         let result = if user.last_error_code == 0 { "success".to_string() } else { user.last_error_code.to_string() };
         text.push_str(&format!(

@@ -274,12 +274,7 @@ async fn an_admin_at_a_laptop_signs_in_with_the_azure_cli() {
         dir.path().display()
     );
     let az = bin.join("az");
-    std::fs::write(&az, stub).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    crate::support::write_executable(&az, &stub);
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let (code, stderr) = plan_signed_in_by(&sim, dir.path(), vec![("PATH".to_string(), path)], &[]).await;
     assert_eq!(code, 0, "{stderr}");

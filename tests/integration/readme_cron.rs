@@ -7,7 +7,7 @@ use std::process::Command;
 
 use remediate::sim::Simulator;
 
-use crate::support::{roomy, scratch, start};
+use crate::support::{environment, roomy, scratch, start, write_executable};
 
 /// The README's first ```sh block under the cron heading, and the command of its ```cron line.
 fn cron_block() -> (String, String) {
@@ -31,29 +31,17 @@ fn run(script: &str, root: &Path, night: &str, sim: &Simulator) -> i32 {
     let script = script.replace("/etc/remediate", &root.join("etc").display().to_string());
     let script = script.replace("/var/log", &root.join("log").display().to_string());
     let bin = root.join("bin");
-    let date = bin.join("date");
-    std::fs::write(&date, format!("#!/bin/sh\necho {night}\n")).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&date, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    write_executable(&bin.join("date"), &format!("#!/bin/sh\necho {night}\n"));
     let remediate = assert_cmd::cargo::cargo_bin("remediate");
     let path =
         format!("{}:{}:{}", bin.display(), remediate.parent().unwrap().display(), std::env::var("PATH").unwrap());
-    let url = sim.url();
     let status = Command::new("bash")
         .args(["-euc", &script])
         .current_dir(root)
         .env("PATH", path)
         .env("HOME", root)
         .env("XDG_CACHE_HOME", root.join("cache"))
-        .env("AZURE_TENANT_ID", &sim.app().tenant_id)
-        .env("AZURE_CLIENT_ID", &sim.app().client_id)
-        .env("AZURE_CLIENT_SECRET", &sim.app().client_secret)
-        .env("REMEDIATE_LOGIN_URL", &url)
-        .env("REMEDIATE_GRAPH_URL", &url)
-        .env("REMEDIATE_EXCHANGE_URL", &url)
+        .envs(environment(sim))
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
         .status()

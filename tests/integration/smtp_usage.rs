@@ -2,14 +2,16 @@
 //! `--only-smtp-auth-seen` and `--spare-smtp-auth-seen`, and a tenant without Entra ID P1.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use remediate::sim::{Population, SimConfig, Simulator};
 use serde_json::Value;
 
 use crate::support::{connection_args, results, roomy, run, scratch, start, state, summary};
 
+/// Roomy budgets, but faults: 503s, 504s after the work, dropped connections, slow replies.
 fn with_sign_ins(count: usize, share: f64) -> SimConfig {
-    SimConfig { smtp_sign_ins: share, ..roomy(count, 0) }
+    SimConfig { smtp_sign_ins: share, fault_rate: 0.03, slow_reply: Duration::from_secs(2), ..roomy(count, 2) }
 }
 
 /// The simulator's own account of each user's SMTP AUTH sign-ins, by user id.
@@ -31,6 +33,8 @@ async fn usage_lists_exactly_the_seeded_users_in_requests_that_grow_with_the_sig
     let sim = start(SimConfig {
         population: Population::Generated { count: 5000 },
         smtp_sign_ins: 0.05,
+        fault_rate: 0.02,
+        slow_reply: Duration::from_secs(2),
         ..SimConfig::default()
     })
     .await;
@@ -57,9 +61,10 @@ async fn usage_lists_exactly_the_seeded_users_in_requests_that_grow_with_the_sig
     let entries = usage["sign_ins"].as_u64().unwrap();
     let requests = usage["requests"].as_u64().unwrap();
     println!("{} users, {entries} sign-ins read in {requests} requests", rows.len());
-    assert_eq!(requests, entries.div_ceil(1000), "one request a page of the log, none a mailbox");
+    assert_eq!(requests, entries.div_ceil(1000), "one page a request, none a mailbox (retries aside)");
     let stats = crate::support::stats(&sim);
     assert_eq!(stats["throttled_total"], 0, "the reports budget is kept to: {stats}");
+    assert_eq!(stats["writes_total"], 0, "usage changes nothing");
     let html = std::fs::read_to_string(report.join("report.html")).unwrap();
     assert!(html.contains("id=\"sign-ins\"") && html.contains("id=\"readiness\""));
 }
@@ -123,6 +128,9 @@ async fn the_fix_goes_where_devices_sign_in_and_the_lockdown_spares_them() {
     let audit = ["audit", "--all-mailboxes", "--profile", "smtp-auth-lockdown", "--spare-smtp-auth-seen", "30d"];
     let audited = path("audit");
     assert_eq!(run(&args(&[&audit[..], &["--report-dir", &audited]].concat(), &sim, dir.path())).await, 0);
+    let stats = crate::support::stats(&sim);
+    assert!(stats["faults_total"].as_u64().unwrap() > 0, "the service misbehaved: {stats}");
+    assert_eq!(stats["noop_writes"], 0, "no write sent twice, faults or not: {stats}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,6 +159,29 @@ pub fn upns(state: &Value) -> Vec<String> {
     state["users"].as_array().unwrap().iter().map(|u| u["userPrincipalName"].as_str().unwrap().to_string()).collect()
 }
 
+/// The six variables `remediate sim` prints: the app's credentials and the three base URLs.
+pub fn environment(sim: &Simulator) -> Vec<(&'static str, String)> {
+    let (app, url) = (sim.app(), sim.url());
+    vec![
+        ("AZURE_TENANT_ID", app.tenant_id.clone()),
+        ("AZURE_CLIENT_ID", app.client_id.clone()),
+        ("AZURE_CLIENT_SECRET", app.client_secret.clone()),
+        ("REMEDIATE_LOGIN_URL", url.clone()),
+        ("REMEDIATE_GRAPH_URL", url.clone()),
+        ("REMEDIATE_EXCHANGE_URL", url),
+    ]
+}
+
+/// Writes a script a test puts on PATH in place of a real program.
+pub fn write_executable(path: &Path, script: &str) {
+    std::fs::write(path, script).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
 /// `remediate ARGS…` as a child process pointed at `sim`, stderr piped, stdout dropped.
 pub fn spawn(sim: &Simulator, dir: &Path, args: &[String]) -> Child {
     command(sim, dir, args).spawn().expect("the binary starts")
