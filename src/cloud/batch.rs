@@ -169,9 +169,15 @@ async fn send(sender: Arc<Sender>, items: Vec<Item>) {
     // A batch of quick reads is itself quick: asked again rather than waited on for long.
     let quick = items.iter().all(|item| item.quick);
     let latency = &sender.latencies.graph_batch;
-    let request = request.timeout(if quick { latency.deadline(sender.timeout) } else { sender.timeout });
+    let request = request.timeout(sender.timeout);
     let sent_at = tokio::time::Instant::now();
-    let envelope = match super::receive(request).await {
+    let answer = super::receive(request);
+    let answer = if quick {
+        super::deadline::within(answer, sent_at, || latency.deadline(sender.timeout)).await
+    } else {
+        answer.await
+    };
+    let envelope = match answer {
         Ok(envelope) => envelope,
         Err(failure) => {
             sender.counts.add(Api::Graph, 0);
@@ -182,8 +188,15 @@ async fn send(sender: Arc<Sender>, items: Vec<Item>) {
         }
     };
     sender.counts.add(Api::Graph, envelope.status);
-    if quick && matches!(envelope.status, 200 | 424) {
-        latency.observe(sent_at.elapsed());
+    if matches!(envelope.status, 200 | 424) {
+        let took = sent_at.elapsed();
+        if quick {
+            latency.observe(took);
+        }
+        // Each write waited this long for its answer.
+        for _ in items.iter().filter(|item| item.method != Method::GET) {
+            sender.latencies.graph_writes.observe(took);
+        }
     }
     // A batch with a throttled item "itself fails with a status code of 424 (Failed Dependency)"
     // while its body still holds every item's answer ("Throttling and batching",

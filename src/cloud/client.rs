@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use super::auth::{Resource, TokenSource};
-use super::deadline::Latencies;
+use super::deadline::{self, Latencies};
 use super::pacer::Pacer;
 use super::{
     Answer, Api, Call, CallError, Endpoints, Pacing, RawAnswer, RequestCounts, RequestIds, RetryPolicy, Transport,
@@ -157,6 +157,19 @@ impl CloudClient {
 
     /// A link the service returned, as a path under our base URL for `api`; `None` when it points
     /// anywhere else.
+    /// How long a write's answer may take before it counts as held: ten times the usual latency
+    /// of the API's writes, at least two seconds; until enough writes were answered, of its quick
+    /// reads; until then, the request timeout.
+    pub fn slow_write(&self, api: Api) -> Duration {
+        let (writes, reads) = match api {
+            Api::Graph if self.batcher.is_some() => (&self.latencies.graph_writes, &self.latencies.graph_batch),
+            Api::Graph => (&self.latencies.graph_writes, &self.latencies.graph),
+            Api::Exchange => (&self.latencies.exchange_writes, &self.latencies.exchange),
+        };
+        let usual = if writes.known() { writes } else { reads };
+        usual.deadline(self.policy.timeout)
+    }
+
     pub fn relative_path(&self, api: Api, link: &str) -> Option<String> {
         let base = self.resource(api).1.trim_end_matches('/');
         link.strip_prefix(base)?.strip_prefix('/').map(str::to_string)
@@ -235,8 +248,9 @@ impl CloudClient {
             let (answer, wait) = tokio::sync::oneshot::channel();
             let mut headers = call.headers.clone();
             headers.push(("client-request-id", client_request_id.to_string()));
+            let quick = !call.write && !call.page;
             let item = batch::Item {
-                quick: !call.write && !call.page,
+                quick,
                 method: call.method.clone(),
                 url: format!("/{url}"),
                 headers,
@@ -245,9 +259,17 @@ impl CloudClient {
                 answer,
             };
             if batcher.submit(version, item) {
-                return wait
-                    .await
-                    .unwrap_or_else(|_| Err(Transport { sent: true, message: "the batch was dropped".into() }));
+                let answer = async {
+                    wait.await
+                        .unwrap_or_else(|_| Err(Transport { sent: true, message: "the batch was dropped".into() }))
+                };
+                if !quick {
+                    return answer.await;
+                }
+                // A quick read may share its batch with writes, which the batch waits for in full.
+                let latency = &self.latencies.graph_batch;
+                let since = tokio::time::Instant::now();
+                return deadline::within(answer, since, || latency.deadline(self.policy.timeout)).await;
             }
         }
         let request = self
@@ -261,8 +283,7 @@ impl CloudClient {
             Api::Exchange => &self.latencies.exchange,
         };
         let quick = !call.write && !call.page;
-        let mut request =
-            request.timeout(if quick { latency.deadline(self.policy.timeout) } else { self.policy.timeout });
+        let mut request = request.timeout(self.policy.timeout);
         for (name, value) in &call.headers {
             request = request.header(*name, value);
         }
@@ -270,10 +291,18 @@ impl CloudClient {
             request = request.json(body);
         }
         let sent_at = tokio::time::Instant::now();
-        let result = receive(request).await;
+        let result = if quick {
+            deadline::within(receive(request), sent_at, || latency.deadline(self.policy.timeout)).await
+        } else {
+            receive(request).await
+        };
         self.requests.add(call.api, result.as_ref().map_or(0, |answer| answer.status));
-        if quick && result.as_ref().is_ok_and(|answer| (200..300).contains(&answer.status)) {
-            latency.observe(sent_at.elapsed());
+        let answered = result.as_ref().is_ok_and(|answer| (200..300).contains(&answer.status));
+        match (answered, quick, call.write, call.api) {
+            (true, true, _, _) => latency.observe(sent_at.elapsed()),
+            (true, _, true, Api::Graph) => self.latencies.graph_writes.observe(sent_at.elapsed()),
+            (true, _, true, Api::Exchange) => self.latencies.exchange_writes.observe(sent_at.elapsed()),
+            _ => {}
         }
         result
     }
@@ -302,11 +331,14 @@ impl CloudClient {
         if call.write && call.api == Api::Graph {
             self.graph_write_pacer.acquire().await;
         }
-        let slot = pacer.acquire().await;
+        let slot = if call.page { pacer.acquire_ahead().await } else { pacer.acquire().await };
         let (resource, base) = self.resource(call.api);
         let token = self.tokens.token(resource).await.map_err(|e| CallError::Auth(e.to_string()))?;
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let started = tokio::time::Instant::now();
+        if let Some(sent) = &call.sent {
+            sent.notify_one();
+        }
         let result = self.transmit(call, base, &token, &client_request_id).await;
         self.count_against_budget(call, pacer, &result);
         let mut ids = RequestIds { client_request_id, request_id: String::new() };

@@ -3,11 +3,18 @@
 //! waits on those few. A read of one object is safe to ask again, so it gets a deadline of ten
 //! times the API's usual latency (at least [`SHORTEST`], at most the request timeout), and a slow
 //! answer costs one request more instead of seconds of the whole run ("The Tail at Scale", Dean
-//! and Barroso, CACM 2013). Writes and page reads (a thousand mailboxes at a time) keep the full
-//! request timeout: a write's fate must be known, and a page is slow by nature.
+//! and Barroso, CACM 2013). The deadline is read again while a request waits, so the first
+//! requests of a run, sent before any latency was known, get it too. Writes and page reads (a
+//! thousand mailboxes at a time) keep the full request timeout: a write's fate must be known (the
+//! engine reads a held write's value back meanwhile, by the writes' own usual latency), and a page
+//! is slow by nature.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::transport::Transport;
 
 /// No quick read is given up on sooner.
 pub const SHORTEST: Duration = Duration::from_secs(2);
@@ -18,12 +25,16 @@ const WARM_UP: u64 = 20;
 /// The deadline is this many times the usual latency.
 const FACTOR: f64 = 10.0;
 
-/// The usual latency of each kind of quick read: Graph alone, Graph in `$batch`, Exchange.
+/// The usual latency of each kind of quick read (Graph alone, Graph in `$batch`, Exchange) and
+/// of each API's writes, which the engine uses to tell a held write answer (see
+/// `engine::target`).
 #[derive(Debug, Default)]
 pub struct Latencies {
     pub graph: Latency,
     pub graph_batch: Latency,
     pub exchange: Latency,
+    pub graph_writes: Latency,
+    pub exchange_writes: Latency,
 }
 
 /// The usual latency of one kind of request: a moving average of quick answers.
@@ -44,6 +55,11 @@ impl Latency {
         self.average_micros.store(next, Ordering::Relaxed);
     }
 
+    /// Whether enough answers were seen to trust the average.
+    pub fn known(&self) -> bool {
+        self.answers.load(Ordering::Relaxed) >= WARM_UP
+    }
+
     /// How long a quick read may take: `longest` until enough answers were seen.
     pub fn deadline(&self, longest: Duration) -> Duration {
         if self.answers.load(Ordering::Relaxed) < WARM_UP {
@@ -54,9 +70,56 @@ impl Latency {
     }
 }
 
+/// Returns once `since` plus `deadline()` has passed, reading the deadline again at least every
+/// second: the usual latency may become known while a request waits, as it does for the first
+/// requests of a run, sent before any answer was in.
+pub async fn passed(since: Instant, deadline: impl Fn() -> Duration) {
+    loop {
+        let at = since + deadline();
+        let now = Instant::now();
+        if now >= at {
+            return;
+        }
+        tokio::time::sleep_until(at.min(now + RECHECK)).await;
+    }
+}
+
+/// How often a pending deadline is read again.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// Answers `answer` unless the deadline passes first (see [`passed`]); then a transport failure
+/// that says so (the request may have reached the service).
+pub async fn within<T>(
+    answer: impl Future<Output = Result<T, Transport>>,
+    since: Instant,
+    deadline: impl Fn() -> Duration,
+) -> Result<T, Transport> {
+    tokio::select! {
+        answer = answer => answer,
+        () = passed(since, deadline) => {
+            Err(Transport { sent: true, message: "timed out (far longer than the usual answer)".into() })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_that_becomes_known_while_a_request_waits_is_kept() {
+        let latency = Latency::default();
+        let since = Instant::now();
+        let waiting = passed(since, || latency.deadline(Duration::from_secs(30)));
+        tokio::pin!(waiting);
+        let early = tokio::time::timeout(Duration::from_millis(1500), &mut waiting).await;
+        assert!(early.is_err(), "no latency known yet: the request timeout holds");
+        for _ in 0..WARM_UP {
+            latency.observe(Duration::from_millis(50));
+        }
+        tokio::time::timeout(Duration::from_secs(2), &mut waiting).await.expect("the deadline, now known, has passed");
+        assert!(since.elapsed() < Duration::from_secs(3), "{:?}", since.elapsed());
+    }
 
     #[test]
     fn the_deadline_follows_the_usual_latency_within_bounds() {

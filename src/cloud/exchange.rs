@@ -29,5 +29,6 @@ pub fn invoke(tenant_id: &str, cmdlet: &str, parameters: Map<String, Value>, anc
         write: cmdlet.starts_with("Set-"),
         page: false,
         reports: false,
+        sent: None,
     }
 }

@@ -20,6 +20,7 @@ pub fn get(path: String) -> Call {
         write: false,
         page: false,
         reports: false,
+        sent: None,
     }
 }
 
@@ -33,6 +34,7 @@ pub fn patch(path: String, body: Value) -> Call {
         write: true,
         page: false,
         reports: false,
+        sent: None,
     }
 }
 

@@ -110,12 +110,15 @@ pub struct Call {
     /// sent again; the caller re-reads first.
     pub write: bool,
     /// A read of a page of many objects: slow by nature, so it keeps the full request timeout
-    /// (see [`deadline`]).
+    /// (see [`deadline`]); and what others wait on, so it goes ahead of the pacer's line.
     pub page: bool,
     /// A read of Graph's identity and access reports (the sign-in log): a budget of its own, paced
     /// apart from the directory's so its 429s never slow the run's other reads, and sent on its
     /// own rather than in a `$batch`.
     pub reports: bool,
+    /// Told each time an attempt goes out, past the pacer's line: whoever watches how long the
+    /// answer takes counts from there, not from the wait for its turn.
+    pub sent: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 /// A successful answer.

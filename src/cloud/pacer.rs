@@ -85,6 +85,13 @@ pub struct PacerState {
     pub throttled: u64,
 }
 
+/// Where a request waits for the rate.
+#[derive(Clone, Copy)]
+enum Line {
+    Wait,
+    GoAhead,
+}
+
 pub struct Pacer {
     name: &'static str,
     clock: governor::clock::DefaultClock,
@@ -96,6 +103,10 @@ pub struct Pacer {
     paused_until: Mutex<Option<Instant>>,
     /// Requests waiting for the rate, first come first served.
     line: tokio::sync::Mutex<()>,
+    /// The turn at the limiter: the head of the line waits here, and so does a request that
+    /// goes ahead of the line (a page of a listing that a run's targets wait on), behind at most
+    /// that one.
+    limiter_turn: tokio::sync::Mutex<()>,
     inflight: Option<Semaphore>,
     /// Requests allowed in flight now: lowered by one each time the service refuses one for too
     /// many at once, never below one.
@@ -132,6 +143,7 @@ impl Pacer {
             }),
             paused_until: Mutex::new(None),
             line: tokio::sync::Mutex::new(()),
+            limiter_turn: tokio::sync::Mutex::new(()),
             inflight: inflight.map(|n| Semaphore::new(n as usize)),
             inflight_cap: std::sync::atomic::AtomicU32::new(inflight.unwrap_or(0)),
             throttled: AtomicU64::new(0),
@@ -145,8 +157,19 @@ impl Pacer {
     /// queued for slots would otherwise go one by one as the throttled answers free them, each
     /// into the same 429.
     pub async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.acquire_in(Line::Wait).await
+    }
+
+    /// As [`acquire`](Self::acquire), but ahead of the requests waiting in line: for the pages
+    /// of a listing that many targets wait on, which would otherwise each wait behind a line
+    /// those targets' own requests keep full.
+    pub async fn acquire_ahead(&self) -> Option<SemaphorePermit<'_>> {
+        self.acquire_in(Line::GoAhead).await
+    }
+
+    async fn acquire_in(&self, line: Line) -> Option<SemaphorePermit<'_>> {
         loop {
-            self.wait_for_rate().await;
+            self.wait_for_rate(line).await;
             let permit = match &self.inflight {
                 Some(semaphore) => semaphore.acquire().await.ok(),
                 None => None,
@@ -159,12 +182,16 @@ impl Pacer {
     }
 
     /// Waits past any pause and within the rate.
-    async fn wait_for_rate(&self) {
+    async fn wait_for_rate(&self, line: Line) {
         loop {
             self.wait_out_pause().await;
             // One waiter at a time on the limiter, the rest in line: waiting on it together, every
             // one of them would wake for every free slot, and only one would get it.
-            let turn = self.line.lock().await;
+            let place = match line {
+                Line::Wait => Some(self.line.lock().await),
+                Line::GoAhead => None,
+            };
+            let turn = self.limiter_turn.lock().await;
             let limiter = self.lock().limiter.clone();
             // On the runtime's own timer: governor's `until_ready` sleeps on a timer thread of its
             // own, and every wake-up from it is a switch between threads.
@@ -172,6 +199,7 @@ impl Pacer {
                 tokio::time::sleep(not_until.wait_time_from(governor::clock::Clock::now(&self.clock))).await;
             }
             drop(turn);
+            drop(place);
             // A rate change replaces the limiter: whoever waited on the old one waits again on
             // the new, or both would let requests through side by side.
             let current = std::sync::Arc::ptr_eq(&limiter, &self.lock().limiter);

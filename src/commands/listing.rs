@@ -2,13 +2,12 @@
 //! so a resume works on the same set.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::Connection;
 use crate::cloud::CloudClient;
 use crate::error::{Error, Result};
 use crate::report;
-use crate::settings::smtp_auth::{self, MailboxIndex};
+use crate::settings::mailbox_index::{self, MailboxIndex};
 use crate::stop::Stop;
 
 /// The file `--all-mailboxes` keeps the tenant's listing in, in the report directory: the run's
@@ -22,7 +21,7 @@ async fn list_tenant(client: &CloudClient, members_too: bool) -> Result<(Mailbox
     let failed = |e: crate::cloud::CallError| {
         Error::Fatal(format!("--all-mailboxes: cannot list the mailboxes of tenant {}: {e}", client.tenant_id))
     };
-    let index = smtp_auth::read_all(client, true).await.map_err(failed)?;
+    let index = mailbox_index::read_all(client, true).await.map_err(failed)?;
     let mut targets = index.addresses.clone();
     if members_too {
         let members = client.member_users().await.map_err(failed)?;
@@ -38,7 +37,7 @@ pub(super) async fn list_mailboxes(
     directory: &Path,
     stop: &Stop,
     members_too: bool,
-) -> Result<(PathBuf, Vec<Option<Arc<MailboxIndex>>>)> {
+) -> Result<(PathBuf, Vec<Option<MailboxIndex>>)> {
     report::ensure_directory(directory)?;
     let several = connections.len() > 1;
     let header: &[&str] = if several { &["PrimarySmtpAddress", "tenant"] } else { &["PrimarySmtpAddress"] };
@@ -64,7 +63,7 @@ pub(super) async fn list_mailboxes(
             };
             writer.write_record(row).map_err(io)?;
         }
-        indexes.push(Some(Arc::new(index)));
+        indexes.push(Some(index));
     }
     report::close_csv(directory, LISTING, writer)?;
     Ok((directory.join(LISTING), indexes))

@@ -184,7 +184,7 @@ pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitco
         }
     };
     let (input, indexes) = match input {
-        Some(input) => (input, vec![None; connections.len()]),
+        Some(input) => (input, connections.iter().map(|_| None).collect()),
         None => {
             let members_too = desired.get(Setting::PerUserMfa).is_some();
             let (listing, indexes) = listing::list_mailboxes(&connections, &directory, &stop, members_too).await?;

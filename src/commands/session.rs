@@ -19,7 +19,7 @@ use crate::report::OutputFormat;
 use crate::report::{self, Report};
 use crate::run_record::{RunKind, RunRecord};
 use crate::scope::Exclusions;
-use crate::settings::smtp_auth::{self, MailboxIndex, PendingIndex};
+use crate::settings::mailbox_index::{MailboxIndex, PendingIndex};
 use crate::settings::{DesiredState, Setting, Value};
 use crate::stop::{Stop, StopReason};
 use crate::targets::Entry;
@@ -97,7 +97,7 @@ pub(super) struct Lane {
     pub(super) connection: Connection,
     pub(super) entries: Box<dyn Iterator<Item = Entry> + Send>,
     /// SMTP AUTH of every mailbox, when the targets came from that listing.
-    pub(super) smtp_index: Option<Arc<MailboxIndex>>,
+    pub(super) smtp_index: Option<MailboxIndex>,
 }
 
 /// Says so when the bulk listing held mailboxes it could not read (they are read one by one).
@@ -123,18 +123,13 @@ fn bulk_smtp_auth(client: &Arc<CloudClient>, job: &Job, sink: Arc<dyn EventSink>
     if !wanted || job.desired.get(Setting::SmtpAuth).is_none() || job.kind == RunKind::Rollback {
         return None;
     }
-    let client = client.clone();
-    Some(PendingIndex::spawn(async move {
-        match smtp_auth::read_all(&client, false).await {
-            Ok(index) => {
-                tracing::info!("read SMTP AUTH for {} mailboxes in bulk", index.len());
-                warn_if_unreadable(&index, sink.as_ref());
-                Some(Arc::new(index))
-            }
-            Err(error) => {
-                tracing::warn!("could not read every mailbox at once ({error}); reading them one by one instead");
-                None
-            }
+    Some(PendingIndex::spawn(client.clone(), move |read| match read {
+        Ok(index) => {
+            tracing::info!("read SMTP AUTH for {} mailboxes in bulk", index.len());
+            warn_if_unreadable(index, sink.as_ref());
+        }
+        Err(error) => {
+            tracing::warn!("could not read every mailbox at once ({error}); reading the rest one by one instead");
         }
     }))
 }

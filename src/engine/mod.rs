@@ -43,7 +43,7 @@ pub struct Context {
     /// refused); says how long work under way may still take.
     pub stop: Stop,
     /// Every mailbox's SMTP AUTH, when it is read in bulk.
-    pub smtp_index: Option<crate::settings::smtp_auth::PendingIndex>,
+    pub smtp_index: Option<crate::settings::mailbox_index::PendingIndex>,
     /// Targets reported but never touched.
     pub exclusions: Arc<crate::scope::Exclusions>,
     /// Targets chosen by the SMTP AUTH sign-in log (`--only-smtp-auth-seen`, `--spare-…`).

@@ -3,6 +3,7 @@
 //! A setting knows how to read and write itself through the cloud clients (one file each), but
 //! nothing of retries, throttling or CSV files.
 
+pub mod mailbox_index;
 pub mod per_user_mfa;
 pub mod security_defaults;
 pub mod smtp_auth;
@@ -221,16 +222,20 @@ fn unexpected(answer: &Answer, field: &str) -> CallError {
 }
 
 /// Reads `setting` for `user` (tenant-wide settings need none); SMTP AUTH from `index` when the
-/// run read every mailbox up front.
+/// run reads every mailbox in bulk and the listing can say.
 pub async fn read(
     setting: Setting,
     client: &CloudClient,
     user: Option<&DirectoryUser>,
-    index: Option<&smtp_auth::MailboxIndex>,
+    index: Option<&mailbox_index::PendingIndex>,
 ) -> Result<Reading, CallError> {
+    let listed = match (setting, user, index) {
+        (Setting::SmtpAuth, Some(user), Some(index)) => index.lookup(&user.id).await,
+        _ => None,
+    };
     match (setting, user) {
         (Setting::SecurityDefaults, _) => security_defaults::read(client).await,
-        (Setting::SmtpAuth, Some(user)) if let Some(known) = index.and_then(|index| index.lookup(&user.id)) => {
+        (Setting::SmtpAuth, Some(_)) if let Some(known) = listed => {
             Ok(Reading { value: known, attempts: 0, ids: RequestIds::default() })
         }
         (Setting::SmtpAuth, Some(user)) => smtp_auth::read(client, &user.upn).await,
@@ -239,17 +244,32 @@ pub async fn read(
     }
 }
 
-/// Writes `value` to `setting` for `user`.
+impl Setting {
+    /// The API that reads and writes it.
+    pub fn api(self) -> crate::cloud::Api {
+        match self {
+            Setting::SmtpAuth => crate::cloud::Api::Exchange,
+            Setting::SecurityDefaults | Setting::PerUserMfa => crate::cloud::Api::Graph,
+        }
+    }
+}
+
+/// Writes `value` to `setting` for `user`; `sent` is told as each attempt goes out.
 pub async fn write(
     setting: Setting,
     client: &CloudClient,
     user: Option<&DirectoryUser>,
     value: Value,
+    sent: std::sync::Arc<tokio::sync::Notify>,
 ) -> Result<Answer, CallError> {
-    match (setting, user) {
-        (Setting::SecurityDefaults, _) => security_defaults::write(client, value).await,
-        (Setting::SmtpAuth, Some(user)) => smtp_auth::write(client, &user.upn, value).await,
-        (Setting::PerUserMfa, Some(user)) => per_user_mfa::write(client, &user.id, value).await,
-        (_, None) => Err(CallError::Local { code: "NoTarget", message: "a per-target setting needs a target".into() }),
-    }
+    let mut call = match (setting, user) {
+        (Setting::SecurityDefaults, _) => security_defaults::write(value),
+        (Setting::SmtpAuth, Some(user)) => smtp_auth::write(&client.tenant_id, &user.upn, value),
+        (Setting::PerUserMfa, Some(user)) => per_user_mfa::write(&user.id, value),
+        (_, None) => {
+            return Err(CallError::Local { code: "NoTarget", message: "a per-target setting needs a target".into() });
+        }
+    };
+    call.sent = Some(sent);
+    client.send(&call).await
 }

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{Reading, Value};
-use crate::cloud::{Answer, CallError, CloudClient, graph, paths};
+use crate::cloud::{Call, CallError, CloudClient, graph, paths};
 
 fn path(user_id: &str) -> String {
     format!("beta/{}/authentication/requirements", paths::user(user_id))
@@ -19,6 +19,6 @@ pub async fn read(client: &CloudClient, user_id: &str) -> Result<Reading, CallEr
     }
 }
 
-pub async fn write(client: &CloudClient, user_id: &str, value: Value) -> Result<Answer, CallError> {
-    client.send(&graph::patch(path(user_id), json!({"perUserMfaState": value.name()}))).await
+pub fn write(user_id: &str, value: Value) -> Call {
+    graph::patch(path(user_id), json!({"perUserMfaState": value.name()}))
 }

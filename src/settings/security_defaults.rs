@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{Reading, Value};
-use crate::cloud::{Answer, CallError, CloudClient, graph};
+use crate::cloud::{Call, CallError, CloudClient, graph};
 
 const PATH: &str = "v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
 
@@ -18,6 +18,6 @@ pub async fn read(client: &CloudClient) -> Result<Reading, CallError> {
     Ok(Reading::of(Some(value), &answer))
 }
 
-pub async fn write(client: &CloudClient, value: Value) -> Result<Answer, CallError> {
-    client.send(&graph::patch(PATH.into(), json!({"isEnabled": value == Value::Enabled}))).await
+pub fn write(value: Value) -> Call {
+    graph::patch(PATH.into(), json!({"isEnabled": value == Value::Enabled}))
 }

@@ -238,7 +238,11 @@ async fn finish_with_faults(
             Response::builder().status(StatusCode::OK).body(Body::from_stream(broken)).unwrap_or_default()
         }
         _ => {
+            // Counted as abandoned unless the hold runs out: a client that gives up drops the
+            // connection, and with it this future.
+            let abandoned = count_if_dropped(&service.stats.held_replies_abandoned);
             tokio::time::sleep(service.config.slow_reply).await;
+            std::mem::forget(abandoned);
             respond(service, api, reply, ids)
         }
     }
@@ -360,4 +364,15 @@ async fn graph_entry(State(tenants): Shared, method: Method, uri: Uri, headers: 
     let is_write = method == Method::PATCH;
     finish_with_faults(&service, Api::Graph, &ids, is_write, || service.graph_call(method, beta, rest, &body, &ids))
         .await
+}
+
+/// Bumps `counter` when dropped: for what happens only if a future is dropped part-way.
+fn count_if_dropped(counter: &std::sync::atomic::AtomicU64) -> impl Drop + '_ {
+    struct Bump<'a>(&'a std::sync::atomic::AtomicU64);
+    impl Drop for Bump<'_> {
+        fn drop(&mut self) {
+            bump(self.0);
+        }
+    }
+    Bump(counter)
 }

@@ -388,3 +388,26 @@ async fn duplicate_rows_cost_no_sync_and_few_log_lines() {
     assert_eq!(totals["rejected_rows"], 2000);
     assert!(totals["journal"]["syncs"].as_u64().unwrap() < 50, "{}", totals["journal"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_write_answer_is_not_waited_for_once_a_read_shows_the_write_took_effect() {
+    // Faults hold some answers for a minute after the work is done, and the timeout is longer
+    // still: a run that waited on them would end with none abandoned.
+    let dir = scratch();
+    let config = SimConfig { fault_rate: 0.1, slow_reply: std::time::Duration::from_secs(60), ..roomy(300, 2) };
+    let sim = start(config).await;
+    let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &upns(&state(&sim)));
+    let report = dir.path().join("report");
+    let args = with(fix_on(&sim, dir.path(), &csv, &report), &["--request-timeout", "120s"]);
+    assert_eq!(run(&args).await, 0);
+    assert_every_row_once(&report, 300);
+    let stats = stats(&sim);
+    assert!(stats["held_replies_abandoned"].as_u64().unwrap() > 0, "{stats}");
+    assert_eq!(stats["noop_writes"], 0, "no write was sent twice: {stats}");
+    let (_, settings) = settings_of(&state(&sim));
+    let rows = results(&report);
+    for row in rows.iter().filter(|r| r["outcome"] == "changed" && r["setting"] == "smtp-auth") {
+        let (smtp_auth, _) = &settings[&row["identity"]];
+        assert_eq!(smtp_auth, &serde_json::json!(false), "{row:?}: reported changed, and so it is");
+    }
+}

@@ -200,3 +200,38 @@ async fn a_request_waiting_for_a_slot_waits_out_a_pause_that_began_meanwhile() {
     waiting.await;
     assert!(paused_at.elapsed() >= Duration::from_secs(2), "it went during the pause: {:?}", paused_at.elapsed());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_page_that_targets_wait_on_goes_ahead_of_the_line() {
+    let pacer = std::sync::Arc::new(Pacer::new("exchange", 10.0, 10.0, None, false));
+    let (order, mut through) = tokio::sync::mpsc::unbounded_channel();
+    let wait = |id: u32, ahead: bool| {
+        let (pacer, order) = (pacer.clone(), order.clone());
+        tokio::spawn(async move {
+            if ahead {
+                pacer.acquire_ahead().await;
+            } else {
+                pacer.acquire().await;
+            }
+            order.send(id).unwrap();
+        })
+    };
+    for id in 0..20 {
+        wait(id, false);
+    }
+    // A second of the line goes by: the page comes while most still wait.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut seen = Vec::new();
+    while let Ok(id) = through.try_recv() {
+        seen.push(id);
+    }
+    let through_before_page = seen.len();
+    assert!(through_before_page < 15, "{seen:?}");
+    wait(99, true);
+    drop(order);
+    while let Some(id) = through.recv().await {
+        seen.push(id);
+    }
+    let page = seen.iter().position(|id| *id == 99).unwrap();
+    assert!(page <= through_before_page + 1, "behind at most the one at the limiter: {seen:?}");
+}
