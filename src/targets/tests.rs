@@ -1,19 +1,11 @@
 use super::*;
 use std::io::Write;
 
+/// The entries of a CSV file holding `text` (removed afterwards, whatever the answer).
 fn entries(text: &[u8], column: Option<&str>) -> Result<Vec<Entry>, Error> {
-    let mut file = tempfile_in_target();
-    file.1.write_all(text).unwrap();
-    let reader = open(&file.0, column)?;
-    let all = reader.collect();
-    std::fs::remove_file(&file.0).ok();
-    Ok(all)
-}
-
-fn tempfile_in_target() -> (PathBuf, File) {
-    let path = std::env::temp_dir().join(format!("remediate-targets-{}.csv", uuid::Uuid::new_v4()));
-    let file = File::create(&path).unwrap();
-    (path, file)
+    let mut file = tempfile::Builder::new().prefix("remediate-targets-").suffix(".csv").tempfile().unwrap();
+    file.write_all(text).unwrap();
+    Ok(open(file.path(), column)?.collect())
 }
 
 fn identities(entries: &[Entry]) -> Vec<&str> {

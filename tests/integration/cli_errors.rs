@@ -2,6 +2,7 @@
 //! quick start works; `validate` and `sim` behave as documented.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::Stdio;
 
 use assert_cmd::Command;
@@ -26,8 +27,10 @@ fn remediate() -> Command {
         command.env_remove(name);
     }
     command.env_remove("RUST_LOG").write_stdin("");
-    // Each test's runs lock their tenant in a state directory of their own.
-    command.env("XDG_CACHE_HOME", std::env::temp_dir().join(format!("remediate-test-{}", uuid::Uuid::new_v4())));
+    // Each test's runs lock their tenant in a state directory of their own, under target/ (not
+    // left behind in the system's temporary directory).
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("remediate-test-{}", uuid::Uuid::new_v4()));
+    command.env("XDG_CACHE_HOME", cache);
     command
 }
 
