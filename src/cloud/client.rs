@@ -155,8 +155,6 @@ impl CloudClient {
         }
     }
 
-    /// A link the service returned, as a path under our base URL for `api`; `None` when it points
-    /// anywhere else.
     /// How long a write's answer may take before it counts as held: ten times the usual latency
     /// of the API's writes, at least two seconds; until enough writes were answered, of its quick
     /// reads; until then, the request timeout.
@@ -170,6 +168,8 @@ impl CloudClient {
         usual.deadline(self.policy.timeout)
     }
 
+    /// A link the service returned, as a path under our base URL for `api`; `None` when it points
+    /// anywhere else.
     pub fn relative_path(&self, api: Api, link: &str) -> Option<String> {
         let base = self.resource(api).1.trim_end_matches('/');
         link.strip_prefix(base)?.strip_prefix('/').map(str::to_string)
@@ -337,7 +337,7 @@ impl CloudClient {
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let started = tokio::time::Instant::now();
         if let Some(sent) = &call.sent {
-            sent.notify_one();
+            sent.send_replace(client_request_id.clone());
         }
         let result = self.transmit(call, base, &token, &client_request_id).await;
         self.count_against_budget(call, pacer, &result);

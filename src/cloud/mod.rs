@@ -116,9 +116,10 @@ pub struct Call {
     /// apart from the directory's so its 429s never slow the run's other reads, and sent on its
     /// own rather than in a `$batch`.
     pub reports: bool,
-    /// Told each time an attempt goes out, past the pacer's line: whoever watches how long the
-    /// answer takes counts from there, not from the wait for its turn.
-    pub sent: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// Told each attempt's `client-request-id` as it goes out, past the pacer's line: whoever
+    /// watches how long the answer takes counts from there, not from the wait for its turn, and
+    /// knows which request to name.
+    pub sent: Option<std::sync::Arc<tokio::sync::watch::Sender<String>>>,
 }
 
 /// A successful answer.

@@ -330,9 +330,10 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
     for _ in 0..WRITE_ROUNDS {
         let answer = match write_or_confirm(context, &mut row, user).await {
             Written::Answered(answer) => answer,
-            Written::Confirmed(check) => {
-                row.attempts += check.attempts;
-                row.note_ids(&check.ids);
+            Written::Confirmed { check, write } => {
+                row.attempts += check.attempts + 1;
+                // The write's own request id, the one support can trace; its answer never came.
+                row.note_ids(&write);
                 row.after = check.value;
                 row.outcome = Outcome::Changed;
                 return row;
@@ -384,7 +385,7 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
 /// still held.
 enum Written {
     Answered(Result<crate::cloud::Answer, CallError>),
-    Confirmed(settings::Reading),
+    Confirmed { check: settings::Reading, write: RequestIds },
 }
 
 /// Writes; when the answer is slow in coming, reads the value back meanwhile, and if the write
@@ -395,13 +396,16 @@ enum Written {
 /// leaves the row waiting for its answer.
 async fn write_or_confirm(context: &Context, row: &mut Row, user: Option<&DirectoryUser>) -> Written {
     let client = &context.client;
-    let sent = std::sync::Arc::new(tokio::sync::Notify::new());
-    let write = settings::write(row.setting, client, user, row.desired, sent.clone());
+    let (sent, mut went_out) = tokio::sync::watch::channel(String::new());
+    let write = settings::write(row.setting, client, user, row.desired, std::sync::Arc::new(sent));
     tokio::pin!(write);
     // The answer's time counts from when the write went out, not from its wait for a turn; the
     // writes' usual latency may become known while this one waits (the first of a run).
     let held = async {
-        sent.notified().await;
+        if went_out.changed().await.is_err() {
+            // The write ended before it went out; its answer settles the select.
+            std::future::pending::<()>().await;
+        }
         crate::cloud::deadline::passed(tokio::time::Instant::now(), || client.slow_write(row.setting.api())).await;
     };
     tokio::select! {
@@ -414,7 +418,8 @@ async fn write_or_confirm(context: &Context, row: &mut Row, user: Option<&Direct
         answer = &mut write => return Written::Answered(answer),
         check = check => match check {
             Ok(check) if check.value.is_some_and(|v| row.setting.satisfies(v, row.desired)) => {
-                return Written::Confirmed(check);
+                let write = RequestIds { client_request_id: went_out.borrow().clone(), request_id: String::new() };
+                return Written::Confirmed { check, write };
             }
             Ok(check) => row.attempts += check.attempts,
             Err(error) => row.attempts += error.attempts(),

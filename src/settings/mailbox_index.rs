@@ -101,14 +101,6 @@ impl MailboxIndex {
         (if unreadable { Found::Unreadable } else { Found::NotYet }, self.runs.len())
     }
 
-    /// The value for a user, or `None` when the user has no mailbox (in what is listed so far).
-    pub fn get(&self, user_id: &str) -> Option<Value> {
-        match self.find_from(key_of(user_id)?, 0).0 {
-            Found::Value(value) => Some(value),
-            _ => None,
-        }
-    }
-
     /// What the whole listing says of a user: `Some(Some(value))`, `Some(None)` for no mailbox,
     /// and `None` when it cannot say (the mailbox's entry could not be read, or some entry had no
     /// id): then the mailbox is read on its own.

@@ -254,13 +254,13 @@ impl Setting {
     }
 }
 
-/// Writes `value` to `setting` for `user`; `sent` is told as each attempt goes out.
+/// Writes `value` to `setting` for `user`; `sent` is told each attempt's request id as it goes out.
 pub async fn write(
     setting: Setting,
     client: &CloudClient,
     user: Option<&DirectoryUser>,
     value: Value,
-    sent: std::sync::Arc<tokio::sync::Notify>,
+    sent: std::sync::Arc<tokio::sync::watch::Sender<String>>,
 ) -> Result<Answer, CallError> {
     let mut call = match (setting, user) {
         (Setting::SecurityDefaults, _) => security_defaults::write(value),

@@ -238,9 +238,9 @@ async fn finish_with_faults(
             Response::builder().status(StatusCode::OK).body(Body::from_stream(broken)).unwrap_or_default()
         }
         _ => {
-            // Counted as abandoned unless the hold runs out: a client that gives up drops the
-            // connection, and with it this future.
-            let abandoned = count_if_dropped(&service.stats.held_replies_abandoned);
+            // A held write is counted as abandoned unless the hold runs out: a client that gives
+            // up drops the connection, and with it this future.
+            let abandoned = writes.then(|| count_if_dropped(&service.stats.held_writes_abandoned));
             tokio::time::sleep(service.config.slow_reply).await;
             std::mem::forget(abandoned);
             respond(service, api, reply, ids)

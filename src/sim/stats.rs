@@ -34,9 +34,9 @@ pub struct Stats {
     pub faults_total: AtomicU64,
     /// Writes carried out although the client was told the request failed.
     pub faulted_writes_applied: AtomicU64,
-    /// Replies a "slow" fault held back that the client stopped waiting for (it closed the
+    /// Write answers a "slow" fault held back that the client stopped waiting for (it closed the
     /// connection before they went out).
-    pub held_replies_abandoned: AtomicU64,
+    pub held_writes_abandoned: AtomicU64,
     pub security_defaults_writes: AtomicU64,
     pub graph_resource_units: AtomicU64,
     pub tokens_issued: AtomicU64,
@@ -76,7 +76,7 @@ impl Stats {
             "unmatched_requests": load(&self.unmatched_requests),
             "faults_total": load(&self.faults_total),
             "faulted_writes_applied": load(&self.faulted_writes_applied),
-            "held_replies_abandoned": load(&self.held_replies_abandoned),
+            "held_writes_abandoned": load(&self.held_writes_abandoned),
             "security_defaults_writes": load(&self.security_defaults_writes),
             "graph_resource_units": load(&self.graph_resource_units),
             "tokens_issued": load(&self.tokens_issued),
@@ -96,7 +96,7 @@ impl Stats {
             &self.unmatched_requests,
             &self.faults_total,
             &self.faulted_writes_applied,
-            &self.held_replies_abandoned,
+            &self.held_writes_abandoned,
             &self.security_defaults_writes,
             &self.graph_resource_units,
             &self.tokens_issued,

@@ -25,10 +25,10 @@ fn the_index_finds_every_value_and_nothing_else() {
             index.seal();
         }
         for (i, id) in ids.iter().enumerate() {
-            assert_eq!(index.get(id), Some(CODES[i % 3]), "{id}, sealed: {sealed}");
+            assert_eq!(index.lookup(id), Some(Some(CODES[i % 3])), "{id}, sealed: {sealed}");
         }
-        assert_eq!(index.get(&uuid::Uuid::new_v4().to_string()), None);
-        assert_eq!(index.get("not-a-guid"), None);
+        assert_eq!(index.lookup(&uuid::Uuid::new_v4().to_string()), Some(None), "not listed: no mailbox");
+        assert_eq!(index.lookup("not-a-guid"), None, "not a directory id: ask Exchange");
     }
     assert_eq!(index.len(), 1000);
 }
