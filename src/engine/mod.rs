@@ -88,22 +88,27 @@ where
     if !stop.is_stopped() {
         tenant_step(&context).await;
     }
-    let (sender, mut receiver) = mpsc::channel::<Entry>(concurrency * 4);
-    let reading = tokio::task::spawn_blocking(move || {
-        for entry in entries {
-            if sender.blocking_send(entry).is_err() {
-                break;
-            }
-        }
-    });
+    let (sender, mut receiver) = mpsc::channel::<Vec<Entry>>(concurrency.div_ceil(READ_AHEAD) * 4);
+    let reading = tokio::task::spawn_blocking(move || read_ahead(entries, &sender));
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut workers = JoinSet::new();
     let mut not_started = 0;
+    let mut ready = Vec::new().into_iter();
     loop {
-        let entry = tokio::select! {
-            biased;
-            _ = stop.stopped() => break,
-            entry = receiver.recv() => entry,
+        let entry = match ready.next() {
+            Some(entry) if stop.is_stopped() => {
+                ready = std::iter::once(entry).chain(ready).collect::<Vec<_>>().into_iter();
+                break;
+            }
+            Some(entry) => Some(entry),
+            None => tokio::select! {
+                biased;
+                _ = stop.stopped() => break,
+                chunk = receiver.recv() => chunk.and_then(|chunk| {
+                    ready = chunk.into_iter();
+                    ready.next()
+                }),
+            },
         };
         match entry {
             None => break,
@@ -140,7 +145,11 @@ where
         while workers.join_next().await.is_some() {}
     }
     if stop.is_stopped() {
-        while let Some(entry) = receiver.recv().await {
+        let mut rest: Vec<Entry> = ready.collect();
+        while let Some(chunk) = receiver.recv().await {
+            rest.extend(chunk);
+        }
+        for entry in rest {
             if let Entry::Target(found) = entry {
                 not_started += u64::from(!target::wanted(&context, &found).is_empty());
             }
@@ -153,6 +162,26 @@ where
         context.stop.request(StopReason::Journal(error.to_string()));
     }
     Ending { not_started }
+}
+
+/// Entries handed from the reading thread to the run at a time: one by one, the two threads
+/// would wake each other for every target.
+const READ_AHEAD: usize = 64;
+
+/// Reads `entries` on a thread of its own (the CSV is read from disk), in chunks.
+fn read_ahead(entries: impl Iterator<Item = Entry>, sender: &mpsc::Sender<Vec<Entry>>) {
+    let mut chunk = Vec::with_capacity(READ_AHEAD);
+    for entry in entries {
+        chunk.push(entry);
+        if chunk.len() == READ_AHEAD
+            && sender.blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(READ_AHEAD))).is_err()
+        {
+            return;
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = sender.blocking_send(chunk);
+    }
 }
 
 /// Every row the ledger still owes, as `unfinished` (made durable by the flush that follows).
