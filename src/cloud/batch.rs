@@ -164,7 +164,7 @@ async fn send(sender: Arc<Sender>, items: Vec<Item>) {
         .http
         .post(&sender.base)
         .bearer_auth(token.expose())
-        .header("client-request-id", uuid::Uuid::new_v4().to_string())
+        .header("client-request-id", super::new_request_id())
         .json(&json!({"requests": requests}));
     // A batch of quick reads is itself quick: asked again rather than waited on for long.
     let quick = items.iter().all(|item| item.quick);

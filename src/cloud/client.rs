@@ -334,7 +334,7 @@ impl CloudClient {
         let slot = if call.page { pacer.acquire_ahead().await } else { pacer.acquire().await };
         let (resource, base) = self.resource(call.api);
         let token = self.tokens.token(resource).await.map_err(|e| CallError::Auth(e.to_string()))?;
-        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let client_request_id = super::new_request_id();
         let started = tokio::time::Instant::now();
         if let Some(sent) = &call.sent {
             sent.send_replace(client_request_id.clone());

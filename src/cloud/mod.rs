@@ -257,3 +257,10 @@ pub fn exchange_backoff(attempt: u32) -> Duration {
     let base = Duration::from_secs(3) * attempt.clamp(1, 10);
     base.mul_f64(0.75 + fastrand::f64() * 0.5)
 }
+
+/// A new `client-request-id`: a random (version 4) GUID, which is what the services ask for
+/// ("client-request-id", learn.microsoft.com/graph/best-practices-concept). It only has to be
+/// unique, not secret, so it comes from a fast generator rather than a system call per request.
+pub fn new_request_id() -> String {
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid().to_string()
+}
