@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
-use rate::{FLOOR, Mark, Rate, limiter, sent_rate, set};
+use rate::{FLOOR, Mark, Rate, limiter, sent_rate, set, starting_limiter};
 
 /// The window a warning's share of the bucket is a share of: Graph's identity budgets are "per
 /// 10 seconds" ("Identity and access service limits", learn.microsoft.com/graph/throttling-limits).
@@ -131,7 +131,7 @@ impl Pacer {
             start: Mutex::new((start, None)),
             rate: Mutex::new(Rate {
                 current: start,
-                limiter: limiter(start),
+                limiter: if adaptive { starting_limiter(start) } else { limiter(start) },
                 last_step: Instant::now(),
                 sent_at_step: 0,
                 last_429: None,

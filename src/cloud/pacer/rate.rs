@@ -54,9 +54,23 @@ pub(super) struct Mark {
 pub(super) const FLOOR: f64 = 0.5;
 
 pub(super) fn limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
-    let period = Duration::from_secs_f64(1.0 / rate.max(FLOOR));
     // A burst of a tenth of a second's worth keeps many workers busy without bunching requests.
-    let burst = NonZeroU32::new((rate / 10.0).ceil().max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
+    limiter_with_burst(rate, rate / 10.0)
+}
+
+/// The limiter a pacer starts with: it lets a whole second's worth of its start rate go at once.
+/// The service's buckets start full and hold ten seconds of budget or more (Graph's are per 10 s
+/// and per 2 min 30 s, "Identity and access service limits", learn.microsoft.com/graph/
+/// throttling-limits), and the start rate is what the smallest tenants allow, so that second is
+/// within any tenant's budget; a small run (the quick start's 30 mailboxes) is then done in about
+/// the time its requests take, not in the time a cold rate takes to climb.
+pub(super) fn starting_limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
+    limiter_with_burst(rate, rate)
+}
+
+fn limiter_with_burst(rate: f64, burst: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
+    let period = Duration::from_secs_f64(1.0 / rate.max(FLOOR));
+    let burst = NonZeroU32::new(burst.ceil().max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
     std::sync::Arc::new(RateLimiter::direct(quota))
 }
