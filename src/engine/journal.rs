@@ -2,7 +2,10 @@
 //! setting, before, desired); after every (target, setting) its `row`; and every CSV row that was
 //! not a target. The report is rendered from it, and resume and rollback read it.
 //!
-//! A record reaches the disk (write, then `fdatasync`) before the run counts it done. Records are
+//! An intent reaches the disk (write, then `fdatasync`) before its write goes out, and so does
+//! the row of a (target, setting) a write may have changed before the run counts it done. Other
+//! rows (nothing was written: a resume reads again what they say) and rejected CSV rows are
+//! queued without waiting, and reach the disk with the next sync or within a second. Records are
 //! written by one thread in groups: everything queued while the previous group was being synced
 //! goes out in the next write and shares one sync, so with many workers a sync covers many rows.
 //!
@@ -15,11 +18,12 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::events::{Outcome, Row};
 use crate::error::{Error, Result};
@@ -40,11 +44,15 @@ pub enum Record {
     Rejected { line: u64, reason: String },
 }
 
-type Pending = (Vec<u8>, Option<oneshot::Sender<std::io::Result<()>>>);
+/// Somebody waiting for everything queued so far to reach the disk.
+type Waiter = oneshot::Sender<std::io::Result<()>>;
 
 /// Appends records durably, in groups.
 pub struct Journal {
-    sender: mpsc::UnboundedSender<Pending>,
+    /// Lines queued and not yet written, in the order they were appended.
+    queued: Arc<Mutex<Vec<u8>>>,
+    /// Wakes the writer for somebody who waits on the disk.
+    waiters: std_mpsc::Sender<Waiter>,
     path: PathBuf,
     pub records: Arc<AtomicU64>,
     pub syncs: Arc<AtomicU64>,
@@ -81,15 +89,21 @@ impl Journal {
         if file.metadata().map(|m| m.len() > 0).unwrap_or(false) && !ends_with_newline(&path) {
             file.write_all(b"\n").map_err(Error::io("cannot write the journal"))?;
         }
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let records = Arc::new(AtomicU64::new(0));
-        let syncs = Arc::new(AtomicU64::new(0));
-        let (r, s) = (records.clone(), syncs.clone());
+        let (waiters, receiver) = std_mpsc::channel();
+        let queued = Arc::new(Mutex::new(Vec::new()));
+        let writer = Writer {
+            file,
+            queued: queued.clone(),
+            records: Arc::new(AtomicU64::new(0)),
+            syncs: Arc::new(AtomicU64::new(0)),
+            broken: None,
+        };
+        let (records, syncs) = (writer.records.clone(), writer.syncs.clone());
         std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || write_groups(file, receiver, &r, &s))
+            .spawn(move || writer.run(&receiver))
             .map_err(Error::io("cannot start the journal writer"))?;
-        Ok(Journal { sender, path, records, syncs })
+        Ok(Journal { queued, waiters, path, records, syncs })
     }
 
     pub fn path(&self) -> &Path {
@@ -98,25 +112,30 @@ impl Journal {
 
     /// Appends a record and returns once it is on disk.
     pub async fn append(&self, record: &Record) -> Result<()> {
-        self.send(encode(record), true).await
+        self.queue(record);
+        self.flush().await
     }
 
-    /// Queues a record without waiting for it to reach the disk: for records nothing depends on
-    /// until the end of the run (rejected rows), which [`Journal::flush`] then makes durable
-    /// together, so a file of duplicates costs no sync per row.
+    /// Queues a record without waiting for it to reach the disk: for records a crash may lose
+    /// because the run can tell again what they say (a row with no write behind it is read
+    /// again by a resume; a rejected CSV row is rejected again). They reach the disk with the
+    /// next sync, within [`LAZY_WRITE`] in any case, and [`Journal::flush`] makes them durable.
+    /// Nothing wakes the writer for them: on a throttled run that was a thread switch a row.
     pub fn append_later(&self, record: &Record) {
-        let _ = self.sender.send((encode(record), None));
+        self.queue(record);
+    }
+
+    fn queue(&self, record: &Record) {
+        let line = encode(record);
+        self.queued.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&line);
+        self.records.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Returns once every record queued so far is on disk.
     pub async fn flush(&self) -> Result<()> {
-        self.send(Vec::new(), true).await
-    }
-
-    async fn send(&self, line: Vec<u8>, wait: bool) -> Result<()> {
         let gone = || Error::Fatal(format!("the journal writer for {} stopped", self.path.display()));
         let (done, answer) = oneshot::channel();
-        self.sender.send((line, wait.then_some(done))).map_err(|_| gone())?;
+        self.waiters.send(done).map_err(|_| gone())?;
         answer
             .await
             .map_err(|_| gone())?
@@ -133,40 +152,68 @@ fn ends_with_newline(path: &Path) -> bool {
 
 /// How long a record somebody waits on may wait for company before its group is synced: at most
 /// this much later is each write sent.
-const GROUP_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+const GROUP_LINGER: Duration = Duration::from_millis(20);
 
-fn write_groups(
-    mut file: File,
-    mut receiver: mpsc::UnboundedReceiver<Pending>,
-    records: &AtomicU64,
-    syncs: &AtomicU64,
-) {
-    while let Some(first) = receiver.blocking_recv() {
-        let mut group = vec![first];
-        while let Ok(more) = receiver.try_recv() {
-            group.push(more);
-        }
-        // Writes come paced, one at a time: waiting a moment for the next intents lets one sync
-        // make several durable (a sync costs a tenth of a millisecond of CPU and a disk flush).
-        if group.iter().any(|(_, done)| done.is_some()) {
+/// Records nobody waits on are written (not synced) at least this often, so the file on disk
+/// stays close to the run.
+const LAZY_WRITE: Duration = Duration::from_secs(1);
+
+/// The thread that writes the journal.
+struct Writer {
+    file: File,
+    queued: Arc<Mutex<Vec<u8>>>,
+    records: Arc<AtomicU64>,
+    syncs: Arc<AtomicU64>,
+    /// The first write that failed: every later sync reports it (the file may have lost a
+    /// record in between).
+    broken: Option<(std::io::ErrorKind, String)>,
+}
+
+impl Writer {
+    /// Until the journal is dropped: whenever somebody waits, waits a moment for company, then
+    /// writes what is queued and syncs it for all of them; meanwhile writes lazily.
+    fn run(mut self, receiver: &std_mpsc::Receiver<Waiter>) {
+        loop {
+            let first = match receiver.recv_timeout(LAZY_WRITE) {
+                Ok(waiter) => waiter,
+                // A failed lazy write is kept in `broken`, and the next sync reports it.
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = self.write(false);
+                    continue;
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = self.write(false);
+                    return;
+                }
+            };
+            // Writes come paced, one at a time: waiting a moment for the next intents lets one
+            // sync make several durable (a sync costs a tenth of a millisecond of CPU and a disk
+            // flush).
             std::thread::sleep(GROUP_LINGER);
-            while let Ok(more) = receiver.try_recv() {
-                group.push(more);
+            // Waiters first, then the lines: a waiter's line was queued before it asked.
+            let group: Vec<Waiter> = std::iter::once(first).chain(receiver.try_iter()).collect();
+            let result = self.write(true);
+            for waiter in group {
+                let _ = waiter.send(
+                    result.as_ref().map(|_| ()).map_err(|(kind, message)| std::io::Error::new(*kind, message.clone())),
+                );
             }
         }
-        let bytes: Vec<u8> = group.iter().flat_map(|(line, _)| line.iter().copied()).collect();
-        // Only a group somebody waits on is synced: records queued with `append_later` reach
-        // the disk with the next sync (at the latest `flush`'s), at no cost of their own.
-        let durable = group.iter().any(|(_, done)| done.is_some());
-        let result = file.write_all(&bytes).and_then(|_| if durable { file.sync_data() } else { Ok(()) });
-        records.fetch_add(group.iter().filter(|(line, _)| !line.is_empty()).count() as u64, Ordering::Relaxed);
-        syncs.fetch_add(u64::from(durable), Ordering::Relaxed);
-        for (_, done) in group {
-            if let Some(done) = done {
-                let _ =
-                    done.send(result.as_ref().map(|_| ()).map_err(|e| std::io::Error::new(e.kind(), e.to_string())));
-            }
+    }
+
+    /// Writes what is queued, and syncs it when `durable`.
+    fn write(&mut self, durable: bool) -> std::result::Result<(), (std::io::ErrorKind, String)> {
+        let bytes = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(broken) = &self.broken {
+            return Err(broken.clone());
         }
+        let result = self.file.write_all(&bytes).and_then(|_| if durable { self.file.sync_data() } else { Ok(()) });
+        self.syncs.fetch_add(u64::from(durable), Ordering::Relaxed);
+        result.map_err(|error| {
+            let broken = (error.kind(), error.to_string());
+            self.broken = Some(broken.clone());
+            broken
+        })
     }
 }
 

@@ -53,10 +53,17 @@ pub struct Context {
 }
 
 impl Context {
-    /// Records a finished row durably, then tells the reporters.
+    /// Records a finished row, then tells the reporters. A row behind which a write may have
+    /// gone out is durable first; any other row a resume can tell again by reading, so it
+    /// reaches the disk with the next sync (and the end of the run makes it durable).
     async fn finish(&self, mut row: Row) {
         row.tenant = self.client.tenant_id.clone();
-        if let Err(error) = self.journal.append(&Record::Row(row.clone())).await {
+        let record = Record::Row(row.clone());
+        let wrote =
+            !matches!(row.outcome, Outcome::Compliant | Outcome::WouldChange | Outcome::Skipped | Outcome::Conflict);
+        if !wrote {
+            self.journal.append_later(&record);
+        } else if let Err(error) = self.journal.append(&record).await {
             tracing::error!("{error}; stopping the run");
             self.stop.request(StopReason::Journal(error.to_string()));
             return;

@@ -151,3 +151,22 @@ fn unfinished_and_retried_rows_are_not_done() {
     assert!(Done::load(&path, false).unwrap().is_finished(3, Setting::SmtpAuth));
     assert!(!Done::load(&path, true).unwrap().is_finished(3, Setting::SmtpAuth), "--retry-failed");
 }
+
+#[tokio::test]
+async fn records_queued_without_waiting_reach_the_disk_with_the_next_sync_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    journal.append_later(&Record::Rejected { line: 2, reason: "bad".into() });
+    journal.append_later(&Record::Row(row(3, Setting::SmtpAuth)));
+    journal.append(&Record::Row(row(4, Setting::SmtpAuth))).await.unwrap();
+    let lines: Vec<u64> = read(&dir.path().join(FILE_NAME))
+        .unwrap()
+        .map(|record| match record {
+            Record::Rejected { line, .. } | Record::Intent { line, .. } => line,
+            Record::Row(row) => row.line,
+        })
+        .collect();
+    assert_eq!(lines, [2, 3, 4], "queued records first, in the order they came");
+    assert_eq!(journal.records.load(Ordering::Relaxed), 3);
+    assert_eq!(journal.syncs.load(Ordering::Relaxed), 1, "one sync for all three");
+}
