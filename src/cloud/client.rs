@@ -332,6 +332,9 @@ impl CloudClient {
             self.graph_write_pacer.acquire().await;
         }
         let slot = if call.page { pacer.acquire_ahead().await } else { pacer.acquire().await };
+        if let Some(gate) = &call.gate {
+            (gate.0)().await.map_err(|message| CallError::Local { code: super::NOT_RECORDED, message })?;
+        }
         let (resource, base) = self.resource(call.api);
         let token = self.tokens.token(resource).await.map_err(|e| CallError::Auth(e.to_string()))?;
         let client_request_id = super::new_request_id();

@@ -30,5 +30,6 @@ pub fn invoke(tenant_id: &str, cmdlet: &str, parameters: Map<String, Value>, anc
         page: false,
         reports: false,
         sent: None,
+        gate: None,
     }
 }

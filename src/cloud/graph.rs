@@ -21,6 +21,7 @@ pub fn get(path: String) -> Call {
         page: false,
         reports: false,
         sent: None,
+        gate: None,
     }
 }
 
@@ -35,6 +36,7 @@ pub fn patch(path: String, body: Value) -> Call {
         page: false,
         reports: false,
         sent: None,
+        gate: None,
     }
 }
 

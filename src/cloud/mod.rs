@@ -120,7 +120,27 @@ pub struct Call {
     /// watches how long the answer takes counts from there, not from the wait for its turn, and
     /// knows which request to name.
     pub sent: Option<std::sync::Arc<tokio::sync::watch::Sender<String>>>,
+    /// Waited on once the call's turn at the pacer has come, before each attempt goes out.
+    pub gate: Option<Gate>,
 }
+
+/// What a write waits for between its turn at the pacer and going out: its intent on disk (the
+/// engine's journal). The intent is appended before the write joins the pacer's line, so by its
+/// turn a sync has usually covered it, and one sync covers the many intents in line. An error
+/// keeps the write from going out: [`CallError::Local`] with the code [`NOT_RECORDED`].
+#[derive(Clone)]
+pub struct Gate(
+    pub std::sync::Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync>,
+);
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
+}
+
+/// The code of a call kept from going out because its gate did not open.
+pub const NOT_RECORDED: &str = "NotRecorded";
 
 /// A successful answer.
 #[derive(Clone, Debug)]

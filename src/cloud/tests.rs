@@ -51,3 +51,43 @@ fn the_limit_header_is_a_fraction() {
     assert_eq!(limit_fraction("85"), Some(0.85), "a percentage, should one come");
     assert_eq!(limit_fraction("x"), None);
 }
+
+/// A client whose every host is a closed port: any request it made would fail.
+fn client_of_nowhere() -> CloudClient {
+    let nowhere = "http://127.0.0.1:9".to_string();
+    let endpoints = Endpoints {
+        login: nowhere.clone(),
+        graph: nowhere.clone(),
+        exchange: nowhere.clone(),
+        graph_resource: nowhere.clone(),
+        exchange_resource: nowhere,
+    };
+    let http = reqwest::Client::new();
+    let secret = auth::Credential::Secret(crate::secret::SecretString::new("not used"));
+    let timeout = std::time::Duration::from_secs(5);
+    let tokens = auth::TokenSource::new(http.clone(), &endpoints.login, "contoso.com", "app", secret, timeout);
+    let pacing = Pacing {
+        graph_rps: 100.0,
+        graph_write_rps: 100.0,
+        exchange_rps: 100.0,
+        exchange_inflight: 1,
+        adaptive: false,
+        batch: false,
+    };
+    CloudClient::new(http, endpoints, "contoso.com".into(), tokens, pacing, RetryPolicy { max_attempts: 1, timeout })
+}
+
+#[tokio::test]
+async fn a_write_whose_gate_stays_shut_never_goes_out() {
+    let client = client_of_nowhere();
+    let mut call =
+        crate::settings::smtp_auth::write("contoso.com", "adele@contoso.com", crate::settings::Value::Enabled);
+    call.gate = Some(Gate(std::sync::Arc::new(|| Box::pin(async { Err("the disk is full".to_string()) }))));
+    match client.send(&call).await {
+        Err(CallError::Local { code, message }) => {
+            assert_eq!((code, message.as_str()), (NOT_RECORDED, "the disk is full"));
+        }
+        // A token asked of the closed port fails as Auth: the gate was passed by.
+        other => panic!("the write went on past its gate: {other:?}"),
+    }
+}

@@ -2,12 +2,13 @@
 //! setting, before, desired); after every (target, setting) its `row`; and every CSV row that was
 //! not a target. The report is rendered from it, and resume and rollback read it.
 //!
-//! An intent reaches the disk (write, then `fdatasync`) before its write goes out, and so does
-//! the row of a (target, setting) a write may have changed before the run counts it done. Other
-//! rows (nothing was written: a resume reads again what they say) and rejected CSV rows are
-//! queued without waiting, and reach the disk with the next sync or within a second. Records are
-//! written by one thread in groups: everything queued while the previous group was being synced
-//! goes out in the next write and shares one sync, so with many workers a sync covers many rows.
+//! Records are written at once, on the caller's thread (a small `write` to the page cache, which
+//! a crash of the process does not lose), and synced (`fdatasync`) by a thread of their own.
+//! An intent is on disk before its write goes out: the write waits for it past its turn at the
+//! pacer, and while writes wait in the pacer's line, one sync covers every intent in it. Rows are
+//! synced by the next sync, within a second in any case: a crash of the machine in that second
+//! can lose only rows a resume tells again by reading, for any write behind them has its intent.
+//! The end of a run makes everything durable before it is reported.
 //!
 //! Each line carries a checksum of its record (`{"crc":"…",` then the record's own fields), so
 //! a damaged journal (a disk that filled up mid-record, a flipped byte, a line break lost) costs
@@ -44,18 +45,44 @@ pub enum Record {
     Rejected { line: u64, reason: String },
 }
 
-/// Somebody waiting for everything queued so far to reach the disk.
-type Waiter = oneshot::Sender<std::io::Result<()>>;
+/// Somebody waiting for the disk to hold every record up to a number.
+type Waiter = (u64, oneshot::Sender<std::result::Result<(), Broken>>);
 
-/// Appends records durably, in groups.
+/// Why the journal can no longer vouch for what the run does: the first write or sync that failed.
+#[derive(Clone, Debug)]
+struct Broken(std::io::ErrorKind, String);
+
+/// Appends records; makes them durable in groups.
 pub struct Journal {
-    /// Lines queued and not yet written, in the order they were appended.
-    queued: Arc<Mutex<Vec<u8>>>,
-    /// Wakes the writer for somebody who waits on the disk.
+    /// Appends, on the caller's thread: one small `write` to the page cache, which a crash of
+    /// the process does not lose.
+    file: Mutex<File>,
+    /// The state shared with the thread that syncs.
+    shared: Arc<Shared>,
+    /// Wakes the syncing thread for somebody who waits on the disk.
     waiters: std_mpsc::Sender<Waiter>,
     path: PathBuf,
+    /// Records appended (and written) so far; a record's number is the count after it.
     pub records: Arc<AtomicU64>,
     pub syncs: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Records on disk: every record up to this number was written before its sync began.
+    synced: AtomicU64,
+    broken: Mutex<Option<Broken>>,
+}
+
+impl Shared {
+    fn broken(&self) -> Option<Broken> {
+        self.broken.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn break_with(&self, error: &std::io::Error) -> Broken {
+        let mut broken = self.broken.lock().unwrap_or_else(|e| e.into_inner());
+        broken.get_or_insert_with(|| Broken(error.kind(), error.to_string())).clone()
+    }
 }
 
 /// What starts every checksummed line.
@@ -90,20 +117,19 @@ impl Journal {
             file.write_all(b"\n").map_err(Error::io("cannot write the journal"))?;
         }
         let (waiters, receiver) = std_mpsc::channel();
-        let queued = Arc::new(Mutex::new(Vec::new()));
-        let writer = Writer {
-            file,
-            queued: queued.clone(),
-            records: Arc::new(AtomicU64::new(0)),
+        let records = Arc::new(AtomicU64::new(0));
+        let syncer = Syncer {
+            file: file.try_clone().map_err(Error::io("cannot open the journal for syncing"))?,
+            shared: Arc::new(Shared::default()),
+            records: records.clone(),
             syncs: Arc::new(AtomicU64::new(0)),
-            broken: None,
         };
-        let (records, syncs) = (writer.records.clone(), writer.syncs.clone());
+        let (shared, syncs) = (syncer.shared.clone(), syncer.syncs.clone());
         std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || writer.run(&receiver))
+            .spawn(move || syncer.run(&receiver))
             .map_err(Error::io("cannot start the journal writer"))?;
-        Ok(Journal { queued, waiters, path, records, syncs })
+        Ok(Journal { file: Mutex::new(file), shared, waiters, path, records, syncs })
     }
 
     pub fn path(&self) -> &Path {
@@ -112,34 +138,51 @@ impl Journal {
 
     /// Appends a record and returns once it is on disk.
     pub async fn append(&self, record: &Record) -> Result<()> {
-        self.queue(record);
-        self.flush().await
+        let number = self.append_later(record)?;
+        self.durable(number).await
     }
 
-    /// Queues a record without waiting for it to reach the disk: for records a crash may lose
-    /// because the run can tell again what they say (a row with no write behind it is read
-    /// again by a resume; a rejected CSV row is rejected again). They reach the disk with the
-    /// next sync, within [`LAZY_WRITE`] in any case, and [`Journal::flush`] makes them durable.
-    /// Nothing wakes the writer for them: on a throttled run that was a thread switch a row.
-    pub fn append_later(&self, record: &Record) {
-        self.queue(record);
-    }
-
-    fn queue(&self, record: &Record) {
+    /// Appends a record without waiting for the disk: it is written at once (a crash of the
+    /// process cannot lose it), and synced by the next sync anybody waits on, within
+    /// [`SYNC_AT_LEAST_EVERY`] in any case. Returns the record's number, for [`Journal::durable`].
+    pub fn append_later(&self, record: &Record) -> Result<u64> {
         let line = encode(record);
-        self.queued.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&line);
-        self.records.fetch_add(1, Ordering::Relaxed);
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Broken(kind, message)) = self.shared.broken() {
+            return Err(self.error(std::io::Error::new(kind, message)));
+        }
+        if let Err(error) = file.write_all(&line) {
+            self.shared.break_with(&error);
+            return Err(self.error(error));
+        }
+        Ok(self.records.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
-    /// Returns once every record queued so far is on disk.
+    /// Returns once every record appended so far is on disk.
     pub async fn flush(&self) -> Result<()> {
+        self.durable(self.records.load(Ordering::Acquire)).await
+    }
+
+    /// Returns once the record numbered `number` is on disk: at once when a sync already
+    /// covered it.
+    pub async fn durable(&self, number: u64) -> Result<()> {
+        if let Some(Broken(kind, message)) = self.shared.broken() {
+            return Err(self.error(std::io::Error::new(kind, message)));
+        }
+        if self.shared.synced.load(Ordering::Acquire) >= number {
+            return Ok(());
+        }
         let gone = || Error::Fatal(format!("the journal writer for {} stopped", self.path.display()));
         let (done, answer) = oneshot::channel();
-        self.waiters.send(done).map_err(|_| gone())?;
+        self.waiters.send((number, done)).map_err(|_| gone())?;
         answer
             .await
             .map_err(|_| gone())?
-            .map_err(Error::io(format!("cannot write the journal {}", self.path.display())))
+            .map_err(|Broken(kind, message)| self.error(std::io::Error::new(kind, message)))
+    }
+
+    fn error(&self, error: std::io::Error) -> Error {
+        Error::io(format!("cannot write the journal {}", self.path.display()))(error)
     }
 }
 
@@ -150,70 +193,64 @@ fn ends_with_newline(path: &Path) -> bool {
         && last[0] == b'\n'
 }
 
-/// How long a record somebody waits on may wait for company before its group is synced: at most
-/// this much later is each write sent.
+/// How long somebody who waits on the disk may wait for company before the sync: at most this
+/// much later does an intent's write go out, and one sync covers all who came meanwhile.
 const GROUP_LINGER: Duration = Duration::from_millis(20);
 
-/// Records nobody waits on are written (not synced) at least this often, so the file on disk
-/// stays close to the run.
-const LAZY_WRITE: Duration = Duration::from_secs(1);
+/// Records nobody waits on are synced at least this often: what a crash of the machine (not
+/// of the process) can lose.
+const SYNC_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 
-/// The thread that writes the journal.
-struct Writer {
+/// The thread that syncs the journal.
+struct Syncer {
     file: File,
-    queued: Arc<Mutex<Vec<u8>>>,
+    shared: Arc<Shared>,
     records: Arc<AtomicU64>,
     syncs: Arc<AtomicU64>,
-    /// The first write that failed: every later sync reports it (the file may have lost a
-    /// record in between).
-    broken: Option<(std::io::ErrorKind, String)>,
 }
 
-impl Writer {
-    /// Until the journal is dropped: whenever somebody waits, waits a moment for company, then
-    /// writes what is queued and syncs it for all of them; meanwhile writes lazily.
-    fn run(mut self, receiver: &std_mpsc::Receiver<Waiter>) {
+impl Syncer {
+    /// Until the journal is dropped: whenever somebody waits on a record not yet synced, waits a
+    /// moment for company, then syncs for all of them; meanwhile, once a second if anything is
+    /// new.
+    fn run(self, receiver: &std_mpsc::Receiver<Waiter>) {
         loop {
-            let first = match receiver.recv_timeout(LAZY_WRITE) {
+            let first = match receiver.recv_timeout(SYNC_AT_LEAST_EVERY) {
                 Ok(waiter) => waiter,
-                // A failed lazy write is kept in `broken`, and the next sync reports it.
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                    let _ = self.write(false);
+                    // A failed sync is kept in `broken`: the next one waited on reports it.
+                    let _ = self.sync_if_behind();
                     continue;
                 }
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => {
-                    let _ = self.write(false);
+                    let _ = self.sync_if_behind();
                     return;
                 }
             };
-            // Writes come paced, one at a time: waiting a moment for the next intents lets one
-            // sync make several durable (a sync costs a tenth of a millisecond of CPU and a disk
-            // flush).
-            std::thread::sleep(GROUP_LINGER);
-            // Waiters first, then the lines: a waiter's line was queued before it asked.
+            if self.shared.synced.load(Ordering::Acquire) < first.0 {
+                std::thread::sleep(GROUP_LINGER);
+            }
             let group: Vec<Waiter> = std::iter::once(first).chain(receiver.try_iter()).collect();
-            let result = self.write(true);
-            for waiter in group {
-                let _ = waiter.send(
-                    result.as_ref().map(|_| ()).map_err(|(kind, message)| std::io::Error::new(*kind, message.clone())),
-                );
+            let result = self.sync_if_behind();
+            for (_, waiter) in group {
+                let _ = waiter.send(result.clone());
             }
         }
     }
 
-    /// Writes what is queued, and syncs it when `durable`.
-    fn write(&mut self, durable: bool) -> std::result::Result<(), (std::io::ErrorKind, String)> {
-        let bytes = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|e| e.into_inner()));
-        if let Some(broken) = &self.broken {
-            return Err(broken.clone());
+    /// Syncs every record written so far, unless a sync already covered them.
+    fn sync_if_behind(&self) -> std::result::Result<(), Broken> {
+        if let Some(broken) = self.shared.broken() {
+            return Err(broken);
         }
-        let result = self.file.write_all(&bytes).and_then(|_| if durable { self.file.sync_data() } else { Ok(()) });
-        self.syncs.fetch_add(u64::from(durable), Ordering::Relaxed);
-        result.map_err(|error| {
-            let broken = (error.kind(), error.to_string());
-            self.broken = Some(broken.clone());
-            broken
-        })
+        let written = self.records.load(Ordering::Acquire);
+        if self.shared.synced.load(Ordering::Acquire) >= written {
+            return Ok(());
+        }
+        self.file.sync_data().map_err(|error| self.shared.break_with(&error))?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.shared.synced.fetch_max(written, Ordering::AcqRel);
+        Ok(())
     }
 }
 

@@ -53,17 +53,13 @@ pub struct Context {
 }
 
 impl Context {
-    /// Records a finished row, then tells the reporters. A row behind which a write may have
-    /// gone out is durable first; any other row a resume can tell again by reading, so it
-    /// reaches the disk with the next sync (and the end of the run makes it durable).
-    async fn finish(&self, mut row: Row) {
+    /// Records a finished row, then tells the reporters. The row is written at once (a crash
+    /// of the process cannot lose it) and synced within a second; a crash of the machine in that
+    /// second loses at most rows a resume tells again by reading: a write behind a row has its
+    /// intent on disk from before it went out.
+    fn finish(&self, mut row: Row) {
         row.tenant = self.client.tenant_id.clone();
-        let record = Record::Row(row.clone());
-        let wrote =
-            !matches!(row.outcome, Outcome::Compliant | Outcome::WouldChange | Outcome::Skipped | Outcome::Conflict);
-        if !wrote {
-            self.journal.append_later(&record);
-        } else if let Err(error) = self.journal.append(&record).await {
+        if let Err(error) = self.journal.append_later(&Record::Row(row.clone())) {
             tracing::error!("{error}; stopping the run");
             self.stop.request(StopReason::Journal(error.to_string()));
             return;
@@ -121,7 +117,8 @@ where
             None => break,
             Some(Entry::Problem(problem)) => {
                 if !context.done.was_rejected(problem.line) {
-                    context
+                    // A write that fails breaks the journal, and the flush at the end says so.
+                    let _ = context
                         .journal
                         .append_later(&Record::Rejected { line: problem.line, reason: problem.message.clone() });
                 }
@@ -196,7 +193,7 @@ fn record_unfinished(context: &Context) {
     for mut row in context.ledger.outstanding() {
         row.outcome = Outcome::Unfinished;
         row.tenant = context.client.tenant_id.clone();
-        context.journal.append_later(&Record::Row(row.clone()));
+        let _ = context.journal.append_later(&Record::Row(row.clone()));
         context.sink.emit(Event::Row(row));
     }
 }
@@ -215,7 +212,7 @@ async fn tenant_step(context: &Context) {
         };
         warn_if_smtp_auth_blocked(context, &row);
         if row.outcome != Outcome::Unfinished {
-            context.finish(row).await;
+            context.finish(row);
         }
     } else if context.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) {
         let reading = crate::settings::read(Setting::SecurityDefaults, &context.client, None, None).await;

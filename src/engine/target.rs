@@ -223,7 +223,7 @@ pub async fn process(context: &Context, target: &Target) {
                 for w in &wanted {
                     let row = concluded(context, timed(unresolved.close(fresh(w))));
                     if row.outcome != Outcome::Unfinished {
-                        context.finish(row).await;
+                        context.finish(row);
                     }
                 }
             }
@@ -258,7 +258,7 @@ pub async fn process(context: &Context, target: &Target) {
                             None => concluded(context, settle(context, row, expect, Some(user)).await),
                         };
                         if done.outcome != Outcome::Unfinished {
-                            context.finish(timed(done)).await;
+                            context.finish(timed(done));
                         }
                     }
                 };
@@ -321,14 +321,18 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
         before: row.before,
         desired: row.desired,
     };
-    if let Err(error) = context.journal.append(&intent).await {
-        // Nothing is written that the journal cannot vouch for: the row stays owed.
-        context.stop.request(StopReason::Journal(error.to_string()));
-        row.outcome = Outcome::Unfinished;
-        return row;
-    }
+    // Nothing is written that the journal cannot vouch for: the write waits, past its turn at
+    // the pacer, for its intent on disk; if the journal fails, the row stays owed.
+    let gate = match context.journal.append_later(&intent) {
+        Ok(number) => durable_intent(context, number),
+        Err(error) => {
+            context.stop.request(StopReason::Journal(error.to_string()));
+            row.outcome = Outcome::Unfinished;
+            return row;
+        }
+    };
     for _ in 0..WRITE_ROUNDS {
-        let answer = match write_or_confirm(context, &mut row, user).await {
+        let answer = match write_or_confirm(context, &mut row, user, &gate).await {
             Written::Answered(answer) => answer,
             Written::Confirmed { check, write } => {
                 row.attempts += check.attempts + 1;
@@ -370,6 +374,10 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
                     Err(error) => return row.failed(&error),
                 }
             }
+            Err(CallError::Local { code: crate::cloud::NOT_RECORDED, .. }) => {
+                row.outcome = Outcome::Unfinished;
+                return row;
+            }
             Err(error) => return row.failed(&error),
         }
     }
@@ -379,6 +387,21 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
         attempts: 0,
     };
     row.failed(&error)
+}
+
+/// A gate that opens once the intent numbered `number` is on disk; if the journal cannot be
+/// written, it stops the run and stays shut.
+fn durable_intent(context: &Context, number: u64) -> crate::cloud::Gate {
+    let (journal, stop) = (context.journal.clone(), context.stop.clone());
+    crate::cloud::Gate(std::sync::Arc::new(move || {
+        let (journal, stop) = (journal.clone(), stop.clone());
+        Box::pin(async move {
+            journal.durable(number).await.map_err(|error| {
+                stop.request(StopReason::Journal(error.to_string()));
+                error.to_string()
+            })
+        })
+    }))
 }
 
 /// How a write ended: its answer, or a read that showed it had taken effect while its answer was
@@ -394,10 +417,15 @@ enum Written {
 /// a run every worker would wait on those few ("The Tail at Scale", Dean and Barroso, CACM 2013).
 /// Only the read is extra: the write is never sent twice here, and a read that does not show it
 /// leaves the row waiting for its answer.
-async fn write_or_confirm(context: &Context, row: &mut Row, user: Option<&DirectoryUser>) -> Written {
+async fn write_or_confirm(
+    context: &Context,
+    row: &mut Row,
+    user: Option<&DirectoryUser>,
+    gate: &crate::cloud::Gate,
+) -> Written {
     let client = &context.client;
     let (sent, mut went_out) = tokio::sync::watch::channel(String::new());
-    let write = settings::write(row.setting, client, user, row.desired, std::sync::Arc::new(sent));
+    let write = settings::write(row.setting, client, user, row.desired, std::sync::Arc::new(sent), gate.clone());
     tokio::pin!(write);
     // The answer's time counts from when the write went out, not from its wait for a turn; the
     // writes' usual latency may become known while this one waits (the first of a run).

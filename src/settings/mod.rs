@@ -261,6 +261,7 @@ pub async fn write(
     user: Option<&DirectoryUser>,
     value: Value,
     sent: std::sync::Arc<tokio::sync::watch::Sender<String>>,
+    gate: crate::cloud::Gate,
 ) -> Result<Answer, CallError> {
     let mut call = match (setting, user) {
         (Setting::SecurityDefaults, _) => security_defaults::write(value),
@@ -271,5 +272,6 @@ pub async fn write(
         }
     };
     call.sent = Some(sent);
+    call.gate = Some(gate);
     client.send(&call).await
 }

@@ -156,8 +156,8 @@ fn unfinished_and_retried_rows_are_not_done() {
 async fn records_queued_without_waiting_reach_the_disk_with_the_next_sync_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(dir.path()).unwrap();
-    journal.append_later(&Record::Rejected { line: 2, reason: "bad".into() });
-    journal.append_later(&Record::Row(row(3, Setting::SmtpAuth)));
+    journal.append_later(&Record::Rejected { line: 2, reason: "bad".into() }).unwrap();
+    journal.append_later(&Record::Row(row(3, Setting::SmtpAuth))).unwrap();
     journal.append(&Record::Row(row(4, Setting::SmtpAuth))).await.unwrap();
     let lines: Vec<u64> = read(&dir.path().join(FILE_NAME))
         .unwrap()
@@ -169,4 +169,16 @@ async fn records_queued_without_waiting_reach_the_disk_with_the_next_sync_in_ord
     assert_eq!(lines, [2, 3, 4], "queued records first, in the order they came");
     assert_eq!(journal.records.load(Ordering::Relaxed), 3);
     assert_eq!(journal.syncs.load(Ordering::Relaxed), 1, "one sync for all three");
+}
+
+#[tokio::test]
+async fn a_record_an_earlier_sync_covered_is_durable_without_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let first = journal.append_later(&Record::Row(row(2, Setting::SmtpAuth))).unwrap();
+    let second = journal.append_later(&Record::Row(row(3, Setting::SmtpAuth))).unwrap();
+    journal.durable(second).await.unwrap();
+    journal.durable(first).await.unwrap();
+    journal.flush().await.unwrap();
+    assert_eq!(journal.syncs.load(Ordering::Relaxed), 1, "the intents in line share the sync of the first to go");
 }
