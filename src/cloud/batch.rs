@@ -19,10 +19,35 @@ use crate::secret::SecretString;
 
 /// The most requests Graph takes in one batch.
 pub const BATCH_LIMIT: usize = 20;
-/// How long a batch waits for company once its first request is in. Requests come paced (800 a
-/// second at most for a large tenant), so a short wait sends batches of two or three; 50 ms fills
-/// them at the budget's rate and costs one such wait per request.
+/// How long a batch waits for company once its first request is in, at least and at most.
+/// Requests come paced (800 a second at most for a large tenant), so a short wait sends batches
+/// of two or three. A batch waits as long as its requests, coming at the pace they have come,
+/// take to fill it: each batch sent and answered is a wake-up for the runner, and on a throttled
+/// run, where requests wait their turn anyway, fuller batches cost no time. At the shortest wait,
+/// a run's first requests (before any pace is known) and a fast stream go without delay.
 const LINGER: Duration = Duration::from_millis(50);
+const LONGEST_LINGER: Duration = Duration::from_millis(250);
+
+/// The time between requests, averaged over the last few dozen: how long a batch takes to fill.
+struct Pace {
+    gap: Option<Duration>,
+    last: Option<tokio::time::Instant>,
+}
+
+impl Pace {
+    fn arrived(&mut self, now: tokio::time::Instant) {
+        if let Some(last) = self.last {
+            let gap = now.duration_since(last).min(LONGEST_LINGER);
+            self.gap = Some(self.gap.map_or(gap, |average| average.mul_f64(0.95) + gap.mul_f64(0.05)));
+        }
+        self.last = Some(now);
+    }
+
+    /// How long a batch just begun waits for company.
+    fn linger(&self) -> Duration {
+        self.gap.map_or(LINGER, |gap| (gap * (BATCH_LIMIT as u32 - 1)).clamp(LINGER, LONGEST_LINGER))
+    }
+}
 
 /// A `$batch` answer: the items' answers, each body kept as the bytes it came as. Every field but
 /// the body is read loosely (any JSON type, or missing), as the old `Value` reading did: one odd
@@ -127,13 +152,21 @@ impl Batcher {
 }
 
 async fn gather(mut receiver: mpsc::UnboundedReceiver<Item>, sender: Arc<Sender>) {
+    let mut pace = Pace { gap: None, last: None };
     while let Some(first) = receiver.recv().await {
+        let now = tokio::time::Instant::now();
+        pace.arrived(now);
         let mut items = vec![first];
-        let deadline = tokio::time::Instant::now() + LINGER;
+        // A quick read's deadline runs while its batch waits: a short request timeout keeps the
+        // wait short too.
+        let deadline = now + pace.linger().min(LINGER.max(sender.timeout / 4));
         while items.len() < BATCH_LIMIT {
             tokio::select! {
                 item = receiver.recv() => match item {
-                    Some(item) => items.push(item),
+                    Some(item) => {
+                        pace.arrived(tokio::time::Instant::now());
+                        items.push(item);
+                    }
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline) => break,

@@ -192,11 +192,15 @@ impl Pacer {
                 Line::GoAhead => None,
             };
             let turn = self.limiter_turn.lock().await;
-            let limiter = self.lock().limiter.clone();
+            let (limiter, group) = {
+                let rate = self.lock();
+                (rate.limiter.clone(), rate::group_wait(rate.current))
+            };
             // On the runtime's own timer: governor's `until_ready` sleeps on a timer thread of its
-            // own, and every wake-up from it is a switch between threads.
+            // own, and every wake-up from it is a switch between threads. Once the head of the line
+            // has to wait, it waits until a few turns are due, and those behind it go at once.
             while let Err(not_until) = limiter.check() {
-                tokio::time::sleep(not_until.wait_time_from(governor::clock::Clock::now(&self.clock))).await;
+                tokio::time::sleep(not_until.wait_time_from(governor::clock::Clock::now(&self.clock)) + group).await;
             }
             drop(turn);
             drop(place);

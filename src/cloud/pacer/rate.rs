@@ -58,6 +58,15 @@ pub(super) fn limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
     limiter_with_burst(rate, rate / 10.0)
 }
 
+/// How much longer than its own turn the head of a line waits, so that the turns of those behind
+/// it are due when it wakes and they go at once: one wake-up of the runner for several requests
+/// (on a throttled run, a wake-up is most of what a request costs). It leaves one turn of the
+/// limiter's burst unused, so a late wake-up loses none of the rate.
+pub(super) fn group_wait(rate: f64) -> Duration {
+    let burst = (rate / 10.0).ceil().max(1.0);
+    if burst < 3.0 { Duration::ZERO } else { Duration::from_secs_f64((burst - 2.0) / rate.max(FLOOR)) }
+}
+
 /// The limiter a pacer starts with: it lets a whole second's worth of its start rate go at once.
 /// The service's buckets start full and hold ten seconds of budget or more (Graph's are per 10 s
 /// and per 2 min 30 s, "Identity and access service limits", learn.microsoft.com/graph/

@@ -235,3 +235,16 @@ async fn a_page_that_targets_wait_on_goes_ahead_of_the_line() {
     let page = seen.iter().position(|id| *id == 99).unwrap();
     assert!(page <= through_before_page + 1, "behind at most the one at the limiter: {seen:?}");
 }
+
+#[test]
+fn the_head_of_a_line_waits_for_a_group_and_leaves_a_turn_of_slack() {
+    assert_eq!(rate::group_wait(20.0), Duration::ZERO, "a burst of two: nothing to group");
+    for rate in [25.0, 30.0, 100.0, 1400.0] {
+        let burst = (rate / 10.0_f64).ceil();
+        // The head wakes when its own turn and the group's are due: all must fit in the burst,
+        // with one turn to spare for a late wake-up.
+        let due = rate * (1.0 / rate + rate::group_wait(rate).as_secs_f64());
+        assert!(due >= 2.0 - 1e-6, "at {rate}/s a group of {due:.1}");
+        assert!(due <= burst - 1.0 + 1e-6, "at {rate}/s, {due:.1} turns due of a burst of {burst}");
+    }
+}
