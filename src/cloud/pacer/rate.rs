@@ -55,7 +55,12 @@ pub(super) const FLOOR: f64 = 0.5;
 
 pub(super) fn limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
     // A burst of a tenth of a second's worth keeps many workers busy without bunching requests.
-    limiter_with_burst(rate, rate / 10.0)
+    limiter_with_burst(rate, burst(rate))
+}
+
+/// A tenth of a second's worth of turns, at least one: the burst a running limiter allows.
+fn burst(rate: f64) -> f64 {
+    (rate / 10.0).ceil().max(1.0)
 }
 
 /// How much longer than its own turn the head of a line waits, so that the turns of those behind
@@ -63,7 +68,7 @@ pub(super) fn limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
 /// (on a throttled run, a wake-up is most of what a request costs). It leaves one turn of the
 /// limiter's burst unused, so a late wake-up loses none of the rate.
 pub(super) fn group_wait(rate: f64) -> Duration {
-    let burst = (rate / 10.0).ceil().max(1.0);
+    let burst = burst(rate);
     if burst < 3.0 { Duration::ZERO } else { Duration::from_secs_f64((burst - 2.0) / rate.max(FLOOR)) }
 }
 
