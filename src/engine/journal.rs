@@ -2,13 +2,15 @@
 //! setting, before, desired); after every (target, setting) its `row`; and every CSV row that was
 //! not a target. The report is rendered from it, and resume and rollback read it.
 //!
-//! Records are written at once, on the caller's thread (a small `write` to the page cache, which
-//! a crash of the process does not lose), and synced (`fdatasync`) by a thread of their own.
+//! Records are queued in memory on the caller's thread, and a thread of their own writes and
+//! syncs (`fdatasync`) them in groups: one `write` and one sync for all that came meanwhile, not
+//! a system call per record (a throttled run spends its CPU on waking up, not on work).
 //! An intent is on disk before its write goes out: the write waits for it past its turn at the
 //! pacer, and while writes wait in the pacer's line, one sync covers every intent in it. Rows are
-//! synced by the next sync, within a second in any case: a crash of the machine in that second
-//! can lose only rows a resume tells again by reading, for any write behind them has its intent.
-//! The end of a run makes everything durable before it is reported.
+//! written and synced by the next sync, within a second in any case: a crash in that second (of
+//! the process or the machine) can lose only rows a resume tells again by reading, for any write
+//! behind them has its intent on disk. Dropping the journal writes what is queued (a run that
+//! fails or panics keeps its rows); the end of a run makes everything durable before the report.
 //!
 //! Each line carries a checksum of its record (`{"crc":"…",` then the record's own fields), so
 //! a damaged journal (a disk that filled up mid-record, a flipped byte, a line break lost) costs
@@ -24,7 +26,7 @@ use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
+use tokio::sync::Notify;
 
 use super::events::{Outcome, Row};
 use crate::error::{Error, Result};
@@ -45,33 +47,43 @@ pub enum Record {
     Rejected { line: u64, reason: String },
 }
 
-/// Somebody waiting for the disk to hold every record up to a number.
-type Waiter = (u64, oneshot::Sender<std::result::Result<(), Broken>>);
-
 /// Why the journal can no longer vouch for what the run does: the first write or sync that failed.
 #[derive(Clone, Debug)]
 struct Broken(std::io::ErrorKind, String);
 
 /// Appends records; makes them durable in groups.
 pub struct Journal {
-    /// Appends, on the caller's thread: one small `write` to the page cache, which a crash of
-    /// the process does not lose.
-    file: Mutex<File>,
-    /// The state shared with the thread that syncs.
+    /// The state shared with the thread that writes and syncs.
     shared: Arc<Shared>,
-    /// Wakes the syncing thread for somebody who waits on the disk.
-    waiters: std_mpsc::Sender<Waiter>,
+    /// Asks the syncing thread to sync every record up to a number.
+    demands: std_mpsc::Sender<u64>,
+    /// Wakes, from the runtime's own thread, everybody waiting on the disk (see
+    /// [`Journal::durable`]).
+    nearby: Notify,
     path: PathBuf,
-    /// Records appended (and written) so far; a record's number is the count after it.
+    /// Records appended so far (queued or written); a record's number is the count after it.
     pub records: Arc<AtomicU64>,
     pub syncs: Arc<AtomicU64>,
 }
 
-#[derive(Default)]
 struct Shared {
+    /// Records appended and not yet written, in order.
+    queue: Mutex<Queue>,
+    /// Writes the queue; held from taking the queue to the end of its `write`, so that what is
+    /// taken reaches the file in order.
+    file: Mutex<File>,
     /// Records on disk: every record up to this number was written before its sync began.
     synced: AtomicU64,
+    /// Wakes one of those waiting on the disk when a sync they asked for ends.
+    sync_ended: Notify,
     broken: Mutex<Option<Broken>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    lines: Vec<u8>,
+    /// The number of the last record in `lines` (or written before them).
+    last: u64,
 }
 
 impl Shared {
@@ -82,6 +94,20 @@ impl Shared {
     fn break_with(&self, error: &std::io::Error) -> Broken {
         let mut broken = self.broken.lock().unwrap_or_else(|e| e.into_inner());
         broken.get_or_insert_with(|| Broken(error.kind(), error.to_string())).clone()
+    }
+
+    /// Writes every queued record in one `write`; returns the number of the last one written.
+    fn write_queued(&self) -> std::result::Result<u64, Broken> {
+        if let Some(broken) = self.broken() {
+            return Err(broken);
+        }
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let (lines, last) = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            (std::mem::take(&mut queue.lines), queue.last)
+        };
+        file.write_all(&lines).map_err(|error| self.break_with(&error))?;
+        Ok(last)
     }
 }
 
@@ -116,20 +142,22 @@ impl Journal {
         if file.metadata().map(|m| m.len() > 0).unwrap_or(false) && !ends_with_newline(&path) {
             file.write_all(b"\n").map_err(Error::io("cannot write the journal"))?;
         }
-        let (waiters, receiver) = std_mpsc::channel();
-        let records = Arc::new(AtomicU64::new(0));
-        let syncer = Syncer {
-            file: file.try_clone().map_err(Error::io("cannot open the journal for syncing"))?,
-            shared: Arc::new(Shared::default()),
-            records: records.clone(),
-            syncs: Arc::new(AtomicU64::new(0)),
-        };
-        let (shared, syncs) = (syncer.shared.clone(), syncer.syncs.clone());
+        let (demands, receiver) = std_mpsc::channel();
+        let shared = Arc::new(Shared {
+            queue: Mutex::default(),
+            file: Mutex::new(file),
+            synced: AtomicU64::new(0),
+            sync_ended: Notify::new(),
+            broken: Mutex::new(None),
+        });
+        let syncer = Syncer { shared: shared.clone(), syncs: Arc::new(AtomicU64::new(0)) };
+        let syncs = syncer.syncs.clone();
         std::thread::Builder::new()
             .name("journal".into())
             .spawn(move || syncer.run(&receiver))
             .map_err(Error::io("cannot start the journal writer"))?;
-        Ok(Journal { file: Mutex::new(file), shared, waiters, path, records, syncs })
+        let records = Arc::new(AtomicU64::new(0));
+        Ok(Journal { shared, demands, nearby: Notify::new(), path, records, syncs })
     }
 
     pub fn path(&self) -> &Path {
@@ -144,20 +172,18 @@ impl Journal {
         self.durable(number).await
     }
 
-    /// Appends a record without waiting for the disk: it is written at once (a crash of the
-    /// process cannot lose it), and synced by the next sync anybody waits on, within
-    /// [`SYNC_AT_LEAST_EVERY`] in any case. Returns the record's number, for [`Journal::durable`].
+    /// Appends a record without waiting for the disk: it is queued, then written and synced by
+    /// the next sync anybody waits on, within [`SYNC_AT_LEAST_EVERY`] in any case. Returns the
+    /// record's number, for [`Journal::durable`].
     pub fn append_later(&self, record: &Record) -> Result<u64> {
-        let line = encode(record);
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(Broken(kind, message)) = self.shared.broken() {
             return Err(self.error(std::io::Error::new(kind, message)));
         }
-        if let Err(error) = file.write_all(&line) {
-            self.shared.break_with(&error);
-            return Err(self.error(error));
-        }
-        Ok(self.records.fetch_add(1, Ordering::AcqRel) + 1)
+        let line = encode(record);
+        let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.lines.extend_from_slice(&line);
+        queue.last = self.records.fetch_add(1, Ordering::AcqRel) + 1;
+        Ok(queue.last)
     }
 
     /// Returns once every record appended so far is on disk.
@@ -166,25 +192,43 @@ impl Journal {
     }
 
     /// Returns once the record numbered `number` is on disk: at once when a sync already
-    /// covered it.
+    /// covered it. The syncing thread wakes one waiter when a sync ends, and that one wakes the
+    /// rest from the runtime's thread: a wake-up from another thread costs a system call and a
+    /// turn of the runtime each, and a sync often ends the wait of a dozen writes.
     pub async fn durable(&self, number: u64) -> Result<()> {
-        if let Some(Broken(kind, message)) = self.shared.broken() {
-            return Err(self.error(std::io::Error::new(kind, message)));
+        loop {
+            if let Some(Broken(kind, message)) = self.shared.broken() {
+                return Err(self.error(std::io::Error::new(kind, message)));
+            }
+            if self.shared.synced.load(Ordering::Acquire) >= number {
+                return Ok(());
+            }
+            let sync_ended = self.shared.sync_ended.notified();
+            let nearby = self.nearby.notified();
+            tokio::pin!(sync_ended, nearby);
+            // Listening before asking: a sync that ends in between is not missed.
+            sync_ended.as_mut().enable();
+            nearby.as_mut().enable();
+            if self.demands.send(number).is_err() {
+                return Err(Error::Fatal(format!("the journal writer for {} stopped", self.path.display())));
+            }
+            tokio::select! {
+                () = &mut sync_ended => self.nearby.notify_waiters(),
+                () = &mut nearby => {}
+            }
         }
-        if self.shared.synced.load(Ordering::Acquire) >= number {
-            return Ok(());
-        }
-        let gone = || Error::Fatal(format!("the journal writer for {} stopped", self.path.display()));
-        let (done, answer) = oneshot::channel();
-        self.waiters.send((number, done)).map_err(|_| gone())?;
-        answer
-            .await
-            .map_err(|_| gone())?
-            .map_err(|Broken(kind, message)| self.error(std::io::Error::new(kind, message)))
     }
 
     fn error(&self, error: std::io::Error) -> Error {
         Error::io(format!("cannot write the journal {}", self.path.display()))(error)
+    }
+}
+
+impl Drop for Journal {
+    /// Writes what is queued, so that a run that ends early (an error, a panic) keeps its rows;
+    /// the thread that syncs syncs it as it stops.
+    fn drop(&mut self) {
+        let _ = self.shared.write_queued();
     }
 }
 
@@ -203,11 +247,9 @@ const GROUP_LINGER: Duration = Duration::from_millis(20);
 /// of the process) can lose.
 const SYNC_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 
-/// The thread that syncs the journal.
+/// The thread that writes and syncs the journal.
 struct Syncer {
-    file: File,
     shared: Arc<Shared>,
-    records: Arc<AtomicU64>,
     syncs: Arc<AtomicU64>,
 }
 
@@ -215,10 +257,10 @@ impl Syncer {
     /// Until the journal is dropped: whenever somebody waits on a record not yet synced, waits a
     /// moment for company, then syncs for all of them; meanwhile, once a second if anything is
     /// new.
-    fn run(self, receiver: &std_mpsc::Receiver<Waiter>) {
+    fn run(self, receiver: &std_mpsc::Receiver<u64>) {
         loop {
             let first = match receiver.recv_timeout(SYNC_AT_LEAST_EVERY) {
-                Ok(waiter) => waiter,
+                Ok(number) => number,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
                     // A failed sync is kept in `broken`: the next one waited on reports it.
                     let _ = self.sync_if_behind();
@@ -229,27 +271,26 @@ impl Syncer {
                     return;
                 }
             };
-            if self.shared.synced.load(Ordering::Acquire) < first.0 {
+            if self.shared.synced.load(Ordering::Acquire) < first {
                 std::thread::sleep(GROUP_LINGER);
             }
-            let group: Vec<Waiter> = std::iter::once(first).chain(receiver.try_iter()).collect();
-            let result = self.sync_if_behind();
-            for (_, waiter) in group {
-                let _ = waiter.send(result.clone());
-            }
+            // Everybody who asked meanwhile: their records were queued before they asked.
+            receiver.try_iter().for_each(drop);
+            // A failed sync is kept in `broken`, which the waiters read.
+            let _ = self.sync_if_behind();
+            self.shared.sync_ended.notify_one();
         }
     }
 
-    /// Syncs every record written so far, unless a sync already covered them.
+    /// Writes and syncs every record appended so far, unless a sync already covered them.
     fn sync_if_behind(&self) -> std::result::Result<(), Broken> {
-        if let Some(broken) = self.shared.broken() {
-            return Err(broken);
-        }
-        let written = self.records.load(Ordering::Acquire);
+        let written = self.shared.write_queued()?;
         if self.shared.synced.load(Ordering::Acquire) >= written {
             return Ok(());
         }
-        self.file.sync_data().map_err(|error| self.shared.break_with(&error))?;
+        let file = self.shared.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.sync_data().map_err(|error| self.shared.break_with(&error))?;
+        drop(file);
         self.syncs.fetch_add(1, Ordering::Relaxed);
         self.shared.synced.fetch_max(written, Ordering::AcqRel);
         Ok(())
@@ -338,6 +379,13 @@ fn verified(segment: &[u8]) -> Option<(Record, bool)> {
     let mut json = Vec::with_capacity(segment.len());
     json.push(b'{');
     json.extend_from_slice(&segment[PREFIX_LEN..]);
+    // Nearly every segment is one whole record: checked and parsed once. Only one that is not
+    // is scanned for where its record ends.
+    if fnv1a(&json) == expected
+        && let Ok(record) = serde_json::from_slice(&json)
+    {
+        return Some((record, true));
+    }
     let mut values = serde_json::Deserializer::from_slice(&json).into_iter::<serde::de::IgnoredAny>();
     values.next()?.ok()?;
     let end = values.byte_offset();

@@ -53,10 +53,9 @@ pub struct Context {
 }
 
 impl Context {
-    /// Records a finished row, then tells the reporters. The row is written at once (a crash
-    /// of the process cannot lose it) and synced within a second; a crash of the machine in that
-    /// second loses at most rows a resume tells again by reading: a write behind a row has its
-    /// intent on disk from before it went out.
+    /// Records a finished row, then tells the reporters. The row is written and synced within
+    /// a second; a crash in that second loses at most rows a resume tells again by reading: a
+    /// write behind a row has its intent on disk from before it went out.
     fn finish(&self, mut row: Row) {
         row.tenant = self.client.tenant_id.clone();
         if let Err(error) = self.journal.append_later(&Record::Row(row.clone())) {

@@ -182,3 +182,27 @@ async fn a_record_an_earlier_sync_covered_is_durable_without_another() {
     journal.flush().await.unwrap();
     assert_eq!(journal.syncs.load(Ordering::Relaxed), 1, "the intents in line share the sync of the first to go");
 }
+
+#[tokio::test]
+async fn records_queued_when_the_journal_is_dropped_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    journal.append_later(&Record::Row(row(2, Setting::SmtpAuth))).unwrap();
+    journal.append_later(&Record::Row(row(3, Setting::SmtpAuth))).unwrap();
+    drop(journal);
+    let rows = read(&dir.path().join(FILE_NAME)).unwrap().count();
+    assert_eq!(rows, 2, "a run that ends early keeps the rows it queued");
+}
+
+#[tokio::test]
+async fn one_sync_ends_the_wait_of_everybody_it_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let numbers: Vec<u64> =
+        (2..12).map(|line| journal.append_later(&Record::Row(row(line, Setting::SmtpAuth))).unwrap()).collect();
+    // One waiter is woken from the syncing thread; it must wake the others.
+    let waits = numbers.iter().map(|&number| journal.durable(number));
+    let done = tokio::time::timeout(std::time::Duration::from_secs(30), futures_util::future::join_all(waits)).await;
+    assert!(done.expect("every waiter woken").iter().all(Result::is_ok));
+    assert_eq!(journal.syncs.load(Ordering::Relaxed), 1, "the waiters shared one sync");
+}
