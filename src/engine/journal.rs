@@ -36,7 +36,7 @@ pub const FILE_NAME: &str = "journal.jsonl";
 
 /// One line of the journal.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "record", rename_all = "kebab-case")]
+#[serde(tag = "record", rename_all = "kebab-case", try_from = "Fields")]
 pub enum Record {
     /// About to write `desired` over `before`.
     Intent { line: u64, identity: String, user_id: String, setting: Setting, before: Option<Value>, desired: Value },
@@ -45,6 +45,82 @@ pub enum Record {
     Row(Row),
     /// A CSV row that is not a target.
     Rejected { line: u64, reason: String },
+}
+
+/// Every field a record may have, read in one pass: serde reads an internally tagged enum by
+/// first copying each record into a tree of its own, and reading a journal (each report, resume
+/// and rollback) did little else.
+#[derive(Deserialize)]
+struct Fields {
+    record: Kind,
+    line: u64,
+    #[serde(default)]
+    identity: String,
+    #[serde(default)]
+    user_id: String,
+    setting: Option<Setting>,
+    #[serde(default)]
+    before: Option<Value>,
+    desired: Option<Value>,
+    #[serde(default)]
+    after: Option<Value>,
+    outcome: Option<Outcome>,
+    #[serde(default)]
+    attempts: u32,
+    #[serde(default)]
+    error_code: String,
+    #[serde(default)]
+    error_message: String,
+    #[serde(default)]
+    request_id: String,
+    #[serde(default)]
+    client_request_id: String,
+    #[serde(default)]
+    duration_ms: u64,
+    #[serde(default)]
+    tenant: String,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Kind {
+    Intent,
+    Row,
+    Rejected,
+}
+
+impl TryFrom<Fields> for Record {
+    type Error = &'static str;
+
+    fn try_from(fields: Fields) -> std::result::Result<Record, &'static str> {
+        let Fields { line, identity, user_id, before, after, .. } = fields;
+        let setting = fields.setting.ok_or("a record without its setting");
+        let desired = fields.desired.ok_or("a record without the desired value");
+        Ok(match fields.record {
+            Kind::Intent => Record::Intent { line, identity, user_id, setting: setting?, before, desired: desired? },
+            Kind::Row => Record::Row(Row {
+                line,
+                identity,
+                user_id,
+                setting: setting?,
+                before,
+                desired: desired?,
+                after,
+                outcome: fields.outcome.ok_or("a row without its outcome")?,
+                attempts: fields.attempts,
+                error_code: fields.error_code,
+                error_message: fields.error_message,
+                request_id: fields.request_id,
+                client_request_id: fields.client_request_id,
+                duration_ms: fields.duration_ms,
+                tenant: fields.tenant,
+            }),
+            Kind::Rejected => {
+                Record::Rejected { line, reason: fields.reason.ok_or("a rejected row without its reason")? }
+            }
+        })
+    }
 }
 
 /// Why the journal can no longer vouch for what the run does: the first write or sync that failed.
@@ -344,7 +420,7 @@ impl Records {
             return;
         }
         let starts: Vec<usize> =
-            line.windows(MARKER.len()).enumerate().filter(|(_, w)| *w == MARKER).map(|(i, _)| i).collect();
+            (0..line.len()).filter(|&i| line[i] == MARKER[0] && line[i..].starts_with(MARKER)).collect();
         if starts.is_empty() {
             // A journal written before records carried checksums.
             match serde_json::from_slice(line) {

@@ -206,3 +206,23 @@ async fn one_sync_ends_the_wait_of_everybody_it_covered() {
     assert!(done.expect("every waiter woken").iter().all(Result::is_ok));
     assert_eq!(journal.syncs.load(Ordering::Relaxed), 1, "the waiters shared one sync");
 }
+
+#[test]
+fn every_kind_of_record_reads_back_as_written() {
+    let intent = Record::Intent {
+        line: 7,
+        identity: "user7@contoso.com".into(),
+        user_id: "u7".into(),
+        setting: Setting::PerUserMfa,
+        before: None,
+        desired: Value::Disabled,
+    };
+    let mut failed = row(8, Setting::SmtpAuth);
+    (failed.outcome, failed.error_code, failed.tenant) = (Outcome::Failed, "Forbidden".into(), "t".into());
+    let records = [intent, Record::Row(failed), Record::Rejected { line: 9, reason: "no identity".into() }];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    std::fs::write(&path, records.iter().flat_map(encode).collect::<Vec<u8>>()).unwrap();
+    let read: Vec<String> = read(&path).unwrap().map(|record| format!("{record:?}")).collect();
+    assert_eq!(read, records.iter().map(|record| format!("{record:?}")).collect::<Vec<_>>());
+}
