@@ -58,9 +58,11 @@ pub(super) fn limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
     limiter_with_burst(rate, burst(rate))
 }
 
-/// A tenth of a second's worth of turns, at least one: the burst a running limiter allows.
-fn burst(rate: f64) -> f64 {
-    (rate / 10.0).ceil().max(1.0)
+/// The burst a running limiter allows: a tenth of a second's worth of turns, and at a low rate
+/// (Exchange's 25 a second, Graph's 20 writes) up to a quarter of a second's worth, five turns at
+/// most, so that its turns come in groups (see [`group_wait`]); at least one.
+pub(super) fn burst(rate: f64) -> f64 {
+    (rate / 10.0).ceil().max((rate / 4.0).ceil().min(5.0)).max(1.0)
 }
 
 /// How much longer than its own turn the head of a line waits, so that the turns of those behind
