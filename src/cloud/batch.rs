@@ -26,7 +26,7 @@ pub const BATCH_LIMIT: usize = 20;
 /// run, where requests wait their turn anyway, fuller batches cost no time. At the shortest wait,
 /// a run's first requests (before any pace is known) and a fast stream go without delay.
 const LINGER: Duration = Duration::from_millis(50);
-const LONGEST_LINGER: Duration = Duration::from_millis(250);
+const LONGEST_LINGER: Duration = Duration::from_millis(400);
 
 /// The time between requests, averaged over the last few dozen: how long a batch takes to fill.
 struct Pace {
@@ -43,9 +43,10 @@ impl Pace {
         self.last = Some(now);
     }
 
-    /// How long a batch just begun waits for company.
+    /// How long a batch just begun waits for company: twice what filling it takes at the
+    /// average pace, for requests come in groups (the pacer's turns), not evenly.
     fn linger(&self) -> Duration {
-        self.gap.map_or(LINGER, |gap| (gap * (BATCH_LIMIT as u32 - 1)).clamp(LINGER, LONGEST_LINGER))
+        self.gap.map_or(LINGER, |gap| (gap * 2 * (BATCH_LIMIT as u32 - 1)).clamp(LINGER, LONGEST_LINGER))
     }
 }
 

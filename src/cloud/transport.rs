@@ -94,6 +94,7 @@ pub async fn receive_at_most(request: reqwest::RequestBuilder, cap: usize) -> Re
     Ok(RawAnswer { status, headers, body })
 }
 
+/// Header names as they come: `http` keeps every name in lower case already.
 pub fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
-    headers.iter().filter_map(|(k, v)| Some((k.as_str().to_lowercase(), v.to_str().ok()?.to_string()))).collect()
+    headers.iter().filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))).collect()
 }
