@@ -58,11 +58,13 @@ pub(super) fn limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
     limiter_with_burst(rate, burst(rate))
 }
 
-/// The burst a running limiter allows: a tenth of a second's worth of turns, and at a low rate
-/// (Exchange's 25 a second, Graph's 20 writes) up to a quarter of a second's worth, five turns at
-/// most, so that its turns come in groups (see [`group_wait`]); at least one.
+/// The burst a running limiter allows: a tenth of a second's worth of turns, at least one; from
+/// 20 a second (Exchange's 25, Graph's 20 writes) up to a quarter of a second's worth, five turns
+/// at most, so that its turns come in groups (see [`group_wait`]). Below that (a shard's share of
+/// a budget, a rate cut by 429s) turns go one by one, as they always did.
 pub(super) fn burst(rate: f64) -> f64 {
-    (rate / 10.0).ceil().max((rate / 4.0).ceil().min(5.0)).max(1.0)
+    let tenth = (rate / 10.0).ceil().max(1.0);
+    if rate < 20.0 { tenth } else { tenth.max((rate / 4.0).ceil().min(5.0)) }
 }
 
 /// How much longer than its own turn the head of a line waits, so that the turns of those behind
