@@ -2,7 +2,8 @@
 //! operating system drops the lock when the holder dies, so a crashed run blocks nobody; the file
 //! says who holds it so the one refused can say so. The shards of one run (`--shard K/N`) work on
 //! disjoint targets: each holds the tenant's lock shared and its own shard's lock exclusively, so
-//! they run side by side and a run of the whole tenant waits for all of them.
+//! they run side by side and a run of the whole tenant waits for all of them. A shard that ends
+//! says so in its lock file, so that the shards still at work can take up the budget it spent.
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -13,9 +14,27 @@ use crate::error::{Error, Result};
 /// Held for the life of a run.
 #[derive(Debug)]
 pub struct TenantLock {
-    _files: Vec<File>,
+    /// The tenant's lock, then (for a shard) the shard's own.
+    files: Vec<File>,
     pub path: PathBuf,
+    /// The tenant it locks (its id).
+    pub tenant: String,
+    shard: Option<Seat>,
 }
+
+/// Where a shard sits among the shards of its run.
+#[derive(Debug)]
+struct Seat {
+    state_dir: PathBuf,
+    shard: (u32, u32),
+    /// When it took its lock (milliseconds since 1970): an end a sibling wrote before that was an
+    /// earlier run's.
+    since: u128,
+}
+
+/// How a shard's lock file says that the shard ended: this, then the time (milliseconds since
+/// 1970). Read by its siblings; written, like the holder line, by `remediate` alone.
+const ENDED: &str = "ended at unix-ms ";
 
 /// The default state directory: `$XDG_CACHE_HOME/remediate`, else `~/.cache/remediate`.
 pub fn default_state_dir() -> PathBuf {
@@ -37,19 +56,82 @@ fn file_name(tenant: &str) -> String {
     format!("tenant-{}.lock", safe_tenant(tenant))
 }
 
+fn shard_file(state_dir: &Path, tenant: &str, (k, n): (u32, u32)) -> PathBuf {
+    state_dir.join(format!("tenant-{}.shard-{k}-of-{n}.lock", safe_tenant(tenant)))
+}
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_millis())
+}
+
 /// Takes the lock for `tenant` (its id, so that every name of one tenant is one lock), or for one
 /// shard of it, or says who holds it.
 pub fn acquire(state_dir: &Path, tenant: &str, command: &str, shard: Option<(u32, u32)>) -> Result<TenantLock> {
     crate::files::create_private_dir(state_dir)
         .map_err(Error::io(format!("--state-dir {}: cannot create it", state_dir.display())))?;
     let whole = state_dir.join(file_name(tenant));
-    let Some((k, n)) = shard else {
-        return Ok(TenantLock { _files: vec![take(&whole, tenant, command, true)?], path: whole });
+    let Some(shard) = shard else {
+        let files = vec![take(&whole, tenant, command, true)?];
+        return Ok(TenantLock { files, path: whole, tenant: tenant.to_string(), shard: None });
     };
     let shared = take(&whole, tenant, command, false)?;
-    let path = state_dir.join(format!("tenant-{}.shard-{k}-of-{n}.lock", safe_tenant(tenant)));
+    let path = shard_file(state_dir, tenant, shard);
     let own = take(&path, tenant, command, true)?;
-    Ok(TenantLock { _files: vec![shared, own], path })
+    let seat = Seat { state_dir: state_dir.to_path_buf(), shard, since: unix_ms() };
+    Ok(TenantLock { files: vec![shared, own], path, tenant: tenant.to_string(), shard: Some(seat) })
+}
+
+impl TenantLock {
+    /// For a shard: its siblings, to follow how many are still at work.
+    pub fn siblings(&self) -> Option<Siblings> {
+        let seat = self.shard.as_ref()?;
+        let (k, n) = seat.shard;
+        let others = (0..n).filter(|&other| other != k);
+        let files = others.map(|other| shard_file(&seat.state_dir, &self.tenant, (other, n))).collect();
+        Some(Siblings { files, since: seat.since })
+    }
+}
+
+impl Drop for TenantLock {
+    /// A shard says it ended while it still holds its lock: its siblings then spend its share of
+    /// the budget. A shard that dies says nothing, and its siblings go on sparing its share.
+    fn drop(&mut self) {
+        if let (Some(_), Some(own)) = (&self.shard, self.files.get_mut(1)) {
+            let ended = format!("{ENDED}{} (pid {})", unix_ms(), std::process::id());
+            let _ =
+                own.set_len(0).and_then(|_| own.seek(SeekFrom::Start(0))).and_then(|_| own.write_all(ended.as_bytes()));
+        }
+    }
+}
+
+/// The other shards of a run, as their lock files tell.
+#[derive(Clone, Debug)]
+pub struct Siblings {
+    files: Vec<PathBuf>,
+    since: u128,
+}
+
+impl Siblings {
+    /// The shards of the run, this one included.
+    pub fn shards(&self) -> u32 {
+        1 + self.files.len() as u32
+    }
+
+    /// The shards at work on the tenant, this one included: all but those whose lock file says
+    /// they ended after this one began. A sibling not started yet, or one that died, counts as at
+    /// work, so its share is spared.
+    pub fn at_work(&self) -> u32 {
+        let ended = self.files.iter().filter(|file| self.ended_since(file)).count();
+        1 + self.files.len().saturating_sub(ended) as u32
+    }
+
+    fn ended_since(&self, file: &Path) -> bool {
+        let Ok(text) = crate::files::read_text_capped(file, crate::files::cap::SMALL) else {
+            return false;
+        };
+        let at = text.strip_prefix(ENDED).and_then(|rest| rest.split_whitespace().next());
+        at.and_then(|at| at.parse::<u128>().ok()).is_some_and(|at| at >= self.since)
+    }
 }
 
 /// Locks `path`, exclusively (and says who holds it) or shared with the other shards.
@@ -109,5 +191,24 @@ mod tests {
         let whole = acquire(dir.path(), tenant, "apply", None).unwrap();
         assert!(acquire(dir.path(), tenant, "apply", Some((2, 3))).is_err(), "and a shard for the whole");
         drop(whole);
+    }
+
+    #[test]
+    fn a_shard_counts_the_siblings_still_at_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = "contoso.onmicrosoft.com";
+        // An earlier run's shard 2 ended long ago: this run's has not started yet, so it is at work.
+        std::fs::write(shard_file(dir.path(), tenant, (2, 3)), format!("{ENDED}1000 (pid 1)")).unwrap();
+        let first = acquire(dir.path(), tenant, "apply", Some((0, 3))).unwrap();
+        let second = acquire(dir.path(), tenant, "apply", Some((1, 3))).unwrap();
+        let siblings = first.siblings().unwrap();
+        assert_eq!(siblings.at_work(), 3, "nobody ended during this run");
+        drop(second);
+        assert_eq!(siblings.at_work(), 2, "shard 1 ended");
+        let second = acquire(dir.path(), tenant, "apply", Some((1, 3))).unwrap();
+        assert_eq!(siblings.at_work(), 3, "shard 1 is back (a resume)");
+        drop(second);
+        assert!(acquire(dir.path(), tenant, "apply", None).is_err(), "shard 0 still holds the tenant");
+        assert!(acquire(dir.path(), "fabrikam.onmicrosoft.com", "apply", None).unwrap().siblings().is_none());
     }
 }

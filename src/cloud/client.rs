@@ -136,6 +136,13 @@ impl CloudClient {
         }
     }
 
+    /// This run's share of the tenant's budget changed by `factor` (see [`Pacer::reshare`]).
+    pub fn reshare(&self, factor: f64) {
+        for pacer in [&self.graph_pacer, &self.graph_write_pacer, &self.exchange_pacer] {
+            pacer.reshare(factor);
+        }
+    }
+
     /// Each pacer's rate and measured budget: graph, graph writes, exchange.
     pub fn pacing(&self) -> [pacer::PacerState; 3] {
         [self.graph_pacer.state(), self.graph_write_pacer.state(), self.exchange_pacer.state()]

@@ -416,6 +416,22 @@ impl Pacer {
         *self.start.lock().unwrap_or_else(|e| e.into_inner()) = (start, Some(budget));
     }
 
+    /// This run's share of a budget it spends with others grew or shrank by `factor` (shards
+    /// that ended, or one that came back): the budget scales with it and the rate goes just under
+    /// the new share at once, then holds for a quiet spell as after a budget told. Without a
+    /// measure yet, the rate alone scales.
+    pub fn reshare(&self, factor: f64) {
+        if !self.adaptive || !factor.is_finite() || factor <= 0.0 {
+            return;
+        }
+        let mut rate = self.lock();
+        rate.budget = rate.budget.map(|budget| budget * factor);
+        let next = rate.budget.map_or(rate.current * factor, |budget| budget * HOLD);
+        rate.told_at = Instant::now();
+        tracing::debug!(api = self.name, factor, budget = rate.budget, "share of the budget changed");
+        set(self.name, &mut rate, next.clamp(FLOOR, self.ceiling));
+    }
+
     pub fn current_rate(&self) -> f64 {
         self.lock().current
     }

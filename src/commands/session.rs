@@ -174,6 +174,51 @@ fn start_from_remembered_budgets(job: &Job, tenant_ids: &[String]) {
     }
 }
 
+/// How often a shard reads its siblings' lock files.
+const SIBLING_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Follows the other shards of this run on each tenant: as they end (or come back), this shard's
+/// share of the tenant's budget grows (or shrinks). Shards end apart (the targets split by hash,
+/// not by cost), and the last one at work would otherwise spend a third of the budget alone for
+/// as long as a minute (`shards-3x10k`, README).
+fn follow_sibling_shards(job: &Job, locks: &[lock::TenantLock], tenant_ids: &[String]) -> Following {
+    let mut tasks = Vec::new();
+    for (lane, tenant) in job.lanes.iter().zip(tenant_ids) {
+        let siblings = locks.iter().find(|lock| lock.tenant == *tenant).and_then(lock::TenantLock::siblings);
+        let Some(siblings) = siblings.filter(|_| !job.tuning.fixed_rate) else {
+            continue;
+        };
+        let client = lane.connection.client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut at_work = siblings.shards();
+            let mut check = tokio::time::interval(SIBLING_CHECK);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                check.tick().await;
+                let now = siblings.at_work();
+                if now != at_work {
+                    tracing::info!(
+                        "{now} of {} shards at work on this tenant: this one's share of its budget is now 1/{now}",
+                        siblings.shards()
+                    );
+                    client.reshare(f64::from(at_work) / f64::from(now));
+                    at_work = now;
+                }
+            }
+        }));
+    }
+    Following(tasks)
+}
+
+/// The tasks following sibling shards, stopped with the run.
+struct Following(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+}
+
 /// Keeps the budgets each tenant's run measured for the next run (a shard measured only its
 /// share, and keeps nothing).
 fn remember_budgets(job: &Job, clients: &[Arc<CloudClient>], tenant_ids: &[String]) {
@@ -192,6 +237,7 @@ fn remember_budgets(job: &Job, clients: &[Arc<CloudClient>], tenant_ids: &[Strin
 pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
     let (locks, tenant_ids) = sign_in_and_lock(&job).await?;
     start_from_remembered_budgets(&job, &tenant_ids);
+    let following = follow_sibling_shards(&job, &locks, &tenant_ids);
     let resumed = job.record.is_none();
     match &mut job.record {
         Some(record) => {
@@ -276,6 +322,7 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
         let lane_ending = lane_ending.map_err(|e| Error::Fatal(format!("a tenant's run stopped unexpectedly: {e}")))?;
         ending.not_started += lane_ending.not_started;
     }
+    drop(following);
     let warnings = report.finish();
     remember_budgets(&job, &clients, &tenant_ids);
     let finished = finish::finish_report(

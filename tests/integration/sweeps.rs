@@ -233,3 +233,49 @@ async fn three_shards_at_once_share_the_remembered_budget() {
         serde_json::from_slice(&std::fs::read(state_dir.join(format!("budgets-{tenant}.json"))).unwrap()).unwrap();
     assert_eq!(kept, remembered, "a shard measured only its share and keeps nothing");
 }
+
+/// Shards end apart: when its two siblings end (each given a few targets of its own), the shard
+/// still at work takes up the whole budget rather than the third it started with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_whose_siblings_ended_spends_the_whole_budget() {
+    let exchange_budget = 30.0;
+    let sim = start(SimConfig {
+        population: Population::Generated { count: 240 },
+        seed: 5,
+        exchange_rate: exchange_budget,
+        exchange_window: std::time::Duration::from_secs(2),
+        exchange_inflight: 15,
+        latency: std::time::Duration::from_millis(20),
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = scratch();
+    let tenant = sim.app().tenant_id.clone();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let remembered = serde_json::json!({"graph": null, "graph_writes": null, "exchange": exchange_budget, "measured_at": "2026-11-26T02:00:00Z"});
+    std::fs::write(state_dir.join(format!("budgets-{tenant}.json")), remembered.to_string()).unwrap();
+    let everyone = upns(&state(&sim));
+    let shard = |k: u32, targets: usize| {
+        let mine: Vec<String> =
+            everyone.iter().filter(|upn| remediate::scope::in_shard(upn, (k, 3))).take(targets).cloned().collect();
+        let csv = write_csv(dir.path(), &format!("shard-{k}.csv"), "UserPrincipalName", &mine).display().to_string();
+        let mut args: Vec<String> =
+            ["apply", "--yes", &csv, "--set", "smtp-auth=disabled", "--bulk-read", "never"].map(String::from).to_vec();
+        args.extend(["--shard".to_string(), format!("{k}/3"), "--report-dir".into()]);
+        args.push(dir.path().join(format!("shard-{k}")).display().to_string());
+        args.extend(connection_args(&sim, dir.path()));
+        args
+    };
+    let (a, b, c) = (shard(0, 70), shard(1, 3), shard(2, 3));
+    let codes = tokio::join!(run(&a), run(&b), run(&c));
+    assert_eq!(codes, (0, 0, 0));
+    let counts = stats(&sim);
+    let throttled = counts["throttled_total"].as_u64().unwrap();
+    assert!(throttled * 100 <= counts["requests_total"].as_u64().unwrap(), "at most 1 % throttled: {counts}");
+    let exchange = &summary(&dir.path().join("shard-0"))["pacing"][&tenant]["exchange"];
+    let share = exchange_budget / 3.0;
+    assert_eq!(exchange["remembered"].as_f64(), Some(share), "shard 0 starts from its share: {exchange}");
+    let rate = exchange["rate"].as_f64().unwrap();
+    assert!(rate > 2.0 * share, "alone, shard 0 spends the whole budget, not its third: {exchange}");
+}
