@@ -195,6 +195,8 @@ fn follow_sibling_shards(job: &Job, locks: &[lock::TenantLock], tenant_ids: &[St
             check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 check.tick().await;
+                // Two small files a second, read on the runtime's thread: a blocking-pool hop
+                // would cost more than the reads.
                 let now = siblings.at_work();
                 if now != at_work {
                     tracing::info!(
