@@ -181,36 +181,49 @@ async fn three_shards_cover_every_target_exactly_once() {
     assert!(seen.values().all(|&n| n == 1), "no target in two shards");
 }
 
+/// The Exchange budget (per 2 s) of the tenant the shards share, as an earlier run measured it.
+const SHARED_EXCHANGE_BUDGET: f64 = 30.0;
+
+/// A tenant of 240 mailboxes shaped by `config` past its Exchange budget, and a scratch
+/// directory whose state directory (shared, as a volume would be) remembers that budget; with
+/// the tenant's id and the budgets file as written.
+async fn shared_tenant(config: SimConfig) -> (Simulator, tempfile::TempDir, String, Value) {
+    let sim = start(SimConfig {
+        population: Population::Generated { count: 240 },
+        seed: 5,
+        exchange_rate: SHARED_EXCHANGE_BUDGET,
+        exchange_window: std::time::Duration::from_secs(2),
+        exchange_inflight: 15,
+        ..config
+    })
+    .await;
+    let dir = scratch();
+    let tenant = sim.app().tenant_id.clone();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let remembered = serde_json::json!({"graph": null, "graph_writes": null, "exchange": SHARED_EXCHANGE_BUDGET, "measured_at": "2026-11-26T02:00:00Z"});
+    std::fs::write(state_dir.join(format!("budgets-{tenant}.json")), remembered.to_string()).unwrap();
+    (sim, dir, tenant, remembered)
+}
+
+/// The arguments of shard `k` of 3 turning SMTP AUTH off for the mailboxes of `csv`.
+fn shard_args(sim: &Simulator, dir: &Path, csv: &str, k: u32) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["apply", "--yes", csv, "--set", "smtp-auth=disabled", "--bulk-read", "never"].map(String::from).to_vec();
+    args.extend(["--shard".to_string(), format!("{k}/3"), "--report-dir".into()]);
+    args.push(dir.join(format!("shard-{k}")).display().to_string());
+    args.extend(connection_args(sim, dir));
+    args
+}
+
 /// Three pods of one Indexed Job on one tenant at once (one state directory here, as a shared
 /// volume would be): each starts from its share of the budget an earlier run measured, holds it,
 /// and together they spend the budget without a 429.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_shards_at_once_share_the_remembered_budget() {
-    let exchange_budget = 30.0;
-    let sim = start(SimConfig {
-        population: Population::Generated { count: 240 },
-        seed: 5,
-        exchange_rate: exchange_budget,
-        exchange_window: std::time::Duration::from_secs(2),
-        exchange_inflight: 15,
-        ..SimConfig::default()
-    })
-    .await;
-    let dir = scratch();
+    let (sim, dir, tenant, remembered) = shared_tenant(SimConfig::default()).await;
     let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &upns(&state(&sim))).display().to_string();
-    let tenant = sim.app().tenant_id.clone();
-    let state_dir = dir.path().join("state");
-    std::fs::create_dir_all(&state_dir).unwrap();
-    let remembered = serde_json::json!({"graph": null, "graph_writes": null, "exchange": exchange_budget, "measured_at": "2026-11-26T02:00:00Z"});
-    std::fs::write(state_dir.join(format!("budgets-{tenant}.json")), remembered.to_string()).unwrap();
-    let shard = |k: u32| {
-        let mut args: Vec<String> =
-            ["apply", "--yes", &csv, "--set", "smtp-auth=disabled", "--bulk-read", "never"].map(String::from).to_vec();
-        args.extend(["--shard".to_string(), format!("{k}/3"), "--report-dir".into()]);
-        args.push(dir.path().join(format!("shard-{k}")).display().to_string());
-        args.extend(connection_args(&sim, dir.path()));
-        args
-    };
+    let shard = |k: u32| shard_args(&sim, dir.path(), &csv, k);
     let (a, b, c) = (shard(0), shard(1), shard(2));
     let codes = tokio::join!(run(&a), run(&b), run(&c));
     assert_eq!(codes, (0, 0, 0));
@@ -221,7 +234,7 @@ async fn three_shards_at_once_share_the_remembered_budget() {
     for k in 0..3 {
         let report = dir.path().join(format!("shard-{k}"));
         let exchange = &summary(&report)["pacing"][&tenant]["exchange"];
-        let share = exchange_budget / 3.0;
+        let share = SHARED_EXCHANGE_BUDGET / 3.0;
         assert_eq!(exchange["remembered"].as_f64(), Some(share), "shard {k} starts from its share: {exchange}");
         for row in results(&report) {
             *seen.entry(row["identity"].clone()).or_default() += 1;
@@ -229,43 +242,30 @@ async fn three_shards_at_once_share_the_remembered_budget() {
     }
     assert_eq!(seen.len(), 240, "every target in some shard");
     assert!(seen.values().all(|&n| n == 1), "no target in two shards");
+    let state_dir = dir.path().join("state");
     let kept: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state_dir.join(format!("budgets-{tenant}.json"))).unwrap()).unwrap();
     assert_eq!(kept, remembered, "a shard measured only its share and keeps nothing");
 }
 
 /// Shards end apart: when its two siblings end (each given a few targets of its own), the shard
-/// still at work takes up the whole budget rather than the third it started with.
+/// still at work takes up the whole budget rather than the third it started with; on a tenant
+/// that answers slowly and fails some requests on the way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_whose_siblings_ended_spends_the_whole_budget() {
-    let exchange_budget = 30.0;
-    let sim = start(SimConfig {
-        population: Population::Generated { count: 240 },
-        seed: 5,
-        exchange_rate: exchange_budget,
-        exchange_window: std::time::Duration::from_secs(2),
-        exchange_inflight: 15,
+    let faulty = SimConfig {
         latency: std::time::Duration::from_millis(20),
+        fault_rate: 0.02,
+        slow_reply: std::time::Duration::from_secs(3),
         ..SimConfig::default()
-    })
-    .await;
-    let dir = scratch();
-    let tenant = sim.app().tenant_id.clone();
-    let state_dir = dir.path().join("state");
-    std::fs::create_dir_all(&state_dir).unwrap();
-    let remembered = serde_json::json!({"graph": null, "graph_writes": null, "exchange": exchange_budget, "measured_at": "2026-11-26T02:00:00Z"});
-    std::fs::write(state_dir.join(format!("budgets-{tenant}.json")), remembered.to_string()).unwrap();
+    };
+    let (sim, dir, tenant, _) = shared_tenant(faulty).await;
     let everyone = upns(&state(&sim));
     let shard = |k: u32, targets: usize| {
         let mine: Vec<String> =
             everyone.iter().filter(|upn| remediate::scope::in_shard(upn, (k, 3))).take(targets).cloned().collect();
         let csv = write_csv(dir.path(), &format!("shard-{k}.csv"), "UserPrincipalName", &mine).display().to_string();
-        let mut args: Vec<String> =
-            ["apply", "--yes", &csv, "--set", "smtp-auth=disabled", "--bulk-read", "never"].map(String::from).to_vec();
-        args.extend(["--shard".to_string(), format!("{k}/3"), "--report-dir".into()]);
-        args.push(dir.path().join(format!("shard-{k}")).display().to_string());
-        args.extend(connection_args(&sim, dir.path()));
-        args
+        shard_args(&sim, dir.path(), &csv, k)
     };
     let (a, b, c) = (shard(0, 70), shard(1, 3), shard(2, 3));
     let codes = tokio::join!(run(&a), run(&b), run(&c));
@@ -274,7 +274,7 @@ async fn a_shard_whose_siblings_ended_spends_the_whole_budget() {
     let throttled = counts["throttled_total"].as_u64().unwrap();
     assert!(throttled * 100 <= counts["requests_total"].as_u64().unwrap(), "at most 1 % throttled: {counts}");
     let exchange = &summary(&dir.path().join("shard-0"))["pacing"][&tenant]["exchange"];
-    let share = exchange_budget / 3.0;
+    let share = SHARED_EXCHANGE_BUDGET / 3.0;
     assert_eq!(exchange["remembered"].as_f64(), Some(share), "shard 0 starts from its share: {exchange}");
     let rate = exchange["rate"].as_f64().unwrap();
     assert!(rate > 2.0 * share, "alone, shard 0 spends the whole budget, not its third: {exchange}");
