@@ -10,6 +10,7 @@ pub mod budgets;
 pub mod cli;
 pub mod cloud;
 mod commands;
+pub mod diagnosis;
 pub mod engine;
 pub mod error;
 pub mod files;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cloud::paths::query_pair;
-use crate::cloud::{Api, CallError, CloudClient, graph};
+use crate::cloud::{CallError, CloudClient, graph};
 
 /// The `clientAppUsed` of an SMTP AUTH sign-in.
 pub const SMTP_CLIENT_APP: &str = "Authenticated SMTP";
@@ -117,20 +117,18 @@ pub async fn read(client: &CloudClient, window: Duration) -> Result<Usage, SignI
     let since = crate::timestamp::rfc3339(since.replace_nanosecond(0).unwrap_or(since));
     let filter = format!("clientAppUsed eq '{SMTP_CLIENT_APP}' and createdDateTime ge {since}");
     let mut call = graph::get(format!("v1.0/auditLogs/signIns?{}", query_pair("$filter", &filter)));
-    call.page = true;
     call.reports = true;
     let mut usage = Usage { since, days, ..Usage::default() };
-    loop {
-        usage.requests += 1;
-        let answer = client.send(&call).await.map_err(explain)?;
-        for entry in answer.body["value"].as_array().into_iter().flatten() {
-            usage.add(entry);
-        }
-        match client.next_page(Api::Graph, &answer).map_err(explain)? {
-            Some(next) => call.path = next,
-            None => return Ok(usage),
-        }
-    }
+    let pages = client
+        .pages(call, |answer| {
+            for entry in answer.body["value"].as_array().into_iter().flatten() {
+                usage.add(entry);
+            }
+        })
+        .await
+        .map_err(explain)?;
+    usage.requests = pages;
+    Ok(usage)
 }
 
 /// The refusals an administrator can act on, said with the action.

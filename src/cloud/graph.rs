@@ -11,28 +11,32 @@ use super::{Answer, Api, Call, CallError, CloudClient};
 const USER_FIELDS: &str = "id,userPrincipalName,mail,userType,accountEnabled";
 
 pub fn get(path: String) -> Call {
-    Call {
-        api: Api::Graph,
-        method: Method::GET,
-        path,
-        headers: Vec::new(),
-        body: None,
-        write: false,
-        page: false,
-        reports: false,
-        sent: None,
-        gate: None,
-    }
+    request(Method::GET, path, None)
 }
 
 pub fn patch(path: String, body: Value) -> Call {
+    request(Method::PATCH, path, Some(body))
+}
+
+/// A POST that changes something (adding a group member); a POST that only reads (an action such
+/// as `checkMemberGroups`) is a [`request`] with `write` left false.
+pub fn post(path: String, body: Value) -> Call {
+    request(Method::POST, path, Some(body))
+}
+
+pub fn delete(path: String) -> Call {
+    request(Method::DELETE, path, None)
+}
+
+/// A Graph call; every method but GET writes.
+pub fn request(method: Method, path: String, body: Option<Value>) -> Call {
     Call {
         api: Api::Graph,
-        method: Method::PATCH,
+        write: method != Method::GET,
+        method,
         path,
         headers: Vec::new(),
-        body: Some(body),
-        write: true,
+        body,
         page: false,
         reports: false,
         sent: None,
@@ -74,21 +78,17 @@ impl CloudClient {
     /// 'Member'` is a default filter; the listing costs one resource unit a page with `$select`).
     pub async fn member_users(&self) -> Result<Vec<(String, String)>, CallError> {
         let filter = query_pair("$filter", "userType eq 'Member'");
-        let mut call = get(format!("v1.0/users?{filter}&$select=id,userPrincipalName&$top=999"));
-        call.page = true;
+        let call = get(format!("v1.0/users?{filter}&$select=id,userPrincipalName&$top=999"));
         let mut members = Vec::new();
-        loop {
-            let answer = self.send(&call).await?;
+        self.pages(call, |answer| {
             for user in answer.body["value"].as_array().into_iter().flatten() {
                 if let (Some(id), Some(upn)) = (user["id"].as_str(), user["userPrincipalName"].as_str()) {
                     members.push((id.to_string(), upn.to_string()));
                 }
             }
-            match self.next_page(Api::Graph, &answer)? {
-                Some(next) => call.path = next,
-                None => return Ok(members),
-            }
-        }
+        })
+        .await?;
+        Ok(members)
     }
 
     /// Finds the user behind an address: by UPN first, then by `mail`, then by any proxy address.

@@ -11,6 +11,7 @@ pub mod deadline;
 pub mod exchange;
 pub mod graph;
 pub mod pacer;
+mod pages;
 pub mod paths;
 pub mod retry_after;
 pub mod service_error;

@@ -158,15 +158,8 @@ async fn read_pages(
     let fields = if with_addresses { ",PrimarySmtpAddress" } else { "" };
     call.path.push_str(&format!("?$select=ExternalDirectoryObjectId,SmtpClientAuthenticationDisabled{fields}"));
     call.headers.push(("Prefer", "odata.maxpagesize=1000".into()));
-    call.page = true;
-    loop {
-        let answer = client.send(&call).await?;
-        page(MailboxIndex::of_page(&answer.body, with_addresses));
-        match client.next_page(crate::cloud::Api::Exchange, &answer)? {
-            Some(next) => call.path = next,
-            None => return Ok(()),
-        }
-    }
+    client.pages(call, |answer| page(MailboxIndex::of_page(&answer.body, with_addresses))).await?;
+    Ok(())
 }
 
 /// The whole listing, read before anything else goes on (`--all-mailboxes` needs its addresses).
