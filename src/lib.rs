@@ -55,6 +55,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Validate(args) => commands::validate(args),
         Command::Profiles => commands::profiles(),
         Command::Usage(args) => commands::usage(args, cli.quiet).await,
+        Command::Diagnose(args) => commands::diagnose(args, cli.quiet).await,
         Command::Completions(args) => commands::completions(args),
         Command::Man(args) => commands::manual(args),
         Command::Audit(args) => commands::audit(args, cli.quiet).await,

@@ -38,6 +38,9 @@ pub struct UserUsage {
     pub last_result: String,
     /// The newest successful sign-in, if any.
     pub last_success: Option<String>,
+    /// The Conditional Access policies the newest sign-in says it met, with their result
+    /// (`appliedConditionalAccessPolicies`; those not applied are left out).
+    pub last_policies: Vec<String>,
     /// The addresses the sign-ins came from (the first few).
     pub addresses: BTreeSet<String>,
 }
@@ -88,6 +91,7 @@ impl Usage {
             user.last_error_code = code;
             user.last_result = entry["status"]["failureReason"].as_str().unwrap_or_default().to_string();
             user.upn = entry["userPrincipalName"].as_str().unwrap_or_default().to_string();
+            user.last_policies = applied_policies(entry);
         }
         if code == 0 && user.last_success.as_deref().is_none_or(|last| at > last) {
             user.last_success = Some(at.to_string());
@@ -108,6 +112,22 @@ impl Usage {
     pub fn failing(&self) -> usize {
         self.users.values().filter(|u| u.last_success.is_none()).count()
     }
+}
+
+/// The Conditional Access policies a sign-in met: `appliedConditionalAccessPolicies`, whose
+/// `result` is one of success, failure, notApplied, notEnabled, reportOnly… ("signIn resource
+/// type", appliedConditionalAccessPolicy); the ones not applied or not enabled are left out.
+fn applied_policies(entry: &Value) -> Vec<String> {
+    let applied = entry["appliedConditionalAccessPolicies"].as_array().into_iter().flatten();
+    applied
+        .filter_map(|policy| {
+            let result = policy["result"].as_str()?;
+            let skipped =
+                ["notApplied", "notEnabled", "reportOnlyNotApplied"].iter().any(|r| r.eq_ignore_ascii_case(result));
+            let name = policy["displayName"].as_str().or_else(|| policy["id"].as_str())?;
+            (!skipped).then(|| format!("{name} ({result})"))
+        })
+        .collect()
 }
 
 /// Reads the SMTP AUTH sign-ins of the last `window` (whole days, rounded up).
@@ -157,13 +177,24 @@ mod tests {
         usage.add(&entry("A", "2026-11-20T10:00:00Z", 0, "203.0.113.5"));
         usage.add(&entry("a", "2026-11-27T10:00:00Z", 50126, "203.0.113.6"));
         usage.add(&entry("b", "2026-11-21T10:00:00Z", 50126, "203.0.113.9"));
+        let mut blocked = entry("c", "2026-11-22T10:00:00Z", 53003, "203.0.113.10");
+        blocked["appliedConditionalAccessPolicies"] = json!([
+            {"id": "p1", "displayName": "Block legacy authentication", "result": "failure", "enforcedGrantControls": ["Block"]},
+            {"id": "p2", "displayName": "Require MFA", "result": "notApplied"},
+            {"id": "p3", "displayName": "Report only", "result": "reportOnlyFailure"}
+        ]);
+        usage.add(&blocked);
+        assert_eq!(
+            usage.seen("c").unwrap().last_policies,
+            ["Block legacy authentication (failure)", "Report only (reportOnlyFailure)"]
+        );
         let a = usage.seen("A").unwrap();
         assert_eq!((a.sign_ins, a.failures, a.last_error_code), (2, 1, 50126));
         assert_eq!(a.last_seen, "2026-11-27T10:00:00Z");
         assert_eq!(a.last_success.as_deref(), Some("2026-11-20T10:00:00Z"));
         assert_eq!(a.addresses.len(), 2);
-        assert_eq!(usage.failing(), 1, "b only ever failed");
+        assert_eq!(usage.failing(), 2, "b and c only ever failed");
         assert_eq!(usage.per_day["2026-11-21"], (0, 1));
-        assert_eq!(usage.entries, 3);
+        assert_eq!(usage.entries, 4);
     }
 }

@@ -74,18 +74,14 @@ pub struct Lookup {
 }
 
 impl CloudClient {
-    /// Every member user of the tenant, as (object id, UPN), in pages of 999 (`userType eq
-    /// 'Member'` is a default filter; the listing costs one resource unit a page with `$select`).
-    pub async fn member_users(&self) -> Result<Vec<(String, String)>, CallError> {
+    /// Every member user of the tenant, in pages of 999 (`userType eq 'Member'` is a default
+    /// filter; the listing costs one resource unit a page with `$select`).
+    pub async fn member_users(&self) -> Result<Vec<DirectoryUser>, CallError> {
         let filter = query_pair("$filter", "userType eq 'Member'");
-        let call = get(format!("v1.0/users?{filter}&$select=id,userPrincipalName&$top=999"));
+        let call = get(format!("v1.0/users?{filter}&$select={USER_FIELDS}&$top=999"));
         let mut members = Vec::new();
         self.pages(call, |answer| {
-            for user in answer.body["value"].as_array().into_iter().flatten() {
-                if let (Some(id), Some(upn)) = (user["id"].as_str(), user["userPrincipalName"].as_str()) {
-                    members.push((id.to_string(), upn.to_string()));
-                }
-            }
+            members.extend(answer.body["value"].as_array().into_iter().flatten().filter_map(DirectoryUser::from_json));
         })
         .await?;
         Ok(members)

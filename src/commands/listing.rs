@@ -25,7 +25,7 @@ async fn list_tenant(client: &CloudClient, members_too: bool) -> Result<(Mailbox
     let mut targets = index.addresses.clone();
     if members_too {
         let members = client.member_users().await.map_err(failed)?;
-        targets.extend(members.into_iter().filter(|(id, _)| index.lookup(id) == Some(None)).map(|(_, upn)| upn));
+        targets.extend(members.into_iter().filter(|user| index.lookup(&user.id) == Some(None)).map(|user| user.upn));
     }
     Ok((index, targets))
 }

@@ -5,6 +5,7 @@
 //! only place besides `lib.rs` that reads `cli`'s types.
 
 mod connection;
+mod diagnose;
 mod finish;
 mod install_files;
 mod listing;
@@ -31,6 +32,7 @@ use crate::settings::DesiredState;
 use crate::targets::Entry;
 
 pub use connection::Connection;
+pub use diagnose::diagnose;
 pub use install_files::{completions, manual};
 pub use new_run::{audit, plan};
 pub use offline::{profiles, validate};

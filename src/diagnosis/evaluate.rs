@@ -36,7 +36,7 @@ pub fn evaluate(tenant: &TenantFacts, mailbox: &MailboxFacts) -> Diagnosis {
     diagnosis.findings.push(conditional_access);
     diagnosis.exclusion_groups = exclusion_groups;
     diagnosis.findings.push(per_user_mfa(&mailbox.per_user_mfa));
-    diagnosis.findings.push(sign_in(mailbox.account_enabled));
+    diagnosis.findings.push(sign_in(&mailbox.account_enabled));
     diagnosis
 }
 
@@ -212,11 +212,11 @@ fn per_user_mfa(state: &Known<Value>) -> Finding {
     }
 }
 
-fn sign_in(enabled: bool) -> Finding {
-    if enabled {
-        both(Layer::SignIn, State::Allows, "sign-in is allowed (accountEnabled true)")
-    } else {
-        both(Layer::SignIn, State::Blocks, "sign-in is blocked for this account (accountEnabled false)")
+fn sign_in(enabled: &Known<bool>) -> Finding {
+    match enabled {
+        Ok(true) => both(Layer::SignIn, State::Allows, "sign-in is allowed (accountEnabled true)"),
+        Ok(false) => both(Layer::SignIn, State::Blocks, "sign-in is blocked for this account (accountEnabled false)"),
+        Err(error) => both(Layer::SignIn, unread(error), error.describe()),
     }
 }
 

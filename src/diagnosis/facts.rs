@@ -17,7 +17,7 @@ pub struct Unreadable {
 
 impl Unreadable {
     pub fn describe(&self) -> String {
-        format!("{} could not be read ({}): grant the app {}", self.what, self.error, self.permission)
+        format!("{} could not be read ({}); reading it needs {}", self.what, self.error, self.permission)
     }
 }
 
@@ -108,6 +108,6 @@ pub struct MailboxFacts {
     /// The mailbox's `SmtpClientAuthenticationDisabled` as a value; `None` when Exchange holds no
     /// mailbox for the user.
     pub mailbox: Known<Option<Value>>,
-    pub account_enabled: bool,
+    pub account_enabled: Known<bool>,
     pub per_user_mfa: Known<Value>,
 }

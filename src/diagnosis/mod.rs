@@ -12,6 +12,7 @@ pub mod conditional_access;
 mod evaluate;
 mod facts;
 mod layers;
+pub mod population;
 pub mod read;
 pub mod sign_in_codes;
 

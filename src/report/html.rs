@@ -11,7 +11,7 @@ use crate::engine::events::{Outcome, Row};
 use crate::error::{Error, Result};
 
 /// The most rows the table holds; past that, failures and pending changes come first.
-const TABLE_ROWS: usize = 5000;
+pub(crate) const TABLE_ROWS: usize = 5000;
 
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -245,15 +245,22 @@ pub fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Result<()
         .map_err(Error::io(format!("cannot write report.html in {}", directory.display())))
 }
 
-/// The page of a `usage` run: the sign-in section and a table of every user of the log.
-pub fn write_usage_page(directory: &Path, tenant_id: &str, usage: &super::usage::UsageSummary) -> Result<()> {
-    let title = "remediate usage — SMTP AUTH sign-ins";
-    let mut page = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1><p class=\"muted\">tenant {}</p>",
-        escape(tenant_id)
+/// A page of its own for a command that only reads: its title, a line under it, and `body`.
+pub fn write_page(directory: &Path, title: &str, subtitle: &str, body: &str) -> Result<()> {
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1><p class=\"muted\">{}</p>{body}</body></html>",
+        escape(subtitle)
     );
-    page.push_str(&super::usage::html_section(usage));
-    page.push_str("</body></html>");
     crate::files::write_atomic(directory, "report.html", page.as_bytes())
         .map_err(Error::io(format!("cannot write report.html in {}", directory.display())))
+}
+
+/// The page of a `usage` run: the sign-in section and a table of every user of the log.
+pub fn write_usage_page(directory: &Path, tenant_id: &str, usage: &super::usage::UsageSummary) -> Result<()> {
+    write_page(
+        directory,
+        "remediate usage — SMTP AUTH sign-ins",
+        &format!("tenant {tenant_id}"),
+        &super::usage::html_section(usage),
+    )
 }

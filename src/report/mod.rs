@@ -6,6 +6,7 @@
 //! half a report (see [`crate::files`]), for the owner alone.
 
 mod cells;
+pub mod diagnosis;
 pub mod drift;
 pub mod html;
 mod progress;

@@ -147,17 +147,23 @@ impl MailboxIndex {
 
 /// Reads the whole listing, handing each page's index to `page` as it arrives, and returns the
 /// sealed index.
+/// The tenant-wide `Get-CASMailbox` listing of `fields`, in pages of 1,000.
+pub fn listing(client: &CloudClient, fields: &str) -> crate::cloud::Call {
+    let mut parameters = Map::new();
+    parameters.insert("ResultSize".into(), json!("Unlimited"));
+    let mut call = exchange::invoke(&client.tenant_id, "Get-CASMailbox", parameters, None);
+    call.path.push_str(&format!("?$select={fields}"));
+    call.headers.push(("Prefer", "odata.maxpagesize=1000".into()));
+    call
+}
+
 async fn read_pages(
     client: &CloudClient,
     with_addresses: bool,
     mut page: impl FnMut(MailboxIndex),
 ) -> Result<(), CallError> {
-    let mut parameters = Map::new();
-    parameters.insert("ResultSize".into(), json!("Unlimited"));
-    let mut call = exchange::invoke(&client.tenant_id, "Get-CASMailbox", parameters, None);
     let fields = if with_addresses { ",PrimarySmtpAddress" } else { "" };
-    call.path.push_str(&format!("?$select=ExternalDirectoryObjectId,SmtpClientAuthenticationDisabled{fields}"));
-    call.headers.push(("Prefer", "odata.maxpagesize=1000".into()));
+    let call = listing(client, &format!("ExternalDirectoryObjectId,SmtpClientAuthenticationDisabled{fields}"));
     client.pages(call, |answer| page(MailboxIndex::of_page(&answer.body, with_addresses))).await?;
     Ok(())
 }

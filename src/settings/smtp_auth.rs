@@ -56,7 +56,7 @@ pub async fn organisation_disabled(client: &CloudClient) -> Result<bool, CallErr
 }
 
 /// A listed `SmtpClientAuthenticationDisabled` as a value: `null` inherits, `false` is on.
-pub(super) fn value_of(disabled: &serde_json::Value) -> Option<Value> {
+pub fn value_of(disabled: &serde_json::Value) -> Option<Value> {
     match disabled {
         serde_json::Value::Null => Some(Value::Inherit),
         serde_json::Value::Bool(true) => Some(Value::Disabled),

@@ -24,7 +24,7 @@ fn mailbox(value: Option<Value>) -> MailboxFacts {
         user_id: "u1".into(),
         upn: "scanner@contoso.com".into(),
         mailbox: Ok(value),
-        account_enabled: true,
+        account_enabled: Ok(true),
         per_user_mfa: Ok(Value::Disabled),
     }
 }
@@ -134,7 +134,7 @@ fn a_blocking_policy_names_the_groups_it_already_excludes() {
 #[test]
 fn a_blocked_sign_in_stops_both_clients() {
     let mut facts = mailbox(Some(Value::Enabled));
-    facts.account_enabled = false;
+    facts.account_enabled = Ok(false);
     let diagnosis = evaluate(&open_tenant(), &facts);
     assert_eq!(diagnosis.blocking(ClientKind::Basic), vec![Layer::SignIn]);
     assert_eq!(diagnosis.blocking(ClientKind::Oauth), vec![Layer::SignIn]);
