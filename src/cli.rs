@@ -284,6 +284,23 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_window)]
     pub spare_smtp_auth_seen: Option<String>,
 
+    /// With the SMTP AUTH fix: assign this Exchange authentication policy (one with
+    /// AllowBasicAuthSmtp) to the targets whose authentication policy stops Basic SMTP AUTH, and
+    /// to no others; journaled, undone by rollback. Exchange applies it within 24 hours.
+    #[arg(help_heading = "SMTP AUTH layers", long, value_name = "NAME")]
+    pub basic_auth_policy: Option<String>,
+
+    /// With the SMTP AUTH fix: add the targets a Conditional Access policy blocks to this group
+    /// (name or id), which the blocking policies already exclude, and no others; journaled, undone
+    /// by rollback. The tool never creates or edits a Conditional Access policy.
+    #[arg(help_heading = "SMTP AUTH layers", long, value_name = "NAME|ID")]
+    pub ca_exclusion_group: Option<String>,
+
+    /// Whether the tenant's Basic authentication for SMTP AUTH is on, for the smtp-auth-effective
+    /// verdict (as for diagnose: unknown from the end of December 2026 unless you say).
+    #[arg(help_heading = "SMTP AUTH layers", long, value_enum, value_name = "ON|OFF")]
+    pub basic_auth_smtp: Option<Switch>,
+
     /// A previous run's report directory: the summary and report.html list what changed since.
     #[arg(help_heading = "Output", long, value_name = "DIR")]
     pub baseline: Option<PathBuf>,

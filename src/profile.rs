@@ -46,10 +46,13 @@ pub fn builtins() -> Vec<Profile> {
                 (Setting::PerUserMfa, Value::Disabled),
             ],
         ),
+        // CIS Microsoft 365 Foundations 6.5.4 and CISA SCuBA MS.EXO.5.1 ask for SMTP AUTH off; CIS
+        // 5.1.2.1 asks for per-user MFA to be disabled, and Microsoft advises against enabling or
+        // enforcing it where Conditional Access is used: the lockdown leaves it alone.
         builtin(
             "smtp-auth-lockdown",
-            "Compliance sweep: SMTP AUTH off and per-user MFA enforced on every mailbox; security defaults untouched",
-            &[(Setting::SmtpAuth, Value::Disabled), (Setting::PerUserMfa, Value::Enforced)],
+            "Compliance sweep: SMTP AUTH off for the organisation and on every mailbox (CIS 6.5.4, SCuBA MS.EXO.5.1); per-user MFA and security defaults untouched",
+            &[(Setting::OrganisationSmtpAuth, Value::Disabled), (Setting::SmtpAuth, Value::Disabled)],
         ),
     ]
 }
@@ -93,9 +96,8 @@ pub fn load(name_or_path: &str) -> Result<Profile, Error> {
     let file: ProfileFile = toml::from_str(&text).map_err(|e| problem(e.to_string().trim().to_string()))?;
     let mut desired = DesiredState::default();
     for (name, value) in &file.settings {
-        let setting = Setting::from_name(name).ok_or_else(|| {
-            problem(format!("unknown setting '{name}' in [settings]; use security-defaults, smtp-auth or per-user-mfa"))
-        })?;
+        let setting = Setting::from_name(name)
+            .ok_or_else(|| problem(format!("unknown setting '{name}' in [settings]; use {}", Setting::settable())))?;
         let value = setting.parse_value(value).map_err(problem)?;
         desired.set(setting, value);
     }

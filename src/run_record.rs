@@ -46,6 +46,18 @@ pub struct RunRecord {
     /// directory (`smtp-auth-usage.csv`), so a resume works on the same set.
     #[serde(default)]
     pub smtp_auth_targeting: Option<SignInTargeting>,
+    /// The SMTP AUTH layers the run opens or judges: its opt-in steps and what it was told of
+    /// the tenant's Basic authentication.
+    #[serde(default)]
+    pub smtp_layers: SmtpLayers,
+}
+
+/// `--basic-auth-policy`, `--ca-exclusion-group` (by the group's id) and `--basic-auth-smtp`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SmtpLayers {
+    pub basic_auth_policy: Option<String>,
+    pub ca_exclusion_group: Option<String>,
+    pub basic_auth_smtp: Option<bool>,
 }
 
 /// `--only-smtp-auth-seen` or `--spare-smtp-auth-seen`, and the window as typed.
@@ -130,6 +142,7 @@ impl RunRecord {
             shard: None,
             all_mailboxes: false,
             smtp_auth_targeting: None,
+            smtp_layers: SmtpLayers::default(),
         }
     }
 

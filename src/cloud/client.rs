@@ -175,6 +175,11 @@ impl CloudClient {
         usual.deadline(self.policy.timeout)
     }
 
+    /// The base URL of `api` (a national cloud's host, or the simulator's).
+    pub fn base_url(&self, api: Api) -> &str {
+        self.resource(api).1
+    }
+
     /// A link the service returned, as a path under our base URL for `api`; `None` when it points
     /// anywhere else.
     pub fn relative_path(&self, api: Api, link: &str) -> Option<String> {

@@ -11,6 +11,7 @@ mod install_files;
 mod listing;
 mod new_run;
 mod offline;
+mod opt_in;
 mod resume;
 mod rollback;
 mod session;

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::session::{self, Job, Lane};
 use super::{
-    absolute, confirm_weakening, connection, default_report_dir, desired_state, listing, sharded, sign_in_targeting,
-    simulate,
+    absolute, confirm_weakening, connection, default_report_dir, desired_state, listing, opt_in, sharded,
+    sign_in_targeting, simulate,
 };
 use crate::cli::{PlanArgs, RunArgs};
 use crate::error::{Error, Result};
@@ -172,6 +172,9 @@ pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitco
     }
     confirm_weakening(&desired, kind.mode(), yes)?;
     let connections = connect_lanes(&args, tenants, input.as_ref(), &tuning).await?;
+    let smtp_layers = opt_in::checked(&args, &connections).await?;
+    let mut desired = desired;
+    opt_in::add_steps(&mut desired, &smtp_layers);
     let chosen = match (sign_in_targeting::asked(&args), connections.as_slice()) {
         (None, _) => None,
         (Some(asked), [(_, connection)]) => {
@@ -216,7 +219,10 @@ pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitco
     record.shard = args.shard;
     record.all_mailboxes = args.all_mailboxes;
     record.smtp_auth_targeting = chosen.as_ref().map(|c| c.record.clone());
+    let layers = opt_in::layers(&desired, &smtp_layers);
+    record.smtp_layers = smtp_layers;
     let mut job = Job::new(kind, desired, directory, stop, tuning, session);
+    job.layers = layers;
     if let Some(chosen) = chosen {
         job.sign_in_scope = Some(chosen.scope);
         job.smtp_auth_usage = chosen.usage;

@@ -61,10 +61,13 @@ fn refuse_choices_again(args: &ApplyArgs, directory: &Path) -> Result<()> {
         || run.all_mailboxes
         || run.tenants.is_some()
         || run.only_smtp_auth_seen.is_some()
-        || run.spare_smtp_auth_seen.is_some();
+        || run.spare_smtp_auth_seen.is_some()
+        || run.basic_auth_policy.is_some()
+        || run.ca_exclusion_group.is_some()
+        || run.basic_auth_smtp.is_some();
     if chosen_again {
         return Err(Error::Usage(format!(
-            "--resume {}: the run's profile, --set values, --column, --exclude, --shard, --all-mailboxes and the sign-in targeting are stored there; leave them off",
+            "--resume {}: the run's profile, --set values, --column, --exclude, --shard, --all-mailboxes, the sign-in targeting and the SMTP AUTH layer flags are stored there; leave them off",
             directory.display()
         )));
     }
@@ -85,7 +88,9 @@ pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> R
     refuse_simulated(&args.run, "--resume")?;
     let input = recorded_input(&args, &record, &directory)?;
     let exclusions = recorded_exclusions(&record, &directory)?;
-    let (desired, profile_name) = desired_state(record.profile.as_deref(), &record.sets)?;
+    let (mut desired, profile_name) = desired_state(record.profile.as_deref(), &record.sets)?;
+    super::opt_in::add_steps(&mut desired, &record.smtp_layers);
+    let layers = super::opt_in::layers(&desired, &record.smtp_layers);
     let session = &args.run.session;
     let stop = Stop::new(session.grace);
     stop.watch_signals();
@@ -97,6 +102,7 @@ pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> R
     let entries = sharded(Box::new(input.entries()?), record.shard);
     let mut job = Job::new(RunKind::Apply, desired, directory, stop, record.tuning.clone(), session);
     job.profile = profile_name;
+    job.layers = layers;
     job.total = Some(input.rows_in_shard(record.shard)?);
     job.input = Some(input.path);
     job.lanes = vec![Lane { connection, entries, smtp_index: None }];

@@ -17,10 +17,10 @@ use crate::stop::Stop;
 use crate::targets::{Entry, Target, Wanted};
 use crate::tuning::Tuning;
 
-/// What a rollback restores: the tenant setting (before, after) if the apply changed it, and a
-/// target per changed mailbox, restoring `before` where the value is still `after`.
+/// What a rollback restores: each tenant setting the apply changed (setting, before, after), and
+/// a target per changed mailbox, restoring `before` where the value is still `after`.
 struct RollbackPlan {
-    tenant: Option<(Value, Value)>,
+    tenant: Vec<(Setting, Value, Value)>,
     entries: Vec<Entry>,
 }
 
@@ -32,14 +32,15 @@ fn rollback_plan(source: &Path) -> Result<RollbackPlan> {
             source.display()
         )));
     }
-    let mut tenant = None;
+    let mut tenant: Vec<(Setting, Value, Value)> = Vec::new();
     let mut by_line: BTreeMap<u64, Target> = BTreeMap::new();
     // Writes begun with no row saying they ended well or were never made: their outcome is
     // unknown, so they are undone where the value is what they set (and reported either way).
     let mut pending: BTreeMap<(u64, Setting), (String, Option<Value>, Value)> = BTreeMap::new();
     let mut restore = |line: u64, identity: &str, setting: Setting, before: Value, after: Value| {
         if setting.is_tenant_wide() {
-            tenant = Some((before, after));
+            tenant.retain(|(s, _, _)| *s != setting);
+            tenant.push((setting, before, after));
             return;
         }
         let target = by_line.entry(line).or_insert_with(|| Target {
@@ -129,7 +130,7 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
         .await
         .ok_or_else(|| Error::Interrupted("interrupted while signing in; nothing was changed".into()))??;
     let changes = entries.iter().map(|e| if let Entry::Target(t) = e { t.overrides.len() } else { 0 }).sum::<usize>()
-        + usize::from(tenant.is_some());
+        + tenant.len();
     confirm(
         &format!(
             "rollback would restore {changes} values that {} changed, where they are still what it set",
@@ -138,8 +139,8 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
         args.yes,
     )?;
     let mut desired = DesiredState::default();
-    if let Some((before, _)) = tenant {
-        desired.set(Setting::SecurityDefaults, before);
+    for (setting, before, _) in &tenant {
+        desired.set(*setting, *before);
     }
     if resumed_record.is_none() {
         report::check_directory(&directory)?;
@@ -148,7 +149,11 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
     record.rollback_of = Some(absolute(&source));
     let total = entries.len() as u64;
     let mut job = Job::new(RunKind::Rollback, desired, directory, stop, tuning, &args.session);
-    job.tenant_expect = tenant.map(|(_, after)| after);
+    job.tenant_expect = tenant.iter().map(|(setting, _, after)| (*setting, *after)).collect();
+    // Reading a user's authentication policy names it from the tenant's list; the group is the apply's.
+    let basic = crate::diagnosis::BasicSmtp::Unknown("a rollback judges no verdict".into());
+    job.layers =
+        Some(crate::engine::layers::Layers::new(None, basic, source_record.smtp_layers.ca_exclusion_group.clone()));
     job.total = Some(total);
     job.lanes = vec![Lane { connection, entries: Box::new(entries.into_iter()), smtp_index: None }];
     job.record = resumed_record.is_none().then_some(record);

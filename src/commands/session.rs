@@ -29,7 +29,9 @@ use crate::tuning::{BulkRead, Tuning};
 pub(super) struct Job {
     pub(super) kind: RunKind,
     pub(super) desired: DesiredState,
-    pub(super) tenant_expect: Option<Value>,
+    pub(super) tenant_expect: Vec<(Setting, Value)>,
+    /// The SMTP AUTH layers the run changes or judges, when it does.
+    pub(super) layers: Option<crate::engine::layers::Layers>,
     pub(super) profile: Option<String>,
     pub(super) input: Option<PathBuf>,
     /// One lane per tenant: its connection and its targets.
@@ -70,7 +72,8 @@ impl Job {
         Job {
             kind,
             desired,
-            tenant_expect: None,
+            tenant_expect: Vec::new(),
+            layers: None,
             profile: None,
             input: None,
             lanes: Vec::new(),
@@ -303,7 +306,8 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
             sign_in_scope: job.sign_in_scope.clone(),
             client: client.clone(),
             desired: job.desired.clone(),
-            tenant_expect: job.tenant_expect,
+            tenant_expect: job.tenant_expect.clone(),
+            layers: job.layers.as_ref().map(|layers| Arc::new(layers.for_tenant())),
             mode: job.kind.mode(),
             sink: report.clone(),
             journal: journal.clone(),
@@ -352,7 +356,11 @@ pub(super) fn earned_exit_code(
     ending: engine::Ending,
     reason: Option<&StopReason>,
 ) -> u8 {
-    let open = tally.count(Outcome::Failed) + tally.count(Outcome::Conflict) + tally.count(Outcome::Unfinished);
+    // A device that still cannot send leaves an apply unfinished; a plan or audit only finds it.
+    let blocked = tally.count(Outcome::Blocked);
+    let (blocked_open, blocked_drift) = if job.kind.mode() == Mode::Apply { (blocked, 0) } else { (0, blocked) };
+    let open =
+        tally.count(Outcome::Failed) + tally.count(Outcome::Conflict) + tally.count(Outcome::Unfinished) + blocked_open;
     match reason {
         Some(StopReason::Signal) => exit::INTERRUPTED,
         Some(StopReason::Auth(_)) if tally.count(Outcome::Changed) == 0 && tally.pending_writes == 0 => {
@@ -360,7 +368,7 @@ pub(super) fn earned_exit_code(
         }
         Some(_) => exit::TARGETS_FAILED,
         None if open > 0 || ending.not_started > 0 => exit::TARGETS_FAILED,
-        None if job.detailed_exitcode && tally.count(Outcome::WouldChange) > 0 => exit::DRIFT,
+        None if job.detailed_exitcode && tally.count(Outcome::WouldChange) + blocked_drift > 0 => exit::DRIFT,
         None => exit::SUCCESS,
     }
 }
@@ -393,13 +401,19 @@ pub(super) fn left_to_do(
     if failed > 0 {
         lines.push(format!("{failed} rows failed (results.csv says why, with the request ids support asks for)"));
     }
+    if tally.count(Outcome::Blocked) > 0 {
+        lines.push(format!(
+            "{} targets are not where the run wants them though their settings are done: another layer decides (outcome 'blocked' in results.csv names it and its fix; `remediate diagnose` explains each)",
+            tally.count(Outcome::Blocked)
+        ));
+    }
     if tally.count(Outcome::Conflict) > 0 {
         lines.push(format!(
             "{} values were changed by someone else since and left alone",
             tally.count(Outcome::Conflict)
         ));
     }
-    let stopped = reason.is_some() || unfinished > 0 || ending.not_started > 0;
+    let stopped = reason.is_some() || unfinished > 0 || ending.not_started > 0 || tally.count(Outcome::Blocked) > 0;
     let command = if stopped || failed > 0 {
         resume_command(job, failed > 0).or_else(|| (stopped || failed > 0).then(|| "run the same command again".into()))
     } else {

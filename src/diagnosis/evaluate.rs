@@ -2,7 +2,7 @@
 //! same facts always give the same diagnosis, whoever read them.
 
 use super::conditional_access::Effect;
-use super::facts::{BasicSmtp, Known, MailboxFacts, TenantFacts, Unreadable};
+use super::facts::{BasicSmtp, Joined, Known, MailboxFacts, TenantFacts, Unreadable};
 use super::{ClientKind, Diagnosis, Finding, Layer, State};
 use crate::settings::Value;
 
@@ -29,10 +29,10 @@ pub fn evaluate(tenant: &TenantFacts, mailbox: &MailboxFacts) -> Diagnosis {
     let mut diagnosis = Diagnosis::default();
     diagnosis.findings.push(mailbox_exists(mailbox));
     diagnosis.findings.push(smtp_auth_switch(tenant, mailbox));
-    diagnosis.findings.push(authentication_policy(tenant, &mailbox.user_id));
+    diagnosis.findings.push(authentication_policy(tenant, mailbox));
     diagnosis.findings.push(basic_authentication(&tenant.basic_smtp));
     diagnosis.findings.push(security_defaults(&tenant.security_defaults));
-    let (conditional_access, exclusion_groups) = conditional_access(tenant, &mailbox.user_id);
+    let (conditional_access, exclusion_groups) = conditional_access(tenant, mailbox);
     diagnosis.findings.push(conditional_access);
     diagnosis.exclusion_groups = exclusion_groups;
     diagnosis.findings.push(per_user_mfa(&mailbox.per_user_mfa));
@@ -84,8 +84,9 @@ fn smtp_auth_switch(tenant: &TenantFacts, mailbox: &MailboxFacts) -> Finding {
 /// The user's own policy, else the organisation's default; with neither, nothing blocks Basic
 /// here ("Disable Basic authentication in Exchange Online": the default policy is assigned to
 /// every user without one of their own, and a user's own takes precedence).
-fn authentication_policy(tenant: &TenantFacts, user_id: &str) -> Finding {
+fn authentication_policy(tenant: &TenantFacts, mailbox: &MailboxFacts) -> Finding {
     let layer = Layer::AuthenticationPolicy;
+    let user_id = &mailbox.user_id;
     let read = || -> Result<_, &Unreadable> {
         Ok((tenant.policies.as_ref()?, tenant.assignments.as_ref()?, tenant.default_policy.as_ref()?))
     };
@@ -93,7 +94,8 @@ fn authentication_policy(tenant: &TenantFacts, user_id: &str) -> Finding {
         Ok(read) => read,
         Err(error) => return basic_only(layer, unread(error), error.describe()),
     };
-    let (reference, whose) = match assignments.get(&user_id.to_lowercase()) {
+    let own = mailbox.own_policy.as_ref().or_else(|| assignments.get(&user_id.to_lowercase()));
+    let (reference, whose) = match own.filter(|own| !own.is_empty()) {
         Some(own) => (own.as_str(), "the user's own"),
         None => match default {
             Some(default) => (default.as_str(), "the organisation's default"),
@@ -148,13 +150,15 @@ fn security_defaults(enabled: &Known<bool>) -> Finding {
 
 /// Each enforced policy's effect on each client; and the groups that every policy blocking the
 /// Basic client excludes.
-fn conditional_access(tenant: &TenantFacts, user_id: &str) -> (Finding, Vec<String>) {
+fn conditional_access(tenant: &TenantFacts, mailbox: &MailboxFacts) -> (Finding, Vec<String>) {
     let layer = Layer::ConditionalAccess;
+    let user_id = mailbox.user_id.as_str();
     let read = || -> Result<_, &Unreadable> { Ok((tenant.conditional_access.as_ref()?, tenant.memberships.as_ref()?)) };
-    let (policies, members) = match read() {
+    let (policies, base) = match read() {
         Ok(read) => read,
         Err(error) => return (both(layer, unread(error), error.describe()), Vec::new()),
     };
+    let members = &Joined { base, user_id, groups: &mailbox.groups_joined };
     let mut evidence = Vec::new();
     let mut states = [State::Allows, State::Allows];
     for (slot, client) in ClientKind::BOTH.into_iter().enumerate() {

@@ -110,4 +110,27 @@ pub struct MailboxFacts {
     pub mailbox: Known<Option<Value>>,
     pub account_enabled: Known<bool>,
     pub per_user_mfa: Known<Value>,
+    /// The authentication policy this run gave the user (the empty name for none), in place of
+    /// what the tenant's listing said.
+    pub own_policy: Option<String>,
+    /// Groups this run added the user to, beside those the tenant's listings hold.
+    pub groups_joined: Vec<String>,
+}
+
+/// A user's memberships with the groups a run added them to.
+pub(super) struct Joined<'a> {
+    pub base: &'a Memberships,
+    pub user_id: &'a str,
+    pub groups: &'a [String],
+}
+
+impl Membership for Joined<'_> {
+    fn in_group(&self, user_id: &str, group_id: &str) -> bool {
+        (user_id.eq_ignore_ascii_case(self.user_id) && self.groups.iter().any(|g| g.eq_ignore_ascii_case(group_id)))
+            || self.base.in_group(user_id, group_id)
+    }
+
+    fn in_role(&self, user_id: &str, role_template_id: &str) -> bool {
+        self.base.in_role(user_id, role_template_id)
+    }
 }

@@ -53,6 +53,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// As the value of a `smtp-auth-effective` row.
+    pub fn value(self) -> crate::settings::Value {
+        match self {
+            Verdict::CanSend => crate::settings::Value::CanSend,
+            Verdict::Blocked => crate::settings::Value::Blocked,
+            Verdict::Unknown => crate::settings::Value::Unknown,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Verdict::CanSend => "can-send",

@@ -81,6 +81,8 @@ fn facts_of(user: &DirectoryUser, mailbox: Result<Option<Value>, String>) -> Mai
             permission: "Policy.Read.All",
             error: "not read yet".into(),
         }),
+        own_policy: None,
+        groups_joined: Vec::new(),
     }
 }
 

@@ -234,6 +234,45 @@ async fn users_of(
     Ok(())
 }
 
+/// The authentication policy named `name`, as `Get-AuthenticationPolicy` lists it.
+pub async fn find_policy(client: &CloudClient, name: &str) -> Result<Option<AuthPolicy>, CallError> {
+    Ok(listed_policies(client).await?.into_iter().find(|policy| policy.is_named(name)))
+}
+
+/// The names of the tenant's authentication policies, for a message.
+pub async fn policy_names(client: &CloudClient) -> Result<Vec<String>, CallError> {
+    Ok(listed_policies(client).await?.into_iter().map(|policy| policy.name).collect())
+}
+
+/// A group by its id or its display name: `(id, display name)`, or every group of that name.
+pub async fn find_groups(client: &CloudClient, name_or_id: &str) -> Result<Vec<(String, String)>, CallError> {
+    if uuid::Uuid::parse_str(name_or_id).is_ok() {
+        return match group_name(client, name_or_id).await {
+            Ok(name) => Ok(vec![(name_or_id.to_lowercase(), name)]),
+            Err(error) if error.is_not_found() => Ok(Vec::new()),
+            Err(error) => Err(error),
+        };
+    }
+    let filter = query_pair("$filter", &format!("displayName eq {}", odata_string(name_or_id)));
+    let listed = graph_listing(client, format!("v1.0/groups?{filter}&$select=id,displayName")).await?;
+    Ok(listed
+        .iter()
+        .filter_map(|g| {
+            Some((g["id"].as_str()?.to_lowercase(), g["displayName"].as_str().unwrap_or_default().to_string()))
+        })
+        .collect())
+}
+
+/// The enforced Conditional Access policies that exclude `group`, by name.
+pub async fn policies_excluding(client: &CloudClient, group: &str) -> Known<Vec<String>> {
+    let policies = conditional_access_policies(client).await?;
+    Ok(policies
+        .iter()
+        .filter(|p| p.is_enforced() && p.named_exclusions().any(|g| g.eq_ignore_ascii_case(group)))
+        .map(|p| p.display_name.clone())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,19 +15,23 @@ pub enum Outcome {
     /// Rollback: the value is no longer what we set, so it was left alone.
     Conflict,
     Failed,
+    /// `smtp-auth-effective`: the run's settings are done, but the device is not where the run
+    /// wants it, and a layer the run does not change decides (the message names it and its fix).
+    Blocked,
     /// Owed, and not finished when the run ended (interrupted, or stopped by an error that
     /// stops everything): a resume finishes it.
     Unfinished,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Changed,
         Outcome::Compliant,
         Outcome::WouldChange,
         Outcome::Skipped,
         Outcome::Conflict,
         Outcome::Failed,
+        Outcome::Blocked,
         Outcome::Unfinished,
     ];
 
@@ -39,6 +43,7 @@ impl Outcome {
             Outcome::Skipped => "skipped",
             Outcome::Conflict => "conflict",
             Outcome::Failed => "failed",
+            Outcome::Blocked => "blocked",
             Outcome::Unfinished => "unfinished",
         }
     }

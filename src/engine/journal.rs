@@ -513,7 +513,9 @@ impl Done {
                     if !row.user_id.is_empty() && row.line > 0 {
                         done.users.entry(user_key(&row.user_id)).or_insert(row.line);
                     }
-                    let open = row.outcome == Outcome::Unfinished || retry_failed && row.outcome == Outcome::Failed;
+                    // A verdict that found the device blocked is judged again: it only reads.
+                    let open = matches!(row.outcome, Outcome::Unfinished | Outcome::Blocked)
+                        || retry_failed && row.outcome == Outcome::Failed;
                     if open {
                         done.finished.entry(row.line).and_modify(|bits| *bits &= !bit(row.setting));
                     } else {

@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod journal;
+pub mod layers;
 mod ledger;
 mod target;
 
@@ -32,8 +33,8 @@ pub enum Mode {
 pub struct Context {
     pub client: Arc<CloudClient>,
     pub desired: DesiredState,
-    /// Rollback: restore security defaults only while its value is still this.
-    pub tenant_expect: Option<Value>,
+    /// Rollback: restore each tenant setting only while its value is still this.
+    pub tenant_expect: Vec<(Setting, Value)>,
     pub mode: Mode,
     pub sink: Arc<dyn EventSink>,
     pub journal: Arc<Journal>,
@@ -50,6 +51,20 @@ pub struct Context {
     pub sign_in_scope: Option<Arc<crate::scope::SignInScope>>,
     /// What every accepted target still owes, and which directory user each line claimed.
     pub ledger: Arc<Ledger>,
+    /// The SMTP AUTH layers, when the run changes or judges them: the opt-in steps and the
+    /// `smtp-auth-effective` verdict.
+    pub layers: Option<Arc<layers::Layers>>,
+}
+
+impl Context {
+    /// What reads and writes lean on besides the service.
+    fn sources(&self) -> crate::settings::Sources<'_> {
+        crate::settings::Sources {
+            smtp_index: self.smtp_index.as_ref(),
+            policies: self.layers.as_deref().map(layers::Layers::policies).unwrap_or_default(),
+            exclusion_group: self.layers.as_deref().and_then(|l| l.exclusion_group.as_deref()),
+        }
+    }
 }
 
 impl Context {
@@ -197,27 +212,38 @@ fn record_unfinished(context: &Context) {
     }
 }
 
+/// The tenant-wide settings, once, before any target: each as the run wants it, and what it is
+/// left at told to the layers (so each target's verdict counts it).
 async fn tenant_step(context: &Context) {
-    let pending = context
-        .desired
-        .get(Setting::SecurityDefaults)
-        .filter(|_| !context.done.is_finished(0, Setting::SecurityDefaults));
-    if let Some(desired) = pending {
-        context.ledger.owe(target::tenant_row(Setting::SecurityDefaults, desired));
-        let Some(row) =
-            context.stop.within_grace(target::tenant_setting(context, Setting::SecurityDefaults, desired)).await
-        else {
+    for setting in Setting::TENANT {
+        let Some(desired) = context.desired.get(setting) else { continue };
+        if context.done.is_finished(0, setting) {
+            continue;
+        }
+        context.ledger.owe(target::tenant_row(setting, desired));
+        let Some(row) = context.stop.within_grace(target::tenant_setting(context, setting, desired)).await else {
             return;
         };
-        warn_if_smtp_auth_blocked(context, &row);
+        if setting == Setting::SecurityDefaults {
+            warn_if_smtp_auth_blocked(context, &row);
+        }
+        if let Some(layers) = &context.layers {
+            let left = match row.outcome {
+                Outcome::WouldChange => Some(row.desired),
+                Outcome::Changed | Outcome::Compliant => row.after,
+                _ => None,
+            };
+            left.into_iter().for_each(|value| layers.tenant_left(setting, value));
+        }
         if row.outcome != Outcome::Unfinished {
             context.finish(row);
         }
-    } else if context.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) {
-        let reading = crate::settings::read(Setting::SecurityDefaults, &context.client, None, None).await;
-        if reading.is_ok_and(|r| r.value == Some(Value::Enabled))
-            && context.desired.get(Setting::SecurityDefaults) != Some(Value::Disabled)
-        {
+    }
+    if context.desired.get(Setting::SecurityDefaults).is_none()
+        && context.desired.get(Setting::SmtpAuth) == Some(Value::Enabled)
+    {
+        let reading = crate::settings::read(Setting::SecurityDefaults, &context.client, None, context.sources()).await;
+        if reading.is_ok_and(|r| r.value == Some(Value::Enabled)) {
             context.sink.emit(Event::Warning(SMTP_AUTH_BLOCKED.into()));
         }
     }

@@ -75,7 +75,8 @@ pub fn tenant_row(setting: Setting, desired: Value) -> Row {
 /// The tenant-wide step, run once before any target.
 pub async fn tenant_setting(context: &Context, setting: Setting, desired: Value) -> Row {
     let started = Instant::now();
-    let mut row = concluded(context, settle(context, tenant_row(setting, desired), context.tenant_expect, None).await);
+    let expect = context.tenant_expect.iter().find(|(s, _)| *s == setting).map(|(_, value)| *value);
+    let mut row = concluded(context, settle(context, tenant_row(setting, desired), expect, None).await);
     row.duration_ms = started.elapsed().as_millis() as u64;
     row
 }
@@ -116,12 +117,15 @@ fn out_of_scope(user: &DirectoryUser) -> Option<(&'static str, &'static str)> {
 /// The settings still to do for `target`: its own overrides, else the run's desired values,
 /// less what an earlier session of this run finished.
 pub(super) fn wanted(context: &Context, target: &Target) -> Vec<Wanted> {
+    let verdict = context.layers.as_ref().and_then(|layers| layers.desired);
+    let verdict = verdict.map(|desired| Wanted { setting: Setting::SmtpAuthEffective, desired, expect: None });
     Setting::PER_TARGET
         .iter()
         .filter_map(|&setting| {
             let own = target.overrides.iter().find(|w| w.setting == setting).copied();
             own.or_else(|| context.desired.get(setting).map(|desired| Wanted { setting, desired, expect: None }))
         })
+        .chain(verdict.filter(|_| target.overrides.iter().all(|w| w.expect.is_none())))
         .filter(|w| !context.done.is_finished(target.line, w.setting))
         .collect()
 }
@@ -247,7 +251,7 @@ pub async fn process(context: &Context, target: &Target) {
                         Some(skip)
                     });
                 // The settings go through different APIs: side by side, a slow or paused one
-                // does not hold the other back.
+                // does not hold the other back. The verdict comes after them all.
                 let settle_one = |w: &Wanted| {
                     let mut row = fresh(w);
                     row.user_id = user.id.clone();
@@ -258,21 +262,61 @@ pub async fn process(context: &Context, target: &Target) {
                             None => concluded(context, settle(context, row, expect, Some(user)).await),
                         };
                         if done.outcome != Outcome::Unfinished {
-                            context.finish(timed(done));
+                            context.finish(timed(done.clone()));
                         }
+                        done
                     }
                 };
-                futures_util::future::join_all(wanted.iter().map(settle_one)).await;
+                let (verdicts, settings): (Vec<&Wanted>, Vec<&Wanted>) =
+                    wanted.iter().partition(|w| w.setting == Setting::SmtpAuthEffective);
+                let rows = futures_util::future::join_all(settings.into_iter().map(settle_one)).await;
+                if let (Some(wanted), Some(layers)) = (verdicts.first(), &context.layers)
+                    && rows.iter().all(|row| row.outcome != Outcome::Unfinished)
+                {
+                    let mut row = fresh(wanted);
+                    row.user_id = user.id.clone();
+                    let done = match &skip {
+                        Some((code, reason)) => row.skipped(code, reason),
+                        None => layers.verdict(context, row, &rows, &user).await,
+                    };
+                    context.finish(timed(done));
+                }
             }
         }
     }
     context.sink.emit(Event::TargetFinished);
 }
 
+/// Whether `value` is where the row wants it: a desired state is met by a value that satisfies it
+/// ("enforced" MFA satisfies "enabled"), a rollback (`exact`) only by the very value it found.
+fn reached(row: &Row, value: Value, exact: bool) -> bool {
+    if exact { row.setting.restored(value, row.desired) } else { row.setting.satisfies(value, row.desired) }
+}
+
+/// Why an opt-in step (an authentication policy, a group) is not taken for this user, if it is
+/// not: only where the layer it opens blocks the user, and opening it is enough.
+async fn opt_in_refused(context: &Context, row: &Row, user: Option<&DirectoryUser>) -> Option<(&'static str, String)> {
+    let (Some(layers), Some(user)) = (&context.layers, user) else { return None };
+    if row.setting == Setting::AuthenticationPolicy {
+        // Its reading names the policy from the tenant's list.
+        layers.facts(&context.client).await;
+    }
+    match row.setting {
+        Setting::AuthenticationPolicy | Setting::CaExclusion => {
+            layers.not_needed(&context.client, row.setting, user).await
+        }
+        _ => None,
+    }
+}
+
 /// Reads one setting, compares, and writes when applying. Returns the finished row.
 async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Option<&DirectoryUser>) -> Row {
     let client = &context.client;
-    let reading = match settings::read(row.setting, client, user, context.smtp_index.as_ref()).await {
+    let exact = expect.is_some();
+    if let Some((code, reason)) = opt_in_refused(context, &row, user).await.filter(|_| !exact) {
+        return row.skipped(code, &reason);
+    }
+    let reading = match settings::read(row.setting, client, user, context.sources()).await {
         Ok(reading) => reading,
         Err(error) => return row.failed(&error),
     };
@@ -282,7 +326,7 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
         return row.skipped("NoMailbox", "no Exchange Online mailbox for this user");
     };
     row.before = Some(before);
-    let satisfied = row.setting.satisfies(before, row.desired);
+    let satisfied = reached(&row, before, exact);
     // A write of an earlier session whose outcome was never recorded: if the value is now what
     // we wanted, that write happened.
     if let Some(earlier) = context.done.pending_before(row.line, row.setting)
@@ -332,7 +376,7 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
         }
     };
     for _ in 0..WRITE_ROUNDS {
-        let answer = match write_or_confirm(context, &mut row, user, &gate).await {
+        let answer = match write_or_confirm(context, &mut row, user, &gate, exact).await {
             Written::Answered(answer) => answer,
             Written::Confirmed { check, write } => {
                 row.attempts += check.attempts + 1;
@@ -351,7 +395,7 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
                 // Enabling MFA for a user with a registered method makes it enforced: read it back.
                 if row.setting == Setting::PerUserMfa
                     && row.desired == Value::Enabled
-                    && let Ok(check) = settings::read(row.setting, client, user, None).await
+                    && let Ok(check) = settings::read(row.setting, client, user, context.sources().fresh()).await
                 {
                     row.attempts += check.attempts;
                     row.after = check.value;
@@ -363,8 +407,8 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
                 row.attempts += attempts;
                 row.note_ids(&ids);
                 tracing::debug!(identity = %row.identity, setting = %row.setting, %last, "write outcome unknown: reading again");
-                match settings::read(row.setting, client, user, None).await {
-                    Ok(check) if check.value.is_some_and(|v| row.setting.satisfies(v, row.desired)) => {
+                match settings::read(row.setting, client, user, context.sources().fresh()).await {
+                    Ok(check) if check.value.is_some_and(|v| reached(&row, v, exact)) => {
                         row.attempts += check.attempts;
                         row.after = check.value;
                         row.outcome = Outcome::Changed;
@@ -422,10 +466,13 @@ async fn write_or_confirm(
     row: &mut Row,
     user: Option<&DirectoryUser>,
     gate: &crate::cloud::Gate,
+    exact: bool,
 ) -> Written {
     let client = &context.client;
     let (sent, mut went_out) = tokio::sync::watch::channel(String::new());
-    let write = settings::write(row.setting, client, user, row.desired, std::sync::Arc::new(sent), gate.clone());
+    let sources = context.sources();
+    let write =
+        settings::write(row.setting, client, user, row.desired, sources, std::sync::Arc::new(sent), gate.clone());
     tokio::pin!(write);
     // The answer's time counts from when the write went out, not from its wait for a turn; the
     // writes' usual latency may become known while this one waits (the first of a run).
@@ -441,11 +488,11 @@ async fn write_or_confirm(
         () = held => {}
     }
     tracing::debug!(identity = %row.identity, setting = %row.setting, "write answer held: reading the value back");
-    let check = settings::read(row.setting, client, user, None);
+    let check = settings::read(row.setting, client, user, sources.fresh());
     tokio::select! {
         answer = &mut write => return Written::Answered(answer),
         check = check => match check {
-            Ok(check) if check.value.is_some_and(|v| row.setting.satisfies(v, row.desired)) => {
+            Ok(check) if check.value.is_some_and(|v| reached(row, v, exact)) => {
                 let write = RequestIds { client_request_id: went_out.borrow().clone(), request_id: String::new() };
                 return Written::Confirmed { check, write };
             }

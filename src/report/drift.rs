@@ -21,7 +21,7 @@ enum End {
 fn end_of(outcome: Outcome) -> End {
     match outcome {
         Outcome::Compliant | Outcome::Changed => End::Compliant,
-        Outcome::WouldChange => End::NonCompliant,
+        Outcome::WouldChange | Outcome::Blocked => End::NonCompliant,
         _ => End::Unknown,
     }
 }

@@ -36,6 +36,7 @@ fn colour(outcome: Outcome) -> &'static str {
         Outcome::Skipped => "#9aa0a6",
         Outcome::Conflict => "#a05cbf",
         Outcome::Unfinished => "#e8710a",
+        Outcome::Blocked => "#8b1e1e",
         Outcome::Failed => "#d64545",
     }
 }
@@ -94,7 +95,12 @@ fn rows(directory: &Path) -> Result<(Vec<Row>, usize)> {
         total += 1;
         let pressing = matches!(
             row.outcome,
-            Outcome::Failed | Outcome::Unfinished | Outcome::Conflict | Outcome::WouldChange | Outcome::Changed
+            Outcome::Failed
+                | Outcome::Blocked
+                | Outcome::Unfinished
+                | Outcome::Conflict
+                | Outcome::WouldChange
+                | Outcome::Changed
         );
         if pressing && urgent.len() < TABLE_ROWS {
             urgent.push(row);

@@ -149,10 +149,10 @@ fn row_fields(row: &Row) -> [String; 15] {
     ]
 }
 
-/// Rows a later record can replace: a failed row retried (`--retry-failed`), or an unfinished
-/// one that a resume finished.
+/// Rows a later record can replace: a failed row retried (`--retry-failed`), an unfinished one
+/// that a resume finished, or a verdict that found the device blocked, judged again.
 fn replaceable(outcome: Outcome) -> bool {
-    matches!(outcome, Outcome::Failed | Outcome::Unfinished)
+    matches!(outcome, Outcome::Failed | Outcome::Unfinished | Outcome::Blocked)
 }
 
 /// For every (line, setting) whose row a later row replaced, the index of the record that counts.

@@ -30,8 +30,17 @@ fn advice(setting: Setting, code: &str, read_only: bool) -> Option<&'static str>
         (Setting::SecurityDefaults, false) => {
             "grant the app Policy.Read.All and Policy.ReadWrite.SecurityDefaults (Microsoft Graph, application) and admin consent"
         }
-        (Setting::SmtpAuth, _) => {
+        (Setting::SmtpAuth | Setting::AuthenticationPolicy, _) => {
             "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role"
+        }
+        (Setting::OrganisationSmtpAuth, _) => {
+            "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Administrator role (Set-TransportConfig needs it)"
+        }
+        (Setting::CaExclusion, _) => {
+            "grant the app GroupMember.ReadWrite.All (Microsoft Graph, application) and admin consent"
+        }
+        (Setting::SmtpAuthEffective, _) => {
+            "grant the app Policy.Read.All, GroupMember.Read.All and RoleManagement.Read.Directory (Microsoft Graph) and the Global Reader role, so every layer can be read"
         }
     })
 }

@@ -13,7 +13,7 @@ fn parameters(identity: &str) -> Map<String, serde_json::Value> {
 }
 
 /// Only a plain ASCII UPN can travel in the `X-AnchorMailbox` header.
-fn anchor(upn: &str) -> Option<&str> {
+pub(super) fn anchor(upn: &str) -> Option<&str> {
     upn.bytes().all(|b| b.is_ascii_graphic()).then_some(upn)
 }
 
@@ -48,11 +48,24 @@ pub fn write(tenant_id: &str, upn: &str, value: Value) -> Call {
 /// The organisation's `SmtpClientAuthenticationDisabled` (Get-TransportConfig): what a mailbox
 /// that inherits gets.
 pub async fn organisation_disabled(client: &CloudClient) -> Result<bool, CallError> {
+    Ok(read_organisation(client).await?.value != Some(Value::Enabled))
+}
+
+/// The organisation's switch as a value of `organisation-smtp-auth`.
+pub async fn read_organisation(client: &CloudClient) -> Result<Reading, CallError> {
     let call = exchange::invoke(&client.tenant_id, "Get-TransportConfig", Map::new(), None);
     let answer = client.send(&call).await?;
-    answer.body["value"][0]["SmtpClientAuthenticationDisabled"]
-        .as_bool()
-        .ok_or_else(|| super::unexpected(&answer, "SmtpClientAuthenticationDisabled"))
+    match answer.body["value"][0]["SmtpClientAuthenticationDisabled"].as_bool() {
+        Some(disabled) => Ok(Reading::of(Some(if disabled { Value::Disabled } else { Value::Enabled }), &answer)),
+        None => Err(super::unexpected(&answer, "SmtpClientAuthenticationDisabled")),
+    }
+}
+
+/// `Set-TransportConfig -SmtpClientAuthenticationDisabled` (needs the Exchange Administrator role).
+pub fn write_organisation(tenant_id: &str, value: Value) -> Call {
+    let mut parameters = Map::new();
+    parameters.insert("SmtpClientAuthenticationDisabled".into(), json!(value != Value::Enabled));
+    exchange::invoke(tenant_id, "Set-TransportConfig", parameters, None)
 }
 
 /// A listed `SmtpClientAuthenticationDisabled` as a value: `null` inherits, `false` is on.

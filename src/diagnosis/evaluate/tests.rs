@@ -26,6 +26,8 @@ fn mailbox(value: Option<Value>) -> MailboxFacts {
         mailbox: Ok(value),
         account_enabled: Ok(true),
         per_user_mfa: Ok(Value::Disabled),
+        own_policy: None,
+        groups_joined: Vec::new(),
     }
 }
 
@@ -68,6 +70,10 @@ fn basic_only_layers_leave_oauth_alone_and_come_in_order() {
     tenant.assignments = Ok(HashMap::from([("u1".to_string(), "guid-Allow SMTP".to_string())]));
     let own = evaluate(&tenant, &facts);
     assert!(!own.blocking(ClientKind::Basic).contains(&Layer::AuthenticationPolicy), "the user's own policy wins");
+    facts.own_policy = Some("Allow SMTP".into());
+    tenant.assignments = Ok(HashMap::new());
+    let given = evaluate(&tenant, &facts);
+    assert!(!given.blocking(ClientKind::Basic).contains(&Layer::AuthenticationPolicy), "as the run assigned it");
 }
 
 #[test]
@@ -129,6 +135,9 @@ fn a_blocking_policy_names_the_groups_it_already_excludes() {
     assert_eq!(diagnosis.blocking(ClientKind::Basic), vec![Layer::ConditionalAccess]);
     assert_eq!(diagnosis.exclusion_groups, vec!["devices".to_string()]);
     assert!(diagnosis.finding(Layer::ConditionalAccess).unwrap().evidence.contains("policy 'legacy'"));
+    let mut joined = mailbox(Some(Value::Enabled));
+    joined.groups_joined = vec!["devices".into()];
+    assert_eq!(evaluate(&tenant, &joined).verdict(ClientKind::Basic), Verdict::CanSend, "added to the exclusion group");
 }
 
 #[test]

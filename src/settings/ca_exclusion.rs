@@ -1,0 +1,54 @@
+//! `ca-exclusion`: whether a user is in a group that the blocking Conditional Access policies
+//! already exclude (`apply --ca-exclusion-group`). The tool never creates or edits a Conditional
+//! Access policy; it adds the user to a group an administrator made an exclusion of.
+//!
+//! Read with `checkMemberGroups` (transitive, as Conditional Access counts membership; a read
+//! action sent as a POST: "directoryObject: checkMemberGroups"); written by adding a member
+//! (`POST groups/{id}/members/$ref`, 204; 400 when the user already is one) and removed by
+//! `DELETE groups/{id}/members/{id}/$ref` ("Add members", "Remove member", Graph v1.0;
+//! GroupMember.ReadWrite.All).
+
+use serde_json::json;
+
+use super::{Reading, Value};
+use crate::cloud::paths::SEGMENT;
+use crate::cloud::{Answer, Call, CallError, CloudClient, graph};
+
+fn segment(id: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(id, SEGMENT)
+}
+
+pub async fn read(client: &CloudClient, user_id: &str, group: &str) -> Result<Reading, CallError> {
+    let mut call =
+        graph::post(format!("v1.0/users/{}/checkMemberGroups", segment(user_id)), json!({"groupIds": [group]}));
+    call.write = false;
+    let answer = client.send(&call).await?;
+    let Some(groups) = answer.body["value"].as_array() else {
+        return Err(super::unexpected(&answer, "value"));
+    };
+    let member = groups.iter().filter_map(|g| g.as_str()).any(|g| g.eq_ignore_ascii_case(group));
+    Ok(Reading::of(Some(if member { Value::Member } else { Value::NotMember }), &answer))
+}
+
+/// Adds or removes the user; `graph` is the base URL of the cloud's Graph, which names the member.
+pub fn write(graph_base: &str, user_id: &str, group: &str, value: Value) -> Call {
+    match value {
+        Value::Member => graph::post(
+            format!("v1.0/groups/{}/members/$ref", segment(group)),
+            json!({"@odata.id": format!("{}/v1.0/directoryObjects/{user_id}", graph_base.trim_end_matches('/'))}),
+        ),
+        _ => graph::delete(format!("v1.0/groups/{}/members/{}/$ref", segment(group), segment(user_id))),
+    }
+}
+
+/// An answer that says the change was already so counts as done: adding a member answers 400
+/// "One or more added object references already exist" (the text public clients match on, e.g.
+/// n8n's Entra node), and removing one who is not a member answers 404.
+pub fn already_so(value: Value, error: &CallError) -> Option<Answer> {
+    let CallError::Refused { status, message, ids, attempts, .. } = error else { return None };
+    let already = match value {
+        Value::Member => *status == 400 && message.contains("already exist"),
+        _ => *status == 404,
+    };
+    already.then(|| Answer { status: *status, body: serde_json::Value::Null, ids: ids.clone(), attempts: *attempts })
+}
