@@ -108,6 +108,25 @@ pub struct ApplyArgs {
     /// they are, failed).
     #[arg(help_heading = "Safety", long, requires = "resume")]
     pub retry_failed: bool,
+
+    /// Record every mailbox this run leaves with SMTP AUTH on as an exception in FILE (the CSV
+    /// --exceptions reads), with --owner, --reason and --expires, so that the nightly lockdown
+    /// holds it there until it expires. A new run adds its entries; earlier ones stay.
+    #[arg(help_heading = "Exceptions", long, value_name = "FILE", requires_all = ["owner", "reason", "expires"], conflicts_with = "resume")]
+    pub record_exceptions: Option<PathBuf>,
+
+    /// Who owns the recorded exceptions (a person or a team).
+    #[arg(help_heading = "Exceptions", long, value_name = "NAME", requires = "record_exceptions")]
+    pub owner: Option<String>,
+
+    /// Why the recorded mailboxes keep SMTP AUTH (the device, the ticket).
+    #[arg(help_heading = "Exceptions", long, value_name = "TEXT", requires = "record_exceptions")]
+    pub reason: Option<String>,
+
+    /// The day the recorded exceptions end (YYYY-MM-DD); from the day after, the lockdown turns
+    /// SMTP AUTH off for them.
+    #[arg(help_heading = "Exceptions", long, value_name = "DATE", requires = "record_exceptions")]
+    pub expires: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -283,6 +302,13 @@ pub struct RunArgs {
     /// sweep never breaks a device that is still sending.
     #[arg(long, value_name = "DURATION", value_parser = parse_window)]
     pub spare_smtp_auth_seen: Option<String>,
+
+    /// Exceptions that are owned and expire: a CSV `identity,setting,value,owner,reason,expires`
+    /// (the file --record-exceptions writes). An excepted mailbox is held at its value and
+    /// reported `excepted`; drift from that value is drift; an expired one is reported and the
+    /// profile's value applies again.
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Option<PathBuf>,
 
     /// With the SMTP AUTH fix: assign this Exchange authentication policy (one with
     /// AllowBasicAuthSmtp) to the targets whose authentication policy stops Basic SMTP AUTH, and

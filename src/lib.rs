@@ -13,6 +13,7 @@ mod commands;
 pub mod diagnosis;
 pub mod engine;
 pub mod error;
+pub mod exceptions;
 pub mod files;
 pub mod lock;
 pub mod logging;

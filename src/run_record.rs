@@ -50,6 +50,16 @@ pub struct RunRecord {
     /// the tenant's Basic authentication.
     #[serde(default)]
     pub smtp_layers: SmtpLayers,
+    /// The exceptions file the run holds to, with its SHA-256: a resume after it changed is refused.
+    #[serde(default)]
+    pub exceptions: Option<FileRecord>,
+}
+
+/// A file a run read, by its absolute path and content.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub path: PathBuf,
+    pub sha256: String,
 }
 
 /// `--basic-auth-policy`, `--ca-exclusion-group` (by the group's id) and `--basic-auth-smtp`.
@@ -143,6 +153,7 @@ impl RunRecord {
             all_mailboxes: false,
             smtp_auth_targeting: None,
             smtp_layers: SmtpLayers::default(),
+            exceptions: None,
         }
     }
 

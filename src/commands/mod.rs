@@ -6,6 +6,7 @@
 
 mod connection;
 mod diagnose;
+mod exceptions;
 mod finish;
 mod install_files;
 mod listing;
@@ -49,7 +50,10 @@ const RETIREMENT_NOTE: &str = "Basic authentication for SMTP AUTH is being retir
 pub async fn apply(args: ApplyArgs, quiet: bool) -> Result<u8> {
     match args.resume.clone() {
         Some(directory) => resume::apply(args, directory, quiet).await,
-        None => new_run::run(args.run, RunKind::Apply, args.yes, false, quiet).await,
+        None => {
+            let recording = exceptions::Recording::from_args(&args)?;
+            new_run::run(args.run, RunKind::Apply, args.yes, false, quiet, recording).await
+        }
     }
 }
 

@@ -21,12 +21,12 @@ use crate::tuning::Tuning;
 
 /// `plan`.
 pub async fn plan(args: PlanArgs, quiet: bool) -> Result<u8> {
-    run(args.run, RunKind::Plan, false, args.detailed_exitcode, quiet).await
+    run(args.run, RunKind::Plan, false, args.detailed_exitcode, quiet, None).await
 }
 
 /// `audit`: a plan whose exit code says whether the tenant drifted.
 pub async fn audit(args: RunArgs, quiet: bool) -> Result<u8> {
-    run(args, RunKind::Audit, false, true, quiet).await
+    run(args, RunKind::Audit, false, true, quiet, None).await
 }
 
 /// Exclusions from `--exclude` and the profile, and how the run record keeps them.
@@ -145,9 +145,17 @@ async fn connect_lanes(
 }
 
 /// A new run of `kind`: checks everything it can before signing in, then runs the job.
-pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitcode: bool, quiet: bool) -> Result<u8> {
+pub(super) async fn run(
+    args: RunArgs,
+    kind: RunKind,
+    yes: bool,
+    detailed_exitcode: bool,
+    quiet: bool,
+    recording: Option<super::exceptions::Recording>,
+) -> Result<u8> {
     let (desired, profile_name) = desired_state(args.profile.as_deref(), &args.set)?;
     let (exclusions, exclusion_record) = exclusions(&args)?;
+    let held = super::exceptions::held(&args)?;
     let session = &args.session;
     let tuning = Tuning::from(&session.tuning);
     if args.input.is_none() && !args.all_mailboxes {
@@ -173,6 +181,15 @@ pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitco
     confirm_weakening(&desired, kind.mode(), yes)?;
     let connections = connect_lanes(&args, tenants, input.as_ref(), &tuning).await?;
     let smtp_layers = opt_in::checked(&args, &connections).await?;
+    if kind == RunKind::Apply {
+        let identities = match &input {
+            Some(input) => {
+                Some(input.entries()?.filter_map(Entry::into_target).map(|t| t.identity.to_lowercase()).collect())
+            }
+            None => None,
+        };
+        opt_in::confirm_mfa_on_admins(&desired, &connections, identities.as_ref(), yes).await?;
+    }
     let mut desired = desired;
     opt_in::add_steps(&mut desired, &smtp_layers);
     let chosen = match (sign_in_targeting::asked(&args), connections.as_slice()) {
@@ -221,8 +238,20 @@ pub(super) async fn run(args: RunArgs, kind: RunKind, yes: bool, detailed_exitco
     record.smtp_auth_targeting = chosen.as_ref().map(|c| c.record.clone());
     let layers = opt_in::layers(&desired, &smtp_layers);
     record.smtp_layers = smtp_layers;
+    record.exceptions = args
+        .exceptions
+        .as_deref()
+        .map(|path| {
+            Ok::<_, crate::error::Error>(run_record::FileRecord {
+                path: absolute(path),
+                sha256: run_record::fingerprint(path)?,
+            })
+        })
+        .transpose()?;
     let mut job = Job::new(kind, desired, directory, stop, tuning, session);
     job.layers = layers;
+    job.exceptions = std::sync::Arc::new(held);
+    job.record_exceptions = recording;
     if let Some(chosen) = chosen {
         job.sign_in_scope = Some(chosen.scope);
         job.smtp_auth_usage = chosen.usage;

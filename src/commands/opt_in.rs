@@ -79,6 +79,46 @@ async fn exclusion_group(connection: &Connection, group: &str) -> Result<String>
     Ok(id)
 }
 
+/// Before an apply enables or enforces per-user MFA, the role-holding accounts among its targets
+/// (break-glass and admin accounts) are named and a typed yes is asked: Microsoft advises against
+/// per-user MFA where Conditional Access is in use, and a locked-out break-glass account is the
+/// worst way to learn it.
+pub(super) async fn confirm_mfa_on_admins(
+    desired: &DesiredState,
+    connections: &[(Option<String>, Connection)],
+    identities: Option<&std::collections::HashSet<String>>,
+    yes: bool,
+) -> Result<()> {
+    if !matches!(desired.get(Setting::PerUserMfa), Some(Value::Enabled | Value::Enforced)) {
+        return Ok(());
+    }
+    let mut admins = Vec::new();
+    for (_, connection) in connections {
+        match read::role_holding_users(&connection.client).await {
+            Ok(users) => {
+                admins.extend(users.into_iter().filter(|(_, upn)| identities.is_none_or(|wanted| wanted.contains(upn))))
+            }
+            Err(error) => tracing::warn!(
+                "cannot tell which targets hold admin roles ({error}); grant RoleManagement.Read.Directory"
+            ),
+        }
+    }
+    if admins.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> =
+        admins.iter().take(10).map(|(id, upn)| if upn.is_empty() { id.clone() } else { upn.clone() }).collect();
+    let warning = format!(
+        "per-user MFA would be {} on {} accounts that hold admin roles ({}{}); Microsoft advises against per-user MFA where Conditional Access is used, and a break-glass account must never be locked out",
+        desired.get(Setting::PerUserMfa).map_or("", |v| v.name()),
+        admins.len(),
+        named.join(", "),
+        if admins.len() > 10 { ", …" } else { "" }
+    );
+    crate::logging::say(crate::logging::Loudness::Warning, "warning", &warning);
+    super::confirm("apply would change per-user MFA on accounts that hold admin roles", yes)
+}
+
 /// Adds the opt-in steps to the desired state.
 pub(super) fn add_steps(desired: &mut DesiredState, layers: &SmtpLayers) {
     if let Some(policy) = &layers.basic_auth_policy {

@@ -30,6 +30,19 @@ fn recorded_exclusions(record: &RunRecord, directory: &Path) -> Result<Exclusion
         .map_err(|reason| Error::Usage(format!("--resume {}: run.json: exclusions: {reason}", directory.display())))
 }
 
+/// The exceptions the run held to, from the same file unchanged.
+fn recorded_exceptions(record: &RunRecord, directory: &Path) -> Result<crate::exceptions::Exceptions> {
+    let Some(kept) = &record.exceptions else { return Ok(crate::exceptions::Exceptions::default()) };
+    if run_record::fingerprint(&kept.path).ok().as_ref() != Some(&kept.sha256) {
+        return Err(Error::Usage(format!(
+            "--resume {}: the exceptions file {} changed (or went) since the run began; put it back as it was, or start a new run",
+            directory.display(),
+            kept.path.display()
+        )));
+    }
+    crate::exceptions::Exceptions::load(&kept.path, false)
+}
+
 /// The run's input as it began: the same file, or one with the same contents.
 fn recorded_input(args: &ApplyArgs, record: &RunRecord, directory: &Path) -> Result<Input> {
     let stored = record.input.clone().ok_or_else(|| {
@@ -64,10 +77,11 @@ fn refuse_choices_again(args: &ApplyArgs, directory: &Path) -> Result<()> {
         || run.spare_smtp_auth_seen.is_some()
         || run.basic_auth_policy.is_some()
         || run.ca_exclusion_group.is_some()
-        || run.basic_auth_smtp.is_some();
+        || run.basic_auth_smtp.is_some()
+        || run.exceptions.is_some();
     if chosen_again {
         return Err(Error::Usage(format!(
-            "--resume {}: the run's profile, --set values, --column, --exclude, --shard, --all-mailboxes, the sign-in targeting and the SMTP AUTH layer flags are stored there; leave them off",
+            "--resume {}: the run's profile, --set values, --column, --exclude, --shard, --all-mailboxes, the sign-in targeting, the exceptions and the SMTP AUTH layer flags are stored there; leave them off",
             directory.display()
         )));
     }
@@ -88,6 +102,7 @@ pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> R
     refuse_simulated(&args.run, "--resume")?;
     let input = recorded_input(&args, &record, &directory)?;
     let exclusions = recorded_exclusions(&record, &directory)?;
+    let exceptions = recorded_exceptions(&record, &directory)?;
     let (mut desired, profile_name) = desired_state(record.profile.as_deref(), &record.sets)?;
     super::opt_in::add_steps(&mut desired, &record.smtp_layers);
     let layers = super::opt_in::layers(&desired, &record.smtp_layers);
@@ -107,6 +122,7 @@ pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> R
     job.input = Some(input.path);
     job.lanes = vec![Lane { connection, entries, smtp_index: None }];
     job.exclusions = exclusions;
+    job.exceptions = std::sync::Arc::new(exceptions);
     job.retry_failed = args.retry_failed;
     job.shard = record.shard;
     if let Some(chosen) = super::sign_in_targeting::recorded(&record, &job.directory)? {

@@ -32,6 +32,10 @@ pub(super) struct Job {
     pub(super) tenant_expect: Vec<(Setting, Value)>,
     /// The SMTP AUTH layers the run changes or judges, when it does.
     pub(super) layers: Option<crate::engine::layers::Layers>,
+    /// Mailboxes held at the values of owned exceptions (`--exceptions`).
+    pub(super) exceptions: Arc<crate::exceptions::Exceptions>,
+    /// Where the fix records the mailboxes it left with SMTP AUTH on (`--record-exceptions`).
+    pub(super) record_exceptions: Option<super::exceptions::Recording>,
     pub(super) profile: Option<String>,
     pub(super) input: Option<PathBuf>,
     /// One lane per tenant: its connection and its targets.
@@ -74,6 +78,8 @@ impl Job {
             desired,
             tenant_expect: Vec::new(),
             layers: None,
+            exceptions: Arc::default(),
+            record_exceptions: None,
             profile: None,
             input: None,
             lanes: Vec::new(),
@@ -280,6 +286,7 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
     if job.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) && !said_in_confirmation {
         report.emit(Event::Warning(RETIREMENT_NOTE.into()));
     }
+    super::exceptions::warn_expired(&job.exceptions, report.as_ref());
     report.emit(Event::Started { total: job.total });
     let started_at = time::OffsetDateTime::now_utc();
     let clock = tokio::time::Instant::now();
@@ -308,6 +315,8 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
             desired: job.desired.clone(),
             tenant_expect: job.tenant_expect.clone(),
             layers: job.layers.as_ref().map(|layers| Arc::new(layers.for_tenant())),
+            exceptions: job.exceptions.clone(),
+            today: time::OffsetDateTime::now_utc().date(),
             mode: job.kind.mode(),
             sink: report.clone(),
             journal: journal.clone(),
@@ -331,6 +340,9 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
     drop(following);
     let warnings = report.finish();
     remember_budgets(&job, &clients, &tenant_ids);
+    if let Some(recording) = &job.record_exceptions {
+        recording.record(&job.directory)?;
+    }
     let finished = finish::finish_report(
         &job, &report, warnings, &clients, &journal, ending, started_at, clock, simulated, resumed, quiet,
     );

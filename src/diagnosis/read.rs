@@ -155,6 +155,26 @@ async fn role_holders(client: &CloudClient, role: &str) -> Result<HashSet<String
     Ok(holders)
 }
 
+/// Every user that holds a directory role, directly or through a role-assignable group, as
+/// (object id, UPN when the assignment's principal says it), ids lower case.
+pub async fn role_holding_users(client: &CloudClient) -> Result<Vec<(String, String)>, CallError> {
+    let assignments =
+        graph_listing(client, "v1.0/roleManagement/directory/roleAssignments?$expand=principal".into()).await?;
+    let mut users = Vec::new();
+    for principal in assignments.iter().map(|a| &a["principal"]) {
+        let Some(id) = principal["id"].as_str() else { continue };
+        if principal["@odata.type"].as_str().is_some_and(|kind| kind.eq_ignore_ascii_case("#microsoft.graph.group")) {
+            users.extend(transitive_users(client, id).await?.into_iter().map(|id| (id, String::new())));
+        } else if is_user(principal) {
+            let upn = principal["userPrincipalName"].as_str().unwrap_or_default().to_lowercase();
+            users.push((id.to_lowercase(), upn));
+        }
+    }
+    users.sort();
+    users.dedup();
+    Ok(users)
+}
+
 /// The organisation's default policy, every policy, and every user with one of their own.
 async fn authentication_policies(
     client: &CloudClient,

@@ -11,6 +11,8 @@ pub enum Outcome {
     Changed,
     Compliant,
     WouldChange,
+    /// Held at the value of an owned, unexpired exception (`--exceptions`), and at it.
+    Excepted,
     Skipped,
     /// Rollback: the value is no longer what we set, so it was left alone.
     Conflict,
@@ -24,10 +26,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Changed,
         Outcome::Compliant,
         Outcome::WouldChange,
+        Outcome::Excepted,
         Outcome::Skipped,
         Outcome::Conflict,
         Outcome::Failed,
@@ -40,6 +43,7 @@ impl Outcome {
             Outcome::Changed => "changed",
             Outcome::Compliant => "compliant",
             Outcome::WouldChange => "would-change",
+            Outcome::Excepted => "excepted",
             Outcome::Skipped => "skipped",
             Outcome::Conflict => "conflict",
             Outcome::Failed => "failed",

@@ -51,6 +51,9 @@ pub struct Context {
     pub sign_in_scope: Option<Arc<crate::scope::SignInScope>>,
     /// What every accepted target still owes, and which directory user each line claimed.
     pub ledger: Arc<Ledger>,
+    /// Targets held at the values of owned, unexpired exceptions, and the day they are judged on.
+    pub exceptions: Arc<crate::exceptions::Exceptions>,
+    pub today: time::Date,
     /// The SMTP AUTH layers, when the run changes or judges them: the opt-in steps and the
     /// `smtp-auth-effective` verdict.
     pub layers: Option<Arc<layers::Layers>>,

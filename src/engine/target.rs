@@ -59,6 +59,17 @@ impl Row {
         self
     }
 
+    /// A row held at an exception's value: `excepted` where it is at it, and said either way.
+    fn note_exception(&mut self, exception: &crate::exceptions::Exception) {
+        if matches!(self.outcome, Outcome::Compliant | Outcome::Changed | Outcome::WouldChange) {
+            if self.outcome == Outcome::Compliant {
+                self.outcome = Outcome::Excepted;
+            }
+            self.error_code = EXCEPTED.into();
+            self.error_message = exception.describe();
+        }
+    }
+
     fn note_ids(&mut self, ids: &RequestIds) {
         if !ids.client_request_id.is_empty() {
             self.client_request_id = ids.client_request_id.clone();
@@ -179,6 +190,9 @@ fn other_line(line: Option<u64>) -> String {
     line.map_or_else(|| "an earlier row".to_string(), |line| format!("line {line}"))
 }
 
+/// The code of a row held at an exception's value.
+pub const EXCEPTED: &str = "Excepted";
+
 /// The code of a row that names a user another row already names.
 pub const SAME_USER: &str = "SameUser";
 
@@ -252,15 +266,25 @@ pub async fn process(context: &Context, target: &Target) {
                     });
                 // The settings go through different APIs: side by side, a slow or paused one
                 // does not hold the other back. The verdict comes after them all.
+                let names = [Some(target.identity.as_str()), Some(user.upn.as_str()), user.mail.as_deref()];
+                let names: Vec<&str> = names.into_iter().flatten().collect();
+                let excepted = |setting| context.exceptions.find(&names, setting, context.today);
                 let settle_one = |w: &Wanted| {
                     let mut row = fresh(w);
                     row.user_id = user.id.clone();
+                    let exception = excepted(w.setting).filter(|_| w.expect.is_none());
+                    if let Some(exception) = exception {
+                        row.desired = exception.value;
+                    }
                     let (skip, user, expect) = (&skip, &user, w.expect);
                     async move {
-                        let done = match skip {
+                        let mut done = match skip {
                             Some((code, reason)) => row.skipped(code, reason),
                             None => concluded(context, settle(context, row, expect, Some(user)).await),
                         };
+                        if let Some(exception) = exception {
+                            done.note_exception(exception);
+                        }
                         if done.outcome != Outcome::Unfinished {
                             context.finish(timed(done.clone()));
                         }
@@ -275,9 +299,15 @@ pub async fn process(context: &Context, target: &Target) {
                 {
                     let mut row = fresh(wanted);
                     row.user_id = user.id.clone();
-                    let done = match &skip {
-                        Some((code, reason)) => row.skipped(code, reason),
-                        None => layers.verdict(context, row, &rows, &user).await,
+                    let held = rows.iter().find(|r| r.setting == Setting::SmtpAuth && r.error_code == EXCEPTED);
+                    let done = match (&skip, held) {
+                        (Some((code, reason)), _) => row.skipped(code, reason),
+                        (None, Some(held)) => {
+                            let mut row = row.skipped(EXCEPTED, &held.error_message);
+                            row.outcome = Outcome::Excepted;
+                            row
+                        }
+                        (None, None) => layers.verdict(context, row, &rows, &user).await,
                     };
                     context.finish(timed(done));
                 }

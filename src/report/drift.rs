@@ -20,7 +20,7 @@ enum End {
 
 fn end_of(outcome: Outcome) -> End {
     match outcome {
-        Outcome::Compliant | Outcome::Changed => End::Compliant,
+        Outcome::Compliant | Outcome::Changed | Outcome::Excepted => End::Compliant,
         Outcome::WouldChange | Outcome::Blocked => End::NonCompliant,
         _ => End::Unknown,
     }

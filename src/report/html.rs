@@ -37,6 +37,7 @@ fn colour(outcome: Outcome) -> &'static str {
         Outcome::Conflict => "#a05cbf",
         Outcome::Unfinished => "#e8710a",
         Outcome::Blocked => "#8b1e1e",
+        Outcome::Excepted => "#6b8e23",
         Outcome::Failed => "#d64545",
     }
 }
