@@ -29,6 +29,10 @@
 //! - `fix-100k`: 100,000 mailboxes, every budget ×10, default flags but the ceilings the scale
 //!   needs (rates, in-flight Exchange requests, targets at once).
 //! - `sweep-compliant-50k`: a compliant tenant at the documented large-tenant budgets, no flags.
+//! - `diagnose-100k`: `diagnose` of 100,000 mailboxes (a fifth with a blocker of some layer) at
+//!   the simulator's default budgets, and an `audit` of the same mailboxes on the same tenant:
+//!   requests a mailbox of each, their ratio, and the diagnosis's utilization of its floor (one
+//!   per-user MFA read a mailbox, the listings a page per 1,000).
 //!
 //! Run only when named: `fix-10k` (budgets scaled so the floor is about 60 s with 1 s windows,
 //! ceilings 5× too high), `fix-10k-no-warning` (the same against a service that never sends
@@ -237,7 +241,9 @@ fn measure(mut command: Command, report: &Path) -> Measured {
     let wall_s = started.elapsed().as_secs_f64();
     // 1 is a finished run with failed rows (a naive baseline can give up on some): reported below.
     assert!(matches!(status.code(), Some(0 | 1 | 3)), "the run exited {status}");
-    let summary: Value = serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    // `diagnose` leaves diagnosis.json; the runs of the engine, summary.json.
+    let file = ["summary.json", "diagnosis.json"].into_iter().map(|name| report.join(name)).find(|f| f.exists());
+    let summary: Value = serde_json::from_slice(&std::fs::read(file.expect("a summary")).unwrap()).unwrap();
     let failed = summary["counts"]["failed"].as_u64().unwrap_or(0);
     Measured { wall_s, cpu_s, peak_rss_mb, failed, summary }
 }
@@ -473,11 +479,36 @@ async fn sweep(dir: &Path) {
     sim_args.extend(["--set-all", "smtp-auth=disabled", "--set-all", "per-user-mfa=enforced"].map(String::from));
     let sim = start_sim(&csv, &sim_args);
     let budgets = Budgets::DEFAULT;
-    let work = Work { graph_units: 2.0 * N as f64, graph_writes: 0.0, exchange_requests: (N as f64 / 1000.0).ceil() };
+    // A lookup a target; the verdict of a mailbox whose SMTP AUTH is off needs nothing more.
+    let work = Work { graph_units: N as f64, graph_writes: 0.0, exchange_requests: (N as f64 / 1000.0).ceil() };
     let args = ["plan", "--profile", "smtp-auth-lockdown"];
     let measured = run_runner(&sim, &csv, &dir.join("sweep"), &args);
     let stats = print_result("sweep-compliant-50k", N, floor_seconds(&work, &budgets), &measured, &sim).await;
     assert_eq!(stats["writes_total"], 0, "a compliant sweep writes nothing");
+}
+
+/// `diagnose-100k`: the audit, then the diagnosis, of the same 100,000 mailboxes on one tenant.
+async fn diagnose(dir: &Path) {
+    const N: usize = 100_000;
+    let csv = dir.join("diagnose.csv");
+    write_csv(&csv, N);
+    let mut sim_args: Vec<String> = FAULTY.map(String::from).to_vec();
+    sim_args.extend(["--smtp-blockers", "0.2"].map(String::from));
+    let sim = start_sim(&csv, &sim_args);
+    let requests = |stats: &Value| stats["http_requests_total"].as_u64().unwrap_or(0);
+    run_runner(&sim, &csv, &dir.join("diagnose-audit"), &["audit", "--profile", "smtp-auth-lockdown"]);
+    let audit = requests(&sim_json(&sim, "/_sim/stats").await);
+    reqwest::Client::new().post(format!("{}/_sim/reset", sim.url)).send().await.unwrap();
+    let measured = run_runner(&sim, &csv, &dir.join("diagnose"), &["diagnose", "--basic-auth-smtp", "on"]);
+    let n = N as f64;
+    let work = Work { graph_units: n + (n / 999.0).ceil(), graph_writes: 0.0, exchange_requests: (n / 1000.0).ceil() };
+    let stats = print_result("diagnose-100k", N, floor_seconds(&work, &Budgets::DEFAULT), &measured, &sim).await;
+    let diagnosed = requests(&stats);
+    println!(
+        "RESULT scenario=diagnose-vs-audit-100k audit_requests={audit} diagnose_requests={diagnosed} ratio={:.2} verdicts={}",
+        diagnosed as f64 / audit.max(1) as f64,
+        measured.summary["counts"]["verdicts"]
+    );
 }
 
 async fn memory(dir: &Path, n: usize, name: &str) -> f64 {
@@ -547,6 +578,9 @@ fn main() {
         }
         if wanted("sweep-compliant-50k") {
             sweep(&dir).await;
+        }
+        if wanted("diagnose-100k") {
+            diagnose(&dir).await;
         }
         if named("memory-1m") {
             let small = memory(&dir, 100_000, "memory-100k").await;

@@ -44,7 +44,7 @@ pub use simulate::serve as sim;
 pub use usage::usage;
 
 /// Said wherever SMTP AUTH is turned on.
-const RETIREMENT_NOTE: &str = "Basic authentication for SMTP AUTH is being retired in Exchange Online: off by default for existing tenants from the end of December 2026, with final removal to be announced for the second half of 2027. Plan a move to OAuth for SMTP AUTH, High Volume Email, Azure Communication Services Email or a relay connector.";
+const RETIREMENT_NOTE: &str = "Basic authentication for SMTP AUTH is being retired in Exchange Online: off by default for existing tenants at the end of December 2026 (administrators can turn it back on for a time), OAuth only for tenants created after that, and the final removal date to be announced in the second half of 2027. Plan a move to OAuth for SMTP AUTH, High Volume Email, Azure Communication Services Email or a relay connector.";
 
 /// `apply`, new or resumed.
 pub async fn apply(args: ApplyArgs, quiet: bool) -> Result<u8> {

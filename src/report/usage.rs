@@ -83,7 +83,7 @@ impl UsageSummary {
     /// The readiness line: how many still sign in with Basic SMTP AUTH, and the way off it.
     pub fn readiness(&self) -> String {
         format!(
-            "{} mailboxes signed in with Basic SMTP AUTH in the last {} days ({} sign-ins, {} failed; {} never succeeded). Basic authentication for SMTP AUTH goes off by default at the end of December 2026: move them to OAuth for SMTP AUTH, High Volume Email, Azure Communication Services Email or a connector ({WAY_OUT})",
+            "{} mailboxes signed in with Basic SMTP AUTH in the last {} days ({} sign-ins, {} failed; {} never succeeded). Basic authentication for SMTP AUTH goes off by default for existing tenants at the end of December 2026 (administrators can turn it back on for a time): move them to OAuth for SMTP AUTH, High Volume Email, Azure Communication Services Email or a connector ({WAY_OUT})",
             self.mailboxes, self.days, self.sign_ins, self.failures, self.failing_only
         )
     }
