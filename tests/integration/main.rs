@@ -13,6 +13,7 @@ mod hostile;
 mod install_files;
 mod logs;
 mod readme_cron;
+mod rollback_exact;
 mod sim_endpoints;
 mod sim_throttling;
 mod smtp_usage;
