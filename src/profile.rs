@@ -76,6 +76,11 @@ pub struct ProfileError {
     pub problem: String,
 }
 
+/// Whether `name_or_path` names a file rather than a built-in profile.
+pub fn is_file(name_or_path: &str) -> bool {
+    !builtins().iter().any(|p| p.name == name_or_path)
+}
+
 /// A built-in profile by name, or a TOML file by path.
 pub fn load(name_or_path: &str) -> Result<Profile, Error> {
     if let Some(profile) = builtins().into_iter().find(|p| p.name == name_or_path) {

@@ -53,6 +53,10 @@ pub struct RunRecord {
     /// The exceptions file the run holds to, with its SHA-256: a resume after it changed is refused.
     #[serde(default)]
     pub exceptions: Option<FileRecord>,
+    /// The profile, when it is a file: its absolute path and SHA-256 (a resume after it changed is
+    /// refused, and it is read from there whatever the directory a resume starts in).
+    #[serde(default)]
+    pub profile_file: Option<FileRecord>,
 }
 
 /// A file a run read, by its absolute path and content.
@@ -60,6 +64,26 @@ pub struct RunRecord {
 pub struct FileRecord {
     pub path: PathBuf,
     pub sha256: String,
+}
+
+impl FileRecord {
+    /// `path` as it is now.
+    pub fn of(path: &Path) -> Result<FileRecord> {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        Ok(FileRecord { sha256: fingerprint(&path)?, path })
+    }
+
+    /// Refuses a file that changed or went since it was recorded; `what` names it for the message.
+    pub fn unchanged(&self, what: &str, directory: &Path) -> Result<()> {
+        if fingerprint(&self.path).ok().as_ref() == Some(&self.sha256) {
+            return Ok(());
+        }
+        Err(Error::Usage(format!(
+            "--resume {}: {what} {} changed (or went) since the run began; put it back as it was, or start a new run",
+            directory.display(),
+            self.path.display()
+        )))
+    }
 }
 
 /// `--basic-auth-policy`, `--ca-exclusion-group` (by the group's id) and `--basic-auth-smtp`.
@@ -154,6 +178,7 @@ impl RunRecord {
             smtp_auth_targeting: None,
             smtp_layers: SmtpLayers::default(),
             exceptions: None,
+            profile_file: None,
         }
     }
 

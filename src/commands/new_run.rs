@@ -238,16 +238,9 @@ pub(super) async fn run(
     record.smtp_auth_targeting = chosen.as_ref().map(|c| c.record.clone());
     let layers = opt_in::layers(&desired, &smtp_layers);
     record.smtp_layers = smtp_layers;
-    record.exceptions = args
-        .exceptions
-        .as_deref()
-        .map(|path| {
-            Ok::<_, crate::error::Error>(run_record::FileRecord {
-                path: absolute(path),
-                sha256: run_record::fingerprint(path)?,
-            })
-        })
-        .transpose()?;
+    record.exceptions = args.exceptions.as_deref().map(run_record::FileRecord::of).transpose()?;
+    let profile_file = args.profile.as_deref().filter(|p| profile::is_file(p));
+    record.profile_file = profile_file.map(|p| run_record::FileRecord::of(Path::new(p))).transpose()?;
     let mut job = Job::new(kind, desired, directory, stop, tuning, session);
     job.layers = layers;
     job.exceptions = std::sync::Arc::new(held);

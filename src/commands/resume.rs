@@ -33,14 +33,19 @@ fn recorded_exclusions(record: &RunRecord, directory: &Path) -> Result<Exclusion
 /// The exceptions the run held to, from the same file unchanged.
 fn recorded_exceptions(record: &RunRecord, directory: &Path) -> Result<crate::exceptions::Exceptions> {
     let Some(kept) = &record.exceptions else { return Ok(crate::exceptions::Exceptions::default()) };
-    if run_record::fingerprint(&kept.path).ok().as_ref() != Some(&kept.sha256) {
-        return Err(Error::Usage(format!(
-            "--resume {}: the exceptions file {} changed (or went) since the run began; put it back as it was, or start a new run",
-            directory.display(),
-            kept.path.display()
-        )));
-    }
+    kept.unchanged("the exceptions file", directory)?;
     crate::exceptions::Exceptions::load(&kept.path, false)
+}
+
+/// The run's profile: a built-in by name, or its file, unchanged, from where it was.
+fn recorded_profile(record: &RunRecord, directory: &Path) -> Result<Option<String>> {
+    match &record.profile_file {
+        Some(kept) => {
+            kept.unchanged("the profile", directory)?;
+            Ok(Some(kept.path.display().to_string()))
+        }
+        None => Ok(record.profile.clone()),
+    }
 }
 
 /// The run's input as it began: the same file, or one with the same contents.
@@ -103,7 +108,8 @@ pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> R
     let input = recorded_input(&args, &record, &directory)?;
     let exclusions = recorded_exclusions(&record, &directory)?;
     let exceptions = recorded_exceptions(&record, &directory)?;
-    let (mut desired, profile_name) = desired_state(record.profile.as_deref(), &record.sets)?;
+    let profile = recorded_profile(&record, &directory)?;
+    let (mut desired, profile_name) = desired_state(profile.as_deref(), &record.sets)?;
     super::opt_in::add_steps(&mut desired, &record.smtp_layers);
     let layers = super::opt_in::layers(&desired, &record.smtp_layers);
     let session = &args.run.session;

@@ -12,6 +12,7 @@ mod faithful;
 mod hostile;
 mod install_files;
 mod logs;
+mod promises;
 mod readme_cron;
 mod rollback_exact;
 mod sim_endpoints;
