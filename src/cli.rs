@@ -270,6 +270,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// The share of targets that may be missing from the directory before the run counts as
+    /// failed (exit 1): above it, the list or the tenant is probably the wrong one. No real list
+    /// reaches the default.
+    #[arg(long, default_value_t = 0.5, value_parser = share, value_name = "SHARE")]
+    pub max_not_found: f64,
+
     /// Every mailbox of the tenant instead of a CSV (read in pages of 1,000).
     #[arg(long, conflicts_with = "input")]
     pub all_mailboxes: bool,
@@ -484,6 +490,14 @@ pub fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     match parsed {
         Some((k, n)) if n > 0 && k < n => Ok((k, n)),
         _ => Err(format!("'{text}' is not a shard: write K/N with 0 <= K < N, e.g. 0/3")),
+    }
+}
+
+/// A share from 0 to 1.
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("'{text}' is not a share: write a number from 0 to 1, e.g. 0.5")),
     }
 }
 

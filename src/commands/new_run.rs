@@ -258,5 +258,6 @@ pub(super) async fn run(
     job.exclusions = exclusions;
     job.baseline = args.baseline.clone();
     job.shard = args.shard;
+    job.max_not_found = args.max_not_found;
     session::execute(job, quiet).await
 }

@@ -131,6 +131,7 @@ pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> R
     job.exceptions = std::sync::Arc::new(exceptions);
     job.retry_failed = args.retry_failed;
     job.shard = record.shard;
+    job.max_not_found = args.run.max_not_found;
     if let Some(chosen) = super::sign_in_targeting::recorded(&record, &job.directory)? {
         job.sign_in_scope = Some(chosen.scope);
         job.smtp_auth_usage = chosen.usage;

@@ -36,6 +36,8 @@ pub(super) struct Job {
     pub(super) exceptions: Arc<crate::exceptions::Exceptions>,
     /// Where the fix records the mailboxes it left with SMTP AUTH on (`--record-exceptions`).
     pub(super) record_exceptions: Option<super::exceptions::Recording>,
+    /// The share of targets that may be missing from the directory before the run fails.
+    pub(super) max_not_found: f64,
     pub(super) profile: Option<String>,
     pub(super) input: Option<PathBuf>,
     /// One lane per tenant: its connection and its targets.
@@ -80,6 +82,7 @@ impl Job {
             layers: None,
             exceptions: Arc::default(),
             record_exceptions: None,
+            max_not_found: 0.5,
             profile: None,
             input: None,
             lanes: Vec::new(),
@@ -379,10 +382,16 @@ pub(super) fn earned_exit_code(
             exit::NOTHING_DONE
         }
         Some(_) => exit::TARGETS_FAILED,
-        None if open > 0 || ending.not_started > 0 => exit::TARGETS_FAILED,
+        None if open > 0 || ending.not_started > 0 || mostly_missing(job, tally) => exit::TARGETS_FAILED,
         None if job.detailed_exitcode && tally.count(Outcome::WouldChange) + blocked_drift > 0 => exit::DRIFT,
         None => exit::SUCCESS,
     }
+}
+
+/// Whether more targets are missing from the directory than a real list ever has: the wrong
+/// tenant, or the wrong file, and a green run would claim a tenant it never checked.
+fn mostly_missing(job: &Job, tally: &report::Tally) -> bool {
+    tally.targets > 0 && tally.not_found as f64 > job.max_not_found * tally.targets as f64
 }
 
 /// What a run left undone, in words, and the command that finishes it.
@@ -412,6 +421,14 @@ pub(super) fn left_to_do(
     }
     if failed > 0 {
         lines.push(format!("{failed} rows failed (results.csv says why, with the request ids support asks for)"));
+    }
+    if mostly_missing(job, tally) {
+        lines.push(format!(
+            "{} of {} targets are not in the tenant's directory: is it the right tenant, and the right file? (the run fails when more than {} of its targets are missing; --max-not-found sets the share)",
+            tally.not_found,
+            tally.targets,
+            job.max_not_found
+        ));
     }
     if tally.count(Outcome::Blocked) > 0 {
         lines.push(format!(

@@ -21,6 +21,7 @@ use crate::targets::Entry;
 use events::{Event, EventSink, Outcome, Row};
 use journal::{Done, Journal, Record};
 pub use ledger::Ledger;
+pub use target::NOT_FOUND;
 
 /// Read only, or change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

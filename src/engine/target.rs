@@ -166,7 +166,7 @@ impl Unresolved {
             Unresolved::Excluded(reason) => row.skipped("Excluded", reason),
             Unresolved::LookupFailed(error) => row.failed(error),
             Unresolved::NotFound => row.skipped(
-                "NotFound",
+                NOT_FOUND,
                 "no user with this address in the directory (looked up by UPN, mail and proxy addresses)",
             ),
             Unresolved::SameUser { line, upn } => row.skipped(
@@ -189,6 +189,9 @@ impl Unresolved {
 fn other_line(line: Option<u64>) -> String {
     line.map_or_else(|| "an earlier row".to_string(), |line| format!("line {line}"))
 }
+
+/// The code of a row whose target the directory does not hold.
+pub const NOT_FOUND: &str = "NotFound";
 
 /// The code of a row held at an exception's value.
 pub const EXCEPTED: &str = "Excepted";

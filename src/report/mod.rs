@@ -66,6 +66,8 @@ pub struct Tally {
     pub pending_writes: u64,
     /// Damaged places in the journal, skipped.
     pub damaged_records: u64,
+    /// Targets whose user the directory does not hold (looked up by UPN, mail and proxy address).
+    pub not_found: u64,
 }
 
 impl Tally {
@@ -182,6 +184,7 @@ pub fn render(directory: &Path) -> Result<Tally> {
     let mut tally = Tally::default();
     // Distinct lines as bits: a million targets in 125 kB.
     let mut targets = LineSet::default();
+    let mut not_found = LineSet::default();
     let mut rejected_lines = LineSet::default();
     let mut pending: HashSet<(u64, Setting)> = HashSet::new();
     let io = |e: csv::Error| Error::Io {
@@ -201,6 +204,9 @@ pub fn render(directory: &Path) -> Result<Tally> {
                 results.write_record(row_fields(&row)).map_err(io)?;
                 if row.line > 0 {
                     targets.insert(row.line);
+                    if row.error_code == crate::engine::NOT_FOUND {
+                        not_found.insert(row.line);
+                    }
                 }
                 *tally.by_setting.entry(row.setting).or_default().entry(row.outcome).or_default() += 1;
                 *tally.by_tenant.entry(row.tenant).or_default().entry(row.outcome).or_default() += 1;
@@ -216,6 +222,7 @@ pub fn render(directory: &Path) -> Result<Tally> {
         }
     }
     tally.targets = targets.count;
+    tally.not_found = not_found.count;
     tally.rejected_rows = rejected_lines.count;
     tally.pending_writes = pending.len() as u64;
     tally.damaged_records = records.damaged;

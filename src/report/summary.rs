@@ -70,6 +70,9 @@ pub struct Summary {
     pub finished_at: String,
     pub elapsed_seconds: f64,
     pub targets: u64,
+    /// Targets whose user the directory does not hold.
+    #[serde(default)]
+    pub not_found: u64,
     pub rejected_rows: u64,
     /// Every outcome, zeros included.
     pub counts: Counts,
@@ -160,6 +163,7 @@ impl Summary {
             finished_at: rfc3339(info.started_at + info.elapsed),
             elapsed_seconds: (info.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             targets: tally.targets,
+            not_found: tally.not_found,
             rejected_rows: tally.rejected_rows,
             counts: Outcome::ALL.iter().map(|o| (*o, tally.count(*o))).collect(),
             by_setting: tally.by_setting.clone(),

@@ -25,3 +25,32 @@ async fn a_resume_refuses_a_profile_that_changed_since_the_run_began() {
     std::fs::write(&profile, "description = \"nightly\"\n[settings]\nsmtp-auth = \"enabled\"\n").unwrap();
     assert_eq!(run(&resume).await, 2, "an edited profile is refused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_targets_are_mostly_missing_is_not_green() {
+    let present = vec!["here@contoso.com".to_string()];
+    let sim = start(SimConfig {
+        population: Population::Identities(std::sync::Arc::new(present.clone())),
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = scratch();
+    let mut listed = present.clone();
+    listed.extend((0..3).map(|i| format!("elsewhere{i}@fabrikam.com")));
+    let csv = write_csv(dir.path(), "wrong-tenant.csv", "UserPrincipalName", &listed);
+    let audit = |report: &str, extra: &[&str]| {
+        let mut args =
+            vec!["audit".to_string(), csv.display().to_string(), "--set".into(), "per-user-mfa=disabled".into()];
+        args.extend(["--report-dir".into(), dir.path().join(report).display().to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(connection_args(&sim, dir.path()));
+        args
+    };
+    let code = run(&audit("strict", &[])).await;
+    assert_eq!(code, 1, "three of four targets missing is a wrong tenant or file, not a clean audit");
+    let summary = crate::support::summary(&dir.path().join("strict"));
+    assert_eq!(summary["not_found"], 3);
+    assert!(summary["unfinished"].to_string().contains("not in the tenant's directory"), "{summary}");
+    let code = run(&audit("lenient", &["--max-not-found", "0.8"])).await;
+    assert_ne!(code, 1, "below the share asked for, missing targets are skipped rows");
+}
