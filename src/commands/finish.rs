@@ -54,7 +54,7 @@ fn print_summary(summary: &Summary, directory: &std::path::Path) {
 pub(super) fn finish_report(
     job: &Job,
     report: &Report,
-    warnings: Vec<String>,
+    (warnings, notes): (Vec<String>, Vec<String>),
     clients: &[Arc<CloudClient>],
     journal: &Journal,
     ending: engine::Ending,
@@ -73,6 +73,7 @@ pub(super) fn finish_report(
     };
     let mut tally = report::render(&job.directory).map_err(after_work)?;
     tally.warnings = warnings;
+    tally.notes = notes;
     let reason = job.stop.reason();
     let exit_code = earned_exit_code(job, &tally, ending, reason.as_ref());
     let (unfinished, finish_command) = left_to_do(job, &tally, ending, reason.as_ref());

@@ -283,11 +283,11 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
         tracing::info!("running against an in-process simulated tenant: nothing real is changed");
     }
     if job.desired.get(Setting::SmtpAuth).is_some() || job.kind == RunKind::Rollback {
-        report.emit(Event::Warning(UNSUPPORTED_NOTE.into()));
+        report.emit(Event::Note(UNSUPPORTED_NOTE.into()));
     }
     let said_in_confirmation = job.kind.mode() == Mode::Apply && !job.desired.weakening().is_empty();
     if job.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) && !said_in_confirmation {
-        report.emit(Event::Warning(RETIREMENT_NOTE.into()));
+        report.emit(Event::Note(RETIREMENT_NOTE.into()));
     }
     super::exceptions::warn_expired(&job.exceptions, report.as_ref());
     report.emit(Event::Started { total: job.total });

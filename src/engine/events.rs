@@ -85,6 +85,9 @@ pub enum Event {
     },
     /// Something the user must know before trusting the result.
     Warning(String),
+    /// A standing note, the same every run (the Exchange route in use, the Basic-authentication
+    /// timeline): kept in the summary, logged at info, never in cron's mail.
+    Note(String),
     /// A CSV row that is not a target.
     InputProblem(Problem),
     Row(Row),

@@ -62,6 +62,8 @@ pub struct Tally {
     pub targets: u64,
     pub rejected_rows: u64,
     pub warnings: Vec<String>,
+    /// Standing notes, the same every run.
+    pub notes: Vec<String>,
     /// Writes whose intent is in the journal with no row that says how they ended.
     pub pending_writes: u64,
     /// Damaged places in the journal, skipped.
@@ -272,10 +274,11 @@ impl Report {
         &self.directory
     }
 
-    /// Stops the progress display; returns the warnings said during this session.
-    pub fn finish(&self) -> Vec<String> {
+    /// Stops the progress display; returns the warnings and the notes said during this session.
+    pub fn finish(&self) -> (Vec<String>, Vec<String>) {
         self.progress.finish();
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).warnings.clone()
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        (live.warnings.clone(), live.notes.clone())
     }
 }
 
@@ -283,6 +286,13 @@ impl EventSink for Report {
     fn emit(&self, event: Event) {
         match event {
             Event::Started { total } => self.progress.started(total),
+            Event::Note(text) => {
+                tracing::info!("{text}");
+                let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+                if !live.notes.contains(&text) {
+                    live.notes.push(text);
+                }
+            }
             Event::Warning(text) => {
                 tracing::warn!("{text}");
                 let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());

@@ -86,6 +86,9 @@ pub struct Summary {
     pub pacing: BTreeMap<String, BTreeMap<String, PacingFigures>>,
     pub journal: JournalFigures,
     pub warnings: Vec<String>,
+    /// Standing notes, the same every run (the Exchange route in use, Microsoft's timeline).
+    #[serde(default)]
+    pub notes: Vec<String>,
     pub interrupted: bool,
     pub stopped_because: Option<String>,
     pub not_started: u64,
@@ -178,6 +181,7 @@ impl Summary {
                 damaged: tally.damaged_records,
             },
             warnings: tally.warnings.clone(),
+            notes: tally.notes.clone(),
             interrupted: info.interrupted,
             stopped_because: info.stopped_because.clone(),
             not_started: info.not_started,

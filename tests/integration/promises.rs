@@ -54,3 +54,24 @@ async fn a_run_whose_targets_are_mostly_missing_is_not_green() {
     let code = run(&audit("lenient", &["--max-not-found", "0.8"])).await;
     assert_ne!(code, 1, "below the share asked for, missing targets are skipped rows");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_is_quiet_when_the_night_went_well() {
+    let sim = start(SimConfig { population: Population::Generated { count: 8 }, ..SimConfig::default() }).await;
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &upns(&state(&sim)));
+    let report = dir.path().join("night");
+    let args: Vec<String> = ["-q", "apply", &csv.display().to_string(), "--profile", "smtp-auth-lockdown", "--yes"]
+        .into_iter()
+        .map(String::from)
+        .chain(["--report-dir".to_string(), report.display().to_string()])
+        .collect();
+    let mut command = crate::support::command(&sim, dir.path(), &args);
+    command.stdout(std::process::Stdio::piped());
+    let output = command.output().await.unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "", "nothing for cron to mail");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    let summary = crate::support::summary(&report);
+    assert!(summary["notes"].to_string().contains("InvokeCommand"), "the standing note is kept: {summary}");
+}
