@@ -372,7 +372,7 @@ pub struct SessionArgs {
     pub grace: Duration,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct ConnectionArgs {
     /// The tenant's id (a GUID) or its initial domain.

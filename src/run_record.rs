@@ -57,6 +57,75 @@ pub struct RunRecord {
     /// refused, and it is read from there whatever the directory a resume starts in).
     #[serde(default)]
     pub profile_file: Option<FileRecord>,
+    /// Where the run's tenant, credentials, locks and budgets were: a resume (and the command the
+    /// run prints to finish it) needs none of these flags again.
+    #[serde(default)]
+    pub connection: ConnectionRecord,
+}
+
+/// The connection flags of a run (never a secret: a secret file by its path), and its state
+/// directory.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionRecord {
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub credential: Option<crate::cloud::auth::CredentialKind>,
+    pub cloud: crate::cloud::CloudName,
+    pub login_url: Option<String>,
+    pub authority_host: Option<String>,
+    pub graph_url: Option<String>,
+    pub exchange_url: Option<String>,
+    pub state_dir: Option<PathBuf>,
+}
+
+impl ConnectionRecord {
+    /// What `session` was given (files and directories made absolute).
+    pub fn of(session: &crate::cli::SessionArgs) -> ConnectionRecord {
+        let absolute = |path: &PathBuf| std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        let args = &session.connection;
+        ConnectionRecord {
+            tenant_id: args.tenant_id.clone(),
+            client_id: args.client_id.clone(),
+            client_secret_file: args.client_secret_file.as_ref().map(absolute),
+            credential: args.credential,
+            cloud: args.cloud,
+            login_url: args.login_url.clone(),
+            authority_host: args.authority_host.clone(),
+            graph_url: args.graph_url.clone(),
+            exchange_url: args.exchange_url.clone(),
+            state_dir: session.state_dir.as_ref().map(absolute),
+        }
+    }
+
+    /// `session`'s flags, each taken from the record where the command line (or the
+    /// environment) left it out.
+    pub fn fill(&self, session: &mut crate::cli::SessionArgs) {
+        let args = &mut session.connection;
+        let keep = |given: &mut Option<String>, kept: &Option<String>| {
+            if given.is_none() {
+                given.clone_from(kept);
+            }
+        };
+        keep(&mut args.tenant_id, &self.tenant_id);
+        keep(&mut args.client_id, &self.client_id);
+        keep(&mut args.login_url, &self.login_url);
+        keep(&mut args.authority_host, &self.authority_host);
+        keep(&mut args.graph_url, &self.graph_url);
+        keep(&mut args.exchange_url, &self.exchange_url);
+        if args.client_secret_file.is_none() {
+            args.client_secret_file.clone_from(&self.client_secret_file);
+        }
+        if args.credential.is_none() {
+            args.credential = self.credential;
+        }
+        if args.cloud == crate::cloud::CloudName::default() {
+            args.cloud = self.cloud;
+        }
+        if session.state_dir.is_none() {
+            session.state_dir.clone_from(&self.state_dir);
+        }
+    }
 }
 
 /// A file a run read, by its absolute path and content.
@@ -179,6 +248,7 @@ impl RunRecord {
             smtp_layers: SmtpLayers::default(),
             exceptions: None,
             profile_file: None,
+            connection: ConnectionRecord::default(),
         }
     }
 

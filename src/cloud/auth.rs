@@ -24,7 +24,8 @@ pub use managed::ManagedSource;
 
 /// The credentials `--credential` names, in the order they are tried without it (as
 /// azure-identity's `DefaultAzureCredential` does).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CredentialKind {
     /// A client secret: `--client-secret-file` or `AZURE_CLIENT_SECRET`.
     Secret,

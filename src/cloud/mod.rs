@@ -30,8 +30,10 @@ use reqwest::Method;
 use serde_json::Value;
 
 /// A Microsoft cloud: global, US Government (GCC High), US Government DoD, or China (21Vianet).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CloudName {
+    #[default]
     Global,
     Usgov,
     UsgovDod,

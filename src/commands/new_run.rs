@@ -227,6 +227,7 @@ pub(super) async fn run(
         lanes.push(Lane { connection, entries: sharded(entries, args.shard), smtp_index });
     }
     let mut record = RunRecord::new(kind, tuning.clone());
+    record.connection = run_record::ConnectionRecord::of(session);
     record.input = Some(absolute(&input.path));
     record.input_sha256 = Some(input.sha256.clone());
     record.column = input.column.clone();

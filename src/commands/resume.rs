@@ -94,8 +94,9 @@ fn refuse_choices_again(args: &ApplyArgs, directory: &Path) -> Result<()> {
 }
 
 /// `apply --resume DIR`.
-pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> Result<u8> {
+pub(super) async fn apply(mut args: ApplyArgs, directory: PathBuf, quiet: bool) -> Result<u8> {
     let record = RunRecord::load(&directory)?;
+    record.connection.fill(&mut args.run.session);
     if record.command != RunKind::Apply {
         return Err(Error::Usage(format!(
             "--resume {}: that directory holds a {} run, not an apply",

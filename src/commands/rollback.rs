@@ -91,7 +91,7 @@ fn rollback_plan(source: &Path) -> Result<RollbackPlan> {
 }
 
 /// `rollback`, new or resumed.
-pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
+pub async fn rollback(mut args: RollbackArgs, quiet: bool) -> Result<u8> {
     let (source, resumed_record, directory) = match (&args.resume, &args.source) {
         (Some(directory), _) => {
             let record = RunRecord::load(directory)?;
@@ -121,6 +121,9 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
             source_record.command.name()
         )));
     }
+    // The rollback's own record when resuming it, else the apply's: where the tenant, the
+    // credentials and the state were.
+    resumed_record.as_ref().unwrap_or(&source_record).connection.fill(&mut args.session);
     let RollbackPlan { tenant, entries } = rollback_plan(&source)?;
     let tuning = resumed_record.as_ref().map_or_else(|| Tuning::from(&args.session.tuning), |r| r.tuning.clone());
     let stop = Stop::new(args.session.grace);
@@ -146,6 +149,7 @@ pub async fn rollback(args: RollbackArgs, quiet: bool) -> Result<u8> {
         report::check_directory(&directory)?;
     }
     let mut record = RunRecord::new(RunKind::Rollback, tuning.clone());
+    record.connection = crate::run_record::ConnectionRecord::of(&args.session);
     record.rollback_of = Some(absolute(&source));
     let total = entries.len() as u64;
     let mut job = Job::new(RunKind::Rollback, desired, directory, stop, tuning, &args.session);

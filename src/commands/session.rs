@@ -361,7 +361,16 @@ pub(super) fn resume_command(job: &Job, retry_failed: bool) -> Option<String> {
         RunKind::Plan | RunKind::Audit => return None,
     };
     let retry = if retry_failed { " --retry-failed" } else { "" };
-    Some(format!("remediate {again} --resume {}{retry}", job.directory.display()))
+    // Absolute, and quoted for a shell: the command is run from wherever the reader is. The run
+    // record keeps the tenant, the credentials' place and the state directory.
+    let directory = std::fs::canonicalize(&job.directory).unwrap_or_else(|_| job.directory.clone());
+    Some(format!("remediate {again} --resume {}{retry}", shell_word(&directory.display().to_string())))
+}
+
+/// `text` as one shell word: bare when it is plain, else in single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c));
+    if plain { text.to_string() } else { format!("'{}'", text.replace('\'', "'\\''")) }
 }
 
 /// The exit code a finished run earned: 0 only when every (target, setting) has its final row.

@@ -75,3 +75,41 @@ async fn quiet_is_quiet_when_the_night_went_well() {
     let summary = crate::support::summary(&report);
     assert!(summary["notes"].to_string().contains("InvokeCommand"), "the standing note is kept: {summary}");
 }
+
+/// The command an interrupted run prints to finish it, run as printed: from another directory,
+/// with none of the connection flags or variables the run was started with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_finish_command_works_as_printed() {
+    let dir = scratch();
+    let sim = start(crate::support::roomy(300, 20)).await;
+    let csv = write_csv(dir.path(), "mailboxes.csv", "UserPrincipalName", &upns(&state(&sim)));
+    let report = dir.path().join("night");
+    let mut writes = sim.service().writes();
+    let args: Vec<String> = ["apply", &csv.display().to_string(), "--set", "smtp-auth=disabled", "--yes"]
+        .into_iter()
+        .map(String::from)
+        .chain(["--report-dir".to_string(), report.display().to_string(), "--grace".into(), "10s".into()])
+        .collect();
+    let child = crate::support::spawn(&sim, dir.path(), &args);
+    writes.wait_for(|&n| n >= 20).await.unwrap();
+    crate::support::interrupt(&child);
+    let output = child.wait_with_output().await.unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    let printed = crate::support::summary(&report)["finish_command"].as_str().unwrap().to_string();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let remediate = assert_cmd::cargo::cargo_bin("remediate");
+    let path = format!("{}:/usr/bin:/bin", remediate.parent().unwrap().display());
+    let finished = tokio::process::Command::new("bash")
+        .args(["-c", &printed])
+        .current_dir(&elsewhere)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", &elsewhere)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(finished.status.code(), Some(0), "`{printed}`: {}", String::from_utf8_lossy(&finished.stderr));
+    assert!(!elsewhere.join(".cache").exists(), "the run's own state directory was used, not the default");
+    assert!(crate::support::results(&report).iter().all(|r| r["outcome"] != "unfinished"));
+}
