@@ -1,5 +1,5 @@
 //! What shapes a simulated tenant: its size and seed, the service's budgets, latency and faults,
-//! and the app registration.
+//! the app registration, and the layers that decide whether a device may send with SMTP AUTH.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -54,6 +54,14 @@ pub struct SimConfig {
     pub smtp_sign_ins: f64,
     /// Whether the tenant has Entra ID P1 or P2 (without it the sign-in log cannot be read).
     pub premium: bool,
+    /// The share of mailboxes seeded with the layers that stop a device sending with SMTP AUTH,
+    /// alone and combined, and with look-alikes that must not stop it (see [`super::blockers`]).
+    /// 0.0 leaves the tenant exactly as it was before those layers were modelled.
+    pub smtp_blockers: f64,
+    /// Start as an existing tenant after the end of December 2026, when Basic authentication for
+    /// SMTP AUTH is off by default (Exchange Team blog, 27 January 2026). Microsoft documents no
+    /// cmdlet or property for it, so nothing but a device's SMTP reply shows it.
+    pub basic_smtp_off: bool,
 }
 
 impl Default for SimConfig {
@@ -82,6 +90,8 @@ impl Default for SimConfig {
             client: None,
             smtp_sign_ins: 0.0,
             premium: true,
+            smtp_blockers: 0.0,
+            basic_smtp_off: false,
         }
     }
 }

@@ -6,14 +6,20 @@
 //! real service (each behaviour cites the Microsoft page or public client it follows, and
 //! `tests/contract` holds it to their examples): being kinder would make every test a lie.
 
+mod auth_policy;
+mod blockers;
 mod budget;
+mod conditional_access;
 mod config;
+mod directory;
 mod exchange;
 mod faults;
 mod graph;
 mod reply;
 mod server;
 mod sign_ins;
+mod smtp_submit;
+mod snapshot;
 mod stats;
 pub mod tenant;
 mod tokens;
@@ -79,10 +85,12 @@ impl Service {
             // "Identity and access reports service limits": five requests per 10 seconds.
             reports: Bucket::new(0.5, Duration::from_secs(10)),
         };
-        let tenant = Tenant::build_with(&config.population, config.seed, &config.uniform);
+        let tenant = build_tenant(&config);
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        // With the SMTP AUTH layers seeded, the log agrees with them (see SignInLog::seed).
+        let consistent = config.smtp_blockers > 0.0;
         Service {
-            sign_ins: sign_ins::SignInLog::seed(&tenant, config.smtp_sign_ins, config.seed, now),
+            sign_ins: sign_ins::SignInLog::seed(&tenant, config.smtp_sign_ins, config.seed, now, consistent),
             tenant: Mutex::new(tenant),
             tokens: TokenIssuer::new(config.app_registration(), config.token_lifetime),
             faults: Faults::new(config.fault_rate, config.latency, config.seed),
@@ -186,10 +194,19 @@ impl Service {
 
     /// Restores the seeded tenant and clears the counters and the request log.
     pub fn reset(&self) {
-        *self.tenant() = Tenant::build_with(&self.config.population, self.config.seed, &self.config.uniform);
+        *self.tenant() = build_tenant(&self.config);
         self.received.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.stats.clear();
     }
+}
+
+/// The tenant a config describes: the seeded directory, then the layers that decide whether a
+/// device may send with SMTP AUTH.
+fn build_tenant(config: &SimConfig) -> Tenant {
+    let mut tenant = Tenant::build_with(&config.population, config.seed, &config.uniform);
+    tenant.basic_smtp_auth_enabled = !config.basic_smtp_off;
+    blockers::seed(&mut tenant, config.smtp_blockers, config.seed, &config.app_registration().domain);
+    tenant
 }
 
 /// A running simulated tenant.
