@@ -112,6 +112,19 @@ pub struct SimArgs {
     /// Answer as a tenant without Entra ID P1 or P2: the sign-in log is refused with 403.
     #[arg(long)]
     pub no_premium: bool,
+
+    /// The share of mailboxes seeded with what stops a device sending with SMTP AUTH, alone and
+    /// combined (SMTP AUTH off, authentication policies, Conditional Access, sign-in blocked,
+    /// per-user MFA), and with look-alikes that must not (report-only and disabled policies,
+    /// exclusions, other apps and client types); POST /_sim/smtp-submit answers as the device
+    /// would. 0 leaves the tenant as it always was.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction, value_name = "SHARE")]
+    pub smtp_blockers: f64,
+
+    /// Start as an existing tenant after the end of December 2026, with Basic authentication for
+    /// SMTP AUTH off by default (no API shows it; devices get 550 5.7.30).
+    #[arg(long)]
+    pub basic_smtp_off: bool,
 }
 
 fn fraction(text: &str) -> Result<f64, String> {

@@ -94,6 +94,8 @@ mod with_simulator {
             deny_permissions: args.deny_permission.clone(),
             smtp_sign_ins: args.smtp_sign_ins,
             premium: !args.no_premium,
+            smtp_blockers: args.smtp_blockers,
+            basic_smtp_off: args.basic_smtp_off,
             latency: std::time::Duration::from_millis(args.latency),
             fault_rate: args.fault_rate,
             slow_reply: args.slow_reply,

@@ -1,7 +1,9 @@
 //! The Exchange Online admin API (`/adminapi/beta/{tenant}/InvokeCommand`) as the simulated tenant
-//! serves it: `Get-`/`Set-CASMailbox` (one identity or every mailbox, paged) and
-//! `Get-`/`Set-TransportConfig`. The real endpoint is undocumented; the shapes follow what the
-//! ExchangeOnlineManagement module sends and receives.
+//! serves it: `Get-`/`Set-CASMailbox` (one identity or every mailbox, paged),
+//! `Get-`/`Set-TransportConfig`, and what decides Basic SMTP AUTH per user: `Get-OrganizationConfig`
+//! (`DefaultAuthenticationPolicy`), `Get-AuthenticationPolicy`, `Get-User` and
+//! `Set-User -AuthenticationPolicy`. The real endpoint is undocumented; the shapes follow what the
+//! ExchangeOnlineManagement module and public clients send and receive.
 
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
@@ -9,6 +11,9 @@ use serde_json::{Map, Value, json};
 use super::Service;
 use super::reply::Reply;
 use super::stats::bump;
+
+mod organization;
+mod users;
 
 pub const MAX_PAGE_SIZE: usize = 1000;
 
@@ -226,6 +231,10 @@ pub fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &str) -> 
                 Err(reply) => reply,
             }
         }
+        "Get-OrganizationConfig" => organization::get_organization_config(service, &tenant, call, &context),
+        "Get-AuthenticationPolicy" => organization::get_authentication_policy(&tenant, call, &context),
+        "Get-User" => users::get_user(service, &tenant, call, tenant_in_path, &context),
+        "Set-User" => users::set_user(service, &mut tenant, call, &context),
         other => bad_request(&format!(
             "The term '{other}' is not recognized as a name of a cmdlet, function, script file, or executable program."
         )),

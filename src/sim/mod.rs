@@ -6,26 +6,33 @@
 //! real service (each behaviour cites the Microsoft page or public client it follows, and
 //! `tests/contract` holds it to their examples): being kinder would make every test a lie.
 
+mod auth_policy;
+mod blockers;
 mod budget;
+mod conditional_access;
+mod config;
+mod directory;
 mod exchange;
 mod faults;
 mod graph;
 mod reply;
 mod server;
 mod sign_ins;
+mod smtp_submit;
+mod snapshot;
 mod stats;
 pub mod tenant;
 mod tokens;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+pub use config::SimConfig;
 pub use tenant::{MfaState, Population, Tenant, Uniform};
 pub use tokens::{AppRegistration, rsa_public_key, thumbprint};
 
@@ -33,122 +40,6 @@ use budget::{Bucket, Budgets, InFlight};
 use faults::Faults;
 use stats::Stats;
 use tokens::TokenIssuer;
-
-/// Everything that shapes a simulated tenant. [`SimConfig::default`] has the documented budgets of
-/// a large tenant (over 500 users), no latency and no faults.
-#[derive(Clone, Debug)]
-pub struct SimConfig {
-    pub listen: SocketAddr,
-    pub population: Population,
-    pub seed: u64,
-    /// Throttling on or off (`--no-throttle`).
-    pub throttle: bool,
-    /// Graph identity resource units per second, and the window the bucket holds (8,000 per 10 s).
-    pub graph_rate: f64,
-    pub graph_window: Duration,
-    /// Graph writes per second, and the window (3,000 per 150 s).
-    pub graph_write_rate: f64,
-    pub graph_write_window: Duration,
-    /// Exchange admin API requests per second and window; no published numbers, ours are an
-    /// assumption on the safe side.
-    pub exchange_rate: f64,
-    pub exchange_window: Duration,
-    /// Exchange requests in flight per tenant before 429 "maximum number of concurrent requests".
-    pub exchange_inflight: usize,
-    /// Whether answers past 0.8 of the Graph budget carry `x-ms-throttle-limit-percentage`
-    /// (documented; public clients report never seeing it, so pacing must work without it).
-    pub limit_percentage_header: bool,
-    /// Permissions the app was not granted (403 `Authorization_RequestDenied`).
-    pub deny_permissions: Vec<String>,
-    /// Mean latency; each answer waits 50–150 % of it.
-    pub latency: Duration,
-    /// Share of requests that fail transiently.
-    pub fault_rate: f64,
-    /// How long a "slow" fault holds its reply (longer than any sane client timeout).
-    pub slow_reply: Duration,
-    pub token_lifetime: Duration,
-    /// DER certificate registered on the app, for client assertions.
-    pub client_certificate: Option<Vec<u8>>,
-    /// A workload identity token the app trusts as a client assertion.
-    pub federated_token: Option<String>,
-    /// Start (a share of) the users with these values instead of the seeded mix.
-    pub uniform: Uniform,
-    /// The app's client id and secret, when they must match another tenant's (one multi-tenant
-    /// app registration consented in several tenants); derived from the seed otherwise.
-    pub client: Option<(String, String)>,
-    /// The share of mailboxes whose device signed in with SMTP AUTH over the last 30 days.
-    pub smtp_sign_ins: f64,
-    /// Whether the tenant has Entra ID P1 or P2 (without it the sign-in log cannot be read).
-    pub premium: bool,
-}
-
-impl Default for SimConfig {
-    fn default() -> SimConfig {
-        SimConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            population: Population::Generated { count: 100 },
-            seed: 1,
-            throttle: true,
-            graph_rate: 800.0,
-            graph_window: Duration::from_secs(10),
-            graph_write_rate: 20.0,
-            graph_write_window: Duration::from_secs(150),
-            exchange_rate: 25.0,
-            exchange_window: Duration::from_secs(10),
-            exchange_inflight: 5,
-            limit_percentage_header: true,
-            deny_permissions: Vec::new(),
-            latency: Duration::ZERO,
-            fault_rate: 0.0,
-            slow_reply: Duration::from_secs(120),
-            token_lifetime: Duration::from_secs(3599),
-            client_certificate: None,
-            federated_token: None,
-            uniform: Uniform::default(),
-            client: None,
-            smtp_sign_ins: 0.0,
-            premium: true,
-        }
-    }
-}
-
-impl SimConfig {
-    /// The app registration this seed produces: tenant id, client id and secret.
-    pub fn app_registration(&self) -> AppRegistration {
-        let mut rng = fastrand::Rng::with_seed(self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let mut uuid = || uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes()).into_uuid().to_string();
-        let tenant_id = uuid();
-        let client_id = uuid();
-        let domain = format!("contoso{}.onmicrosoft.com", &tenant_id[..8]);
-        let secret: String = (0..40).map(|_| rng.alphanumeric()).collect();
-        let identity_header: String = (0..32).map(|_| rng.alphanumeric()).collect();
-        let (client_id, client_secret) = self.client.clone().unwrap_or((client_id, format!("sim~{secret}")));
-        AppRegistration {
-            tenant_id,
-            domain,
-            client_id,
-            client_secret,
-            certificate: self.client_certificate.clone(),
-            federated_token: self.federated_token.clone(),
-            identity_header,
-        }
-    }
-
-    /// Reads a PEM file and keeps its first certificate (DER) as the app's registered certificate.
-    pub fn load_client_certificate(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let blocks = pem::parse_many(text).map_err(|e| format!("{} is not PEM: {e}", path.display()))?;
-        let certificate = blocks
-            .into_iter()
-            .find(|b| b.tag() == "CERTIFICATE")
-            .ok_or_else(|| format!("{} holds no CERTIFICATE block", path.display()))?;
-        if rsa_public_key(certificate.contents()).is_none() {
-            return Err(format!("the certificate in {} has no RSA public key", path.display()));
-        }
-        self.client_certificate = Some(certificate.into_contents());
-        Ok(())
-    }
-}
 
 /// A request as the simulator received it, for tests that check exactly what was sent.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -194,10 +85,12 @@ impl Service {
             // "Identity and access reports service limits": five requests per 10 seconds.
             reports: Bucket::new(0.5, Duration::from_secs(10)),
         };
-        let tenant = Tenant::build_with(&config.population, config.seed, &config.uniform);
+        let tenant = build_tenant(&config);
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        // With the SMTP AUTH layers seeded, the log agrees with them (see SignInLog::seed).
+        let consistent = config.smtp_blockers > 0.0;
         Service {
-            sign_ins: sign_ins::SignInLog::seed(&tenant, config.smtp_sign_ins, config.seed, now),
+            sign_ins: sign_ins::SignInLog::seed(&tenant, config.smtp_sign_ins, config.seed, now, consistent),
             tenant: Mutex::new(tenant),
             tokens: TokenIssuer::new(config.app_registration(), config.token_lifetime),
             faults: Faults::new(config.fault_rate, config.latency, config.seed),
@@ -301,10 +194,19 @@ impl Service {
 
     /// Restores the seeded tenant and clears the counters and the request log.
     pub fn reset(&self) {
-        *self.tenant() = Tenant::build_with(&self.config.population, self.config.seed, &self.config.uniform);
+        *self.tenant() = build_tenant(&self.config);
         self.received.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.stats.clear();
     }
+}
+
+/// The tenant a config describes: the seeded directory, then the layers that decide whether a
+/// device may send with SMTP AUTH.
+fn build_tenant(config: &SimConfig) -> Tenant {
+    let mut tenant = Tenant::build_with(&config.population, config.seed, &config.uniform);
+    tenant.basic_smtp_auth_enabled = !config.basic_smtp_off;
+    blockers::seed(&mut tenant, config.smtp_blockers, config.seed, &config.app_registration().domain);
+    tenant
 }
 
 /// A running simulated tenant.

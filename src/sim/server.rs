@@ -79,6 +79,7 @@ pub fn router(tenants: Arc<Tenants>) -> Router {
             "/_sim/requests",
             get(|State(t): Shared, uri: Uri| async move { axum::Json(t.named_in_query(uri.query()).received_json()) }),
         )
+        .route("/_sim/smtp-submit", post(smtp_submit))
         .route(
             "/_sim/reset",
             post(|State(t): Shared| async move {
@@ -88,6 +89,16 @@ pub fn router(tenants: Arc<Tenants>) -> Router {
         )
         .fallback(unmatched)
         .with_state(tenants)
+}
+
+/// `POST /_sim/smtp-submit`: what a device hears from SMTP AUTH (see [`super::smtp_submit`]).
+async fn smtp_submit(State(tenants): Shared, uri: Uri, body: Bytes) -> Response {
+    let service = tenants.named_in_query(uri.query()).clone();
+    let answer = super::smtp_submit::answer(&service.tenant(), &body);
+    match answer {
+        Ok(value) => (StatusCode::OK, axum::Json(value)).into_response(),
+        Err(problem) => (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": problem}))).into_response(),
+    }
 }
 
 fn client_request_id(headers: &HeaderMap) -> Option<&str> {
@@ -361,7 +372,7 @@ async fn graph_entry(State(tenants): Shared, method: Method, uri: Uri, headers: 
         return graph_batch(&service, beta, &body, &ids).await;
     }
     // Parsing and charging happen inside the work, so a fault before the work changes nothing.
-    let is_write = method == Method::PATCH;
+    let is_write = graph::is_write(&method, rest);
     finish_with_faults(&service, Api::Graph, &ids, is_write, || service.graph_call(method, beta, rest, &body, &ids))
         .await
 }

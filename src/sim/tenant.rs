@@ -9,6 +9,10 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::auth_policy::AuthenticationPolicies;
+use super::conditional_access::ConditionalAccess;
+use super::directory::Directory;
+
 /// Legacy per-user MFA state as Graph's beta `authentication/requirements` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MfaState {
@@ -143,6 +147,17 @@ pub struct Tenant {
     by_address: HashMap<Box<str>, u32>,
     pub security_defaults_enabled: bool,
     pub transport_smtp_auth_disabled: bool,
+    /// Groups and directory role assignments (empty unless `--smtp-blockers` seeds them).
+    pub directory: Directory,
+    /// Exchange authentication policies, the organisation's default and users' assignments.
+    pub auth_policies: AuthenticationPolicies,
+    /// Conditional Access policies and the named locations they use.
+    pub conditional_access: ConditionalAccess,
+    /// Basic authentication for SMTP AUTH (off in a tenant started with `--basic-smtp-off`).
+    /// Microsoft documents no cmdlet or property for it, so no route reads it.
+    pub basic_smtp_auth_enabled: bool,
+    /// What `--smtp-blockers` seeded on purpose: (user, bits of [`super::blockers::Seeded`]).
+    pub seeded_blockers: Vec<(u32, u32)>,
 }
 
 const FIRST: [&str; 16] = [
@@ -208,6 +223,11 @@ impl Tenant {
             by_address,
             security_defaults_enabled: true,
             transport_smtp_auth_disabled: true,
+            directory: Directory::default(),
+            auth_policies: AuthenticationPolicies::default(),
+            conditional_access: ConditionalAccess::default(),
+            basic_smtp_auth_enabled: true,
+            seeded_blockers: Vec::new(),
         }
     }
 
@@ -231,45 +251,22 @@ impl Tenant {
 
     /// Exchange's `-Identity`: UPN, primary SMTP address or any proxy address, any letter case.
     pub fn find_mailbox(&self, identity: &str) -> Option<usize> {
+        self.find_recipient(identity).filter(|&i| self.users[i].has_mailbox())
+    }
+
+    /// Exchange's `-Identity` for any user, with a mailbox or not (Get-User, Set-User).
+    pub fn find_recipient(&self, identity: &str) -> Option<usize> {
         let key = identity.strip_prefix("smtp:").or_else(|| identity.strip_prefix("SMTP:"));
         let key = key.unwrap_or(identity).to_lowercase();
-        let found = self
-            .by_upn
+        self.by_upn
             .get(key.as_str())
             .or_else(|| self.by_address.get(key.as_str()))
             .map(|&i| i as usize)
-            .or_else(|| self.find_user(identity));
-        found.filter(|&i| self.users[i].has_mailbox())
-    }
-
-    pub fn snapshot(&self) -> Value {
-        let users: Vec<Value> = self
-            .users
-            .iter()
-            .map(|user| {
-                json!({
-                    "id": user.id.to_string(),
-                    "userPrincipalName": &*user.upn,
-                    "mail": user.mail(),
-                    "userType": if user.guest { "Guest" } else { "Member" },
-                    "licensed": user.licensed,
-                    "hasMailbox": user.has_mailbox(),
-                    "smtpClientAuthenticationDisabled": user.smtp_auth_disabled,
-                    "perUserMfaState": user.mfa.as_str(),
-                    "hasRegisteredMethod": user.has_method,
-                    "writes": user.writes,
-                })
-            })
-            .collect();
-        json!({
-            "securityDefaultsEnabled": self.security_defaults_enabled,
-            "transportConfig": {"SmtpClientAuthenticationDisabled": self.transport_smtp_auth_disabled},
-            "users": users,
-        })
+            .or_else(|| self.find_user(identity))
     }
 }
 
-fn seeded_uuid(rng: &mut fastrand::Rng) -> Uuid {
+pub(super) fn seeded_uuid(rng: &mut fastrand::Rng) -> Uuid {
     uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes()).into_uuid()
 }
 

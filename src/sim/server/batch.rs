@@ -61,7 +61,10 @@ pub(super) async fn graph_batch(service: &Arc<Service>, beta: bool, body: &[u8],
         Err(reply) => return respond(service, Api::Graph, reply, ids),
     };
     let version = if beta { "/beta" } else { "/v1.0" };
-    let writes = requests.iter().any(|r| r["method"].as_str().is_some_and(|m| m.eq_ignore_ascii_case("PATCH")));
+    let writes = requests.iter().any(|r| {
+        let method = r["method"].as_str().and_then(|m| m.to_uppercase().parse::<Method>().ok());
+        method.is_some_and(|m| crate::sim::graph::is_write(&m, r["url"].as_str().unwrap_or_default()))
+    });
     finish_with_faults(service, Api::Graph, ids, writes, || {
         let responses: Vec<Value> = requests
             .iter()
