@@ -153,6 +153,13 @@ fn security_defaults(enabled: &Known<bool>) -> Finding {
 fn conditional_access(tenant: &TenantFacts, mailbox: &MailboxFacts) -> (Finding, Vec<String>) {
     let layer = Layer::ConditionalAccess;
     let user_id = mailbox.user_id.as_str();
+    // "Organizations that choose to implement Conditional Access policies that replace security
+    // defaults must disable security defaults" (Entra, "Security defaults"): the two are never in
+    // force together, and while security defaults are on, they decide.
+    if tenant.security_defaults == Ok(true) {
+        let evidence = "no Conditional Access policy is in force while security defaults are on";
+        return (both(layer, State::Allows, evidence), Vec::new());
+    }
     let read = || -> Result<_, &Unreadable> { Ok((tenant.conditional_access.as_ref()?, tenant.memberships.as_ref()?)) };
     let (policies, base) = match read() {
         Ok(read) => read,

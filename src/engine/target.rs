@@ -302,15 +302,19 @@ pub async fn process(context: &Context, target: &Target) {
                 {
                     let mut row = fresh(wanted);
                     row.user_id = user.id.clone();
-                    let held = rows.iter().find(|r| r.setting == Setting::SmtpAuth && r.error_code == EXCEPTED);
-                    let done = match (&skip, held) {
+                    let smtp = rows.iter().find(|r| r.setting == Setting::SmtpAuth);
+                    let done = match (&skip, smtp) {
                         (Some((code, reason)), _) => row.skipped(code, reason),
-                        (None, Some(held)) => {
+                        // No mailbox, or a mailbox left alone: there is no device to carry the run to.
+                        (None, Some(smtp)) if smtp.outcome == Outcome::Skipped => {
+                            row.skipped(&smtp.error_code, &smtp.error_message)
+                        }
+                        (None, Some(held)) if held.error_code == EXCEPTED => {
                             let mut row = row.skipped(EXCEPTED, &held.error_message);
                             row.outcome = Outcome::Excepted;
                             row
                         }
-                        (None, None) => layers.verdict(context, row, &rows, &user).await,
+                        _ => layers.verdict(context, row, &rows, &user).await,
                     };
                     context.finish(timed(done));
                 }

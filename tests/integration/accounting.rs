@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::support::{
     TUNING, assert_every_row_once, connection_args, fix_args, interrupt, results, resume_args, roomy, run, scratch,
-    settings_of, spawn, start, state, stats, summary, upns, write_csv,
+    settings_of, spawn, start, state, stats, summary, targets_in, upns, write_csv,
 };
 
 fn with(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
@@ -43,7 +43,7 @@ async fn a_slow_service_is_waited_for_at_the_end_of_a_run() {
     let report = dir.path().join("report");
     let args = with(fix_on(&sim, dir.path(), &csv, &report), &["--grace", "100ms"]);
     assert_eq!(run(&args).await, 0);
-    assert_every_row_once(&report, 20);
+    assert_every_row_once(&report, targets_in(&csv));
     assert_eq!(summary(&report)["counts"]["unfinished"], 0);
 }
 
@@ -152,7 +152,7 @@ async fn a_resume_keeps_the_exclusions_and_the_shard_it_began_with() {
     }
     let rows = results(&report);
     let in_shard = everyone.iter().filter(|u| remediate::scope::in_shard(u, (0, 2))).count();
-    assert_eq!(rows.len(), 1 + 2 * in_shard, "every target of the shard once, nothing else");
+    assert_eq!(rows.len(), 1 + 3 * in_shard, "every target of the shard once (smtp-auth, per-user-mfa and its verdict), nothing else");
     assert_eq!(stats(&sim)["noop_writes"], 0);
 }
 
@@ -175,7 +175,8 @@ async fn an_all_mailboxes_run_resumes_on_the_listing_it_took() {
     assert_eq!(finish.status.code(), Some(0), "{}", String::from_utf8_lossy(&finish.stderr));
     let listed = std::fs::read_to_string(report.join("mailboxes.csv")).unwrap().lines().count() - 1;
     let rows = results(&report);
-    assert_eq!(rows.len(), 2 * listed, "two rows for every listed mailbox, once");
+    // The lockdown: the organisation's switch, then a mailbox's own and its verdict.
+    assert_eq!(rows.len(), 1 + 2 * listed, "two rows for every listed mailbox, once");
     assert_eq!(stats(&sim)["noop_writes"], 0);
 }
 
@@ -208,7 +209,7 @@ async fn two_rows_naming_one_user_are_one_target() {
     let of_line = |line: &str| rows.iter().filter(|r| r["line"] == line).collect::<Vec<_>>();
     let a_rows: Vec<_> = of_line("2").into_iter().chain(of_line("3")).collect();
     let same: Vec<_> = a_rows.iter().filter(|r| r["error_code"] == "SameUser").collect();
-    assert_eq!(same.len(), 2, "one of A's two rows is worked on, the other names it: {a_rows:?}");
+    assert_eq!(same.len(), 3, "one of A's two rows is worked on, the other names it (each setting and the verdict): {a_rows:?}");
     let conflicting: Vec<_> = rows.iter().filter(|r| r["error_code"] == "ConflictingRows").collect();
     assert!(!conflicting.is_empty(), "{rows:?}");
     assert!(conflicting.iter().all(|r| r["outcome"] == "failed" && r["error_message"].contains("line")));
@@ -299,7 +300,7 @@ async fn a_pipe_is_read_once_and_kept_for_the_resume() {
     let report = dir.path().join("report");
     assert_eq!(run(&fix_on(&sim, dir.path(), &fifo, &report)).await, 0);
     writer.join().unwrap();
-    assert_every_row_once(&report, 30);
+    assert_every_row_once(&report, targets_in(&report.join("input.csv")));
     let record: Value = serde_json::from_slice(&std::fs::read(report.join("run.json")).unwrap()).unwrap();
     assert_eq!(record["input"], report.join("input.csv").canonicalize().unwrap().display().to_string());
     let mut resume = resume_args(&report);
@@ -340,7 +341,7 @@ async fn a_local_failure_after_writes_exits_1_and_the_resume_finishes() {
     let mut resume = resume_args(&report);
     resume.extend(connection_args(&sim, dir.path()));
     assert_eq!(run(&resume).await, 0);
-    assert_every_row_once(&report, 20);
+    assert_every_row_once(&report, targets_in(&csv));
     assert_eq!(stats(&sim)["noop_writes"], 0);
 }
 
@@ -366,7 +367,7 @@ async fn failed_rows_are_retried_only_when_asked() {
     assert_eq!(summary(&report)["counts"]["failed"], failed);
     resume.push("--retry-failed".into());
     assert_eq!(run(&resume).await, 0);
-    assert_every_row_once(&report, 60);
+    assert_every_row_once(&report, targets_in(&csv));
     assert_eq!(summary(&report)["counts"]["failed"], 0);
     assert_eq!(stats(&sim)["noop_writes"], 0);
 }
@@ -401,7 +402,7 @@ async fn a_held_write_answer_is_not_waited_for_once_a_read_shows_the_write_took_
     let report = dir.path().join("report");
     let args = with(fix_on(&sim, dir.path(), &csv, &report), &["--request-timeout", "120s"]);
     assert_eq!(run(&args).await, 0);
-    assert_every_row_once(&report, 300);
+    assert_every_row_once(&report, targets_in(&csv));
     let stats = stats(&sim);
     assert!(stats["held_writes_abandoned"].as_u64().unwrap() > 0, "{stats}");
     assert_eq!(stats["noop_writes"], 0, "no write was sent twice: {stats}");

@@ -49,12 +49,14 @@ fn eager_tuning() -> Vec<String> {
     .to_vec()
 }
 
-/// Every mailbox of the tenant by UPN, plus each aliased one by its mail address.
+/// Every mailbox of the tenant by UPN, plus each aliased one by its mail address (but those
+/// whose sign-in is blocked: the fix's verdict says their device cannot send).
 fn targets_of(state: &serde_json::Value) -> Vec<String> {
     state["users"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|u| u["accountEnabled"] != false)
         .map(|u| {
             let upn = u["userPrincipalName"].as_str().unwrap();
             let mail = u["mail"].as_str().unwrap();
@@ -102,14 +104,18 @@ async fn the_fix_on_500_mailboxes_under_throttling_and_faults() {
         *keys.entry((row["identity"].clone(), row["setting"].clone())).or_insert(0) += 1;
     }
     assert!(keys.values().all(|&n| n == 1));
-    assert_eq!(rows.len(), 1 + 2 * 500);
+    let targets = targets_of(&initial).len();
+    assert_eq!(rows.len(), 1 + 3 * targets, "smtp-auth, per-user-mfa and the verdict a target");
+    let verdicts = rows.iter().filter(|r| r["setting"] == "smtp-auth-effective");
+    assert!(verdicts.clone().all(|r| r["outcome"] != "blocked"), "every device the fix reached can send");
 
     // before/after agree with the tenant's state.
     let now = state(&sim);
     let before = users_by_address(&initial);
     let after = users_by_address(&now);
     assert_eq!(now["securityDefaultsEnabled"], false);
-    for row in rows.iter().filter(|r| r["outcome"] == "changed" || r["outcome"] == "compliant") {
+    let settings = rows.iter().filter(|r| r["setting"] != "smtp-auth-effective");
+    for row in settings.filter(|r| r["outcome"] == "changed" || r["outcome"] == "compliant") {
         let key = row["identity"].to_lowercase();
         let (field, render): (&str, fn(&serde_json::Value) -> &str) = match row["setting"].as_str() {
             "smtp-auth" => ("smtpClientAuthenticationDisabled", |v| match v.as_bool() {
@@ -222,7 +228,8 @@ async fn plan_reports_pending_changes_with_exit_3_and_changes_nothing() {
     assert_eq!(stats(&sim)["writes_total"], 0);
     let rows = results(&report);
     assert!(rows.iter().any(|r| r["outcome"] == "would-change"));
-    assert!(rows.iter().all(|r| r["setting"] == "smtp-auth"), "only named settings are touched");
+    let named = ["smtp-auth", "smtp-auth-effective"];
+    assert!(rows.iter().all(|r| named.contains(&r["setting"].as_str())), "only named settings are touched");
     assert!(rows.iter().any(|r| r["outcome"] == "skipped" && r["error_code"] == "Guest"));
     // A licence is not a mailbox: Exchange says which users have none, after one answer each.
     assert!(rows.iter().all(|r| r["error_code"] != "Unlicensed"));

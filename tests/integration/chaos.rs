@@ -81,6 +81,8 @@ impl Mix {
 /// The CSV of a mix (UPNs, then the aliases of some users) and its exclusion file.
 fn inputs(mix: &Mix, users: &Value, dir: &Path) -> (PathBuf, Option<PathBuf>) {
     let users = users["users"].as_array().unwrap();
+    // Mailboxes whose sign-in is allowed: the fix ends done only where the device can send.
+    let users: Vec<&Value> = users.iter().filter(|u| u["accountEnabled"] != false).collect();
     let mut rows: Vec<String> = users.iter().map(|u| u["userPrincipalName"].as_str().unwrap().to_string()).collect();
     let aliases = users.iter().filter(|u| u["mail"] != u["userPrincipalName"]).take(mix.aliases);
     rows.extend(aliases.map(|u| u["mail"].as_str().unwrap().to_string()));

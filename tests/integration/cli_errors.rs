@@ -217,7 +217,7 @@ async fn a_secret_file_others_can_read_gets_a_warning() {
     }
     let mut command = remediate();
     command
-        .args(["plan", &sample(), "--set", "smtp-auth=disabled", "--client-secret-file"])
+        .args(["plan", &sample(), "--set", "smtp-auth=disabled", "--max-not-found", "1", "--client-secret-file"])
         .arg(&secret)
         .args(["--tenant-id", &sim.app().tenant_id, "--client-id", &sim.app().client_id])
         .args(["--login-url", &sim.url(), "--graph-url", &sim.url(), "--exchange-url", &sim.url(), "--report-dir"])

@@ -40,7 +40,8 @@ async fn apply_with(sim: &Simulator, credential: (&'static str, String), report:
         .env("RUST_LOG", "trace")
         .write_stdin("")
         .args(["apply", &format!("{}/samples/mailboxes.csv", env!("CARGO_MANIFEST_DIR"))])
-        .args(["--set", "smtp-auth=disabled", "--yes", "-vv", "--state-dir"])
+        // The sample's mailboxes are not this tenant's: every row is skipped, and that is allowed.
+        .args(["--set", "smtp-auth=disabled", "--yes", "-vv", "--max-not-found", "1", "--state-dir"])
         .arg(report.with_extension("state"))
         .arg("--report-dir")
         .arg(&report);
@@ -156,6 +157,7 @@ async fn azure_authority_host_is_the_login_host_unless_login_url_says_otherwise(
         .env("REMEDIATE_EXCHANGE_URL", &url)
         .write_stdin("")
         .args(["plan", &format!("{}/samples/mailboxes.csv", env!("CARGO_MANIFEST_DIR")), "--set", "smtp-auth=disabled"])
+        .args(["--max-not-found", "1"])
         .arg("--state-dir")
         .arg(dir.path().join("state"))
         .arg("--report-dir")

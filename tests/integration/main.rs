@@ -17,6 +17,7 @@ mod readme_cron;
 mod rollback_exact;
 mod sim_endpoints;
 mod sim_throttling;
+mod smtp_layers;
 mod smtp_usage;
 mod support;
 mod survival;

@@ -58,6 +58,8 @@ async fn the_readme_cron_block_runs_as_written_on_night_one_and_night_two() {
         std::fs::create_dir_all(root.join(folder)).unwrap();
     }
     std::fs::write(root.join("etc/exclude.txt"), "# service accounts that still send with SMTP AUTH\n").unwrap();
+    // The fix's --record-exceptions makes it; a tenant that never ran the fix starts it empty.
+    std::fs::write(root.join("etc/smtp-exceptions.csv"), "identity,setting,value,owner,reason,expires\n").unwrap();
     let (audit, apply) = cron_block();
     let sim_ref = &sim;
     let night = |script: String, date: &'static str| {

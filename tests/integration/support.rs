@@ -155,8 +155,17 @@ pub const TUNING: [&str; 10] = [
     "32",
 ];
 
+/// The UPNs of the tenant's users whose device can sign in at all (a shared mailbox's sign-in is
+/// blocked, and the fix's smtp-auth-effective verdict then rightly says the run is not done):
+/// the targets of a fix that must end with exit 0.
 pub fn upns(state: &Value) -> Vec<String> {
-    state["users"].as_array().unwrap().iter().map(|u| u["userPrincipalName"].as_str().unwrap().to_string()).collect()
+    state["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["accountEnabled"] != false)
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The six variables `remediate sim` prints: the app's credentials and the three base URLs.
@@ -210,6 +219,14 @@ pub fn settings_of(state: &Value) -> (Value, HashMap<String, (Value, Value)>) {
     (state["securityDefaultsEnabled"].clone(), users)
 }
 
+/// The mailboxes a one-column CSV names: its lines but the header.
+pub fn targets_in(csv: &Path) -> usize {
+    std::fs::read_to_string(csv).unwrap().lines().skip(1).filter(|l| !l.trim().is_empty()).count()
+}
+
+/// Every (target, setting) of the run has exactly one row: the tenant's settings one each, and
+/// each of `targets` targets one per setting the run works on (smtp-auth, per-user-mfa and the
+/// smtp-auth-effective verdict, for the fix).
 pub fn assert_every_row_once(report: &Path, targets: usize) {
     let rows = results(report);
     let mut seen = HashMap::new();
@@ -218,7 +235,21 @@ pub fn assert_every_row_once(report: &Path, targets: usize) {
     }
     let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "rows reported more than once: {repeated:?}");
-    assert_eq!(rows.len(), 1 + 2 * targets, "one tenant row and two per target");
+    let settings = |tenant: bool| {
+        let names: std::collections::HashSet<&String> =
+            rows.iter().filter(|r| (r["line"] == "0") == tenant).map(|r| &r["setting"]).collect();
+        names.len()
+    };
+    let mut per_line: HashMap<&String, Vec<&String>> = HashMap::new();
+    for row in rows.iter().filter(|r| r["line"] != "0") {
+        per_line.entry(&row["line"]).or_default().push(&row["setting"]);
+    }
+    let short: Vec<_> = per_line.iter().filter(|(_, s)| s.len() < settings(false)).take(3).collect();
+    assert_eq!(
+        rows.len(),
+        settings(true) + settings(false) * targets,
+        "a row per tenant setting and per target setting; short: {short:?}"
+    );
 }
 
 pub fn resume_args(report: &Path) -> Vec<String> {

@@ -71,7 +71,7 @@ async fn two_tenants_with_their_own_budgets_and_a_report_that_splits() {
     assert_eq!(run(&args).await, 0);
 
     let rows = results(&report);
-    assert_eq!(rows.len(), 120);
+    assert_eq!(rows.len(), 240, "a mailbox's smtp-auth and its verdict, in each tenant");
     for row in &rows {
         let expected = if row["identity"].starts_with('a') { &app.tenant_id } else { &tenant_b };
         assert_eq!(&row["tenant"], expected, "{row:?}");
@@ -81,7 +81,7 @@ async fn two_tenants_with_their_own_budgets_and_a_report_that_splits() {
     assert_eq!(by_tenant.len(), 2);
     let count =
         |tenant: &str| by_tenant[tenant].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>();
-    assert_eq!((count(&app.tenant_id), count(&tenant_b)), (60, 60));
+    assert_eq!((count(&app.tenant_id), count(&tenant_b)), (120, 120));
     let throttled_seen = |tenant: &str| {
         let apis = totals["pacing"][tenant].as_object().unwrap_or_else(|| panic!("no pacing for {tenant}: {totals}"));
         assert_eq!(apis.keys().collect::<Vec<_>>(), ["exchange", "graph", "graph-writes"]);
