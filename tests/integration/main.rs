@@ -14,6 +14,7 @@ mod install_files;
 mod logs;
 mod readme_cron;
 mod sim_endpoints;
+mod sim_layers;
 mod sim_throttling;
 mod smtp_usage;
 mod support;
