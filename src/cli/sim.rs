@@ -125,6 +125,11 @@ pub struct SimArgs {
     /// SMTP AUTH off by default (no API shows it; devices get 550 5.7.30).
     #[arg(long)]
     pub basic_smtp_off: bool,
+
+    /// Start with security defaults off (a tenant that enforces Conditional Access instead), so
+    /// that the sign-in log seeded with --smtp-sign-ins shows the policies --smtp-blockers seeds.
+    #[arg(long)]
+    pub no_security_defaults: bool,
 }
 
 fn fraction(text: &str) -> Result<f64, String> {

@@ -96,6 +96,7 @@ mod with_simulator {
             premium: !args.no_premium,
             smtp_blockers: args.smtp_blockers,
             basic_smtp_off: args.basic_smtp_off,
+            security_defaults: !args.no_security_defaults,
             latency: std::time::Duration::from_millis(args.latency),
             fault_rate: args.fault_rate,
             slow_reply: args.slow_reply,

@@ -62,6 +62,11 @@ pub struct SimConfig {
     /// SMTP AUTH is off by default (Exchange Team blog, 27 January 2026). Microsoft documents no
     /// cmdlet or property for it, so nothing but a device's SMTP reply shows it.
     pub basic_smtp_off: bool,
+    /// Whether security defaults start on (they do in a tenant created since October 2019, and
+    /// in the simulator unless told otherwise). Entra enforces Conditional Access policies only
+    /// once they are off, so a tenant started without them has a sign-in log in which the seeded
+    /// policies show.
+    pub security_defaults: bool,
 }
 
 impl Default for SimConfig {
@@ -92,6 +97,7 @@ impl Default for SimConfig {
             premium: true,
             smtp_blockers: 0.0,
             basic_smtp_off: false,
+            security_defaults: true,
         }
     }
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use super::Service;
 use super::reply::Reply;
 use super::stats::bump;
+use super::tenant::Tenant;
 
 mod organization;
 mod users;
@@ -138,73 +139,8 @@ pub fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &str) -> 
     );
     let mut tenant = service.tenant();
     match call.cmdlet.as_str() {
-        "Get-CASMailbox" => {
-            if let Some(reply) = unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "ResultSize"]) {
-                return reply;
-            }
-            if let Some(identity) = identity_of(&call.parameters) {
-                return match tenant.find_mailbox(identity) {
-                    Some(i) => {
-                        ok(vec![select(tenant.users[i].cas_mailbox_json(), call.select.as_deref())], vec![], &context)
-                    }
-                    None => not_found(identity),
-                };
-            }
-            let mut page = Vec::new();
-            let mut next = None;
-            for (index, user) in tenant.users.iter().enumerate().skip(call.skip) {
-                if !user.has_mailbox() {
-                    continue;
-                }
-                if page.len() == call.page_size {
-                    next = Some(index);
-                    break;
-                }
-                page.push(select(user.cas_mailbox_json(), call.select.as_deref()));
-            }
-            let mut reply = ok(page, vec![], &context);
-            if let (Some(index), Some(body)) = (next, reply.body.as_mut()) {
-                let mut link =
-                    format!("{}/adminapi/beta/{tenant_in_path}/InvokeCommand?$skiptoken={index}", service.base_url());
-                if let Some(fields) = &call.select {
-                    link.push_str(&format!("&$select={}", fields.join(",")));
-                }
-                body["@odata.nextLink"] = link.into();
-            }
-            reply
-        }
-        "Set-CASMailbox" => {
-            if let Some(reply) =
-                unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "SmtpClientAuthenticationDisabled"])
-            {
-                return reply;
-            }
-            let Some(identity) = identity_of(&call.parameters) else {
-                return bad_request("Cannot bind argument to parameter 'Identity' because it is null.");
-            };
-            let value = match smtp_value(&call.parameters) {
-                Ok(value) => value,
-                Err(reply) => return reply,
-            };
-            let Some(i) = tenant.find_mailbox(identity) else {
-                return not_found(identity);
-            };
-            let mut warnings = Vec::new();
-            service.count_write();
-            let user = &mut tenant.users[i];
-            user.writes += 1;
-            match value {
-                Some(value) if value != user.smtp_auth_disabled => user.smtp_auth_disabled = value,
-                _ => {
-                    bump(&service.stats.noop_writes);
-                    warnings.push(format!(
-                        "The command completed successfully but no settings of '{}' have been modified.",
-                        identity
-                    ));
-                }
-            }
-            ok(vec![], warnings, &context)
-        }
+        "Get-CASMailbox" => get_cas_mailbox(service, &tenant, call, tenant_in_path, &context),
+        "Set-CASMailbox" => set_cas_mailbox(service, &mut tenant, call, &context),
         "Get-TransportConfig" => ok(
             vec![
                 json!({"Identity": "Transport Settings", "SmtpClientAuthenticationDisabled": tenant.transport_smtp_auth_disabled}),
@@ -239,4 +175,79 @@ pub fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &str) -> 
             "The term '{other}' is not recognized as a name of a cmdlet, function, script file, or executable program."
         )),
     }
+}
+
+/// `Get-CASMailbox`: one identity, or every mailbox a page at a time.
+fn get_cas_mailbox(
+    service: &Service,
+    tenant: &Tenant,
+    call: &ExchangeCall,
+    tenant_in_path: &str,
+    context: &str,
+) -> Reply {
+    if let Some(reply) = unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "ResultSize"]) {
+        return reply;
+    }
+    if let Some(identity) = identity_of(&call.parameters) {
+        return match tenant.find_mailbox(identity) {
+            Some(i) => ok(vec![select(tenant.users[i].cas_mailbox_json(), call.select.as_deref())], vec![], context),
+            None => not_found(identity),
+        };
+    }
+    let mut page = Vec::new();
+    let mut next = None;
+    for (index, user) in tenant.users.iter().enumerate().skip(call.skip) {
+        if !user.has_mailbox() {
+            continue;
+        }
+        if page.len() == call.page_size {
+            next = Some(index);
+            break;
+        }
+        page.push(select(user.cas_mailbox_json(), call.select.as_deref()));
+    }
+    let mut reply = ok(page, vec![], context);
+    if let (Some(index), Some(body)) = (next, reply.body.as_mut()) {
+        let mut link =
+            format!("{}/adminapi/beta/{tenant_in_path}/InvokeCommand?$skiptoken={index}", service.base_url());
+        if let Some(fields) = &call.select {
+            link.push_str(&format!("&$select={}", fields.join(",")));
+        }
+        body["@odata.nextLink"] = link.into();
+    }
+    reply
+}
+
+/// `Set-CASMailbox -Identity X -SmtpClientAuthenticationDisabled <$true | $false | $null>`.
+fn set_cas_mailbox(service: &Service, tenant: &mut Tenant, call: &ExchangeCall, context: &str) -> Reply {
+    if let Some(reply) =
+        unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "SmtpClientAuthenticationDisabled"])
+    {
+        return reply;
+    }
+    let Some(identity) = identity_of(&call.parameters) else {
+        return bad_request("Cannot bind argument to parameter 'Identity' because it is null.");
+    };
+    let value = match smtp_value(&call.parameters) {
+        Ok(value) => value,
+        Err(reply) => return reply,
+    };
+    let Some(i) = tenant.find_mailbox(identity) else {
+        return not_found(identity);
+    };
+    let mut warnings = Vec::new();
+    service.count_write();
+    let user = &mut tenant.users[i];
+    user.writes += 1;
+    match value {
+        Some(value) if value != user.smtp_auth_disabled => user.smtp_auth_disabled = value,
+        _ => {
+            bump(&service.stats.noop_writes);
+            warnings.push(format!(
+                "The command completed successfully but no settings of '{}' have been modified.",
+                identity
+            ));
+        }
+    }
+    ok(vec![], warnings, context)
 }

@@ -116,31 +116,7 @@ pub fn parse(
         expand: None,
         bad_top: None,
     };
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-        match &*name {
-            "$select" => call.select = Some(value.split(',').map(|s| s.trim().to_string()).collect()),
-            "$filter" => call.filter = Some(value.into_owned()),
-            "$count" => call.count = value == "true",
-            "$top" => {
-                call.top = value.parse::<usize>().ok().filter(|t| (1..=999).contains(t));
-                call.bad_top = call.top.is_none().then(|| value.into_owned());
-            }
-            "$expand" => call.expand = Some(value.into_owned()),
-            "$skiptoken" => call.skip = value.parse().unwrap_or(0),
-            other => {
-                let text =
-                    format!("Query option '{other}' is not allowed. Make sure that it is supported by the resource.");
-                return Err(refuse(StatusCode::BAD_REQUEST, "BadRequest", &text, false));
-            }
-        }
-    }
-    if call.expand.is_some() && call.route != Route::RoleAssignments {
-        let text = format!(
-            "Parsing OData Select and Expand failed: Could not find a property named '{}' on type 'microsoft.graph.directoryObject'.",
-            call.expand.as_deref().unwrap_or_default()
-        );
-        return Err(refuse(StatusCode::BAD_REQUEST, "BadRequest", &text, false));
-    }
+    read_query(&mut call, query).map_err(|text| refuse(StatusCode::BAD_REQUEST, "BadRequest", &text, false))?;
     if call.method == Method::PATCH || call.method == Method::POST {
         match serde_json::from_slice::<Value>(body) {
             Ok(value @ Value::Object(_)) => call.body = Some(value),
@@ -157,20 +133,55 @@ pub fn parse(
     Ok(call)
 }
 
-/// Carries out a parsed call against the tenant.
-pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
+/// The OData query options a call may carry; the text of Graph's 400 for any other.
+fn read_query(call: &mut GraphCall, query: &str) -> Result<(), String> {
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*name {
+            "$select" => call.select = Some(value.split(',').map(|s| s.trim().to_string()).collect()),
+            "$filter" => call.filter = Some(value.into_owned()),
+            "$count" => call.count = value == "true",
+            "$top" => {
+                call.top = value.parse::<usize>().ok().filter(|t| (1..=999).contains(t));
+                call.bad_top = call.top.is_none().then(|| value.into_owned());
+            }
+            "$expand" => call.expand = Some(value.into_owned()),
+            "$skiptoken" => call.skip = value.parse().unwrap_or(0),
+            other => {
+                return Err(format!(
+                    "Query option '{other}' is not allowed. Make sure that it is supported by the resource."
+                ));
+            }
+        }
+    }
+    match &call.expand {
+        Some(expand) if call.route != Route::RoleAssignments => Err(format!(
+            "Parsing OData Select and Expand failed: Could not find a property named '{expand}' on type 'microsoft.graph.directoryObject'."
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A missing permission (any one alternative allows the call), or a page size the routes added
+/// with the SMTP AUTH layers refuse.
+fn refused(service: &Service, call: &GraphCall, ids: &RequestIds) -> Option<Reply> {
     let permitted = routes::permissions_for(call).iter().any(|all| all.iter().all(|p| !service.denied(p)));
     if !permitted {
-        return Reply::graph_error(
+        return Some(Reply::graph_error(
             StatusCode::FORBIDDEN,
             "Authorization_RequestDenied",
             "Insufficient privileges to complete the operation.",
             ids,
-        );
+        ));
     }
-    if let (true, Some(top)) = (call.route.is_directory(), &call.bad_top) {
-        let text = format!("Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive.");
-        return Reply::graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", &text, ids);
+    let top = call.bad_top.as_ref().filter(|_| call.route.is_directory())?;
+    let text = format!("Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive.");
+    Some(Reply::graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", &text, ids))
+}
+
+/// Carries out a parsed call against the tenant.
+pub fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> Reply {
+    if let Some(refusal) = refused(service, call, ids) {
+        return refusal;
     }
     let context = |fragment: &str| context_url(service, call, fragment);
     let mut tenant = service.tenant();

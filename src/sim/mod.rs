@@ -205,6 +205,7 @@ impl Service {
 fn build_tenant(config: &SimConfig) -> Tenant {
     let mut tenant = Tenant::build_with(&config.population, config.seed, &config.uniform);
     tenant.basic_smtp_auth_enabled = !config.basic_smtp_off;
+    tenant.security_defaults_enabled = config.security_defaults;
     blockers::seed(&mut tenant, config.smtp_blockers, config.seed, &config.app_registration().domain);
     tenant
 }

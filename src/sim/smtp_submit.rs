@@ -21,6 +21,13 @@
 //! successes for devices whose SMTP AUTH is off. Per-user MFA after Conditional Access is also our
 //! reading. Every layer that refuses is listed (`layers`); the device hears the first.
 //!
+//! The request is `{"userPrincipalName", "auth": "basic" | "oauth", "clientIp"?}`: `clientIp` is
+//! the device's IPv4 address, which Conditional Access policies with a `locations` condition judge
+//! (the seeded "Block legacy authentication outside the head office" spares 198.51.100.0/24, the
+//! trusted named location "Head office"). Without it the device is in no named location, so such a
+//! policy applies: the harsher reading. The answer is `{"accepted", "reply", "layer", "layers"}`;
+//! a body the route cannot read is a 400 with `{"error"}`.
+//!
 //! The reply texts are the ones devices report (research §1): Microsoft publishes no table of the
 //! 5.7.139 texts, so the mapping of some of them to a layer is community-derived (marked below).
 //! Each reply ends with a front-end server tag, as real replies do, so a client must not compare

@@ -138,6 +138,59 @@ fn invoke(cmdlet: &str, parameters: Value) -> Value {
     json!({"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters}})
 }
 
+/// The id of a group of a tenant seeded with `--smtp-blockers`, and its direct user members.
+fn seeded_group(sim: &Simulator, name: &str) -> (String, Vec<String>) {
+    let snapshot = state(sim);
+    let group = snapshot["groups"].as_array().unwrap().iter().find(|g| g["displayName"] == name).unwrap().clone();
+    let members = group["members"].as_array().unwrap().iter();
+    let users =
+        members.filter(|m| m["@odata.type"] == "#microsoft.graph.user").map(|m| m["id"].as_str().unwrap().to_string());
+    (group["id"].as_str().unwrap().to_string(), users.collect())
+}
+
+/// The answers about the layers that decide SMTP AUTH, from a tenant seeded with them.
+async fn simulated_layers(which: &str, layers: &Simulator) -> (u16, BTreeMap<String, String>, Value) {
+    let http = reqwest::Client::new();
+    let graph = token(layers, GRAPH).await;
+    let exchange_url = format!("{}/adminapi/beta/{}/InvokeCommand", layers.url(), layers.app().tenant_id);
+    let exchange = token(layers, EXCHANGE).await;
+    let invoke_layers = |body: Value| http.post(&exchange_url).bearer_auth(&exchange).json(&body);
+    match which {
+        "graph-ca-policies" => {
+            let url = format!("{}/v1.0/identity/conditionalAccess/policies?$top=2", layers.url());
+            send(http.get(url).bearer_auth(&graph)).await
+        }
+        "graph-transitive-members" => {
+            let (group, _) = seeded_group(layers, "Legacy authentication blocked");
+            let url = format!("{}/v1.0/groups/{group}/transitiveMembers?$top=2", layers.url());
+            send(http.get(url).bearer_auth(&graph)).await
+        }
+        "graph-member-exists" => {
+            let (group, users) = seeded_group(layers, "Legacy authentication blocked");
+            let reference =
+                json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", users[0])});
+            let url = format!("{}/v1.0/groups/{group}/members/$ref", layers.url());
+            send(http.post(url).bearer_auth(&graph).json(&reference)).await
+        }
+        "exchange-organization-config" => send(invoke_layers(invoke("Get-OrganizationConfig", json!({})))).await,
+        "exchange-authentication-policy" => {
+            send(invoke_layers(invoke("Get-AuthenticationPolicy", json!({"Identity": "Block Basic Auth"})))).await
+        }
+        "exchange-get-user" => {
+            let dn = state(layers)["authenticationPolicies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["Name"] == "Block Basic Auth")
+                .unwrap()["DistinguishedName"]
+                .clone();
+            let filter = format!("AuthenticationPolicy -eq '{}'", dn.as_str().unwrap());
+            send(invoke_layers(invoke("Get-User", json!({"Filter": filter, "ResultSize": "Unlimited"})))).await
+        }
+        other => panic!("no simulated counterpart named {other}"),
+    }
+}
+
 /// The simulator's answer to the request an example answers.
 async fn simulated(
     which: &str,
@@ -249,6 +302,16 @@ async fn simulated(
     }
 }
 
+/// The examples answered by the tenant seeded with the SMTP AUTH layers.
+const LAYER_EXAMPLES: [&str; 6] = [
+    "graph-ca-policies",
+    "graph-transitive-members",
+    "graph-member-exists",
+    "exchange-organization-config",
+    "exchange-authentication-policy",
+    "exchange-get-user",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulator_answers_with_every_documented_shape() {
     let sim = start(SimConfig {
@@ -280,9 +343,26 @@ async fn the_simulator_answers_with_every_documented_shape() {
         ..SimConfig::default()
     })
     .await;
+    // Every layer that decides SMTP AUTH, seeded on half the mailboxes.
+    let layers = start(SimConfig {
+        population: Population::Generated { count: 60 },
+        throttle: false,
+        smtp_blockers: 0.5,
+        seed: 4,
+        ..SimConfig::default()
+    })
+    .await;
     for (name, example) in examples() {
         let Some(which) = example["sim"].as_str() else { continue };
-        let (status, headers, body) = simulated(which, &sim, &tight, &writes).await;
+        let (status, headers, body) = if LAYER_EXAMPLES.contains(&which) {
+            simulated_layers(which, &layers).await
+        } else {
+            simulated(which, &sim, &tight, &writes).await
+        };
+        if LAYER_EXAMPLES.contains(&which) && example["body"]["value"].is_array() {
+            let items = body["value"].as_array().map_or(0, Vec::len);
+            assert!(items > 0, "{name}: an empty list would match any shape: {body}");
+        }
         let expected_status = example["status"].as_u64().unwrap() as u16;
         let same_kind_of_status =
             status == expected_status || (which == "exchange-not-found" && [404, 500].contains(&status));

@@ -16,6 +16,7 @@ mod promises;
 mod readme_cron;
 mod rollback_exact;
 mod sim_endpoints;
+mod sim_layers;
 mod sim_throttling;
 mod smtp_layers;
 mod smtp_usage;

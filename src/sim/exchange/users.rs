@@ -46,9 +46,11 @@ fn unknown_property(property: &str) -> Reply {
 /// `$null` for the value. Anything else is refused as Exchange refuses a filter it cannot parse;
 /// other filterable properties are not served (the simulator is strict, not helpful).
 pub(super) fn parse_filter(text: &str) -> Result<UserFilter, Reply> {
-    // Positions count from 1, at the start of the part that could not be read.
-    let at = |part: &str| part.as_ptr() as usize - text.as_ptr() as usize + 1;
     let trimmed = text.trim();
+    // Positions count from 1, at the start of the part that could not be read; every part is
+    // the end of `trimmed` (an absent value is its empty end).
+    let lead = text.len() - text.trim_start().len();
+    let at = |part: &str| lead + trimmed.len().saturating_sub(part.len()) + 1;
     let property_end = trimmed.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(trimmed.len());
     let (property, rest) = trimmed.split_at(property_end);
     if property.is_empty() {
@@ -162,6 +164,11 @@ pub(super) fn get_user(
         return reply;
     }
     if let Some(identity) = identity_of(&call.parameters) {
+        if parameter(&call.parameters, "Filter").is_some() {
+            return bad_request(
+                "Parameter set cannot be resolved using the specified named parameters. One or more parameters issued cannot be used together or an insufficient number of parameters were provided.",
+            );
+        }
         return match find(tenant, identity) {
             Some(i) => ok(vec![select(user_json(tenant, i), call.select.as_deref())], vec![], context),
             None => not_found(identity),
@@ -247,4 +254,41 @@ pub(super) fn set_user(service: &Service, tenant: &mut Tenant, call: &ExchangeCa
         }
     }
     ok(vec![], warnings, context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(text: &str) -> String {
+        let reply = parse_filter(text).expect_err("refused");
+        reply.body.map(|b| b["error"]["details"][0]["message"].to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_documented_filter_reads_and_everything_else_is_refused_without_panicking() {
+        let dn = "CN=Block Basic Auth,CN=Auth Policies,CN=Configuration,CN=contoso.onmicrosoft.com";
+        let wanted = Some(dn.to_lowercase());
+        assert_eq!(parse_filter(&format!("AuthenticationPolicy -eq '{dn}'")).ok(), Some(UserFilter::PolicyIs(wanted)));
+        assert_eq!(parse_filter("  authenticationpolicy -EQ $null ").ok(), Some(UserFilter::PolicyIs(None)));
+        assert_eq!(parse_filter("AuthenticationPolicy -ne $null").ok(), Some(UserFilter::PolicyIsNot(None)));
+        assert_eq!(
+            parse_filter("AuthenticationPolicy -eq 'O''Brien policy'").ok(),
+            Some(UserFilter::PolicyIs(Some("o'brien policy".into())))
+        );
+        assert!(
+            refusal("AuthenticationPolicy -eq").contains("at position 25"),
+            "{}",
+            refusal("AuthenticationPolicy -eq")
+        );
+        assert!(refusal("AuthenticationPolicy").contains("at position 21"));
+        assert!(refusal("AuthenticationPolicy -like 'x*'").contains("at position 22"));
+        assert!(refusal(" AuthenticationPolicy -eq 'a' -or Name -eq 'b'").contains("Invalid filter syntax"));
+        assert!(refusal("Department -eq 'Sales'").contains("is not a recognized filterable property"));
+        for text in
+            ["", "   ", "é -eq 'x'", "AuthenticationPolicy -eq 'é", "(AuthenticationPolicy -eq $null)", "-eq 'x'"]
+        {
+            assert!(parse_filter(text).is_err(), "{text:?}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::sim::tenant::Tenant;
 
 /// Microsoft documents no page size for these lists; a small one makes a client follow
 /// `@odata.nextLink` even on a tenant with a dozen policies, as it must on one with two hundred.
-const PAGE: usize = 10;
+const PAGE: usize = 5;
 
 pub(super) fn list(service: &Service, tenant: &Tenant, call: &GraphCall, ids: &RequestIds) -> Reply {
     if call.filter.is_some() {
