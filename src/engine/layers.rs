@@ -224,7 +224,7 @@ fn conclude(
         }
         Verdict::Unknown => {
             row.outcome = Outcome::Failed;
-            row.error_code = "LayerUnreadable".into();
+            row.error_code = "VerdictUnknown".into();
             row.error_message = judged
                 .unknowns(client)
                 .iter()

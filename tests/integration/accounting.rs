@@ -152,7 +152,11 @@ async fn a_resume_keeps_the_exclusions_and_the_shard_it_began_with() {
     }
     let rows = results(&report);
     let in_shard = everyone.iter().filter(|u| remediate::scope::in_shard(u, (0, 2))).count();
-    assert_eq!(rows.len(), 1 + 3 * in_shard, "every target of the shard once (smtp-auth, per-user-mfa and its verdict), nothing else");
+    assert_eq!(
+        rows.len(),
+        1 + 3 * in_shard,
+        "every target of the shard once (smtp-auth, per-user-mfa and its verdict), nothing else"
+    );
     assert_eq!(stats(&sim)["noop_writes"], 0);
 }
 
@@ -209,7 +213,11 @@ async fn two_rows_naming_one_user_are_one_target() {
     let of_line = |line: &str| rows.iter().filter(|r| r["line"] == line).collect::<Vec<_>>();
     let a_rows: Vec<_> = of_line("2").into_iter().chain(of_line("3")).collect();
     let same: Vec<_> = a_rows.iter().filter(|r| r["error_code"] == "SameUser").collect();
-    assert_eq!(same.len(), 3, "one of A's two rows is worked on, the other names it (each setting and the verdict): {a_rows:?}");
+    assert_eq!(
+        same.len(),
+        3,
+        "one of A's two rows is worked on, the other names it (each setting and the verdict): {a_rows:?}"
+    );
     let conflicting: Vec<_> = rows.iter().filter(|r| r["error_code"] == "ConflictingRows").collect();
     assert!(!conflicting.is_empty(), "{rows:?}");
     assert!(conflicting.iter().all(|r| r["outcome"] == "failed" && r["error_message"].contains("line")));

