@@ -56,6 +56,18 @@ fn file_name(tenant: &str) -> String {
     format!("tenant-{}.lock", safe_tenant(tenant))
 }
 
+/// Held shared by every shard of a run cut into `n`: shards of another count cover other targets
+/// with the same hash, so two counts never run at once.
+fn count_file(state_dir: &Path, tenant: &str, n: u32) -> PathBuf {
+    state_dir.join(format!("tenant-{}.shards-{n}.lock", safe_tenant(tenant)))
+}
+
+/// Taken for a moment while a shard checks the other counts and takes its own, so that two
+/// shards of different counts starting together cannot both pass the check.
+fn gate_file(state_dir: &Path, tenant: &str) -> PathBuf {
+    state_dir.join(format!("tenant-{}.gate.lock", safe_tenant(tenant)))
+}
+
 fn shard_file(state_dir: &Path, tenant: &str, (k, n): (u32, u32)) -> PathBuf {
     state_dir.join(format!("tenant-{}.shard-{k}-of-{n}.lock", safe_tenant(tenant)))
 }
@@ -77,12 +89,37 @@ pub fn acquire(state_dir: &Path, tenant: &str, command: &str, shard: Option<(u32
     let shared = take(&whole, tenant, command, false)?;
     let path = shard_file(state_dir, tenant, shard);
     let own = take(&path, tenant, command, true)?;
+    let count = take_count(state_dir, tenant, command, shard.1)?;
     let seat = Seat { state_dir: state_dir.to_path_buf(), shard, since: unix_ms() };
-    Ok(TenantLock { files: vec![shared, own], path, tenant: tenant.to_string(), shard: Some(seat) })
+    Ok(TenantLock { files: vec![shared, own, count], path, tenant: tenant.to_string(), shard: Some(seat) })
+}
+
+/// Takes this count's lock shared, once no shard of another count holds theirs: `0/2` and `1/3`
+/// would both work on the targets whose hash is 4 mod 6.
+fn take_count(state_dir: &Path, tenant: &str, command: &str, n: u32) -> Result<File> {
+    let _gate = take(&gate_file(state_dir, tenant), tenant, command, true)?;
+    let prefix = format!("tenant-{}.shards-", safe_tenant(tenant));
+    let entries = std::fs::read_dir(state_dir).map_err(Error::io(format!("cannot read {}", state_dir.display())))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let other = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".lock"));
+        if other.is_some_and(|other| other != n.to_string()) {
+            let taken = take(&entry.path(), tenant, command, true).map_err(|_| {
+                Error::Busy(format!(
+                    "tenant {tenant} is busy: shards of another count ({} of them) are at work on it, and shards of two counts would work on the same targets; run the same --shard K/{} as they do, or wait for them",
+                    other.unwrap_or_default(),
+                    other.unwrap_or_default()
+                ))
+            })?;
+            drop(taken);
+        }
+    }
+    take(&count_file(state_dir, tenant, n), tenant, command, false)
 }
 
 impl TenantLock {
     /// For a shard: its siblings, to follow how many are still at work.
+    /// (The count's lock, taken last, is the third file: the shard's own is the second.)
     pub fn siblings(&self) -> Option<Siblings> {
         let seat = self.shard.as_ref()?;
         let (k, n) = seat.shard;
@@ -191,6 +228,19 @@ mod tests {
         let whole = acquire(dir.path(), tenant, "apply", None).unwrap();
         assert!(acquire(dir.path(), tenant, "apply", Some((2, 3))).is_err(), "and a shard for the whole");
         drop(whole);
+    }
+
+    #[test]
+    fn shards_of_different_counts_never_run_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = "contoso.onmicrosoft.com";
+        let half = acquire(dir.path(), tenant, "apply", Some((0, 2))).unwrap();
+        let third = acquire(dir.path(), tenant, "apply", Some((1, 3))).unwrap_err().to_string();
+        assert!(third.contains("another count"), "{third}");
+        assert!(acquire(dir.path(), tenant, "apply", Some((0, 1))).is_err(), "0/1 covers what 0/2 does");
+        let other_half = acquire(dir.path(), tenant, "apply", Some((1, 2))).unwrap();
+        drop((half, other_half));
+        assert!(acquire(dir.path(), tenant, "apply", Some((1, 3))).is_ok(), "once the halves end, thirds may start");
     }
 
     #[test]

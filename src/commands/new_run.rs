@@ -1,6 +1,6 @@
 //! `plan`, `audit` and a new `apply`: from the arguments to a job, reading the input once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use super::session::{self, Job, Lane};
@@ -144,6 +144,35 @@ async fn connect_lanes(
     Ok(connections)
 }
 
+/// One lane per tenant however the CSV spells it (its id in any letter case, its initial domain,
+/// a verified domain): two lanes for one tenant would lock each other out. Each name is looked
+/// up in the identity platform's metadata; the first name of each tenant keeps its lane, and the
+/// map says which name every other one stands for (all lower case).
+async fn one_lane_per_tenant(
+    connections: Vec<(Option<String>, connection::Connection)>,
+) -> Result<(Vec<(Option<String>, connection::Connection)>, std::sync::Arc<HashMap<String, String>>)> {
+    let mut kept: Vec<(Option<String>, connection::Connection)> = Vec::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut aliases = HashMap::new();
+    for (tenant, connection) in connections {
+        let Some(name) = tenant.clone().filter(|_| connection.simulated.is_none()) else {
+            kept.push((tenant, connection));
+            continue;
+        };
+        let id = connection.client.tenant_guid().await?.to_lowercase();
+        match ids.get(&id) {
+            Some(first) => {
+                aliases.insert(name.to_lowercase(), first.clone());
+            }
+            None => {
+                ids.insert(id, name.to_lowercase());
+                kept.push((tenant, connection));
+            }
+        }
+    }
+    Ok((kept, std::sync::Arc::new(aliases)))
+}
+
 /// A new run of `kind`: checks everything it can before signing in, then runs the job.
 pub(super) async fn run(
     args: RunArgs,
@@ -180,6 +209,7 @@ pub(super) async fn run(
     }
     confirm_weakening(&desired, kind.mode(), yes)?;
     let connections = connect_lanes(&args, tenants, input.as_ref(), &tuning).await?;
+    let (connections, aliases) = one_lane_per_tenant(connections).await?;
     let smtp_layers = opt_in::checked(&args, &connections).await?;
     if kind == RunKind::Apply {
         let identities = match &input {
@@ -218,9 +248,12 @@ pub(super) async fn run(
         let mut entries: Box<dyn Iterator<Item = Entry> + Send> = Box::new(input.entries()?);
         if let (Some(tenant), true) = (&tenant, several || args.tenants.is_none()) {
             // Each tenant's lane takes its own rows; rejected rows are reported once.
-            let (mine, default) = (tenant.to_lowercase(), default_tenant.clone());
+            let (mine, default, aliases) = (tenant.to_lowercase(), default_tenant.clone(), aliases.clone());
             entries = Box::new(entries.filter(move |entry| match entry {
-                Entry::Target(t) => t.tenant.as_deref().map_or(default.clone(), str::to_lowercase) == mine,
+                Entry::Target(t) => {
+                    let named = t.tenant.as_deref().map_or(default.clone(), str::to_lowercase);
+                    aliases.get(&named).unwrap_or(&named) == &mine
+                }
                 Entry::Problem(_) => position == 0,
             }));
         }

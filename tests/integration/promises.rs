@@ -113,3 +113,27 @@ async fn the_printed_finish_command_works_as_printed() {
     assert!(!elsewhere.join(".cache").exists(), "the run's own state directory was used, not the default");
     assert!(crate::support::results(&report).iter().all(|r| r["outcome"] != "unfinished"));
 }
+
+/// One tenant named three ways in the tenant column (its id in capitals, its id, its initial
+/// domain) is one lane and one lock: the run does not lock itself out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenant_however_the_tenant_column_spells_it() {
+    let sim = start(SimConfig { population: Population::Generated { count: 12 }, ..SimConfig::default() }).await;
+    let dir = scratch();
+    let app = sim.app();
+    let spellings = [app.tenant_id.to_uppercase(), app.tenant_id.clone(), app.domain.clone()];
+    let rows: Vec<String> = upns(&state(&sim))
+        .iter()
+        .enumerate()
+        .map(|(i, upn)| format!("{upn},{}", spellings[i % spellings.len()]))
+        .collect();
+    let csv = write_csv(dir.path(), "tenants.csv", "UserPrincipalName,tenant", &rows);
+    let report = dir.path().join("report");
+    let mut args = vec!["apply".to_string(), csv.display().to_string(), "--set".into(), "smtp-auth=disabled".into()];
+    args.extend(["--yes".into(), "--report-dir".into(), report.display().to_string()]);
+    args.extend(connection_args(&sim, dir.path()));
+    assert_eq!(run(&args).await, 0, "one lane, one lock");
+    let summary = crate::support::summary(&report);
+    assert_eq!(summary["by_tenant"].as_object().unwrap().len(), 1, "{summary}");
+    assert_eq!(summary["targets"], rows.len() as u64);
+}
