@@ -333,9 +333,16 @@ pub struct RunArgs {
     #[arg(help_heading = "SMTP AUTH layers", long, value_enum, value_name = "ON|OFF")]
     pub basic_auth_smtp: Option<Switch>,
 
-    /// A previous run's report directory: the summary and report.html list what changed since.
+    /// What this run is compared with (drift.csv, the summary and report.html list what changed
+    /// since): a previous run's report directory, or the directory that holds them, where the
+    /// newest complete one is taken (a night that did not finish never is; none on the first).
     #[arg(help_heading = "Output", long, value_name = "DIR")]
     pub baseline: Option<PathBuf>,
+
+    /// Keep only the newest N report directories beside this run's (same parent directory),
+    /// removing older ones once this run is done; this run's own is never counted or removed.
+    #[arg(help_heading = "Output", long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub keep: Option<u64>,
 
     /// Run against an in-process simulated tenant seeded from the CSV; needs no credentials.
     #[arg(help_heading = "Connection", long)]

@@ -190,14 +190,10 @@ pub(super) async fn run(
     if args.input.is_none() && !args.all_mailboxes {
         return Err(Error::Usage("give the mailbox CSV to work on, or --all-mailboxes (or --resume DIR)".into()));
     }
-    if let Some(baseline) = &args.baseline
-        && !baseline.join("results.csv").exists()
-    {
-        return Err(Error::Usage(format!(
-            "--baseline {}: no results.csv there; give an earlier run's report directory",
-            baseline.display()
-        )));
-    }
+    let baseline = match &args.baseline {
+        Some(path) => crate::report::baseline::choose(path, session.report_dir.as_deref().unwrap_or(Path::new("")))?,
+        None => None,
+    };
     let stop = Stop::new(session.grace);
     stop.watch_signals();
     let directory = session.report_dir.clone().unwrap_or_else(|| default_report_dir(kind));
@@ -290,7 +286,8 @@ pub(super) async fn run(
     job.detailed_exitcode = detailed_exitcode;
     job.record = Some(record);
     job.exclusions = exclusions;
-    job.baseline = args.baseline.clone();
+    job.baseline = baseline;
+    job.keep = args.keep.map(|keep| keep as usize);
     job.shard = args.shard;
     job.max_not_found = args.max_not_found;
     session::execute(job, quiet).await

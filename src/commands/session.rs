@@ -36,6 +36,8 @@ pub(super) struct Job {
     pub(super) exceptions: Arc<crate::exceptions::Exceptions>,
     /// Where the fix records the mailboxes it left with SMTP AUTH on (`--record-exceptions`).
     pub(super) record_exceptions: Option<super::exceptions::Recording>,
+    /// How many earlier report directories beside this one to keep (`--keep`); the rest are removed.
+    pub(super) keep: Option<usize>,
     /// The share of targets that may be missing from the directory before the run fails.
     pub(super) max_not_found: f64,
     pub(super) profile: Option<String>,
@@ -83,6 +85,7 @@ impl Job {
             exceptions: Arc::default(),
             record_exceptions: None,
             max_not_found: 0.5,
+            keep: None,
             profile: None,
             input: None,
             lanes: Vec::new(),
@@ -350,6 +353,10 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
         &job, &report, warnings, &clients, &journal, ending, started_at, clock, simulated, resumed, quiet,
     );
     drop((locks, simulated_tenants));
+    if let Some(keep) = job.keep {
+        let removed = report::baseline::prune(&job.directory, keep)?;
+        tracing::info!("--keep {keep}: removed {removed} older report directories");
+    }
     finished
 }
 

@@ -5,6 +5,7 @@
 //! Files are written under a `.partial` name and renamed when complete, so a reader never sees
 //! half a report (see [`crate::files`]), for the owner alone.
 
+pub mod baseline;
 mod cells;
 pub mod diagnosis;
 pub mod drift;

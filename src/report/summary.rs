@@ -96,6 +96,10 @@ pub struct Summary {
     pub unfinished: Vec<String>,
     pub finish_command: Option<String>,
     pub exit_code: u8,
+    /// Whether the run finished: every (target, setting) read or done, nothing interrupted. Only
+    /// a complete report is taken as a later run's baseline.
+    #[serde(default)]
+    pub complete: bool,
     pub input_problems_this_session: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftSummary>,
@@ -189,6 +193,7 @@ impl Summary {
             unfinished: info.unfinished.clone(),
             finish_command: info.finish_command.clone(),
             exit_code: info.exit_code,
+            complete: matches!(info.exit_code, 0 | 3) && !info.interrupted,
             input_problems_this_session: info.input_problems,
             drift: None,
             smtp_auth_usage: None,
