@@ -88,6 +88,22 @@ pub fn say(loudness: Loudness, kind: &str, message: &str) {
     }
 }
 
+/// With `--log-format json`, writes `fields` as one event line, shaped as the other events are
+/// (`timestamp`, `level`, then the fields), with every field in its own JSON type: a count is a
+/// number, the counts an object, nothing to finish `null`.
+pub fn json_event(level: &str, mut fields: serde_json::Map<String, serde_json::Value>) {
+    if !is_json() {
+        return;
+    }
+    let mut line = serde_json::Map::new();
+    line.insert("timestamp".into(), crate::timestamp::now_rfc3339().into());
+    line.insert("level".into(), level.into());
+    line.append(&mut fields);
+    let mut text = serde_json::Value::Object(line).to_string();
+    text.push('\n');
+    write_around_bar(text.as_bytes());
+}
+
 /// Whether log lines are JSON objects.
 pub fn is_json() -> bool {
     FORMAT.get() == Some(&LogFormat::Json)

@@ -13,24 +13,27 @@ use crate::report::summary::{RunInfo, Summary};
 use crate::report::{self, OutputFormat, Report};
 use crate::stop::StopReason;
 
-/// The recap as one log event, for a log shipper: the outcome counts and what is left to do.
+/// The recap as one log event, for a log shipper: the outcome counts and what is left to do, each
+/// in its own JSON type.
 fn recap_event(summary: &Summary) {
-    let counts = serde_json::to_string(&summary.counts).unwrap_or_default();
-    tracing::info!(
-        kind = "recap",
-        command = %summary.command,
-        exit_code = summary.exit_code,
-        targets = summary.targets,
-        rejected_rows = summary.rejected_rows,
-        counts = %counts,
-        requests = summary.requests_total,
-        throttled = summary.throttled,
-        elapsed_seconds = summary.elapsed_seconds,
-        finish_command = summary.finish_command.as_deref().unwrap_or(""),
-        "{} finished: {} targets",
-        summary.command,
-        summary.targets
-    );
+    let fields = serde_json::json!({
+        "kind": "recap",
+        "message": format!("{} finished: {} targets", summary.command, summary.targets),
+        "command": summary.command,
+        "exit_code": summary.exit_code,
+        "complete": summary.complete,
+        "targets": summary.targets,
+        "rejected_rows": summary.rejected_rows,
+        "counts": summary.counts,
+        "requests": summary.requests_total,
+        "throttled": summary.throttled,
+        "elapsed_seconds": summary.elapsed_seconds,
+        "unfinished": summary.unfinished,
+        "finish_command": summary.finish_command,
+    });
+    if let serde_json::Value::Object(fields) = fields {
+        logging::json_event("INFO", fields);
+    }
 }
 
 /// `--output json`: the summary and where the report is, as one line a script can parse.

@@ -206,6 +206,11 @@ pub(super) async fn run(
     confirm_weakening(&desired, kind.mode(), yes)?;
     let connections = connect_lanes(&args, tenants, input.as_ref(), &tuning).await?;
     let (connections, aliases) = one_lane_per_tenant(connections).await?;
+    // Locked before anything is read (the sign-in log and the listing can take minutes): a run
+    // that will be refused as busy is refused at once.
+    let lanes_of: Vec<&connection::Connection> = connections.iter().map(|(_, c)| c).collect();
+    let state_dir = session.state_dir.clone().unwrap_or_else(crate::lock::default_state_dir);
+    let locked = session::lock_tenants(&lanes_of, &stop, &state_dir, kind, args.shard).await?;
     let smtp_layers = opt_in::checked(&args, &connections).await?;
     if kind == RunKind::Apply {
         let identities = match &input {
@@ -287,6 +292,7 @@ pub(super) async fn run(
     job.record = Some(record);
     job.exclusions = exclusions;
     job.baseline = baseline;
+    job.locked = Some(locked);
     job.keep = args.keep.map(|keep| keep as usize);
     job.shard = args.shard;
     job.max_not_found = args.max_not_found;

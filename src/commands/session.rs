@@ -36,6 +36,8 @@ pub(super) struct Job {
     pub(super) exceptions: Arc<crate::exceptions::Exceptions>,
     /// Where the fix records the mailboxes it left with SMTP AUTH on (`--record-exceptions`).
     pub(super) record_exceptions: Option<super::exceptions::Recording>,
+    /// The tenants' locks, when the command took them before listing (`--all-mailboxes`).
+    pub(super) locked: Option<Locked>,
     /// How many earlier report directories beside this one to keep (`--keep`); the rest are removed.
     pub(super) keep: Option<usize>,
     /// The share of targets that may be missing from the directory before the run fails.
@@ -86,6 +88,7 @@ impl Job {
             record_exceptions: None,
             max_not_found: 0.5,
             keep: None,
+            locked: None,
             profile: None,
             input: None,
             lanes: Vec::new(),
@@ -151,23 +154,38 @@ fn bulk_smtp_auth(client: &Arc<CloudClient>, job: &Job, sink: Arc<dyn EventSink>
 
 /// Signs in to every lane's tenant and locks it by its id; stops with exit 130 if interrupted
 /// meanwhile (nothing was changed yet).
-async fn sign_in_and_lock(job: &Job) -> Result<(Vec<lock::TenantLock>, Vec<String>)> {
+async fn sign_in_and_lock(job: &Job) -> Result<Locked> {
+    let connections: Vec<&Connection> = job.lanes.iter().map(|lane| &lane.connection).collect();
+    lock_tenants(&connections, &job.stop, &job.state_dir, job.kind, job.shard).await
+}
+
+/// The tenants' locks, and their ids in the order of the connections.
+pub(super) type Locked = (Vec<lock::TenantLock>, Vec<String>);
+
+/// Signs in to each connection's tenant and locks it: before anything is listed or read, so that
+/// a run that will be refused as busy is refused at once.
+pub(super) async fn lock_tenants(
+    connections: &[&Connection],
+    stop: &Stop,
+    state_dir: &std::path::Path,
+    kind: RunKind,
+    shard: Option<(u32, u32)>,
+) -> Result<Locked> {
     let mut locks = Vec::new();
     let mut ids = Vec::new();
-    for lane in &job.lanes {
-        let client = &lane.connection.client;
+    for connection in connections {
+        let client = &connection.client;
         let signed_in = async {
             client.check_credentials().await?;
             client.tenant_guid().await
         };
-        let id = job
-            .stop
+        let id = stop
             .within_grace(signed_in)
             .await
             .ok_or_else(|| Error::Interrupted("interrupted while signing in; nothing was changed".into()))??;
         // A simulated tenant lives in this process alone: two rehearsals never share one.
-        if lane.connection.simulated.is_none() {
-            locks.push(lock::acquire(&job.state_dir, &id, job.kind.name(), job.shard)?);
+        if connection.simulated.is_none() {
+            locks.push(lock::acquire(state_dir, &id, kind.name(), shard)?);
         }
         ids.push(id);
     }
@@ -252,7 +270,10 @@ fn remember_budgets(job: &Job, clients: &[Arc<CloudClient>], tenant_ids: &[Strin
 /// Runs a job: sign in and lock the tenant, open the journal, run the engine, render the report,
 /// and work out the exit code.
 pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
-    let (locks, tenant_ids) = sign_in_and_lock(&job).await?;
+    let (locks, tenant_ids) = match job.locked.take() {
+        Some(locked) => locked,
+        None => sign_in_and_lock(&job).await?,
+    };
     start_from_remembered_budgets(&job, &tenant_ids);
     let following = follow_sibling_shards(&job, &locks, &tenant_ids);
     let resumed = job.record.is_none();
@@ -398,6 +419,15 @@ pub(super) fn earned_exit_code(
             exit::NOTHING_DONE
         }
         Some(_) => exit::TARGETS_FAILED,
+        // Nothing changed, and every failure a permission the app lacks (a refusal: no write of
+        // those rows happened): a configuration problem.
+        None if tally.count(Outcome::Failed) > 0
+            && tally.refused == tally.count(Outcome::Failed)
+            && open == tally.count(Outcome::Failed)
+            && tally.count(Outcome::Changed) == 0 =>
+        {
+            exit::NOTHING_DONE
+        }
         None if open > 0 || ending.not_started > 0 || mostly_missing(job, tally) => exit::TARGETS_FAILED,
         None if job.detailed_exitcode && tally.count(Outcome::WouldChange) + blocked_drift > 0 => exit::DRIFT,
         None => exit::SUCCESS,

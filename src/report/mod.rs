@@ -71,6 +71,13 @@ pub struct Tally {
     pub damaged_records: u64,
     /// Targets whose user the directory does not hold (looked up by UPN, mail and proxy address).
     pub not_found: u64,
+    /// Failed rows the service refused for want of a permission or role.
+    pub refused: u64,
+}
+
+/// Whether a row's error code says the app lacks a permission or a role.
+pub fn is_permission_refusal(code: &str) -> bool {
+    matches!(code, "Authorization_RequestDenied" | "Forbidden" | "403" | "AccessDenied")
 }
 
 impl Tally {
@@ -205,6 +212,9 @@ pub fn render(directory: &Path) -> Result<Tally> {
                     continue;
                 }
                 results.write_record(row_fields(&row)).map_err(io)?;
+                if row.outcome == Outcome::Failed && is_permission_refusal(&row.error_code) {
+                    tally.refused += 1;
+                }
                 if row.line > 0 {
                     targets.insert(row.line);
                     if row.error_code == crate::engine::NOT_FOUND {

@@ -16,8 +16,7 @@ const LISTED: usize = 20;
 /// What to do about a refused request, by setting and error code, as far as known: a read-only
 /// run needs the read permission, a run that changes needs both.
 fn advice(setting: Setting, code: &str, read_only: bool) -> Option<&'static str> {
-    let denied = matches!(code, "Authorization_RequestDenied" | "Forbidden" | "403" | "AccessDenied");
-    if !denied {
+    if !super::is_permission_refusal(code) {
         return None;
     }
     Some(match (setting, read_only) {

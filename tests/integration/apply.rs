@@ -239,7 +239,7 @@ async fn plan_reports_pending_changes_with_exit_3_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_permission_fails_the_rows_and_exits_1() {
+async fn a_refused_permission_before_anything_changed_exits_2_and_still_reports() {
     let config = SimConfig {
         population: Population::Generated { count: 30 },
         deny_permissions: vec!["Policy.ReadWrite.AuthenticationMethod".into()],
@@ -252,7 +252,8 @@ async fn a_refused_permission_fails_the_rows_and_exits_1() {
     let mut args = vec!["apply".to_string(), csv.display().to_string(), "--set".into(), "per-user-mfa=enforced".into()];
     args.extend(connection_args(&sim, dir.path()));
     args.extend(["--report-dir".to_string(), report.display().to_string()]);
-    assert_eq!(run(&args).await, 1);
+    assert_eq!(run(&args).await, 2, "nothing changed, every failure a missing permission: a configuration problem");
+    assert_eq!(crate::support::summary(&report)["exit_code"], 2, "the summary is written all the same");
     let failed: Vec<_> = results(&report).into_iter().filter(|r| r["outcome"] == "failed").collect();
     assert!(!failed.is_empty());
     assert!(

@@ -38,6 +38,8 @@ async fn every_stderr_line_of_a_json_run_is_one_json_object() {
     }
     let recap = events.iter().find(|e| e["kind"] == "recap").unwrap();
     assert_eq!(recap["exit_code"], 1);
+    assert!(recap["counts"].is_object(), "typed, not JSON in a string: {recap}");
+    assert!(recap["counts"]["failed"].as_u64().unwrap() > 0 && recap["finish_command"].is_string(), "{recap}");
     assert!(!stderr.contains('\u{1b}'), "no colour codes in a pipe");
 
     // --output json: stdout is the summary alone, one object a script reads.

@@ -137,3 +137,20 @@ async fn one_tenant_however_the_tenant_column_spells_it() {
     assert_eq!(summary["by_tenant"].as_object().unwrap().len(), 1, "{summary}");
     assert_eq!(summary["targets"], rows.len() as u64);
 }
+
+/// A run that will be refused as busy is refused before it reads anything: the lock comes before
+/// the listing, which on a large tenant takes minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_tenant_is_refused_before_anything_is_listed() {
+    let sim = start(SimConfig { population: Population::Generated { count: 30 }, ..SimConfig::default() }).await;
+    let dir = scratch();
+    let held = remediate::lock::acquire(&dir.path().join("state"), &sim.app().tenant_id, "apply", None).unwrap();
+    let mut args: Vec<String> =
+        ["apply", "--all-mailboxes", "--set", "smtp-auth=disabled", "--yes"].map(String::from).to_vec();
+    args.extend(["--report-dir".into(), dir.path().join("report").display().to_string()]);
+    args.extend(connection_args(&sim, dir.path()));
+    assert_eq!(run(&args).await, 2, "busy");
+    let received = sim.service().received_json().to_string();
+    assert!(!received.contains("Get-CASMailbox"), "nothing was listed before the refusal");
+    drop(held);
+}
