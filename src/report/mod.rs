@@ -133,7 +133,7 @@ fn row_fields(row: &Row) -> [String; 15] {
     [
         row.line.to_string(),
         safe(&row.identity).into_owned(),
-        row.user_id.clone(),
+        safe(&row.user_id).into_owned(),
         row.setting.name().into(),
         row.before.map(|v| v.name()).unwrap_or_default().into(),
         row.desired.name().into(),
@@ -142,8 +142,8 @@ fn row_fields(row: &Row) -> [String; 15] {
         row.attempts.to_string(),
         safe(&row.error_code).into_owned(),
         safe(&row.error_message).into_owned(),
-        row.request_id.clone(),
-        row.client_request_id.clone(),
+        safe(&row.request_id).into_owned(),
+        safe(&row.client_request_id).into_owned(),
         row.duration_ms.to_string(),
         safe(&row.tenant).into_owned(),
     ]
@@ -320,3 +320,6 @@ impl EventSink for Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -227,10 +227,11 @@ pub fn recap(info: &RunInfo, tally: &Tally, directory: &Path) -> String {
     }
     text.push_str(&format!("report: {}\n", directory.display()));
     for line in &info.unfinished {
-        text.push_str(&format!("not done: {line}\n"));
+        text.push_str(&format!("not done: {}\n", crate::logging::printable(line)));
     }
     if let Some(command) = &info.finish_command {
-        text.push_str(&format!("to finish: {command}\n"));
+        text.push_str(&format!("to finish: {}\n", crate::logging::printable(command)));
     }
-    text
+    // Tenants and the report directory are a user's or a server's words too.
+    crate::logging::printable_lines(&text)
 }
