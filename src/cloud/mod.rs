@@ -20,8 +20,8 @@ mod transport;
 
 pub use client::CloudClient;
 pub use transport::{
-    MAX_BODY, RawAnswer, Transport, describe_transport, header_pairs, http_client, read_body, read_body_within,
-    receive, receive_at_most, receive_within,
+    MAX_BODY, RawAnswer, Transport, describe_transport, header_pairs, http_client, is_loopback, read_body,
+    read_body_within, receive, receive_at_most, receive_within,
 };
 
 use std::collections::BTreeMap;

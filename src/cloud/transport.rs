@@ -139,6 +139,17 @@ pub async fn receive_within(
     Ok(RawAnswer { status, headers, body })
 }
 
+/// Whether `url`'s host is this machine: `localhost`, 127.0.0.0/8 or ::1. Plain HTTP goes
+/// nowhere else.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// Header names as they come: `http` keeps every name in lower case already.
 pub fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
     headers.iter().filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))).collect()
