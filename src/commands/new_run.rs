@@ -262,7 +262,7 @@ pub(super) async fn run(
     job.lanes = lanes;
     job.detailed_exitcode = detailed_exitcode;
     job.record = Some(record);
-    job.exclusions = exclusions;
+    job.exclusions = std::sync::Arc::new(exclusions);
     job.baseline = args.baseline.clone();
     job.shard = args.shard;
     session::execute(job, quiet).await

@@ -121,7 +121,7 @@ pub(super) async fn apply(args: ApplyArgs, directory: PathBuf, quiet: bool) -> R
     job.total = Some(input.rows_in_shard(record.shard)?);
     job.input = Some(input.path);
     job.lanes = vec![Lane { connection, entries, smtp_index: None }];
-    job.exclusions = exclusions;
+    job.exclusions = std::sync::Arc::new(exclusions);
     job.exceptions = std::sync::Arc::new(exceptions);
     job.retry_failed = args.retry_failed;
     job.shard = record.shard;

@@ -149,6 +149,13 @@ fn row_fields(row: &Row) -> [String; 15] {
     ]
 }
 
+/// The identities of `results.csv` that an exclusion left alone, in any session of the run.
+pub fn excluded_identities(directory: &Path) -> Vec<String> {
+    let Ok(mut reader) = csv::Reader::from_path(directory.join("results.csv")) else { return Vec::new() };
+    let rows = reader.deserialize::<Row>().map_while(std::result::Result::ok);
+    rows.filter(|row| row.error_code == "Excluded").map(|row| row.identity).collect()
+}
+
 /// Rows a later record can replace: a failed row retried (`--retry-failed`), an unfinished one
 /// that a resume finished, or a verdict that found the device blocked, judged again.
 fn replaceable(outcome: Outcome) -> bool {

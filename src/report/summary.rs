@@ -96,6 +96,10 @@ pub struct Summary {
     /// What the sign-in log said of SMTP AUTH, when the run's targets were chosen by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp_auth_usage: Option<super::usage::UsageSummary>,
+    /// Exclusion entries that excluded no target of the run (a typo?); empty when that cannot be
+    /// told (a shard, a run stopped before its end, a run with no per-mailbox settings).
+    #[serde(default)]
+    pub unused_exclusions: Vec<String>,
 }
 
 /// One API's pace: where it started (from a budget remembered from an earlier run, or not), where
@@ -184,6 +188,7 @@ impl Summary {
             input_problems_this_session: info.input_problems,
             drift: None,
             smtp_auth_usage: None,
+            unused_exclusions: Vec::new(),
         }
     }
 
