@@ -248,7 +248,8 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Input")]
 pub struct RunArgs {
-    /// The mailbox CSV: a header row and one mailbox per row (UTF-8, `,` or `;`).
+    /// The mailbox CSV: a header row and one mailbox per row (UTF-8, `,` or `;`); `-` reads it
+    /// from standard input (kept in the report directory as input.csv, for a resume).
     #[arg(value_name = "MAILBOXES.csv")]
     pub input: Option<PathBuf>,
 
