@@ -7,12 +7,14 @@
 
 mod address;
 mod duplicates;
+mod head;
 mod input;
 mod lines;
 #[cfg(test)]
 mod tests;
 
 pub use address::check_address;
+use head::{sniff_delimiter, type_line_length};
 use input::Survey;
 pub use input::{Input, MAX_STREAMED_INPUT, is_regular_file, is_stdin, settle_input};
 pub use lines::MAX_ROW;
@@ -154,17 +156,6 @@ fn broken_file(path: &Path, problem: &Problem) -> Error {
     InputError::Broken { path: path.to_path_buf(), line: problem.line, message: problem.message.clone() }.into()
 }
 
-/// Windows PowerShell's `Export-Csv` (and `ConvertTo-Csv`) writes `#TYPE` and the objects' type
-/// name as the first line unless given `-NoTypeInformation` (PowerShell 6 and later only with
-/// `-IncludeTypeInformation`; learn.microsoft.com/powershell/module/microsoft.powershell.utility/
-/// export-csv): the header is the line after it. The bytes of that line, line break included.
-fn type_line_length(head: &[u8]) -> usize {
-    if !head.starts_with(b"#TYPE ") {
-        return 0;
-    }
-    head.iter().position(|&b| b == b'\n').map_or(head.len(), |end| end + 1)
-}
-
 fn open_once(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
     let owned = || path.to_path_buf();
     let mut file: Box<dyn Read + Send> = if is_stdin(path) {
@@ -228,26 +219,6 @@ fn open_once(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
         finished: false,
         type_line,
     })
-}
-
-fn sniff_delimiter(head: &[u8]) -> u8 {
-    let first_line = head.split(|&b| b == b'\n' || b == b'\r').next().unwrap_or_default();
-    let mut best = (0, b',');
-    for delimiter in [b',', b';', b'\t'] {
-        let mut count = 0;
-        let mut quoted = false;
-        for &b in first_line {
-            match b {
-                b'"' => quoted = !quoted,
-                _ if b == delimiter && !quoted => count += 1,
-                _ => {}
-            }
-        }
-        if count > best.0 {
-            best = (count, delimiter);
-        }
-    }
-    best.1
 }
 
 /// A header name as compared: letters and digits in lower case, so the admin center's
