@@ -248,7 +248,8 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Input")]
 pub struct RunArgs {
-    /// The mailbox CSV: a header row and one mailbox per row (UTF-8, `,` or `;`).
+    /// The mailbox CSV: a header row and one mailbox per row (UTF-8, `,` or `;`); `-` reads it
+    /// from standard input (kept in the report directory as input.csv, for a resume).
     #[arg(value_name = "MAILBOXES.csv")]
     pub input: Option<PathBuf>,
 
@@ -375,7 +376,7 @@ pub struct SessionArgs {
     pub output: OutputFormat,
 
     /// After Ctrl-C or SIGTERM, how long requests in flight may take before they are abandoned.
-    #[arg(help_heading = "Safety", long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(help_heading = "Safety", long, default_value = "30s", value_parser = ranges::wait("--grace"), value_name = "DURATION")]
     pub grace: Duration,
 }
 
@@ -435,15 +436,15 @@ pub struct TuningArgs {
     /// the budget the last run on this tenant measured (else from what the smallest tenants allow),
     /// and settles just under the budget the service's answers show (350–800 resource units a
     /// second; a read costs 1–2).
-    #[arg(long, default_value_t = 2000.0, value_parser = positive_rate, value_name = "PER_SECOND")]
+    #[arg(long, default_value_t = 2000.0, value_parser = ranges::rate("--graph-rps"), value_name = "PER_SECOND")]
     pub graph_rps: f64,
 
     /// A safety ceiling on Graph writes a second (the service allows about 20 per app and tenant).
-    #[arg(long, default_value_t = 100.0, value_parser = positive_rate, value_name = "PER_SECOND")]
+    #[arg(long, default_value_t = 100.0, value_parser = ranges::rate("--graph-write-rps"), value_name = "PER_SECOND")]
     pub graph_write_rps: f64,
 
     /// A safety ceiling on Exchange admin API requests a second.
-    #[arg(long, default_value_t = 100.0, value_parser = positive_rate, value_name = "PER_SECOND")]
+    #[arg(long, default_value_t = 100.0, value_parser = ranges::rate("--exchange-rps"), value_name = "PER_SECOND")]
     pub exchange_rps: f64,
 
     /// Exchange admin API requests in flight at once (the service allows a few per tenant).
@@ -455,7 +456,7 @@ pub struct TuningArgs {
     pub max_attempts: u32,
 
     /// How long one request may take: 30, 30s, 500ms, 2m.
-    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = ranges::wait("--request-timeout"), value_name = "DURATION")]
     pub request_timeout: Duration,
 
     /// Send every Graph request on its own instead of in `$batch` requests of up to 20.
@@ -545,6 +546,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     Ok(Duration::from_secs_f64(seconds))
 }
+
+mod ranges;
 
 #[cfg(test)]
 mod tests;

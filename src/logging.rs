@@ -82,7 +82,8 @@ pub fn say(loudness: Loudness, kind: &str, message: &str) {
         (LogFormat::Json, Loudness::Warning) => tracing::warn!(kind, "{message}"),
         (LogFormat::Json, Loudness::Error) => tracing::error!(kind, "{message}"),
         (LogFormat::Text, _) => {
-            let line = if kind.is_empty() { message.to_string() } else { format!("{kind}: {message}") };
+            let message = printable(message);
+            let line = if kind.is_empty() { message.into_owned() } else { format!("{kind}: {message}") };
             write_around_bar(format!("{line}\n").as_bytes());
         }
     }
@@ -102,6 +103,38 @@ pub fn json_event(level: &str, mut fields: serde_json::Map<String, serde_json::V
     let mut text = serde_json::Value::Object(line).to_string();
     text.push('\n');
     write_around_bar(text.as_bytes());
+}
+
+/// Whether `c` must not reach a terminal as it is: C0 controls but the tab (ESC starts a colour
+/// or a cursor move, CR overwrites the line, BEL rings), DEL, C1 controls (8-bit escapes some
+/// terminals obey), the line and paragraph separators, and the bidirectional controls that
+/// reorder what is shown (CVE-2021-42574, "Trojan Source").
+pub fn unprintable(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{a}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+        | matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` as one line safe to print: every [`unprintable`] character written out as an escape
+/// (`\x1b`, `\u{202e}`), as tracing-subscriber writes ESC, BEL and C1 controls in log lines. Text
+/// a server or a file sent goes through here before it reaches stdout or stderr.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(unprintable) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut line = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !unprintable(c) => line.push(c),
+            c if (c as u32) < 0x80 => line.push_str(&format!("\\x{:02x}", c as u32)),
+            c => line.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(line)
+}
+
+/// Lines of text built here, each made [`printable`]; the line breaks between them stay.
+pub fn printable_lines(text: &str) -> String {
+    text.split('\n').map(printable).collect::<Vec<_>>().join("\n")
 }
 
 /// Whether log lines are JSON objects.
@@ -133,4 +166,18 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     };
     // A second init (tests calling run twice) keeps the first subscriber.
     let _ = result;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_reordering_characters_are_written_out() {
+        assert_eq!(printable("plain text\tand a tab"), "plain text\tand a tab");
+        assert_eq!(printable("a\x1b[31mred\r\x07"), "a\\x1b[31mred\\x0d\\x07");
+        assert_eq!(printable("one\ntwo\u{85}"), "one\\x0atwo\\u{85}");
+        assert_eq!(printable("\u{202e}cod.exe\u{2066}"), "\\u{202e}cod.exe\\u{2066}");
+        assert_eq!(printable_lines("first\x1b\nsecond\r"), "first\\x1b\nsecond\\x0d");
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Mutex;
 
 use crate::error::Result;
 
@@ -12,6 +13,10 @@ pub struct Exclusions {
     addresses: HashSet<String>,
     domains: HashSet<String>,
     source: String,
+    /// The entries that excluded a target, as [`Exclusions::entries`] writes them: shared by the
+    /// run's workers (the exclusions are in an `Arc`), read at the end for those that matched
+    /// nothing, most likely a typo.
+    matched: Mutex<HashSet<String>>,
 }
 
 /// An exclusion file that cannot be used: where, and why.
@@ -24,7 +29,9 @@ pub struct ExclusionError {
 
 impl Exclusions {
     /// Reads one address or `*@domain` a line; blank lines and lines starting with `#` are
-    /// skipped. A `#` inside a line is part of the address: guest UPNs hold `#EXT#`.
+    /// skipped, and so is a comment after an entry (` # the scanner`: a `#` after a space or a
+    /// tab). A `#` inside an entry is part of it: guest UPNs hold `#EXT#`. Each entry is checked
+    /// as the CSV's identities are.
     pub fn load(path: &Path) -> Result<Exclusions> {
         let text = crate::files::read_text_capped(path, crate::files::cap::MEDIUM).map_err(|e| ExclusionError {
             place: path.display().to_string(),
@@ -32,7 +39,7 @@ impl Exclusions {
         })?;
         let mut exclusions = Exclusions { source: path.display().to_string(), ..Exclusions::default() };
         for (number, line) in text.lines().enumerate() {
-            let entry = line.trim();
+            let entry = without_comment(line).trim();
             if entry.is_empty() || entry.starts_with('#') {
                 continue;
             }
@@ -44,15 +51,21 @@ impl Exclusions {
     }
 
     pub fn add(&mut self, entry: &str) -> Result<(), String> {
+        let fix = "write an address (scanner@contoso.com) or *@domain (*@relay.contoso.com), or start the line with # to keep it as a comment";
         match entry.strip_prefix("*@") {
-            Some(domain) if !domain.is_empty() && !domain.contains('@') => {
+            Some(domain) if !domain.is_empty() && !domain.contains(['@', '*']) => {
+                // The domain is checked as an address's would be.
+                crate::targets::check_address(&format!("x@{domain}")).map_err(|_| {
+                    format!("'{entry}' is not a *@domain pattern: '{domain}' is not a domain name; {fix}")
+                })?;
                 self.domains.insert(domain.to_lowercase());
             }
-            Some(_) => return Err(format!("'{entry}' is not a *@domain pattern")),
+            Some(_) => return Err(format!("'{entry}' is not a *@domain pattern; {fix}")),
             None if entry.contains('@') && !entry.contains('*') => {
+                crate::targets::check_address(entry).map_err(|problem| format!("{problem}; {fix}"))?;
                 self.addresses.insert(entry.to_lowercase());
             }
-            None => return Err(format!("'{entry}' is neither an address nor a *@domain pattern")),
+            None => return Err(format!("'{entry}' is neither an address nor a *@domain pattern; {fix}")),
         }
         Ok(())
     }
@@ -91,15 +104,42 @@ impl Exclusions {
         self.addresses.is_empty() && self.domains.is_empty()
     }
 
-    /// Why `address` is excluded, if it is.
+    /// Why `address` is excluded, if it is; the entry that excludes it counts as used.
     pub fn reason(&self, address: &str) -> Option<String> {
         let lower = address.to_lowercase();
         if self.addresses.contains(&lower) {
-            return Some(format!("excluded by {}", self.source));
+            let reason = format!("excluded by {}", self.source);
+            self.note_match(lower);
+            return Some(reason);
         }
         let domain = lower.rsplit_once('@')?.1;
-        self.domains.contains(domain).then(|| format!("excluded by {} (*@{domain})", self.source))
+        let reason = self.domains.contains(domain).then(|| format!("excluded by {} (*@{domain})", self.source))?;
+        self.note_match(format!("*@{domain}"));
+        Some(reason)
     }
+
+    fn note_match(&self, entry: String) {
+        self.matched.lock().unwrap_or_else(|e| e.into_inner()).insert(entry);
+    }
+
+    /// The entries that excluded no target so far, as [`Exclusions::entries`] writes them.
+    pub fn unused(&self) -> Vec<String> {
+        let matched = self.matched.lock().unwrap_or_else(|e| e.into_inner());
+        self.entries().into_iter().filter(|entry| !matched.contains(entry)).collect()
+    }
+
+    /// Where the entries came from (`--exclude FILE`, a profile).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// `line` without a comment after its entry: from the first `#` that follows a space or a tab.
+fn without_comment(line: &str) -> &str {
+    let cut = line.char_indices().find(|&(i, c)| {
+        c == '#' && line[..i].chars().next_back().is_some_and(|before| before == ' ' || before == '\t')
+    });
+    cut.map_or(line, |(i, _)| &line[..i])
 }
 
 /// Targets chosen by the SMTP AUTH sign-ins of a window (see [`crate::sign_ins`]): only the users
@@ -214,6 +254,50 @@ mod tests {
         let exclusions = Exclusions::load(&path).unwrap();
         assert_eq!(exclusions.entries(), ["jo_fabrikam.com#ext#@contoso.onmicrosoft.com"]);
         assert!(exclusions.reason("JO_fabrikam.com#EXT#@contoso.onmicrosoft.com").is_some());
+    }
+
+    #[test]
+    fn a_comment_after_an_entry_follows_a_space_or_a_tab() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("exclude.txt");
+        let text = "scanner@contoso.com  # the scanner\n*@relay.contoso.com\t# the relay\nx#EXT#@contoso.onmicrosoft.com #guest\n";
+        std::fs::write(&path, text).unwrap();
+        let exclusions = Exclusions::load(&path).unwrap();
+        assert_eq!(
+            exclusions.entries(),
+            ["scanner@contoso.com", "x#ext#@contoso.onmicrosoft.com", "*@relay.contoso.com"]
+        );
+    }
+
+    #[test]
+    fn a_bad_entry_is_named_with_its_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("exclude.txt");
+        for (text, problem) in [
+            ("# ok\nscanner@contoso.com\nscan ner@contoso.com\n", "it contains a space"),
+            ("\n\nprinter@contoso\n", "'contoso' is not a domain name"),
+            ("a\u{200B}@contoso.com\n", "invisible character U+200B"),
+            ("*@relay..contoso.com\n", "'relay..contoso.com' is not a domain name"),
+            ("*@*.contoso.com\n", "is not a *@domain pattern"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = Exclusions::load(&path).expect_err(text).to_string();
+            let line = text.lines().count();
+            assert!(error.starts_with(&format!("--exclude {}:{line}: ", path.display())), "{error}");
+            assert!(error.contains(problem), "{error}");
+            assert!(error.contains("or start the line with # to keep it as a comment"), "what to do: {error}");
+        }
+    }
+
+    #[test]
+    fn entries_that_excluded_nothing_are_the_unused_ones() {
+        let entries = ["Scanner@contoso.com", "*@relay.contoso.com", "typo@contoso.com"].map(String::from);
+        let exclusions = Exclusions::from_entries(&entries, "exclude.txt").unwrap();
+        assert_eq!(exclusions.unused().len(), 3);
+        assert!(exclusions.reason("SCANNER@contoso.com").is_some());
+        assert!(exclusions.reason("printer@relay.contoso.com").is_some());
+        assert!(exclusions.reason("adele@contoso.com").is_none());
+        assert_eq!(exclusions.unused(), ["typo@contoso.com"]);
     }
 
     #[test]

@@ -7,14 +7,16 @@
 
 mod address;
 mod duplicates;
+mod head;
 mod input;
 mod lines;
 #[cfg(test)]
 mod tests;
 
 pub use address::check_address;
+use head::{sniff_delimiter, type_line_length};
 use input::Survey;
-pub use input::{Input, MAX_STREAMED_INPUT, is_regular_file, settle_input};
+pub use input::{Input, MAX_STREAMED_INPUT, is_regular_file, is_stdin, settle_input};
 pub use lines::MAX_ROW;
 use lines::{LineIndex, LineLimit};
 
@@ -88,6 +90,8 @@ pub struct TargetReader {
     duplicates: duplicates::Duplicates,
     path: PathBuf,
     finished: bool,
+    /// The file began with PowerShell's `#TYPE` line, which was skipped.
+    type_line: bool,
 }
 
 impl std::fmt::Debug for TargetReader {
@@ -154,7 +158,11 @@ fn broken_file(path: &Path, problem: &Problem) -> Error {
 
 fn open_once(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
     let owned = || path.to_path_buf();
-    let mut file = File::open(path).map_err(|source| InputError::Open { path: owned(), source })?;
+    let mut file: Box<dyn Read + Send> = if is_stdin(path) {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(|source| InputError::Open { path: owned(), source })?)
+    };
     let mut head = vec![0u8; MAX_LINE];
     let mut filled = 0;
     while filled < head.len() {
@@ -165,7 +173,8 @@ fn open_once(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
         }
     }
     head.truncate(filled);
-    let start = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let bom = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let start = bom + type_line_length(&head[bom..]);
     if head[start..].iter().all(u8::is_ascii_whitespace) {
         return Err(InputError::Empty { path: owned() }.into());
     }
@@ -176,7 +185,9 @@ fn open_once(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
     let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     digest.update(&head[..start]);
     let source: Box<dyn Read + Send> = Box::new(io::Cursor::new(head[start..].to_vec()).chain(file));
-    let index = std::sync::Arc::new(std::sync::Mutex::new(LineIndex::new(delimiter)));
+    let type_line = start > bom;
+    let index = LineIndex::new(delimiter).after_lines(u64::from(type_line));
+    let index = std::sync::Arc::new(std::sync::Mutex::new(index));
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -206,27 +217,8 @@ fn open_once(path: &Path, column: Option<&str>) -> Result<TargetReader, Error> {
         duplicates: duplicates::Duplicates::remembering_all(),
         path: path.to_path_buf(),
         finished: false,
+        type_line,
     })
-}
-
-fn sniff_delimiter(head: &[u8]) -> u8 {
-    let first_line = head.split(|&b| b == b'\n' || b == b'\r').next().unwrap_or_default();
-    let mut best = (0, b',');
-    for delimiter in [b',', b';', b'\t'] {
-        let mut count = 0;
-        let mut quoted = false;
-        for &b in first_line {
-            match b {
-                b'"' => quoted = !quoted,
-                _ if b == delimiter && !quoted => count += 1,
-                _ => {}
-            }
-        }
-        if count > best.0 {
-            best = (count, delimiter);
-        }
-    }
-    best.1
 }
 
 /// A header name as compared: letters and digits in lower case, so the admin center's
@@ -263,6 +255,14 @@ fn csv_error_text(error: &csv::Error) -> String {
 impl TargetReader {
     pub fn column_name(&self) -> &str {
         &self.column_name
+    }
+
+    /// What the reader skipped that a person should know of: PowerShell's `#TYPE` line.
+    pub fn note(&self) -> Option<String> {
+        self.type_line.then(|| {
+            "line 1 is PowerShell's #TYPE line (Export-Csv without -NoTypeInformation): skipped; the header is line 2"
+                .to_string()
+        })
     }
 
     /// Whether rows name their tenant (a `tenant` column).

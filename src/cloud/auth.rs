@@ -18,6 +18,7 @@ use super::service_error;
 use crate::error::Error;
 use crate::secret::SecretString;
 
+pub mod azure_cli;
 pub mod managed;
 
 pub use managed::ManagedSource;
@@ -241,7 +242,7 @@ impl TokenSource {
             Credential::ManagedIdentity { source, client_id } => {
                 return managed::managed_identity(source, client_id.as_deref(), scope, self.timeout).await;
             }
-            Credential::AzureCli => return managed::azure_cli(&self.tenant_id, scope).await,
+            Credential::AzureCli => return azure_cli::azure_cli(&self.tenant_id, scope).await,
             _ => {}
         }
         let mut form = vec![

@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
+use super::body_budget::Body;
 use super::deadline::Latencies;
 use super::{Api, RawAnswer, RequestCounts, Transport};
 use crate::secret::SecretString;
@@ -72,8 +73,8 @@ struct ItemAnswer {
 
 /// Each item's answer by its id; `None` when the body holds no item answers (a batch throttled or
 /// failed whole), which is then every item's answer.
-fn item_answers(body: &[u8], request_id: Option<&str>) -> Option<HashMap<String, RawAnswer>> {
-    let BatchAnswer { responses } = serde_json::from_slice(body).ok()?;
+fn item_answers(envelope: &Body, request_id: Option<&str>) -> Option<HashMap<String, RawAnswer>> {
+    let BatchAnswer { responses } = serde_json::from_slice(envelope).ok()?;
     let answers = responses.into_iter().map(|response| {
         let id = match response.id {
             Value::String(id) => id,
@@ -87,10 +88,11 @@ fn item_answers(body: &[u8], request_id: Option<&str>) -> Option<HashMap<String,
             .map(|(k, v)| (k.to_lowercase(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
             .collect();
         headers.extend(request_id.map(|id| ("request-id".to_string(), id.to_string())));
-        // The bodies stay the bytes they came as (`RawValue`): each caller parses its own.
+        // The bodies stay the bytes they came as (`RawValue`): each caller parses its own, and
+        // each holds the batch's share of the answers' budget until every item is let go.
         let body = match response.body {
-            Some(body) if body.get() != "null" => body.get().as_bytes().to_vec(),
-            _ => Vec::new(),
+            Some(item) if item.get() != "null" => envelope.part_of(item.get().as_bytes().to_vec()),
+            _ => envelope.part_of(Vec::new()),
         };
         (id, RawAnswer { status: response.status.as_u64().unwrap_or(0) as u16, headers, body })
     });
@@ -263,13 +265,14 @@ mod tests {
             {"id": 1, "status": 429, "headers": null, "body": {"error": {"code": "TooManyRequests"}}},
             {"id": "2", "status": 204, "body": null}
         ]}"#;
-        let answers = item_answers(body, Some("req-1")).expect("a batch answer");
+        let answers = item_answers(&Body::from(body.to_vec()), Some("req-1")).expect("a batch answer");
         assert_eq!(answers["0"].status, 200);
         assert_eq!(answers["0"].body, br#"{"perUserMfaState": "enforced"}"#.to_vec(), "the bytes as sent");
         assert!(answers["0"].headers.contains(&("content-type".into(), "application/json".into())));
         assert!(answers["0"].headers.contains(&("request-id".into(), "req-1".into())));
         assert_eq!(answers["1"].status, 429, "a numeric id and null headers do not spoil the answer");
         assert!(answers["2"].body.is_empty());
-        assert!(item_answers(br#"{"error": {"code": "TooManyRequests"}}"#, None).is_none(), "throttled whole");
+        let whole = Body::from(br#"{"error": {"code": "TooManyRequests"}}"#.to_vec());
+        assert!(item_answers(&whole, None).is_none(), "throttled whole");
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod body_budget;
 mod client;
 pub mod deadline;
 pub mod exchange;
@@ -19,7 +20,8 @@ mod transport;
 
 pub use client::CloudClient;
 pub use transport::{
-    MAX_BODY, RawAnswer, Transport, describe_transport, header_pairs, http_client, read_body, receive, receive_at_most,
+    MAX_BODY, RawAnswer, Transport, describe_transport, header_pairs, http_client, is_loopback, read_body,
+    read_body_within, receive, receive_at_most, receive_within,
 };
 
 use std::collections::BTreeMap;

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
-use rate::{FLOOR, Mark, Rate, limiter, sent_rate, set, starting_limiter};
+use rate::{CEILING_MOST, FLOOR, Mark, Rate, limiter, sent_rate, set, starting_limiter};
 
 /// The window a warning's share of the bucket is a share of: Graph's identity budgets are "per
 /// 10 seconds" ("Identity and access service limits", learn.microsoft.com/graph/throttling-limits).
@@ -122,6 +122,9 @@ impl Pacer {
     /// A pacer that never goes past `ceiling`; an adaptive one starts at `start` (or the ceiling,
     /// if lower), a fixed one at the ceiling.
     pub fn new(name: &'static str, ceiling: f64, start: f64, inflight: Option<u32>, adaptive: bool) -> Pacer {
+        // The command line holds ceilings to its range; a run.json edited by hand is not, and a
+        // ceiling under the floor (or NaN) would make every later `clamp(FLOOR, ceiling)` panic.
+        let ceiling = if ceiling.is_nan() { FLOOR } else { ceiling.clamp(FLOOR, CEILING_MOST) };
         let start = if adaptive { start.min(ceiling).max(FLOOR) } else { ceiling };
         Pacer {
             name,

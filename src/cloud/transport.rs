@@ -1,7 +1,10 @@
 //! One HTTP exchange with a Microsoft endpoint: the client every request goes through, sending,
 //! and reading an answer whole but never past a cap.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::body_budget::{Body, BodyBudget, Hold};
 
 /// Builds the HTTP client: rustls, certificate checks always on, no redirects (a redirect must
 /// never carry our bearer token to another host).
@@ -43,7 +46,8 @@ pub struct RawAnswer {
     pub status: u16,
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    /// The bytes, holding their share of the answers' memory budget until dropped.
+    pub body: Body,
 }
 
 /// No answer: the connection failed, timed out or broke. `sent` says whether the service may
@@ -59,22 +63,54 @@ pub struct Transport {
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Reads an answer's body, giving up (as a broken answer) past `cap` bytes, so a hostile or
-/// broken endpoint cannot take the memory.
-pub async fn read_body(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, Transport> {
+/// broken endpoint cannot take the memory; every byte is taken from the process's budget for all
+/// answers held at once ([`BodyBudget::global`]).
+pub async fn read_body(response: reqwest::Response, cap: usize) -> Result<Body, Transport> {
+    read_body_within(response, cap, BodyBudget::global()).await
+}
+
+/// [`read_body`] within a given budget. An answer that says its length takes it from the budget
+/// before reading a byte: waiting while holding nothing, such answers cannot starve each other.
+/// One that does not (chunked) takes each piece as it comes; should such answers together fill
+/// the budget, each waits until its request's timeout gives its share back.
+pub async fn read_body_within(
+    mut response: reqwest::Response,
+    cap: usize,
+    budget: &Arc<BodyBudget>,
+) -> Result<Body, Transport> {
+    let too_large =
+        || Transport { sent: true, message: format!("the answer was larger than {}; not read further", in_units(cap)) };
+    let over_budget = |message: String| Transport { sent: true, message };
+    let mut hold = Hold::new(budget);
     let mut body = Vec::new();
+    if let Some(length) = response.content_length() {
+        let length = usize::try_from(length).unwrap_or(usize::MAX);
+        if length > cap {
+            return Err(too_large());
+        }
+        budget.take(&mut hold, length).await.map_err(over_budget)?;
+        body.reserve_exact(length);
+    }
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > cap {
-                    let message = format!("the answer was larger than {} MiB; not read further", cap / (1024 * 1024));
-                    return Err(Transport { sent: true, message });
+                    return Err(too_large());
                 }
+                let beyond = (body.len() + chunk.len()).saturating_sub(hold.bytes());
+                budget.take(&mut hold, beyond).await.map_err(over_budget)?;
                 body.extend_from_slice(&chunk);
             }
-            Ok(None) => return Ok(body),
+            Ok(None) => return Ok(Body::held(body, hold)),
             Err(error) => return Err(Transport { sent: true, message: describe_transport(&error) }),
         }
     }
+}
+
+/// A size in MiB, or KiB below one.
+pub(super) fn in_units(bytes: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if bytes >= MIB { format!("{} MiB", bytes / MIB) } else { format!("{} KiB", bytes / 1024) }
 }
 
 /// Sends a request and reads its whole answer (at most [`MAX_BODY`]).
@@ -84,14 +120,34 @@ pub async fn receive(request: reqwest::RequestBuilder) -> Result<RawAnswer, Tran
 
 /// Sends a request and reads its whole answer, giving up past `cap` bytes.
 pub async fn receive_at_most(request: reqwest::RequestBuilder, cap: usize) -> Result<RawAnswer, Transport> {
+    receive_within(request, cap, BodyBudget::global()).await
+}
+
+/// [`receive_at_most`] within a given budget for all answers held at once.
+pub async fn receive_within(
+    request: reqwest::RequestBuilder,
+    cap: usize,
+    budget: &Arc<BodyBudget>,
+) -> Result<RawAnswer, Transport> {
     let response = request
         .send()
         .await
         .map_err(|error| Transport { sent: !error.is_connect(), message: describe_transport(&error) })?;
     let status = response.status().as_u16();
     let headers = header_pairs(response.headers());
-    let body = read_body(response, cap).await?;
+    let body = read_body_within(response, cap, budget).await?;
     Ok(RawAnswer { status, headers, body })
+}
+
+/// Whether `url`'s host is this machine: `localhost`, 127.0.0.0/8 or ::1. Plain HTTP goes
+/// nowhere else.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// Header names as they come: `http` keeps every name in lower case already.

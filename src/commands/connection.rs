@@ -63,17 +63,18 @@ fn certificate() -> Result<Option<Credential>> {
 
 /// App Service and Functions set `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`; on a VM the instance
 /// metadata service answers (not probed unless asked: off Azure, a probe only waits).
-fn managed_identity(args: &ConnectionArgs, asked: bool) -> Option<Credential> {
+fn managed_identity(args: &ConnectionArgs, asked: bool) -> Result<Option<Credential>> {
     let client_id = args.client_id.clone();
     if let (Some(endpoint), Some(header)) = (env("IDENTITY_ENDPOINT"), env("IDENTITY_HEADER")) {
-        let source = ManagedSource::AppService { endpoint, header: SecretString::new(header) };
-        return Some(Credential::ManagedIdentity { source, client_id });
+        let source = ManagedSource::app_service(endpoint, SecretString::new(header))?;
+        return Ok(Some(Credential::ManagedIdentity { source, client_id }));
     }
-    let host = env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
-    (asked || host.is_some()).then(|| {
-        let source = ManagedSource::Imds { host: host.unwrap_or_else(|| IMDS_HOST.to_string()) };
-        Credential::ManagedIdentity { source, client_id }
-    })
+    let source = match env("AZURE_POD_IDENTITY_AUTHORITY_HOST") {
+        Some(host) => ManagedSource::imds(host, "AZURE_POD_IDENTITY_AUTHORITY_HOST")?,
+        None if asked => ManagedSource::Imds { host: IMDS_HOST.to_string() },
+        None => return Ok(None),
+    };
+    Ok(Some(Credential::ManagedIdentity { source, client_id }))
 }
 
 /// Whether `az` is on the PATH.
@@ -97,7 +98,7 @@ fn credential(args: &ConnectionArgs) -> Result<Credential> {
             return Ok(Credential::Federated(PathBuf::from(path)));
         }
         Some(CredentialKind::ManagedIdentity) => {
-            return managed_identity(args, true).ok_or_else(|| missing("managed-identity found no endpoint"));
+            return managed_identity(args, true)?.ok_or_else(|| missing("managed-identity found no endpoint"));
         }
         Some(CredentialKind::AzureCli) => return Ok(Credential::AzureCli),
         None => {}
@@ -111,7 +112,7 @@ fn credential(args: &ConnectionArgs) -> Result<Credential> {
     if let Some(path) = env("AZURE_FEDERATED_TOKEN_FILE") {
         return Ok(Credential::Federated(PathBuf::from(path)));
     }
-    if let Some(credential) = managed_identity(args, false) {
+    if let Some(credential) = managed_identity(args, false)? {
         return Ok(credential);
     }
     if azure_cli_installed() {
@@ -125,12 +126,7 @@ fn credential(args: &ConnectionArgs) -> Result<Credential> {
 /// HTTPS only, except for loopback addresses (the simulator).
 pub fn check_base_url(setting: &str, url: &str) -> Result<String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| Error::Usage(format!("{setting} {url}: not a URL ({e})")))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(name)) => name == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
+    let loopback = crate::cloud::is_loopback(&parsed);
     match parsed.scheme() {
         "https" => {}
         "http" if loopback => {}

@@ -36,6 +36,23 @@ fn recap_event(summary: &Summary) {
     }
 }
 
+/// The exclusion entries that excluded no target. Only a run that met every target can tell: a
+/// shard sees its share, a stopped run not all of them, a tenant-only run none. The rows of
+/// earlier sessions (a resume) count through their identities in `results.csv`; a target they
+/// excluded by an alias is not seen there, and its entry is counted here only if this session
+/// met it.
+fn unused_exclusions(job: &Job, info: &RunInfo) -> Vec<String> {
+    let per_target = crate::settings::Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
+    let whole = job.shard.is_none() && info.stopped_because.is_none() && info.not_started == 0;
+    if job.exclusions.is_empty() || !per_target || !whole || job.kind == crate::run_record::RunKind::Rollback {
+        return Vec::new();
+    }
+    for identity in report::excluded_identities(&job.directory) {
+        let _ = job.exclusions.reason(&identity);
+    }
+    job.exclusions.unused()
+}
+
 /// `--output json`: the summary and where the report is, as one line a script can parse.
 fn print_summary(summary: &Summary, directory: &std::path::Path) {
     #[derive(serde::Serialize)]
@@ -113,6 +130,7 @@ pub(super) fn finish_report(
         input_problems: report.input_problems(),
     };
     let mut summary = Summary::new(&info, &tally);
+    summary.unused_exclusions = unused_exclusions(job, &info);
     if let Some(mut usage) = job.smtp_auth_usage.clone() {
         if let Some(scope) = &job.sign_in_scope {
             usage.targeting = Some(format!("{} {}", scope.mode.flag(), scope.window));
@@ -162,6 +180,15 @@ pub(super) fn finish_report(
             println!("{}", usage.readiness());
         }
         print!("{}", report::summary::recap(&info, &tally, &job.directory));
+    }
+    if !summary.unused_exclusions.is_empty() {
+        let message = format!(
+            "{} exclusion entries of {} matched no target: {}. Check them for a typo, or remove them (unused_exclusions in summary.json)",
+            summary.unused_exclusions.len(),
+            job.exclusions.source(),
+            summary.unused_exclusions.join(", ")
+        );
+        logging::say(Loudness::Warning, "warning", &message);
     }
     if info.interrupted {
         let finish = resume_command(job, false).unwrap_or_else(|| "run the same command again".into());

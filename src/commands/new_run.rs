@@ -110,7 +110,7 @@ fn tenants_of(args: &RunArgs, input: Option<&Input>) -> Result<Option<Vec<String
 /// The input, read once: a pipe can be read once only, so it is kept as `input.csv` first.
 fn read_input(args: &RunArgs, directory: &Path) -> Result<Option<Input>> {
     let Some(path) = &args.input else { return Ok(None) };
-    if path.exists() && !targets::is_regular_file(path) {
+    if targets::is_stdin(path) || (path.exists() && !targets::is_regular_file(path)) {
         report::ensure_directory(directory)?;
     }
     let settled = targets::settle_input(path, &directory.join("input.csv"))?;
@@ -290,7 +290,7 @@ pub(super) async fn run(
     job.lanes = lanes;
     job.detailed_exitcode = detailed_exitcode;
     job.record = Some(record);
-    job.exclusions = exclusions;
+    job.exclusions = std::sync::Arc::new(exclusions);
     job.baseline = baseline;
     job.locked = Some(locked);
     job.keep = args.keep.map(|keep| keep as usize);

@@ -9,6 +9,9 @@ use crate::targets::{self, Entry};
 pub fn validate(args: ValidateArgs) -> Result<u8> {
     let reader = targets::open_to_list(&args.input, args.column.as_deref())?;
     println!("{}: identity column '{}'", args.input.display(), reader.column_name());
+    if let Some(note) = reader.note() {
+        println!("{}: {note}", args.input.display());
+    }
     let (mut good, mut bad) = (0u64, 0u64);
     for entry in reader {
         match entry {

@@ -128,7 +128,7 @@ pub(super) async fn apply(mut args: ApplyArgs, directory: PathBuf, quiet: bool) 
     job.total = Some(input.rows_in_shard(record.shard)?);
     job.input = Some(input.path);
     job.lanes = vec![Lane { connection, entries, smtp_index: None }];
-    job.exclusions = exclusions;
+    job.exclusions = std::sync::Arc::new(exclusions);
     job.exceptions = std::sync::Arc::new(exceptions);
     job.retry_failed = args.retry_failed;
     job.shard = record.shard;

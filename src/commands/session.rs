@@ -51,7 +51,7 @@ pub(super) struct Job {
     pub(super) directory: PathBuf,
     /// Set for a new run (saved as run.json); `None` when resuming.
     pub(super) record: Option<RunRecord>,
-    pub(super) exclusions: Exclusions,
+    pub(super) exclusions: Arc<Exclusions>,
     pub(super) baseline: Option<PathBuf>,
     /// Stops the run (signals are watched from the command's start).
     pub(super) stop: Stop,
@@ -96,7 +96,7 @@ impl Job {
             detailed_exitcode: false,
             directory,
             record: None,
-            exclusions: Exclusions::default(),
+            exclusions: Arc::default(),
             baseline: None,
             stop,
             retry_failed: false,
@@ -318,7 +318,7 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
     let started_at = time::OffsetDateTime::now_utc();
     let clock = tokio::time::Instant::now();
     let per_target = job.kind == RunKind::Rollback || Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
-    let exclusions = Arc::new(std::mem::take(&mut job.exclusions));
+    let exclusions = job.exclusions.clone();
     let run_wants = [job.desired.get(Setting::SmtpAuth), job.desired.get(Setting::PerUserMfa)];
 
     let mut clients = Vec::new();

@@ -129,10 +129,10 @@ fn story(summary: &UsageSummary, rows: &[UsageRow], directory: &Path) -> String 
         let result = if user.last_error_code == 0 { "success".to_string() } else { user.last_error_code.to_string() };
         text.push_str(&format!(
             "  {:width$}  {:>8}  {:>6}  {:20}  {:12}  {:9}  {}\n",
-            user.upn,
+            crate::logging::printable(&user.upn),
             user.sign_ins,
             user.failures,
-            user.last_seen.replace('T', " ").trim_end_matches('Z'),
+            crate::logging::printable(user.last_seen.replace('T', " ").trim_end_matches('Z')),
             result,
             row.smtp_auth.map_or("?", |v| v.name()),
             row.would_refuse.map_or("?", |r| if r { "yes" } else { "no" }),
@@ -143,5 +143,5 @@ fn story(summary: &UsageSummary, rows: &[UsageRow], directory: &Path) -> String 
     }
     text.push_str(&summary.readiness());
     text.push_str(&format!("\nreport: {}\n", directory.display()));
-    text
+    crate::logging::printable_lines(&text)
 }

@@ -14,6 +14,7 @@ use super::cells::safe;
 use super::html::escape;
 use crate::diagnosis::{ClientKind, Diagnosis, Layer, Verdict};
 use crate::error::{Error, Result};
+use crate::logging::{printable, printable_lines};
 use crate::sign_ins::UserUsage;
 
 pub const FILE: &str = "smtp-auth-diagnosis.csv";
@@ -121,7 +122,7 @@ fn record(row: &Diagnosed, asked: ClientKind, directory: &Path) -> Vec<String> {
     let mut record = vec![
         row.line.to_string(),
         safe(&row.identity).into_owned(),
-        row.user_id.clone(),
+        safe(&row.user_id).into_owned(),
         diagnosis.verdict(ClientKind::Basic).name().into(),
         names(ClientKind::Basic),
         diagnosis.verdict(ClientKind::Oauth).name().into(),
@@ -131,7 +132,7 @@ fn record(row: &Diagnosed, asked: ClientKind, directory: &Path) -> Vec<String> {
     ];
     record.extend(Layer::ALL.iter().map(|&layer| safe(&layer_cell(diagnosis, layer)).into_owned()));
     let sign_in = row.sign_in.as_ref();
-    record.push(sign_in.map(|s| s.last_seen.clone()).unwrap_or_default());
+    record.push(safe(sign_in.map(|s| s.last_seen.as_str()).unwrap_or_default()).into_owned());
     record.push(
         sign_in.map(|s| crate::diagnosis::sign_in_codes::describe(s.last_error_code).0.to_string()).unwrap_or_default(),
     );
@@ -187,8 +188,9 @@ pub fn story(rows: &[Diagnosed], counts: &Counts, asked: ClientKind, directory: 
         let Some(first) = blocked.first() else { continue };
         let (_, permission) = layer.fix();
         let evidence = first.diagnosis.finding(layer).map(|f| f.evidence.as_str()).unwrap_or_default();
-        let _ =
-            writeln!(text, "\nblocked by {layer} ({} mailboxes, e.g. {}): {evidence}", blocked.len(), first.identity);
+        // The evidence and the identity are the tenant's words: written out, never obeyed.
+        let (evidence, identity) = (printable(evidence), printable(&first.identity));
+        let _ = writeln!(text, "\nblocked by {layer} ({} mailboxes, e.g. {identity}): {evidence}", blocked.len());
         let _ = writeln!(text, "  the device sees: {}", layer.reply());
         let _ = writeln!(text, "  fix: {}", fix(layer, directory, first.exclusion_group.as_deref()));
         if !permission.is_empty() {
@@ -199,11 +201,11 @@ pub fn story(rows: &[Diagnosed], counts: &Counts, asked: ClientKind, directory: 
     if !counts.unknown_because.is_empty() {
         let _ = writeln!(text, "\nunknown:");
         for why in &counts.unknown_because {
-            let _ = writeln!(text, "  {why}");
+            let _ = writeln!(text, "  {}", printable(why));
         }
     }
     let _ = writeln!(text, "\nevery mailbox, with each layer's evidence: {}", directory.join(FILE).display());
-    text
+    printable_lines(&text)
 }
 
 /// The `report.html` section: the verdicts, a table of the blocking layers, and the mailboxes

@@ -145,7 +145,7 @@ fn row_fields(row: &Row) -> [String; 15] {
     [
         row.line.to_string(),
         safe(&row.identity).into_owned(),
-        row.user_id.clone(),
+        safe(&row.user_id).into_owned(),
         row.setting.name().into(),
         row.before.map(|v| v.name()).unwrap_or_default().into(),
         row.desired.name().into(),
@@ -154,11 +154,18 @@ fn row_fields(row: &Row) -> [String; 15] {
         row.attempts.to_string(),
         safe(&row.error_code).into_owned(),
         safe(&row.error_message).into_owned(),
-        row.request_id.clone(),
-        row.client_request_id.clone(),
+        safe(&row.request_id).into_owned(),
+        safe(&row.client_request_id).into_owned(),
         row.duration_ms.to_string(),
         safe(&row.tenant).into_owned(),
     ]
+}
+
+/// The identities of `results.csv` that an exclusion left alone, in any session of the run.
+pub fn excluded_identities(directory: &Path) -> Vec<String> {
+    let Ok(mut reader) = csv::Reader::from_path(directory.join("results.csv")) else { return Vec::new() };
+    let rows = reader.deserialize::<Row>().map_while(std::result::Result::ok);
+    rows.filter(|row| row.error_code == "Excluded").map(|row| row.identity).collect()
 }
 
 /// Rows a later record can replace: a failed row retried (`--retry-failed`), an unfinished one
@@ -348,3 +355,6 @@ impl EventSink for Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

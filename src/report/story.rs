@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::engine::events::{Outcome, Row};
+use crate::logging::{printable, printable_lines};
 use crate::settings::Setting;
 
 /// Changes listed one by one before the rest are counted.
@@ -76,14 +77,16 @@ pub fn tell(directory: &Path, read_only: bool, retry: Option<&str>) -> String {
         let _ = writeln!(text, "would change:");
         for row in &changes {
             let (setting, before, desired) = (row.setting.name(), value(row.before), row.desired.name());
-            let _ = writeln!(text, "  {:<width$}  {setting:<17} {before} → {desired}", row.identity);
+            let identity = printable(&row.identity);
+            let _ = writeln!(text, "  {identity:<width$}  {setting:<17} {before} → {desired}");
         }
         if more > 0 {
             let _ = writeln!(text, "  … and {more} more in results.csv");
         }
     }
     for ((setting, code), (count, message)) in &failures {
-        let cause = if code.is_empty() { "failed".to_string() } else { code.clone() };
+        // The code and the message are the service's words: written out, never obeyed.
+        let cause = if code.is_empty() { "failed".to_string() } else { printable(code).into_owned() };
         let rows = if *count == 1 { "row" } else { "rows" };
         let _ = write!(text, "{count} {rows} failed: {cause} on {}", setting.name());
         match advice(*setting, code, read_only) {
@@ -91,7 +94,7 @@ pub fn tell(directory: &Path, read_only: bool, retry: Option<&str>) -> String {
                 let _ = write!(text, ": {fix}");
             }
             None => {
-                let _ = write!(text, " ({message})");
+                let _ = write!(text, " ({})", printable(message));
             }
         }
         match retry {
@@ -101,5 +104,5 @@ pub fn tell(directory: &Path, read_only: bool, retry: Option<&str>) -> String {
             None => text.push('\n'),
         }
     }
-    text
+    printable_lines(&text)
 }

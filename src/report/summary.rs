@@ -106,6 +106,10 @@ pub struct Summary {
     /// What the sign-in log said of SMTP AUTH, when the run's targets were chosen by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp_auth_usage: Option<super::usage::UsageSummary>,
+    /// Exclusion entries that excluded no target of the run (a typo?); empty when that cannot be
+    /// told (a shard, a run stopped before its end, a run with no per-mailbox settings).
+    #[serde(default)]
+    pub unused_exclusions: Vec<String>,
 }
 
 /// One API's pace: where it started (from a budget remembered from an earlier run, or not), where
@@ -197,6 +201,7 @@ impl Summary {
             input_problems_this_session: info.input_problems,
             drift: None,
             smtp_auth_usage: None,
+            unused_exclusions: Vec::new(),
         }
     }
 
@@ -240,10 +245,11 @@ pub fn recap(info: &RunInfo, tally: &Tally, directory: &Path) -> String {
     }
     text.push_str(&format!("report: {}\n", directory.display()));
     for line in &info.unfinished {
-        text.push_str(&format!("not done: {line}\n"));
+        text.push_str(&format!("not done: {}\n", crate::logging::printable(line)));
     }
     if let Some(command) = &info.finish_command {
-        text.push_str(&format!("to finish: {command}\n"));
+        text.push_str(&format!("to finish: {}\n", crate::logging::printable(command)));
     }
-    text
+    // Tenants and the report directory are a user's or a server's words too.
+    crate::logging::printable_lines(&text)
 }

@@ -99,14 +99,14 @@ pub fn write_csv(directory: &Path, rows: &[UsageRow]) -> Result<()> {
         let addresses: Vec<&str> = usage.addresses.iter().map(String::as_str).collect();
         let record = [
             safe(&usage.upn).into_owned(),
-            usage.user_id.clone(),
+            safe(&usage.user_id).into_owned(),
             usage.sign_ins.to_string(),
             usage.failures.to_string(),
-            usage.last_seen.clone(),
+            safe(&usage.last_seen).into_owned(),
             safe(&usage.last_result).into_owned(),
             usage.last_error_code.to_string(),
-            usage.last_success.clone().unwrap_or_default(),
-            addresses.join(" "),
+            safe(usage.last_success.as_deref().unwrap_or_default()).into_owned(),
+            safe(&addresses.join(" ")).into_owned(),
             row.smtp_auth.map(|v| v.name().to_string()).unwrap_or_default(),
             row.would_refuse.map(|r| r.to_string()).unwrap_or_default(),
             row.in_input.to_string(),

@@ -40,7 +40,11 @@ impl Input {
     /// the reader cannot get through, naming the line, so a run never stops reading halfway.
     pub fn read(path: &Path, column: Option<&str>) -> Result<Input, Error> {
         let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let survey = open_once(path, column)?.survey(bytes);
+        let reader = open_once(path, column)?;
+        if let Some(note) = reader.note() {
+            tracing::info!("{}: {note}", path.display());
+        }
+        let survey = reader.survey(bytes);
         if let Some(problem) = &survey.broken {
             return Err(broken_file(path, problem));
         }
@@ -69,9 +73,14 @@ impl Input {
     }
 }
 
-/// Whether `path` can be read twice (a regular file), unlike a pipe, a FIFO or `<(…)`.
+/// Whether `path` can be read twice (a regular file), unlike a pipe, a FIFO, `<(…)` or `-`.
 pub fn is_regular_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+    !is_stdin(path) && std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// `-`: the standard input, as the mailbox CSV (`Get-Mailbox … | ConvertTo-Csv | remediate …`).
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
 }
 
 /// The largest input copied from a pipe.
@@ -85,7 +94,11 @@ pub fn settle_input(path: &Path, copy: &Path) -> Result<PathBuf, Error> {
         return Ok(path.to_path_buf());
     }
     let (path, copy) = (path.to_path_buf(), copy.to_path_buf());
-    let mut source = File::open(&path).map_err(|source| InputError::Open { path: path.clone(), source })?;
+    let mut source: Box<dyn Read> = if is_stdin(&path) {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(&path).map_err(|source| InputError::Open { path: path.clone(), source })?)
+    };
     let kept = |source| InputError::Copy { path: path.clone(), copy: copy.clone(), source };
     let mut target = crate::files::create_new_private(&copy).map_err(kept)?;
     let copied = io::copy(&mut (&mut source).take(MAX_STREAMED_INPUT + 1), &mut target)

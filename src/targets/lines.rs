@@ -66,6 +66,13 @@ impl LineIndex {
         1 + self.forgotten + index as u64
     }
 
+    /// Counts `lines` the reader never sees (PowerShell's `#TYPE` line) before its first, so
+    /// that line numbers stay those of the file.
+    pub(super) fn after_lines(mut self, lines: u64) -> LineIndex {
+        self.forgotten = lines;
+        self
+    }
+
     fn current_line(&self) -> u64 {
         1 + self.forgotten + self.breaks.len() as u64
     }

@@ -167,3 +167,73 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn powershells_type_line_is_skipped_and_still_counted() {
+    let (identities, problems) = read("powershell-type-line.csv");
+    assert_eq!(identities, BOTH);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, 4, "the #TYPE line is line 1, the header line 2: {problems:?}");
+    let reader = targets::open(&corpus("powershell-type-line.csv"), None).unwrap();
+    assert!(reader.note().is_some_and(|note| note.contains("#TYPE") && note.contains("-NoTypeInformation")));
+    let lines: Vec<u64> = reader.filter_map(Entry::into_target).map(|t| t.line).collect();
+    assert_eq!(lines, [3, 5]);
+    let input = targets::Input::read(&corpus("powershell-type-line.csv"), None).unwrap();
+    assert_eq!(input.rows, 3, "the #TYPE line is not a row");
+    assert_eq!(input.sha256, remediate::run_record::fingerprint(&corpus("powershell-type-line.csv")).unwrap());
+}
+
+/// `remediate ARGS…` with `stdin` as its standard input: (exit code, stdout, stderr).
+fn with_stdin(args: &[&str], stdin: &[u8]) -> (Option<i32>, String, String) {
+    let output = assert_cmd::Command::cargo_bin("remediate")
+        .unwrap()
+        .args(args)
+        .env_remove("RUST_LOG")
+        .write_stdin(stdin)
+        .output()
+        .unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+#[test]
+fn validate_reads_a_dash_from_standard_input() {
+    let csv = std::fs::read(corpus("powershell-type-line.csv")).unwrap();
+    let (code, stdout, _) = with_stdin(&["validate", "-"], &csv);
+    assert_eq!(code, Some(1), "one bad row: {stdout}");
+    assert!(stdout.contains("-: line 1 is PowerShell's #TYPE line"), "{stdout}");
+    assert!(
+        stdout.contains("-:4: 'not an address' is not an address") && stdout.contains("2 valid targets"),
+        "{stdout}"
+    );
+}
+
+/// A run keeps what came through standard input as input.csv, and a resume reads that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_from_standard_input_keeps_it_for_the_resume() {
+    use remediate::sim::{Population, SimConfig};
+    let identities = std::sync::Arc::new(BOTH.map(String::from).to_vec());
+    let sim =
+        crate::support::start(SimConfig { population: Population::Identities(identities), ..SimConfig::default() })
+            .await;
+    let dir = crate::support::scratch();
+    let csv = std::fs::read(corpus("powershell-type-line.csv")).unwrap();
+    let report = dir.path().join("report");
+    let report_arg = report.display().to_string();
+    let connection = crate::support::connection_args(&sim, dir.path());
+    let mut run: Vec<&str> = vec!["apply", "-", "--set", "per-user-mfa=disabled", "--yes", "--report-dir", &report_arg];
+    run.extend(connection.iter().map(String::as_str));
+    let (code, _, stderr) = tokio::task::block_in_place(|| with_stdin(&run, &csv));
+    assert_eq!(code, Some(0), "the row that is not an address is rejected, the rest done: {stderr}");
+    assert_eq!(std::fs::read(report.join("input.csv")).unwrap(), csv);
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(report.join("run.json")).unwrap()).unwrap();
+    let kept = std::fs::canonicalize(report.join("input.csv")).unwrap();
+    assert_eq!(record["input"], kept.display().to_string(), "{record}");
+    let mut resume = vec!["apply", "--resume", &report_arg, "--yes"];
+    resume.extend(connection.iter().map(String::as_str));
+    let (code, _, stderr) = tokio::task::block_in_place(|| with_stdin(&resume, b""));
+    assert_eq!(code, Some(0), "the same input, found again: {stderr}");
+    let rows = crate::support::results(&report);
+    let done: Vec<_> = rows.iter().filter(|r| r["setting"] == "per-user-mfa").map(|r| r["line"].as_str()).collect();
+    assert_eq!(done, ["3", "5"], "the lines of the file, the #TYPE line counted");
+}

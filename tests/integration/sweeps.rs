@@ -274,3 +274,33 @@ async fn a_shard_whose_siblings_ended_spends_the_whole_budget() {
     let rate = exchange["rate"].as_f64().unwrap();
     assert!(rate > 2.0 * share, "alone, shard 0 spends the whole budget, not its third: {exchange}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusion_that_matches_no_target_is_named_at_the_end() {
+    let sim = start(tenant()).await;
+    let dir = scratch();
+    let everyone = upns(&state(&sim));
+    let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &everyone[..10]);
+    let exclude = dir.path().join("exclude.txt");
+    let entries = format!("{}  # the scanner\nscaner@contoso.com\t# a typo\n*@relay.contoso.com\n", everyone[0]);
+    std::fs::write(&exclude, entries).unwrap();
+    let report = dir.path().join("plan");
+    let args: Vec<String> = ["plan", &csv.display().to_string(), "--set", "smtp-auth=disabled"]
+        .into_iter()
+        .map(String::from)
+        .chain(["--exclude".into(), exclude.display().to_string()])
+        .chain(["--report-dir".into(), report.display().to_string()])
+        .collect();
+    let output = crate::support::command(&sim, dir.path(), &args).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let unused = summary(&report)["unused_exclusions"].clone();
+    assert_eq!(unused, serde_json::json!(["scaner@contoso.com", "*@relay.contoso.com"]), "{stderr}");
+    let said = format!(
+        "warning: 2 exclusion entries of {} matched no target: scaner@contoso.com, *@relay.contoso.com",
+        exclude.display()
+    );
+    assert!(stderr.contains(&said), "{stderr}");
+    let rows = results(&report);
+    let first = rows.iter().find(|r| r["identity"] == everyone[0]).unwrap();
+    assert_eq!(first["error_code"], "Excluded", "the entry with a comment after it excluded its target");
+}

@@ -53,6 +53,10 @@ pub(super) struct Mark {
 /// The slowest we go, so a long pause never leaves the rate at nothing.
 pub(super) const FLOOR: f64 = 0.5;
 
+/// The fastest a ceiling may be: a million requests a second, past anything a service allows,
+/// so that a limiter's period (its inverse) stays a usable duration.
+pub(super) const CEILING_MOST: f64 = 1_000_000.0;
+
 pub(super) fn limiter(rate: f64) -> std::sync::Arc<DefaultDirectRateLimiter> {
     // A burst of a tenth of a second's worth keeps many workers busy without bunching requests.
     limiter_with_burst(rate, burst(rate))

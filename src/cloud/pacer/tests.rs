@@ -249,3 +249,17 @@ fn the_head_of_a_line_waits_for_a_group_and_leaves_a_turn_of_slack() {
         assert!(due <= burst - 1.0 + 1e-6, "at {rate}/s, {due:.1} turns due of a burst of {burst}");
     }
 }
+
+/// A ceiling the command line would refuse (from a run.json edited by hand) is held to the
+/// pacer's range instead of making `clamp(FLOOR, ceiling)` panic at the first 429.
+#[test]
+fn a_ceiling_under_the_floor_or_not_a_number_is_held_to_the_range() {
+    for ceiling in [0.1, 0.0, -5.0, f64::NAN, f64::INFINITY, 1e308] {
+        let pacer = Pacer::new("graph", ceiling, 1.0, None, true);
+        pacer.start_from(1_000.0, false);
+        pacer.throttled(Duration::from_millis(10));
+        pacer.reshare(0.5);
+        let rate = pacer.current_rate();
+        assert!(rate.is_finite() && rate >= 0.5, "{ceiling}: {rate}");
+    }
+}
