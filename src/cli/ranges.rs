@@ -11,8 +11,9 @@ use std::time::Duration;
 pub const RATES: RangeInclusive<f64> = 0.5..=100_000.0;
 
 /// How long a request may take (`--request-timeout`) or requests in flight may finish after a
-/// signal (`--grace`): a tenth of a second to an hour.
-pub const WAITS: RangeInclusive<Duration> = Duration::from_millis(100)..=Duration::from_secs(3600);
+/// signal (`--grace`): a millisecond (a grace that abandons at once, which the chaos test uses)
+/// to an hour.
+pub const WAITS: RangeInclusive<Duration> = Duration::from_millis(1)..=Duration::from_secs(3600);
 
 /// A parser for the rate ceiling `flag`.
 pub fn rate(flag: &'static str) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
@@ -32,7 +33,7 @@ pub fn wait(flag: &'static str) -> impl Fn(&str) -> Result<Duration, String> + C
     move |text: &str| {
         let duration = super::parse_duration(text).map_err(|problem| format!("{flag}: {problem}"))?;
         if !WAITS.contains(&duration) {
-            return Err(format!("{flag} '{text}': give a duration from 100ms to 1h, e.g. {flag} 30s"));
+            return Err(format!("{flag} '{text}': give a duration from 1ms to 1h, e.g. {flag} 30s"));
         }
         Ok(duration)
     }

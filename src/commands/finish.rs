@@ -53,6 +53,16 @@ fn unused_exclusions(job: &Job, info: &RunInfo) -> Vec<String> {
     job.exclusions.unused()
 }
 
+/// Whether the journal holds fewer rows than this session recorded in it: records lost after
+/// they were written (the file cut or edited, then grown again). A resumed run's journal holds
+/// earlier sessions' rows too, so it must hold at least as many.
+fn rows_missing(rendered: &report::Tally, said: &report::Tally, resumed: bool) -> Option<String> {
+    let total = |tally: &report::Tally| tally.by_setting.values().flat_map(|o| o.values()).sum::<u64>();
+    let (found, recorded) = (total(rendered), total(said));
+    let missing = if resumed { found < recorded } else { found != recorded };
+    missing.then(|| format!("it holds {found} rows where this run recorded {recorded}"))
+}
+
 /// `--output json`: the summary and where the report is, as one line a script can parse.
 fn print_summary(summary: &Summary, directory: &std::path::Path) {
     #[derive(serde::Serialize)]
@@ -74,7 +84,7 @@ fn print_summary(summary: &Summary, directory: &std::path::Path) {
 pub(super) fn finish_report(
     job: &Job,
     report: &Report,
-    (warnings, notes): (Vec<String>, Vec<String>),
+    said: report::Tally,
     clients: &[Arc<CloudClient>],
     journal: &Journal,
     ending: engine::Ending,
@@ -92,11 +102,27 @@ pub(super) fn finish_report(
         ))
     };
     let mut tally = report::render(&job.directory).map_err(after_work)?;
-    tally.warnings = warnings;
-    tally.notes = notes;
+    tally.warnings = said.warnings.clone();
+    tally.notes = said.notes.clone();
     let reason = job.stop.reason();
-    let exit_code = earned_exit_code(job, &tally, ending, reason.as_ref());
-    let (unfinished, finish_command) = left_to_do(job, &tally, ending, reason.as_ref());
+    let tampered = journal.changed_under_us().or_else(|| rows_missing(&tally, &said, resumed));
+    if let Some(problem) = &tampered {
+        logging::say(Loudness::Warning, "journal", problem);
+        if !resumed {
+            // What the run itself counted; results.csv holds what the journal still says.
+            tally.by_setting = said.by_setting.clone();
+        }
+    }
+    let mut exit_code = earned_exit_code(job, &tally, ending, reason.as_ref());
+    let (mut unfinished, finish_command) = left_to_do(job, &tally, ending, reason.as_ref());
+    if let Some(problem) = tampered {
+        if exit_code != crate::error::exit::INTERRUPTED {
+            exit_code = crate::error::exit::TARGETS_FAILED;
+        }
+        unfinished.push(format!(
+            "the journal changed under the run ({problem}): the counts are the run's own, results.csv holds only what the journal still says, and a resume or rollback from it cannot be trusted whole"
+        ));
+    }
     let info = RunInfo {
         command: job.kind,
         profile: job.profile.as_deref(),

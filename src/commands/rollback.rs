@@ -22,6 +22,8 @@ use crate::tuning::Tuning;
 struct RollbackPlan {
     tenant: Vec<(Setting, Value, Value)>,
     entries: Vec<Entry>,
+    /// Damaged places of the apply's journal: a change recorded only there cannot be undone.
+    damaged: u64,
 }
 
 fn rollback_plan(source: &Path) -> Result<RollbackPlan> {
@@ -87,7 +89,8 @@ fn rollback_plan(source: &Path) -> Result<RollbackPlan> {
             "{unknown} writes of that apply never recorded how they ended: each is read first, and undone only where it took effect"
         );
     }
-    Ok(RollbackPlan { tenant, entries: by_line.into_values().map(Entry::Target).collect() })
+    let damaged = records.damaged;
+    Ok(RollbackPlan { tenant, entries: by_line.into_values().map(Entry::Target).collect(), damaged })
 }
 
 /// `rollback`, new or resumed.
@@ -124,7 +127,7 @@ pub async fn rollback(mut args: RollbackArgs, quiet: bool) -> Result<u8> {
     // The rollback's own record when resuming it, else the apply's: where the tenant, the
     // credentials and the state were.
     resumed_record.as_ref().unwrap_or(&source_record).connection.fill(&mut args.session);
-    let RollbackPlan { tenant, entries } = rollback_plan(&source)?;
+    let RollbackPlan { tenant, entries, damaged } = rollback_plan(&source)?;
     let tuning = resumed_record.as_ref().map_or_else(|| Tuning::from(&args.session.tuning), |r| r.tuning.clone());
     let stop = Stop::new(args.session.grace);
     stop.watch_signals();
@@ -162,5 +165,6 @@ pub async fn rollback(mut args: RollbackArgs, quiet: bool) -> Result<u8> {
     job.lanes = vec![Lane { connection, entries: Box::new(entries.into_iter()), smtp_index: None }];
     job.record = resumed_record.is_none().then_some(record);
     job.retry_failed = args.retry_failed;
+    job.source_damaged = damaged;
     session::execute(job, quiet).await
 }

@@ -36,6 +36,8 @@ pub(super) struct Job {
     pub(super) exceptions: Arc<crate::exceptions::Exceptions>,
     /// Where the fix records the mailboxes it left with SMTP AUTH on (`--record-exceptions`).
     pub(super) record_exceptions: Option<super::exceptions::Recording>,
+    /// A rollback: damaged places of the apply's journal, whose changes it cannot undo.
+    pub(super) source_damaged: u64,
     /// The tenants' locks, when the command took them before listing (`--all-mailboxes`).
     pub(super) locked: Option<Locked>,
     /// How many earlier report directories beside this one to keep (`--keep`); the rest are removed.
@@ -89,6 +91,7 @@ impl Job {
             max_not_found: 0.5,
             keep: None,
             locked: None,
+            source_damaged: 0,
             profile: None,
             input: None,
             lanes: Vec::new(),
@@ -428,7 +431,9 @@ pub(super) fn earned_exit_code(
         {
             exit::NOTHING_DONE
         }
-        None if open > 0 || ending.not_started > 0 || mostly_missing(job, tally) => exit::TARGETS_FAILED,
+        None if open > 0 || ending.not_started > 0 || mostly_missing(job, tally) || job.source_damaged > 0 => {
+            exit::TARGETS_FAILED
+        }
         None if job.detailed_exitcode && tally.count(Outcome::WouldChange) + blocked_drift > 0 => exit::DRIFT,
         None => exit::SUCCESS,
     }
@@ -467,6 +472,12 @@ pub(super) fn left_to_do(
     }
     if failed > 0 {
         lines.push(format!("{failed} rows failed (results.csv says why, with the request ids support asks for)"));
+    }
+    if job.source_damaged > 0 {
+        lines.push(format!(
+            "the apply's journal had {} damaged places: a change recorded only there cannot be undone; check those mailboxes by hand (its results.csv may name them)",
+            job.source_damaged
+        ));
     }
     if mostly_missing(job, tally) {
         lines.push(format!(

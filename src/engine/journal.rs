@@ -140,6 +140,44 @@ pub struct Journal {
     /// Records appended so far (queued or written); a record's number is the count after it.
     pub records: Arc<AtomicU64>,
     pub syncs: Arc<AtomicU64>,
+    /// The file as opened: which it is, and how long it was.
+    identity: FileIdentity,
+}
+
+/// Which file the journal is (device and inode), and its length when this run opened it.
+#[derive(Clone, Copy, Debug)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+    length: u64,
+}
+
+impl FileIdentity {
+    fn of(file: &File) -> std::io::Result<FileIdentity> {
+        let metadata = file.metadata()?;
+        #[cfg(unix)]
+        let (device, inode) = {
+            use std::os::unix::fs::MetadataExt;
+            (metadata.dev(), metadata.ino())
+        };
+        #[cfg(not(unix))]
+        let (device, inode) = (0, 0);
+        Ok(FileIdentity { device, inode, length: metadata.len() })
+    }
+
+    /// What differs between the file as opened (plus `written` bytes) and `now`.
+    fn compare(&self, now: &std::fs::Metadata, written: u64) -> Option<String> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if (now.dev(), now.ino()) != (self.device, self.inode) {
+                return Some("was replaced by another file".into());
+            }
+        }
+        let expected = self.length + written;
+        (now.len() < expected)
+            .then(|| format!("was cut short: {} bytes where the run wrote up to {expected}", now.len()))
+    }
 }
 
 struct Shared {
@@ -153,6 +191,8 @@ struct Shared {
     /// Wakes one of those waiting on the disk when a sync they asked for ends.
     sync_ended: Notify,
     broken: Mutex<Option<Broken>>,
+    /// Bytes written to the file by this run.
+    written: AtomicU64,
 }
 
 #[derive(Default)]
@@ -183,6 +223,7 @@ impl Shared {
             (std::mem::take(&mut queue.lines), queue.last)
         };
         file.write_all(&lines).map_err(|error| self.break_with(&error))?;
+        self.written.fetch_add(lines.len() as u64, Ordering::Relaxed);
         Ok(last)
     }
 }
@@ -225,6 +266,7 @@ impl Journal {
             synced: AtomicU64::new(0),
             sync_ended: Notify::new(),
             broken: Mutex::new(None),
+            written: AtomicU64::new(0),
         });
         let syncer = Syncer { shared: shared.clone(), syncs: Arc::new(AtomicU64::new(0)) };
         let syncs = syncer.syncs.clone();
@@ -233,7 +275,24 @@ impl Journal {
             .spawn(move || syncer.run(&receiver))
             .map_err(Error::io("cannot start the journal writer"))?;
         let records = Arc::new(AtomicU64::new(0));
-        Ok(Journal { shared, demands, nearby: Notify::new(), path, records, syncs })
+        let identity = FileIdentity::of(&shared.file.lock().unwrap_or_else(|e| e.into_inner()))
+            .map_err(Error::io(format!("cannot read the journal {}", path.display())))?;
+        Ok(Journal { shared, demands, nearby: Notify::new(), path, records, syncs, identity })
+    }
+
+    /// Whether the journal is still the file this run opened and wrote, whole: what the report
+    /// is rendered from must be what the run recorded. Says what happened to it, if anything (a
+    /// link put in its place, another file renamed over it, the file cut short).
+    pub fn changed_under_us(&self) -> Option<String> {
+        let now = match std::fs::symlink_metadata(&self.path) {
+            Ok(now) => now,
+            Err(error) => return Some(format!("{} is gone ({error})", self.path.display())),
+        };
+        if now.file_type().is_symlink() {
+            return Some(format!("{} was replaced by a link", self.path.display()));
+        }
+        let written = self.shared.written.load(Ordering::Relaxed);
+        self.identity.compare(&now, written).map(|problem| format!("{} {problem}", self.path.display()))
     }
 
     pub fn path(&self) -> &Path {

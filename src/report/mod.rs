@@ -292,11 +292,11 @@ impl Report {
         &self.directory
     }
 
-    /// Stops the progress display; returns the warnings and the notes said during this session.
-    pub fn finish(&self) -> (Vec<String>, Vec<String>) {
+    /// Stops the progress display; returns what this session said and counted: its warnings and
+    /// notes, and its rows by setting and outcome (what the run knows, whatever the journal says).
+    pub fn finish(&self) -> Tally {
         self.progress.finish();
-        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        (live.warnings.clone(), live.notes.clone())
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -329,6 +329,10 @@ impl EventSink for Report {
                 self.progress.advance();
             }
             Event::Row(row) => {
+                {
+                    let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+                    *live.by_setting.entry(row.setting).or_default().entry(row.outcome).or_default() += 1;
+                }
                 match row.outcome {
                     Outcome::Failed => {
                         let seen = self.failures.fetch_add(1, Ordering::Relaxed) + 1;

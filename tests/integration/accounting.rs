@@ -105,12 +105,15 @@ async fn a_damaged_journal_loses_no_intact_row_and_repeats_no_write() {
             }
         }
     }
-    // Rollback from the first damaged copy restores every change.
+    // Rollback from the first damaged copy restores every change (its resume recorded them again),
+    // but cannot claim so: what the damaged places held is unknown.
     let mut rollback = vec!["rollback".to_string(), dir.path().join("damaged-0").display().to_string(), "--yes".into()];
     rollback.extend(["--report-dir".into(), dir.path().join("rollback").display().to_string()]);
     rollback.extend(connection_args(&sim, dir.path()));
     rollback.extend(TUNING.map(String::from));
-    assert_eq!(run(&rollback).await, 0);
+    assert_eq!(run(&rollback).await, 1, "a rollback of a damaged journal never claims it restored everything");
+    let said = crate::support::summary(&dir.path().join("rollback"))["unfinished"].to_string();
+    assert!(said.contains("damaged places"), "{said}");
     assert_eq!(settings_of(&state(&sim)), settings_of(&initial), "every change undone");
 }
 

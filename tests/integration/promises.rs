@@ -154,3 +154,43 @@ async fn a_busy_tenant_is_refused_before_anything_is_listed() {
     assert!(!received.contains("Get-CASMailbox"), "nothing was listed before the refusal");
     drop(held);
 }
+
+/// The exit code comes from what the run did, not only from the file it reads back: a journal
+/// replaced or cut short while the run goes is said, and the run is not green.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_changed_under_the_run_is_said_and_not_green() {
+    for damage in ["replaced", "cut"] {
+        let dir = scratch();
+        let sim = start(crate::support::roomy(200, 20)).await;
+        let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &upns(&state(&sim)));
+        let report = dir.path().join("report");
+        let mut writes = sim.service().writes();
+        let args: Vec<String> = ["apply", &csv.display().to_string(), "--set", "smtp-auth=disabled", "--yes"]
+            .into_iter()
+            .map(String::from)
+            .chain(["--report-dir".to_string(), report.display().to_string()])
+            .collect();
+        let child = crate::support::spawn(&sim, dir.path(), &args);
+        writes.wait_for(|&n| n >= 20).await.unwrap();
+        let journal = report.join("journal.jsonl");
+        let text = std::fs::read(&journal).unwrap();
+        match damage {
+            "replaced" => {
+                let planted = report.join("planted");
+                std::fs::write(&planted, &text[..text.len() / 2]).unwrap();
+                std::fs::rename(&planted, &journal).unwrap();
+            }
+            _ => {
+                let file = std::fs::OpenOptions::new().write(true).open(&journal).unwrap();
+                file.set_len(text.len() as u64 / 2).unwrap();
+            }
+        }
+        let output = child.wait_with_output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{damage}: {stderr}");
+        assert!(stderr.contains("journal"), "{damage}: said: {stderr}");
+        let summary = crate::support::summary(&report);
+        assert!(summary["unfinished"].to_string().contains("journal changed under the run"), "{damage}: {summary}");
+        assert_eq!(summary["complete"], false);
+    }
+}
