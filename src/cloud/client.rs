@@ -175,6 +175,11 @@ impl CloudClient {
         usual.deadline(self.policy.timeout)
     }
 
+    /// How long one request may take (`--request-timeout`).
+    pub fn request_timeout(&self) -> Duration {
+        self.policy.timeout
+    }
+
     /// The base URL of `api` (a national cloud's host, or the simulator's).
     pub fn base_url(&self, api: Api) -> &str {
         self.resource(api).1
@@ -352,7 +357,10 @@ impl CloudClient {
         let client_request_id = super::new_request_id();
         let started = tokio::time::Instant::now();
         if let Some(sent) = &call.sent {
-            sent.send_replace(client_request_id.clone());
+            sent.send_replace(Some(super::Sent {
+                client_request_id: client_request_id.clone(),
+                at: tokio::time::Instant::now(),
+            }));
         }
         let result = self.transmit(call, base, &token, &client_request_id).await;
         self.count_against_budget(call, pacer, &result);

@@ -124,9 +124,16 @@ pub struct Call {
     /// Told each attempt's `client-request-id` as it goes out, past the pacer's line: whoever
     /// watches how long the answer takes counts from there, not from the wait for its turn, and
     /// knows which request to name.
-    pub sent: Option<std::sync::Arc<tokio::sync::watch::Sender<String>>>,
+    pub sent: Option<std::sync::Arc<tokio::sync::watch::Sender<Option<Sent>>>>,
     /// Waited on once the call's turn at the pacer has come, before each attempt goes out.
     pub gate: Option<Gate>,
+}
+
+/// An attempt as it went out: its `client-request-id`, and when.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub client_request_id: String,
+    pub at: tokio::time::Instant,
 }
 
 /// What a write waits for between its turn at the pacer and going out: its intent on disk (the

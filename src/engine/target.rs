@@ -413,8 +413,8 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
         }
     };
     for _ in 0..WRITE_ROUNDS {
-        let answer = match write_or_confirm(context, &mut row, user, &gate, exact).await {
-            Written::Answered(answer) => answer,
+        let (answer, sent_at) = match write_or_confirm(context, &mut row, user, &gate, exact).await {
+            Written::Answered(answer, sent_at) => (answer, sent_at),
             Written::Confirmed { check, write } => {
                 row.attempts += check.attempts + 1;
                 // The write's own request id, the one support can trace; its answer never came.
@@ -443,6 +443,12 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
             Err(CallError::Unknown { attempts, ids, last }) => {
                 row.attempts += attempts;
                 row.note_ids(&ids);
+                // The first copy may still be on its way: read it back (and perhaps write again)
+                // only once it can no longer land, when the request timeout since it went out has
+                // passed, so that a late copy cannot undo what comes after (a rollback, say).
+                if let Some(sent_at) = sent_at {
+                    tokio::time::sleep_until(sent_at + client.request_timeout()).await;
+                }
                 tracing::debug!(identity = %row.identity, setting = %row.setting, %last, "write outcome unknown: reading again");
                 match settings::read(row.setting, client, user, context.sources().fresh()).await {
                     Ok(check) if check.value.is_some_and(|v| reached(&row, v, exact)) => {
@@ -485,10 +491,10 @@ fn durable_intent(context: &Context, number: u64) -> crate::cloud::Gate {
     }))
 }
 
-/// How a write ended: its answer, or a read that showed it had taken effect while its answer was
-/// still held.
+/// How a write ended: its answer (and when its last attempt went out), or a read that showed it
+/// had taken effect while its answer was still held.
 enum Written {
-    Answered(Result<crate::cloud::Answer, CallError>),
+    Answered(Result<crate::cloud::Answer, CallError>, Option<tokio::time::Instant>),
     Confirmed { check: settings::Reading, write: RequestIds },
 }
 
@@ -506,7 +512,7 @@ async fn write_or_confirm(
     exact: bool,
 ) -> Written {
     let client = &context.client;
-    let (sent, mut went_out) = tokio::sync::watch::channel(String::new());
+    let (sent, mut went_out) = tokio::sync::watch::channel(None::<crate::cloud::Sent>);
     let sources = context.sources();
     let write =
         settings::write(row.setting, client, user, row.desired, sources, std::sync::Arc::new(sent), gate.clone());
@@ -520,22 +526,27 @@ async fn write_or_confirm(
         }
         crate::cloud::deadline::passed(tokio::time::Instant::now(), || client.slow_write(row.setting.api())).await;
     };
+    let sent_at = |went_out: &tokio::sync::watch::Receiver<Option<crate::cloud::Sent>>| {
+        went_out.borrow().as_ref().map(|sent| sent.at)
+    };
     tokio::select! {
-        answer = &mut write => return Written::Answered(answer),
+        answer = &mut write => return Written::Answered(answer, sent_at(&went_out)),
         () = held => {}
     }
     tracing::debug!(identity = %row.identity, setting = %row.setting, "write answer held: reading the value back");
     let check = settings::read(row.setting, client, user, sources.fresh());
     tokio::select! {
-        answer = &mut write => return Written::Answered(answer),
+        answer = &mut write => return Written::Answered(answer, sent_at(&went_out)),
         check = check => match check {
             Ok(check) if check.value.is_some_and(|v| reached(row, v, exact)) => {
-                let write = RequestIds { client_request_id: went_out.borrow().clone(), request_id: String::new() };
+                let id = went_out.borrow().as_ref().map(|sent| sent.client_request_id.clone()).unwrap_or_default();
+                let write = RequestIds { client_request_id: id, request_id: String::new() };
                 return Written::Confirmed { check, write };
             }
             Ok(check) => row.attempts += check.attempts,
             Err(error) => row.attempts += error.attempts(),
         },
     }
-    Written::Answered(write.await)
+    let answer = write.await;
+    Written::Answered(answer, sent_at(&went_out))
 }

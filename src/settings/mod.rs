@@ -431,7 +431,7 @@ pub async fn write(
     user: Option<&DirectoryUser>,
     value: Value,
     sources: Sources<'_>,
-    sent: std::sync::Arc<tokio::sync::watch::Sender<String>>,
+    sent: std::sync::Arc<tokio::sync::watch::Sender<Option<crate::cloud::Sent>>>,
     gate: crate::cloud::Gate,
 ) -> Result<Answer, CallError> {
     let tenant = &client.tenant_id;
