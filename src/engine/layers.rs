@@ -123,6 +123,13 @@ impl Layers {
                 permission: "Exchange.ManageAsApp",
                 error: e.to_string(),
             });
+            if let Ok(None) = value {
+                // As that session's smtp-auth row said: no mailbox, so no device to carry to.
+                row.outcome = Outcome::Skipped;
+                row.error_code = "NoMailbox".into();
+                row.error_message = "no Exchange Online mailbox for this user".into();
+                return row;
+            }
             (before.mailbox, after.mailbox) = (value.clone(), value);
         }
         for done in rows {
