@@ -225,3 +225,35 @@ fn invisible_characters_in_an_identity_are_rejected_with_their_line() {
     assert!(stdout.contains("m.csv:3: the identity contains the invisible character U+200B"), "{stdout}");
     assert!(stdout.contains("m.csv:4: the identity contains the invisible character U+202E"), "{stdout}");
 }
+
+/// A listing that never ends (its next link names a page already sent) is stopped with an error
+/// that says so, not read for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_whose_next_link_repeats_is_stopped() {
+    use axum::routing::{any, post};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let token =
+        serde_json::json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "eyJ0eXAiOiJKV1QifQ.e30.x"});
+    let next = format!("{url}/adminapi/beta/00000000-0000-0000-0000-0000000000aa/InvokeCommand?$skiptoken=1");
+    let page = serde_json::json!({"value": [], "@odata.nextLink": next});
+    let app = axum::Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(move || async move { axum::Json(token) }))
+        .route("/adminapi/beta/{tenant}/InvokeCommand", any(move || async move { axum::Json(page) }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = scratch();
+    let output = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("remediate"))
+        .args(["apply", "--all-mailboxes", "--set", "smtp-auth=disabled", "--yes"])
+        .args(["--report-dir", &dir.path().join("report").display().to_string()])
+        .args(["--state-dir", &dir.path().join("state").display().to_string()])
+        .args(["--tenant-id", "00000000-0000-0000-0000-0000000000aa", "--client-id", "app"])
+        .args(["--login-url", &url, "--graph-url", &url, "--exchange-url", &url])
+        .env("AZURE_CLIENT_SECRET", "secret-value")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already sent as the next one"), "{stderr}");
+}
