@@ -94,6 +94,9 @@ impl Exceptions {
 
     /// The exception for `setting` of the mailbox any of `names` names, if one is in force `today`.
     pub fn find(&self, names: &[&str], setting: Setting, today: time::Date) -> Option<&Exception> {
+        if self.entries.is_empty() {
+            return None;
+        }
         names
             .iter()
             .find_map(|name| self.entries.get(&(name.to_lowercase(), setting)))

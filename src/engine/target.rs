@@ -443,22 +443,31 @@ async fn settle(context: &Context, mut row: Row, expect: Option<Value>, user: Op
             Err(CallError::Unknown { attempts, ids, last }) => {
                 row.attempts += attempts;
                 row.note_ids(&ids);
-                // The first copy may still be on its way: read it back (and perhaps write again)
-                // only once it can no longer land, when the request timeout since it went out has
-                // passed, so that a late copy cannot undo what comes after (a rollback, say).
-                if let Some(sent_at) = sent_at {
-                    tokio::time::sleep_until(sent_at + client.request_timeout()).await;
-                }
                 tracing::debug!(identity = %row.identity, setting = %row.setting, %last, "write outcome unknown: reading again");
-                match settings::read(row.setting, client, user, context.sources().fresh()).await {
-                    Ok(check) if check.value.is_some_and(|v| reached(&row, v, exact)) => {
-                        row.attempts += check.attempts;
-                        row.after = check.value;
-                        row.outcome = Outcome::Changed;
-                        return row;
+                // A read that shows the value as wanted ends it: the copy landed, and no later
+                // copy is on its way. One that does not may be early: the copy can still land
+                // until the request timeout since it went out has passed, so only then is it read
+                // again (and written again if it still is not there), so that a late copy cannot
+                // undo what comes after, a rollback say.
+                let mut waited = sent_at.is_none();
+                loop {
+                    match settings::read(row.setting, client, user, context.sources().fresh()).await {
+                        Ok(check) if check.value.is_some_and(|v| reached(&row, v, exact)) => {
+                            row.attempts += check.attempts;
+                            row.after = check.value;
+                            row.outcome = Outcome::Changed;
+                            return row;
+                        }
+                        Ok(check) => row.attempts += check.attempts,
+                        Err(error) => return row.failed(&error),
                     }
-                    Ok(check) => row.attempts += check.attempts,
-                    Err(error) => return row.failed(&error),
+                    if waited {
+                        break;
+                    }
+                    if let Some(sent_at) = sent_at {
+                        tokio::time::sleep_until(sent_at + client.request_timeout()).await;
+                    }
+                    waited = true;
                 }
             }
             Err(CallError::Local { code: crate::cloud::NOT_RECORDED, .. }) => {
