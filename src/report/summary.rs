@@ -226,7 +226,7 @@ pub fn recap(info: &RunInfo, tally: &Tally, directory: &Path) -> String {
     ));
     for (setting, outcomes) in &tally.by_setting {
         let parts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{} {n}", o.name())).collect();
-        text.push_str(&format!("  {:<18} {}\n", setting.name(), parts.join(", ")));
+        text.push_str(&format!("  {:<19} {}\n", setting.name(), parts.join(", ")));
     }
     let total: u64 = info.requests.values().sum();
     text.push_str(&format!("  requests {total}, throttled {}\n", info.throttled));
