@@ -509,6 +509,8 @@ fn share(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The simulator's budgets (its own flags; the runner's ceilings have their ranges in `ranges`).
+#[cfg(feature = "simulator")]
 fn positive_rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
