@@ -72,6 +72,12 @@ pub struct SimArgs {
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub slow_reply: Duration,
 
+    /// With --fault-rate, some writes also lose their connection at once and are carried out this
+    /// long after (keep it under the client's --request-timeout): a rehearsal of a write whose
+    /// answer never came but which landed all the same.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub late_landing: Option<Duration>,
+
     /// Lifetime of the access tokens handed out.
     #[arg(long, default_value = "3599s", value_parser = parse_duration)]
     pub token_lifetime: Duration,

@@ -100,6 +100,7 @@ mod with_simulator {
             latency: std::time::Duration::from_millis(args.latency),
             fault_rate: args.fault_rate,
             slow_reply: args.slow_reply,
+            late_landing: args.late_landing,
             token_lifetime: args.token_lifetime,
             ..SimConfig::default()
         };

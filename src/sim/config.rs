@@ -40,6 +40,10 @@ pub struct SimConfig {
     pub fault_rate: f64,
     /// How long a "slow" fault holds its reply (longer than any sane client timeout).
     pub slow_reply: Duration,
+    /// With faults on, some writes also lose their connection at once and land this long after
+    /// (`--late-landing`); a client must not read them back, or write again, before its own
+    /// request timeout has passed. `None`: no write lands late.
+    pub late_landing: Option<Duration>,
     pub token_lifetime: Duration,
     /// DER certificate registered on the app, for client assertions.
     pub client_certificate: Option<Vec<u8>>,
@@ -88,6 +92,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             fault_rate: 0.0,
             slow_reply: Duration::from_secs(120),
+            late_landing: None,
             token_lifetime: Duration::from_secs(3599),
             client_certificate: None,
             federated_token: None,

@@ -69,6 +69,8 @@ pub struct Service {
     /// Requests received so far (token requests included), for tests that act once a client is
     /// talking to the tenant.
     arrivals: tokio::sync::watch::Sender<u64>,
+    /// Writes whose connection dropped and which have yet to land (see `Fault::LandsLate`).
+    landing_late: tokio::sync::watch::Sender<u64>,
     /// Exchange requests refused for concurrency so far (the two forms of refusal take turns).
     concurrency_refusals: std::sync::atomic::AtomicU64,
 }
@@ -93,12 +95,13 @@ impl Service {
             sign_ins: sign_ins::SignInLog::seed(&tenant, config.smtp_sign_ins, config.seed, now, consistent),
             tenant: Mutex::new(tenant),
             tokens: TokenIssuer::new(config.app_registration(), config.token_lifetime),
-            faults: Faults::new(config.fault_rate, config.latency, config.seed),
+            faults: Faults::new(config.fault_rate, config.latency, config.seed, config.late_landing),
             budgets,
             stats: Stats::default(),
             received: Mutex::new(VecDeque::new()),
             writes: tokio::sync::watch::Sender::new(0),
             arrivals: tokio::sync::watch::Sender::new(0),
+            landing_late: tokio::sync::watch::Sender::new(0),
             concurrency_refusals: Default::default(),
             base_url,
             config,
@@ -134,6 +137,13 @@ impl Service {
     /// Watches the number of writes carried out.
     pub fn writes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.writes.subscribe()
+    }
+
+    /// Waits until every write that lost its connection to land late has landed: a test's
+    /// event, so that what it checks next already includes them.
+    pub async fn late_writes_landed(&self) {
+        let mut pending = self.landing_late.subscribe();
+        let _ = pending.wait_for(|&n| n == 0).await;
     }
 
     fn count_arrival(&self) {

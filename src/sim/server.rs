@@ -198,12 +198,13 @@ async fn admit(service: &Service, headers: &HeaderMap, audience: Audience, ids: 
 }
 
 /// Carries out `work` unless a fault says otherwise, then answers (or drops the connection).
+/// `work` owns what it needs: a write that lands late is carried out after its request is gone.
 async fn finish_with_faults(
-    service: &Service,
+    service: &Arc<Service>,
     api: Api,
     ids: &RequestIds,
     writes: bool,
-    work: impl FnOnce() -> Reply,
+    work: impl FnOnce() -> Reply + Send + 'static,
 ) -> Response {
     let fault = service.faults.draw();
     if fault.is_some() {
@@ -222,6 +223,19 @@ async fn finish_with_faults(
             return respond(service, api, unavailable().with_header("retry-after", "1"), ids);
         }
         Some(Fault::Unavailable) => return respond(service, api, unavailable(), ids),
+        Some(Fault::LandsLate) if writes => {
+            let late = service.clone();
+            late.landing_late.send_modify(|n| *n += 1);
+            tokio::spawn(async move {
+                tokio::time::sleep(late.faults.late_landing()).await;
+                if work().status.is_success() {
+                    bump(&late.stats.faulted_writes_applied);
+                    bump(&late.stats.writes_landed_late);
+                }
+                late.landing_late.send_modify(|n| *n -= 1);
+            });
+            return dropped(service, api);
+        }
         _ => {}
     }
     let reply = work();
@@ -241,13 +255,7 @@ async fn finish_with_faults(
             );
             respond(service, api, timeout, ids)
         }
-        Fault::Dropped => {
-            service.stats.answered(api, 0);
-            let broken = futures_util::stream::once(async {
-                Err::<Bytes, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
-            });
-            Response::builder().status(StatusCode::OK).body(Body::from_stream(broken)).unwrap_or_default()
-        }
+        Fault::Dropped | Fault::LandsLate => dropped(service, api),
         _ => {
             // A held write is counted as abandoned unless the hold runs out: a client that gives
             // up drops the connection, and with it this future.
@@ -257,6 +265,15 @@ async fn finish_with_faults(
             respond(service, api, reply, ids)
         }
     }
+}
+
+/// A connection that breaks before the answer's body: the client learns nothing of the outcome.
+fn dropped(service: &Service, api: Api) -> Response {
+    service.stats.answered(api, 0);
+    let broken = futures_util::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+    });
+    Response::builder().status(StatusCode::OK).body(Body::from_stream(broken)).unwrap_or_default()
 }
 
 impl Service {
@@ -373,8 +390,9 @@ async fn graph_entry(State(tenants): Shared, method: Method, uri: Uri, headers: 
     }
     // Parsing and charging happen inside the work, so a fault before the work changes nothing.
     let is_write = graph::is_write(&method, rest);
-    finish_with_faults(&service, Api::Graph, &ids, is_write, || service.graph_call(method, beta, rest, &body, &ids))
-        .await
+    let (work_service, rest, work_ids) = (service.clone(), rest.to_string(), ids.clone());
+    let work = move || work_service.graph_call(method, beta, &rest, &body, &work_ids);
+    finish_with_faults(&service, Api::Graph, &ids, is_write, work).await
 }
 
 /// Bumps `counter` when dropped: for what happens only if a future is dropped part-way.

@@ -37,6 +37,8 @@ pub struct Stats {
     /// Write answers a "slow" fault held back that the client stopped waiting for (it closed the
     /// connection before they went out).
     pub held_writes_abandoned: AtomicU64,
+    /// Writes carried out after their connection had dropped (`Fault::LandsLate`).
+    pub writes_landed_late: AtomicU64,
     pub security_defaults_writes: AtomicU64,
     pub graph_resource_units: AtomicU64,
     pub tokens_issued: AtomicU64,
@@ -77,6 +79,7 @@ impl Stats {
             "faults_total": load(&self.faults_total),
             "faulted_writes_applied": load(&self.faulted_writes_applied),
             "held_writes_abandoned": load(&self.held_writes_abandoned),
+            "writes_landed_late": load(&self.writes_landed_late),
             "security_defaults_writes": load(&self.security_defaults_writes),
             "graph_resource_units": load(&self.graph_resource_units),
             "tokens_issued": load(&self.tokens_issued),
@@ -97,6 +100,7 @@ impl Stats {
             &self.faults_total,
             &self.faulted_writes_applied,
             &self.held_writes_abandoned,
+            &self.writes_landed_late,
             &self.security_defaults_writes,
             &self.graph_resource_units,
             &self.tokens_issued,

@@ -194,3 +194,42 @@ async fn a_journal_changed_under_the_run_is_said_and_not_green() {
         assert_eq!(summary["complete"], false);
     }
 }
+
+/// A write whose answer never came is not sent again before it could have landed, so a late
+/// first copy neither counts as a second write nor undoes the rollback that follows. The
+/// simulator drops the connection of some writes at once and carries them out 400 ms later,
+/// well inside the client's 1 s request timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_lands_after_its_connection_dropped_is_never_sent_again() {
+    let config = SimConfig {
+        fault_rate: 0.3,
+        late_landing: Some(std::time::Duration::from_millis(400)),
+        ..crate::support::roomy(120, 5)
+    };
+    let sim = start(config).await;
+    let found = crate::support::settings_of(&state(&sim));
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &upns(&state(&sim)));
+    let report = dir.path().join("apply");
+    let timeout = ["--request-timeout".to_string(), "1s".into()];
+    let mut apply: Vec<String> = ["apply", &csv.display().to_string(), "--set", "smtp-auth=disabled", "--yes"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    apply.extend(["--report-dir".into(), report.display().to_string()]);
+    apply.extend(connection_args(&sim, dir.path()).into_iter().chain(timeout.clone()));
+    apply.extend(TUNING.map(String::from));
+    assert_eq!(run(&apply).await, 0);
+    let counts = crate::support::stats(&sim);
+    assert!(counts["writes_landed_late"].as_u64().unwrap() > 0, "the fault happened: {counts}");
+    assert_eq!(counts["noop_writes"], 0, "no write was sent again before it could land: {counts}");
+
+    let mut rollback = vec!["rollback".to_string(), report.display().to_string(), "--yes".into()];
+    rollback.extend(["--report-dir".into(), dir.path().join("rollback").display().to_string()]);
+    rollback.extend(connection_args(&sim, dir.path()).into_iter().chain(timeout));
+    rollback.extend(TUNING.map(String::from));
+    assert_eq!(run(&rollback).await, 0);
+    sim.service().late_writes_landed().await;
+    assert_eq!(crate::support::settings_of(&state(&sim)), found, "no late copy undid the rollback");
+    assert_eq!(crate::support::stats(&sim)["noop_writes"], 0);
+}

@@ -65,7 +65,9 @@ pub(super) async fn graph_batch(service: &Arc<Service>, beta: bool, body: &[u8],
         let method = r["method"].as_str().and_then(|m| m.to_uppercase().parse::<Method>().ok());
         method.is_some_and(|m| crate::sim::graph::is_write(&m, r["url"].as_str().unwrap_or_default()))
     });
-    finish_with_faults(service, Api::Graph, ids, writes, || {
+    let work_service = service.clone();
+    finish_with_faults(service, Api::Graph, ids, writes, move || {
+        let service = work_service;
         let responses: Vec<Value> = requests
             .iter()
             .map(|item| {

@@ -102,10 +102,9 @@ pub(super) async fn exchange_invoke(
     }
     let query = uri.query().unwrap_or_default();
     let writes = body.windows(4).any(|w| w == b"Set-");
-    finish_with_faults(&service, Api::Exchange, &ids, writes, || {
-        exchange_call(&service, &tenant, query, &headers, &body, &ids)
-    })
-    .await
+    let (work_service, query, work_ids) = (service.clone(), query.to_string(), ids.clone());
+    let work = move || exchange_call(&work_service, &tenant, &query, &headers, &body, &work_ids);
+    finish_with_faults(&service, Api::Exchange, &ids, writes, work).await
 }
 
 fn exchange_slot(service: &Service) -> Option<Option<crate::sim::budget::InFlightGuard<'_>>> {
