@@ -114,14 +114,16 @@ pub(super) fn finish_report(
         }
     }
     let mut exit_code = earned_exit_code(job, &tally, ending, reason.as_ref());
-    let (mut unfinished, finish_command) = left_to_do(job, &tally, ending, reason.as_ref());
+    let (mut unfinished, mut finish_command) = left_to_do(job, &tally, ending, reason.as_ref());
     if let Some(problem) = tampered {
         if exit_code != crate::error::exit::INTERRUPTED {
             exit_code = crate::error::exit::TARGETS_FAILED;
         }
         unfinished.push(format!(
-            "the journal changed under the run ({problem}): the counts are the run's own, results.csv holds only what the journal still says, and a resume or rollback from it cannot be trusted whole"
+            "the journal changed under the run ({problem}): the counts are the run's own and results.csv holds only what the journal still says. A resume reads every target whose row was lost again and writes only where the value is not yet as wanted, so nothing is written twice; but a change whose record was lost is then reported as found, and a rollback cannot undo it"
         ));
+        // Every row the journal lost is owed again: the resume is what finishes the run.
+        finish_command = finish_command.or_else(|| resume_command(job, false));
     }
     let info = RunInfo {
         command: job.kind,

@@ -192,6 +192,8 @@ async fn a_journal_changed_under_the_run_is_said_and_not_green() {
         let summary = crate::support::summary(&report);
         assert!(summary["unfinished"].to_string().contains("journal changed under the run"), "{damage}: {summary}");
         assert_eq!(summary["complete"], false);
+        let finish = summary["finish_command"].as_str().unwrap_or_default();
+        assert!(finish.contains("apply --resume"), "{damage}: the resume finishes it: {summary}");
     }
 }
 
