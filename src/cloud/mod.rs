@@ -54,11 +54,22 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// The hosts of each cloud, from Microsoft's published endpoint lists ("Office 365 URLs and IP
-    /// address ranges" for Worldwide, U.S. Government GCC High and DoD, and 21Vianet; "National
-    /// cloud deployments" for Graph): Exchange Online is `outlook.office365.us` in GCC High,
-    /// `webmail.apps.mil` in DoD and `partner.outlook.cn` in China, the hosts public Exchange
-    /// clients connect to and ask tokens for.
+    /// The hosts of each cloud, each from the Microsoft page that documents it:
+    /// - the token service: "Microsoft Graph national cloud deployments", "App registration and
+    ///   token service root endpoints" (learn.microsoft.com/graph/deployments):
+    ///   `login.microsoftonline.us` for both US Government clouds, `login.chinacloudapi.cn` for
+    ///   21Vianet;
+    /// - Graph: the same page, "Microsoft Graph and Graph Explorer service root endpoints";
+    /// - Exchange: "Get started with the Exchange Online Admin API", "Supported environments and
+    ///   base URLs" (learn.microsoft.com/exchange/reference/admin-api-get-started):
+    ///   `outlook.office365.us` for GCC High, `outlook-dod.office365.us` for DoD and
+    ///   `outlook.office365.cn` for 21Vianet. (The ExchangeOnlineManagement module's older
+    ///   `webmail.apps.mil` and `partner.outlook.cn` are the PowerShell hosts, not the API's.)
+    ///
+    /// A token is asked for each API's base URL (`<base>/.default`): Graph's SDK page on national
+    /// clouds says a scope "MUST use the domain of the Microsoft Graph service root endpoint for
+    /// the national cloud deployment", and the Admin API's own pages name its base URL as the
+    /// resource.
     pub fn of(cloud: CloudName) -> Endpoints {
         let (login, graph, exchange) = match cloud {
             CloudName::Global => {
@@ -67,13 +78,15 @@ impl Endpoints {
             CloudName::Usgov => {
                 ("https://login.microsoftonline.us", "https://graph.microsoft.us", "https://outlook.office365.us")
             }
-            CloudName::UsgovDod => {
-                ("https://login.microsoftonline.us", "https://dod-graph.microsoft.us", "https://webmail.apps.mil")
-            }
+            CloudName::UsgovDod => (
+                "https://login.microsoftonline.us",
+                "https://dod-graph.microsoft.us",
+                "https://outlook-dod.office365.us",
+            ),
             CloudName::China => (
-                "https://login.partner.microsoftonline.cn",
+                "https://login.chinacloudapi.cn",
                 "https://microsoftgraph.chinacloudapi.cn",
-                "https://partner.outlook.cn",
+                "https://outlook.office365.cn",
             ),
         };
         Endpoints {

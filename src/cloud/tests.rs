@@ -1,5 +1,8 @@
 use super::*;
 
+/// The table of hosts and token audiences, held to Microsoft's pages: "Microsoft Graph national
+/// cloud deployments" (token service and Graph) and "Get started with the Exchange Online Admin
+/// API" (Exchange). A change here must come with a change on those pages.
 #[test]
 fn every_cloud_has_its_published_hosts() {
     let hosts = |cloud| {
@@ -29,17 +32,17 @@ fn every_cloud_has_its_published_hosts() {
         (
             "https://login.microsoftonline.us".into(),
             "https://dod-graph.microsoft.us".into(),
-            "https://webmail.apps.mil".into(),
-            "https://webmail.apps.mil".into()
+            "https://outlook-dod.office365.us".into(),
+            "https://outlook-dod.office365.us".into()
         )
     );
     assert_eq!(
         hosts(CloudName::China),
         (
-            "https://login.partner.microsoftonline.cn".into(),
+            "https://login.chinacloudapi.cn".into(),
             "https://microsoftgraph.chinacloudapi.cn".into(),
-            "https://partner.outlook.cn".into(),
-            "https://partner.outlook.cn".into()
+            "https://outlook.office365.cn".into(),
+            "https://outlook.office365.cn".into()
         )
     );
 }

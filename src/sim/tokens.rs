@@ -20,6 +20,9 @@ pub enum Audience {
 }
 
 /// Resource hosts of every cloud; a token for any of them is accepted, so `--cloud` works too.
+/// Graph's from "Microsoft Graph national cloud deployments" (learn.microsoft.com/graph/
+/// deployments); Exchange's from the Admin API's "Supported environments and base URLs"
+/// (learn.microsoft.com/exchange/reference/admin-api-get-started).
 const GRAPH_RESOURCES: [&str; 4] = [
     "https://graph.microsoft.com",
     "https://graph.microsoft.us",
@@ -29,8 +32,8 @@ const GRAPH_RESOURCES: [&str; 4] = [
 const EXCHANGE_RESOURCES: [&str; 4] = [
     "https://outlook.office365.com",
     "https://outlook.office365.us",
-    "https://webmail.apps.mil",
-    "https://partner.outlook.cn",
+    "https://outlook-dod.office365.us",
+    "https://outlook.office365.cn",
 ];
 
 mod managed;
