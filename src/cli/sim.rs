@@ -78,6 +78,12 @@ pub struct SimArgs {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub late_landing: Option<Duration>,
 
+    /// Serve the instance metadata path as Azure Arc's hybrid metadata service: a token request
+    /// is answered 401 with a challenge naming a key file written in DIR, and the request sent
+    /// again with that key gets the token.
+    #[arg(long, value_name = "DIR")]
+    pub azure_arc: Option<PathBuf>,
+
     /// Lifetime of the access tokens handed out.
     #[arg(long, default_value = "3599s", value_parser = parse_duration)]
     pub token_lifetime: Duration,

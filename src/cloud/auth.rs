@@ -89,12 +89,7 @@ impl Credential {
             Credential::Secret(_) => "a client secret",
             Credential::Certificate { .. } => "a certificate",
             Credential::Federated(_) => "workload identity (a federated token)",
-            Credential::ManagedIdentity { source: ManagedSource::AppService { .. }, .. } => {
-                "a managed identity (App Service endpoint)"
-            }
-            Credential::ManagedIdentity { source: ManagedSource::Imds { .. }, .. } => {
-                "a managed identity (instance metadata service)"
-            }
+            Credential::ManagedIdentity { source, .. } => source.name(),
             Credential::AzureCli => "the Azure CLI's account",
         }
     }

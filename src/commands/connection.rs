@@ -61,18 +61,30 @@ fn certificate() -> Result<Option<Credential>> {
     Ok(Some(Credential::from_certificate_file(&path, password.as_ref())?))
 }
 
-/// App Service and Functions set `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`; on a VM the instance
-/// metadata service answers (not probed unless asked: off Azure, a probe only waits).
+/// The managed identity the environment names, in azure-identity's order: App Service and
+/// Functions (`IDENTITY_ENDPOINT` and `IDENTITY_HEADER`), Azure Arc (`IDENTITY_ENDPOINT` and
+/// `IMDS_ENDPOINT`), Azure Machine Learning (`MSI_ENDPOINT` and `MSI_SECRET`), Cloud Shell
+/// (`MSI_ENDPOINT`); else a VM's instance metadata service (not probed unless asked: off Azure,
+/// a probe only waits).
 fn managed_identity(args: &ConnectionArgs, asked: bool) -> Result<Option<Credential>> {
     let client_id = args.client_id.clone();
-    if let (Some(endpoint), Some(header)) = (env("IDENTITY_ENDPOINT"), env("IDENTITY_HEADER")) {
-        let source = ManagedSource::app_service(endpoint, SecretString::new(header))?;
-        return Ok(Some(Credential::ManagedIdentity { source, client_id }));
-    }
-    let source = match env("AZURE_POD_IDENTITY_AUTHORITY_HOST") {
-        Some(host) => ManagedSource::imds(host, "AZURE_POD_IDENTITY_AUTHORITY_HOST")?,
-        None if asked => ManagedSource::Imds { host: IMDS_HOST.to_string() },
-        None => return Ok(None),
+    let source = match (env("IDENTITY_ENDPOINT"), env("IDENTITY_HEADER"), env("MSI_ENDPOINT")) {
+        (Some(endpoint), Some(_), _) if env("IDENTITY_SERVER_THUMBPRINT").is_some() => {
+            return Err(Error::Usage(format!(
+                "IDENTITY_ENDPOINT {endpoint} with IDENTITY_SERVER_THUMBPRINT is Service Fabric's managed identity, whose endpoint's certificate must be pinned by that thumbprint; remediate does not do that pinning. Use a client certificate (AZURE_CLIENT_CERTIFICATE_PATH) or workload identity instead"
+            )));
+        }
+        (Some(endpoint), Some(header), _) => ManagedSource::app_service(endpoint, SecretString::new(header))?,
+        (Some(endpoint), None, _) if env("IMDS_ENDPOINT").is_some() => ManagedSource::arc(endpoint)?,
+        (_, _, Some(endpoint)) => match env("MSI_SECRET") {
+            Some(secret) => ManagedSource::machine_learning(endpoint, SecretString::new(secret))?,
+            None => ManagedSource::cloud_shell(endpoint)?,
+        },
+        _ => match env("AZURE_POD_IDENTITY_AUTHORITY_HOST") {
+            Some(host) => ManagedSource::imds(host, "AZURE_POD_IDENTITY_AUTHORITY_HOST")?,
+            None if asked => ManagedSource::Imds { host: IMDS_HOST.to_string() },
+            None => return Ok(None),
+        },
     };
     Ok(Some(Credential::ManagedIdentity { source, client_id }))
 }

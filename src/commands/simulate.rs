@@ -101,6 +101,7 @@ mod with_simulator {
             fault_rate: args.fault_rate,
             slow_reply: args.slow_reply,
             late_landing: args.late_landing,
+            azure_arc: args.azure_arc.clone(),
             token_lifetime: args.token_lifetime,
             ..SimConfig::default()
         };

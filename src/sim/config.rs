@@ -71,6 +71,9 @@ pub struct SimConfig {
     /// once they are off, so a tenant started without them has a sign-in log in which the seeded
     /// policies show.
     pub security_defaults: bool,
+    /// Serve the instance metadata path as Azure Arc's hybrid metadata service does, writing its
+    /// challenge keys in this directory (`--azure-arc DIR`).
+    pub azure_arc: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -103,6 +106,7 @@ impl Default for SimConfig {
             smtp_blockers: 0.0,
             basic_smtp_off: false,
             security_defaults: true,
+            azure_arc: None,
         }
     }
 }

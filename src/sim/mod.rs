@@ -71,6 +71,8 @@ pub struct Service {
     arrivals: tokio::sync::watch::Sender<u64>,
     /// Writes whose connection dropped and which have yet to land (see `Fault::LandsLate`).
     landing_late: tokio::sync::watch::Sender<u64>,
+    /// Azure Arc's challenges, when the metadata path is Arc's (`--azure-arc`).
+    arc: Option<tokens::arc::ArcChallenges>,
     /// Exchange requests refused for concurrency so far (the two forms of refusal take turns).
     concurrency_refusals: std::sync::atomic::AtomicU64,
 }
@@ -102,6 +104,7 @@ impl Service {
             writes: tokio::sync::watch::Sender::new(0),
             arrivals: tokio::sync::watch::Sender::new(0),
             landing_late: tokio::sync::watch::Sender::new(0),
+            arc: config.azure_arc.clone().map(tokens::arc::ArcChallenges::new),
             concurrency_refusals: Default::default(),
             base_url,
             config,

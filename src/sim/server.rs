@@ -169,6 +169,11 @@ async fn managed_identity(State(tenants): Shared, uri: Uri, headers: HeaderMap) 
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let proof = if uri.path() == "/msi/token" {
         IdentityProof::AppServiceHeader(header("x-identity-header"))
+    } else if let Some(arc) = &service.arc {
+        if !arc.proven(header("authorization")) {
+            return respond(&service, Api::Token, arc.challenge(), &RequestIds::new(client_request_id(&headers)));
+        }
+        IdentityProof::ArcKey(header("metadata"))
     } else {
         IdentityProof::MetadataHeader(header("metadata"))
     };

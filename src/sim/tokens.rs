@@ -36,6 +36,7 @@ const EXCHANGE_RESOURCES: [&str; 4] = [
     "https://outlook.office365.cn",
 ];
 
+pub mod arc;
 mod managed;
 
 pub use managed::IdentityProof;

@@ -227,6 +227,18 @@ async fn a_managed_identity_signs_in_through_app_service_or_the_metadata_service
     let (code, stderr) = plan_signed_in_by(&sim, dir.path(), stranger, &[]).await;
     assert_eq!(code, 2, "a refused identity changes nothing: {stderr}");
     assert!(stderr.contains("managed identity endpoint"), "{stderr}");
+
+    // Service Fabric sets App Service's pair and a certificate thumbprint: never taken for App
+    // Service, whose header would then go to an endpoint whose certificate nobody checked.
+    let fabric = vec![
+        ("IDENTITY_ENDPOINT".to_string(), format!("{}/msi/token", sim.url())),
+        ("IDENTITY_HEADER".to_string(), header.clone()),
+        ("IDENTITY_SERVER_THUMBPRINT".to_string(), "0123456789abcdef".to_string()),
+    ];
+    let dir = scratch();
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), fabric, &[]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("Service Fabric"), "said by name: {stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,25 @@
-//! Tokens without an app credential of our own: a managed identity (App Service and Functions
-//! through `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`, virtual machines through the instance
-//! metadata service). It answers with a token for a resource (the scope without `/.default`).
+//! Tokens without an app credential of our own: a managed identity, found the way azure-identity's
+//! `ManagedIdentityCredential` finds it (its `_managed_identity_client` order): App Service and
+//! Functions (`IDENTITY_ENDPOINT` and `IDENTITY_HEADER`), Azure Arc (`IDENTITY_ENDPOINT` and
+//! `IMDS_ENDPOINT`: a challenge that names a key file, see [`arc`]), Azure Machine Learning
+//! (`MSI_ENDPOINT` and `MSI_SECRET`), Cloud Shell (`MSI_ENDPOINT` alone), else a virtual machine's
+//! instance metadata service. It answers with a token for a resource (the scope without
+//! `/.default`). Service Fabric (`IDENTITY_SERVER_THUMBPRINT` beside App Service's pair) pins its
+//! endpoint's certificate by thumbprint, which this client does not do: it is refused by name
+//! rather than taken for App Service.
 //!
 //! An endpoint is held to the rule every endpoint is (HTTPS, or plain HTTP on this machine), with
 //! one more place plain HTTP may go: the link-local network 169.254.0.0/16, never routed off the
 //! host's link, where Azure serves these endpoints: the instance metadata service at
 //! 169.254.169.254, and App Service on Linux at addresses such as 169.254.129.2:8081 (App Service
-//! on Windows uses 127.0.0.1:41564, Azure Arc localhost:40342, as MSAL's and azure-identity's
-//! tests and Microsoft's Arc documentation show). The identity header, a secret, goes with the
-//! request to that endpoint only: no redirect is followed.
+//! on Windows uses 127.0.0.1:41564, Azure Arc localhost:40342, Cloud Shell localhost:50342, as
+//! MSAL's and azure-identity's tests and Microsoft's Arc documentation show). The identity
+//! header, a secret, goes with the request to that endpoint only: no redirect is followed.
+//!
+//! A request that meets a 404, 410, 429 or 5xx answer, or no answer, is tried again with
+//! exponential backoff, as Microsoft's guidance for the instance metadata service ("Error
+//! handling" in "How to use managed identities for Azure resources on an Azure VM to acquire an
+//! access token") and azure-identity's retry policy for every managed identity source do.
 
 use std::time::Duration;
 
@@ -16,6 +27,8 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::secret::SecretString;
+
+pub mod arc;
 
 /// Where a managed identity's tokens come from.
 pub enum ManagedSource {
@@ -28,6 +41,18 @@ pub enum ManagedSource {
     /// managed-identities-azure-resources/how-to-use-vm-token). The host is 169.254.169.254 unless
     /// `AZURE_POD_IDENTITY_AUTHORITY_HOST` names another, as azure-identity reads it.
     Imds { host: String },
+    /// Azure Arc's hybrid metadata service: `GET {IDENTITY_ENDPOINT}?api-version=2020-06-01&
+    /// resource=…` with `Metadata: true`, answered 401 with a challenge naming a key file under
+    /// `tokens` that the caller reads and sends back ("Authenticate against Azure resources with
+    /// Azure Arc-enabled servers", learn.microsoft.com/azure/azure-arc/servers/managed-identity-
+    /// authentication). Only the system-assigned identity exists there.
+    Arc { endpoint: String, tokens: std::path::PathBuf },
+    /// Azure Machine Learning: `GET {MSI_ENDPOINT}?api-version=2017-09-01&resource=…&clientid=…`
+    /// with the `secret` header (azure-identity's `azure_ml.py`).
+    MachineLearning { endpoint: String, secret: SecretString },
+    /// Cloud Shell: `POST {MSI_ENDPOINT}` with the form `resource=…` and `Metadata: true`
+    /// (azure-identity's `cloud_shell.py`); only the signed-in user's identity exists there.
+    CloudShell { endpoint: String },
 }
 
 impl ManagedSource {
@@ -41,6 +66,55 @@ impl ManagedSource {
     pub fn imds(host: String, setting: &str) -> Result<ManagedSource, Error> {
         check_endpoint(setting, &host)?;
         Ok(ManagedSource::Imds { host })
+    }
+
+    /// Azure Arc's endpoint, whose challenges must name a key file in Arc's own directory.
+    pub fn arc(endpoint: String) -> Result<ManagedSource, Error> {
+        check_endpoint("IDENTITY_ENDPOINT", &endpoint)?;
+        Ok(ManagedSource::Arc { endpoint, tokens: arc::tokens_directory() })
+    }
+
+    /// Azure Machine Learning's endpoint and secret.
+    pub fn machine_learning(endpoint: String, secret: SecretString) -> Result<ManagedSource, Error> {
+        check_endpoint("MSI_ENDPOINT", &endpoint)?;
+        Ok(ManagedSource::MachineLearning { endpoint, secret })
+    }
+
+    /// Cloud Shell's endpoint.
+    pub fn cloud_shell(endpoint: String) -> Result<ManagedSource, Error> {
+        check_endpoint("MSI_ENDPOINT", &endpoint)?;
+        Ok(ManagedSource::CloudShell { endpoint })
+    }
+
+    /// What the log calls it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ManagedSource::AppService { .. } => "a managed identity (App Service endpoint)",
+            ManagedSource::Imds { .. } => "a managed identity (instance metadata service)",
+            ManagedSource::Arc { .. } => "a managed identity (Azure Arc)",
+            ManagedSource::MachineLearning { .. } => "a managed identity (Azure Machine Learning)",
+            ManagedSource::CloudShell { .. } => "a managed identity (Cloud Shell)",
+        }
+    }
+
+    /// The endpoint requests go to, for messages.
+    fn endpoint(&self) -> String {
+        match self {
+            ManagedSource::AppService { endpoint, .. }
+            | ManagedSource::Arc { endpoint, .. }
+            | ManagedSource::MachineLearning { endpoint, .. }
+            | ManagedSource::CloudShell { endpoint } => endpoint.clone(),
+            ManagedSource::Imds { host } => format!("{}/metadata/identity/oauth2/token", host.trim_end_matches('/')),
+        }
+    }
+
+    /// The setting the endpoint came from, for messages.
+    fn setting(&self) -> &'static str {
+        match self {
+            ManagedSource::AppService { .. } | ManagedSource::Arc { .. } => "IDENTITY_ENDPOINT",
+            ManagedSource::MachineLearning { .. } | ManagedSource::CloudShell { .. } => "MSI_ENDPOINT",
+            ManagedSource::Imds { .. } => "the instance metadata service",
+        }
     }
 }
 
@@ -78,35 +152,28 @@ pub async fn managed_identity(
     scope: &str,
     timeout: Duration,
 ) -> Result<(SecretString, Duration), Error> {
+    // Checked when the source was made; again here, for what goes with the request is a secret.
+    let endpoint = source.endpoint();
+    check_endpoint(source.setting(), &endpoint).map_err(|e| Error::Auth(e.to_string()))?;
+    if let (Some(_), ManagedSource::Arc { .. } | ManagedSource::CloudShell { .. }) = (client_id, source) {
+        return Err(Error::Auth(format!(
+            "{} has only its system-assigned identity: unset AZURE_CLIENT_ID (or --client-id) to use it",
+            source.name()
+        )));
+    }
     // Never through a proxy: the endpoint is local to the host.
     let http = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::Auth(format!("cannot build an HTTP client for the managed identity: {e}")))?;
-    let mut query = vec![("resource", resource(scope))];
-    if let Some(id) = client_id {
-        query.push(("client_id", id));
+    let request =
+        |proof: Option<&str>| build(&http, source, client_id, resource(scope), proof).map(|r| r.timeout(timeout));
+    let mut answer = send_with_retries(&request, None, &endpoint).await?;
+    if let (401, ManagedSource::Arc { tokens, .. }) = (answer.status, source) {
+        let key = arc::answer_challenge(&answer.headers, tokens)?;
+        answer = send_with_retries(&request, Some(key.expose()), &endpoint).await?;
     }
-    let (endpoint, header) = match source {
-        ManagedSource::AppService { endpoint, header } => {
-            // Checked when the source was made; again here, for the header is a secret.
-            check_endpoint("IDENTITY_ENDPOINT", endpoint).map_err(|e| Error::Auth(e.to_string()))?;
-            query.push(("api-version", "2019-08-01"));
-            (endpoint.clone(), ("X-IDENTITY-HEADER", header.expose()))
-        }
-        ManagedSource::Imds { host } => {
-            check_endpoint("the instance metadata service", host).map_err(|e| Error::Auth(e.to_string()))?;
-            query.push(("api-version", "2018-02-01"));
-            (format!("{}/metadata/identity/oauth2/token", host.trim_end_matches('/')), ("Metadata", "true"))
-        }
-    };
-    let url = url::Url::parse_with_params(&endpoint, &query)
-        .map_err(|e| Error::Auth(format!("the managed identity endpoint {endpoint} is not a URL: {e}")))?;
-    let request = http.get(url).header(header.0, header.1).timeout(timeout);
-    let answer = crate::cloud::receive_at_most(request, ANSWER_CAP).await.map_err(|failure| {
-        Error::Auth(format!("cannot reach the managed identity endpoint {endpoint}: {}", failure.message))
-    })?;
     if !(200..300).contains(&answer.status) {
         let message = crate::cloud::service_error::parse(&answer.body);
         return Err(Error::Auth(format!(
@@ -115,6 +182,92 @@ pub async fn managed_identity(
         )));
     }
     token_of(&answer.body, "access_token", "the managed identity endpoint")
+}
+
+/// The request each source documents; `proof` is Arc's key, once its challenge is answered.
+fn build(
+    http: &reqwest::Client,
+    source: &ManagedSource,
+    client_id: Option<&str>,
+    resource: &str,
+    proof: Option<&str>,
+) -> Result<reqwest::RequestBuilder, Error> {
+    let url = |endpoint: &str, query: &[(&str, &str)]| {
+        url::Url::parse_with_params(endpoint, query)
+            .map_err(|e| Error::Auth(format!("the managed identity endpoint {endpoint} is not a URL: {e}")))
+    };
+    let mut query = vec![("resource", resource)];
+    let request = match source {
+        ManagedSource::AppService { endpoint, header } => {
+            query.extend([("api-version", "2019-08-01")].into_iter().chain(client_id.map(|id| ("client_id", id))));
+            http.get(url(endpoint, &query)?).header("X-IDENTITY-HEADER", header.expose())
+        }
+        ManagedSource::Imds { .. } => {
+            query.extend([("api-version", "2018-02-01")].into_iter().chain(client_id.map(|id| ("client_id", id))));
+            http.get(url(&source.endpoint(), &query)?).header("Metadata", "true")
+        }
+        ManagedSource::Arc { endpoint, .. } => {
+            query.push(("api-version", "2020-06-01"));
+            let request = http.get(url(endpoint, &query)?).header("Metadata", "true");
+            match proof {
+                Some(key) => request.header("Authorization", format!("Basic {key}")),
+                None => request,
+            }
+        }
+        ManagedSource::MachineLearning { endpoint, secret } => {
+            query.extend([("api-version", "2017-09-01")].into_iter().chain(client_id.map(|id| ("clientid", id))));
+            http.get(url(endpoint, &query)?).header("secret", secret.expose())
+        }
+        ManagedSource::CloudShell { endpoint } => {
+            let form: String =
+                url::form_urlencoded::Serializer::new(String::new()).append_pair("resource", resource).finish();
+            http.post(endpoint.as_str())
+                .header("Metadata", "true")
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form)
+        }
+    };
+    Ok(request)
+}
+
+/// Waits before each further try: 1, 2, 4 and 8 seconds.
+const BACKOFF: [Duration; 4] =
+    [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4), Duration::from_secs(8)];
+
+/// Whether an answer with this status is worth another try: the ones Microsoft's IMDS guidance
+/// and azure-identity retry (404 while the identity is being set up, 410 during an update, 429,
+/// and the service's own failures).
+fn worth_retrying(status: u16) -> bool {
+    matches!(status, 404 | 410 | 429) || status >= 500
+}
+
+async fn send_with_retries(
+    request: &(dyn Fn(Option<&str>) -> Result<reqwest::RequestBuilder, Error> + Sync),
+    proof: Option<&str>,
+    endpoint: &str,
+) -> Result<crate::cloud::RawAnswer, Error> {
+    let mut waits = BACKOFF.iter();
+    loop {
+        let outcome = crate::cloud::receive_at_most(request(proof)?, ANSWER_CAP).await;
+        let wait = waits.next();
+        match (outcome, wait) {
+            (Ok(answer), Some(wait)) if worth_retrying(answer.status) => {
+                tracing::debug!(status = answer.status, ?wait, "the managed identity endpoint asks for another try");
+                tokio::time::sleep(*wait).await;
+            }
+            (Ok(answer), _) => return Ok(answer),
+            (Err(failure), Some(wait)) => {
+                tracing::debug!(problem = %failure.message, ?wait, "the managed identity endpoint did not answer");
+                tokio::time::sleep(*wait).await;
+            }
+            (Err(failure), None) => {
+                return Err(Error::Auth(format!(
+                    "cannot reach the managed identity endpoint {endpoint}: {}",
+                    failure.message
+                )));
+            }
+        }
+    }
 }
 
 /// The token named `field` and its lifetime: `expires_in` (seconds) or `expires_on` (a Unix time),
@@ -191,5 +344,39 @@ mod tests {
             .await
             .expect_err("refused before any request");
         assert!(refused.to_string().contains("IDENTITY_ENDPOINT http://0.0.0.0:9/msi/token"), "{refused}");
+    }
+
+    #[test]
+    fn the_answers_worth_another_try_are_the_documented_ones() {
+        for status in [404, 410, 429, 500, 503, 504] {
+            assert!(worth_retrying(status), "{status}");
+        }
+        for status in [200, 400, 401, 403] {
+            assert!(!worth_retrying(status), "{status}");
+        }
+    }
+
+    /// The whole of Arc's exchange against the simulator's hybrid metadata service: the
+    /// challenge, the key file, the token; and a key named outside the directory the client
+    /// trusts is never read.
+    #[cfg(feature = "simulator")]
+    #[tokio::test]
+    async fn azure_arc_answers_its_challenge_with_the_key_it_names() {
+        let tokens = tempfile::tempdir().unwrap();
+        let config = crate::sim::SimConfig { azure_arc: Some(tokens.path().to_path_buf()), ..Default::default() };
+        let sim = crate::sim::Simulator::start(config).await.unwrap();
+        let endpoint = format!("{}/metadata/identity/oauth2/token", sim.url());
+        let scope = "https://graph.microsoft.com/.default";
+        let wait = Duration::from_secs(5);
+        let arc = |tokens: &std::path::Path| ManagedSource::Arc { endpoint: endpoint.clone(), tokens: tokens.into() };
+        let (token, _) = managed_identity(&arc(tokens.path()), None, scope, wait).await.unwrap();
+        assert!(!token.expose().is_empty());
+
+        let elsewhere = tempfile::tempdir().unwrap();
+        let refused =
+            managed_identity(&arc(elsewhere.path()), None, scope, wait).await.expect_err("not Arc's directory");
+        assert!(refused.to_string().contains("is not a .key file in"), "{refused}");
+        let refused = managed_identity(&arc(tokens.path()), Some("a-user-assigned-id"), scope, wait).await;
+        assert!(refused.is_err_and(|e| e.to_string().contains("only its system-assigned identity")));
     }
 }

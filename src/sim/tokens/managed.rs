@@ -16,6 +16,8 @@ pub enum IdentityProof<'a> {
     AppServiceHeader(Option<&'a str>),
     /// A VM's instance metadata service: the `Metadata` header it sent.
     MetadataHeader(Option<&'a str>),
+    /// Azure Arc: the `Metadata` header it sent, its challenge key already checked.
+    ArcKey(Option<&'a str>),
 }
 
 impl TokenIssuer {
@@ -35,6 +37,7 @@ impl TokenIssuer {
                 (header == Some(self.app.identity_header.as_str()), "2019-08-01")
             }
             IdentityProof::MetadataHeader(metadata) => (metadata == Some("true"), "2018-02-01"),
+            IdentityProof::ArcKey(metadata) => (metadata == Some("true"), "2020-06-01"),
         };
         if !proven {
             return error(
@@ -64,7 +67,7 @@ impl TokenIssuer {
         let seconds = self.lifetime.as_secs();
         let expires_on = (time::OffsetDateTime::now_utc().unix_timestamp() + seconds as i64).to_string();
         let mut body = json!({"access_token": token, "expires_on": expires_on, "resource": field("resource"), "token_type": "Bearer", "client_id": self.app.client_id});
-        if matches!(proof, IdentityProof::MetadataHeader(_)) {
+        if matches!(proof, IdentityProof::MetadataHeader(_) | IdentityProof::ArcKey(_)) {
             body["expires_in"] = seconds.to_string().into();
         }
         Reply::json(StatusCode::OK, body)
