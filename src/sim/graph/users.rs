@@ -58,33 +58,17 @@ pub(super) enum Filter {
     Members,
 }
 
-/// Lists member users a page at a time (`$top`, at most 999; `@odata.nextLink` carries a
-/// `$skiptoken`), as Graph pages a users listing ("Paging Microsoft Graph data in your app").
-fn list_members(tenant: &Tenant, call: &GraphCall, context: String, base: &str) -> Reply {
-    let page = call.top.unwrap_or(100);
-    let members: Vec<&crate::sim::tenant::User> = tenant.users.iter().filter(|u| !u.guest).collect();
-    let users: Vec<Value> =
-        members.iter().skip(call.skip).take(page).map(|u| select(u.graph_json(), call.select.as_deref())).collect();
-    let mut body = json!({"@odata.context": context, "value": users});
-    if call.skip + page < members.len() {
-        let version = if call.beta { "beta" } else { "v1.0" };
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("$filter", "userType eq 'Member'");
-        if let Some(fields) = &call.select {
-            query.append_pair("$select", &fields.join(","));
-        }
-        query.append_pair("$top", &page.to_string());
-        query.append_pair("$skiptoken", &(call.skip + page).to_string());
-        body["@odata.nextLink"] = format!("{base}/{version}/users?{}", query.finish()).into();
-    }
-    Reply::json(StatusCode::OK, body)
+/// Lists users a page at a time (100 unless `$top` says, at most 999; `@odata.nextLink` carries
+/// the same query and a `$skiptoken`), as Graph pages a users listing ("List users": "$top ...
+/// 1 and 999"; "Paging Microsoft Graph data in your app"): every user, or the members only.
+fn list_paged(users: &[&crate::sim::tenant::User], call: &GraphCall, context: String, base: &str) -> Reply {
+    let listing = super::paging::Listing { call, base, path: "users".into(), context, default_page: 100 };
+    listing.reply(users, |u| select(u.graph_json(), call.select.as_deref()))
 }
 
 pub(super) fn list_users(tenant: &Tenant, call: &GraphCall, ids: &RequestIds, context: String, base: &str) -> Reply {
     let Some(filter_text) = &call.filter else {
-        let users: Vec<Value> =
-            tenant.users.iter().take(100).map(|u| select(u.graph_json(), call.select.as_deref())).collect();
-        return Reply::json(StatusCode::OK, json!({"@odata.context": context, "value": users}));
+        return list_paged(&tenant.users.iter().collect::<Vec<_>>(), call, context, base);
     };
     let invalid = || {
         Reply::graph_error(
@@ -98,7 +82,10 @@ pub(super) fn list_users(tenant: &Tenant, call: &GraphCall, ids: &RequestIds, co
         return invalid();
     };
     let found = match &filter {
-        Filter::Members => return list_members(tenant, call, context, base),
+        Filter::Members => {
+            let members: Vec<&crate::sim::tenant::User> = tenant.users.iter().filter(|u| !u.guest).collect();
+            return list_paged(&members, call, context, base);
+        }
         Filter::Mail(mail) => tenant.find_by_mail(mail),
         Filter::Upn(upn) => tenant.find_user(upn).filter(|_| uuid::Uuid::parse_str(upn).is_err()),
         // A default filter: no `ConsistencyLevel` or `$count` needed (the user resource's
