@@ -1,6 +1,6 @@
 //! Who signs in with SMTP AUTH: the Entra sign-in log's entries for SMTP client submission over a
-//! window, read once for the whole tenant (never once per mailbox) and folded into one record per
-//! user as the pages arrive.
+//! window, read for the whole tenant (never once per mailbox; a large log a day at a time, see
+//! [`slices`]) and folded into one record per user as the pages arrive.
 //!
 //! Graph `GET /v1.0/auditLogs/signIns` with `$filter=clientAppUsed eq 'Authenticated SMTP' and
 //! createdDateTime ge …`, paged with `@odata.nextLink` ("List signIns",
@@ -17,6 +17,10 @@ use serde_json::Value;
 
 use crate::cloud::paths::query_pair;
 use crate::cloud::{CallError, CloudClient, graph};
+
+mod slices;
+
+use slices::{Slice, SlicesFailed};
 
 /// The `clientAppUsed` of an SMTP AUTH sign-in.
 pub const SMTP_CLIENT_APP: &str = "Authenticated SMTP";
@@ -69,6 +73,41 @@ const ADDRESSES_KEPT: usize = 5;
 pub struct SignInLogError(pub String);
 
 impl Usage {
+    fn add_page(&mut self, body: &Value) {
+        for entry in body["value"].as_array().into_iter().flatten() {
+            self.add(entry);
+        }
+    }
+
+    /// Adds what another slice of the log read: slices never overlap, so counts add up.
+    fn merge(&mut self, part: Usage) {
+        self.entries += part.entries;
+        self.requests += part.requests;
+        for (day, (successes, failures)) in part.per_day {
+            let counts = self.per_day.entry(day).or_default();
+            counts.0 += successes;
+            counts.1 += failures;
+        }
+        for (id, other) in part.users {
+            let user = self.users.entry(id).or_default();
+            user.user_id.clone_from(&other.user_id);
+            user.sign_ins += other.sign_ins;
+            user.failures += other.failures;
+            if other.last_seen > user.last_seen {
+                user.last_seen = other.last_seen;
+                user.last_error_code = other.last_error_code;
+                user.last_result = other.last_result;
+                user.upn = other.upn;
+                user.last_policies = other.last_policies;
+            }
+            if other.last_success > user.last_success {
+                user.last_success = other.last_success;
+            }
+            let room = ADDRESSES_KEPT.saturating_sub(user.addresses.len());
+            user.addresses.extend(other.addresses.into_iter().take(room));
+        }
+    }
+
     fn add(&mut self, entry: &Value) {
         let (Some(user_id), Some(at)) = (entry["userId"].as_str(), entry["createdDateTime"].as_str()) else {
             return;
@@ -130,25 +169,95 @@ fn applied_policies(entry: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Reads the SMTP AUTH sign-ins of the last `window` (whole days, rounded up).
+/// Reads the SMTP AUTH sign-ins of the last `window` (whole days, rounded up): as one query when
+/// the log fits one page, else a day at a time (see [`slices`]).
 pub async fn read(client: &CloudClient, window: Duration) -> Result<Usage, SignInLogError> {
     let days = window.as_secs().div_ceil(86_400).max(1);
-    let since = time::OffsetDateTime::now_utc() - window;
-    let since = crate::timestamp::rfc3339(since.replace_nanosecond(0).unwrap_or(since));
-    let filter = format!("clientAppUsed eq '{SMTP_CLIENT_APP}' and createdDateTime ge {since}");
-    let mut call = graph::get(format!("v1.0/auditLogs/signIns?{}", query_pair("$filter", &filter)));
-    call.reports = true;
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let whole = Slice::new(now - window, now);
+    let since = crate::timestamp::rfc3339(whole.start);
     let mut usage = Usage { since, days, ..Usage::default() };
-    let pages = client
-        .pages(call, |answer| {
-            for entry in answer.body["value"].as_array().into_iter().flatten() {
-                usage.add(entry);
+    // The whole window once, given about one request timeout: a slow first page is not waited
+    // out or asked again, for the days will be read instead.
+    let patience = client.request_timeout() * 2;
+    match tokio::time::timeout(patience, read_slice(client, whole, Pages::One)).await {
+        Ok(Ok(Some(part))) => {
+            usage.merge(part);
+            return Ok(usage);
+        }
+        Ok(Ok(None)) => {
+            usage.requests += 1;
+            tracing::info!("sign-in log: more than a page in {days} days; reading it a day at a time");
+        }
+        Ok(Err(error)) if slices::lasting(&error) => return Err(explain(error)),
+        Ok(Err(error)) => tracing::info!(%error, "sign-in log: the whole window failed; reading it a day at a time"),
+        Err(_) => tracing::info!(
+            "sign-in log: no answer for the whole window within {patience:?}; reading it a day at a time"
+        ),
+    }
+    let slices = whole.days();
+    let (total, mut read_days, mut last_said) = (slices.len(), 0usize, tokio::time::Instant::now());
+    let outcome = slices::read_all(
+        slices,
+        |slice| async move { read_slice(client, slice, Pages::All).await.map(Option::unwrap_or_default) },
+        |slice, part| {
+            usage.merge(part);
+            // A split day counts when its last part is in; a progress line every few seconds.
+            if slice.end.time() == whole.start.time() || slice.end == whole.end {
+                read_days += 1;
             }
-        })
-        .await
-        .map_err(explain)?;
-    usage.requests = pages;
-    Ok(usage)
+            if last_said.elapsed() >= Duration::from_secs(5) || read_days == total {
+                last_said = tokio::time::Instant::now();
+                tracing::info!("sign-in log: {read_days} of {total} days read, {} sign-ins so far", usage.entries);
+            }
+        },
+    )
+    .await;
+    match outcome {
+        Ok(()) => Ok(usage),
+        Err(SlicesFailed::Refused(error)) => Err(explain(error)),
+        Err(SlicesFailed::Days(failed)) => {
+            let days: std::collections::BTreeSet<String> = failed.iter().map(|(slice, _)| slice.day()).collect();
+            let last = failed.last().map(|(_, error)| error.to_string()).unwrap_or_default();
+            Err(SignInLogError(format!(
+                "the days {} could not be read after every try ({last}). The rest was read, but a partial log is never taken for the whole: run again later, or give a shorter window (--days)",
+                days.into_iter().collect::<Vec<_>>().join(", ")
+            )))
+        }
+    }
+}
+
+/// How much of a slice to read.
+#[derive(Clone, Copy, PartialEq)]
+enum Pages {
+    /// The first page only, with the ordinary timeout: `None` when there is more.
+    One,
+    /// Every page, each given [`slices::PAGE_TIMEOUT`].
+    All,
+}
+
+/// The sign-ins of one slice, at the documented largest page ("The maximum and default page size
+/// is 1,000 objects", List signIns).
+async fn read_slice(client: &CloudClient, slice: Slice, pages: Pages) -> Result<Option<Usage>, CallError> {
+    let filter = slice.filter(SMTP_CLIENT_APP);
+    let mut call =
+        graph::get(format!("v1.0/auditLogs/signIns?{}&{}", query_pair("$filter", &filter), query_pair("$top", "1000")));
+    call.reports = true;
+    let mut part = Usage::default();
+    if pages == Pages::One {
+        call.page = true;
+        let answer = client.send(&call).await?;
+        part.requests = 1;
+        if answer.body.get("@odata.nextLink").is_some_and(|link| !link.is_null()) {
+            return Ok(None);
+        }
+        part.add_page(&answer.body);
+        return Ok(Some(part));
+    }
+    call.timeout = Some(slices::PAGE_TIMEOUT);
+    part.requests = client.pages(call, |answer| part.add_page(&answer.body)).await?;
+    Ok(Some(part))
 }
 
 /// The refusals an administrator can act on, said with the action.
@@ -196,5 +305,27 @@ mod tests {
         assert_eq!(usage.failing(), 2, "b and c only ever failed");
         assert_eq!(usage.per_day["2026-11-21"], (0, 1));
         assert_eq!(usage.entries, 4);
+    }
+
+    /// Slices read apart and merged say what one read of the whole says.
+    #[test]
+    fn slices_merged_equal_the_whole_read_at_once() {
+        let entries = [
+            entry("a", "2026-11-20T10:00:00Z", 0, "203.0.113.1"),
+            entry("a", "2026-11-21T10:00:00Z", 50126, "203.0.113.2"),
+            entry("b", "2026-11-21T11:00:00Z", 0, "203.0.113.3"),
+            entry("a", "2026-11-22T09:00:00Z", 0, "203.0.113.4"),
+        ];
+        let mut whole = Usage::default();
+        entries.iter().for_each(|e| whole.add(e));
+        let (mut first, mut second) = (Usage::default(), Usage::default());
+        entries[..2].iter().for_each(|e| first.add(e));
+        entries[2..].iter().for_each(|e| second.add(e));
+        let mut merged = Usage::default();
+        merged.merge(second);
+        merged.merge(first);
+        assert_eq!(merged.users, whole.users);
+        assert_eq!(merged.per_day, whole.per_day);
+        assert_eq!(merged.entries, whole.entries);
     }
 }

@@ -300,7 +300,8 @@ impl CloudClient {
             Api::Exchange => &self.latencies.exchange,
         };
         let quick = !call.write && !call.page;
-        let mut request = request.timeout(self.policy.timeout);
+        let timeout = call.timeout.map_or(self.policy.timeout, |longer| longer.max(self.policy.timeout));
+        let mut request = request.timeout(timeout);
         for (name, value) in &call.headers {
             request = request.header(*name, value);
         }

@@ -29,6 +29,7 @@ pub fn invoke(tenant_id: &str, cmdlet: &str, parameters: Map<String, Value>, anc
         write: cmdlet.starts_with("Set-"),
         page: false,
         reports: false,
+        timeout: None,
         sent: None,
         gate: None,
     }

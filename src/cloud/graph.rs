@@ -39,6 +39,7 @@ pub fn request(method: Method, path: String, body: Option<Value>) -> Call {
         body,
         page: false,
         reports: false,
+        timeout: None,
         sent: None,
         gate: None,
     }

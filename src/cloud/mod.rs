@@ -134,6 +134,9 @@ pub struct Call {
     /// apart from the directory's so its 429s never slow the run's other reads, and sent on its
     /// own rather than in a `$batch`.
     pub reports: bool,
+    /// How long one attempt may take when that must be longer than `--request-timeout`: a page
+    /// of a large tenant's sign-in log takes minutes.
+    pub timeout: Option<std::time::Duration>,
     /// Told each attempt's `client-request-id` as it goes out, past the pacer's line: whoever
     /// watches how long the answer takes counts from there, not from the wait for its turn, and
     /// knows which request to name.

@@ -74,6 +74,9 @@ pub struct SimConfig {
     /// Serve the instance metadata path as Azure Arc's hybrid metadata service does, writing its
     /// challenge keys in this directory (`--azure-arc DIR`).
     pub azure_arc: Option<std::path::PathBuf>,
+    /// How long each page of the sign-in log takes beyond `latency` (`--sign-in-latency`): on a
+    /// large tenant's log, filtered pages take minutes.
+    pub sign_in_latency: Duration,
 }
 
 impl Default for SimConfig {
@@ -107,6 +110,7 @@ impl Default for SimConfig {
             basic_smtp_off: false,
             security_defaults: true,
             azure_arc: None,
+            sign_in_latency: Duration::ZERO,
         }
     }
 }

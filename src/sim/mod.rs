@@ -142,6 +142,11 @@ impl Service {
         self.writes.subscribe()
     }
 
+    /// How many SMTP AUTH sign-ins the seeded log holds from `since` on.
+    pub fn sign_ins_since(&self, since: time::OffsetDateTime) -> u64 {
+        self.sign_ins.count_since(since)
+    }
+
     /// Waits until every write that lost its connection to land late has landed: a test's
     /// event, so that what it checks next already includes them.
     pub async fn late_writes_landed(&self) {

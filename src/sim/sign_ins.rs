@@ -186,6 +186,11 @@ impl SignInLog {
         seen.into_iter().map(|(user, (count, failures, last))| (user, count, failures, last)).collect()
     }
 
+    /// How many sign-ins the log holds from `since` on, for tests that check a reading of it.
+    pub fn count_since(&self, since: OffsetDateTime) -> u64 {
+        self.entries.iter().filter(|entry| entry.at >= since.unix_timestamp()).count() as u64
+    }
+
     /// One page of the entries `filter` keeps, from `skip`, and the skip of the next page.
     pub fn page(
         &self,

@@ -31,14 +31,21 @@ pub(super) fn list_sign_ins(
             );
         }
     };
-    let (page, next) = service.sign_ins.page(&filter, call.skip, call.top, tenant);
+    // "The maximum and default page size is 1,000 objects" (List signIns), one more than the
+    // directory's 999, which the common parser holds `$top` to.
+    let top = call.top.or_else(|| call.bad_top.as_deref().filter(|t| *t == "1000").map(|_| 1000));
+    if top.is_none() && call.bad_top.is_some() {
+        let text = "Invalid page size specified. Must be between 1 and 1000 inclusive.";
+        return Reply::graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", text, ids);
+    }
+    let (page, next) = service.sign_ins.page(&filter, call.skip, top, tenant);
     let mut body = json!({"@odata.context": context, "value": page});
     if let Some(next) = next {
         let mut query = form_urlencoded::Serializer::new(String::new());
         if let Some(filter) = &call.filter {
             query.append_pair("$filter", filter);
         }
-        if let Some(top) = call.top {
+        if let Some(top) = top {
             query.append_pair("$top", &top.to_string());
         }
         query.append_pair("$skiptoken", &next.to_string());
