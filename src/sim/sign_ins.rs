@@ -247,7 +247,9 @@ impl SignInLog {
             "clientAppUsed": SMTP_CLIENT_APP,
             "correlationId": uuid::Uuid::from_u128(id.as_u128().rotate_left(17)).to_string(),
             "conditionalAccessStatus": status,
-            "isInteractive": false,
+            // v1.0 lists "sign-ins that are interactive in nature (where a username/password is
+            // passed as part of auth token)" (List signIns): a Basic SMTP AUTH client's are.
+            "isInteractive": true,
             "resourceDisplayName": "Office 365 Exchange Online",
             "resourceId": EXCHANGE_APP_ID,
             "riskDetail": "none",

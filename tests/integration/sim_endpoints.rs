@@ -177,6 +177,35 @@ async fn denied_permissions_answer_403() {
     assert_eq!(status, 204, "Policy.ReadWrite.ConditionalAccess is enough");
 }
 
+/// A read is allowed by any permission its page lists, the higher ones too, not only the least
+/// one: an administrator's app that holds Directory.Read.All rehearses on the simulator as on
+/// the tenant.
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_are_allowed_by_every_permission_their_page_lists() {
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "/v1.0/users?$top=1",
+            &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+        ),
+        ("/v1.0/auditLogs/signIns?$top=1", &["AuditLog.Read.All", "Directory.Read.All"]),
+    ];
+    let http = reqwest::Client::new();
+    for (path, listed) in cases {
+        for held in listed {
+            let others = listed.iter().filter(|p| *p != held).map(|p| p.to_string()).collect();
+            let sim = start(SimConfig { deny_permissions: others, ..quiet_tenant(5) }).await;
+            let bearer = token(&sim, GRAPH).await;
+            let (status, _, _) = send(http.get(format!("{}{path}", sim.url())).bearer_auth(&bearer)).await;
+            assert_eq!(status, 200, "{path} with only {held}");
+        }
+        let none = listed.iter().map(|p| p.to_string()).collect();
+        let sim = start(SimConfig { deny_permissions: none, ..quiet_tenant(5) }).await;
+        let bearer = token(&sim, GRAPH).await;
+        let (status, _, body) = send(http.get(format!("{}{path}", sim.url())).bearer_auth(&bearer)).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("Authorization_RequestDenied")), "{path}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn graph_batch_answers_each_item_and_caps_at_twenty() {
     let sim = start(quiet_tenant(50)).await;

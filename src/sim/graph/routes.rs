@@ -127,8 +127,8 @@ pub fn permissions_for(call: &GraphCall) -> &'static [&'static [&'static str]] {
         }
         (Route::Requirements(_), true) => &[&["Policy.ReadWrite.AuthenticationMethod"]],
         (Route::SecurityDefaults | Route::Requirements(_), false) => &[&["Policy.Read.All"]],
-        // "List signIns": AuditLog.Read.All (the page also lists Directory.Read.All beside it).
-        (Route::SignIns, _) => &[&["AuditLog.Read.All"]],
+        // "List signIns": least privileged AuditLog.Read.All, higher Directory.Read.All.
+        (Route::SignIns, _) => &[&["AuditLog.Read.All"], &["Directory.Read.All"]],
         // "List policies": "Least privileged: Policy.Read.All … Higher: Not available".
         (Route::ConditionalAccessPolicies | Route::NamedLocations, _) => &[&["Policy.Read.All"]],
         (Route::Groups | Route::Group(_) | Route::GroupMembers { .. }, _) => GROUP_READ,
@@ -141,7 +141,9 @@ pub fn permissions_for(call: &GraphCall) -> &'static [&'static [&'static str]] {
         (Route::RoleAssignments, _) => {
             &[&["RoleManagement.Read.Directory"], &["RoleManagement.Read.All"], &["Directory.Read.All"]]
         }
-        _ => &[&["User.Read.All"]],
+        // "List users" and "Get user": least privileged User.Read.All, higher User.ReadWrite.All,
+        // Directory.Read.All, Directory.ReadWrite.All.
+        _ => &[&["User.Read.All"], &["User.ReadWrite.All"], &["Directory.Read.All"], &["Directory.ReadWrite.All"]],
     }
 }
 
