@@ -1,5 +1,5 @@
 //! Access tokens by the client-credentials flow: with a secret, a certificate (a signed JWT client
-//! assertion) or a workload identity token file; or from a managed identity or the Azure CLI
+//! assertion, [`certificate`] reads it) or a workload identity token file; or from a managed identity or the Azure CLI
 //! ([`managed`]). One token per resource (Graph, Exchange), renewed a little before it expires
 //! and once after a 401. Tokens live in memory only.
 //!
@@ -7,7 +7,7 @@
 //! authority host but not an arbitrary token URL with a path, and it pulls in a large dependency
 //! tree; the three flows are one form POST each.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -19,8 +19,10 @@ use crate::error::Error;
 use crate::secret::SecretString;
 
 pub mod azure_cli;
+mod certificate;
 pub mod managed;
 
+pub use certificate::{CertificateError, send_certificate_chain, sha256_thumbprint};
 pub use managed::ManagedSource;
 
 /// The credentials `--credential` names, in the order they are tried without it (as
@@ -44,10 +46,12 @@ pub enum CredentialKind {
 /// How the app proves who it is.
 pub enum Credential {
     Secret(SecretString),
-    /// An RSA key and the certificate's SHA-256 thumbprint (`x5t#S256`).
+    /// An RSA key, the certificate's SHA-256 thumbprint (`x5t#S256`) and, when
+    /// AZURE_CLIENT_SEND_CERTIFICATE_CHAIN asks for it, the chain for the `x5c` header.
     Certificate {
         key: jsonwebtoken::EncodingKey,
         thumbprint: String,
+        x5c: Option<Vec<String>>,
     },
     /// A file holding a federated token (Kubernetes workload identity), read at each request
     /// because the kubelet rotates it.
@@ -74,14 +78,6 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// A certificate credential that cannot be used, and why.
-#[derive(Debug, thiserror::Error)]
-#[error("AZURE_CLIENT_CERTIFICATE_PATH {}: {problem}", .path.display())]
-pub struct CertificateError {
-    pub path: std::path::PathBuf,
-    pub problem: String,
-}
-
 impl Credential {
     /// What the log calls it.
     pub fn name(&self) -> &'static str {
@@ -93,71 +89,6 @@ impl Credential {
             Credential::AzureCli => "the Azure CLI's account",
         }
     }
-
-    /// Reads the certificate and its private key: a PEM file holding both, or a PKCS#12 file
-    /// (`.pfx`/`.p12`, as Windows, Key Vault and the Entra portal's tooling export it) opened with
-    /// `password`, which azure-identity's EnvironmentCredential reads from
-    /// AZURE_CLIENT_CERTIFICATE_PASSWORD.
-    pub fn from_certificate_file(path: &Path, password: Option<&SecretString>) -> Result<Credential, CertificateError> {
-        let problem = |problem: String| CertificateError { path: path.to_path_buf(), problem };
-        let bytes = crate::files::read_capped(path, crate::files::cap::SMALL)
-            .map_err(|e| problem(format!("cannot read it: {e}")))?;
-        // A PEM file is text that holds "-----BEGIN"; PKCS#12 is DER, a SEQUENCE (0x30) first.
-        if !bytes.windows(10).any(|w| w == b"-----BEGIN") && bytes.first() == Some(&0x30) {
-            return Self::from_pkcs12(&bytes, password).map_err(problem);
-        }
-        Self::from_pem(&bytes).map_err(problem)
-    }
-
-    fn from_pem(text: &[u8]) -> Result<Credential, String> {
-        let blocks = pem::parse_many(text).map_err(|e| format!("not a PEM file: {e}"))?;
-        let certificate = blocks
-            .iter()
-            .find(|b| b.tag() == "CERTIFICATE")
-            .ok_or("no CERTIFICATE block; the file must hold the certificate and its private key (or be a .pfx)")?;
-        let key = blocks
-            .iter()
-            .find(|b| b.tag().ends_with("PRIVATE KEY"))
-            .ok_or("no PRIVATE KEY block; the file must hold the certificate and its private key (unencrypted)")?;
-        Self::certificate(key, certificate.contents())
-    }
-
-    /// The first private key of a PKCS#12 file and the certificate it belongs to.
-    fn from_pkcs12(der: &[u8], password: Option<&SecretString>) -> Result<Credential, String> {
-        // An export without a password is protected by the empty one.
-        let password = password.map_or("", SecretString::expose);
-        let store = p12_keystore::KeyStore::from_pkcs12(der, password, p12_keystore::Pkcs12ImportPolicy::Relaxed)
-            .map_err(|e| match password {
-                "" => format!(
-                    "cannot open this PKCS#12 file ({e}); if it has a password, set AZURE_CLIENT_CERTIFICATE_PASSWORD"
-                ),
-                _ => format!(
-                    "cannot open this PKCS#12 file with AZURE_CLIENT_CERTIFICATE_PASSWORD ({e}); check the password"
-                ),
-            })?;
-        let (_, chain) = store
-            .private_key_chain()
-            .ok_or("the PKCS#12 file holds no private key; export the certificate with its private key")?;
-        let certificate =
-            chain.certs().first().ok_or("the PKCS#12 file holds a private key but not its certificate")?;
-        let key = pem::Pem::new("PRIVATE KEY", chain.key().as_der().to_vec());
-        Self::certificate(&key, certificate.as_der())
-    }
-
-    fn certificate(key: &pem::Pem, certificate_der: &[u8]) -> Result<Credential, String> {
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(key).as_bytes())
-            .map_err(|e| format!("the private key is not a usable RSA key: {e}"))?;
-        Ok(Credential::Certificate { key, thumbprint: sha256_thumbprint(certificate_der) })
-    }
-}
-
-/// The certificate's `x5t#S256`: the SHA-256 of its DER encoding, base64url without padding
-/// (RFC 7515 section 4.1.8; "Microsoft identity platform application authentication certificate
-/// credentials" lists it for PS256 assertions).
-pub fn sha256_thumbprint(certificate_der: &[u8]) -> String {
-    use base64::Engine;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, certificate_der);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
 #[derive(Deserialize)]
@@ -247,9 +178,9 @@ impl TokenSource {
         ];
         match &self.credential {
             Credential::Secret(secret) => form.push(("client_secret", secret.expose().to_string())),
-            Credential::Certificate { key, thumbprint } => {
+            Credential::Certificate { key, thumbprint, x5c } => {
                 form.push(("client_assertion_type", ASSERTION_TYPE.to_string()));
-                form.push(("client_assertion", self.signed_assertion(key, thumbprint)?));
+                form.push(("client_assertion", self.signed_assertion(key, thumbprint, x5c.as_deref())?));
             }
             Credential::Federated(path) => {
                 let token = crate::files::read_text_capped(path, crate::files::cap::SMALL).map_err(|e| {
@@ -299,10 +230,16 @@ impl TokenSource {
         Err(Error::Auth(last_problem))
     }
 
-    fn signed_assertion(&self, key: &jsonwebtoken::EncodingKey, thumbprint: &str) -> Result<String, Error> {
+    fn signed_assertion(
+        &self,
+        key: &jsonwebtoken::EncodingKey,
+        thumbprint: &str,
+        x5c: Option<&[String]>,
+    ) -> Result<String, Error> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
         header.x5t_s256 = Some(thumbprint.to_string());
+        header.x5c = x5c.map(<[String]>::to_vec);
         let claims = serde_json::json!({
             "aud": self.token_url,
             "iss": self.client_id,
@@ -409,16 +346,32 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 
 #[cfg(test)]
 mod tests {
-    use super::{redact, sha256_thumbprint};
+    use std::time::Duration;
+
+    use base64::Engine;
+
+    use super::{Credential, TokenSource, redact};
 
     #[test]
-    fn the_thumbprint_is_the_one_openssl_computes() {
-        // openssl x509 -in tests/fixtures/app.crt -noout -fingerprint -sha256
-        // 2F:5F:05:24:74:1A:9A:92:73:9A:F1:16:3B:B5:19:99:1C:CF:E8:7F:40:F6:52:34:15:85:A0:7F:F3:77:DA:65,
-        // which is this in base64url without padding.
-        let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/app.crt")).unwrap();
-        let der = pem::parse(pem).unwrap();
-        assert_eq!(sha256_thumbprint(der.contents()), "L18FJHQampJzmvEWO7UZmRzP6H9A9lI0FYWgf_N32mU");
+    fn a_sent_chain_is_the_assertions_x5c_in_standard_base64_leaf_first() {
+        // app-chain.pem: other.crt, then app.pem's certificate and key.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/app-chain.pem");
+        let credential = Credential::from_certificate_file(path.as_ref(), None, true).unwrap();
+        let Credential::Certificate { key, thumbprint, x5c } = &credential else { panic!("{credential:?}") };
+        // The source's own credential is not used: signed_assertion takes the key it signs with.
+        let http = reqwest::Client::new();
+        let source =
+            TokenSource::new(http, "https://login.test", "t", "c", Credential::AzureCli, Duration::from_secs(1));
+        let assertion = source.signed_assertion(key, thumbprint, x5c.as_deref()).unwrap();
+        let header = assertion.split('.').next().unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        let x5c = header["x5c"].as_array().unwrap();
+        let first = base64::engine::general_purpose::STANDARD.decode(x5c[0].as_str().unwrap()).unwrap();
+        let app = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/app.crt")).unwrap();
+        assert_eq!(first, pem::parse(app).unwrap().contents());
+        assert_eq!(x5c.len(), 2, "the rest of the chain follows");
+        assert_eq!(header["x5t#S256"], thumbprint.as_str());
     }
 
     #[test]

@@ -58,7 +58,8 @@ fn certificate() -> Result<Option<Credential>> {
     let Some(path) = env("AZURE_CLIENT_CERTIFICATE_PATH").map(PathBuf::from) else { return Ok(None) };
     warn_if_readable_by_others(&path, "AZURE_CLIENT_CERTIFICATE_PATH");
     let password = env("AZURE_CLIENT_CERTIFICATE_PASSWORD").map(SecretString::new);
-    Ok(Some(Credential::from_certificate_file(&path, password.as_ref())?))
+    let send_chain = crate::cloud::auth::send_certificate_chain(env("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN").as_deref());
+    Ok(Some(Credential::from_certificate_file(&path, password.as_ref(), send_chain)?))
 }
 
 /// The managed identity the environment names, in azure-identity's order: App Service and
@@ -131,7 +132,7 @@ fn credential(args: &ConnectionArgs) -> Result<Credential> {
         return Ok(Credential::AzureCli);
     }
     Err(Error::Usage(
-        "no credential: set AZURE_CLIENT_SECRET, or --client-secret-file FILE, or AZURE_CLIENT_CERTIFICATE_PATH (a PEM with the certificate and its key), or AZURE_FEDERATED_TOKEN_FILE (workload identity); on an Azure VM pass --credential managed-identity; at a laptop, `az login`; or try --simulate".into(),
+        "no credential: set AZURE_CLIENT_SECRET, or --client-secret-file FILE, or AZURE_CLIENT_CERTIFICATE_PATH (a PEM with the certificate and its key, or a .pfx), or AZURE_FEDERATED_TOKEN_FILE (workload identity); on an Azure VM pass --credential managed-identity; at a laptop, `az login`; or try --simulate".into(),
     ))
 }
 

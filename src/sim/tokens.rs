@@ -254,6 +254,9 @@ impl TokenIssuer {
         if !thumbprint_matches {
             return Err("The certificate thumbprint in the client assertion (x5t / x5t#S256) does not match a certificate of this application.".into());
         }
+        if let Some(chain) = &header.x5c {
+            check_chain(chain, certificate)?;
+        }
         let public_key = rsa_public_key(certificate).ok_or("The registered certificate holds no RSA public key.")?;
         let mut validation = Validation::new(header.alg);
         validation.set_audience(&[token_url]);
@@ -298,6 +301,21 @@ impl TokenIssuer {
 fn new_token() -> String {
     let bytes: Vec<u8> = (0..48).map(|_| fastrand::u8(..)).collect();
     format!("eyJ0eXAiOiJKV1QiLCJzaW0iOjF9.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A chain sent for subject name and issuer authentication (`x5c`: standard base64 DER, the
+/// signing certificate first, RFC 7515 section 4.1.6) must start with the registered certificate.
+fn check_chain(chain: &[String], certificate: &[u8]) -> Result<(), String> {
+    let first = chain.first().ok_or("The x5c header of the client assertion is empty.")?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(first)
+        .map_err(|_| "The x5c header of the client assertion is not base64-encoded DER.")?;
+    if thumbprint(&der, true) != thumbprint(certificate, true) {
+        return Err(
+            "The first certificate of the client assertion's x5c chain is not the application's certificate.".into()
+        );
+    }
+    Ok(())
 }
 
 /// `x5t` (SHA-1) or `x5t#S256` (SHA-256) of a DER certificate, base64url without padding.
