@@ -80,8 +80,8 @@ pub struct SimArgs {
 
     /// How long each page of the sign-in log takes (on top of --latency), as a large tenant's
     /// filtered pages do (minutes): rehearses the day-by-day reading of `usage` and `diagnose`.
-    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
-    pub sign_in_latency: Duration,
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub sign_in_latency: Option<Duration>,
 
     /// Serve the instance metadata path as Azure Arc's hybrid metadata service: a token request
     /// is answered 401 with a challenge naming a key file written in DIR, and the request sent

@@ -102,7 +102,7 @@ mod with_simulator {
             slow_reply: args.slow_reply,
             late_landing: args.late_landing,
             azure_arc: args.azure_arc.clone(),
-            sign_in_latency: args.sign_in_latency,
+            sign_in_latency: args.sign_in_latency.unwrap_or_default(),
             token_lifetime: args.token_lifetime,
             ..SimConfig::default()
         };
