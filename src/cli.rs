@@ -294,8 +294,8 @@ pub struct RunArgs {
 
     /// Take a stable share of the targets: K of N (0-based), by a hash of the identity, so N
     /// machines or Kubernetes Indexed Job pods split one run with no overlap.
-    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
-    pub shard: Option<(u32, u32)>,
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::shard::Shard>,
 
     /// Keep only targets whose user signed in with SMTP AUTH (any result) in this window, e.g.
     /// 30d; the rest are reported as skipped. Reads the Entra sign-in log once before the run
@@ -488,16 +488,6 @@ impl From<&TuningArgs> for Tuning {
             fixed_rate: args.fixed_rate,
             bulk_read: args.bulk_read,
         }
-    }
-}
-
-/// `K/N` with K < N.
-pub fn parse_shard(text: &str) -> Result<(u32, u32), String> {
-    let parsed =
-        text.split_once('/').and_then(|(k, n)| Some((k.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?)));
-    match parsed {
-        Some((k, n)) if n > 0 && k < n => Ok((k, n)),
-        _ => Err(format!("'{text}' is not a shard: write K/N with 0 <= K < N, e.g. 0/3")),
     }
 }
 

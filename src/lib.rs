@@ -23,6 +23,7 @@ pub mod run_record;
 pub mod scope;
 pub mod secret;
 pub mod settings;
+pub mod shard;
 pub mod sign_ins;
 #[cfg(feature = "simulator")]
 pub mod sim;

@@ -10,6 +10,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::shard::Shard;
 
 /// Held for the life of a run.
 #[derive(Debug)]
@@ -26,7 +27,7 @@ pub struct TenantLock {
 #[derive(Debug)]
 struct Seat {
     state_dir: PathBuf,
-    shard: (u32, u32),
+    shard: Shard,
     /// When it took its lock (milliseconds since 1970): an end a sibling wrote before that was an
     /// earlier run's.
     since: u128,
@@ -68,7 +69,8 @@ fn gate_file(state_dir: &Path, tenant: &str) -> PathBuf {
     state_dir.join(format!("tenant-{}.gate.lock", safe_tenant(tenant)))
 }
 
-fn shard_file(state_dir: &Path, tenant: &str, (k, n): (u32, u32)) -> PathBuf {
+fn shard_file(state_dir: &Path, tenant: &str, shard: Shard) -> PathBuf {
+    let (k, n) = (shard.index(), shard.count());
     state_dir.join(format!("tenant-{}.shard-{k}-of-{n}.lock", safe_tenant(tenant)))
 }
 
@@ -78,7 +80,7 @@ fn unix_ms() -> u128 {
 
 /// Takes the lock for `tenant` (its id, so that every name of one tenant is one lock), or for one
 /// shard of it, or says who holds it.
-pub fn acquire(state_dir: &Path, tenant: &str, command: &str, shard: Option<(u32, u32)>) -> Result<TenantLock> {
+pub fn acquire(state_dir: &Path, tenant: &str, command: &str, shard: Option<Shard>) -> Result<TenantLock> {
     crate::files::create_private_dir(state_dir)
         .map_err(Error::io(format!("--state-dir {}: cannot create it", state_dir.display())))?;
     let whole = state_dir.join(file_name(tenant));
@@ -89,7 +91,7 @@ pub fn acquire(state_dir: &Path, tenant: &str, command: &str, shard: Option<(u32
     let shared = take(&whole, tenant, command, false)?;
     let path = shard_file(state_dir, tenant, shard);
     let own = take(&path, tenant, command, true)?;
-    let count = take_count(state_dir, tenant, command, shard.1)?;
+    let count = take_count(state_dir, tenant, command, shard.count())?;
     let seat = Seat { state_dir: state_dir.to_path_buf(), shard, since: unix_ms() };
     Ok(TenantLock { files: vec![shared, own, count], path, tenant: tenant.to_string(), shard: Some(seat) })
 }
@@ -122,9 +124,12 @@ impl TenantLock {
     /// (The count's lock, taken last, is the third file: the shard's own is the second.)
     pub fn siblings(&self) -> Option<Siblings> {
         let seat = self.shard.as_ref()?;
-        let (k, n) = seat.shard;
+        let (k, n) = (seat.shard.index(), seat.shard.count());
         let others = (0..n).filter(|&other| other != k);
-        let files = others.map(|other| shard_file(&seat.state_dir, &self.tenant, (other, n))).collect();
+        let files = others
+            .filter_map(|other| Shard::new(other, n))
+            .map(|other| shard_file(&seat.state_dir, &self.tenant, other))
+            .collect();
         Some(Siblings { files, since: seat.since })
     }
 }
@@ -205,6 +210,10 @@ fn take(path: &Path, tenant: &str, command: &str, exclusive: bool) -> Result<Fil
 mod tests {
     use super::*;
 
+    fn shard(index: u32, count: u32) -> Shard {
+        Shard::new(index, count).unwrap()
+    }
+
     #[test]
     fn a_second_holder_is_refused_and_told_who_holds_it() {
         let dir = tempfile::tempdir().unwrap();
@@ -220,13 +229,13 @@ mod tests {
     fn shards_run_side_by_side_and_the_whole_tenant_waits_for_them() {
         let dir = tempfile::tempdir().unwrap();
         let tenant = "contoso.onmicrosoft.com";
-        let first = acquire(dir.path(), tenant, "apply", Some((0, 3))).unwrap();
-        let second = acquire(dir.path(), tenant, "apply", Some((1, 3))).unwrap();
-        assert!(acquire(dir.path(), tenant, "apply", Some((1, 3))).is_err(), "one run per shard");
+        let first = acquire(dir.path(), tenant, "apply", Some(shard(0, 3))).unwrap();
+        let second = acquire(dir.path(), tenant, "apply", Some(shard(1, 3))).unwrap();
+        assert!(acquire(dir.path(), tenant, "apply", Some(shard(1, 3))).is_err(), "one run per shard");
         assert!(acquire(dir.path(), tenant, "apply", None).is_err(), "the whole tenant waits for its shards");
         drop((first, second));
         let whole = acquire(dir.path(), tenant, "apply", None).unwrap();
-        assert!(acquire(dir.path(), tenant, "apply", Some((2, 3))).is_err(), "and a shard for the whole");
+        assert!(acquire(dir.path(), tenant, "apply", Some(shard(2, 3))).is_err(), "and a shard for the whole");
         drop(whole);
     }
 
@@ -234,13 +243,16 @@ mod tests {
     fn shards_of_different_counts_never_run_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let tenant = "contoso.onmicrosoft.com";
-        let half = acquire(dir.path(), tenant, "apply", Some((0, 2))).unwrap();
-        let third = acquire(dir.path(), tenant, "apply", Some((1, 3))).unwrap_err().to_string();
+        let half = acquire(dir.path(), tenant, "apply", Some(shard(0, 2))).unwrap();
+        let third = acquire(dir.path(), tenant, "apply", Some(shard(1, 3))).unwrap_err().to_string();
         assert!(third.contains("another count"), "{third}");
-        assert!(acquire(dir.path(), tenant, "apply", Some((0, 1))).is_err(), "0/1 covers what 0/2 does");
-        let other_half = acquire(dir.path(), tenant, "apply", Some((1, 2))).unwrap();
+        assert!(acquire(dir.path(), tenant, "apply", Some(shard(0, 1))).is_err(), "0/1 covers what 0/2 does");
+        let other_half = acquire(dir.path(), tenant, "apply", Some(shard(1, 2))).unwrap();
         drop((half, other_half));
-        assert!(acquire(dir.path(), tenant, "apply", Some((1, 3))).is_ok(), "once the halves end, thirds may start");
+        assert!(
+            acquire(dir.path(), tenant, "apply", Some(shard(1, 3))).is_ok(),
+            "once the halves end, thirds may start"
+        );
     }
 
     #[test]
@@ -248,14 +260,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tenant = "contoso.onmicrosoft.com";
         // An earlier run's shard 2 ended long ago: this run's has not started yet, so it is at work.
-        std::fs::write(shard_file(dir.path(), tenant, (2, 3)), format!("{ENDED}1000 (pid 1)")).unwrap();
-        let first = acquire(dir.path(), tenant, "apply", Some((0, 3))).unwrap();
-        let second = acquire(dir.path(), tenant, "apply", Some((1, 3))).unwrap();
+        std::fs::write(shard_file(dir.path(), tenant, shard(2, 3)), format!("{ENDED}1000 (pid 1)")).unwrap();
+        let first = acquire(dir.path(), tenant, "apply", Some(shard(0, 3))).unwrap();
+        let second = acquire(dir.path(), tenant, "apply", Some(shard(1, 3))).unwrap();
         let siblings = first.siblings().unwrap();
         assert_eq!(siblings.at_work(), 3, "nobody ended during this run");
         drop(second);
         assert_eq!(siblings.at_work(), 2, "shard 1 ended");
-        let second = acquire(dir.path(), tenant, "apply", Some((1, 3))).unwrap();
+        let second = acquire(dir.path(), tenant, "apply", Some(shard(1, 3))).unwrap();
         assert_eq!(siblings.at_work(), 3, "shard 1 is back (a resume)");
         drop(second);
         assert!(acquire(dir.path(), tenant, "apply", None).is_err(), "shard 0 still holds the tenant");

@@ -38,7 +38,7 @@ pub struct RunRecord {
     #[serde(default)]
     pub exclusions: Option<ExclusionRecord>,
     #[serde(default)]
-    pub shard: Option<(u32, u32)>,
+    pub shard: Option<crate::shard::Shard>,
     /// The targets came from the tenant's listing (kept as `input` in the report directory).
     #[serde(default)]
     pub all_mailboxes: bool,

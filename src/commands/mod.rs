@@ -128,7 +128,7 @@ fn absolute(path: &Path) -> PathBuf {
 /// Keeps the targets of one shard (and each rejected row in one shard only).
 fn sharded(
     entries: Box<dyn Iterator<Item = Entry> + Send>,
-    shard: Option<(u32, u32)>,
+    shard: Option<crate::shard::Shard>,
 ) -> Box<dyn Iterator<Item = Entry> + Send> {
     let Some(shard) = shard else { return entries };
     Box::new(entries.filter(move |entry| scope::entry_in_shard(entry, shard)))

@@ -63,7 +63,7 @@ pub(super) struct Job {
     /// Where the tenant locks and the budgets measured live.
     pub(super) state_dir: PathBuf,
     /// This run's shard of the targets (K of N), which spends the tenant's budget with the others.
-    pub(super) shard: Option<(u32, u32)>,
+    pub(super) shard: Option<crate::shard::Shard>,
     /// What stdout gets at the end.
     pub(super) output: OutputFormat,
     /// Targets chosen by the SMTP AUTH sign-in log, and what the log said.
@@ -172,7 +172,7 @@ pub(super) async fn lock_tenants(
     stop: &Stop,
     state_dir: &std::path::Path,
     kind: RunKind,
-    shard: Option<(u32, u32)>,
+    shard: Option<crate::shard::Shard>,
 ) -> Result<Locked> {
     let mut locks = Vec::new();
     let mut ids = Vec::new();
@@ -201,7 +201,7 @@ fn start_from_remembered_budgets(job: &Job, tenant_ids: &[String]) {
     if job.tuning.fixed_rate {
         return;
     }
-    let share = job.shard.map_or(1.0, |(_, of)| 1.0 / f64::from(of));
+    let share = job.shard.map_or(1.0, |shard| 1.0 / f64::from(shard.count()));
     for (lane, tenant) in job.lanes.iter().zip(tenant_ids) {
         if let Some(budgets) = Budgets::load(&job.state_dir, tenant) {
             tracing::info!(tenant = %tenant, "starting from the budgets measured on {}", budgets.measured_at);

@@ -60,7 +60,7 @@ impl Input {
 
     /// The rows shard `shard` of a run takes (one more pass over the file; the rows of a run
     /// without shards are [`Input::rows`]).
-    pub fn rows_in_shard(&self, shard: Option<(u32, u32)>) -> Result<u64, Error> {
+    pub fn rows_in_shard(&self, shard: Option<crate::shard::Shard>) -> Result<u64, Error> {
         let Some(shard) = shard else { return Ok(self.rows) };
         Ok(self.entries()?.filter(|entry| crate::scope::entry_in_shard(entry, shard)).count() as u64)
     }

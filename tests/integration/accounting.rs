@@ -148,13 +148,13 @@ async fn a_resume_keeps_the_exclusions_and_the_shard_it_began_with() {
     let users = state(&sim);
     for user in users["users"].as_array().unwrap() {
         let upn = user["userPrincipalName"].as_str().unwrap();
-        let out_of_scope = excluded.iter().any(|e| e == upn) || !remediate::scope::in_shard(upn, (0, 2));
+        let out_of_scope = excluded.iter().any(|e| e == upn) || !remediate::shard::Shard::new(0, 2).unwrap().holds(upn);
         if out_of_scope {
             assert_eq!(user["writes"], 0, "{upn} is excluded or in the other shard, and was written");
         }
     }
     let rows = results(&report);
-    let in_shard = everyone.iter().filter(|u| remediate::scope::in_shard(u, (0, 2))).count();
+    let in_shard = everyone.iter().filter(|u| remediate::shard::Shard::new(0, 2).unwrap().holds(u)).count();
     assert_eq!(
         rows.len(),
         1 + 3 * in_shard,

@@ -257,8 +257,12 @@ async fn a_shard_whose_siblings_ended_spends_the_whole_budget() {
     let (sim, dir, tenant, _) = shared_tenant(faulty).await;
     let everyone = upns(&state(&sim));
     let shard = |k: u32, targets: usize| {
-        let mine: Vec<String> =
-            everyone.iter().filter(|upn| remediate::scope::in_shard(upn, (k, 3))).take(targets).cloned().collect();
+        let mine: Vec<String> = everyone
+            .iter()
+            .filter(|upn| remediate::shard::Shard::new(k, 3).unwrap().holds(upn))
+            .take(targets)
+            .cloned()
+            .collect();
         let csv = write_csv(dir.path(), &format!("shard-{k}.csv"), "UserPrincipalName", &mine).display().to_string();
         shard_args(&sim, dir.path(), &csv, k)
     };
