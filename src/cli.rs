@@ -11,7 +11,7 @@ pub use crate::tuning::BulkRead;
 mod sim;
 use crate::tuning::Tuning;
 #[cfg(feature = "simulator")]
-pub use sim::SimArgs;
+pub use sim::{ManagedIdentityForm, SimArgs};
 
 pub use crate::cloud::CloudName;
 pub use crate::cloud::auth::CredentialKind;

@@ -101,11 +101,20 @@ pub struct SimArgs {
     #[arg(long, value_name = "FILE")]
     pub federated_token_file: Option<PathBuf>,
 
-    /// Print the export lines of the tenant's managed identity endpoints (App Service's
-    /// IDENTITY_ENDPOINT and IDENTITY_HEADER, and the instance metadata service's host) instead of
-    /// a client secret.
-    #[arg(long)]
-    pub managed_identity: bool,
+    /// Print the export lines of the tenant's managed identity endpoints instead of a client
+    /// secret: App Service's IDENTITY_ENDPOINT and IDENTITY_HEADER and the instance metadata
+    /// service's host; or, with =machine-learning, Azure Machine Learning's MSI_ENDPOINT and
+    /// MSI_SECRET; or, with =cloud-shell, Cloud Shell's MSI_ENDPOINT (each unsetting what would
+    /// take precedence over it).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORM",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "app-service"
+    )]
+    pub managed_identity: Option<ManagedIdentityForm>,
 
     /// A permission the app was not granted (e.g. Policy.ReadWrite.SecurityDefaults); repeatable.
     #[arg(long, value_name = "NAME")]
@@ -154,4 +163,15 @@ fn fraction(text: &str) -> Result<f64, String> {
         Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
         _ => Err(format!("'{text}' is not a number from 0.0 to 1.0")),
     }
+}
+
+/// Which managed identity endpoints `remediate sim --managed-identity` points the runner at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ManagedIdentityForm {
+    /// App Service's IDENTITY_ENDPOINT and IDENTITY_HEADER, and the instance metadata service.
+    AppService,
+    /// Azure Machine Learning's MSI_ENDPOINT and MSI_SECRET.
+    MachineLearning,
+    /// Cloud Shell's MSI_ENDPOINT.
+    CloudShell,
 }

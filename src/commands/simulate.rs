@@ -37,7 +37,7 @@ mod with_simulator {
 
     use super::super::Connection;
     use super::super::connection::build;
-    use crate::cli::SimArgs;
+    use crate::cli::{ManagedIdentityForm, SimArgs};
     use crate::cloud::Endpoints;
     use crate::cloud::auth::Credential;
     use crate::error::{Error, Result, exit};
@@ -144,6 +144,24 @@ mod with_simulator {
         Ok(entries.filter_map(crate::targets::Entry::into_target).map(|t| t.identity).collect())
     }
 
+    /// The lines that point the runner at the simulated tenant's Azure Machine Learning endpoint
+    /// (`MSI_ENDPOINT` and `MSI_SECRET`, the secret being App Service's header) or else Cloud
+    /// Shell's (`MSI_ENDPOINT` alone), after unsetting every credential the runner would take
+    /// first. The paths are the simulator's routes for those forms.
+    fn msi_endpoint_lines(simulator: &Simulator, machine_learning: bool) -> String {
+        let app = simulator.app();
+        let url = simulator.url();
+        let (path, secret) = if machine_learning {
+            ("/MSI/auth", format!("export MSI_SECRET={}\n", app.identity_header))
+        } else {
+            ("/oauth2/token", "unset MSI_SECRET\n".to_string())
+        };
+        format!(
+            "export AZURE_TENANT_ID={}\nunset AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_CLIENT_CERTIFICATE_PATH AZURE_FEDERATED_TOKEN_FILE IDENTITY_ENDPOINT IDENTITY_HEADER IMDS_ENDPOINT\nexport MSI_ENDPOINT={url}{path}\n{secret}export REMEDIATE_LOGIN_URL={url}\nexport REMEDIATE_GRAPH_URL={url}\nexport REMEDIATE_EXCHANGE_URL={url}\n",
+            app.tenant_id
+        )
+    }
+
     pub async fn serve(args: SimArgs) -> Result<u8> {
         let identities = args.from.as_deref().map(|path| identities(path, args.column.as_deref())).transpose()?;
         let config = config_from_args(&args, identities)?;
@@ -151,8 +169,12 @@ mod with_simulator {
             .await
             .map_err(|e| Error::Usage(format!("--listen {}: cannot listen there: {e}", args.listen)))?;
         let mut stdout = std::io::stdout().lock();
-        let lines =
-            if args.managed_identity { simulator.managed_identity_lines() } else { simulator.environment_lines() };
+        let lines = match args.managed_identity {
+            None => simulator.environment_lines(),
+            Some(ManagedIdentityForm::MachineLearning) => msi_endpoint_lines(&simulator, true),
+            Some(ManagedIdentityForm::CloudShell) => msi_endpoint_lines(&simulator, false),
+            Some(ManagedIdentityForm::AppService) => simulator.managed_identity_lines(),
+        };
         let announced = writeln!(stdout, "{lines}listening on {}", simulator.url()).and_then(|_| stdout.flush());
         drop(stdout);
         announced.map_err(Error::io("stdout"))?;

@@ -62,8 +62,10 @@ pub fn router(tenants: Arc<Tenants>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
-        .route("/msi/token", get(managed_identity))
-        .route("/metadata/identity/oauth2/token", get(managed_identity))
+        .route(APP_SERVICE_PATH, get(managed_identity))
+        .route(METADATA_PATH, get(managed_identity))
+        .route(MACHINE_LEARNING_PATH, get(managed_identity))
+        .route(CLOUD_SHELL_PATH, post(managed_identity))
         .route("/v1.0/{*rest}", any(graph_entry))
         .route("/beta/{*rest}", any(graph_entry))
         .route("/adminapi/beta/{tenant}/InvokeCommand", any(exchange_invoke))
@@ -158,26 +160,42 @@ async fn token(State(tenants): Shared, Path(tenant): Path<String>, headers: Head
     respond(&service, Api::Token, reply, &RequestIds::new(client_request_id(&headers)))
 }
 
-/// Both managed identity endpoints: App Service's (`/msi/token`) and the VM's instance metadata
-/// service (`/metadata/identity/oauth2/token`); the first tenant's app is the identity.
-async fn managed_identity(State(tenants): Shared, uri: Uri, headers: HeaderMap) -> Response {
+/// App Service's managed identity endpoint (what `IDENTITY_ENDPOINT` names there).
+const APP_SERVICE_PATH: &str = "/msi/token";
+/// The VM's instance metadata service's token path, which Azure Arc's agent serves too.
+const METADATA_PATH: &str = "/metadata/identity/oauth2/token";
+/// Azure Machine Learning's endpoint (what `MSI_ENDPOINT` names there, beside `MSI_SECRET`):
+/// Microsoft documents no path for it, so it has one of its own.
+const MACHINE_LEARNING_PATH: &str = "/MSI/auth";
+/// Cloud Shell's endpoint, the path of `http://localhost:50342/oauth2/token` ("Acquire a token in
+/// Azure Cloud Shell", learn.microsoft.com/azure/cloud-shell/msi-authorization).
+const CLOUD_SHELL_PATH: &str = "/oauth2/token";
+
+/// Every managed identity endpoint, each on its own path so the client's environment picks it:
+/// App Service's, the VM's instance metadata service (Azure Arc's with `--azure-arc`), Azure
+/// Machine Learning's and Cloud Shell's (whose parameters come as a form). The first tenant's app
+/// is the identity; what each asks and answers is in [`super::tokens::IdentityProof`]'s module.
+async fn managed_identity(State(tenants): Shared, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let service = tenants.first().clone();
     service.count_arrival();
     tokio::time::sleep(service.faults.latency()).await;
-    let query: HashMap<String, String> =
-        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let path = uri.path();
+    let sent = if path == CLOUD_SHELL_PATH { body.as_ref() } else { uri.query().unwrap_or_default().as_bytes() };
+    let parameters: HashMap<String, String> = form_urlencoded::parse(sent).into_owned().collect();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let proof = if uri.path() == "/msi/token" {
-        IdentityProof::AppServiceHeader(header("x-identity-header"))
-    } else if let Some(arc) = &service.arc {
-        if !arc.proven(header("authorization")) {
-            return respond(&service, Api::Token, arc.challenge(), &RequestIds::new(client_request_id(&headers)));
-        }
-        IdentityProof::ArcKey(header("metadata"))
-    } else {
-        IdentityProof::MetadataHeader(header("metadata"))
+    let proof = match path {
+        APP_SERVICE_PATH => IdentityProof::AppServiceHeader(header("x-identity-header")),
+        MACHINE_LEARNING_PATH => IdentityProof::MachineLearningSecret(header("secret")),
+        CLOUD_SHELL_PATH => IdentityProof::CloudShellMetadata(header("metadata")),
+        _ => match &service.arc {
+            Some(arc) if !arc.proven(header("authorization")) => {
+                return respond(&service, Api::Token, arc.challenge(), &RequestIds::new(client_request_id(&headers)));
+            }
+            Some(_) => IdentityProof::ArcKey(header("metadata")),
+            None => IdentityProof::MetadataHeader(header("metadata")),
+        },
     };
-    let reply = service.tokens.issue_for_identity(&query, proof);
+    let reply = service.tokens.issue_for_identity(&parameters, proof);
     if reply.status.is_success() {
         bump(&service.stats.tokens_issued);
     }

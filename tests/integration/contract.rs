@@ -3,15 +3,21 @@
 //! client's parsers and classifiers read every example as the example says they must, and the
 //! simulator's answer to the same request has at least the example's shape (every key the
 //! example has, with a value of the same JSON type), so neither can drift from the documents
-//! on its own.
+//! on its own. A managed identity example also carries the documented request: the client must
+//! send it as written (to a bare server that answers with the example, never the simulator), and
+//! the simulator must answer it. The cloud host table example must be what `Endpoints::of`
+//! resolves for every cloud, and the simulator must take each audience it lists.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use remediate::cloud::{limit_fraction, retry_after, service_error};
+use remediate::cloud::auth::managed::{self, ManagedSource, arc};
+use remediate::cloud::{CloudName, Endpoints, limit_fraction, retry_after, service_error};
+use remediate::secret::SecretString;
 use remediate::sim::{Population, SimConfig, Simulator};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{EXCHANGE, GRAPH, start, state, token};
 
@@ -90,6 +96,42 @@ fn the_client_reads_every_example_as_documented() {
                 assert_eq!(throttled, expect["throttled_items"].as_u64().unwrap(), "{name}");
                 assert!(responses.iter().all(|r| r["id"].is_string() && r["status"].is_u64()), "{name}");
             }
+            "arc-challenge" => {
+                // The realm names a key file in Arc's tokens directory: the client reads it there,
+                // and only there (a temporary directory stands in for the documented one).
+                let directory = expect["tokens_directory"].as_str().unwrap();
+                #[cfg(target_os = "linux")]
+                assert_eq!(arc::tokens_directory(), std::path::Path::new(directory), "{name}");
+                let challenge = header(&example, "www-authenticate").unwrap();
+                let tokens = tempfile::tempdir().unwrap();
+                let moved = challenge.replace(directory, &tokens.path().display().to_string());
+                let key_file = moved.split_once("realm=").unwrap().1;
+                std::fs::write(key_file, "the-key\n").unwrap();
+                let headers = [("www-authenticate".to_string(), moved.clone())];
+                let key = arc::answer_challenge(&headers, tokens.path()).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(key.expose(), "the-key", "{name}");
+                let elsewhere = tempfile::tempdir().unwrap();
+                assert!(arc::answer_challenge(&headers, elsewhere.path()).is_err(), "{name}: outside the directory");
+            }
+            "cloud-hosts" => {
+                let clouds = example["clouds"].as_object().unwrap();
+                for cloud in <CloudName as clap::ValueEnum>::value_variants() {
+                    let key = serde_json::to_value(cloud).unwrap();
+                    let hosts = &clouds[key.as_str().unwrap()];
+                    assert!(hosts.is_object(), "{name}: no example for {key}");
+                    let resolved = Endpoints::of(*cloud);
+                    let documented =
+                        |field: &str| hosts[field].as_str().unwrap_or_else(|| panic!("{name}: {key}.{field}"));
+                    assert_eq!(resolved.login, documented("login"), "{name}: {key}");
+                    assert_eq!(resolved.graph, documented("graph"), "{name}: {key}");
+                    assert_eq!(resolved.exchange, documented("exchange"), "{name}: {key}");
+                    assert_eq!(resolved.graph_resource, documented("graph_audience"), "{name}: {key}");
+                    assert_eq!(resolved.exchange_resource, documented("exchange_audience"), "{name}: {key}");
+                }
+                assert_eq!(clouds.len(), <CloudName as clap::ValueEnum>::value_variants().len(), "{name}");
+            }
+            // Read through the client's own requests in the test below.
+            "managed-identity-answer" => {}
             "shape" => {}
             other => panic!("{name}: unknown kind {other}"),
         }
@@ -302,6 +344,268 @@ async fn simulated(
     }
 }
 
+/// The simulator's route for each managed identity form, and the resource it knows that stands
+/// in for the example's (a token for Azure Resource Manager or Key Vault is none of its business).
+fn identity_route(which: &str) -> &'static str {
+    match which {
+        "managed-identity-app-service" => "/msi/token",
+        "managed-identity-azure-ml" => "/MSI/auth",
+        "managed-identity-cloud-shell" => "/oauth2/token",
+        "managed-identity-imds" | "managed-identity-arc-challenge" | "managed-identity-arc-token" => {
+            "/metadata/identity/oauth2/token"
+        }
+        other => panic!("no managed identity route named {other}"),
+    }
+}
+
+const KNOWN_RESOURCE: &str = "https://graph.microsoft.com";
+
+/// The example's own request (method, query or form, headers) sent to the simulator's route for
+/// its form: the resource one the simulator knows, a documented secret replaced by this host's,
+/// and Arc's key read from the file its challenge names.
+async fn simulated_identity(which: &str, example: &Value) -> (u16, BTreeMap<String, String>, Value) {
+    let tokens = tempfile::tempdir().unwrap();
+    let arc = which.starts_with("managed-identity-arc");
+    let sim = start(SimConfig {
+        population: Population::Generated { count: 5 },
+        azure_arc: arc.then(|| tokens.path().to_path_buf()),
+        ..SimConfig::default()
+    })
+    .await;
+    let request = &example["request"];
+    let pairs = |field: &str| -> Vec<(String, String)> {
+        let all = request[field].as_object().into_iter().flatten();
+        all.map(|(k, v)| {
+            let value = if k == "resource" { KNOWN_RESOURCE } else { v.as_str().unwrap() };
+            (k.clone(), value.to_string())
+        })
+        .collect()
+    };
+    let url = format!("{}{}", sim.url(), identity_route(which));
+    let url = url::Url::parse_with_params(&url, pairs("query")).unwrap();
+    let http = reqwest::Client::new();
+    let build = |key: Option<&str>| {
+        let method = reqwest::Method::from_bytes(request["method"].as_str().unwrap().as_bytes()).unwrap();
+        let mut builder = http.request(method, url.clone());
+        if request["form"].is_object() {
+            builder = builder.form(&pairs("form"));
+        }
+        for (name, value) in pairs("headers") {
+            let value = match name.to_lowercase().as_str() {
+                "x-identity-header" | "secret" => sim.app().identity_header.clone(),
+                "authorization" => format!("Basic {}", key.unwrap_or_default()),
+                _ => value,
+            };
+            builder = builder.header(name, value);
+        }
+        builder
+    };
+    if which == "managed-identity-arc-challenge" {
+        let answer = send(build(None)).await;
+        let realm = answer.1.get("www-authenticate").and_then(|c| c.strip_prefix("Basic realm="));
+        let written = realm.is_some_and(|path| std::path::Path::new(path).parent() == Some(tokens.path()));
+        assert!(written && realm.is_some_and(|path| std::path::Path::new(path).is_file()), "{which}: {answer:?}");
+        return answer;
+    }
+    if which != "managed-identity-arc-token" {
+        return send(build(None)).await;
+    }
+    let (status, headers, _) = send(http.get(url.clone()).header("Metadata", "true")).await;
+    assert_eq!(status, 401, "the first request is challenged");
+    let realm = headers["www-authenticate"].strip_prefix("Basic realm=").unwrap().to_string();
+    let key = std::fs::read_to_string(realm).unwrap();
+    send(build(Some(key.trim()))).await
+}
+
+/// An answer a bare HTTP server gives: status, headers, body.
+type Canned = (u16, Vec<(String, String)>, String);
+
+/// One request as a bare HTTP server saw it.
+struct Seen {
+    method: String,
+    target: String,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+/// Serves `answers` (status, headers, body) in turn, one connection each, on a loopback port:
+/// nothing of the simulator, only what an example documents. Returns the base URL and, once
+/// every answer is given, the requests seen.
+async fn serve_answers(answers: Vec<Canned>) -> (String, tokio::task::JoinHandle<Vec<Seen>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for (status, headers, body) in answers {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut bytes = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let end = loop {
+                let n = stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the connection closed mid-request");
+                bytes.extend_from_slice(&chunk[..n]);
+                if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break end;
+                }
+            };
+            let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+            let mut lines = head.lines();
+            let mut first = lines.next().unwrap().split_whitespace();
+            let (method, target) = (first.next().unwrap().to_string(), first.next().unwrap().to_string());
+            let request_headers: BTreeMap<String, String> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+                .collect();
+            let length: usize = request_headers.get("content-length").map_or(0, |l| l.parse().unwrap());
+            while bytes.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the connection closed mid-body");
+                bytes.extend_from_slice(&chunk[..n]);
+            }
+            let request_body = String::from_utf8_lossy(&bytes[end + 4..end + 4 + length]).into_owned();
+            seen.push(Seen { method, target, headers: request_headers, body: request_body });
+            let mut answer = format!("HTTP/1.1 {status} Answer\r\nContent-Type: application/json\r\n");
+            for (name, value) in headers {
+                answer.push_str(&format!("{name}: {value}\r\n"));
+            }
+            answer.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()));
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            stream.shutdown().await.ok();
+        }
+        seen
+    });
+    (url, served)
+}
+
+/// The example's answer with `expires_on`, if it has one, moved to 20 minutes from now in the
+/// same JSON type (a number or a string), so that a lifetime read from it can be checked.
+fn answer_expiring_soon(example: &Value) -> String {
+    let mut body = example["body"].clone();
+    let at = time::OffsetDateTime::now_utc().unix_timestamp() + 1200;
+    match &body["expires_on"] {
+        Value::Number(_) => body["expires_on"] = json!(at),
+        Value::String(_) => body["expires_on"] = json!(at.to_string()),
+        _ => {}
+    }
+    body.to_string()
+}
+
+/// Whether the request the client sent is the one the example documents: its method, every
+/// query or form parameter (the resource aside, which is the client's to choose, and a secret's
+/// value), every header.
+fn sent_as_documented(name: &str, example: &Value, seen: &Seen, secret: &str) {
+    let request = &example["request"];
+    assert_eq!(seen.method, request["method"].as_str().unwrap(), "{name}");
+    let query = seen.target.split_once('?').map_or("", |(_, q)| q);
+    let sent_query: BTreeMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let sent_form: BTreeMap<String, String> = url::form_urlencoded::parse(seen.body.as_bytes()).into_owned().collect();
+    for (field, sent) in [("query", &sent_query), ("form", &sent_form)] {
+        for (key, value) in request[field].as_object().into_iter().flatten() {
+            let have = sent.get(key).unwrap_or_else(|| panic!("{name}: no {key} in the {field}: {sent:?}"));
+            if key != "resource" {
+                assert_eq!(have, value.as_str().unwrap(), "{name}: {key}");
+            }
+        }
+        let documented = request[field].as_object().map_or(0, |o| o.len());
+        assert_eq!(sent.len(), documented, "{name}: only the documented {field} parameters: {sent:?}");
+    }
+    for (header, value) in request["headers"].as_object().into_iter().flatten() {
+        let have = seen.headers.get(&header.to_lowercase());
+        let have = have.unwrap_or_else(|| panic!("{name}: no {header} header in {:?}", seen.headers.keys()));
+        match header.to_lowercase().as_str() {
+            "x-identity-header" | "secret" => assert_eq!(have, secret, "{name}: {header}"),
+            "authorization" => assert!(have.starts_with("Basic "), "{name}: {have}"),
+            _ => assert_eq!(have, value.as_str().unwrap(), "{name}: {header}"),
+        }
+    }
+}
+
+/// The client sends each managed identity form's documented request and reads the documented
+/// answer as the example says: its token, and its lifetime from `expires_in` or `expires_on`
+/// in the example's own JSON type. Served by a bare server, never the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_asks_and_reads_each_managed_identity_form_as_documented() {
+    let all = examples();
+    let scope = "https://graph.microsoft.com/.default";
+    let wait = Duration::from_secs(5);
+    let mut read = Vec::new();
+    for (name, example) in all.iter().filter(|(_, e)| e["kind"] == "managed-identity-answer") {
+        let which = example["sim"].as_str().unwrap();
+        let answer = (200, Vec::new(), answer_expiring_soon(example));
+        let secret = "documented-secret";
+        let tokens = tempfile::tempdir().unwrap();
+        let mut answers = vec![answer];
+        if which == "managed-identity-arc-token" {
+            // Arc's challenge first, naming a key file in the directory the client is told is Arc's.
+            let key_file = tokens.path().join("f3b6c0a4.key");
+            std::fs::write(&key_file, "the-key").unwrap();
+            let challenge = ("WWW-Authenticate".to_string(), format!("Basic realm={}", key_file.display()));
+            answers.insert(0, (401, vec![challenge], "{}".to_string()));
+        }
+        let (url, served) = serve_answers(answers).await;
+        let endpoint = format!("{url}{}", identity_route(which));
+        let source = match which {
+            "managed-identity-imds" => ManagedSource::imds(url.clone(), "AZURE_POD_IDENTITY_AUTHORITY_HOST"),
+            "managed-identity-app-service" => ManagedSource::app_service(endpoint, SecretString::new(secret)),
+            "managed-identity-azure-ml" => ManagedSource::machine_learning(endpoint, SecretString::new(secret)),
+            "managed-identity-cloud-shell" => ManagedSource::cloud_shell(endpoint),
+            "managed-identity-arc-token" => Ok(ManagedSource::Arc { endpoint, tokens: tokens.path().to_path_buf() }),
+            other => panic!("{name}: no managed identity source named {other}"),
+        }
+        .unwrap();
+        let (token, lifetime) =
+            managed::managed_identity(&source, None, scope, wait).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let seen = served.await.unwrap();
+        assert_eq!(token.expose(), example["expect"]["token"].as_str().unwrap(), "{name}");
+        match example["expect"]["lifetime_from"].as_str().unwrap() {
+            "expires_in" => {
+                let seconds: u64 = example["body"]["expires_in"].as_str().unwrap().parse().unwrap();
+                assert_eq!(lifetime, Duration::from_secs(seconds), "{name}");
+            }
+            "expires_on" => assert!((1190..=1200).contains(&lifetime.as_secs()), "{name}: {lifetime:?}"),
+            other => panic!("{name}: unknown lifetime_from {other}"),
+        }
+        let last = seen.last().unwrap();
+        sent_as_documented(name, example, last, secret);
+        if which == "managed-identity-arc-token" {
+            assert_eq!(seen[0].headers.get("authorization"), None, "{name}: the first request carries no key");
+            assert_eq!(last.headers["authorization"], "Basic the-key", "{name}: the key the challenge named");
+        }
+        read.push(which.to_string());
+    }
+    read.sort();
+    let forms = ["app-service", "arc-token", "azure-ml", "cloud-shell", "imds"];
+    assert_eq!(read, forms.map(|f| format!("managed-identity-{f}")), "an example of every managed identity form");
+}
+
+/// Each cloud's token audiences in the host table example are ones the simulator issues tokens
+/// for, and its Graph and Exchange take them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_accepts_every_documented_audience() {
+    let sim = start(SimConfig { population: Population::Generated { count: 5 }, ..SimConfig::default() }).await;
+    let http = reqwest::Client::new();
+    let mut checked = 0;
+    for (name, example) in examples().into_iter().filter(|(_, e)| e["kind"] == "cloud-hosts") {
+        for (cloud, hosts) in example["clouds"].as_object().unwrap() {
+            let graph =
+                sim.client_token(&http, &format!("{}/.default", hosts["graph_audience"].as_str().unwrap())).await;
+            let graph = graph.unwrap_or_else(|e| panic!("{name}: {cloud}'s Graph audience: {e}"));
+            let url = format!("{}/v1.0/policies/identitySecurityDefaultsEnforcementPolicy", sim.url());
+            let (status, _, body) = send(http.get(url).bearer_auth(&graph)).await;
+            assert_eq!(status, 200, "{name}: {cloud}'s Graph token: {body}");
+            let audience = hosts["exchange_audience"].as_str().unwrap();
+            let exchange = sim.client_token(&http, &format!("{audience}/.default")).await;
+            let exchange = exchange.unwrap_or_else(|e| panic!("{name}: {cloud}'s Exchange audience: {e}"));
+            let url = format!("{}/adminapi/beta/{}/InvokeCommand", sim.url(), sim.app().tenant_id);
+            let body = invoke("Get-OrganizationConfig", json!({}));
+            let (status, _, answer) = send(http.post(url).bearer_auth(&exchange).json(&body)).await;
+            assert_eq!(status, 200, "{name}: {cloud}'s Exchange token: {answer}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4, "every cloud of the host table");
+}
+
 /// The examples answered by the tenant seeded with the SMTP AUTH layers.
 const LAYER_EXAMPLES: [&str; 6] = [
     "graph-ca-policies",
@@ -354,7 +658,9 @@ async fn the_simulator_answers_with_every_documented_shape() {
     .await;
     for (name, example) in examples() {
         let Some(which) = example["sim"].as_str() else { continue };
-        let (status, headers, body) = if LAYER_EXAMPLES.contains(&which) {
+        let (status, headers, body) = if which.starts_with("managed-identity") {
+            simulated_identity(which, &example).await
+        } else if LAYER_EXAMPLES.contains(&which) {
             simulated_layers(which, &layers).await
         } else {
             simulated(which, &sim, &tight, &writes).await
@@ -386,6 +692,10 @@ async fn the_simulator_answers_with_every_documented_shape() {
             let scope: Vec<&str> = headers["x-ms-throttle-scope"].split('/').collect();
             assert_eq!(scope, ["Tenant_Application", "Write", &writes.app().client_id, &writes.app().tenant_id]);
             assert_eq!(headers["x-ms-throttle-information"], "WriteLimitExceeded", "{name}");
+        }
+        if which == "managed-identity-arc-challenge" {
+            let realm = headers["www-authenticate"].strip_prefix("Basic realm=").unwrap_or_default();
+            assert!(realm.ends_with(".key"), "{name}: {headers:?}");
         }
         if which == "graph-batch-424" {
             let throttled = body["responses"].as_array().unwrap().iter().filter(|r| r["status"] == 429).count();

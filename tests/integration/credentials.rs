@@ -194,12 +194,21 @@ async fn azure_authority_host_is_the_login_host_unless_login_url_says_otherwise(
 
 /// `remediate plan` as a subprocess with only `env` for credentials; exit code and stderr.
 async fn plan_signed_in_by(sim: &Simulator, dir: &Path, env: Vec<(String, String)>, args: &[&str]) -> (i32, String) {
-    let csv = crate::support::write_csv(
-        dir,
-        "m.csv",
-        "UserPrincipalName",
-        &crate::support::upns(&crate::support::state(sim)),
-    );
+    let users = crate::support::upns(&crate::support::state(sim));
+    plan_against(&sim.url(), &sim.app().tenant_id, &users, dir, env, args).await
+}
+
+/// `remediate plan` of `users` against the simulated tenant at `url`, every credential setting
+/// of the environment removed and `env` set; exit code and stderr.
+async fn plan_against(
+    url: &str,
+    tenant: &str,
+    users: &[String],
+    dir: &Path,
+    env: Vec<(String, String)>,
+    args: &[&str],
+) -> (i32, String) {
+    let csv = crate::support::write_csv(dir, "m.csv", "UserPrincipalName", users);
     let mut command = Command::cargo_bin("remediate").unwrap();
     for name in [
         "AZURE_CLIENT_ID",
@@ -210,16 +219,19 @@ async fn plan_signed_in_by(sim: &Simulator, dir: &Path, env: Vec<(String, String
         "AZURE_FEDERATED_TOKEN_FILE",
         "IDENTITY_ENDPOINT",
         "IDENTITY_HEADER",
+        "IDENTITY_SERVER_THUMBPRINT",
+        "IMDS_ENDPOINT",
+        "MSI_ENDPOINT",
+        "MSI_SECRET",
         "AZURE_POD_IDENTITY_AUTHORITY_HOST",
         "RUST_LOG",
     ] {
         command.env_remove(name);
     }
-    let url = sim.url();
     for name in ["REMEDIATE_LOGIN_URL", "REMEDIATE_GRAPH_URL", "REMEDIATE_EXCHANGE_URL"] {
-        command.env(name, &url);
+        command.env(name, url);
     }
-    command.env("AZURE_TENANT_ID", &sim.app().tenant_id).envs(env).write_stdin("");
+    command.env("AZURE_TENANT_ID", tenant).envs(env).write_stdin("");
     command.args(["plan", csv.to_str().unwrap(), "--set", "smtp-auth=disabled"]).args(args);
     command.arg("--state-dir").arg(dir.join("state")).arg("--report-dir").arg(dir.join("plan"));
     let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
@@ -266,6 +278,148 @@ async fn a_managed_identity_signs_in_through_app_service_or_the_metadata_service
     let (code, stderr) = plan_signed_in_by(&sim, dir.path(), fabric, &[]).await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("Service Fabric"), "said by name: {stderr}");
+}
+
+fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect()
+}
+
+/// Azure Machine Learning's form (`MSI_ENDPOINT` and `MSI_SECRET`: `GET`, api-version
+/// 2017-09-01, the `secret` header, a user-assigned identity named by `clientid`, `expires_on`
+/// an integer) through the real client, against the simulator's route for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_identity_signs_in_through_azure_machine_learning() {
+    let sim = start(SimConfig { population: Population::Generated { count: 10 }, ..SimConfig::default() }).await;
+    let secret = sim.app().identity_header.clone();
+    let endpoint = format!("{}/MSI/auth", sim.url());
+    let asked = ["--credential", "managed-identity"];
+    let dir = scratch();
+    let (code, stderr) =
+        plan_signed_in_by(&sim, dir.path(), pairs(&[("MSI_ENDPOINT", &endpoint), ("MSI_SECRET", &secret)]), &asked)
+            .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("signing in with a managed identity (Azure Machine Learning)"), "{stderr}");
+    assert!(!stderr.contains(&secret), "MSI_SECRET is a secret: {stderr}");
+    assert!(!stderr.contains(TOKEN_PREFIX), "an access token leaked");
+
+    // A user-assigned identity, named by its client id: the simulator takes it only as `clientid`.
+    let client_id = sim.app().client_id.clone();
+    let assigned = pairs(&[("MSI_ENDPOINT", &endpoint), ("MSI_SECRET", &secret), ("AZURE_CLIENT_ID", &client_id)]);
+    let dir = scratch();
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), assigned, &asked).await;
+    assert_eq!(code, 0, "{stderr}");
+
+    // A secret that is not this host's is refused, and the refusal says which endpoint and why.
+    let dir = scratch();
+    let wrong = pairs(&[("MSI_ENDPOINT", &endpoint), ("MSI_SECRET", "not-the-secret")]);
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), wrong, &asked).await;
+    assert_eq!(code, 2, "a refused identity changes nothing: {stderr}");
+    assert!(stderr.contains(&format!("the managed identity endpoint {endpoint} answered 400")), "{stderr}");
+    assert!(stderr.contains("Required secret header not specified or not correct"), "{stderr}");
+    assert!(!stderr.contains("not-the-secret"), "{stderr}");
+
+    // An identity the host does not have.
+    let dir = scratch();
+    let stranger = pairs(&[("MSI_ENDPOINT", &endpoint), ("MSI_SECRET", &secret), ("AZURE_CLIENT_ID", "someone-else")]);
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), stranger, &asked).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("Identity not found"), "{stderr}");
+}
+
+/// Cloud Shell's form (`MSI_ENDPOINT` alone: `POST` of the form `resource=…` with `Metadata:
+/// true`) through the real client, against the simulator's route for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_identity_signs_in_through_cloud_shell() {
+    let sim = start(SimConfig { population: Population::Generated { count: 10 }, ..SimConfig::default() }).await;
+    let endpoint = format!("{}/oauth2/token", sim.url());
+    let asked = ["--credential", "managed-identity"];
+    let dir = scratch();
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), pairs(&[("MSI_ENDPOINT", &endpoint)]), &asked).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("signing in with a managed identity (Cloud Shell)"), "{stderr}");
+    assert!(!stderr.contains(TOKEN_PREFIX), "an access token leaked");
+
+    // Cloud Shell has only the signed-in user's identity: a user-assigned one is refused by name
+    // before any request.
+    let dir = scratch();
+    let assigned = pairs(&[("MSI_ENDPOINT", &endpoint), ("AZURE_CLIENT_ID", &sim.app().client_id)]);
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), assigned, &asked).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("(Cloud Shell) has only its system-assigned identity"), "{stderr}");
+
+    // The endpoint itself refuses a request without `Metadata: true`, in Cloud Shell's error form,
+    // and an audience off its list.
+    let http = reqwest::Client::new();
+    let form = [("resource", "https://graph.microsoft.com")];
+    let answer = http.post(&endpoint).form(&form).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("metadata header")), "{body}");
+    let answer = http.post(&endpoint).header("Metadata", "false").form(&form).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 400, "the header must say true");
+    let elsewhere = [("resource", "https://newservice.azure.com/")];
+    let answer = http.post(&endpoint).header("Metadata", "true").form(&elsewhere).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "AudienceNotSupported", "{body}");
+}
+
+/// `remediate sim --managed-identity[=FORM]` prints lines that, set in the environment (as
+/// `eval` would), make the runner sign in with that form and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_managed_identity_lines_sign_in_with_their_form() {
+    use std::io::{BufRead, BufReader};
+    for (flag, form) in [
+        ("--managed-identity", "App Service endpoint"),
+        ("--managed-identity=machine-learning", "Azure Machine Learning"),
+        ("--managed-identity=cloud-shell", "Cloud Shell"),
+    ] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("remediate"))
+            .args(["sim", "--listen", "127.0.0.1:0", "--mailboxes", "10", flag])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let printed = tokio::task::spawn_blocking(move || {
+            let mut printed = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let line = line.unwrap();
+                let done = line.starts_with("listening on ");
+                printed.push(line);
+                if done {
+                    break;
+                }
+            }
+            printed
+        })
+        .await
+        .unwrap();
+        let Some(url) = printed.last().and_then(|l| l.strip_prefix("listening on ")).map(str::to_string) else {
+            child.kill().ok();
+            let output = child.wait_with_output().unwrap();
+            panic!("{flag}: `remediate sim` did not start: {}", String::from_utf8_lossy(&output.stderr));
+        };
+        let env: Vec<(String, String)> = printed
+            .iter()
+            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let unset: Vec<&str> =
+            printed.iter().filter_map(|l| l.strip_prefix("unset ")).flat_map(|l| l.split_whitespace()).collect();
+        if form != "App Service endpoint" {
+            assert!(unset.contains(&"IDENTITY_ENDPOINT") && unset.contains(&"AZURE_CLIENT_ID"), "{printed:?}");
+        }
+        let tenant = env.iter().find(|(name, _)| name == "AZURE_TENANT_ID").map(|(_, v)| v.clone());
+        let tenant = tenant.unwrap_or_else(|| panic!("{flag}: no AZURE_TENANT_ID in {printed:?}"));
+        let state: serde_json::Value = reqwest::get(format!("{url}/_sim/state")).await.unwrap().json().await.unwrap();
+        let dir = scratch();
+        let (code, stderr) = plan_against(&url, &tenant, &crate::support::upns(&state), dir.path(), env, &[]).await;
+        child.kill().ok();
+        child.wait().ok();
+        assert_eq!(code, 0, "{flag}: {printed:?}\n{stderr}");
+        assert!(stderr.contains(&format!("signing in with a managed identity ({form})")), "{flag}: {stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
