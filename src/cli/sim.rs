@@ -104,8 +104,9 @@ pub struct SimArgs {
     /// Print the export lines of the tenant's managed identity endpoints instead of a client
     /// secret: App Service's IDENTITY_ENDPOINT and IDENTITY_HEADER and the instance metadata
     /// service's host; or, with =machine-learning, Azure Machine Learning's MSI_ENDPOINT and
-    /// MSI_SECRET; or, with =cloud-shell, Cloud Shell's MSI_ENDPOINT (each unsetting what would
-    /// take precedence over it).
+    /// MSI_SECRET; or, with =cloud-shell, Cloud Shell's MSI_ENDPOINT; or, with =service-fabric,
+    /// Service Fabric's IDENTITY_ENDPOINT (HTTPS on a second port), IDENTITY_HEADER and
+    /// IDENTITY_SERVER_THUMBPRINT (each unsetting what would take precedence over it).
     #[arg(
         long,
         value_enum,
@@ -174,4 +175,7 @@ pub enum ManagedIdentityForm {
     MachineLearning,
     /// Cloud Shell's MSI_ENDPOINT.
     CloudShell,
+    /// Service Fabric's IDENTITY_ENDPOINT, IDENTITY_HEADER and IDENTITY_SERVER_THUMBPRINT, served
+    /// over HTTPS with a self-signed certificate on a second port.
+    ServiceFabric,
 }

@@ -62,20 +62,21 @@ fn certificate() -> Result<Option<Credential>> {
     Ok(Some(Credential::from_certificate_file(&path, password.as_ref(), send_chain)?))
 }
 
-/// The managed identity the environment names, in azure-identity's order: App Service and
-/// Functions (`IDENTITY_ENDPOINT` and `IDENTITY_HEADER`), Azure Arc (`IDENTITY_ENDPOINT` and
-/// `IMDS_ENDPOINT`), Azure Machine Learning (`MSI_ENDPOINT` and `MSI_SECRET`), Cloud Shell
-/// (`MSI_ENDPOINT`); else a VM's instance metadata service (not probed unless asked: off Azure,
-/// a probe only waits).
+/// The managed identity the environment names, in azure-identity's order: Service Fabric
+/// (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER` and `IDENTITY_SERVER_THUMBPRINT`, its endpoint's
+/// certificate pinned by that thumbprint), App Service and Functions (`IDENTITY_ENDPOINT` and
+/// `IDENTITY_HEADER`), Azure Arc (`IDENTITY_ENDPOINT` and `IMDS_ENDPOINT`), Azure Machine Learning
+/// (`MSI_ENDPOINT` and `MSI_SECRET`), Cloud Shell (`MSI_ENDPOINT`); else a VM's instance metadata
+/// service (not probed unless asked: off Azure, a probe only waits).
 fn managed_identity(args: &ConnectionArgs, asked: bool) -> Result<Option<Credential>> {
     let client_id = args.client_id.clone();
     let source = match (env("IDENTITY_ENDPOINT"), env("IDENTITY_HEADER"), env("MSI_ENDPOINT")) {
-        (Some(endpoint), Some(_), _) if env("IDENTITY_SERVER_THUMBPRINT").is_some() => {
-            return Err(Error::Usage(format!(
-                "IDENTITY_ENDPOINT {endpoint} with IDENTITY_SERVER_THUMBPRINT is Service Fabric's managed identity, whose endpoint's certificate must be pinned by that thumbprint; remediate does not do that pinning. Use a client certificate (AZURE_CLIENT_CERTIFICATE_PATH) or workload identity instead"
-            )));
-        }
-        (Some(endpoint), Some(header), _) => ManagedSource::app_service(endpoint, SecretString::new(header))?,
+        // Never taken for App Service: its header would go to an endpoint whose certificate is
+        // unchecked (azure-identity's `ServiceFabricCredential` is tried before App Service's).
+        (Some(endpoint), Some(header), _) => match env("IDENTITY_SERVER_THUMBPRINT") {
+            Some(thumbprint) => ManagedSource::service_fabric(endpoint, SecretString::new(header), &thumbprint)?,
+            None => ManagedSource::app_service(endpoint, SecretString::new(header))?,
+        },
         (Some(endpoint), None, _) if env("IMDS_ENDPOINT").is_some() => ManagedSource::arc(endpoint)?,
         (_, _, Some(endpoint)) => match env("MSI_SECRET") {
             Some(secret) => ManagedSource::machine_learning(endpoint, SecretString::new(secret))?,

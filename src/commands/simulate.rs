@@ -102,6 +102,7 @@ mod with_simulator {
             slow_reply: args.slow_reply,
             late_landing: args.late_landing,
             azure_arc: args.azure_arc.clone(),
+            service_fabric: args.managed_identity == Some(ManagedIdentityForm::ServiceFabric),
             sign_in_latency: args.sign_in_latency.unwrap_or_default(),
             token_lifetime: args.token_lifetime,
             ..SimConfig::default()
@@ -162,6 +163,22 @@ mod with_simulator {
         )
     }
 
+    /// The lines that point the runner at the simulated tenant's Service Fabric endpoint (HTTPS on
+    /// its second port, `IDENTITY_HEADER` being App Service's header, `IDENTITY_SERVER_THUMBPRINT`
+    /// the thumbprint of the certificate it serves), after unsetting every credential the runner
+    /// would take first and `AZURE_CLIENT_ID` (Service Fabric's identity is not picked by one).
+    fn service_fabric_lines(simulator: &Simulator) -> Result<String> {
+        let app = simulator.app();
+        let url = simulator.url();
+        let (endpoint, thumbprint) = simulator
+            .service_fabric_endpoint()
+            .ok_or_else(|| Error::Usage("--managed-identity=service-fabric: the endpoint did not start".into()))?;
+        Ok(format!(
+            "export AZURE_TENANT_ID={}\nunset AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_CLIENT_CERTIFICATE_PATH AZURE_FEDERATED_TOKEN_FILE IMDS_ENDPOINT MSI_ENDPOINT MSI_SECRET\nexport IDENTITY_ENDPOINT={endpoint}\nexport IDENTITY_HEADER={}\nexport IDENTITY_SERVER_THUMBPRINT={thumbprint}\nexport REMEDIATE_LOGIN_URL={url}\nexport REMEDIATE_GRAPH_URL={url}\nexport REMEDIATE_EXCHANGE_URL={url}\n",
+            app.tenant_id, app.identity_header
+        ))
+    }
+
     pub async fn serve(args: SimArgs) -> Result<u8> {
         let identities = args.from.as_deref().map(|path| identities(path, args.column.as_deref())).transpose()?;
         let config = config_from_args(&args, identities)?;
@@ -174,6 +191,7 @@ mod with_simulator {
             Some(ManagedIdentityForm::MachineLearning) => msi_endpoint_lines(&simulator, true),
             Some(ManagedIdentityForm::CloudShell) => msi_endpoint_lines(&simulator, false),
             Some(ManagedIdentityForm::AppService) => simulator.managed_identity_lines(),
+            Some(ManagedIdentityForm::ServiceFabric) => service_fabric_lines(&simulator)?,
         };
         let announced = writeln!(stdout, "{lines}listening on {}", simulator.url()).and_then(|_| stdout.flush());
         drop(stdout);

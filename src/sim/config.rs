@@ -74,6 +74,9 @@ pub struct SimConfig {
     /// Serve the instance metadata path as Azure Arc's hybrid metadata service does, writing its
     /// challenge keys in this directory (`--azure-arc DIR`).
     pub azure_arc: Option<std::path::PathBuf>,
+    /// Also serve Service Fabric's managed identity endpoint, over HTTPS on a second port of the
+    /// same address with a self-signed certificate (`--managed-identity=service-fabric`).
+    pub service_fabric: bool,
     /// How long each page of the sign-in log takes beyond `latency` (`--sign-in-latency`): on a
     /// large tenant's log, filtered pages take minutes.
     pub sign_in_latency: Duration,
@@ -110,6 +113,7 @@ impl Default for SimConfig {
             basic_smtp_off: false,
             security_defaults: true,
             azure_arc: None,
+            service_fabric: false,
             sign_in_latency: Duration::ZERO,
         }
     }

@@ -17,6 +17,7 @@ mod faults;
 mod graph;
 mod reply;
 mod server;
+mod service_fabric;
 mod sign_ins;
 mod smtp_submit;
 mod snapshot;
@@ -234,6 +235,8 @@ pub struct Simulator {
     tenants: Arc<server::Tenants>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    /// Service Fabric's endpoint, when the first config asks for it.
+    service_fabric: Option<service_fabric::Endpoint>,
 }
 
 impl Simulator {
@@ -245,7 +248,8 @@ impl Simulator {
     /// Serves several tenants (give each its own seed) on one address, as the service does: the
     /// first config's `listen` is used.
     pub async fn start_many(configs: Vec<SimConfig>) -> std::io::Result<Simulator> {
-        let listen = configs.first().map(|c| c.listen).ok_or_else(|| std::io::Error::other("no tenant to serve"))?;
+        let first = configs.first().ok_or_else(|| std::io::Error::other("no tenant to serve"))?;
+        let (listen, fabric) = (first.listen, first.service_fabric);
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
         let all =
@@ -260,7 +264,20 @@ impl Simulator {
                 tracing::error!(%error, "simulated tenant stopped");
             }
         });
-        Ok(Simulator { address, tenants, shutdown, task })
+        let service_fabric = if fabric {
+            let router = server::service_fabric_router(tenants.clone());
+            Some(service_fabric::serve(address.ip(), router, shutdown.clone()).await?)
+        } else {
+            None
+        };
+        Ok(Simulator { address, tenants, shutdown, task, service_fabric })
+    }
+
+    /// Service Fabric's token endpoint (`https://127.0.0.1:PORT/metadata/identity/oauth2/token`)
+    /// and the SHA-1 thumbprint of its certificate in hex, when `SimConfig::service_fabric` is set.
+    pub fn service_fabric_endpoint(&self) -> Option<(String, String)> {
+        let endpoint = self.service_fabric.as_ref()?;
+        Some((format!("https://{}/metadata/identity/oauth2/token", endpoint.address), endpoint.thumbprint.clone()))
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -332,11 +349,17 @@ impl Simulator {
         if tokio::time::timeout(Duration::from_secs(1), &mut self.task).await.is_err() {
             self.task.abort();
         }
+        if let Some(endpoint) = &self.service_fabric {
+            endpoint.task.abort();
+        }
     }
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(endpoint) = &self.service_fabric {
+            endpoint.task.abort();
+        }
     }
 }

@@ -171,6 +171,29 @@ const MACHINE_LEARNING_PATH: &str = "/MSI/auth";
 /// Azure Cloud Shell", learn.microsoft.com/azure/cloud-shell/msi-authorization).
 const CLOUD_SHELL_PATH: &str = "/oauth2/token";
 
+/// Service Fabric's endpoint, alone on the simulator's TLS listener (see [`super::service_fabric`]):
+/// its token path, the metadata path of the page's sample request
+/// (`https://localhost:2377/metadata/identity/oauth2/token`), and nothing else.
+pub fn service_fabric_router(tenants: Arc<Tenants>) -> Router {
+    Router::new().route(METADATA_PATH, get(service_fabric_identity)).with_state(tenants)
+}
+
+/// Service Fabric's token request: the `Secret` header and the query, answered in its form by
+/// [`super::tokens::TokenIssuer::issue_for_service_fabric`]. The first tenant's app is the identity.
+async fn service_fabric_identity(State(tenants): Shared, uri: Uri, headers: HeaderMap) -> Response {
+    let service = tenants.first().clone();
+    service.count_arrival();
+    tokio::time::sleep(service.faults.latency()).await;
+    let query = uri.query().unwrap_or_default().as_bytes();
+    let parameters: HashMap<String, String> = form_urlencoded::parse(query).into_owned().collect();
+    let secret = headers.get("secret").and_then(|v| v.to_str().ok());
+    let reply = service.tokens.issue_for_service_fabric(&parameters, secret);
+    if reply.status.is_success() {
+        bump(&service.stats.tokens_issued);
+    }
+    respond(&service, Api::Token, reply, &RequestIds::new(client_request_id(&headers)))
+}
+
 /// Every managed identity endpoint, each on its own path so the client's environment picks it:
 /// App Service's, the VM's instance metadata service (Azure Arc's with `--azure-arc`), Azure
 /// Machine Learning's and Cloud Shell's (whose parameters come as a form). The first tenant's app

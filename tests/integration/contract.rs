@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use remediate::cloud::auth::managed::service_fabric::{Thumbprint, pinned_client};
 use remediate::cloud::auth::managed::{self, ManagedSource, arc};
 use remediate::cloud::{CloudName, Endpoints, limit_fraction, retry_after, service_error};
 use remediate::secret::SecretString;
@@ -351,9 +352,10 @@ fn identity_route(which: &str) -> &'static str {
         "managed-identity-app-service" => "/msi/token",
         "managed-identity-azure-ml" => "/MSI/auth",
         "managed-identity-cloud-shell" => "/oauth2/token",
-        "managed-identity-imds" | "managed-identity-arc-challenge" | "managed-identity-arc-token" => {
-            "/metadata/identity/oauth2/token"
-        }
+        "managed-identity-imds"
+        | "managed-identity-arc-challenge"
+        | "managed-identity-arc-token"
+        | "managed-identity-service-fabric" => "/metadata/identity/oauth2/token",
         other => panic!("no managed identity route named {other}"),
     }
 }
@@ -369,6 +371,7 @@ async fn simulated_identity(which: &str, example: &Value) -> (u16, BTreeMap<Stri
     let sim = start(SimConfig {
         population: Population::Generated { count: 5 },
         azure_arc: arc.then(|| tokens.path().to_path_buf()),
+        service_fabric: which == "managed-identity-service-fabric",
         ..SimConfig::default()
     })
     .await;
@@ -381,9 +384,12 @@ async fn simulated_identity(which: &str, example: &Value) -> (u16, BTreeMap<Stri
         })
         .collect()
     };
-    let url = format!("{}{}", sim.url(), identity_route(which));
+    // Service Fabric's endpoint is the simulator's TLS one, reached with its certificate pinned.
+    let (url, http) = match sim.service_fabric_endpoint() {
+        Some((endpoint, thumbprint)) => (endpoint, pinned_client(Thumbprint::parse(&thumbprint).unwrap()).unwrap().0),
+        None => (format!("{}{}", sim.url(), identity_route(which)), reqwest::Client::new()),
+    };
     let url = url::Url::parse_with_params(&url, pairs("query")).unwrap();
-    let http = reqwest::Client::new();
     let build = |key: Option<&str>| {
         let method = reqwest::Method::from_bytes(request["method"].as_str().unwrap().as_bytes()).unwrap();
         let mut builder = http.request(method, url.clone());
@@ -428,53 +434,86 @@ struct Seen {
     body: String,
 }
 
-/// Serves `answers` (status, headers, body) in turn, one connection each, on a loopback port:
-/// nothing of the simulator, only what an example documents. Returns the base URL and, once
-/// every answer is given, the requests seen.
-async fn serve_answers(answers: Vec<Canned>) -> (String, tokio::task::JoinHandle<Vec<Seen>>) {
+/// A certificate and key of the tests' own (tests/fixtures/service-fabric-endpoint.pem, made with
+/// `openssl req -x509 -newkey ec`), for a bare HTTPS server, and the certificate's SHA-1 in hex.
+fn bare_tls() -> (tokio_rustls::TlsAcceptor, String) {
+    use tokio_rustls::rustls;
+    let pem =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/service-fabric-endpoint.pem"));
+    let blocks = pem::parse_many(pem.unwrap()).unwrap();
+    let certificate = blocks[0].contents().to_vec();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(blocks[1].contents().to_vec());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &certificate);
+    let thumbprint: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let config = rustls::ServerConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate.into()], key.into())
+        .unwrap();
+    (tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)), thumbprint)
+}
+
+/// Serves `answers` (status, headers, body) in turn, one connection each, on a loopback port,
+/// over TLS with `tls`: nothing of the simulator, only what an example documents. Returns the
+/// base URL and, once every answer is given, the requests seen.
+async fn serve_answers(
+    answers: Vec<Canned>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (String, tokio::task::JoinHandle<Vec<Seen>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr().unwrap());
     let served = tokio::spawn(async move {
         let mut seen = Vec::new();
-        for (status, headers, body) in answers {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let mut bytes = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let end = loop {
-                let n = stream.read(&mut chunk).await.unwrap();
-                assert!(n > 0, "the connection closed mid-request");
-                bytes.extend_from_slice(&chunk[..n]);
-                if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break end;
-                }
-            };
-            let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
-            let mut lines = head.lines();
-            let mut first = lines.next().unwrap().split_whitespace();
-            let (method, target) = (first.next().unwrap().to_string(), first.next().unwrap().to_string());
-            let request_headers: BTreeMap<String, String> = lines
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
-                .collect();
-            let length: usize = request_headers.get("content-length").map_or(0, |l| l.parse().unwrap());
-            while bytes.len() < end + 4 + length {
-                let n = stream.read(&mut chunk).await.unwrap();
-                assert!(n > 0, "the connection closed mid-body");
-                bytes.extend_from_slice(&chunk[..n]);
-            }
-            let request_body = String::from_utf8_lossy(&bytes[end + 4..end + 4 + length]).into_owned();
-            seen.push(Seen { method, target, headers: request_headers, body: request_body });
-            let mut answer = format!("HTTP/1.1 {status} Answer\r\nContent-Type: application/json\r\n");
-            for (name, value) in headers {
-                answer.push_str(&format!("{name}: {value}\r\n"));
-            }
-            answer.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()));
-            stream.write_all(answer.as_bytes()).await.unwrap();
-            stream.shutdown().await.ok();
+        for answer in answers {
+            let (stream, _) = listener.accept().await.unwrap();
+            seen.push(match &tls {
+                Some(tls) => answer_one(tls.accept(stream).await.unwrap(), answer).await,
+                None => answer_one(stream, answer).await,
+            });
         }
         seen
     });
     (url, served)
+}
+
+/// Reads one request from `stream` and gives it `answer`.
+async fn answer_one<S>(mut stream: S, (status, headers, body): Canned) -> Seen
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection closed mid-request");
+        bytes.extend_from_slice(&chunk[..n]);
+        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+    };
+    let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    let mut lines = head.lines();
+    let mut first = lines.next().unwrap().split_whitespace();
+    let (method, target) = (first.next().unwrap().to_string(), first.next().unwrap().to_string());
+    let request_headers: BTreeMap<String, String> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())).collect();
+    let length: usize = request_headers.get("content-length").map_or(0, |l| l.parse().unwrap());
+    while bytes.len() < end + 4 + length {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection closed mid-body");
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+    let request_body = String::from_utf8_lossy(&bytes[end + 4..end + 4 + length]).into_owned();
+    let mut answer = format!("HTTP/1.1 {status} Answer\r\nContent-Type: application/json\r\n");
+    for (name, value) in headers {
+        answer.push_str(&format!("{name}: {value}\r\n"));
+    }
+    answer.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()));
+    stream.write_all(answer.as_bytes()).await.unwrap();
+    stream.shutdown().await.ok();
+    Seen { method, target, headers: request_headers, body: request_body }
 }
 
 /// The example's answer with `expires_on`, if it has one, moved to 20 minutes from now in the
@@ -542,13 +581,19 @@ async fn the_client_asks_and_reads_each_managed_identity_form_as_documented() {
             let challenge = ("WWW-Authenticate".to_string(), format!("Basic realm={}", key_file.display()));
             answers.insert(0, (401, vec![challenge], "{}".to_string()));
         }
-        let (url, served) = serve_answers(answers).await;
+        // Service Fabric's endpoint is HTTPS with a certificate of its own, pinned by thumbprint.
+        let (tls, thumbprint) = bare_tls();
+        let fabric = which == "managed-identity-service-fabric";
+        let (url, served) = serve_answers(answers, fabric.then_some(tls)).await;
         let endpoint = format!("{url}{}", identity_route(which));
         let source = match which {
             "managed-identity-imds" => ManagedSource::imds(url.clone(), "AZURE_POD_IDENTITY_AUTHORITY_HOST"),
             "managed-identity-app-service" => ManagedSource::app_service(endpoint, SecretString::new(secret)),
             "managed-identity-azure-ml" => ManagedSource::machine_learning(endpoint, SecretString::new(secret)),
             "managed-identity-cloud-shell" => ManagedSource::cloud_shell(endpoint),
+            "managed-identity-service-fabric" => {
+                ManagedSource::service_fabric(endpoint, SecretString::new(secret), &thumbprint)
+            }
             "managed-identity-arc-token" => Ok(ManagedSource::Arc { endpoint, tokens: tokens.path().to_path_buf() }),
             other => panic!("{name}: no managed identity source named {other}"),
         }
@@ -574,7 +619,7 @@ async fn the_client_asks_and_reads_each_managed_identity_form_as_documented() {
         read.push(which.to_string());
     }
     read.sort();
-    let forms = ["app-service", "arc-token", "azure-ml", "cloud-shell", "imds"];
+    let forms = ["app-service", "arc-token", "azure-ml", "cloud-shell", "imds", "service-fabric"];
     assert_eq!(read, forms.map(|f| format!("managed-identity-{f}")), "an example of every managed identity form");
 }
 

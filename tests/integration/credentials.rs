@@ -268,16 +268,71 @@ async fn a_managed_identity_signs_in_through_app_service_or_the_metadata_service
     assert!(stderr.contains("managed identity endpoint"), "{stderr}");
 
     // Service Fabric sets App Service's pair and a certificate thumbprint: never taken for App
-    // Service, whose header would then go to an endpoint whose certificate nobody checked.
+    // Service, whose header would then go to an endpoint whose certificate nobody checked. Its
+    // endpoint is HTTPS, so App Service's plain one is refused before any request.
     let fabric = vec![
         ("IDENTITY_ENDPOINT".to_string(), format!("{}/msi/token", sim.url())),
         ("IDENTITY_HEADER".to_string(), header.clone()),
-        ("IDENTITY_SERVER_THUMBPRINT".to_string(), "0123456789abcdef".to_string()),
+        ("IDENTITY_SERVER_THUMBPRINT".to_string(), "3DB256D9C22468FC343346D1B14C7F963B279280".to_string()),
     ];
     let dir = scratch();
     let (code, stderr) = plan_signed_in_by(&sim, dir.path(), fabric, &[]).await;
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("Service Fabric"), "said by name: {stderr}");
+    assert!(stderr.contains("the endpoint must be https:// (Service Fabric's is)"), "{stderr}");
+}
+
+/// Service Fabric's form (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`, `IDENTITY_SERVER_THUMBPRINT`:
+/// `GET` with the `Secret` header over HTTPS whose certificate is pinned by the thumbprint)
+/// through the real client, against the simulator's TLS endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_identity_signs_in_through_service_fabric_with_its_certificate_pinned() {
+    let config =
+        SimConfig { population: Population::Generated { count: 10 }, service_fabric: true, ..SimConfig::default() };
+    let sim = start(config).await;
+    let (endpoint, thumbprint) = sim.service_fabric_endpoint().unwrap();
+    let header = sim.app().identity_header.clone();
+    let fabric = |thumbprint: &str| {
+        pairs(&[
+            ("IDENTITY_ENDPOINT", &endpoint),
+            ("IDENTITY_HEADER", &header),
+            ("IDENTITY_SERVER_THUMBPRINT", thumbprint),
+        ])
+    };
+    // Written as `openssl x509 -fingerprint` writes it: colons, and here lower case.
+    let pairs_of_digits: Vec<String> =
+        thumbprint.as_bytes().chunks(2).map(|p| String::from_utf8_lossy(p).to_lowercase()).collect();
+    let dir = scratch();
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), fabric(&pairs_of_digits.join(":")), &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("signing in with a managed identity (Service Fabric)"), "{stderr}");
+    assert!(!stderr.contains(&header), "IDENTITY_HEADER is a secret: {stderr}");
+    assert!(!stderr.contains(TOKEN_PREFIX), "an access token leaked");
+
+    // Another thumbprint: refused at the handshake, by name, at once (never retried), and the
+    // endpoint never reached, so no token was asked for.
+    let arrived = *sim.service().arrivals().borrow();
+    let issued = crate::support::stats(&sim)["tokens_issued"].clone();
+    let other: String = thumbprint.chars().rev().collect();
+    let started = std::time::Instant::now();
+    let dir = scratch();
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), fabric(&other), &[]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("the managed identity endpoint {endpoint} is not trusted")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("SHA-1 thumbprint is {thumbprint}, not IDENTITY_SERVER_THUMBPRINT {other}")),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(12), "not retried: {:?}", started.elapsed());
+    assert_eq!(*sim.service().arrivals().borrow(), arrived, "the endpoint was never reached");
+    assert_eq!(crate::support::stats(&sim)["tokens_issued"], issued);
+
+    // Service Fabric's identity is the manifest's: a client id is refused before any request.
+    let mut assigned = fabric(&thumbprint);
+    assigned.push(("AZURE_CLIENT_ID".to_string(), sim.app().client_id.clone()));
+    let dir = scratch();
+    let (code, stderr) = plan_signed_in_by(&sim, dir.path(), assigned, &[]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("(Service Fabric) is the identity the application's manifest assigns"), "{stderr}");
 }
 
 fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -373,6 +428,7 @@ async fn the_printed_managed_identity_lines_sign_in_with_their_form() {
         ("--managed-identity", "App Service endpoint"),
         ("--managed-identity=machine-learning", "Azure Machine Learning"),
         ("--managed-identity=cloud-shell", "Cloud Shell"),
+        ("--managed-identity=service-fabric", "Service Fabric"),
     ] {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("remediate"))
             .args(["sim", "--listen", "127.0.0.1:0", "--mailboxes", "10", flag])
@@ -407,8 +463,13 @@ async fn the_printed_managed_identity_lines_sign_in_with_their_form() {
             .collect();
         let unset: Vec<&str> =
             printed.iter().filter_map(|l| l.strip_prefix("unset ")).flat_map(|l| l.split_whitespace()).collect();
-        if form != "App Service endpoint" {
-            assert!(unset.contains(&"IDENTITY_ENDPOINT") && unset.contains(&"AZURE_CLIENT_ID"), "{printed:?}");
+        let exported = |name: &str| env.iter().any(|(n, _)| n == name);
+        match form {
+            "App Service endpoint" => {}
+            "Service Fabric" => {
+                assert!(exported("IDENTITY_SERVER_THUMBPRINT") && unset.contains(&"AZURE_CLIENT_ID"), "{printed:?}");
+            }
+            _ => assert!(unset.contains(&"IDENTITY_ENDPOINT") && unset.contains(&"AZURE_CLIENT_ID"), "{printed:?}"),
         }
         let tenant = env.iter().find(|(name, _)| name == "AZURE_TENANT_ID").map(|(_, v)| v.clone());
         let tenant = tenant.unwrap_or_else(|| panic!("{flag}: no AZURE_TENANT_ID in {printed:?}"));

@@ -1,12 +1,11 @@
 //! Tokens without an app credential of our own: a managed identity, found the way azure-identity's
-//! `ManagedIdentityCredential` finds it (its `_managed_identity_client` order): App Service and
-//! Functions (`IDENTITY_ENDPOINT` and `IDENTITY_HEADER`), Azure Arc (`IDENTITY_ENDPOINT` and
-//! `IMDS_ENDPOINT`: a challenge that names a key file, see [`arc`]), Azure Machine Learning
-//! (`MSI_ENDPOINT` and `MSI_SECRET`), Cloud Shell (`MSI_ENDPOINT` alone), else a virtual machine's
-//! instance metadata service. It answers with a token for a resource (the scope without
-//! `/.default`). Service Fabric (`IDENTITY_SERVER_THUMBPRINT` beside App Service's pair) pins its
-//! endpoint's certificate by thumbprint, which this client does not do: it is refused by name
-//! rather than taken for App Service.
+//! `ManagedIdentityCredential` finds it (its `_managed_identity_client` order): Service Fabric
+//! (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER` and `IDENTITY_SERVER_THUMBPRINT`: HTTPS whose
+//! certificate is pinned by that thumbprint, see [`service_fabric`]), App Service and Functions
+//! (`IDENTITY_ENDPOINT` and `IDENTITY_HEADER`), Azure Arc (`IDENTITY_ENDPOINT` and `IMDS_ENDPOINT`:
+//! a challenge that names a key file, see [`arc`]), Azure Machine Learning (`MSI_ENDPOINT` and
+//! `MSI_SECRET`), Cloud Shell (`MSI_ENDPOINT` alone), else a virtual machine's instance metadata
+//! service. It answers with a token for a resource (the scope without `/.default`).
 //!
 //! An endpoint is held to the rule every endpoint is (HTTPS, or plain HTTP on this machine), with
 //! one more place plain HTTP may go: the link-local network 169.254.0.0/16, never routed off the
@@ -29,6 +28,9 @@ use crate::error::Error;
 use crate::secret::SecretString;
 
 pub mod arc;
+pub mod service_fabric;
+
+use service_fabric::Thumbprint;
 
 /// Where a managed identity's tokens come from.
 pub enum ManagedSource {
@@ -53,6 +55,14 @@ pub enum ManagedSource {
     /// Cloud Shell: `POST {MSI_ENDPOINT}` with the form `resource=…` and `Metadata: true`
     /// (azure-identity's `cloud_shell.py`); only the signed-in user's identity exists there.
     CloudShell { endpoint: String },
+    /// Service Fabric: `GET {IDENTITY_ENDPOINT}?api-version=2019-07-01-preview&resource=…` with
+    /// the `Secret` header, over HTTPS whose certificate is pinned by `IDENTITY_SERVER_THUMBPRINT`
+    /// ("How to leverage a Service Fabric application's managed identity to access Azure
+    /// services", learn.microsoft.com/azure/service-fabric/how-to-managed-identity-service-fabric-
+    /// app-code). The identity is the one the application's manifest assigns: azure-identity for
+    /// Python refuses a client id there ("not supported by the Service Fabric managed identity
+    /// environment"), and so does this client.
+    ServiceFabric { endpoint: String, header: SecretString, thumbprint: Thumbprint },
 }
 
 impl ManagedSource {
@@ -80,6 +90,20 @@ impl ManagedSource {
         Ok(ManagedSource::MachineLearning { endpoint, secret })
     }
 
+    /// Service Fabric's endpoint, which must be HTTPS (its certificate is what is pinned), and
+    /// the thumbprint that pins it.
+    pub fn service_fabric(endpoint: String, header: SecretString, thumbprint: &str) -> Result<ManagedSource, Error> {
+        check_endpoint("IDENTITY_ENDPOINT", &endpoint)?;
+        check_https(&endpoint)?;
+        let thumbprint = Thumbprint::parse(thumbprint).ok_or_else(|| {
+            Error::Usage(format!(
+                "{} {thumbprint}: not a SHA-1 thumbprint (40 hex digits, colons and spaces allowed); unset it or give the one Service Fabric set",
+                service_fabric::SETTING
+            ))
+        })?;
+        Ok(ManagedSource::ServiceFabric { endpoint, header, thumbprint })
+    }
+
     /// Cloud Shell's endpoint.
     pub fn cloud_shell(endpoint: String) -> Result<ManagedSource, Error> {
         check_endpoint("MSI_ENDPOINT", &endpoint)?;
@@ -94,6 +118,7 @@ impl ManagedSource {
             ManagedSource::Arc { .. } => "a managed identity (Azure Arc)",
             ManagedSource::MachineLearning { .. } => "a managed identity (Azure Machine Learning)",
             ManagedSource::CloudShell { .. } => "a managed identity (Cloud Shell)",
+            ManagedSource::ServiceFabric { .. } => "a managed identity (Service Fabric)",
         }
     }
 
@@ -103,7 +128,8 @@ impl ManagedSource {
             ManagedSource::AppService { endpoint, .. }
             | ManagedSource::Arc { endpoint, .. }
             | ManagedSource::MachineLearning { endpoint, .. }
-            | ManagedSource::CloudShell { endpoint } => endpoint.clone(),
+            | ManagedSource::CloudShell { endpoint }
+            | ManagedSource::ServiceFabric { endpoint, .. } => endpoint.clone(),
             ManagedSource::Imds { host } => format!("{}/metadata/identity/oauth2/token", host.trim_end_matches('/')),
         }
     }
@@ -111,7 +137,9 @@ impl ManagedSource {
     /// The setting the endpoint came from, for messages.
     fn setting(&self) -> &'static str {
         match self {
-            ManagedSource::AppService { .. } | ManagedSource::Arc { .. } => "IDENTITY_ENDPOINT",
+            ManagedSource::AppService { .. } | ManagedSource::Arc { .. } | ManagedSource::ServiceFabric { .. } => {
+                "IDENTITY_ENDPOINT"
+            }
             ManagedSource::MachineLearning { .. } | ManagedSource::CloudShell { .. } => "MSI_ENDPOINT",
             ManagedSource::Imds { .. } => "the instance metadata service",
         }
@@ -131,6 +159,18 @@ pub fn check_endpoint(setting: &str, endpoint: &str) -> Result<(), Error> {
         "http" if crate::cloud::is_loopback(&url) || link_local => Ok(()),
         _ => Err(Error::Usage(format!(
             "{setting} {endpoint}: a managed identity endpoint must be https://, or http:// on this machine (localhost, 127.0.0.0/8, ::1) or Azure's link-local 169.254.0.0/16; the identity header and the tokens would cross the network in clear. Unset it, or point it at the endpoint Azure set"
+        ))),
+    }
+}
+
+/// Service Fabric's endpoint is HTTPS, even on this machine: the pinned certificate is what
+/// proves it is Service Fabric's.
+fn check_https(endpoint: &str) -> Result<(), Error> {
+    match url::Url::parse(endpoint) {
+        Ok(url) if url.scheme() == "https" => Ok(()),
+        _ => Err(Error::Usage(format!(
+            "IDENTITY_ENDPOINT {endpoint}: beside {}, the endpoint must be https:// (Service Fabric's is), for its certificate is what the thumbprint pins. Unset IDENTITY_SERVER_THUMBPRINT, or point IDENTITY_ENDPOINT at the endpoint Service Fabric set",
+            service_fabric::SETTING
         ))),
     }
 }
@@ -155,24 +195,25 @@ pub async fn managed_identity(
     // Checked when the source was made; again here, for what goes with the request is a secret.
     let endpoint = source.endpoint();
     check_endpoint(source.setting(), &endpoint).map_err(|e| Error::Auth(e.to_string()))?;
-    if let (Some(_), ManagedSource::Arc { .. } | ManagedSource::CloudShell { .. }) = (client_id, source) {
-        return Err(Error::Auth(format!(
-            "{} has only its system-assigned identity: unset AZURE_CLIENT_ID (or --client-id) to use it",
-            source.name()
-        )));
+    let refuse = |why: &str| {
+        Err(Error::Auth(format!("{} {why}: unset AZURE_CLIENT_ID (or --client-id) to use it", source.name())))
+    };
+    match (client_id, source) {
+        (Some(_), ManagedSource::Arc { .. } | ManagedSource::CloudShell { .. }) => {
+            return refuse("has only its system-assigned identity");
+        }
+        (Some(_), ManagedSource::ServiceFabric { .. }) => {
+            return refuse("is the identity the application's manifest assigns, not one picked by a client id");
+        }
+        _ => {}
     }
-    // Never through a proxy: the endpoint is local to the host.
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| Error::Auth(format!("cannot build an HTTP client for the managed identity: {e}")))?;
+    let (http, pin) = http_client(source)?;
     let request =
         |proof: Option<&str>| build(&http, source, client_id, resource(scope), proof).map(|r| r.timeout(timeout));
-    let mut answer = send_with_retries(&request, None, &endpoint).await?;
+    let mut answer = send_with_retries(&request, None, &endpoint, pin.as_deref()).await?;
     if let (401, ManagedSource::Arc { tokens, .. }) = (answer.status, source) {
         let key = arc::answer_challenge(&answer.headers, tokens)?;
-        answer = send_with_retries(&request, Some(key.expose()), &endpoint).await?;
+        answer = send_with_retries(&request, Some(key.expose()), &endpoint, None).await?;
     }
     if !(200..300).contains(&answer.status) {
         let message = crate::cloud::service_error::parse(&answer.body);
@@ -182,6 +223,24 @@ pub async fn managed_identity(
         )));
     }
     token_of(&answer.body, "access_token", "the managed identity endpoint")
+}
+
+/// The client for `source`'s endpoint, never through a proxy (the endpoint is local to the host)
+/// nor a redirect; for Service Fabric, one that trusts only the pinned certificate, and the pin.
+fn http_client(
+    source: &ManagedSource,
+) -> Result<(reqwest::Client, Option<std::sync::Arc<service_fabric::Pin>>), Error> {
+    if let ManagedSource::ServiceFabric { thumbprint, endpoint, .. } = source {
+        check_https(endpoint).map_err(|e| Error::Auth(e.to_string()))?;
+        let (http, pin) = service_fabric::pinned_client(*thumbprint)?;
+        return Ok((http, Some(pin)));
+    }
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Auth(format!("cannot build an HTTP client for the managed identity: {e}")))?;
+    Ok((http, None))
 }
 
 /// The request each source documents; `proof` is Arc's key, once its challenge is answered.
@@ -218,6 +277,10 @@ fn build(
             query.extend([("api-version", "2017-09-01")].into_iter().chain(client_id.map(|id| ("clientid", id))));
             http.get(url(endpoint, &query)?).header("secret", secret.expose())
         }
+        ManagedSource::ServiceFabric { endpoint, header, .. } => {
+            query.push(("api-version", "2019-07-01-preview"));
+            http.get(url(endpoint, &query)?).header("Secret", header.expose())
+        }
         ManagedSource::CloudShell { endpoint } => {
             let form: String =
                 url::form_urlencoded::Serializer::new(String::new()).append_pair("resource", resource).finish();
@@ -245,10 +308,15 @@ async fn send_with_retries(
     request: &(dyn Fn(Option<&str>) -> Result<reqwest::RequestBuilder, Error> + Sync),
     proof: Option<&str>,
     endpoint: &str,
+    pin: Option<&service_fabric::Pin>,
 ) -> Result<crate::cloud::RawAnswer, Error> {
     let mut waits = BACKOFF.iter();
     loop {
         let outcome = crate::cloud::receive_at_most(request(proof)?, ANSWER_CAP).await;
+        // A certificate that is not the pinned one will not become it: said at once, by name.
+        if let (Err(_), Some(refusal)) = (&outcome, pin.and_then(service_fabric::Pin::refusal)) {
+            return Err(Error::Auth(format!("the managed identity endpoint {endpoint} is not trusted: {refusal}")));
+        }
         let wait = waits.next();
         match (outcome, wait) {
             (Ok(answer), Some(wait)) if worth_retrying(answer.status) => {
@@ -331,6 +399,15 @@ mod tests {
         assert!(ManagedSource::app_service("http://attacker.example/".into(), header()).is_err());
         let refused = ManagedSource::imds("http://metadata.example".into(), "AZURE_POD_IDENTITY_AUTHORITY_HOST");
         assert!(refused.is_err_and(|e| e.to_string().starts_with("AZURE_POD_IDENTITY_AUTHORITY_HOST")));
+        // Service Fabric's endpoint is HTTPS even on this machine, and its thumbprint a SHA-1.
+        let pinned = "3D:B2:56:D9:C2:24:68:FC:34:33:46:D1:B1:4C:7F:96:3B:27:92:80";
+        let fabric =
+            |endpoint: &str, thumbprint: &str| ManagedSource::service_fabric(endpoint.into(), header(), thumbprint);
+        assert!(fabric("https://10.0.0.4:2377/metadata/identity/oauth2/token", pinned).is_ok());
+        let refused = fabric("http://127.0.0.1:2377/metadata/identity/oauth2/token", pinned);
+        assert!(refused.is_err_and(|e| e.to_string().contains("must be https://")));
+        let refused = fabric("https://127.0.0.1:2377/metadata/identity/oauth2/token", "0123456789abcdef");
+        assert!(refused.is_err_and(|e| e.to_string().starts_with("IDENTITY_SERVER_THUMBPRINT 0123456789abcdef")));
     }
 
     /// A source made without its checks (as a later change might) still never sends the header.

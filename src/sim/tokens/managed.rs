@@ -27,6 +27,17 @@
 //!   `{"error":{"code":"AudienceNotSupported","message":…}}` for a resource off its allowlist, so
 //!   its errors come in that form.
 //!
+//! - Service Fabric: "How to leverage a Service Fabric application's managed identity to access
+//!   Azure services" (learn.microsoft.com/azure/service-fabric/how-to-managed-identity-service-
+//!   fabric-app-code): `GET` with the `Secret` header, api-version 2019-07-01-preview, over HTTPS
+//!   (the simulator's TLS listener); the answer's `expires_on` a Unix time as a number, beside
+//!   `token_type`, `access_token` and `resource`. Its errors are `{"error": {"correlationId",
+//!   "code", "message"}}` with the page's codes: `SecretHeaderNotFound`, `ManagedIdentityNotFound`
+//!   (404, for an unknown secret), `ArgumentNullOrEmpty`, `InvalidApiVersion`, and
+//!   `InternalServerError` (500, whose "most likely cause is an incorrect value specified for the
+//!   resource"). The identity is the one the application's manifest assigns: a `client_id` is
+//!   refused rather than ignored.
+//!
 //! The other forms' errors come as `{"error", "error_description"}`, the metadata service's.
 
 use std::collections::HashMap;
@@ -144,11 +155,7 @@ impl TokenIssuer {
                 error("invalid_resource", "AADSTS500011: The resource principal was not found")
             };
         };
-        let token = new_token();
-        self.issued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(token.clone(), (audience, Instant::now() + self.lifetime));
+        let token = self.mint(audience);
         let seconds = self.lifetime.as_secs();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let expires_on = now + seconds as i64;
@@ -168,6 +175,67 @@ impl TokenIssuer {
             IdentityProof::CloudShellMetadata(_) => metadata_service_answer(&token, seconds, now, resource),
         };
         Reply::json(StatusCode::OK, body)
+    }
+}
+
+impl TokenIssuer {
+    /// A new token for `audience`, known to Graph and Exchange until it expires.
+    fn mint(&self, audience: super::Audience) -> String {
+        let token = new_token();
+        self.issued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token.clone(), (audience, Instant::now() + self.lifetime));
+        token
+    }
+
+    /// A token from Service Fabric's endpoint for the request's `parameters` (its query) and
+    /// `secret` (its `Secret` header), in Service Fabric's own answer and error forms (see the
+    /// module's sources).
+    pub fn issue_for_service_fabric(&self, parameters: &HashMap<String, String>, secret: Option<&str>) -> Reply {
+        let error = |status: StatusCode, code: &str, message: &str| {
+            let correlation = uuid::Uuid::new_v4().to_string();
+            Reply::json(status, json!({"error": {"correlationId": correlation, "code": code, "message": message}}))
+        };
+        let field = |name: &str| parameters.get(name).map(String::as_str).unwrap_or_default();
+        let version = field("api-version");
+        match secret {
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "SecretHeaderNotFound",
+                    "Secret is not found in the request headers.",
+                );
+            }
+            Some(sent) if sent != self.app.identity_header => {
+                let text = "Managed identity not found for the specified application host.";
+                return error(StatusCode::NOT_FOUND, "ManagedIdentityNotFound", text);
+            }
+            Some(_) if version != "2019-07-01-preview" => {
+                let text =
+                    format!("The api-version '{version}' is not supported. Supported version is '2019-07-01-preview'.");
+                return error(StatusCode::BAD_REQUEST, "InvalidApiVersion", &text);
+            }
+            Some(_) => {}
+        }
+        let resource = field("resource");
+        if resource.is_empty() {
+            let text = "The parameter 'resource' should not be null or empty string.";
+            return error(StatusCode::BAD_REQUEST, "ArgumentNullOrEmpty", text);
+        }
+        if !field("client_id").is_empty() {
+            let text = "The identity is the one the application's manifest assigns; client_id is not supported.";
+            return error(StatusCode::BAD_REQUEST, "ArgumentNotSupported", text);
+        }
+        let Some(audience) = audience_of_scope(&format!("{resource}/.default")) else {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "An error occurred.");
+        };
+        let expires_on = time::OffsetDateTime::now_utc().unix_timestamp() + self.lifetime.as_secs() as i64;
+        let token = self.mint(audience);
+        Reply::json(
+            StatusCode::OK,
+            json!({"token_type": "Bearer", "access_token": token, "expires_on": expires_on, "resource": resource}),
+        )
     }
 }
 
@@ -234,6 +302,35 @@ mod tests {
             parameters(&[("api-version", "2017-09-01"), ("resource", GRAPH), ("clientid", &issuer.app.client_id)]);
         let reply = issuer.issue_for_identity(&mine, IdentityProof::MachineLearningSecret(Some(&secret)));
         assert_eq!(reply.status, StatusCode::OK);
+    }
+
+    #[test]
+    fn service_fabric_wants_its_secret_and_version_and_answers_in_its_own_forms() {
+        let issuer = issuer();
+        let secret = issuer.app.identity_header.clone();
+        let asked = parameters(&[("api-version", "2019-07-01-preview"), ("resource", GRAPH)]);
+        let reply = issuer.issue_for_service_fabric(&asked, Some(&secret));
+        assert_eq!(reply.status, StatusCode::OK);
+        let body = reply.body.unwrap_or_default();
+        assert!(body["expires_on"].is_i64() && body["token_type"] == "Bearer", "{body}");
+        assert!(issuer.knows(body["access_token"].as_str().unwrap_or_default()), "{body}");
+
+        let old = parameters(&[("api-version", "2019-08-01"), ("resource", GRAPH)]);
+        let unknown = parameters(&[("api-version", "2019-07-01-preview"), ("resource", "https://vault.azure.net")]);
+        let assigned = parameters(&[("api-version", "2019-07-01-preview"), ("resource", GRAPH), ("client_id", "x")]);
+        for (asked, sent, status, code) in [
+            (&asked, None, StatusCode::BAD_REQUEST, "SecretHeaderNotFound"),
+            (&asked, Some("wrong"), StatusCode::NOT_FOUND, "ManagedIdentityNotFound"),
+            (&old, Some(secret.as_str()), StatusCode::BAD_REQUEST, "InvalidApiVersion"),
+            (&unknown, Some(secret.as_str()), StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
+            (&assigned, Some(secret.as_str()), StatusCode::BAD_REQUEST, "ArgumentNotSupported"),
+        ] {
+            let reply = issuer.issue_for_service_fabric(asked, sent);
+            assert_eq!(reply.status, status, "{code}");
+            let body = reply.body.unwrap_or_default();
+            assert_eq!(body["error"]["code"], code, "{body}");
+            assert!(body["error"]["correlationId"].is_string(), "{body}");
+        }
     }
 
     #[test]
