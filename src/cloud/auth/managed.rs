@@ -338,7 +338,7 @@ async fn send_with_retries(
     }
 }
 
-/// The token named `field` and its lifetime: `expires_in` (seconds) or `expires_on` (a Unix time),
+/// The token named `field` and its lifetime: `expires_on` (a Unix time) or `expires_in` (seconds),
 /// each a number or a string as the sources differ; five minutes when neither says.
 pub(super) fn token_of(body: &[u8], field: &str, from: &str) -> Result<(SecretString, Duration), Error> {
     let answer: Value = serde_json::from_slice(body)
@@ -353,7 +353,11 @@ pub(super) fn token_of(body: &[u8], field: &str, from: &str) -> Result<(SecretSt
         _ => None,
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let lifetime = seconds("expires_in").or_else(|| seconds("expires_on").map(|at| at - now)).unwrap_or(300);
+    // `expires_on` first, then `expires_in`, as azure-identity reads them
+    // (`_internal/managed_identity_client.py`: `content.get("expires_on") or … expires_in`):
+    // azure-identity's own Cloud Shell test answers carry `expires_in: 0` beside `expires_on`.
+    let expires_on = seconds("expires_on").filter(|at| *at != 0).map(|at| at - now);
+    let lifetime = expires_on.or_else(|| seconds("expires_in")).unwrap_or(300);
     Ok((SecretString::new(token), Duration::from_secs(lifetime.max(1) as u64)))
 }
 
@@ -370,6 +374,9 @@ mod tests {
         let (_, life) = token_of(body.as_bytes(), "accessToken", "x").unwrap();
         assert!(life.as_secs() > 590 && life.as_secs() <= 600, "{life:?}");
         assert!(token_of(br#"{"access_token":""}"#, "access_token", "x").is_err());
+        let body = format!(r#"{{"access_token":"t","expires_in":0,"expires_on":"{at}"}}"#);
+        let (_, life) = token_of(body.as_bytes(), "access_token", "x").unwrap();
+        assert!(life.as_secs() > 590, "expires_on wins over a zero expires_in: {life:?}");
     }
 
     #[test]
