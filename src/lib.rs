@@ -27,6 +27,7 @@ pub mod shard;
 pub mod sign_ins;
 #[cfg(feature = "simulator")]
 pub mod sim;
+mod stable_hash;
 pub mod stop;
 pub mod targets;
 pub mod timestamp;

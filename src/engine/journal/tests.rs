@@ -1,5 +1,9 @@
+use std::io::Write;
+use std::sync::atomic::Ordering;
+
 use super::*;
-use crate::engine::events::Outcome;
+use crate::engine::events::{Outcome, Row};
+use crate::settings::{Setting, Value};
 
 fn row(line: u64, setting: Setting) -> Row {
     Row {
