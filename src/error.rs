@@ -19,6 +19,42 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
+/// How a command that did its work ended, decided once from what it did (as nextest's final run
+/// stats are); its exit code comes from [`FinalOutcome::exit_code`] alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalOutcome {
+    /// Every (target, setting) has its final row, or every mailbox can send.
+    Done,
+    /// Done, and drift found (`plan --detailed-exitcode`, `audit`), or devices that cannot send
+    /// (`diagnose`): nothing was changed.
+    Drift,
+    /// Rows failed or are unfinished, targets were never started or are mostly missing, or the
+    /// journal changed under the run: the recap says which and how to finish.
+    Unfinished,
+    /// Nothing was changed: every failure was a permission the app lacks, or the service
+    /// stopped taking the app's token before any change.
+    NothingDone,
+    /// Stopped by a signal after finishing or recording what was under way.
+    Interrupted,
+}
+
+impl FinalOutcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            FinalOutcome::Done => exit::SUCCESS,
+            FinalOutcome::Drift => exit::DRIFT,
+            FinalOutcome::Unfinished => exit::TARGETS_FAILED,
+            FinalOutcome::NothingDone => exit::NOTHING_DONE,
+            FinalOutcome::Interrupted => exit::INTERRUPTED,
+        }
+    }
+
+    /// Whether the run finished its work (a later sweep may take its report as a baseline).
+    pub fn is_complete(self) -> bool {
+        matches!(self, FinalOutcome::Done | FinalOutcome::Drift)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A mistake in the command line, said in the words of its flags: the commands compose these

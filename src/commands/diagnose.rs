@@ -12,7 +12,7 @@ use crate::cli::{DiagnoseArgs, Switch};
 use crate::cloud::CloudClient;
 use crate::diagnosis::population::{self, Missing, Subject};
 use crate::diagnosis::{self, ClientKind, Diagnosis, Layer, State, TenantFacts, Verdict};
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, FinalOutcome, Result};
 use crate::report::diagnosis::{self as report_diagnosis, Counts, Diagnosed};
 use crate::report::{self, OutputFormat};
 use crate::sign_ins::{self, Usage};
@@ -45,7 +45,7 @@ pub async fn diagnose(args: DiagnoseArgs, quiet: bool) -> Result<u8> {
     let mut rows: Vec<Diagnosed> = subjects.into_iter().map(|s| diagnosed(s, &tenant, usage.as_ref())).collect();
     rows.sort_by_key(|row| row.line);
     let counts = Counts::of(&rows);
-    let code = exit_code(&counts, args.client);
+    let outcome = final_outcome(&counts, args.client);
     report::ensure_directory(&directory)?;
     report_diagnosis::write_files(&directory, &rows, args.client)?;
     let record = json!({
@@ -59,7 +59,7 @@ pub async fn diagnose(args: DiagnoseArgs, quiet: bool) -> Result<u8> {
         "counts": counts,
         "sign_in_evidence": usage.as_ref().map(|u| json!({"since": u.since, "days": u.days, "users": u.users.len()})),
         "requests_total": client.requests.total(),
-        "exit_code": code,
+        "exit_code": outcome.exit_code(),
     });
     let text = serde_json::to_string_pretty(&record).unwrap_or_default() + "\n";
     crate::files::write_atomic(&directory, "diagnosis.json", text.as_bytes())
@@ -78,18 +78,19 @@ pub async fn diagnose(args: DiagnoseArgs, quiet: bool) -> Result<u8> {
     } else if !quiet {
         print!("{}", report_diagnosis::story(&rows, &counts, args.client, &directory));
     }
-    Ok(code)
+    Ok(outcome.exit_code())
 }
 
-/// 0 when every mailbox can send with the client asked, 3 when some cannot, 1 when some verdict
-/// is unknown (a layer could not be read, or depends on what the tool cannot see).
-fn exit_code(counts: &Counts, client: ClientKind) -> u8 {
+/// Done when every mailbox can send with the client asked, drift when some cannot, unfinished
+/// when some verdict is unknown (a layer could not be read, or depends on what the tool cannot
+/// see).
+fn final_outcome(counts: &Counts, client: ClientKind) -> FinalOutcome {
     if counts.count(client, Verdict::Unknown) > 0 {
-        exit::TARGETS_FAILED
+        FinalOutcome::Unfinished
     } else if counts.count(client, Verdict::Blocked) > 0 {
-        exit::DRIFT
+        FinalOutcome::Drift
     } else {
-        exit::SUCCESS
+        FinalOutcome::Done
     }
 }
 

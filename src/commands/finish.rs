@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::session::{Job, earned_exit_code, left_to_do, resume_command};
+use super::session::{Job, final_outcome, left_to_do, resume_command};
 use crate::cloud::CloudClient;
 use crate::engine::{self, journal::Journal};
-use crate::error::{Error, Result};
+use crate::error::{Error, FinalOutcome, Result};
 use crate::logging::{self, Loudness};
 use crate::report::summary::{RunInfo, Summary};
 use crate::report::{self, OutputFormat, Report};
@@ -113,11 +113,11 @@ pub(super) fn finish_report(
             tally.by_setting = said.by_setting.clone();
         }
     }
-    let mut exit_code = earned_exit_code(job, &tally, ending, reason.as_ref());
+    let mut outcome = final_outcome(job, &tally, ending, reason.as_ref());
     let (mut unfinished, mut finish_command) = left_to_do(job, &tally, ending, reason.as_ref());
     if let Some(problem) = tampered {
-        if exit_code != crate::error::exit::INTERRUPTED {
-            exit_code = crate::error::exit::TARGETS_FAILED;
+        if outcome != FinalOutcome::Interrupted {
+            outcome = FinalOutcome::Unfinished;
         }
         unfinished.push(format!(
             "the journal changed under the run ({problem}): the counts are the run's own and results.csv holds only what the journal still says. A resume reads every target whose row was lost again and writes only where the value is not yet as wanted, so nothing is written twice; but a change whose record was lost is then reported as found, and a rollback cannot undo it"
@@ -145,7 +145,7 @@ pub(super) fn finish_report(
         pacing: clients.iter().map(|c| (c.tenant_id.clone(), c.pacing())).collect(),
         journal_records: journal.records.load(std::sync::atomic::Ordering::Relaxed),
         journal_syncs: journal.syncs.load(std::sync::atomic::Ordering::Relaxed),
-        exit_code,
+        outcome,
         interrupted: reason == Some(StopReason::Signal),
         stopped_because: reason.as_ref().map(|r| match r {
             StopReason::Signal => "signal".to_string(),
@@ -224,5 +224,5 @@ pub(super) fn finish_report(
             format!("the report in {} covers what was done. To finish the rest: {finish}", job.directory.display());
         logging::say(Loudness::Warning, "interrupted", &message);
     }
-    Ok(exit_code)
+    Ok(outcome.exit_code())
 }

@@ -13,7 +13,7 @@ use crate::cloud::exchange::UNSUPPORTED_NOTE;
 use crate::engine::events::{Event, EventSink, Outcome};
 use crate::engine::journal::{self, Done, Journal};
 use crate::engine::{self, Context, Ledger, Mode};
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, FinalOutcome, Result};
 use crate::lock;
 use crate::report::OutputFormat;
 use crate::report::{self, Report};
@@ -404,24 +404,24 @@ fn shell_word(text: &str) -> String {
     if plain { text.to_string() } else { format!("'{}'", text.replace('\'', "'\\''")) }
 }
 
-/// The exit code a finished run earned: 0 only when every (target, setting) has its final row.
-pub(super) fn earned_exit_code(
+/// How a finished run ended: done only when every (target, setting) has its final row.
+pub(super) fn final_outcome(
     job: &Job,
     tally: &report::Tally,
     ending: engine::Ending,
     reason: Option<&StopReason>,
-) -> u8 {
+) -> FinalOutcome {
     // A device that still cannot send leaves an apply unfinished; a plan or audit only finds it.
     let blocked = tally.count(Outcome::Blocked);
     let (blocked_open, blocked_drift) = if job.kind.mode() == Mode::Apply { (blocked, 0) } else { (0, blocked) };
     let open =
         tally.count(Outcome::Failed) + tally.count(Outcome::Conflict) + tally.count(Outcome::Unfinished) + blocked_open;
     match reason {
-        Some(StopReason::Signal) => exit::INTERRUPTED,
+        Some(StopReason::Signal) => FinalOutcome::Interrupted,
         Some(StopReason::Auth(_)) if tally.count(Outcome::Changed) == 0 && tally.pending_writes == 0 => {
-            exit::NOTHING_DONE
+            FinalOutcome::NothingDone
         }
-        Some(_) => exit::TARGETS_FAILED,
+        Some(_) => FinalOutcome::Unfinished,
         // Nothing changed, and every failure a permission the app lacks (a refusal: no write of
         // those rows happened): a configuration problem.
         None if tally.count(Outcome::Failed) > 0
@@ -429,13 +429,13 @@ pub(super) fn earned_exit_code(
             && open == tally.count(Outcome::Failed)
             && tally.count(Outcome::Changed) == 0 =>
         {
-            exit::NOTHING_DONE
+            FinalOutcome::NothingDone
         }
         None if open > 0 || ending.not_started > 0 || mostly_missing(job, tally) || job.source_damaged > 0 => {
-            exit::TARGETS_FAILED
+            FinalOutcome::Unfinished
         }
-        None if job.detailed_exitcode && tally.count(Outcome::WouldChange) + blocked_drift > 0 => exit::DRIFT,
-        None => exit::SUCCESS,
+        None if job.detailed_exitcode && tally.count(Outcome::WouldChange) + blocked_drift > 0 => FinalOutcome::Drift,
+        None => FinalOutcome::Done,
     }
 }
 

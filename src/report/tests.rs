@@ -92,7 +92,7 @@ fn the_recap_writes_out_what_is_left_to_do() {
         pacing: Vec::new(),
         journal_records: 0,
         journal_syncs: 0,
-        exit_code: 1,
+        outcome: crate::error::FinalOutcome::Unfinished,
         interrupted: false,
         stopped_because: None,
         not_started: 0,
