@@ -186,16 +186,15 @@ pub async fn read(client: &CloudClient, window: Duration) -> Result<Usage, SignI
             usage.merge(part);
             return Ok(usage);
         }
-        Ok(Ok(None)) => {
-            usage.requests += 1;
-            tracing::info!("sign-in log: more than a page in {days} days; reading it a day at a time");
-        }
+        Ok(Ok(None)) => tracing::info!("sign-in log: more than a page in {days} days; reading it a day at a time"),
         Ok(Err(error)) if slices::lasting(&error) => return Err(explain(error)),
         Ok(Err(error)) => tracing::info!(%error, "sign-in log: the whole window failed; reading it a day at a time"),
         Err(_) => tracing::info!(
             "sign-in log: no answer for the whole window within {patience:?}; reading it a day at a time"
         ),
     }
+    // The look at the whole window was a request, whatever came of it.
+    usage.requests += 1;
     let slices = whole.days();
     let (total, mut read_days, mut last_said) = (slices.len(), 0usize, tokio::time::Instant::now());
     let outcome = slices::read_all(

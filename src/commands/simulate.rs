@@ -145,40 +145,6 @@ mod with_simulator {
         Ok(entries.filter_map(crate::targets::Entry::into_target).map(|t| t.identity).collect())
     }
 
-    /// The lines that point the runner at the simulated tenant's Azure Machine Learning endpoint
-    /// (`MSI_ENDPOINT` and `MSI_SECRET`, the secret being App Service's header) or else Cloud
-    /// Shell's (`MSI_ENDPOINT` alone), after unsetting every credential the runner would take
-    /// first. The paths are the simulator's routes for those forms.
-    fn msi_endpoint_lines(simulator: &Simulator, machine_learning: bool) -> String {
-        let app = simulator.app();
-        let url = simulator.url();
-        let (path, secret) = if machine_learning {
-            ("/MSI/auth", format!("export MSI_SECRET={}\n", app.identity_header))
-        } else {
-            ("/oauth2/token", "unset MSI_SECRET\n".to_string())
-        };
-        format!(
-            "export AZURE_TENANT_ID={}\nunset AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_CLIENT_CERTIFICATE_PATH AZURE_FEDERATED_TOKEN_FILE IDENTITY_ENDPOINT IDENTITY_HEADER IMDS_ENDPOINT\nexport MSI_ENDPOINT={url}{path}\n{secret}export REMEDIATE_LOGIN_URL={url}\nexport REMEDIATE_GRAPH_URL={url}\nexport REMEDIATE_EXCHANGE_URL={url}\n",
-            app.tenant_id
-        )
-    }
-
-    /// The lines that point the runner at the simulated tenant's Service Fabric endpoint (HTTPS on
-    /// its second port, `IDENTITY_HEADER` being App Service's header, `IDENTITY_SERVER_THUMBPRINT`
-    /// the thumbprint of the certificate it serves), after unsetting every credential the runner
-    /// would take first and `AZURE_CLIENT_ID` (Service Fabric's identity is not picked by one).
-    fn service_fabric_lines(simulator: &Simulator) -> Result<String> {
-        let app = simulator.app();
-        let url = simulator.url();
-        let (endpoint, thumbprint) = simulator
-            .service_fabric_endpoint()
-            .ok_or_else(|| Error::Usage("--managed-identity=service-fabric: the endpoint did not start".into()))?;
-        Ok(format!(
-            "export AZURE_TENANT_ID={}\nunset AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_CLIENT_CERTIFICATE_PATH AZURE_FEDERATED_TOKEN_FILE IMDS_ENDPOINT MSI_ENDPOINT MSI_SECRET\nexport IDENTITY_ENDPOINT={endpoint}\nexport IDENTITY_HEADER={}\nexport IDENTITY_SERVER_THUMBPRINT={thumbprint}\nexport REMEDIATE_LOGIN_URL={url}\nexport REMEDIATE_GRAPH_URL={url}\nexport REMEDIATE_EXCHANGE_URL={url}\n",
-            app.tenant_id, app.identity_header
-        ))
-    }
-
     pub async fn serve(args: SimArgs) -> Result<u8> {
         let identities = args.from.as_deref().map(|path| identities(path, args.column.as_deref())).transpose()?;
         let config = config_from_args(&args, identities)?;
@@ -188,10 +154,12 @@ mod with_simulator {
         let mut stdout = std::io::stdout().lock();
         let lines = match args.managed_identity {
             None => simulator.environment_lines(),
-            Some(ManagedIdentityForm::MachineLearning) => msi_endpoint_lines(&simulator, true),
-            Some(ManagedIdentityForm::CloudShell) => msi_endpoint_lines(&simulator, false),
+            Some(ManagedIdentityForm::MachineLearning) => simulator.machine_learning_lines(),
+            Some(ManagedIdentityForm::CloudShell) => simulator.cloud_shell_lines(),
             Some(ManagedIdentityForm::AppService) => simulator.managed_identity_lines(),
-            Some(ManagedIdentityForm::ServiceFabric) => service_fabric_lines(&simulator)?,
+            Some(ManagedIdentityForm::ServiceFabric) => simulator
+                .service_fabric_lines()
+                .ok_or_else(|| Error::Usage("--managed-identity=service-fabric: the endpoint did not start".into()))?,
         };
         let announced = writeln!(stdout, "{lines}listening on {}", simulator.url()).and_then(|_| stdout.flush());
         drop(stdout);

@@ -161,15 +161,15 @@ async fn token(State(tenants): Shared, Path(tenant): Path<String>, headers: Head
 }
 
 /// App Service's managed identity endpoint (what `IDENTITY_ENDPOINT` names there).
-const APP_SERVICE_PATH: &str = "/msi/token";
+pub(super) const APP_SERVICE_PATH: &str = "/msi/token";
 /// The VM's instance metadata service's token path, which Azure Arc's agent serves too.
-const METADATA_PATH: &str = "/metadata/identity/oauth2/token";
+pub(super) const METADATA_PATH: &str = "/metadata/identity/oauth2/token";
 /// Azure Machine Learning's endpoint (what `MSI_ENDPOINT` names there, beside `MSI_SECRET`):
 /// Microsoft documents no path for it, so it has one of its own.
-const MACHINE_LEARNING_PATH: &str = "/MSI/auth";
+pub(super) const MACHINE_LEARNING_PATH: &str = "/MSI/auth";
 /// Cloud Shell's endpoint, the path of `http://localhost:50342/oauth2/token` ("Acquire a token in
 /// Azure Cloud Shell", learn.microsoft.com/azure/cloud-shell/msi-authorization).
-const CLOUD_SHELL_PATH: &str = "/oauth2/token";
+pub(super) const CLOUD_SHELL_PATH: &str = "/oauth2/token";
 
 /// Service Fabric's endpoint, alone on the simulator's TLS listener (see [`super::service_fabric`]):
 /// its token path, the metadata path of the page's sample request

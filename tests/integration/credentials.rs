@@ -308,12 +308,12 @@ async fn a_managed_identity_signs_in_through_service_fabric_with_its_certificate
     assert!(!stderr.contains(&header), "IDENTITY_HEADER is a secret: {stderr}");
     assert!(!stderr.contains(TOKEN_PREFIX), "an access token leaked");
 
-    // Another thumbprint: refused at the handshake, by name, at once (never retried), and the
-    // endpoint never reached, so no token was asked for.
+    // Another thumbprint: refused at the handshake, by name (a retried one would end "cannot
+    // reach the managed identity endpoint"), and the endpoint never reached, so no token was asked
+    // for.
     let arrived = *sim.service().arrivals().borrow();
     let issued = crate::support::stats(&sim)["tokens_issued"].clone();
     let other: String = thumbprint.chars().rev().collect();
-    let started = std::time::Instant::now();
     let dir = scratch();
     let (code, stderr) = plan_signed_in_by(&sim, dir.path(), fabric(&other), &[]).await;
     assert_eq!(code, 2, "{stderr}");
@@ -322,7 +322,7 @@ async fn a_managed_identity_signs_in_through_service_fabric_with_its_certificate
         stderr.contains(&format!("SHA-1 thumbprint is {thumbprint}, not IDENTITY_SERVER_THUMBPRINT {other}")),
         "{stderr}"
     );
-    assert!(started.elapsed() < std::time::Duration::from_secs(12), "not retried: {:?}", started.elapsed());
+    assert!(!stderr.contains("cannot reach"), "{stderr}");
     assert_eq!(*sim.service().arrivals().borrow(), arrived, "the endpoint was never reached");
     assert_eq!(crate::support::stats(&sim)["tokens_issued"], issued);
 
