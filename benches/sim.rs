@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use remediate::sim::{Population, SimConfig, Simulator};
+use remediate_sim::{Population, SimConfig, Simulator};
 use serde_json::json;
 
 fn rss_mb(field: &str) -> f64 {

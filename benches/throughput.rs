@@ -48,7 +48,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use remediate::sim::{MfaState, Population, Tenant, Uniform};
+use remediate_sim::{MfaState, Population, Tenant, Uniform};
 
 #[path = "throughput/plain.rs"]
 mod plain;

@@ -3,8 +3,8 @@
 //! The binary is thin: [`run`] is the one entry point, and tests call it in process. The pieces:
 //! [`targets`] reads the CSV, [`settings`] knows each remediable setting, [`cloud`] talks to
 //! Microsoft (tokens, retries, throttling), [`engine`] plans and applies, [`report`] turns the
-//! engine's events into the progress display, the log and the report directory, and [`sim`] is
-//! the simulated tenant everything is tested against.
+//! engine's events into the progress display, the log and the report directory. The simulated tenant everything
+//! is tested against is the crate `remediate-sim` (crates/sim), behind the `simulator` feature.
 
 pub mod budgets;
 pub mod cli;
@@ -25,8 +25,6 @@ pub mod secret;
 pub mod settings;
 pub mod shard;
 pub mod sign_ins;
-#[cfg(feature = "simulator")]
-pub mod sim;
 mod stable_hash;
 pub mod stop;
 pub mod targets;

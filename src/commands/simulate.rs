@@ -42,11 +42,13 @@ mod with_simulator {
     use crate::cloud::auth::Credential;
     use crate::error::{Error, Result, exit};
     use crate::secret::SecretString;
-    use crate::sim::{Population, SimConfig, Simulator};
     use crate::tuning::Tuning;
+    use remediate_sim::{Population, SimConfig, Simulator};
 
     /// A simulated tenant serving in this process; dropping it stops it.
-    pub struct SimulatedTenant(#[allow(dead_code)] Simulator);
+    pub struct SimulatedTenant(
+        #[expect(dead_code, reason = "held, never read: dropping it stops the simulated tenant")] Simulator,
+    );
 
     /// Starts an in-process simulated tenant holding a mailbox for each identity, and connects to it.
     pub async fn simulate(identities: Vec<String>, tuning: &Tuning) -> Result<Connection> {
@@ -118,8 +120,8 @@ mod with_simulator {
                 Some(("smtp-auth", "enabled")) => config.uniform.smtp_auth_disabled = Some(Some(false)),
                 Some(("smtp-auth", "disabled")) => config.uniform.smtp_auth_disabled = Some(Some(true)),
                 Some(("smtp-auth", "inherit")) => config.uniform.smtp_auth_disabled = Some(None),
-                Some(("per-user-mfa", value)) if crate::sim::MfaState::parse(value).is_some() => {
-                    config.uniform.mfa = crate::sim::MfaState::parse(value);
+                Some(("per-user-mfa", value)) if remediate_sim::MfaState::parse(value).is_some() => {
+                    config.uniform.mfa = remediate_sim::MfaState::parse(value);
                 }
                 _ => {
                     return Err(Error::Usage(format!(

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use remediate::sim::{Population, SimConfig};
+use remediate_sim::{Population, SimConfig};
 use serde_json::Value;
 
 use crate::support::{
@@ -22,7 +22,7 @@ fn with(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
 }
 
 /// The fix on `csv` against `sim`, with the fast test tuning.
-fn fix_on(sim: &remediate::sim::Simulator, dir: &Path, csv: &Path, report: &Path) -> Vec<String> {
+fn fix_on(sim: &remediate_sim::Simulator, dir: &Path, csv: &Path, report: &Path) -> Vec<String> {
     let mut args = fix_args(csv, report);
     args.extend(connection_args(sim, dir));
     args.extend(TUNING.map(String::from));

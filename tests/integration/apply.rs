@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use remediate::sim::{Population, SimConfig};
+use remediate_sim::{Population, SimConfig};
 
 use crate::support::{
     connection_args, results, run, scratch, start, state, stats, summary, users_by_address, write_csv,

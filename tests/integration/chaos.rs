@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use remediate::sim::{SimConfig, Simulator};
+use remediate_sim::{SimConfig, Simulator};
 use serde_json::Value;
 
 use crate::support::{

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use assert_cmd::Command;
-use remediate::sim::{Population, SimConfig};
+use remediate_sim::{Population, SimConfig};
 
 use crate::support::{scratch, start, stats};
 

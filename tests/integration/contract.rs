@@ -16,7 +16,7 @@ use remediate::cloud::auth::managed::service_fabric::{Thumbprint, pinned_client}
 use remediate::cloud::auth::managed::{self, ManagedSource, arc};
 use remediate::cloud::{CloudName, Endpoints, limit_fraction, retry_after, service_error};
 use remediate::secret::SecretString;
-use remediate::sim::{Population, SimConfig, Simulator};
+use remediate_sim::{Population, SimConfig, Simulator};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -60,83 +60,101 @@ fn the_client_reads_every_example_as_documented() {
             assert_eq!(wait, Some(Duration::from_millis(ms)), "{name}");
         }
         match kind {
-            "graph-error" | "exchange-error" | "identity-error" => {
-                let parsed = service_error::parse(&body_bytes(&example));
-                if let Some(code) = expect["code"].as_str() {
-                    assert_eq!(parsed.code, code, "{name}");
-                }
-                if let Some(message) = expect["message"].as_str() {
-                    assert_eq!(parsed.message, message, "{name}: the message, not the raw detail");
-                }
-                if let Some(exception) = expect["exception"].as_str() {
-                    assert_eq!(parsed.exception.as_deref(), Some(exception), "{name}");
-                }
-                if let Some(not_found) = expect["not_found"].as_bool() {
-                    assert_eq!(service_error::is_exchange_not_found(&parsed), not_found, "{name}");
-                }
-                if let Some(concurrency) = expect["concurrency"].as_bool() {
-                    assert_eq!(parsed.message.contains("maximum number of concurrent requests"), concurrency, "{name}");
-                }
-            }
-            "throttle-headers" => {
-                if let Some(fraction) = expect["limit_fraction"].as_f64() {
-                    let read = limit_fraction(header(&example, "x-ms-throttle-limit-percentage").unwrap());
-                    assert_eq!(read, Some(fraction), "{name}");
-                }
-                if let Some(parts) = expect["scope_parts"].as_array() {
-                    let scope: Vec<&str> = header(&example, "x-ms-throttle-scope").unwrap().split('/').collect();
-                    assert_eq!(scope.len(), 4, "{name}: <Scope>/<Limit>/<ApplicationId>/<TenantId>");
-                    assert_eq!(scope[0], parts[0], "{name}");
-                    assert_eq!(scope[1], parts[1], "{name}");
-                }
-            }
-            "batch-answer" => {
-                let responses = example["body"]["responses"].as_array().unwrap();
-                assert_eq!(responses.len() as u64, expect["items"].as_u64().unwrap(), "{name}");
-                let throttled = responses.iter().filter(|r| r["status"] == 429).count() as u64;
-                assert_eq!(throttled, expect["throttled_items"].as_u64().unwrap(), "{name}");
-                assert!(responses.iter().all(|r| r["id"].is_string() && r["status"].is_u64()), "{name}");
-            }
-            "arc-challenge" => {
-                // The realm names a key file in Arc's tokens directory: the client reads it there,
-                // and only there (a temporary directory stands in for the documented one).
-                let directory = expect["tokens_directory"].as_str().unwrap();
-                #[cfg(target_os = "linux")]
-                assert_eq!(arc::tokens_directory(), std::path::Path::new(directory), "{name}");
-                let challenge = header(&example, "www-authenticate").unwrap();
-                let tokens = tempfile::tempdir().unwrap();
-                let moved = challenge.replace(directory, &tokens.path().display().to_string());
-                let key_file = moved.split_once("realm=").unwrap().1;
-                std::fs::write(key_file, "the-key\n").unwrap();
-                let headers = [("www-authenticate".to_string(), moved.clone())];
-                let key = arc::answer_challenge(&headers, tokens.path()).unwrap_or_else(|e| panic!("{name}: {e}"));
-                assert_eq!(key.expose(), "the-key", "{name}");
-                let elsewhere = tempfile::tempdir().unwrap();
-                assert!(arc::answer_challenge(&headers, elsewhere.path()).is_err(), "{name}: outside the directory");
-            }
-            "cloud-hosts" => {
-                let clouds = example["clouds"].as_object().unwrap();
-                for cloud in <CloudName as clap::ValueEnum>::value_variants() {
-                    let key = serde_json::to_value(cloud).unwrap();
-                    let hosts = &clouds[key.as_str().unwrap()];
-                    assert!(hosts.is_object(), "{name}: no example for {key}");
-                    let resolved = Endpoints::of(*cloud);
-                    let documented =
-                        |field: &str| hosts[field].as_str().unwrap_or_else(|| panic!("{name}: {key}.{field}"));
-                    assert_eq!(resolved.login, documented("login"), "{name}: {key}");
-                    assert_eq!(resolved.graph, documented("graph"), "{name}: {key}");
-                    assert_eq!(resolved.exchange, documented("exchange"), "{name}: {key}");
-                    assert_eq!(resolved.graph_resource, documented("graph_audience"), "{name}: {key}");
-                    assert_eq!(resolved.exchange_resource, documented("exchange_audience"), "{name}: {key}");
-                }
-                assert_eq!(clouds.len(), <CloudName as clap::ValueEnum>::value_variants().len(), "{name}");
-            }
+            "graph-error" | "exchange-error" | "identity-error" => read_service_error(&name, &example),
+            "throttle-headers" => read_throttle_headers(&name, &example),
+            "batch-answer" => read_batch_answer(&name, &example),
+            "arc-challenge" => read_arc_challenge(&name, &example),
+            "cloud-hosts" => read_cloud_hosts(&name, &example),
             // Read through the client's own requests in the test below.
             "managed-identity-answer" => {}
             "shape" => {}
             other => panic!("{name}: unknown kind {other}"),
         }
     }
+}
+
+/// Holds the client to the error codes and messages the client takes from an error body.
+fn read_service_error(name: &str, example: &Value) {
+    let expect = &example["expect"];
+    let parsed = service_error::parse(&body_bytes(example));
+    if let Some(code) = expect["code"].as_str() {
+        assert_eq!(parsed.code, code, "{name}");
+    }
+    if let Some(message) = expect["message"].as_str() {
+        assert_eq!(parsed.message, message, "{name}: the message, not the raw detail");
+    }
+    if let Some(exception) = expect["exception"].as_str() {
+        assert_eq!(parsed.exception.as_deref(), Some(exception), "{name}");
+    }
+    if let Some(not_found) = expect["not_found"].as_bool() {
+        assert_eq!(service_error::is_exchange_not_found(&parsed), not_found, "{name}");
+    }
+    if let Some(concurrency) = expect["concurrency"].as_bool() {
+        assert_eq!(parsed.message.contains("maximum number of concurrent requests"), concurrency, "{name}");
+    }
+}
+
+/// Holds the client to the throttling headers the client reads.
+fn read_throttle_headers(name: &str, example: &Value) {
+    let expect = &example["expect"];
+    if let Some(fraction) = expect["limit_fraction"].as_f64() {
+        let read = limit_fraction(header(example, "x-ms-throttle-limit-percentage").unwrap());
+        assert_eq!(read, Some(fraction), "{name}");
+    }
+    if let Some(parts) = expect["scope_parts"].as_array() {
+        let scope: Vec<&str> = header(example, "x-ms-throttle-scope").unwrap().split('/').collect();
+        assert_eq!(scope.len(), 4, "{name}: <Scope>/<Limit>/<ApplicationId>/<TenantId>");
+        assert_eq!(scope[0], parts[0], "{name}");
+        assert_eq!(scope[1], parts[1], "{name}");
+    }
+}
+
+/// Holds the client to a `$batch` answer as the client counts it.
+fn read_batch_answer(name: &str, example: &Value) {
+    let expect = &example["expect"];
+    let responses = example["body"]["responses"].as_array().unwrap();
+    assert_eq!(responses.len() as u64, expect["items"].as_u64().unwrap(), "{name}");
+    let throttled = responses.iter().filter(|r| r["status"] == 429).count() as u64;
+    assert_eq!(throttled, expect["throttled_items"].as_u64().unwrap(), "{name}");
+    assert!(responses.iter().all(|r| r["id"].is_string() && r["status"].is_u64()), "{name}");
+}
+
+/// Holds the client to Azure Arc's challenge, answered only from its tokens directory.
+fn read_arc_challenge(name: &str, example: &Value) {
+    let expect = &example["expect"];
+    // The realm names a key file in Arc's tokens directory: the client reads it there,
+    // and only there (a temporary directory stands in for the documented one).
+    let directory = expect["tokens_directory"].as_str().unwrap();
+    #[cfg(target_os = "linux")]
+    assert_eq!(arc::tokens_directory(), std::path::Path::new(directory), "{name}");
+    let challenge = header(example, "www-authenticate").unwrap();
+    let tokens = tempfile::tempdir().unwrap();
+    let moved = challenge.replace(directory, &tokens.path().display().to_string());
+    let key_file = moved.split_once("realm=").unwrap().1;
+    std::fs::write(key_file, "the-key\n").unwrap();
+    let headers = [("www-authenticate".to_string(), moved.clone())];
+    let key = arc::answer_challenge(&headers, tokens.path()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(key.expose(), "the-key", "{name}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    assert!(arc::answer_challenge(&headers, elsewhere.path()).is_err(), "{name}: outside the directory");
+}
+
+/// Holds the client to every national cloud's hosts and audiences, as documented.
+fn read_cloud_hosts(name: &str, example: &Value) {
+    let clouds = example["clouds"].as_object().unwrap();
+    for cloud in <CloudName as clap::ValueEnum>::value_variants() {
+        let key = serde_json::to_value(cloud).unwrap();
+        let hosts = &clouds[key.as_str().unwrap()];
+        assert!(hosts.is_object(), "{name}: no example for {key}");
+        let resolved = Endpoints::of(*cloud);
+        let documented = |field: &str| hosts[field].as_str().unwrap_or_else(|| panic!("{name}: {key}.{field}"));
+        assert_eq!(resolved.login, documented("login"), "{name}: {key}");
+        assert_eq!(resolved.graph, documented("graph"), "{name}: {key}");
+        assert_eq!(resolved.exchange, documented("exchange"), "{name}: {key}");
+        assert_eq!(resolved.graph_resource, documented("graph_audience"), "{name}: {key}");
+        assert_eq!(resolved.exchange_resource, documented("exchange_audience"), "{name}: {key}");
+    }
+    assert_eq!(clouds.len(), <CloudName as clap::ValueEnum>::value_variants().len(), "{name}");
 }
 
 /// Whether `actual` has every key of `wanted`, recursively, with values of the same JSON type.
@@ -234,6 +252,29 @@ async fn simulated_layers(which: &str, layers: &Simulator) -> (u16, BTreeMap<Str
     }
 }
 
+/// Reads (or writes) one user's MFA requirements on `target` until it answers 429.
+async fn throttled_until_429(
+    http: &reqwest::Client,
+    target: &Simulator,
+    write: bool,
+) -> (u16, BTreeMap<String, String>, Value) {
+    let bearer = token(target, GRAPH).await;
+    let user = state(target)["users"][0]["id"].as_str().unwrap().to_string();
+    let url = format!("{}/beta/users/{user}/authentication/requirements", target.url());
+    for _ in 0..50 {
+        let request = if write {
+            http.patch(&url).bearer_auth(&bearer).json(&json!({"perUserMfaState": "enforced"}))
+        } else {
+            http.get(&url).bearer_auth(&bearer)
+        };
+        let answer = send(request).await;
+        if answer.0 == 429 {
+            return answer;
+        }
+    }
+    panic!("the tenant never throttled");
+}
+
 /// The simulator's answer to the request an example answers.
 async fn simulated(
     which: &str,
@@ -252,21 +293,7 @@ async fn simulated(
         }
         "graph-throttled" | "graph-write-throttled" => {
             let target = if which == "graph-throttled" { tight } else { writes };
-            let bearer = token(target, GRAPH).await;
-            let user = state(target)["users"][0]["id"].as_str().unwrap().to_string();
-            let url = format!("{}/beta/users/{user}/authentication/requirements", target.url());
-            for _ in 0..50 {
-                let request = if which == "graph-throttled" {
-                    http.get(&url).bearer_auth(&bearer)
-                } else {
-                    http.patch(&url).bearer_auth(&bearer).json(&json!({"perUserMfaState": "enforced"}))
-                };
-                let answer = send(request).await;
-                if answer.0 == 429 {
-                    return answer;
-                }
-            }
-            panic!("the tight tenant never throttled");
+            throttled_until_429(&http, target, which == "graph-write-throttled").await
         }
         "graph-batch-424" => {
             let bearer = token(tight, GRAPH).await;
@@ -663,6 +690,23 @@ const LAYER_EXAMPLES: [&str; 6] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulator_answers_with_every_documented_shape() {
+    let [sim, tight, writes, layers] = shape_tenants().await;
+    for (name, example) in examples() {
+        let Some(which) = example["sim"].as_str() else { continue };
+        let (status, headers, body) = if which.starts_with("managed-identity") {
+            simulated_identity(which, &example).await
+        } else if LAYER_EXAMPLES.contains(&which) {
+            simulated_layers(which, &layers).await
+        } else {
+            simulated(which, &sim, &tight, &writes).await
+        };
+        check_shape(&name, which, &example, (status, headers, body), &writes);
+    }
+}
+
+/// The tenants the shape test asks: a plain one, one whose reads and Exchange calls throttle at
+/// once, one whose writes do, and one seeded with every SMTP AUTH layer.
+async fn shape_tenants() -> [Simulator; 4] {
     let sim = start(SimConfig {
         population: Population::Generated { count: 20 },
         throttle: false,
@@ -701,51 +745,54 @@ async fn the_simulator_answers_with_every_documented_shape() {
         ..SimConfig::default()
     })
     .await;
-    for (name, example) in examples() {
-        let Some(which) = example["sim"].as_str() else { continue };
-        let (status, headers, body) = if which.starts_with("managed-identity") {
-            simulated_identity(which, &example).await
-        } else if LAYER_EXAMPLES.contains(&which) {
-            simulated_layers(which, &layers).await
-        } else {
-            simulated(which, &sim, &tight, &writes).await
-        };
-        if LAYER_EXAMPLES.contains(&which) && example["body"]["value"].is_array() {
-            let items = body["value"].as_array().map_or(0, Vec::len);
-            assert!(items > 0, "{name}: an empty list would match any shape: {body}");
+    [sim, tight, writes, layers]
+}
+
+/// Holds one simulated answer to its example: the status, the body's shape or text, the headers,
+/// and what some examples say beyond their shape.
+fn check_shape(
+    name: &str,
+    which: &str,
+    example: &Value,
+    answer: (u16, BTreeMap<String, String>, Value),
+    writes: &Simulator,
+) {
+    let (status, headers, body) = answer;
+    if LAYER_EXAMPLES.contains(&which) && example["body"]["value"].is_array() {
+        let items = body["value"].as_array().map_or(0, Vec::len);
+        assert!(items > 0, "{name}: an empty list would match any shape: {body}");
+    }
+    let expected_status = example["status"].as_u64().unwrap() as u16;
+    let same_kind_of_status =
+        status == expected_status || (which == "exchange-not-found" && [404, 500].contains(&status));
+    assert!(same_kind_of_status, "{name}: the simulator answered {status}: {body}");
+    match example["text"].as_str() {
+        Some(text) => assert!(body.as_str().is_some_and(|b| b.starts_with(&text[..40])), "{name}: {body}"),
+        None if which != "exchange-not-found" || status == expected_status => {
+            let mut problems = Vec::new();
+            has_shape(&example["body"], &body, "body", &mut problems);
+            assert!(problems.is_empty(), "{name}: {problems:?}\n{body}");
         }
-        let expected_status = example["status"].as_u64().unwrap() as u16;
-        let same_kind_of_status =
-            status == expected_status || (which == "exchange-not-found" && [404, 500].contains(&status));
-        assert!(same_kind_of_status, "{name}: the simulator answered {status}: {body}");
-        match example["text"].as_str() {
-            Some(text) => assert!(body.as_str().is_some_and(|b| b.starts_with(&text[..40])), "{name}: {body}"),
-            None if which != "exchange-not-found" || status == expected_status => {
-                let mut problems = Vec::new();
-                has_shape(&example["body"], &body, "body", &mut problems);
-                assert!(problems.is_empty(), "{name}: {problems:?}\n{body}");
-            }
-            None => {}
+        None => {}
+    }
+    for (wanted, _) in example["headers"].as_object().into_iter().flatten() {
+        let wanted = wanted.to_lowercase();
+        if wanted != "content-type" && wanted != "x-ms-throttle-limit-percentage" {
+            assert!(headers.contains_key(&wanted), "{name}: no {wanted} header in {headers:?}");
         }
-        for (wanted, _) in example["headers"].as_object().into_iter().flatten() {
-            let wanted = wanted.to_lowercase();
-            if wanted != "content-type" && wanted != "x-ms-throttle-limit-percentage" {
-                assert!(headers.contains_key(&wanted), "{name}: no {wanted} header in {headers:?}");
-            }
-        }
-        if which == "graph-write-throttled" {
-            let scope: Vec<&str> = headers["x-ms-throttle-scope"].split('/').collect();
-            assert_eq!(scope, ["Tenant_Application", "Write", &writes.app().client_id, &writes.app().tenant_id]);
-            assert_eq!(headers["x-ms-throttle-information"], "WriteLimitExceeded", "{name}");
-        }
-        if which == "managed-identity-arc-challenge" {
-            let realm = headers["www-authenticate"].strip_prefix("Basic realm=").unwrap_or_default();
-            assert!(realm.ends_with(".key"), "{name}: {headers:?}");
-        }
-        if which == "graph-batch-424" {
-            let throttled = body["responses"].as_array().unwrap().iter().filter(|r| r["status"] == 429).count();
-            assert!(throttled > 0, "{name}: a 424 means an item was throttled");
-        }
+    }
+    if which == "graph-write-throttled" {
+        let scope: Vec<&str> = headers["x-ms-throttle-scope"].split('/').collect();
+        assert_eq!(scope, ["Tenant_Application", "Write", &writes.app().client_id, &writes.app().tenant_id]);
+        assert_eq!(headers["x-ms-throttle-information"], "WriteLimitExceeded", "{name}");
+    }
+    if which == "managed-identity-arc-challenge" {
+        let realm = headers["www-authenticate"].strip_prefix("Basic realm=").unwrap_or_default();
+        assert!(realm.ends_with(".key"), "{name}: {headers:?}");
+    }
+    if which == "graph-batch-424" {
+        let throttled = body["responses"].as_array().unwrap().iter().filter(|r| r["status"] == 429).count();
+        assert!(throttled > 0, "{name}: a 424 means an item was throttled");
     }
 }
 

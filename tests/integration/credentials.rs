@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use remediate::sim::{Population, SimConfig, Simulator};
+use remediate_sim::{Population, SimConfig, Simulator};
 
 use crate::support::{scratch, start};
 

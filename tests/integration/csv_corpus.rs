@@ -211,7 +211,7 @@ fn validate_reads_a_dash_from_standard_input() {
 /// A run keeps what came through standard input as input.csv, and a resume reads that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_from_standard_input_keeps_it_for_the_resume() {
-    use remediate::sim::{Population, SimConfig};
+    use remediate_sim::{Population, SimConfig};
     let identities = std::sync::Arc::new(BOTH.map(String::from).to_vec());
     let sim =
         crate::support::start(SimConfig { population: Population::Identities(identities), ..SimConfig::default() })

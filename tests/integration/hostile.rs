@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use remediate::sim::{Population, SimConfig};
+use remediate_sim::{Population, SimConfig};
 use serde_json::Value;
 
 use crate::support::{connection_args, results, run, scratch, start, state, stats, summary, write_csv};

@@ -1,7 +1,7 @@
 //! What a log shipper reads: with `--log-format json`, every line the binary writes to stderr is
 //! one JSON object, warnings, errors, what is left to do and the recap included.
 
-use remediate::sim::{Population, SimConfig};
+use remediate_sim::{Population, SimConfig};
 use serde_json::Value;
 
 use crate::support::{command, scratch, start, state, upns, write_csv};

@@ -1,7 +1,7 @@
 //! The promises a hostile review and a new administrator's first week broke, one test each: a
 //! resume refuses a changed desired state.
 
-use remediate::sim::{Population, SimConfig};
+use remediate_sim::{Population, SimConfig};
 
 use crate::support::{TUNING, connection_args, run, scratch, start, state, upns, write_csv};
 

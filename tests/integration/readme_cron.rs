@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use remediate::sim::Simulator;
+use remediate_sim::Simulator;
 
 use crate::support::{environment, roomy, scratch, start, write_executable};
 

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use remediate::sim::{MfaState, Population, SimConfig, Uniform};
+use remediate_sim::{MfaState, Population, SimConfig, Uniform};
 
 use crate::support::{TUNING, connection_args, results, run, scratch, start, state, write_csv};
 
-fn mfa_of(sim: &remediate::sim::Simulator) -> Vec<String> {
+fn mfa_of(sim: &remediate_sim::Simulator) -> Vec<String> {
     state(sim)["users"].as_array().unwrap().iter().map(|u| u["perUserMfaState"].as_str().unwrap().to_string()).collect()
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use remediate::sim::{Population, SimConfig};
+use remediate_sim::{Population, SimConfig};
 use serde_json::{Value, json};
 
 use crate::support::{EXCHANGE, GRAPH, start, state, stats, token};

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use remediate::sim::{Population, SimConfig, Simulator};
+use remediate_sim::{Population, SimConfig, Simulator};
 use serde_json::{Value, json};
 
 use crate::support::{EXCHANGE, GRAPH, start, state, stats, token};

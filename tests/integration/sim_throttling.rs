@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use remediate::sim::{Population, SimConfig};
+use remediate_sim::{Population, SimConfig};
 use serde_json::Value;
 
 use crate::support::{GRAPH, start, token};

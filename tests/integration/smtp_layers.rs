@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures_util::StreamExt;
-use remediate::sim::{Population, SimConfig, Simulator};
+use remediate_sim::{Population, SimConfig, Simulator};
 use serde_json::{Value, json};
 
 use crate::support::{connection_args, run, scratch, start, state};

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use clap::Parser;
-use remediate::sim::{Population, SimConfig, Simulator};
+use remediate_sim::{Population, SimConfig, Simulator};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 

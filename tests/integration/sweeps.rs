@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use remediate::sim::{Population, SimConfig, Simulator};
+use remediate_sim::{Population, SimConfig, Simulator};
 use serde_json::Value;
 
 use crate::support::{connection_args, results, run, scratch, start, state, stats, summary, upns, write_csv};

@@ -1,10 +1,11 @@
 //! Several tenants in one run: a `tenant` column routes each row; each tenant has its own tokens,
 //! rates and lock, they run side by side, and the report splits by tenant.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use remediate::sim::{Population, SimConfig, Simulator};
+use remediate_sim::{AppRegistration, Population, SimConfig, Simulator};
 
 use crate::support::{results, run, scratch, summary};
 
@@ -39,35 +40,7 @@ async fn two_tenants_with_their_own_budgets_and_a_report_that_splits() {
     let secret = dir.path().join("secret");
     std::fs::write(&secret, &app.client_secret).unwrap();
     let report = dir.path().join("report");
-    let url = sim.url();
-    let args: Vec<String> = [
-        "apply",
-        csv.to_str().unwrap(),
-        "--set",
-        "smtp-auth=disabled",
-        "--tenant-id",
-        &app.tenant_id,
-        "--client-id",
-        &app.client_id,
-        "--client-secret-file",
-        secret.to_str().unwrap(),
-        "--login-url",
-        &url,
-        "--graph-url",
-        &url,
-        "--exchange-url",
-        &url,
-        "--exchange-rps",
-        "200",
-        "--exchange-inflight",
-        "4",
-        "--report-dir",
-        report.to_str().unwrap(),
-        "--state-dir",
-        dir.path().join("state").to_str().unwrap(),
-    ]
-    .map(String::from)
-    .to_vec();
+    let args = two_tenant_args(&csv, &secret, &report, &sim, &app);
     assert_eq!(run(&args).await, 0);
 
     let rows = results(&report);
@@ -109,4 +82,38 @@ async fn two_tenants_with_their_own_budgets_and_a_report_that_splits() {
     assert_eq!(a["throttled_total"], 0, "the roomy tenant is not held back: {a}");
     assert!(b["throttled_total"].as_u64().unwrap() > 0, "the tight tenant's own budget bit: {b}");
     assert_eq!((a["noop_writes"].as_u64(), b["noop_writes"].as_u64()), (Some(0), Some(0)));
+}
+
+/// `apply` of both tenants' rows with the first tenant's app (the second trusts it too), against
+/// the simulator, its rates raised so that only the tight tenant's own budget holds it back.
+fn two_tenant_args(csv: &Path, secret: &Path, report: &Path, sim: &Simulator, app: &AppRegistration) -> Vec<String> {
+    let url = sim.url();
+    [
+        "apply",
+        csv.to_str().unwrap(),
+        "--set",
+        "smtp-auth=disabled",
+        "--tenant-id",
+        &app.tenant_id,
+        "--client-id",
+        &app.client_id,
+        "--client-secret-file",
+        secret.to_str().unwrap(),
+        "--login-url",
+        &url,
+        "--graph-url",
+        &url,
+        "--exchange-url",
+        &url,
+        "--exchange-rps",
+        "200",
+        "--exchange-inflight",
+        "4",
+        "--report-dir",
+        report.to_str().unwrap(),
+        "--state-dir",
+        report.with_file_name("state").to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
 }

@@ -447,8 +447,8 @@ mod tests {
     #[tokio::test]
     async fn azure_arc_answers_its_challenge_with_the_key_it_names() {
         let tokens = tempfile::tempdir().unwrap();
-        let config = crate::sim::SimConfig { azure_arc: Some(tokens.path().to_path_buf()), ..Default::default() };
-        let sim = crate::sim::Simulator::start(config).await.unwrap();
+        let config = remediate_sim::SimConfig { azure_arc: Some(tokens.path().to_path_buf()), ..Default::default() };
+        let sim = remediate_sim::Simulator::start(config).await.unwrap();
         let endpoint = format!("{}/metadata/identity/oauth2/token", sim.url());
         let scope = "https://graph.microsoft.com/.default";
         let wait = Duration::from_secs(5);

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use remediate::sim::{Population, SimConfig};
+use remediate_sim::{Population, SimConfig};
 use serde_json::{Value, json};
 
 use super::{Caller, layered, seeded_with, user};

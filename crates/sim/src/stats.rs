@@ -1,0 +1,113 @@
+//! Counters the tests and benchmarks read from `GET /_sim/stats`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+
+/// Which service a request was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Api {
+    Token,
+    Graph,
+    Exchange,
+}
+
+impl Api {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Api::Token => "token",
+            Api::Graph => "graph",
+            Api::Exchange => "exchange",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub requests_total: AtomicU64,
+    pub throttled_total: AtomicU64,
+    pub writes_total: AtomicU64,
+    pub noop_writes: AtomicU64,
+    pub unmatched_requests: AtomicU64,
+    pub faults_total: AtomicU64,
+    /// Writes carried out although the client was told the request failed.
+    pub faulted_writes_applied: AtomicU64,
+    /// Write answers a "slow" fault held back that the client stopped waiting for (it closed the
+    /// connection before they went out).
+    pub held_writes_abandoned: AtomicU64,
+    /// Writes carried out after their connection had dropped (`Fault::LandsLate`).
+    pub writes_landed_late: AtomicU64,
+    pub security_defaults_writes: AtomicU64,
+    pub graph_resource_units: AtomicU64,
+    pub tokens_issued: AtomicU64,
+    /// `$batch` items, also counted in `requests_total`.
+    pub batch_items: AtomicU64,
+    by_status: Mutex<BTreeMap<(Api, u16), u64>>,
+}
+
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Stats {
+    /// Counts one answered request (a `$batch` item counts as a request of its own).
+    pub(crate) fn answered(&self, api: Api, status: u16) {
+        bump(&self.requests_total);
+        if status == 429 {
+            bump(&self.throttled_total);
+        }
+        let mut by_status = self.by_status.lock().unwrap_or_else(|e| e.into_inner());
+        *by_status.entry((api, status)).or_default() += 1;
+    }
+
+    pub(crate) fn to_json(&self, max_writes_per_mailbox: u32) -> Value {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut by_api: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
+        for ((api, status), count) in self.by_status.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            by_api.entry(api.name()).or_default().insert(status.to_string(), *count);
+        }
+        json!({
+            "requests_total": load(&self.requests_total),
+            "requests_by_api": by_api,
+            "throttled_total": load(&self.throttled_total),
+            "writes_total": load(&self.writes_total),
+            "noop_writes": load(&self.noop_writes),
+            "max_writes_per_mailbox": max_writes_per_mailbox,
+            "unmatched_requests": load(&self.unmatched_requests),
+            "faults_total": load(&self.faults_total),
+            "faulted_writes_applied": load(&self.faulted_writes_applied),
+            "held_writes_abandoned": load(&self.held_writes_abandoned),
+            "writes_landed_late": load(&self.writes_landed_late),
+            "security_defaults_writes": load(&self.security_defaults_writes),
+            "graph_resource_units": load(&self.graph_resource_units),
+            "tokens_issued": load(&self.tokens_issued),
+            "batch_items_total": load(&self.batch_items),
+            "http_requests_total": load(&self.requests_total) - load(&self.batch_items),
+        })
+    }
+}
+
+impl Stats {
+    pub(crate) fn clear(&self) {
+        for counter in [
+            &self.requests_total,
+            &self.throttled_total,
+            &self.writes_total,
+            &self.noop_writes,
+            &self.unmatched_requests,
+            &self.faults_total,
+            &self.faulted_writes_applied,
+            &self.held_writes_abandoned,
+            &self.writes_landed_late,
+            &self.security_defaults_writes,
+            &self.graph_resource_units,
+            &self.tokens_issued,
+            &self.batch_items,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        self.by_status.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
