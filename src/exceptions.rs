@@ -88,10 +88,6 @@ impl Exceptions {
         Ok(exceptions)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The exception for `setting` of the mailbox any of `names` names, if one is in force `today`.
     pub fn find(&self, names: &[&str], setting: Setting, today: time::Date) -> Option<&Exception> {
         if self.entries.is_empty() {

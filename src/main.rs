@@ -10,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = remediate::cli::Cli::parse();
-    remediate::logging::init(cli.verbose, cli.quiet, cli.log_format);
+    remediate::init_logging(cli.verbose, cli.quiet, cli.log_format);
     let runtime = match runtime_for(&cli.command).enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

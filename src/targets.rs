@@ -16,8 +16,7 @@ mod tests;
 pub use address::check_address;
 use head::{sniff_delimiter, type_line_length};
 use input::Survey;
-pub use input::{Input, MAX_STREAMED_INPUT, is_regular_file, is_stdin, settle_input};
-pub use lines::MAX_ROW;
+pub use input::{Input, is_regular_file, is_stdin, settle_input};
 use lines::{LineIndex, LineLimit};
 
 use std::fs::File;

@@ -45,21 +45,25 @@ impl BodyBudget {
         GLOBAL.get_or_init(|| BodyBudget::new(DEFAULT_BUDGET))
     }
 
+    #[cfg(test)]
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Bytes of answers held right now.
+    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.held.load(Ordering::SeqCst)
     }
 
     /// The most bytes of answers ever held at once.
+    #[cfg(test)]
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
     }
 
     /// Reads waiting for bytes to be given back right now.
+    #[cfg(test)]
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)
     }

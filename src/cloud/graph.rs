@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::paths::{odata_string, query_pair, user};
-use super::{Answer, Api, Call, CallError, CloudClient};
+use super::{Api, Call, CallError, CloudClient};
 
 /// The fields a lookup asks for: `$select` makes a users GET one resource unit cheaper.
 /// (No `assignedLicenses`: a licence says nothing of a mailbox; Exchange decides.)
@@ -67,11 +67,9 @@ impl DirectoryUser {
     }
 }
 
-/// What a lookup found, with the last answer's ids and the attempts it took.
+/// What a lookup found.
 pub struct Lookup {
     pub user: Option<DirectoryUser>,
-    pub attempts: u32,
-    pub ids: super::RequestIds,
 }
 
 impl CloudClient {
@@ -90,19 +88,17 @@ impl CloudClient {
 
     /// Finds the user behind an address: by UPN first, then by `mail`, then by any proxy address.
     pub async fn find_user(&self, identity: &str) -> Result<Lookup, CallError> {
-        let mut attempts = 0;
         let by_upn = get(format!("v1.0/{}?$select={USER_FIELDS}", user(identity)));
         match self.send(&by_upn).await {
-            Ok(answer) => return Ok(found(&answer, &answer.body, attempts)),
-            Err(error) if error.is_not_found() => attempts += error.attempts(),
+            Ok(answer) => return Ok(found(&answer.body)),
+            Err(error) if error.is_not_found() => {}
             Err(error) => return Err(error),
         }
         let by_mail = format!("mail eq {}", odata_string(identity));
         let answer =
             self.send(&get(format!("v1.0/users?{}&$select={USER_FIELDS}", query_pair("$filter", &by_mail)))).await?;
-        attempts += answer.attempts;
         if let Some(first) = answer.body["value"].get(0) {
-            return Ok(found(&answer, first, attempts));
+            return Ok(found(first));
         }
         // `proxyAddresses/any(x:x eq …)` is a default filter on users (the user resource lists `eq`
         // among proxyAddresses' default filters; only the advanced operators need
@@ -112,19 +108,10 @@ impl CloudClient {
         let by_proxy = format!("proxyAddresses/any(x:x eq {})", odata_string(&format!("smtp:{identity}")));
         let call = get(format!("v1.0/users?{}&$select={USER_FIELDS}", query_pair("$filter", &by_proxy)));
         let answer = self.send(&call).await?;
-        attempts += answer.attempts;
-        let first = answer.body["value"].get(0).cloned();
-        Ok(match first {
-            Some(first) => found(&answer, &first, attempts),
-            None => Lookup { user: None, attempts, ids: answer.ids },
-        })
+        Ok(Lookup { user: answer.body["value"].get(0).and_then(DirectoryUser::from_json) })
     }
 }
 
-fn found(answer: &Answer, value: &Value, earlier_attempts: u32) -> Lookup {
-    Lookup {
-        user: DirectoryUser::from_json(value),
-        attempts: earlier_attempts + answer.attempts,
-        ids: answer.ids.clone(),
-    }
+fn found(value: &Value) -> Lookup {
+    Lookup { user: DirectoryUser::from_json(value) }
 }

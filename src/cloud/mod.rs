@@ -19,10 +19,7 @@ pub mod service_error;
 mod transport;
 
 pub use client::CloudClient;
-pub use transport::{
-    MAX_BODY, RawAnswer, Transport, describe_transport, header_pairs, http_client, is_loopback, read_body,
-    read_body_within, receive, receive_at_most, receive_within,
-};
+pub use transport::{RawAnswer, Transport, http_client, is_loopback, receive, receive_at_most};
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

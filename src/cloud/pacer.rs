@@ -435,6 +435,7 @@ impl Pacer {
         set(self.name, &mut rate, next.clamp(FLOOR, self.ceiling));
     }
 
+    #[cfg(test)]
     pub fn current_rate(&self) -> f64 {
         self.lock().current
     }

@@ -63,13 +63,8 @@ pub struct Transport {
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Reads an answer's body, giving up (as a broken answer) past `cap` bytes, so a hostile or
-/// broken endpoint cannot take the memory; every byte is taken from the process's budget for all
-/// answers held at once ([`BodyBudget::global`]).
-pub async fn read_body(response: reqwest::Response, cap: usize) -> Result<Body, Transport> {
-    read_body_within(response, cap, BodyBudget::global()).await
-}
-
-/// [`read_body`] within a given budget. An answer that says its length takes it from the budget
+/// broken endpoint cannot take the memory; every byte is taken from `budget` (the process's budget
+/// for all answers held at once, [`BodyBudget::global`], outside tests). An answer that says its length takes it from the budget
 /// before reading a byte: waiting while holding nothing, such answers cannot starve each other.
 /// One that does not (chunked) takes each piece as it comes; should such answers together fill
 /// the budget, each waits until its request's timeout gives its share back.

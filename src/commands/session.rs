@@ -298,7 +298,7 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
         );
     }
     let journal = Arc::new(Journal::open(&job.directory)?);
-    let report = Arc::new(Report::create(&job.directory, quiet));
+    let report = Arc::new(Report::create(quiet));
     if done.damaged > 0 {
         report.emit(Event::Warning(format!(
             "the journal had {} damaged places (a full disk or a crash mid-write?); they were skipped, every intact record counts, and what they held is done again",

@@ -104,7 +104,6 @@ pub struct TenantFacts {
 #[derive(Clone, Debug)]
 pub struct MailboxFacts {
     pub user_id: String,
-    pub upn: String,
     /// The mailbox's `SmtpClientAuthenticationDisabled` as a value; `None` when Exchange holds no
     /// mailbox for the user.
     pub mailbox: Known<Option<Value>>,

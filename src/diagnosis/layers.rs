@@ -163,11 +163,6 @@ impl Layer {
             Layer::SignIn => "https://learn.microsoft.com/microsoft-365/admin/email/about-shared-mailboxes",
         }
     }
-
-    /// Whether the tool can remove this block itself.
-    pub fn fixable(self) -> bool {
-        !self.fix().0.starts_with("manual")
-    }
 }
 
 impl std::fmt::Display for Layer {

@@ -17,7 +17,7 @@ pub mod read;
 pub mod sign_in_codes;
 
 pub use evaluate::evaluate;
-pub use facts::{AuthPolicy, BasicSmtp, Known, MailboxFacts, Memberships, TenantFacts, Unreadable};
+pub use facts::{AuthPolicy, BasicSmtp, MailboxFacts, TenantFacts, Unreadable};
 pub use layers::{Layer, State};
 pub use read::read_tenant;
 

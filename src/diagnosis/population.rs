@@ -69,7 +69,6 @@ async fn listings(client: &CloudClient) -> Result<(Vec<Listed>, Vec<DirectoryUse
 fn facts_of(user: &DirectoryUser, mailbox: Result<Option<Value>, String>) -> MailboxFacts {
     MailboxFacts {
         user_id: user.id.clone(),
-        upn: user.upn.clone(),
         mailbox: mailbox.map_err(|error| Unreadable {
             what: "the mailbox's SMTP AUTH",
             permission: "Exchange.ManageAsApp",

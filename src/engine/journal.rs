@@ -25,8 +25,8 @@ mod reader;
 mod resume;
 mod writer;
 
-pub use format::{Record, encode};
-pub use reader::{Records, read};
+pub use format::Record;
+pub use reader::read;
 pub use resume::{Done, user_key};
 pub use writer::Journal;
 

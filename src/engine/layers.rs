@@ -158,7 +158,6 @@ fn mailbox_facts(user: &DirectoryUser) -> MailboxFacts {
     let not_read = Unreadable { what: "per-user MFA", permission: "Policy.Read.All", error: "not read".into() };
     MailboxFacts {
         user_id: user.id.clone(),
-        upn: user.upn.clone(),
         mailbox: Ok(Some(Value::Inherit)),
         account_enabled: Ok(user.account_enabled),
         per_user_mfa: Err(not_read),

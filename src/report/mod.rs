@@ -18,7 +18,7 @@ pub mod usage;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -91,7 +91,6 @@ type CsvFile = csv::Writer<BufWriter<File>>;
 /// The live side of a run's report: progress, log lines and warnings. The files are rendered
 /// from the journal at the end ([`render`]).
 pub struct Report {
-    directory: PathBuf,
     live: Mutex<Tally>,
     progress: Progress,
     /// Bad CSV rows seen this session: the first few are logged, all are in rejected-rows.csv.
@@ -273,9 +272,8 @@ impl LineSet {
 }
 
 impl Report {
-    pub fn create(directory: &Path, quiet: bool) -> Report {
+    pub fn create(quiet: bool) -> Report {
         Report {
-            directory: directory.to_path_buf(),
             live: Mutex::new(Tally::default()),
             progress: Progress::new(quiet),
             input_problems: AtomicU64::new(0),
@@ -286,10 +284,6 @@ impl Report {
     /// Bad CSV rows seen this session.
     pub fn input_problems(&self) -> u64 {
         self.input_problems.load(Ordering::Relaxed)
-    }
-
-    pub fn directory(&self) -> &Path {
-        &self.directory
     }
 
     /// Stops the progress display; returns what this session said and counted: its warnings and

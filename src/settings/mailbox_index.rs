@@ -139,10 +139,6 @@ impl MailboxIndex {
     pub fn len(&self) -> usize {
         self.keys.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
 }
 
 /// Reads the whole listing, handing each page's index to `page` as it arrives, and returns the

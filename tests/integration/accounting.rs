@@ -148,13 +148,14 @@ async fn a_resume_keeps_the_exclusions_and_the_shard_it_began_with() {
     let users = state(&sim);
     for user in users["users"].as_array().unwrap() {
         let upn = user["userPrincipalName"].as_str().unwrap();
-        let out_of_scope = excluded.iter().any(|e| e == upn) || !remediate::shard::Shard::new(0, 2).unwrap().holds(upn);
+        let out_of_scope =
+            excluded.iter().any(|e| e == upn) || !remediate::testing::Shard::new(0, 2).unwrap().holds(upn);
         if out_of_scope {
             assert_eq!(user["writes"], 0, "{upn} is excluded or in the other shard, and was written");
         }
     }
     let rows = results(&report);
-    let in_shard = everyone.iter().filter(|u| remediate::shard::Shard::new(0, 2).unwrap().holds(u)).count();
+    let in_shard = everyone.iter().filter(|u| remediate::testing::Shard::new(0, 2).unwrap().holds(u)).count();
     assert_eq!(
         rows.len(),
         1 + 3 * in_shard,
@@ -261,7 +262,8 @@ async fn the_tenant_lock_holds_whatever_name_the_tenant_is_given() {
     let dir = scratch();
     let sim = start(roomy(10, 1)).await;
     let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &upns(&state(&sim)));
-    let held = remediate::lock::acquire(&dir.path().join("state"), &sim.app().tenant_id, "apply", None).unwrap();
+    let held =
+        remediate::testing::acquire_lock(&dir.path().join("state"), &sim.app().tenant_id, "apply", None).unwrap();
     let by_domain = |report: &str| {
         let mut args = fix_on(&sim, dir.path(), &csv, &dir.path().join(report));
         let tenant = args.iter().position(|a| a == "--tenant-id").unwrap() + 1;

@@ -12,10 +12,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use remediate::cloud::auth::managed::service_fabric::{Thumbprint, pinned_client};
-use remediate::cloud::auth::managed::{self, ManagedSource, arc};
-use remediate::cloud::{CloudName, Endpoints, limit_fraction, retry_after, service_error};
-use remediate::secret::SecretString;
+use remediate::testing::managed::{self, ManagedSource, Thumbprint, arc, pinned_client};
+use remediate::testing::{CloudName, Endpoints, SecretString, limit_fraction, retry_after, service_error};
 use remediate_sim::{Population, SimConfig, Simulator};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -117,7 +117,7 @@ async fn post_assertion(sim: &Simulator, mut header: jsonwebtoken::Header, lifet
     let pem = std::fs::read(fixture("app.pem")).unwrap();
     let key = pem::parse_many(&pem).unwrap().into_iter().find(|b| b.tag().ends_with("PRIVATE KEY")).unwrap();
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(&key).as_bytes()).unwrap();
-    header.x5t_s256 = Some(remediate::cloud::auth::sha256_thumbprint(&certificate_der("app.crt")));
+    header.x5t_s256 = Some(remediate::testing::sha256_thumbprint(&certificate_der("app.crt")));
     let token_url = format!("{}/{}/oauth2/v2.0/token", sim.url(), sim.app().tenant_id);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = serde_json::json!({

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use proptest::prelude::*;
-use remediate::targets::{self, Entry};
+use remediate::testing::targets::{self, Entry};
 
 fn corpus(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(name)
@@ -180,7 +180,7 @@ fn powershells_type_line_is_skipped_and_still_counted() {
     assert_eq!(lines, [3, 5]);
     let input = targets::Input::read(&corpus("powershell-type-line.csv"), None).unwrap();
     assert_eq!(input.rows, 3, "the #TYPE line is not a row");
-    assert_eq!(input.sha256, remediate::run_record::fingerprint(&corpus("powershell-type-line.csv")).unwrap());
+    assert_eq!(input.sha256, remediate::testing::fingerprint(&corpus("powershell-type-line.csv")).unwrap());
 }
 
 /// `remediate ARGS…` with `stdin` as its standard input: (exit code, stdout, stderr).

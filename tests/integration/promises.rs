@@ -144,7 +144,8 @@ async fn one_tenant_however_the_tenant_column_spells_it() {
 async fn a_busy_tenant_is_refused_before_anything_is_listed() {
     let sim = start(SimConfig { population: Population::Generated { count: 30 }, ..SimConfig::default() }).await;
     let dir = scratch();
-    let held = remediate::lock::acquire(&dir.path().join("state"), &sim.app().tenant_id, "apply", None).unwrap();
+    let held =
+        remediate::testing::acquire_lock(&dir.path().join("state"), &sim.app().tenant_id, "apply", None).unwrap();
     let mut args: Vec<String> =
         ["apply", "--all-mailboxes", "--set", "smtp-auth=disabled", "--yes"].map(String::from).to_vec();
     args.extend(["--report-dir".into(), dir.path().join("report").display().to_string()]);

@@ -265,8 +265,8 @@ async fn exchange_cmdlets_identities_paging_and_errors() {
             detail.contains("ManagementObjectNotFoundException") && detail.contains("couldn't be found"),
             "{detail}"
         );
-        let parsed = remediate::cloud::service_error::parse(body.to_string().as_bytes());
-        assert!(remediate::cloud::service_error::is_exchange_not_found(&parsed), "{parsed:?}");
+        let parsed = remediate::testing::service_error::parse(body.to_string().as_bytes());
+        assert!(remediate::testing::service_error::is_exchange_not_found(&parsed), "{parsed:?}");
         assert!(parsed.message.starts_with("The operation couldn't be performed"), "{parsed:?}");
     }
 

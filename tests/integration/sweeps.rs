@@ -259,7 +259,7 @@ async fn a_shard_whose_siblings_ended_spends_the_whole_budget() {
     let shard = |k: u32, targets: usize| {
         let mine: Vec<String> = everyone
             .iter()
-            .filter(|upn| remediate::shard::Shard::new(k, 3).unwrap().holds(upn))
+            .filter(|upn| remediate::testing::Shard::new(k, 3).unwrap().holds(upn))
             .take(targets)
             .cloned()
             .collect();

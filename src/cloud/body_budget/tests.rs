@@ -4,7 +4,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::BodyBudget;
-use crate::cloud::receive_within;
+use crate::cloud::transport::receive_within;
 
 const KIB: usize = 1024;
 

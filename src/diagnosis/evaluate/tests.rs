@@ -4,7 +4,8 @@ use serde_json::json;
 
 use super::*;
 use crate::diagnosis::conditional_access::Policy;
-use crate::diagnosis::{AuthPolicy, Memberships, Verdict};
+use crate::diagnosis::facts::Memberships;
+use crate::diagnosis::{AuthPolicy, Verdict};
 
 fn open_tenant() -> TenantFacts {
     TenantFacts {
@@ -22,7 +23,6 @@ fn open_tenant() -> TenantFacts {
 fn mailbox(value: Option<Value>) -> MailboxFacts {
     MailboxFacts {
         user_id: "u1".into(),
-        upn: "scanner@contoso.com".into(),
         mailbox: Ok(value),
         account_enabled: Ok(true),
         per_user_mfa: Ok(Value::Disabled),

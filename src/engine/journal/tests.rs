@@ -1,6 +1,7 @@
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
+use super::format::encode;
 use super::*;
 use crate::engine::events::{Outcome, Row};
 use crate::settings::{Setting, Value};

@@ -166,10 +166,6 @@ impl Journal {
         self.identity.compare(&now, written).map(|problem| format!("{} {problem}", self.path.display()))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends a record and returns once it is on disk (the run itself appends, then waits
     /// only where something depends on the disk: see the write gate in `engine::target`).
     #[cfg(test)]
