@@ -1,19 +1,23 @@
 //! A client for one tenant: its tokens, its pacers, and the one request loop that retries what is
 //! transient and reports the rest.
+//!
+//! One attempt, from its turn at the pacers to what its answer calls for, is in [`attempt`]; how
+//! it goes over the wire (alone or in a Graph `$batch`), in [`transmit`].
+
+mod attempt;
+mod transmit;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
-use serde_json::Value;
+use std::time::Duration;
 
 use super::auth::{Resource, TokenSource};
-use super::deadline::{self, Latencies};
+use super::deadline::Latencies;
 use super::pacer::Pacer;
 use super::{
-    Answer, Api, Call, CallError, Endpoints, Pacing, RawAnswer, RequestCounts, RequestIds, RetryPolicy, Transport,
-    auth, batch, exchange_backoff, limit_fraction, pacer, receive, retry_after, service_error,
+    Answer, Api, Call, CallError, Endpoints, Pacing, RequestCounts, RequestIds, RetryPolicy, auth, batch, pacer,
+    retry_after,
 };
-use crate::secret::SecretString;
+use attempt::Attempt;
 
 /// Where each rate starts when no earlier run measured the tenant's budget: what the smallest
 /// tenants allow, so the first seconds cost no 429s anywhere, and from which the pacer doubles
@@ -50,23 +54,6 @@ pub struct CloudClient {
     latencies: Arc<Latencies>,
     /// The tenant's id, once looked up.
     tenant_guid: tokio::sync::OnceCell<String>,
-}
-
-/// What one attempt came to.
-enum Attempt {
-    Done(Answer),
-    /// Try again after this long (None: backoff); `sent` says whether the service may have acted.
-    Again {
-        wait: Option<Duration>,
-        last: String,
-        sent: bool,
-        ids: RequestIds,
-    },
-    Refused(CallError),
-    TokenRejected {
-        ids: RequestIds,
-        message: String,
-    },
 }
 
 impl CloudClient {
@@ -250,220 +237,5 @@ impl CloudClient {
             }
         }
         Err(CallError::Exhausted { last, ids, attempts: self.policy.max_attempts })
-    }
-
-    /// Sends one attempt: through the Graph batcher when there is one, else on its own.
-    async fn transmit(
-        &self,
-        call: &Call,
-        base: &str,
-        token: &SecretString,
-        client_request_id: &str,
-    ) -> Result<RawAnswer, Transport> {
-        if let (Api::Graph, Some(batcher), false) = (call.api, &self.batcher, call.reports) {
-            let (version, url) = call.path.split_once('/').unwrap_or(("v1.0", &call.path));
-            let (answer, wait) = tokio::sync::oneshot::channel();
-            let mut headers = call.headers.clone();
-            headers.push(("client-request-id", client_request_id.to_string()));
-            let quick = !call.write && !call.page;
-            let item = batch::Item {
-                quick,
-                method: call.method.clone(),
-                url: format!("/{url}"),
-                headers,
-                body: call.body.clone(),
-                token: token.clone(),
-                answer,
-            };
-            if batcher.submit(version, item) {
-                let answer = async {
-                    wait.await
-                        .unwrap_or_else(|_| Err(Transport { sent: true, message: "the batch was dropped".into() }))
-                };
-                if !quick {
-                    return answer.await;
-                }
-                // A quick read may share its batch with writes, which the batch waits for in full.
-                let latency = &self.latencies.graph_batch;
-                let since = tokio::time::Instant::now();
-                return deadline::within(answer, since, || latency.deadline(self.policy.timeout)).await;
-            }
-        }
-        let request = self
-            .http
-            .request(call.method.clone(), format!("{}/{}", base.trim_end_matches('/'), call.path))
-            .bearer_auth(token.expose())
-            .header("client-request-id", client_request_id)
-            .header("return-client-request-id", "true");
-        let latency = match call.api {
-            Api::Graph => &self.latencies.graph,
-            Api::Exchange => &self.latencies.exchange,
-        };
-        let quick = !call.write && !call.page;
-        let timeout = call.timeout.map_or(self.policy.timeout, |longer| longer.max(self.policy.timeout));
-        let mut request = request.timeout(timeout);
-        for (name, value) in &call.headers {
-            request = request.header(*name, value);
-        }
-        if let Some(body) = &call.body {
-            request = request.json(body);
-        }
-        let sent_at = tokio::time::Instant::now();
-        let result = if quick {
-            deadline::within(receive(request), sent_at, || latency.deadline(self.policy.timeout)).await
-        } else {
-            receive(request).await
-        };
-        self.requests.add(call.api, result.as_ref().map_or(0, |answer| answer.status));
-        let answered = result.as_ref().is_ok_and(|answer| (200..300).contains(&answer.status));
-        match (answered, quick, call.write, call.api) {
-            (true, true, _, _) => latency.observe(sent_at.elapsed()),
-            (true, _, true, Api::Graph) => self.latencies.graph_writes.observe(sent_at.elapsed()),
-            (true, _, true, Api::Exchange) => self.latencies.exchange_writes.observe(sent_at.elapsed()),
-            _ => {}
-        }
-        result
-    }
-
-    /// Tells the pacers the service counted this attempt against its budget: everything but
-    /// what never reached it and a 503 refused unread. They measure the budget from it.
-    fn count_against_budget(&self, call: &Call, pacer: &Pacer, result: &Result<RawAnswer, Transport>) {
-        let counted = match result {
-            Ok(answer) => answer.status != 503,
-            Err(transport) => transport.sent,
-        };
-        if counted {
-            pacer.answered();
-            if call.write && call.api == Api::Graph {
-                self.graph_write_pacer.answered();
-            }
-        }
-    }
-
-    async fn attempt(&self, call: &Call, attempt: u32) -> Result<Attempt, CallError> {
-        let pacer = match call.api {
-            _ if call.reports => &self.reports_pacer,
-            Api::Graph => &self.graph_pacer,
-            Api::Exchange => &self.exchange_pacer,
-        };
-        if call.write && call.api == Api::Graph {
-            self.graph_write_pacer.acquire().await;
-        }
-        let slot = if call.page { pacer.acquire_ahead().await } else { pacer.acquire().await };
-        if let Some(gate) = &call.gate {
-            (gate.0)().await.map_err(|message| CallError::Local { code: super::NOT_RECORDED, message })?;
-        }
-        let (resource, base) = self.resource(call.api);
-        let token = self.tokens.token(resource).await.map_err(|e| CallError::Auth(e.to_string()))?;
-        let client_request_id = super::new_request_id();
-        let started = tokio::time::Instant::now();
-        if let Some(sent) = &call.sent {
-            sent.send_replace(Some(super::Sent {
-                client_request_id: client_request_id.clone(),
-                at: tokio::time::Instant::now(),
-            }));
-        }
-        let result = self.transmit(call, base, &token, &client_request_id).await;
-        self.count_against_budget(call, pacer, &result);
-        let mut ids = RequestIds { client_request_id, request_id: String::new() };
-        let RawAnswer { status, headers, body } = match result {
-            Ok(answer) => answer,
-            Err(Transport { sent, message: last }) => {
-                tracing::debug!(api = call.api.name(), attempt, elapsed_ms = started.elapsed().as_millis() as u64, %last, "request failed");
-                return Ok(Attempt::Again { wait: None, last, sent, ids });
-            }
-        };
-        let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        ids.request_id = header("request-id").unwrap_or_default().to_string();
-        if (200..300).contains(&status) {
-            let percentage = header("x-ms-throttle-limit-percentage").and_then(limit_fraction);
-            if call.write && call.api == Api::Graph {
-                // A write's percentage is that of whichever budget (units or writes) is fuller:
-                // it cannot tell either pacer which one it is, so only 429s steer writes.
-                self.graph_write_pacer.succeeded(None);
-            } else {
-                pacer.succeeded(percentage);
-            }
-            let body = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
-            return Ok(Attempt::Done(Answer { status, body, ids, attempts: attempt }));
-        }
-        let mut message = service_error::parse(&body);
-        if message.exception.is_none() {
-            // The Exchange admin API also names the exception in a header (ExoHelper reads it).
-            message.exception = header("x-exceptiontype").map(str::to_string);
-        }
-        let retry_after = header("retry-after").and_then(|v| retry_after::parse(v, SystemTime::now()));
-        // Exchange throttles with 429, or with another status and this text as a plain body
-        // (ExoHelper's Invoke-ExoCommand and CIPP retry on either).
-        let concurrency = message.message.contains("maximum number of concurrent requests");
-        let last = format!("{status} {}: {}", message.code, message.message);
-        tracing::debug!(api = call.api.name(), attempt, status, code = %message.code, "service answered with an error");
-        if call.api == Api::Exchange && service_error::is_exchange_not_found(&message) {
-            // No such mailbox, whatever the status (404 on real tenants, 500 in public fixtures):
-            // never retried, and read as "no mailbox" by the caller.
-            return Ok(Attempt::Refused(CallError::Refused {
-                status: 404,
-                code: "ManagementObjectNotFoundException".into(),
-                message: message.message,
-                ids,
-                attempts: attempt,
-            }));
-        }
-        match status {
-            429 if call.reports => {
-                pacer.throttled(retry_after.unwrap_or(Duration::from_secs(2)));
-                Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
-            }
-            429 if call.api == Api::Graph => {
-                let wait = retry_after.unwrap_or(Duration::from_secs(1));
-                // `x-ms-throttle-information` says which budget ran out ("Identity and access
-                // service limits", throttled responses).
-                match (call.write, header("x-ms-throttle-information")) {
-                    // The writes budget: slow writes down; reads have a budget of their own.
-                    (true, Some("WriteLimitExceeded")) => self.graph_write_pacer.throttled(wait),
-                    // The units budget, which writes draw on too: their own measure is disturbed.
-                    (false, _) | (true, Some("ResourceUnitLimitExceeded")) => {
-                        pacer.throttled(wait);
-                        self.graph_write_pacer.disturbed();
-                    }
-                    // A write, and no word of which budget: slow writes, hold reads for the
-                    // Retry-After without cutting their rate.
-                    (true, _) => {
-                        self.graph_write_pacer.throttled(wait);
-                        pacer.pause(wait);
-                        pacer.disturbed();
-                    }
-                }
-                Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
-            }
-            _ if concurrency => {
-                if pacer.refused_for_concurrency(retry_after.unwrap_or_else(|| exchange_backoff(attempt)))
-                    && let Some(slot) = slot
-                {
-                    slot.forget();
-                }
-                Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
-            }
-            429 => {
-                pacer.throttled(retry_after.unwrap_or_else(|| exchange_backoff(attempt)));
-                Ok(Attempt::Again { wait: Some(Duration::ZERO), last, sent: false, ids })
-            }
-            401 => {
-                self.tokens.invalidate(resource, &token).await;
-                Ok(Attempt::TokenRejected { ids, message: message.message })
-            }
-            503 => Ok(Attempt::Again { wait: retry_after, last, sent: false, ids }),
-            500 | 502 | 504 => Ok(Attempt::Again { wait: retry_after, last, sent: true, ids }),
-            409 if message.code == "Directory_ConcurrencyViolation" => {
-                Ok(Attempt::Again { wait: retry_after, last, sent: false, ids })
-            }
-            _ => Ok(Attempt::Refused(CallError::Refused {
-                status,
-                code: message.code,
-                message: message.message,
-                ids,
-                attempts: attempt,
-            })),
-        }
     }
 }

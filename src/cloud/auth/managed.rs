@@ -15,10 +15,7 @@
 //! MSAL's and azure-identity's tests and Microsoft's Arc documentation show). The identity
 //! header, a secret, goes with the request to that endpoint only: no redirect is followed.
 //!
-//! A request that meets a 404, 410, 429 or 5xx answer, or no answer, is tried again with
-//! exponential backoff, as Microsoft's guidance for the instance metadata service ("Error
-//! handling" in "How to use managed identities for Azure resources on an Azure VM to acquire an
-//! access token") and azure-identity's retry policy for every managed identity source do.
+//! The request each source documents, and its retries, are in `request.rs`.
 
 use std::time::Duration;
 
@@ -28,8 +25,10 @@ use crate::error::Error;
 use crate::secret::SecretString;
 
 pub mod arc;
+mod request;
 pub mod service_fabric;
 
+use request::{build, http_client, send_with_retries};
 use service_fabric::Thumbprint;
 
 /// Where a managed identity's tokens come from.
@@ -175,9 +174,6 @@ fn check_https(endpoint: &str) -> Result<(), Error> {
     }
 }
 
-/// The most a token answer may hold.
-const ANSWER_CAP: usize = 64 * 1024;
-
 /// The default host of the instance metadata service.
 pub const IMDS_HOST: &str = "http://169.254.169.254";
 
@@ -225,119 +221,6 @@ pub async fn managed_identity(
     token_of(&answer.body, "access_token", "the managed identity endpoint")
 }
 
-/// The client for `source`'s endpoint, never through a proxy (the endpoint is local to the host)
-/// nor a redirect; for Service Fabric, one that trusts only the pinned certificate, and the pin.
-fn http_client(
-    source: &ManagedSource,
-) -> Result<(reqwest::Client, Option<std::sync::Arc<service_fabric::Pin>>), Error> {
-    if let ManagedSource::ServiceFabric { thumbprint, endpoint, .. } = source {
-        check_https(endpoint).map_err(|e| Error::Auth(e.to_string()))?;
-        let (http, pin) = service_fabric::pinned_client(*thumbprint)?;
-        return Ok((http, Some(pin)));
-    }
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| Error::Auth(format!("cannot build an HTTP client for the managed identity: {e}")))?;
-    Ok((http, None))
-}
-
-/// The request each source documents; `proof` is Arc's key, once its challenge is answered.
-fn build(
-    http: &reqwest::Client,
-    source: &ManagedSource,
-    client_id: Option<&str>,
-    resource: &str,
-    proof: Option<&str>,
-) -> Result<reqwest::RequestBuilder, Error> {
-    let url = |endpoint: &str, query: &[(&str, &str)]| {
-        url::Url::parse_with_params(endpoint, query)
-            .map_err(|e| Error::Auth(format!("the managed identity endpoint {endpoint} is not a URL: {e}")))
-    };
-    let mut query = vec![("resource", resource)];
-    let request = match source {
-        ManagedSource::AppService { endpoint, header } => {
-            query.extend([("api-version", "2019-08-01")].into_iter().chain(client_id.map(|id| ("client_id", id))));
-            http.get(url(endpoint, &query)?).header("X-IDENTITY-HEADER", header.expose())
-        }
-        ManagedSource::Imds { .. } => {
-            query.extend([("api-version", "2018-02-01")].into_iter().chain(client_id.map(|id| ("client_id", id))));
-            http.get(url(&source.endpoint(), &query)?).header("Metadata", "true")
-        }
-        ManagedSource::Arc { endpoint, .. } => {
-            query.push(("api-version", "2020-06-01"));
-            let request = http.get(url(endpoint, &query)?).header("Metadata", "true");
-            match proof {
-                Some(key) => request.header("Authorization", format!("Basic {key}")),
-                None => request,
-            }
-        }
-        ManagedSource::MachineLearning { endpoint, secret } => {
-            query.extend([("api-version", "2017-09-01")].into_iter().chain(client_id.map(|id| ("clientid", id))));
-            http.get(url(endpoint, &query)?).header("secret", secret.expose())
-        }
-        ManagedSource::ServiceFabric { endpoint, header, .. } => {
-            query.push(("api-version", "2019-07-01-preview"));
-            http.get(url(endpoint, &query)?).header("Secret", header.expose())
-        }
-        ManagedSource::CloudShell { endpoint } => {
-            let form: String =
-                url::form_urlencoded::Serializer::new(String::new()).append_pair("resource", resource).finish();
-            http.post(endpoint.as_str())
-                .header("Metadata", "true")
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(form)
-        }
-    };
-    Ok(request)
-}
-
-/// Waits before each further try: 1, 2, 4 and 8 seconds.
-const BACKOFF: [Duration; 4] =
-    [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4), Duration::from_secs(8)];
-
-/// Whether an answer with this status is worth another try: the ones Microsoft's IMDS guidance
-/// and azure-identity retry (404 while the identity is being set up, 410 during an update, 429,
-/// and the service's own failures).
-fn worth_retrying(status: u16) -> bool {
-    matches!(status, 404 | 410 | 429) || status >= 500
-}
-
-async fn send_with_retries(
-    request: &(dyn Fn(Option<&str>) -> Result<reqwest::RequestBuilder, Error> + Sync),
-    proof: Option<&str>,
-    endpoint: &str,
-    pin: Option<&service_fabric::Pin>,
-) -> Result<crate::cloud::RawAnswer, Error> {
-    let mut waits = BACKOFF.iter();
-    loop {
-        let outcome = crate::cloud::receive_at_most(request(proof)?, ANSWER_CAP).await;
-        // A certificate that is not the pinned one will not become it: said at once, by name.
-        if let (Err(_), Some(refusal)) = (&outcome, pin.and_then(service_fabric::Pin::refusal)) {
-            return Err(Error::Auth(format!("the managed identity endpoint {endpoint} is not trusted: {refusal}")));
-        }
-        let wait = waits.next();
-        match (outcome, wait) {
-            (Ok(answer), Some(wait)) if worth_retrying(answer.status) => {
-                tracing::debug!(status = answer.status, ?wait, "the managed identity endpoint asks for another try");
-                tokio::time::sleep(*wait).await;
-            }
-            (Ok(answer), _) => return Ok(answer),
-            (Err(failure), Some(wait)) => {
-                tracing::debug!(problem = %failure.message, ?wait, "the managed identity endpoint did not answer");
-                tokio::time::sleep(*wait).await;
-            }
-            (Err(failure), None) => {
-                return Err(Error::Auth(format!(
-                    "cannot reach the managed identity endpoint {endpoint}: {}",
-                    failure.message
-                )));
-            }
-        }
-    }
-}
-
 /// The token named `field` and its lifetime: `expires_on` (a Unix time) or `expires_in` (seconds),
 /// each a number or a string as the sources differ; five minutes when neither says.
 pub(super) fn token_of(body: &[u8], field: &str, from: &str) -> Result<(SecretString, Duration), Error> {
@@ -362,105 +245,4 @@ pub(super) fn token_of(body: &[u8], field: &str, from: &str) -> Result<(SecretSt
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lifetimes_come_as_numbers_or_strings() {
-        let (_, life) = token_of(br#"{"access_token":"t","expires_in":"3599"}"#, "access_token", "x").unwrap();
-        assert_eq!(life, Duration::from_secs(3599));
-        let at = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
-        let body = format!(r#"{{"accessToken":"t","expires_on":{at}}}"#);
-        let (_, life) = token_of(body.as_bytes(), "accessToken", "x").unwrap();
-        assert!(life.as_secs() > 590 && life.as_secs() <= 600, "{life:?}");
-        assert!(token_of(br#"{"access_token":""}"#, "access_token", "x").is_err());
-        let body = format!(r#"{{"access_token":"t","expires_in":0,"expires_on":"{at}"}}"#);
-        let (_, life) = token_of(body.as_bytes(), "access_token", "x").unwrap();
-        assert!(life.as_secs() > 590, "expires_on wins over a zero expires_in: {life:?}");
-    }
-
-    #[test]
-    fn plain_http_goes_only_to_this_machine_or_azures_link_local_endpoints() {
-        for endpoint in [
-            "http://127.0.0.1:41564/msi/token",
-            "http://localhost:40342/metadata/identity/oauth2/token",
-            "http://[::1]:8081/msi/token",
-            "http://169.254.129.2:8081/msi/token",
-            "http://169.254.169.254",
-            "https://identity.example.com/msi/token",
-        ] {
-            assert!(check_endpoint("IDENTITY_ENDPOINT", endpoint).is_ok(), "{endpoint}");
-        }
-        for endpoint in [
-            "http://identity.example.com/msi/token",
-            "http://10.0.0.4:8081/msi/token",
-            "http://169.255.0.1/msi/token",
-            "http://localhost.example.com/msi/token",
-            "ftp://127.0.0.1/msi/token",
-        ] {
-            let refused = check_endpoint("IDENTITY_ENDPOINT", endpoint).expect_err(endpoint).to_string();
-            assert!(refused.starts_with(&format!("IDENTITY_ENDPOINT {endpoint}: a managed identity")), "{refused}");
-            assert!(refused.contains("Unset it, or point it at the endpoint Azure set"), "{refused}");
-        }
-        let header = || SecretString::new("s3cret");
-        assert!(ManagedSource::app_service("http://attacker.example/".into(), header()).is_err());
-        let refused = ManagedSource::imds("http://metadata.example".into(), "AZURE_POD_IDENTITY_AUTHORITY_HOST");
-        assert!(refused.is_err_and(|e| e.to_string().starts_with("AZURE_POD_IDENTITY_AUTHORITY_HOST")));
-        // Service Fabric's endpoint is HTTPS even on this machine, and its thumbprint a SHA-1.
-        let pinned = "3D:B2:56:D9:C2:24:68:FC:34:33:46:D1:B1:4C:7F:96:3B:27:92:80";
-        let fabric =
-            |endpoint: &str, thumbprint: &str| ManagedSource::service_fabric(endpoint.into(), header(), thumbprint);
-        assert!(fabric("https://10.0.0.4:2377/metadata/identity/oauth2/token", pinned).is_ok());
-        let refused = fabric("http://127.0.0.1:2377/metadata/identity/oauth2/token", pinned);
-        assert!(refused.is_err_and(|e| e.to_string().contains("must be https://")));
-        let refused = fabric("https://127.0.0.1:2377/metadata/identity/oauth2/token", "0123456789abcdef");
-        assert!(refused.is_err_and(|e| e.to_string().starts_with("IDENTITY_SERVER_THUMBPRINT 0123456789abcdef")));
-    }
-
-    /// A source made without its checks (as a later change might) still never sends the header.
-    /// 0.0.0.0 is not loopback, so it is refused; were it not, the request would stay on this
-    /// machine (a closed port), never reach a network.
-    #[tokio::test]
-    async fn the_identity_header_never_leaves_for_another_host() {
-        let source =
-            ManagedSource::AppService { endpoint: "http://0.0.0.0:9/msi/token".into(), header: SecretString::new("s") };
-        let refused = managed_identity(&source, None, "https://graph.microsoft.com/.default", Duration::from_secs(1))
-            .await
-            .expect_err("refused before any request");
-        assert!(refused.to_string().contains("IDENTITY_ENDPOINT http://0.0.0.0:9/msi/token"), "{refused}");
-    }
-
-    #[test]
-    fn the_answers_worth_another_try_are_the_documented_ones() {
-        for status in [404, 410, 429, 500, 503, 504] {
-            assert!(worth_retrying(status), "{status}");
-        }
-        for status in [200, 400, 401, 403] {
-            assert!(!worth_retrying(status), "{status}");
-        }
-    }
-
-    /// The whole of Arc's exchange against the simulator's hybrid metadata service: the
-    /// challenge, the key file, the token; and a key named outside the directory the client
-    /// trusts is never read.
-    #[cfg(feature = "simulator")]
-    #[tokio::test]
-    async fn azure_arc_answers_its_challenge_with_the_key_it_names() {
-        let tokens = tempfile::tempdir().unwrap();
-        let config = remediate_sim::SimConfig { azure_arc: Some(tokens.path().to_path_buf()), ..Default::default() };
-        let sim = remediate_sim::Simulator::start(config).await.unwrap();
-        let endpoint = format!("{}/metadata/identity/oauth2/token", sim.url());
-        let scope = "https://graph.microsoft.com/.default";
-        let wait = Duration::from_secs(5);
-        let arc = |tokens: &std::path::Path| ManagedSource::Arc { endpoint: endpoint.clone(), tokens: tokens.into() };
-        let (token, _) = managed_identity(&arc(tokens.path()), None, scope, wait).await.unwrap();
-        assert!(!token.expose().is_empty());
-
-        let elsewhere = tempfile::tempdir().unwrap();
-        let refused =
-            managed_identity(&arc(elsewhere.path()), None, scope, wait).await.expect_err("not Arc's directory");
-        assert!(refused.to_string().contains("is not a .key file in"), "{refused}");
-        let refused = managed_identity(&arc(tokens.path()), Some("a-user-assigned-id"), scope, wait).await;
-        assert!(refused.is_err_and(|e| e.to_string().contains("only its system-assigned identity")));
-    }
-}
+mod tests;

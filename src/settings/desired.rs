@@ -1,0 +1,68 @@
+//! The desired state of a run: the value wanted of each setting it touches.
+
+use super::{Setting, Value};
+
+/// The desired value of each setting a run touches; settings not named are left alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DesiredState {
+    values: Vec<(Setting, Value)>,
+}
+
+impl DesiredState {
+    pub fn set(&mut self, setting: Setting, value: Value) {
+        self.values.retain(|(s, _)| *s != setting);
+        self.values.push((setting, value));
+        self.values.sort_by_key(|(s, _)| *s);
+    }
+
+    pub fn get(&self, setting: Setting) -> Option<Value> {
+        self.values.iter().find(|(s, _)| *s == setting).map(|(_, v)| *v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Setting, Value)> + '_ {
+        self.values.iter().copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Applies one `--set SETTING=VALUE`.
+    pub fn apply_assignment(&mut self, assignment: &str) -> Result<(), String> {
+        let Some((name, value)) = assignment.split_once('=') else {
+            return Err(format!("--set {assignment}: write SETTING=VALUE, e.g. --set smtp-auth=enabled"));
+        };
+        let Some(setting) = Setting::from_name(name) else {
+            return Err(format!("--set {assignment}: unknown setting '{}': use {}", name.trim(), Setting::settable()));
+        };
+        let value = setting.parse_value(value).map_err(|e| format!("--set {assignment}: {e}"))?;
+        self.set(setting, value);
+        Ok(())
+    }
+
+    /// Settings whose desired value weakens the tenant and so needs an explicit yes.
+    pub fn weakening(&self) -> Vec<(Setting, Value)> {
+        self.iter()
+            .filter(|(s, v)| matches!((s, v), (Setting::SecurityDefaults | Setting::PerUserMfa, Value::Disabled)))
+            .collect()
+    }
+
+    pub fn describe(&self) -> String {
+        self.iter().map(|(s, v)| format!("{s}={v}")).collect::<Vec<_>>().join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignments_override_and_explain_mistakes() {
+        let mut desired = DesiredState::default();
+        desired.apply_assignment("smtp-auth=enabled").unwrap();
+        desired.apply_assignment("smtp-auth=disabled").unwrap();
+        assert_eq!(desired.get(Setting::SmtpAuth), Some(Value::Disabled));
+        assert!(desired.apply_assignment("smtp_auth").unwrap_err().contains("SETTING=VALUE"));
+        assert!(desired.apply_assignment("colour=blue").unwrap_err().contains("unknown setting 'colour'"));
+    }
+}
