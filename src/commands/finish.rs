@@ -9,6 +9,7 @@ use crate::cloud::CloudClient;
 use crate::engine::{self, journal::Journal};
 use crate::error::{Error, FinalOutcome, Result};
 use crate::logging::{self, Loudness};
+use crate::report::drift::Change;
 use crate::report::summary::{RunInfo, Summary};
 use crate::report::{self, OutputFormat, Report};
 use crate::stop::StopReason;
@@ -77,44 +78,83 @@ fn print_summary(summary: &Summary, directory: &std::path::Path) {
     }
 }
 
+/// What one session of a run did (a resume is a later session of the same run), as its end reads
+/// it: what it counted, whom it asked, how it stopped and when it began.
+pub(super) struct Session<'a> {
+    /// Where its events went.
+    pub(super) report: &'a Report,
+    /// What the run counted itself as it went: the journal is checked against it.
+    pub(super) said: report::Tally,
+    /// One a tenant, with its request counts and pacing.
+    pub(super) clients: &'a [Arc<CloudClient>],
+    pub(super) journal: &'a Journal,
+    pub(super) ending: engine::Ending,
+    pub(super) started_at: time::OffsetDateTime,
+    /// Started with the run, for the time it took.
+    pub(super) clock: tokio::time::Instant,
+    /// Some lane ran against a simulated tenant.
+    pub(super) simulated: bool,
+    /// This session continued an earlier one (`--resume`).
+    pub(super) resumed: bool,
+}
+
 /// Renders the report from the journal, writes the summary and the HTML page, prints the recap,
 /// and returns the exit code. A failure to write any of it comes after work was done: exit 1,
 /// naming the command that finishes the run.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn finish_report(
-    job: &Job,
-    report: &Report,
-    said: report::Tally,
-    clients: &[Arc<CloudClient>],
-    journal: &Journal,
-    ending: engine::Ending,
-    started_at: time::OffsetDateTime,
-    clock: tokio::time::Instant,
-    simulated: bool,
-    resumed: bool,
-    quiet: bool,
-) -> Result<u8> {
-    let after_work = |error: Error| {
+pub(super) fn finish_report(job: &Job, session: &Session<'_>, quiet: bool) -> Result<u8> {
+    let mut tally = report::render(&job.directory).map_err(after_work(job))?;
+    tally.warnings = session.said.warnings.clone();
+    tally.notes = session.said.notes.clone();
+    let reason = job.stop.reason();
+    let tampered = check_the_journal(&mut tally, session);
+    let verdict = judge(job, &tally, session.ending, reason.as_ref(), tampered);
+    let tenant_id = session.clients.iter().map(|c| c.tenant_id.clone()).collect::<Vec<_>>().join(",");
+    let info = run_info(job, session, &tenant_id, reason.as_ref(), verdict);
+    let (summary, changes) = summarize(job, &info, &tally, quiet)?;
+    summary.write(&job.directory).map_err(after_work(job))?;
+    report::html::write(&job.directory, &summary, &changes).map_err(after_work(job))?;
+    tell(job, &info, &summary, &tally, quiet);
+    Ok(info.outcome.exit_code())
+}
+
+/// A failure after work was done, made to say where the journal is and the command that
+/// finishes the run once it is fixed.
+fn after_work(job: &Job) -> impl Fn(Error) -> Error + '_ {
+    move |error: Error| {
         let finish = resume_command(job, false).unwrap_or_else(|| "run the same command again".into());
         Error::Fatal(format!(
             "{error}. The journal in {} holds everything done so far; once this is fixed: {finish}",
             job.directory.display()
         ))
-    };
-    let mut tally = report::render(&job.directory).map_err(after_work)?;
-    tally.warnings = said.warnings.clone();
-    tally.notes = said.notes.clone();
-    let reason = job.stop.reason();
-    let tampered = journal.changed_under_us().or_else(|| rows_missing(&tally, &said, resumed));
+    }
+}
+
+/// Whether the journal changed under the run, and how; if so, a new run's counts are its own.
+fn check_the_journal(tally: &mut report::Tally, session: &Session<'_>) -> Option<String> {
+    let tampered = session.journal.changed_under_us().or_else(|| rows_missing(tally, &session.said, session.resumed));
     if let Some(problem) = &tampered {
         logging::say(Loudness::Warning, "journal", problem);
-        if !resumed {
+        if !session.resumed {
             // What the run itself counted; results.csv holds what the journal still says.
-            tally.by_setting = said.by_setting.clone();
+            tally.by_setting = session.said.by_setting.clone();
         }
     }
-    let mut outcome = final_outcome(job, &tally, ending, reason.as_ref());
-    let (mut unfinished, mut finish_command) = left_to_do(job, &tally, ending, reason.as_ref());
+    tampered
+}
+
+/// How the run ended, what it left undone, and the command that finishes it.
+type Verdict = (FinalOutcome, Vec<String>, Option<String>);
+
+/// The run's verdict from its tally; a journal changed under it (`tampered`) leaves it unfinished.
+fn judge(
+    job: &Job,
+    tally: &report::Tally,
+    ending: engine::Ending,
+    reason: Option<&StopReason>,
+    tampered: Option<String>,
+) -> Verdict {
+    let mut outcome = final_outcome(job, tally, ending, reason);
+    let (mut unfinished, mut finish_command) = left_to_do(job, tally, ending, reason);
     if let Some(problem) = tampered {
         if outcome != FinalOutcome::Interrupted {
             outcome = FinalOutcome::Unfinished;
@@ -125,16 +165,28 @@ pub(super) fn finish_report(
         // Every row the journal lost is owed again: the resume is what finishes the run.
         finish_command = finish_command.or_else(|| resume_command(job, false));
     }
-    let info = RunInfo {
+    (outcome, unfinished, finish_command)
+}
+
+/// What the summary and the recap say about the run itself.
+fn run_info<'a>(
+    job: &'a Job,
+    session: &Session<'_>,
+    tenant_id: &'a str,
+    reason: Option<&StopReason>,
+    (outcome, unfinished, finish_command): Verdict,
+) -> RunInfo<'a> {
+    let clients = session.clients;
+    RunInfo {
         command: job.kind,
         profile: job.profile.as_deref(),
         desired: job.desired.describe(),
         input: job.input.as_deref(),
-        tenant_id: &clients.iter().map(|c| c.tenant_id.clone()).collect::<Vec<_>>().join(","),
-        simulated,
-        resumed,
-        started_at,
-        elapsed: clock.elapsed(),
+        tenant_id,
+        simulated: session.simulated,
+        resumed: session.resumed,
+        started_at: session.started_at,
+        elapsed: session.clock.elapsed(),
         requests: clients.iter().fold(BTreeMap::new(), |mut all, client| {
             for (key, count) in client.requests.snapshot() {
                 *all.entry(key).or_insert(0) += count;
@@ -143,22 +195,27 @@ pub(super) fn finish_report(
         }),
         throttled: clients.iter().map(|c| c.throttled_count()).sum(),
         pacing: clients.iter().map(|c| (c.tenant_id.clone(), c.pacing())).collect(),
-        journal_records: journal.records.load(std::sync::atomic::Ordering::Relaxed),
-        journal_syncs: journal.syncs.load(std::sync::atomic::Ordering::Relaxed),
+        journal_records: session.journal.records.load(std::sync::atomic::Ordering::Relaxed),
+        journal_syncs: session.journal.syncs.load(std::sync::atomic::Ordering::Relaxed),
         outcome,
-        interrupted: reason == Some(StopReason::Signal),
-        stopped_because: reason.as_ref().map(|r| match r {
+        interrupted: reason == Some(&StopReason::Signal),
+        stopped_because: reason.map(|r| match r {
             StopReason::Signal => "signal".to_string(),
             StopReason::Journal(error) => format!("journal: {error}"),
             StopReason::Auth(error) => format!("authentication: {error}"),
         }),
-        not_started: ending.not_started,
+        not_started: session.ending.not_started,
         unfinished,
         finish_command,
-        input_problems: report.input_problems(),
-    };
-    let mut summary = Summary::new(&info, &tally);
-    summary.unused_exclusions = unused_exclusions(job, &info);
+        input_problems: session.report.input_problems(),
+    }
+}
+
+/// The summary (with the SMTP AUTH usage and the drift since the baseline, when the run has
+/// them) and the changes since the baseline.
+fn summarize(job: &Job, info: &RunInfo<'_>, tally: &report::Tally, quiet: bool) -> Result<(Summary, Vec<Change>)> {
+    let mut summary = Summary::new(info, tally);
+    summary.unused_exclusions = unused_exclusions(job, info);
     if let Some(mut usage) = job.smtp_auth_usage.clone() {
         if let Some(scope) = &job.sign_in_scope {
             usage.targeting = Some(format!("{} {}", scope.mode.flag(), scope.window));
@@ -168,7 +225,7 @@ pub(super) fn finish_report(
     }
     let mut changes = Vec::new();
     if let Some(baseline) = &job.baseline {
-        let (drift, found) = report::drift::compare(baseline, &job.directory).map_err(after_work)?;
+        let (drift, found) = report::drift::compare(baseline, &job.directory).map_err(after_work(job))?;
         if !quiet && job.output == OutputFormat::Text {
             println!(
                 "drift since {}: {} newly non-compliant, {} fixed, {} new and {} removed mailboxes (drift.csv)",
@@ -182,8 +239,12 @@ pub(super) fn finish_report(
         summary.drift = Some(drift);
         changes = found;
     }
-    summary.write(&job.directory).map_err(after_work)?;
-    report::html::write(&job.directory, &summary, &changes).map_err(after_work)?;
+    Ok((summary, changes))
+}
+
+/// Says how the run went: what is left to do on stderr even when quiet, the recap (as text or
+/// JSON) on stdout, and warnings for unused exclusions and an interruption.
+fn tell(job: &Job, info: &RunInfo<'_>, summary: &Summary, tally: &report::Tally, quiet: bool) {
     if quiet || logging::is_json() {
         // Whatever is left to do is said even with -q: cron mails stderr.
         for line in &info.unfinished {
@@ -194,10 +255,10 @@ pub(super) fn finish_report(
         }
     }
     if logging::is_json() {
-        recap_event(&summary);
+        recap_event(summary);
     }
     if job.output == OutputFormat::Json {
-        print_summary(&summary, &job.directory);
+        print_summary(summary, &job.directory);
     } else if !quiet {
         let read_only = job.kind.mode() == engine::Mode::Plan;
         print!("{}", report::story::tell(&job.directory, read_only, resume_command(job, true).as_deref()));
@@ -207,7 +268,7 @@ pub(super) fn finish_report(
             }
             println!("{}", usage.readiness());
         }
-        print!("{}", report::summary::recap(&info, &tally, &job.directory));
+        print!("{}", report::summary::recap(info, tally, &job.directory));
     }
     if !summary.unused_exclusions.is_empty() {
         let message = format!(
@@ -224,5 +285,4 @@ pub(super) fn finish_report(
             format!("the report in {} covers what was done. To finish the rest: {finish}", job.directory.display());
         logging::say(Loudness::Warning, "interrupted", &message);
     }
-    Ok(outcome.exit_code())
 }

@@ -12,9 +12,10 @@ use crate::cli::{PlanArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::profile;
 use crate::report;
-use crate::run_record::{self, ExclusionRecord, RunKind, RunRecord};
+use crate::run_record::{self, ExclusionRecord, RunKind, RunRecord, SmtpLayers};
 use crate::scope::Exclusions;
-use crate::settings::Setting;
+use crate::settings::mailbox_index::MailboxIndex;
+use crate::settings::{DesiredState, Setting};
 use crate::stop::Stop;
 use crate::targets::{self, Entry, Input};
 use crate::tuning::Tuning;
@@ -213,69 +214,18 @@ pub(super) async fn run(
     let locked = session::lock_tenants(&lanes_of, &stop, &state_dir, kind, args.shard).await?;
     let smtp_layers = opt_in::checked(&args, &connections).await?;
     if kind == RunKind::Apply {
-        let identities = match &input {
-            Some(input) => {
-                Some(input.entries()?.filter_map(Entry::into_target).map(|t| t.identity.to_lowercase()).collect())
-            }
-            None => None,
-        };
-        opt_in::confirm_mfa_on_admins(&desired, &connections, identities.as_ref(), yes).await?;
+        confirm_mfa_on_admins(&desired, &connections, input.as_ref(), yes).await?;
     }
     let mut desired = desired;
     opt_in::add_steps(&mut desired, &smtp_layers);
-    let chosen = match (sign_in_targeting::asked(&args), connections.as_slice()) {
-        (None, _) => None,
-        (Some(asked), [(_, connection)]) => {
-            Some(sign_in_targeting::choose(asked, &connection.client, &directory).await?)
-        }
-        (Some(_), _) => {
-            return Err(Error::Usage(
-                "--only-smtp-auth-seen and --spare-smtp-auth-seen read one tenant's sign-in log; run each tenant on its own".into(),
-            ));
-        }
-    };
+    let chosen = choose_by_sign_ins(&args, &connections, &directory).await?;
     let (input, indexes) = match input {
         Some(input) => (input, connections.iter().map(|_| None).collect()),
-        None => {
-            let members_too = desired.get(Setting::PerUserMfa).is_some();
-            let (listing, indexes) = listing::list_mailboxes(&connections, &directory, &stop, members_too).await?;
-            (Input::read(&listing, None)?, indexes)
-        }
+        None => list_the_tenants(&connections, &directory, &stop, &desired).await?,
     };
-    let mut lanes = Vec::new();
-    let several = connections.len() > 1;
-    let default_tenant = session.connection.tenant_id.clone().unwrap_or_default().to_lowercase();
-    for (position, ((tenant, connection), smtp_index)) in connections.into_iter().zip(indexes).enumerate() {
-        let mut entries: Box<dyn Iterator<Item = Entry> + Send> = Box::new(input.entries()?);
-        if let (Some(tenant), true) = (&tenant, several || args.tenants.is_none()) {
-            // Each tenant's lane takes its own rows; rejected rows are reported once.
-            let (mine, default, aliases) = (tenant.to_lowercase(), default_tenant.clone(), aliases.clone());
-            entries = Box::new(entries.filter(move |entry| match entry {
-                Entry::Target(t) => {
-                    let named = t.tenant.as_deref().map_or(default.clone(), str::to_lowercase);
-                    aliases.get(&named).unwrap_or(&named) == &mine
-                }
-                Entry::Problem(_) => position == 0,
-            }));
-        }
-        lanes.push(Lane { connection, entries: sharded(entries, args.shard), smtp_index });
-    }
-    let mut record = RunRecord::new(kind, tuning.clone());
-    record.connection = run_record::ConnectionRecord::of(session);
-    record.input = Some(absolute(&input.path));
-    record.input_sha256 = Some(input.sha256.clone());
-    record.column = input.column.clone();
-    record.profile = args.profile.clone();
-    record.sets = args.set.clone();
-    record.exclusions = Some(exclusion_record);
-    record.shard = args.shard;
-    record.all_mailboxes = args.all_mailboxes;
-    record.smtp_auth_targeting = chosen.as_ref().map(|c| c.record.clone());
+    let lanes = split_into_lanes(&args, connections, indexes, &input, &aliases)?;
     let layers = opt_in::layers(&desired, &smtp_layers);
-    record.smtp_layers = smtp_layers;
-    record.exceptions = args.exceptions.as_deref().map(run_record::FileRecord::of).transpose()?;
-    let profile_file = args.profile.as_deref().filter(|p| profile::is_file(p));
-    record.profile_file = profile_file.map(|p| run_record::FileRecord::of(Path::new(p))).transpose()?;
+    let record = new_record(&args, kind, &tuning, &input, exclusion_record, chosen.as_ref(), smtp_layers)?;
     let mut job = Job::new(kind, desired, directory, stop, tuning, session);
     job.layers = layers;
     job.exceptions = std::sync::Arc::new(held);
@@ -297,4 +247,111 @@ pub(super) async fn run(
     job.shard = args.shard;
     job.max_not_found = args.max_not_found;
     session::execute(job, quiet).await
+}
+
+/// An apply asks before it turns MFA off for an administrator among the CSV's targets (or the
+/// tenant's, without a CSV).
+async fn confirm_mfa_on_admins(
+    desired: &DesiredState,
+    connections: &[(Option<String>, connection::Connection)],
+    input: Option<&Input>,
+    yes: bool,
+) -> Result<()> {
+    let identities = match input {
+        Some(input) => {
+            Some(input.entries()?.filter_map(Entry::into_target).map(|t| t.identity.to_lowercase()).collect())
+        }
+        None => None,
+    };
+    opt_in::confirm_mfa_on_admins(desired, connections, identities.as_ref(), yes).await
+}
+
+/// The targets the SMTP AUTH sign-in log picks (`--only-smtp-auth-seen`, `--spare-smtp-auth-seen`),
+/// when asked: one tenant's log only.
+async fn choose_by_sign_ins(
+    args: &RunArgs,
+    connections: &[(Option<String>, connection::Connection)],
+    directory: &Path,
+) -> Result<Option<sign_in_targeting::Chosen>> {
+    match (sign_in_targeting::asked(args), connections) {
+        (None, _) => Ok(None),
+        (Some(asked), [(_, connection)]) => {
+            Ok(Some(sign_in_targeting::choose(asked, &connection.client, directory).await?))
+        }
+        (Some(_), _) => Err(Error::Usage(
+            "--only-smtp-auth-seen and --spare-smtp-auth-seen read one tenant's sign-in log; run each tenant on its own"
+                .into(),
+        )),
+    }
+}
+
+/// `--all-mailboxes`: every tenant's mailboxes (and users, for per-user MFA) listed into the
+/// report directory and read as the run's input, with each tenant's SMTP AUTH index.
+async fn list_the_tenants(
+    connections: &[(Option<String>, connection::Connection)],
+    directory: &Path,
+    stop: &Stop,
+    desired: &DesiredState,
+) -> Result<(Input, Vec<Option<MailboxIndex>>)> {
+    let members_too = desired.get(Setting::PerUserMfa).is_some();
+    let (listing, indexes) = listing::list_mailboxes(connections, directory, stop, members_too).await?;
+    Ok((Input::read(&listing, None)?, indexes))
+}
+
+/// One lane per tenant, each with the input's rows for that tenant (by name or alias) and this
+/// run's shard of them.
+fn split_into_lanes(
+    args: &RunArgs,
+    connections: Vec<(Option<String>, connection::Connection)>,
+    indexes: Vec<Option<MailboxIndex>>,
+    input: &Input,
+    aliases: &std::sync::Arc<HashMap<String, String>>,
+) -> Result<Vec<Lane>> {
+    let mut lanes = Vec::new();
+    let several = connections.len() > 1;
+    let default_tenant = args.session.connection.tenant_id.clone().unwrap_or_default().to_lowercase();
+    for (position, ((tenant, connection), smtp_index)) in connections.into_iter().zip(indexes).enumerate() {
+        let mut entries: Box<dyn Iterator<Item = Entry> + Send> = Box::new(input.entries()?);
+        if let (Some(tenant), true) = (&tenant, several || args.tenants.is_none()) {
+            // Each tenant's lane takes its own rows; rejected rows are reported once.
+            let (mine, default, aliases) = (tenant.to_lowercase(), default_tenant.clone(), aliases.clone());
+            entries = Box::new(entries.filter(move |entry| match entry {
+                Entry::Target(t) => {
+                    let named = t.tenant.as_deref().map_or(default.clone(), str::to_lowercase);
+                    aliases.get(&named).unwrap_or(&named) == &mine
+                }
+                Entry::Problem(_) => position == 0,
+            }));
+        }
+        lanes.push(Lane { connection, entries: sharded(entries, args.shard), smtp_index });
+    }
+    Ok(lanes)
+}
+
+/// What a resume needs to carry on this run as it was asked (run.json).
+fn new_record(
+    args: &RunArgs,
+    kind: RunKind,
+    tuning: &Tuning,
+    input: &Input,
+    exclusions: ExclusionRecord,
+    chosen: Option<&sign_in_targeting::Chosen>,
+    smtp_layers: SmtpLayers,
+) -> Result<RunRecord> {
+    let mut record = RunRecord::new(kind, tuning.clone());
+    record.connection = run_record::ConnectionRecord::of(&args.session);
+    record.input = Some(absolute(&input.path));
+    record.input_sha256 = Some(input.sha256.clone());
+    record.column = input.column.clone();
+    record.profile = args.profile.clone();
+    record.sets = args.set.clone();
+    record.exclusions = Some(exclusions);
+    record.shard = args.shard;
+    record.all_mailboxes = args.all_mailboxes;
+    record.smtp_auth_targeting = chosen.map(|c| c.record.clone());
+    record.smtp_layers = smtp_layers;
+    record.exceptions = args.exceptions.as_deref().map(run_record::FileRecord::of).transpose()?;
+    let profile_file = args.profile.as_deref().filter(|p| profile::is_file(p));
+    record.profile_file = profile_file.map(|p| run_record::FileRecord::of(Path::new(p))).transpose()?;
+    Ok(record)
 }

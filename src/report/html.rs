@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::drift::Change;
+use super::drift::{Change, DriftSummary};
 use super::summary::Summary;
 use crate::engine::events::{Outcome, Row};
 use crate::error::{Error, Result};
@@ -149,6 +149,25 @@ apply();
 pub fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Result<()> {
     let (rows, total) = rows(directory)?;
     let mut page = String::new();
+    heading(&mut page, summary);
+    cards(&mut page, summary);
+    page.push_str("<h2>Outcomes per setting</h2>");
+    page.push_str(&chart(summary));
+    if let Some(usage) = &summary.smtp_auth_usage {
+        page.push_str(&super::usage::html_section(usage));
+    }
+    if let Some(drift_summary) = &summary.drift {
+        drift_section(&mut page, drift_summary, drift);
+    }
+    warnings(&mut page, &summary.warnings);
+    rows_section(&mut page, &rows, total);
+    let _ = write!(page, "<script>{SCRIPT}</script></body></html>");
+    crate::files::write_atomic(directory, "report.html", page.as_bytes())
+        .map_err(Error::io(format!("cannot write report.html in {}", directory.display())))
+}
+
+/// The page's head and title, and the line under it: tenant, profile, desired state, exit code.
+fn heading(page: &mut String, summary: &Summary) {
     let started = &summary.started_at;
     let title =
         format!("remediate {} — {} UTC", summary.command, started.get(..19).unwrap_or(started).replace('T', " "));
@@ -166,6 +185,10 @@ pub fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Result<()
         escape(&summary.desired),
         summary.exit_code
     );
+}
+
+/// A card for each count: targets, each outcome, rows rejected.
+fn cards(page: &mut String, summary: &Summary) {
     page.push_str("<div class=\"cards\">");
     let _ = write!(page, "<div class=\"card\" data-count=\"targets\"><b>{}</b>targets</div>", summary.targets);
     for outcome in Outcome::ALL {
@@ -181,42 +204,49 @@ pub fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Result<()
         "<div class=\"card\" data-count=\"rejected_rows\"><b>{}</b>rows rejected</div>",
         summary.rejected_rows
     );
-    page.push_str("</div><h2>Outcomes per setting</h2>");
-    page.push_str(&chart(summary));
-    if let Some(usage) = &summary.smtp_auth_usage {
-        page.push_str(&super::usage::html_section(usage));
-    }
-    if let Some(drift_summary) = &summary.drift {
+    page.push_str("</div>");
+}
+
+/// The drift since the baseline: its counts, and a table of what changed.
+fn drift_section(page: &mut String, drift_summary: &DriftSummary, drift: &[Change]) {
+    let _ = write!(
+        page,
+        "<h2>Drift since {}</h2><p>newly non-compliant <b>{}</b> · fixed <b>{}</b> · new mailboxes <b>{}</b> · removed mailboxes <b>{}</b></p>",
+        escape(&drift_summary.baseline),
+        drift_summary.newly_non_compliant,
+        drift_summary.fixed,
+        drift_summary.new_mailboxes,
+        drift_summary.removed_mailboxes
+    );
+    page.push_str(
+        "<table id=\"drift\"><thead><tr><th>change</th><th>identity</th><th>setting</th></tr></thead><tbody>",
+    );
+    for change in drift.iter().take(TABLE_ROWS) {
         let _ = write!(
             page,
-            "<h2>Drift since {}</h2><p>newly non-compliant <b>{}</b> · fixed <b>{}</b> · new mailboxes <b>{}</b> · removed mailboxes <b>{}</b></p>",
-            escape(&drift_summary.baseline),
-            drift_summary.newly_non_compliant,
-            drift_summary.fixed,
-            drift_summary.new_mailboxes,
-            drift_summary.removed_mailboxes
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            change.kind.name(),
+            escape(&change.identity),
+            change.setting.map(|s| s.name()).unwrap_or_default()
         );
-        page.push_str(
-            "<table id=\"drift\"><thead><tr><th>change</th><th>identity</th><th>setting</th></tr></thead><tbody>",
-        );
-        for change in drift.iter().take(TABLE_ROWS) {
-            let _ = write!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                change.kind.name(),
-                escape(&change.identity),
-                change.setting.map(|s| s.name()).unwrap_or_default()
-            );
-        }
-        page.push_str("</tbody></table>");
     }
-    if !summary.warnings.is_empty() {
+    page.push_str("</tbody></table>");
+}
+
+/// The run's warnings, when it had any.
+fn warnings(page: &mut String, warnings: &[String]) {
+    if !warnings.is_empty() {
         page.push_str("<h2>Warnings</h2><ul>");
-        for warning in &summary.warnings {
+        for warning in warnings {
             let _ = write!(page, "<li>{}</li>", escape(warning));
         }
         page.push_str("</ul>");
     }
+}
+
+/// The table of rows (`total` in results.csv, `rows` of them shown), with its filter and outcome
+/// picker.
+fn rows_section(page: &mut String, rows: &[Row], total: usize) {
     let _ = write!(
         page,
         "<h2>Rows</h2><p><input id=\"filter\" placeholder=\"filter…\"><select id=\"outcome\"><option value=\"\">every outcome</option>"
@@ -235,7 +265,7 @@ pub fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Result<()
         let _ = write!(page, "<th>{column}</th>");
     }
     page.push_str("</tr></thead><tbody>");
-    for row in &rows {
+    for row in rows {
         let _ = write!(page, "<tr data-outcome=\"{}\">", row.outcome.name());
         for (column, value) in columns.iter().zip(cells(row)) {
             let class = if *column == "outcome" {
@@ -247,9 +277,7 @@ pub fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Result<()
         }
         page.push_str("</tr>");
     }
-    let _ = write!(page, "</tbody></table><script>{SCRIPT}</script></body></html>");
-    crate::files::write_atomic(directory, "report.html", page.as_bytes())
-        .map_err(Error::io(format!("cannot write report.html in {}", directory.display())))
+    page.push_str("</tbody></table>");
 }
 
 /// A page of its own for a command that only reads: its title, a line under it, and `body`.
