@@ -12,7 +12,7 @@ use crate::cloud::pacer::PacerState;
 
 /// Requests a second each API allowed, as last measured; `None` where no run measured one.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Budgets {
+pub(crate) struct Budgets {
     pub graph: Option<f64>,
     pub graph_writes: Option<f64>,
     pub exchange: Option<f64>,
@@ -32,7 +32,7 @@ fn path(state_dir: &Path, tenant: &str) -> PathBuf {
 impl Budgets {
     /// The budgets remembered for `tenant`; none when there is no file or it cannot be read (a run
     /// then finds the budgets as a first run does).
-    pub fn load(state_dir: &Path, tenant: &str) -> Option<Budgets> {
+    pub(crate) fn load(state_dir: &Path, tenant: &str) -> Option<Budgets> {
         let path = path(state_dir, tenant);
         let text = crate::files::read_text_capped(&path, crate::files::cap::SMALL).ok()?;
         match serde_json::from_str(&text) {
@@ -46,7 +46,7 @@ impl Budgets {
 
     /// These budgets, updated with what this run measured ([`PacerState`]s of graph, graph
     /// writes and Exchange, in that order); `None` when the run measured nothing.
-    pub fn updated(earlier: Option<Budgets>, measured: &[PacerState; 3]) -> Option<Budgets> {
+    pub(crate) fn updated(earlier: Option<Budgets>, measured: &[PacerState; 3]) -> Option<Budgets> {
         if measured.iter().all(|state| state.budget.is_none()) {
             return None;
         }
@@ -63,7 +63,7 @@ impl Budgets {
     }
 
     /// Keeps these budgets for `tenant`; a failure only costs the next run its head start.
-    pub fn save(&self, state_dir: &Path, tenant: &str) {
+    pub(crate) fn save(&self, state_dir: &Path, tenant: &str) {
         let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
         let saved = crate::files::create_private_dir(state_dir)
             .and_then(|_| crate::files::write_atomic(state_dir, &file_name(tenant), text.as_bytes()));
@@ -73,7 +73,7 @@ impl Budgets {
     }
 
     /// As the pacers take them: graph, graph writes, Exchange.
-    pub fn as_array(&self) -> [Option<f64>; 3] {
+    pub(crate) fn as_array(&self) -> [Option<f64>; 3] {
         [self.graph, self.graph_writes, self.exchange]
     }
 }

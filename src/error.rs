@@ -22,7 +22,7 @@ pub mod exit {
 /// How a command that did its work ended, decided once from what it did (as nextest's final run
 /// stats are); its exit code comes from [`FinalOutcome::exit_code`] alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FinalOutcome {
+pub(crate) enum FinalOutcome {
     /// Every (target, setting) has its final row, or every mailbox can send.
     Done,
     /// Done, and drift found (`plan --detailed-exitcode`, `audit`), or devices that cannot send
@@ -39,7 +39,7 @@ pub enum FinalOutcome {
 }
 
 impl FinalOutcome {
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             FinalOutcome::Done => exit::SUCCESS,
             FinalOutcome::Drift => exit::DRIFT,
@@ -50,7 +50,7 @@ impl FinalOutcome {
     }
 
     /// Whether the run finished its work (a later sweep may take its report as a baseline).
-    pub fn is_complete(self) -> bool {
+    pub(crate) fn is_complete(self) -> bool {
         matches!(self, FinalOutcome::Done | FinalOutcome::Drift)
     }
 }

@@ -13,11 +13,11 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::settings::{Setting, Value};
 
-pub const HEADER: [&str; 6] = ["identity", "setting", "value", "owner", "reason", "expires"];
+pub(crate) const HEADER: [&str; 6] = ["identity", "setting", "value", "owner", "reason", "expires"];
 
 /// One exception.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Exception {
+pub(crate) struct Exception {
     pub identity: String,
     pub setting: Setting,
     pub value: Value,
@@ -28,7 +28,7 @@ pub struct Exception {
 
 impl Exception {
     /// Owner, reason and expiry, as a row's message says them.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "held at {} by an exception of {} until {}: {}",
             self.value,
@@ -41,7 +41,7 @@ impl Exception {
 
 /// The exceptions of a file, by (identity lower case, setting).
 #[derive(Clone, Debug, Default)]
-pub struct Exceptions {
+pub(crate) struct Exceptions {
     entries: BTreeMap<(String, Setting), Exception>,
     /// Where they came from, for messages.
     pub source: String,
@@ -52,7 +52,7 @@ fn date_text(date: time::Date) -> String {
 }
 
 /// `YYYY-MM-DD`.
-pub fn parse_date(text: &str) -> Result<time::Date, String> {
+pub(crate) fn parse_date(text: &str) -> Result<time::Date, String> {
     time::Date::parse(text.trim(), time::macros::format_description!("[year]-[month]-[day]"))
         .map_err(|_| format!("'{}' is not a date: write YYYY-MM-DD, e.g. 2027-06-30", text.trim()))
 }
@@ -60,7 +60,7 @@ pub fn parse_date(text: &str) -> Result<time::Date, String> {
 impl Exceptions {
     /// Reads an exceptions file; a missing file is an empty list only when `may_be_new` (the fix
     /// creates it).
-    pub fn load(path: &Path, may_be_new: bool) -> Result<Exceptions> {
+    pub(crate) fn load(path: &Path, may_be_new: bool) -> Result<Exceptions> {
         let mut exceptions = Exceptions { source: path.display().to_string(), ..Exceptions::default() };
         if may_be_new && !path.exists() {
             return Ok(exceptions);
@@ -89,7 +89,7 @@ impl Exceptions {
     }
 
     /// The exception for `setting` of the mailbox any of `names` names, if one is in force `today`.
-    pub fn find(&self, names: &[&str], setting: Setting, today: time::Date) -> Option<&Exception> {
+    pub(crate) fn find(&self, names: &[&str], setting: Setting, today: time::Date) -> Option<&Exception> {
         if self.entries.is_empty() {
             return None;
         }
@@ -100,17 +100,17 @@ impl Exceptions {
     }
 
     /// The exceptions past their expiry on `today`.
-    pub fn expired(&self, today: time::Date) -> Vec<&Exception> {
+    pub(crate) fn expired(&self, today: time::Date) -> Vec<&Exception> {
         self.entries.values().filter(|e| e.expires < today).collect()
     }
 
     /// Adds (or replaces) an entry.
-    pub fn add(&mut self, exception: Exception) {
+    pub(crate) fn add(&mut self, exception: Exception) {
         self.entries.insert((exception.identity.to_lowercase(), exception.setting), exception);
     }
 
     /// Writes the whole list to `path`, replacing it at once.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
         let mut writer = csv::Writer::from_writer(Vec::new());
         let io = |e: csv::Error| Error::Io { context: format!("cannot write {}", path.display()), source: e.into() };
         writer.write_record(HEADER).map_err(io)?;

@@ -11,15 +11,15 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Caps on what is read, so a hostile or broken file cannot take the memory.
-pub mod cap {
+pub(crate) mod cap {
     /// A secret, a federated token, a tenant list.
-    pub const SMALL: u64 = 1024 * 1024;
+    pub(crate) const SMALL: u64 = 1024 * 1024;
     /// A run record, a profile, an exclusion list.
-    pub const MEDIUM: u64 = 64 * 1024 * 1024;
+    pub(crate) const MEDIUM: u64 = 64 * 1024 * 1024;
 }
 
 /// Reads a whole file, refusing one larger than `cap` bytes (the error says so).
-pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     let file = File::open(path)?;
     let mut bytes = Vec::new();
     file.take(cap + 1).read_to_end(&mut bytes)?;
@@ -33,14 +33,14 @@ pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
 }
 
 /// [`read_capped`], as UTF-8 text.
-pub fn read_text_capped(path: &Path, cap: u64) -> io::Result<String> {
+pub(crate) fn read_text_capped(path: &Path, cap: u64) -> io::Result<String> {
     String::from_utf8(read_capped(path, cap)?)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text"))
 }
 
 /// Creates `directory` (and its parents) readable by the owner alone. An existing directory is
 /// left as it is.
-pub fn create_private_dir(directory: &Path) -> io::Result<()> {
+pub(crate) fn create_private_dir(directory: &Path) -> io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -59,7 +59,7 @@ fn private(options: &mut OpenOptions) -> &mut OpenOptions {
 
 /// Creates `path` afresh for the owner alone: whatever stood there (a file, or a link planted to
 /// make us overwrite another file) is removed first, and the file is created exclusively.
-pub fn create_new_private(path: &Path) -> io::Result<File> {
+pub(crate) fn create_new_private(path: &Path) -> io::Result<File> {
     match std::fs::remove_file(path) {
         Ok(()) => {}
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
@@ -69,34 +69,34 @@ pub fn create_new_private(path: &Path) -> io::Result<File> {
 }
 
 /// Opens `path` for appending, creating it for the owner alone; refuses a link.
-pub fn open_append_private(path: &Path) -> io::Result<File> {
+pub(crate) fn open_append_private(path: &Path) -> io::Result<File> {
     private(OpenOptions::new().append(true).create(true)).open(path)
 }
 
 /// Opens `path` for reading and writing, creating it for the owner alone; refuses a link.
-pub fn open_private(path: &Path) -> io::Result<File> {
+pub(crate) fn open_private(path: &Path) -> io::Result<File> {
     private(OpenOptions::new().read(true).write(true).create(true).truncate(false)).open(path)
 }
 
 /// The temporary name a report file is written under.
-pub fn partial_path(directory: &Path, name: &str) -> PathBuf {
+pub(crate) fn partial_path(directory: &Path, name: &str) -> PathBuf {
     directory.join(format!("{name}.partial"))
 }
 
 /// Starts writing `directory/name` under its temporary name.
-pub fn create_partial(directory: &Path, name: &str) -> io::Result<File> {
+pub(crate) fn create_partial(directory: &Path, name: &str) -> io::Result<File> {
     create_new_private(&partial_path(directory, name))
 }
 
 /// Makes a file started with [`create_partial`] durable, then moves it into place.
-pub fn commit_partial(directory: &Path, name: &str, file: File) -> io::Result<()> {
+pub(crate) fn commit_partial(directory: &Path, name: &str, file: File) -> io::Result<()> {
     file.sync_all()?;
     drop(file);
     std::fs::rename(partial_path(directory, name), directory.join(name))
 }
 
 /// Writes `directory/name` whole: a temporary file, synced, then renamed into place.
-pub fn write_atomic(directory: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomic(directory: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     let mut file = create_partial(directory, name)?;
     file.write_all(bytes)?;
     commit_partial(directory, name, file)

@@ -38,7 +38,7 @@ struct Seat {
 const ENDED: &str = "ended at unix-ms ";
 
 /// The default state directory: `$XDG_CACHE_HOME/remediate`, else `~/.cache/remediate`.
-pub fn default_state_dir() -> PathBuf {
+pub(crate) fn default_state_dir() -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
@@ -47,7 +47,7 @@ pub fn default_state_dir() -> PathBuf {
 }
 
 /// A tenant's id or domain as part of a file name: nothing in it can leave the state directory.
-pub fn safe_tenant(tenant: &str) -> String {
+pub(crate) fn safe_tenant(tenant: &str) -> String {
     let safe: String =
         tenant.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
     safe.to_lowercase()

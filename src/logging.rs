@@ -20,14 +20,14 @@ pub enum LogFormat {
 /// The progress bar log lines must step around, once one is shown.
 static BAR: OnceLock<Mutex<Option<indicatif::ProgressBar>>> = OnceLock::new();
 
-pub fn set_progress_bar(bar: Option<indicatif::ProgressBar>) {
+pub(crate) fn set_progress_bar(bar: Option<indicatif::ProgressBar>) {
     *BAR.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(|e| e.into_inner()) = bar;
 }
 
 #[derive(Clone, Copy)]
 struct StderrAroundBar;
 
-pub struct LineWriter(Vec<u8>);
+pub(crate) struct LineWriter(Vec<u8>);
 
 impl Write for LineWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -69,7 +69,7 @@ static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 
 /// How loud a [`say`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Loudness {
+pub(crate) enum Loudness {
     /// Shown even with `-q`: what is left to do, warnings.
     Warning,
     Error,
@@ -77,7 +77,7 @@ pub enum Loudness {
 
 /// Tells the user `message` on stderr: a plain line (`prefix: message`), or with
 /// `--log-format json` a log event of its own (`kind` names it for a log shipper's filters).
-pub fn say(loudness: Loudness, kind: &str, message: &str) {
+pub(crate) fn say(loudness: Loudness, kind: &str, message: &str) {
     match (FORMAT.get().copied().unwrap_or(LogFormat::Text), loudness) {
         (LogFormat::Json, Loudness::Warning) => tracing::warn!(kind, "{message}"),
         (LogFormat::Json, Loudness::Error) => tracing::error!(kind, "{message}"),
@@ -92,7 +92,7 @@ pub fn say(loudness: Loudness, kind: &str, message: &str) {
 /// With `--log-format json`, writes `fields` as one event line, shaped as the other events are
 /// (`timestamp`, `level`, then the fields), with every field in its own JSON type: a count is a
 /// number, the counts an object, nothing to finish `null`.
-pub fn json_event(level: &str, mut fields: serde_json::Map<String, serde_json::Value>) {
+pub(crate) fn json_event(level: &str, mut fields: serde_json::Map<String, serde_json::Value>) {
     if !is_json() {
         return;
     }
@@ -109,7 +109,7 @@ pub fn json_event(level: &str, mut fields: serde_json::Map<String, serde_json::V
 /// or a cursor move, CR overwrites the line, BEL rings), DEL, C1 controls (8-bit escapes some
 /// terminals obey), the line and paragraph separators, and the bidirectional controls that
 /// reorder what is shown (CVE-2021-42574, "Trojan Source").
-pub fn unprintable(c: char) -> bool {
+pub(crate) fn unprintable(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{8}' | '\u{a}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
         | matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
@@ -117,7 +117,7 @@ pub fn unprintable(c: char) -> bool {
 /// `text` as one line safe to print: every [`unprintable`] character written out as an escape
 /// (`\x1b`, `\u{202e}`), as tracing-subscriber writes ESC, BEL and C1 controls in log lines. Text
 /// a server or a file sent goes through here before it reaches stdout or stderr.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(unprintable) {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -133,12 +133,12 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Lines of text built here, each made [`printable`]; the line breaks between them stay.
-pub fn printable_lines(text: &str) -> String {
+pub(crate) fn printable_lines(text: &str) -> String {
     text.split('\n').map(printable).collect::<Vec<_>>().join("\n")
 }
 
 /// Whether log lines are JSON objects.
-pub fn is_json() -> bool {
+pub(crate) fn is_json() -> bool {
     FORMAT.get() == Some(&LogFormat::Json)
 }
 

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::settings::{DesiredState, Setting, Value};
 
 #[derive(Clone, Debug)]
-pub struct Profile {
+pub(crate) struct Profile {
     pub name: String,
     pub description: String,
     pub desired: DesiredState,
@@ -35,7 +35,7 @@ fn builtin(name: &str, description: &str, values: &[(Setting, Value)]) -> Profil
 }
 
 /// The profiles that ship with the tool.
-pub fn builtins() -> Vec<Profile> {
+pub(crate) fn builtins() -> Vec<Profile> {
     vec![
         builtin(
             "smtp-auth-fix",
@@ -77,12 +77,12 @@ pub struct ProfileError {
 }
 
 /// Whether `name_or_path` names a file rather than a built-in profile.
-pub fn is_file(name_or_path: &str) -> bool {
+pub(crate) fn is_file(name_or_path: &str) -> bool {
     !builtins().iter().any(|p| p.name == name_or_path)
 }
 
 /// A built-in profile by name, or a TOML file by path.
-pub fn load(name_or_path: &str) -> Result<Profile, Error> {
+pub(crate) fn load(name_or_path: &str) -> Result<Profile, Error> {
     if let Some(profile) = builtins().into_iter().find(|p| p.name == name_or_path) {
         return Ok(profile);
     }

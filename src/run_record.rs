@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::tuning::Tuning;
 
-pub const FILE_NAME: &str = "run.json";
+pub(crate) const FILE_NAME: &str = "run.json";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunRecord {
+pub(crate) struct RunRecord {
     pub version: u32,
     /// What kind of run it was.
     pub command: RunKind,
@@ -66,7 +66,7 @@ pub struct RunRecord {
 /// The connection flags of a run (never a secret: a secret file by its path), and its state
 /// directory.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ConnectionRecord {
+pub(crate) struct ConnectionRecord {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
     pub client_secret_file: Option<PathBuf>,
@@ -81,7 +81,7 @@ pub struct ConnectionRecord {
 
 impl ConnectionRecord {
     /// What `session` was given (files and directories made absolute).
-    pub fn of(session: &crate::cli::SessionArgs) -> ConnectionRecord {
+    pub(crate) fn of(session: &crate::cli::SessionArgs) -> ConnectionRecord {
         let absolute = |path: &PathBuf| std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
         let args = &session.connection;
         ConnectionRecord {
@@ -100,7 +100,7 @@ impl ConnectionRecord {
 
     /// `session`'s flags, each taken from the record where the command line (or the
     /// environment) left it out.
-    pub fn fill(&self, session: &mut crate::cli::SessionArgs) {
+    pub(crate) fn fill(&self, session: &mut crate::cli::SessionArgs) {
         let args = &mut session.connection;
         let keep = |given: &mut Option<String>, kept: &Option<String>| {
             if given.is_none() {
@@ -130,20 +130,20 @@ impl ConnectionRecord {
 
 /// A file a run read, by its absolute path and content.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FileRecord {
+pub(crate) struct FileRecord {
     pub path: PathBuf,
     pub sha256: String,
 }
 
 impl FileRecord {
     /// `path` as it is now.
-    pub fn of(path: &Path) -> Result<FileRecord> {
+    pub(crate) fn of(path: &Path) -> Result<FileRecord> {
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         Ok(FileRecord { sha256: fingerprint(&path)?, path })
     }
 
     /// Refuses a file that changed or went since it was recorded; `what` names it for the message.
-    pub fn unchanged(&self, what: &str, directory: &Path) -> Result<()> {
+    pub(crate) fn unchanged(&self, what: &str, directory: &Path) -> Result<()> {
         if fingerprint(&self.path).ok().as_ref() == Some(&self.sha256) {
             return Ok(());
         }
@@ -157,7 +157,7 @@ impl FileRecord {
 
 /// `--basic-auth-policy`, `--ca-exclusion-group` (by the group's id) and `--basic-auth-smtp`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SmtpLayers {
+pub(crate) struct SmtpLayers {
     pub basic_auth_policy: Option<String>,
     pub ca_exclusion_group: Option<String>,
     pub basic_auth_smtp: Option<bool>,
@@ -165,7 +165,7 @@ pub struct SmtpLayers {
 
 /// `--only-smtp-auth-seen` or `--spare-smtp-auth-seen`, and the window as typed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SignInTargeting {
+pub(crate) struct SignInTargeting {
     pub mode: crate::scope::SignInMode,
     pub window: String,
 }
@@ -173,7 +173,7 @@ pub struct SignInTargeting {
 /// The kinds of run: each command that talks to a tenant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum RunKind {
+pub(crate) enum RunKind {
     Plan,
     Audit,
     Apply,
@@ -182,7 +182,7 @@ pub enum RunKind {
 
 impl RunKind {
     /// The command's name, as typed and as stored in `run.json`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             RunKind::Plan => "plan",
             RunKind::Audit => "audit",
@@ -192,7 +192,7 @@ impl RunKind {
     }
 
     /// Whether the run only reads, or changes.
-    pub fn mode(self) -> crate::engine::Mode {
+    pub(crate) fn mode(self) -> crate::engine::Mode {
         match self {
             RunKind::Plan | RunKind::Audit => crate::engine::Mode::Plan,
             RunKind::Apply | RunKind::Rollback => crate::engine::Mode::Apply,
@@ -208,7 +208,7 @@ impl std::fmt::Display for RunKind {
 
 /// The exclusions of a run, as they were when it began.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ExclusionRecord {
+pub(crate) struct ExclusionRecord {
     pub file: Option<PathBuf>,
     pub file_sha256: Option<String>,
     pub entries: Vec<String>,
@@ -223,11 +223,11 @@ pub struct RecordError {
 }
 
 /// The version of `run.json` this build writes.
-pub const VERSION: u32 = 3;
+pub(crate) const VERSION: u32 = 3;
 
 impl RunRecord {
     /// The record of a run of `kind` starting now; the command fills in what it was asked.
-    pub fn new(command: RunKind, tuning: Tuning) -> RunRecord {
+    pub(crate) fn new(command: RunKind, tuning: Tuning) -> RunRecord {
         RunRecord {
             version: VERSION,
             command,
@@ -252,13 +252,13 @@ impl RunRecord {
         }
     }
 
-    pub fn save(&self, directory: &Path) -> Result<()> {
+    pub(crate) fn save(&self, directory: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
         crate::files::write_atomic(directory, FILE_NAME, text.as_bytes())
             .map_err(Error::io(format!("cannot write {}", directory.join(FILE_NAME).display())))
     }
 
-    pub fn load(directory: &Path) -> Result<RunRecord> {
+    pub(crate) fn load(directory: &Path) -> Result<RunRecord> {
         let path = directory.join(FILE_NAME);
         let text = crate::files::read_text_capped(&path, crate::files::cap::MEDIUM).map_err(|e| RecordError {
             directory: directory.to_path_buf(),
@@ -275,7 +275,7 @@ impl RunRecord {
     }
 
     /// Keeps the tenants the run signed in to.
-    pub fn set_tenants(&mut self, ids: Vec<String>) {
+    pub(crate) fn set_tenants(&mut self, ids: Vec<String>) {
         self.tenant_id = if ids.len() == 1 { ids[0].clone() } else { String::new() };
         self.tenant_ids = ids;
     }

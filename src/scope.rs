@@ -9,7 +9,7 @@ use crate::error::Result;
 
 /// Addresses and domains a run must leave alone.
 #[derive(Debug, Default)]
-pub struct Exclusions {
+pub(crate) struct Exclusions {
     addresses: HashSet<String>,
     domains: HashSet<String>,
     source: String,
@@ -32,7 +32,7 @@ impl Exclusions {
     /// skipped, and so is a comment after an entry (` # the scanner`: a `#` after a space or a
     /// tab). A `#` inside an entry is part of it: guest UPNs hold `#EXT#`. Each entry is checked
     /// as the CSV's identities are.
-    pub fn load(path: &Path) -> Result<Exclusions> {
+    pub(crate) fn load(path: &Path) -> Result<Exclusions> {
         let text = crate::files::read_text_capped(path, crate::files::cap::MEDIUM).map_err(|e| ExclusionError {
             place: path.display().to_string(),
             problem: format!("cannot read it: {e}"),
@@ -50,7 +50,7 @@ impl Exclusions {
         Ok(exclusions)
     }
 
-    pub fn add(&mut self, entry: &str) -> Result<(), String> {
+    pub(crate) fn add(&mut self, entry: &str) -> Result<(), String> {
         let fix = "write an address (scanner@contoso.com) or *@domain (*@relay.contoso.com), or start the line with # to keep it as a comment";
         match entry.strip_prefix("*@") {
             Some(domain) if !domain.is_empty() && !domain.contains(['@', '*']) => {
@@ -71,7 +71,7 @@ impl Exclusions {
     }
 
     /// Exclusions from a list of entries (a profile's, or a run record's), said to come from `source`.
-    pub fn from_entries(entries: &[String], source: &str) -> Result<Exclusions, String> {
+    pub(crate) fn from_entries(entries: &[String], source: &str) -> Result<Exclusions, String> {
         let mut exclusions = Exclusions { source: source.to_string(), ..Exclusions::default() };
         for entry in entries {
             exclusions.add(entry)?;
@@ -80,7 +80,7 @@ impl Exclusions {
     }
 
     /// Every entry, sorted: addresses, then `*@domain` patterns.
-    pub fn entries(&self) -> Vec<String> {
+    pub(crate) fn entries(&self) -> Vec<String> {
         let mut addresses: Vec<String> = self.addresses.iter().cloned().collect();
         addresses.sort();
         let mut domains: Vec<String> = self.domains.iter().map(|d| format!("*@{d}")).collect();
@@ -90,7 +90,7 @@ impl Exclusions {
     }
 
     /// Adds every entry of `other`; its own source is named where `self` has none.
-    pub fn merge(&mut self, other: Exclusions) {
+    pub(crate) fn merge(&mut self, other: Exclusions) {
         self.addresses.extend(other.addresses);
         self.domains.extend(other.domains);
         if self.source.is_empty() {
@@ -100,12 +100,12 @@ impl Exclusions {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.addresses.is_empty() && self.domains.is_empty()
     }
 
     /// Why `address` is excluded, if it is; the entry that excludes it counts as used.
-    pub fn reason(&self, address: &str) -> Option<String> {
+    pub(crate) fn reason(&self, address: &str) -> Option<String> {
         let lower = address.to_lowercase();
         if self.addresses.contains(&lower) {
             let reason = format!("excluded by {}", self.source);
@@ -123,13 +123,13 @@ impl Exclusions {
     }
 
     /// The entries that excluded no target so far, as [`Exclusions::entries`] writes them.
-    pub fn unused(&self) -> Vec<String> {
+    pub(crate) fn unused(&self) -> Vec<String> {
         let matched = self.matched.lock().unwrap_or_else(|e| e.into_inner());
         self.entries().into_iter().filter(|entry| !matched.contains(entry)).collect()
     }
 
     /// Where the entries came from (`--exclude FILE`, a profile).
-    pub fn source(&self) -> &str {
+    pub(crate) fn source(&self) -> &str {
         &self.source
     }
 }
@@ -146,7 +146,7 @@ fn without_comment(line: &str) -> &str {
 /// seen signing in with it (any result), or all but those still signing in successfully. Users are
 /// matched by directory object id, whatever address the CSV names them by.
 #[derive(Debug)]
-pub struct SignInScope {
+pub(crate) struct SignInScope {
     pub mode: SignInMode,
     /// "30d": how the window was given, for the reasons.
     pub window: String,
@@ -158,7 +158,7 @@ pub struct SignInScope {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum SignInMode {
+pub(crate) enum SignInMode {
     /// `--only-smtp-auth-seen`: keep only users with an SMTP AUTH sign-in.
     OnlySeen,
     /// `--spare-smtp-auth-seen`: leave alone users with a successful one.
@@ -166,7 +166,7 @@ pub enum SignInMode {
 }
 
 impl SignInMode {
-    pub fn flag(self) -> &'static str {
+    pub(crate) fn flag(self) -> &'static str {
         match self {
             SignInMode::OnlySeen => "--only-smtp-auth-seen",
             SignInMode::SpareSeen => "--spare-smtp-auth-seen",
@@ -176,7 +176,7 @@ impl SignInMode {
 
 impl SignInScope {
     /// `users`: user id → the newest successful sign-in (RFC 3339), if any.
-    pub fn new(
+    pub(crate) fn new(
         mode: SignInMode,
         window: String,
         users: impl IntoIterator<Item = (String, Option<String>)>,
@@ -186,7 +186,7 @@ impl SignInScope {
     }
 
     /// Why the user with this id is left alone (an error code and a reason), if it is.
-    pub fn skip(&self, user_id: &str) -> Option<(&'static str, String)> {
+    pub(crate) fn skip(&self, user_id: &str) -> Option<(&'static str, String)> {
         let found = self.users.get(&user_id.to_lowercase());
         match (self.mode, found) {
             (SignInMode::OnlySeen, None) => Some((
@@ -209,7 +209,7 @@ impl SignInScope {
 
 /// Whether a CSV entry belongs to `shard`: a target by its identity, a rejected row by
 /// its line (so each is reported by one shard only).
-pub fn entry_in_shard(entry: &crate::targets::Entry, shard: crate::shard::Shard) -> bool {
+pub(crate) fn entry_in_shard(entry: &crate::targets::Entry, shard: crate::shard::Shard) -> bool {
     match entry {
         crate::targets::Entry::Target(target) => shard.holds(&target.identity),
         crate::targets::Entry::Problem(problem) => shard.holds_line(problem.line),

@@ -23,15 +23,15 @@ mod slices;
 use slices::{Slice, SlicesFailed};
 
 /// The `clientAppUsed` of an SMTP AUTH sign-in.
-pub const SMTP_CLIENT_APP: &str = "Authenticated SMTP";
+pub(crate) const SMTP_CLIENT_APP: &str = "Authenticated SMTP";
 
 /// Where an administrator reads about the ways off Basic authentication for SMTP AUTH.
-pub const WAY_OUT: &str =
+pub(crate) const WAY_OUT: &str =
     "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission";
 
 /// One user's SMTP AUTH sign-ins in the window.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct UserUsage {
+pub(crate) struct UserUsage {
     pub upn: String,
     pub user_id: String,
     pub sign_ins: u64,
@@ -51,7 +51,7 @@ pub struct UserUsage {
 
 /// What the sign-in log says of SMTP AUTH in a window.
 #[derive(Clone, Debug, Default)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// The window's start (RFC 3339) and its length in days.
     pub since: String,
     pub days: u64,
@@ -143,12 +143,12 @@ impl Usage {
     }
 
     /// Users with any SMTP AUTH sign-in, failed ones included.
-    pub fn seen(&self, user_id: &str) -> Option<&UserUsage> {
+    pub(crate) fn seen(&self, user_id: &str) -> Option<&UserUsage> {
         self.users.get(&user_id.to_lowercase())
     }
 
     /// Users with failures only (a device that is trying and cannot): the fix's first customers.
-    pub fn failing(&self) -> usize {
+    pub(crate) fn failing(&self) -> usize {
         self.users.values().filter(|u| u.last_success.is_none()).count()
     }
 }
@@ -171,7 +171,7 @@ fn applied_policies(entry: &Value) -> Vec<String> {
 
 /// Reads the SMTP AUTH sign-ins of the last `window` (whole days, rounded up): as one query when
 /// the log fits one page, else a day at a time (see [`slices`]).
-pub async fn read(client: &CloudClient, window: Duration) -> Result<Usage, SignInLogError> {
+pub(crate) async fn read(client: &CloudClient, window: Duration) -> Result<Usage, SignInLogError> {
     let days = window.as_secs().div_ceil(86_400).max(1);
     let now = time::OffsetDateTime::now_utc();
     let now = now.replace_nanosecond(0).unwrap_or(now);

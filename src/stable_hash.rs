@@ -3,6 +3,6 @@
 //! that a resume and its sibling shards agree with the run that began.
 
 /// Any one changed byte changes it (each step is a bijection of the state).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

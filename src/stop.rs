@@ -12,7 +12,7 @@ use crate::error::exit;
 
 /// Why a run stopped before its end.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StopReason {
+pub(crate) enum StopReason {
     /// Ctrl-C or SIGTERM.
     Signal,
     /// The journal could not be written (a full disk): nothing more can be recorded.
@@ -23,19 +23,19 @@ pub enum StopReason {
 
 /// Shared by everything in a run: ask it to stop, or wait for the end of the grace period.
 #[derive(Clone, Debug)]
-pub struct Stop {
+pub(crate) struct Stop {
     token: CancellationToken,
     reason: Arc<Mutex<Option<StopReason>>>,
     grace: Duration,
 }
 
 impl Stop {
-    pub fn new(grace: Duration) -> Stop {
+    pub(crate) fn new(grace: Duration) -> Stop {
         Stop { token: CancellationToken::new(), reason: Arc::default(), grace }
     }
 
     /// Stops the run; the first reason given is the one kept.
-    pub fn request(&self, reason: StopReason) {
+    pub(crate) fn request(&self, reason: StopReason) {
         let mut kept = self.reason.lock().unwrap_or_else(|e| e.into_inner());
         if kept.is_none() {
             *kept = Some(reason);
@@ -43,27 +43,27 @@ impl Stop {
         self.token.cancel();
     }
 
-    pub fn reason(&self) -> Option<StopReason> {
+    pub(crate) fn reason(&self) -> Option<StopReason> {
         self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn is_stopped(&self) -> bool {
+    pub(crate) fn is_stopped(&self) -> bool {
         self.token.is_cancelled()
     }
 
     /// Resolves when the run is asked to stop.
-    pub async fn stopped(&self) {
+    pub(crate) async fn stopped(&self) {
         self.token.cancelled().await;
     }
 
     /// Resolves when the grace period after a stop is over; never, if the run is not stopped.
-    pub async fn deadline(&self) {
+    pub(crate) async fn deadline(&self) {
         self.token.cancelled().await;
         tokio::time::sleep(self.grace).await;
     }
 
     /// Runs `work` until it ends, or until the grace period after a stop is over (`None`).
-    pub async fn within_grace<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+    pub(crate) async fn within_grace<T>(&self, work: impl Future<Output = T>) -> Option<T> {
         tokio::select! {
             biased;
             done = work => Some(done),
@@ -73,7 +73,7 @@ impl Stop {
 
     /// Stops the run at the first Ctrl-C or SIGTERM; a second one ends the process at once (the
     /// journal stays consistent: every record in it is whole or detectably damaged).
-    pub fn watch_signals(&self) {
+    pub(crate) fn watch_signals(&self) {
         let stop = self.clone();
         tokio::spawn(async move {
             wait_for_signal().await;

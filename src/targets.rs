@@ -15,8 +15,9 @@ mod tests;
 
 pub use address::check_address;
 use head::{sniff_delimiter, type_line_length};
+pub use input::Input;
 use input::Survey;
-pub use input::{Input, is_regular_file, is_stdin, settle_input};
+pub(crate) use input::{is_regular_file, is_stdin, settle_input};
 use lines::{LineIndex, LineLimit};
 
 use std::fs::File;
@@ -26,11 +27,11 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 
 /// The identity columns looked for, in order, when `--column` is not given.
-pub const IDENTITY_COLUMNS: [&str; 6] =
+pub(crate) const IDENTITY_COLUMNS: [&str; 6] =
     ["UserPrincipalName", "PrimarySmtpAddress", "EmailAddress", "Mail", "UPN", "Identity"];
 
 /// The longest line accepted: more is a broken file, not a mailbox.
-pub const MAX_LINE: usize = 64 * 1024;
+pub(crate) const MAX_LINE: usize = 64 * 1024;
 
 /// A row that names a mailbox.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::cloud::{Pacing, RetryPolicy};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Tuning {
+pub(crate) struct Tuning {
     /// Targets worked on at once.
     pub concurrency: u32,
     /// Ceilings on each API's rate, in requests a second.
@@ -36,7 +36,7 @@ pub enum BulkRead {
 }
 
 impl Tuning {
-    pub fn pacing(&self) -> Pacing {
+    pub(crate) fn pacing(&self) -> Pacing {
         Pacing {
             graph_rps: self.graph_rps,
             graph_write_rps: self.graph_write_rps,
@@ -47,7 +47,7 @@ impl Tuning {
         }
     }
 
-    pub fn retry_policy(&self) -> RetryPolicy {
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy { max_attempts: self.max_attempts, timeout: self.request_timeout }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-pub struct Plain {
+pub(crate) struct Plain {
     http: reqwest::Client,
     url: String,
     tenant: String,
@@ -37,7 +37,7 @@ async fn token(http: &reqwest::Client, url: &str, env: &[(String, String)], scop
 }
 
 impl Plain {
-    pub async fn connect(url: &str, env: &[(String, String)]) -> Plain {
+    pub(crate) async fn connect(url: &str, env: &[(String, String)]) -> Plain {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         let graph = token(&http, url, env, "https://graph.microsoft.com/.default").await;
         let exchange = token(&http, url, env, "https://outlook.office365.com/.default").await;
@@ -119,7 +119,7 @@ impl Plain {
 
     /// Turns security defaults off, then fixes every mailbox five at a time; the mailboxes that
     /// failed.
-    pub async fn run(&self, upns: Vec<String>) -> u64 {
+    pub(crate) async fn run(&self, upns: Vec<String>) -> u64 {
         let policy = "v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
         self.send(reqwest::Method::PATCH, policy, &self.graph, Some(json!({"isEnabled": false}))).await;
         let done: Vec<bool> =

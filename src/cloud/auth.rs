@@ -18,12 +18,13 @@ use super::service_error;
 use crate::error::Error;
 use crate::secret::SecretString;
 
-pub mod azure_cli;
+pub(crate) mod azure_cli;
 mod certificate;
-pub mod managed;
+pub(crate) mod managed;
 
-pub use certificate::{CertificateError, send_certificate_chain, sha256_thumbprint};
-pub use managed::ManagedSource;
+pub use certificate::sha256_thumbprint;
+pub(crate) use certificate::{CertificateError, send_certificate_chain};
+pub(crate) use managed::ManagedSource;
 
 /// The credentials `--credential` names, in the order they are tried without it (as
 /// azure-identity's `DefaultAzureCredential` does).
@@ -44,7 +45,7 @@ pub enum CredentialKind {
 }
 
 /// How the app proves who it is.
-pub enum Credential {
+pub(crate) enum Credential {
     Secret(SecretString),
     /// An RSA key, the certificate's SHA-256 thumbprint (`x5t#S256`) and, when
     /// AZURE_CLIENT_SEND_CERTIFICATE_CHAIN asks for it, the chain for the `x5c` header.
@@ -80,7 +81,7 @@ impl std::fmt::Debug for Credential {
 
 impl Credential {
     /// What the log calls it.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Credential::Secret(_) => "a client secret",
             Credential::Certificate { .. } => "a certificate",
@@ -103,7 +104,7 @@ struct Cached {
 }
 
 /// Tokens for one tenant and app.
-pub struct TokenSource {
+pub(crate) struct TokenSource {
     http: reqwest::Client,
     tenant_id: String,
     token_url: String,
@@ -115,13 +116,13 @@ pub struct TokenSource {
 
 /// The resources we need tokens for, by their index in the cache.
 #[derive(Clone, Copy, Debug)]
-pub struct Resource<'a> {
+pub(crate) struct Resource<'a> {
     pub slot: usize,
     pub scope: &'a str,
 }
 
 impl TokenSource {
-    pub fn new(
+    pub(crate) fn new(
         http: reqwest::Client,
         login_url: &str,
         tenant_id: &str,
@@ -143,7 +144,7 @@ impl TokenSource {
 
     /// A valid token for `resource`, fetched only if the cached one is near its end. Concurrent
     /// callers wait for one fetch instead of each starting their own.
-    pub async fn token(&self, resource: Resource<'_>) -> Result<SecretString, Error> {
+    pub(crate) async fn token(&self, resource: Resource<'_>) -> Result<SecretString, Error> {
         let mut cached = self.cache[resource.slot].lock().await;
         if let Some(entry) = cached.as_ref().filter(|c| Instant::now() < c.renew_at) {
             return Ok(entry.token.clone());
@@ -156,7 +157,7 @@ impl TokenSource {
     }
 
     /// Forgets `token` after the service refused it, so the next call fetches a new one.
-    pub async fn invalidate(&self, resource: Resource<'_>, token: &SecretString) {
+    pub(crate) async fn invalidate(&self, resource: Resource<'_>, token: &SecretString) {
         let mut cached = self.cache[resource.slot].lock().await;
         if cached.as_ref().is_some_and(|c| &c.token == token) {
             *cached = None;
@@ -260,7 +261,7 @@ impl TokenSource {
 /// (learn.microsoft.com/entra/identity-platform/v2-protocols-oidc, "Find your app's OpenID
 /// configuration document URI"). Locks and run records key on the id, so that two names of one
 /// tenant are one tenant.
-pub async fn tenant_id_of(
+pub(crate) async fn tenant_id_of(
     http: &reqwest::Client,
     login_url: &str,
     tenant: &str,
@@ -306,7 +307,7 @@ pub async fn tenant_id_of(
 
 /// `text` with every secret in it, raw or form-encoded, and every value of a field that carries
 /// one (`client_secret=…`, `"access_token":"…"`), replaced by `(redacted)`.
-pub fn redact(text: &str, secrets: &[&str]) -> String {
+pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
     let mut text = text.to_string();
     for secret in secrets.iter().filter(|s| s.len() >= 4) {
         let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();

@@ -19,7 +19,7 @@ use super::{Api, RawAnswer, RequestCounts, Transport};
 use crate::secret::SecretString;
 
 /// The most requests Graph takes in one batch.
-pub const BATCH_LIMIT: usize = 20;
+pub(crate) const BATCH_LIMIT: usize = 20;
 /// How long a batch waits for company once its first request is in, at least and at most.
 /// Requests come paced (800 a second at most for a large tenant), so a short wait sends batches
 /// of two or three. A batch waits as long as its requests, coming at the pace they have come,
@@ -99,7 +99,7 @@ fn item_answers(envelope: &Body, request_id: Option<&str>) -> Option<HashMap<Str
     Some(answers.collect())
 }
 
-pub struct Item {
+pub(crate) struct Item {
     /// A read of one object, safe to ask again after a short deadline (see [`super::deadline`]).
     pub quick: bool,
     pub method: Method,
@@ -112,7 +112,7 @@ pub struct Item {
 }
 
 /// Queues for `v1.0` and `beta` (a batch holds requests of one version).
-pub struct Batcher {
+pub(crate) struct Batcher {
     queues: [mpsc::UnboundedSender<Item>; 2],
 }
 
@@ -125,7 +125,7 @@ struct Sender {
 }
 
 impl Batcher {
-    pub fn start(
+    pub(crate) fn start(
         http: reqwest::Client,
         graph_base: &str,
         timeout: Duration,
@@ -148,7 +148,7 @@ impl Batcher {
     }
 
     /// Queues a request for `version` ("v1.0" or "beta"); false when the batcher has stopped.
-    pub fn submit(&self, version: &str, item: Item) -> bool {
+    pub(crate) fn submit(&self, version: &str, item: Item) -> bool {
         let queue = if version == "beta" { &self.queues[1] } else { &self.queues[0] };
         queue.send(item).is_ok()
     }

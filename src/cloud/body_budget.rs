@@ -15,11 +15,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// The bytes of all answers held at once: four answers at the per-answer cap (64 MiB), or
 /// thousands of ordinary ones (a page of 1,000 mailboxes is under a megabyte), so a legitimate
 /// run never waits on it, while a container of half a gigabyte still has room for everything else.
-pub const DEFAULT_BUDGET: usize = 256 * 1024 * 1024;
+pub(crate) const DEFAULT_BUDGET: usize = 256 * 1024 * 1024;
 
 /// A budget of bytes shared by the answers being read and held.
 #[derive(Debug)]
-pub struct BodyBudget {
+pub(crate) struct BodyBudget {
     capacity: usize,
     bytes: Arc<Semaphore>,
     /// Bytes held right now and the most ever held at once: measured by the holds themselves,
@@ -32,7 +32,7 @@ pub struct BodyBudget {
 
 impl BodyBudget {
     /// A budget of `capacity` bytes (at most what a semaphore can count, 2^32 - 1 a request).
-    pub fn new(capacity: usize) -> Arc<BodyBudget> {
+    pub(crate) fn new(capacity: usize) -> Arc<BodyBudget> {
         let capacity = capacity.clamp(1, (u32::MAX as usize).min(Semaphore::MAX_PERMITS));
         let bytes = Arc::new(Semaphore::new(capacity));
         let zero = || AtomicUsize::new(0);
@@ -40,31 +40,31 @@ impl BodyBudget {
     }
 
     /// The process's budget, which every request to Microsoft reads its answer within.
-    pub fn global() -> &'static Arc<BodyBudget> {
+    pub(crate) fn global() -> &'static Arc<BodyBudget> {
         static GLOBAL: OnceLock<Arc<BodyBudget>> = OnceLock::new();
         GLOBAL.get_or_init(|| BodyBudget::new(DEFAULT_BUDGET))
     }
 
     #[cfg(test)]
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Bytes of answers held right now.
     #[cfg(test)]
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.held.load(Ordering::SeqCst)
     }
 
     /// The most bytes of answers ever held at once.
     #[cfg(test)]
-    pub fn peak(&self) -> usize {
+    pub(crate) fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
     }
 
     /// Reads waiting for bytes to be given back right now.
     #[cfg(test)]
-    pub fn waiting(&self) -> usize {
+    pub(crate) fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)
     }
 
@@ -120,7 +120,7 @@ impl Drop for Waiting<'_> {
 
 /// The bytes one answer holds of a budget, given back when it is dropped.
 #[derive(Debug)]
-pub struct Hold {
+pub(crate) struct Hold {
     budget: Arc<BodyBudget>,
     bytes: usize,
     permit: Option<OwnedSemaphorePermit>,
@@ -147,7 +147,7 @@ impl Drop for Hold {
 /// An answer's body: its bytes and the share of the budget they hold. Clones (a `$batch` answer
 /// given to each of its items) share both, and the budget is given back when the last one goes.
 #[derive(Clone, Debug, Default)]
-pub struct Body {
+pub(crate) struct Body {
     bytes: Arc<Vec<u8>>,
     hold: Option<Arc<Hold>>,
 }
@@ -158,7 +158,7 @@ impl Body {
     }
 
     /// Bytes cut from a larger body (an item of a `$batch`): they keep its share of the budget.
-    pub fn part_of(&self, bytes: Vec<u8>) -> Body {
+    pub(crate) fn part_of(&self, bytes: Vec<u8>) -> Body {
         Body { bytes: Arc::new(bytes), hold: self.hold.clone() }
     }
 }

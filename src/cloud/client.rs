@@ -26,17 +26,17 @@ use attempt::Attempt;
 /// ("Identity and access service limits", learn.microsoft.com/graph/throttling-limits). The
 /// Exchange admin API publishes no rate; public clients that run on real tenants send a few
 /// requests at a time, one after another.
-pub const START_GRAPH: f64 = 350.0;
-pub const START_GRAPH_WRITES: f64 = 10.0;
-pub const START_EXCHANGE: f64 = 20.0;
+pub(super) const START_GRAPH: f64 = 350.0;
+pub(super) const START_GRAPH_WRITES: f64 = 10.0;
+pub(super) const START_EXCHANGE: f64 = 20.0;
 
 /// The identity and access reports' budget is five requests per 10 seconds per app and tenant
 /// ("Identity and access reports service limits", learn.microsoft.com/graph/throttling-limits):
 /// a fixed pace a little under it, so a request never races the token it waits for.
-pub const REPORTS_RATE: f64 = 0.45;
+pub(super) const REPORTS_RATE: f64 = 0.45;
 
 /// A client for one tenant: its tokens, its pacers, its request loop.
-pub struct CloudClient {
+pub(crate) struct CloudClient {
     http: reqwest::Client,
     endpoints: Endpoints,
     pub tenant_id: String,
@@ -57,7 +57,7 @@ pub struct CloudClient {
 }
 
 impl CloudClient {
-    pub fn new(
+    pub(crate) fn new(
         http: reqwest::Client,
         endpoints: Endpoints,
         tenant_id: String,
@@ -103,7 +103,7 @@ impl CloudClient {
     }
 
     /// The tenant's id (a GUID), whether it was given as its id or as one of its domains.
-    pub async fn tenant_guid(&self) -> Result<String, crate::Error> {
+    pub(crate) async fn tenant_guid(&self) -> Result<String, crate::Error> {
         self.tenant_guid
             .get_or_try_init(|| {
                 auth::tenant_id_of(&self.http, &self.endpoints.login, &self.tenant_id, self.policy.timeout)
@@ -114,7 +114,7 @@ impl CloudClient {
 
     /// Starts each rate from a budget an earlier run measured (graph, graph writes, Exchange), or
     /// `share` of it when this run is one of several that spend it together (shards).
-    pub fn start_from(&self, budgets: [Option<f64>; 3], share: f64) {
+    pub(crate) fn start_from(&self, budgets: [Option<f64>; 3], share: f64) {
         let pacers = [&self.graph_pacer, &self.graph_write_pacer, &self.exchange_pacer];
         for (pacer, budget) in pacers.into_iter().zip(budgets) {
             if let Some(budget) = budget {
@@ -124,18 +124,18 @@ impl CloudClient {
     }
 
     /// This run's share of the tenant's budget changed by `factor` (see [`Pacer::reshare`]).
-    pub fn reshare(&self, factor: f64) {
+    pub(crate) fn reshare(&self, factor: f64) {
         for pacer in [&self.graph_pacer, &self.graph_write_pacer, &self.exchange_pacer] {
             pacer.reshare(factor);
         }
     }
 
     /// Each pacer's rate and measured budget: graph, graph writes, exchange.
-    pub fn pacing(&self) -> [pacer::PacerState; 3] {
+    pub(crate) fn pacing(&self) -> [pacer::PacerState; 3] {
         [self.graph_pacer.state(), self.graph_write_pacer.state(), self.exchange_pacer.state()]
     }
 
-    pub fn throttled_count(&self) -> u64 {
+    pub(crate) fn throttled_count(&self) -> u64 {
         self.graph_pacer.throttled_count()
             + self.graph_write_pacer.throttled_count()
             + self.exchange_pacer.throttled_count()
@@ -152,7 +152,7 @@ impl CloudClient {
     /// How long a write's answer may take before it counts as held: ten times the usual latency
     /// of the API's writes, at least two seconds; until enough writes were answered, of its quick
     /// reads; until then, the request timeout.
-    pub fn slow_write(&self, api: Api) -> Duration {
+    pub(crate) fn slow_write(&self, api: Api) -> Duration {
         let (writes, reads) = match api {
             Api::Graph if self.batcher.is_some() => (&self.latencies.graph_writes, &self.latencies.graph_batch),
             Api::Graph => (&self.latencies.graph_writes, &self.latencies.graph),
@@ -163,25 +163,25 @@ impl CloudClient {
     }
 
     /// How long one request may take (`--request-timeout`).
-    pub fn request_timeout(&self) -> Duration {
+    pub(crate) fn request_timeout(&self) -> Duration {
         self.policy.timeout
     }
 
     /// The base URL of `api` (a national cloud's host, or the simulator's).
-    pub fn base_url(&self, api: Api) -> &str {
+    pub(crate) fn base_url(&self, api: Api) -> &str {
         self.resource(api).1
     }
 
     /// A link the service returned, as a path under our base URL for `api`; `None` when it points
     /// anywhere else.
-    pub fn relative_path(&self, api: Api, link: &str) -> Option<String> {
+    pub(crate) fn relative_path(&self, api: Api, link: &str) -> Option<String> {
         let base = self.resource(api).1.trim_end_matches('/');
         link.strip_prefix(base)?.strip_prefix('/').map(str::to_string)
     }
 
     /// The path of the page after `answer` (its `@odata.nextLink`), `Ok(None)` on the last page.
     /// Our token goes only to the host we were given: a link anywhere else is refused.
-    pub fn next_page(&self, api: Api, answer: &Answer) -> Result<Option<String>, CallError> {
+    pub(crate) fn next_page(&self, api: Api, answer: &Answer) -> Result<Option<String>, CallError> {
         let Some(next) = answer.body["@odata.nextLink"].as_str() else { return Ok(None) };
         self.relative_path(api, next).map(Some).ok_or_else(|| CallError::Refused {
             status: answer.status,
@@ -193,7 +193,7 @@ impl CloudClient {
     }
 
     /// Fetches both tokens up front, so bad credentials stop the run before anything is read.
-    pub async fn check_credentials(&self) -> Result<(), crate::Error> {
+    pub(crate) async fn check_credentials(&self) -> Result<(), crate::Error> {
         for api in [Api::Graph, Api::Exchange] {
             self.tokens.token(self.resource(api).0).await?;
         }
@@ -201,7 +201,7 @@ impl CloudClient {
     }
 
     /// Sends a call, retrying what is transient, until it succeeds or must be given up.
-    pub async fn send(&self, call: &Call) -> Result<Answer, CallError> {
+    pub(crate) async fn send(&self, call: &Call) -> Result<Answer, CallError> {
         let mut refreshed_token = false;
         let mut last = String::new();
         let mut ids = RequestIds::default();

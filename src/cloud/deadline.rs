@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::transport::Transport;
 
 /// No quick read is given up on sooner.
-pub const SHORTEST: Duration = Duration::from_secs(2);
+pub(crate) const SHORTEST: Duration = Duration::from_secs(2);
 
 /// Answers seen before the usual latency is trusted.
 const WARM_UP: u64 = 20;
@@ -29,7 +29,7 @@ const FACTOR: f64 = 10.0;
 /// of each API's writes, which the engine uses to tell a held write answer (see
 /// `engine::target`).
 #[derive(Debug, Default)]
-pub struct Latencies {
+pub(crate) struct Latencies {
     pub graph: Latency,
     pub graph_batch: Latency,
     pub exchange: Latency,
@@ -39,14 +39,14 @@ pub struct Latencies {
 
 /// The usual latency of one kind of request: a moving average of quick answers.
 #[derive(Debug, Default)]
-pub struct Latency {
+pub(crate) struct Latency {
     average_micros: AtomicU64,
     answers: AtomicU64,
 }
 
 impl Latency {
     /// One quick answer, and how long it took.
-    pub fn observe(&self, took: Duration) {
+    pub(crate) fn observe(&self, took: Duration) {
         let took = took.as_micros().min(u128::from(u64::MAX)) as u64;
         let seen = self.answers.fetch_add(1, Ordering::Relaxed);
         let average = self.average_micros.load(Ordering::Relaxed);
@@ -56,12 +56,12 @@ impl Latency {
     }
 
     /// Whether enough answers were seen to trust the average.
-    pub fn known(&self) -> bool {
+    pub(crate) fn known(&self) -> bool {
         self.answers.load(Ordering::Relaxed) >= WARM_UP
     }
 
     /// How long a quick read may take: `longest` until enough answers were seen.
-    pub fn deadline(&self, longest: Duration) -> Duration {
+    pub(crate) fn deadline(&self, longest: Duration) -> Duration {
         if self.answers.load(Ordering::Relaxed) < WARM_UP {
             return longest;
         }
@@ -73,7 +73,7 @@ impl Latency {
 /// Returns once `since` plus `deadline()` has passed, reading the deadline again at least every
 /// second: the usual latency may become known while a request waits, as it does for the first
 /// requests of a run, sent before any answer was in.
-pub async fn passed(since: Instant, deadline: impl Fn() -> Duration) {
+pub(crate) async fn passed(since: Instant, deadline: impl Fn() -> Duration) {
     loop {
         let at = since + deadline();
         let now = Instant::now();
@@ -89,7 +89,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 
 /// Answers `answer` unless the deadline passes first (see [`passed`]); then a transport failure
 /// that says so (the request may have reached the service).
-pub async fn within<T>(
+pub(crate) async fn within<T>(
     answer: impl Future<Output = Result<T, Transport>>,
     since: Instant,
     deadline: impl Fn() -> Duration,

@@ -10,11 +10,11 @@ use super::paths::SEGMENT;
 use super::{Api, Call};
 
 /// Warned once per run that touches Exchange.
-pub const UNSUPPORTED_NOTE: &str = "SMTP AUTH is read and changed through the Exchange Online admin API (InvokeCommand), the undocumented endpoint the ExchangeOnlineManagement module itself uses; Microsoft does not support calling it directly.";
+pub(crate) const UNSUPPORTED_NOTE: &str = "SMTP AUTH is read and changed through the Exchange Online admin API (InvokeCommand), the undocumented endpoint the ExchangeOnlineManagement module itself uses; Microsoft does not support calling it directly.";
 
 /// One cmdlet call. `anchor` is the mailbox's UPN when there is one (routes the request to the
 /// mailbox's server), else the tenant's system mailbox.
-pub fn invoke(tenant_id: &str, cmdlet: &str, parameters: Map<String, Value>, anchor: Option<&str>) -> Call {
+pub(crate) fn invoke(tenant_id: &str, cmdlet: &str, parameters: Map<String, Value>, anchor: Option<&str>) -> Call {
     let tenant = percent_encoding::utf8_percent_encode(tenant_id, SEGMENT);
     let anchor = match anchor {
         Some(upn) => format!("UPN:{upn}"),

@@ -10,26 +10,26 @@ use super::{Api, Call, CallError, CloudClient};
 /// (No `assignedLicenses`: a licence says nothing of a mailbox; Exchange decides.)
 const USER_FIELDS: &str = "id,userPrincipalName,mail,userType,accountEnabled";
 
-pub fn get(path: String) -> Call {
+pub(crate) fn get(path: String) -> Call {
     request(Method::GET, path, None)
 }
 
-pub fn patch(path: String, body: Value) -> Call {
+pub(crate) fn patch(path: String, body: Value) -> Call {
     request(Method::PATCH, path, Some(body))
 }
 
 /// A POST that changes something (adding a group member); a POST that only reads (an action such
 /// as `checkMemberGroups`) is a [`request`] with `write` left false.
-pub fn post(path: String, body: Value) -> Call {
+pub(crate) fn post(path: String, body: Value) -> Call {
     request(Method::POST, path, Some(body))
 }
 
-pub fn delete(path: String) -> Call {
+pub(crate) fn delete(path: String) -> Call {
     request(Method::DELETE, path, None)
 }
 
 /// A Graph call; every method but GET writes.
-pub fn request(method: Method, path: String, body: Option<Value>) -> Call {
+pub(crate) fn request(method: Method, path: String, body: Option<Value>) -> Call {
     Call {
         api: Api::Graph,
         write: method != Method::GET,
@@ -47,7 +47,7 @@ pub fn request(method: Method, path: String, body: Option<Value>) -> Call {
 
 /// A directory user, as far as remediation cares.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirectoryUser {
+pub(crate) struct DirectoryUser {
     pub id: String,
     pub upn: String,
     pub mail: Option<String>,
@@ -68,14 +68,14 @@ impl DirectoryUser {
 }
 
 /// What a lookup found.
-pub struct Lookup {
+pub(crate) struct Lookup {
     pub user: Option<DirectoryUser>,
 }
 
 impl CloudClient {
     /// Every member user of the tenant, in pages of 999 (`userType eq 'Member'` is a default
     /// filter; the listing costs one resource unit a page with `$select`).
-    pub async fn member_users(&self) -> Result<Vec<DirectoryUser>, CallError> {
+    pub(crate) async fn member_users(&self) -> Result<Vec<DirectoryUser>, CallError> {
         let filter = query_pair("$filter", "userType eq 'Member'");
         let call = get(format!("v1.0/users?{filter}&$select={USER_FIELDS}&$top=999"));
         let mut members = Vec::new();
@@ -87,7 +87,7 @@ impl CloudClient {
     }
 
     /// Finds the user behind an address: by UPN first, then by `mail`, then by any proxy address.
-    pub async fn find_user(&self, identity: &str) -> Result<Lookup, CallError> {
+    pub(crate) async fn find_user(&self, identity: &str) -> Result<Lookup, CallError> {
         let by_upn = get(format!("v1.0/{}?$select={USER_FIELDS}", user(identity)));
         match self.send(&by_upn).await {
             Ok(answer) => return Ok(found(&answer.body)),

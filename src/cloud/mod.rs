@@ -4,22 +4,22 @@
 //! Nothing here knows about CSV files or settings; the settings call [`CloudClient::send`] with a
 //! [`Call`] and get an [`Answer`] or a [`CallError`].
 
-pub mod auth;
-pub mod batch;
-pub mod body_budget;
+pub(crate) mod auth;
+pub(crate) mod batch;
+pub(crate) mod body_budget;
 mod client;
-pub mod deadline;
-pub mod exchange;
-pub mod graph;
-pub mod pacer;
+pub(crate) mod deadline;
+pub(crate) mod exchange;
+pub(crate) mod graph;
+pub(crate) mod pacer;
 mod pages;
-pub mod paths;
-pub mod retry_after;
-pub mod service_error;
+pub(crate) mod paths;
+pub(crate) mod retry_after;
+pub(crate) mod service_error;
 mod transport;
 
-pub use client::CloudClient;
-pub use transport::{RawAnswer, Transport, http_client, is_loopback, receive, receive_at_most};
+pub(crate) use client::CloudClient;
+pub(crate) use transport::{RawAnswer, Transport, http_client, is_loopback, receive, receive_at_most};
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -114,7 +114,7 @@ impl Api {
 
 /// One request to make.
 #[derive(Clone, Debug)]
-pub struct Call {
+pub(crate) struct Call {
     pub api: Api,
     pub method: Method,
     /// Path and query after the API's base URL, already encoded (see [`paths`]).
@@ -144,7 +144,7 @@ pub struct Call {
 
 /// An attempt as it went out: its `client-request-id`, and when.
 #[derive(Clone, Debug)]
-pub struct Sent {
+pub(crate) struct Sent {
     pub client_request_id: String,
     pub at: tokio::time::Instant,
 }
@@ -154,7 +154,7 @@ pub struct Sent {
 /// turn a sync has usually covered it, and one sync covers the many intents in line. An error
 /// keeps the write from going out: [`CallError::Local`] with the code [`NOT_RECORDED`].
 #[derive(Clone)]
-pub struct Gate(
+pub(crate) struct Gate(
     pub std::sync::Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync>,
 );
 
@@ -165,11 +165,11 @@ impl std::fmt::Debug for Gate {
 }
 
 /// The code of a call kept from going out because its gate did not open.
-pub const NOT_RECORDED: &str = "NotRecorded";
+pub(crate) const NOT_RECORDED: &str = "NotRecorded";
 
 /// A successful answer.
 #[derive(Clone, Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub body: Value,
     pub ids: RequestIds,
@@ -178,14 +178,14 @@ pub struct Answer {
 
 /// The identifiers support cases need: ours and the one the service returned.
 #[derive(Clone, Debug, Default)]
-pub struct RequestIds {
+pub(crate) struct RequestIds {
     pub client_request_id: String,
     pub request_id: String,
 }
 
 /// Why a call did not succeed.
 #[derive(Clone, Debug, thiserror::Error)]
-pub enum CallError {
+pub(crate) enum CallError {
     /// The service said no, and asking again would not help (400, 403, 404, 405, 409…).
     #[error("{status} {code}: {message}")]
     Refused { status: u16, code: String, message: String, ids: RequestIds, attempts: u32 },
@@ -205,9 +205,9 @@ pub enum CallError {
 
 impl CallError {
     /// The `error_code` of a row that failed because no token was accepted.
-    pub const AUTH_CODE: &'static str = "AuthenticationFailed";
+    pub(crate) const AUTH_CODE: &'static str = "AuthenticationFailed";
 
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         match self {
             CallError::Refused { attempts, .. }
             | CallError::Exhausted { attempts, .. }
@@ -217,7 +217,7 @@ impl CallError {
         }
     }
 
-    pub fn ids(&self) -> RequestIds {
+    pub(crate) fn ids(&self) -> RequestIds {
         match self {
             CallError::Refused { ids, .. } | CallError::Exhausted { ids, .. } | CallError::Unknown { ids, .. } => {
                 ids.clone()
@@ -226,7 +226,7 @@ impl CallError {
         }
     }
 
-    pub fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         match self {
             CallError::Refused { status, code, .. } if code.is_empty() => status.to_string(),
             CallError::Refused { code, .. } => code.clone(),
@@ -237,21 +237,21 @@ impl CallError {
         }
     }
 
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, CallError::Refused { status: 404, .. })
     }
 }
 
 /// How hard to try.
 #[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     pub max_attempts: u32,
     pub timeout: Duration,
 }
 
 /// Rates and caps for each API.
 #[derive(Clone, Copy, Debug)]
-pub struct Pacing {
+pub(crate) struct Pacing {
     pub graph_rps: f64,
     pub graph_write_rps: f64,
     pub exchange_rps: f64,
@@ -263,20 +263,20 @@ pub struct Pacing {
 
 /// Requests made, by API and status (0 for no answer), for the summary.
 #[derive(Debug, Default)]
-pub struct RequestCounts {
+pub(crate) struct RequestCounts {
     counts: Mutex<BTreeMap<(Api, u16), u64>>,
 }
 
 impl RequestCounts {
-    pub fn add(&self, api: Api, status: u16) {
+    pub(crate) fn add(&self, api: Api, status: u16) {
         *self.counts.lock().unwrap_or_else(|e| e.into_inner()).entry((api, status)).or_default() += 1;
     }
 
-    pub fn snapshot(&self) -> BTreeMap<(Api, u16), u64> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<(Api, u16), u64> {
         self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.snapshot().values().sum()
     }
 }
@@ -298,7 +298,7 @@ pub fn limit_fraction(header: &str) -> Option<f64> {
 /// How long to hold Exchange requests after it throttled without a `Retry-After`: public clients
 /// that run on real tenants wait 3 s times the attempt (ExoHelper's Invoke-ExoCommand); a
 /// quarter of jitter keeps the workers that were refused together from returning together.
-pub fn exchange_backoff(attempt: u32) -> Duration {
+pub(crate) fn exchange_backoff(attempt: u32) -> Duration {
     let base = Duration::from_secs(3) * attempt.clamp(1, 10);
     base.mul_f64(0.75 + fastrand::f64() * 0.5)
 }
@@ -306,6 +306,6 @@ pub fn exchange_backoff(attempt: u32) -> Duration {
 /// A new `client-request-id`: a random (version 4) GUID, which is what the services ask for
 /// ("client-request-id", learn.microsoft.com/graph/best-practices-concept). It only has to be
 /// unique, not secret, so it comes from a fast generator rather than a system call per request.
-pub fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid().to_string()
 }

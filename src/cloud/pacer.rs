@@ -78,7 +78,7 @@ const SATURATED: f64 = 0.9;
 /// A pacer's ceiling, the rate it started at and has now, the budget it was told at the start
 /// (remembered from an earlier run) and the one it measured, in requests a second.
 #[derive(Clone, Debug)]
-pub struct PacerState {
+pub(crate) struct PacerState {
     pub name: &'static str,
     pub ceiling: f64,
     pub start: f64,
@@ -88,7 +88,7 @@ pub struct PacerState {
     pub throttled: u64,
 }
 
-pub struct Pacer {
+pub(crate) struct Pacer {
     name: &'static str,
     clock: governor::clock::DefaultClock,
     ceiling: f64,
@@ -117,7 +117,7 @@ pub struct Pacer {
 impl Pacer {
     /// A pacer that never goes past `ceiling`; an adaptive one starts at `start` (or the ceiling,
     /// if lower), a fixed one at the ceiling.
-    pub fn new(name: &'static str, ceiling: f64, start: f64, inflight: Option<u32>, adaptive: bool) -> Pacer {
+    pub(crate) fn new(name: &'static str, ceiling: f64, start: f64, inflight: Option<u32>, adaptive: bool) -> Pacer {
         // The command line holds ceilings to its range; a run.json edited by hand is not, and a
         // ceiling under the floor (or NaN) would make every later `clamp(FLOOR, ceiling)` panic.
         let ceiling = if ceiling.is_nan() { FLOOR } else { ceiling.clamp(FLOOR, CEILING_MOST) };
@@ -156,12 +156,12 @@ impl Pacer {
     }
 
     #[cfg(test)]
-    pub fn current_rate(&self) -> f64 {
+    pub(crate) fn current_rate(&self) -> f64 {
         self.lock().current
     }
 
     /// Where the pacer stands, for the report.
-    pub fn state(&self) -> PacerState {
+    pub(crate) fn state(&self) -> PacerState {
         let (start, remembered) = *self.start.lock().unwrap_or_else(|e| e.into_inner());
         let rate = self.lock();
         PacerState {
@@ -176,7 +176,7 @@ impl Pacer {
         }
     }
 
-    pub fn throttled_count(&self) -> u64 {
+    pub(crate) fn throttled_count(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed)
     }
 }

@@ -13,12 +13,12 @@ use super::{Answer, Call, CallError, CloudClient};
 
 /// More pages than any listing of a real tenant needs: five million objects at a thousand a page
 /// (the largest tenants hold a few hundred thousand mailboxes).
-pub const MAX_PAGES: u64 = 5_000;
+pub(super) const MAX_PAGES: u64 = 5_000;
 
 impl CloudClient {
     /// Reads `call` and every page after it, handing each answer to `page` as it arrives, and
     /// returns how many pages there were.
-    pub async fn pages(&self, mut call: Call, mut page: impl FnMut(&Answer)) -> Result<u64, CallError> {
+    pub(crate) async fn pages(&self, mut call: Call, mut page: impl FnMut(&Answer)) -> Result<u64, CallError> {
         call.page = true;
         let mut seen = HashSet::new();
         let mut count = 0;

@@ -5,14 +5,15 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Everything but RFC 3986's unreserved characters and `@` is encoded, so `/`, `?`, `#`, `%`,
 /// `+`, `'` and `$` can never change which resource a path names.
-pub const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'@');
+pub(crate) const SEGMENT: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'@');
 
 /// For query values: the same set, so `&`, `=`, `+`, `#` and spaces stay inside the value.
 const QUERY_VALUE: &AsciiSet = SEGMENT;
 
 /// `users/{upn}` as Graph wants it: percent-encoded, and `users('…')` for a UPN that starts with
 /// `$` (a leading `$` would otherwise read as a system query segment).
-pub fn user(identity: &str) -> String {
+pub(crate) fn user(identity: &str) -> String {
     if identity.starts_with('$') {
         let quoted = identity.replace('\'', "''");
         return format!("users('{}')", utf8_percent_encode(&quoted, SEGMENT));
@@ -24,12 +25,12 @@ pub fn user(identity: &str) -> String {
 }
 
 /// An OData string literal: `'…'` with every `'` doubled.
-pub fn odata_string(value: &str) -> String {
+pub(crate) fn odata_string(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
 /// `name=value` with the value percent-encoded for a query string.
-pub fn query_pair(name: &str, value: &str) -> String {
+pub(crate) fn query_pair(name: &str, value: &str) -> String {
     format!("{name}={}", utf8_percent_encode(value, QUERY_VALUE))
 }
 

@@ -18,7 +18,7 @@ pub fn parse(value: &str, now: SystemTime) -> Option<Duration> {
 }
 
 /// Exponential backoff with full jitter: attempt 1 waits up to `base`, doubling up to `cap`.
-pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+pub(crate) fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
     let ceiling = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(cap);
     ceiling.mul_f64(0.5 + fastrand::f64() * 0.5)
 }

@@ -8,7 +8,7 @@ use super::body_budget::{Body, BodyBudget, Hold};
 
 /// Builds the HTTP client: rustls, certificate checks always on, no redirects (a redirect must
 /// never carry our bearer token to another host).
-pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -19,7 +19,7 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
 }
 
 /// Words for a transport error, without the URL's query (which may name a mailbox).
-pub fn describe_transport(error: &reqwest::Error) -> String {
+pub(super) fn describe_transport(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
@@ -42,7 +42,7 @@ pub fn describe_transport(error: &reqwest::Error) -> String {
 
 /// An HTTP answer, whether it came alone or as an item of a `$batch`.
 #[derive(Clone, Debug)]
-pub struct RawAnswer {
+pub(crate) struct RawAnswer {
     pub status: u16,
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
@@ -53,14 +53,14 @@ pub struct RawAnswer {
 /// No answer: the connection failed, timed out or broke. `sent` says whether the service may
 /// have received (and acted on) the request.
 #[derive(Clone, Debug)]
-pub struct Transport {
+pub(crate) struct Transport {
     pub sent: bool,
     pub message: String,
 }
 
 /// The largest answer accepted from Graph or Exchange: a page of 1,000 mailboxes is well under
 /// a megabyte; anything near this is not an answer we asked for.
-pub const MAX_BODY: usize = 64 * 1024 * 1024;
+pub(super) const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Reads an answer's body, giving up (as a broken answer) past `cap` bytes, so a hostile or
 /// broken endpoint cannot take the memory; every byte is taken from `budget` (the process's budget
@@ -68,7 +68,7 @@ pub const MAX_BODY: usize = 64 * 1024 * 1024;
 /// before reading a byte: waiting while holding nothing, such answers cannot starve each other.
 /// One that does not (chunked) takes each piece as it comes; should such answers together fill
 /// the budget, each waits until its request's timeout gives its share back.
-pub async fn read_body_within(
+pub(super) async fn read_body_within(
     mut response: reqwest::Response,
     cap: usize,
     budget: &Arc<BodyBudget>,
@@ -109,17 +109,17 @@ pub(super) fn in_units(bytes: usize) -> String {
 }
 
 /// Sends a request and reads its whole answer (at most [`MAX_BODY`]).
-pub async fn receive(request: reqwest::RequestBuilder) -> Result<RawAnswer, Transport> {
+pub(crate) async fn receive(request: reqwest::RequestBuilder) -> Result<RawAnswer, Transport> {
     receive_at_most(request, MAX_BODY).await
 }
 
 /// Sends a request and reads its whole answer, giving up past `cap` bytes.
-pub async fn receive_at_most(request: reqwest::RequestBuilder, cap: usize) -> Result<RawAnswer, Transport> {
+pub(crate) async fn receive_at_most(request: reqwest::RequestBuilder, cap: usize) -> Result<RawAnswer, Transport> {
     receive_within(request, cap, BodyBudget::global()).await
 }
 
 /// [`receive_at_most`] within a given budget for all answers held at once.
-pub async fn receive_within(
+pub(super) async fn receive_within(
     request: reqwest::RequestBuilder,
     cap: usize,
     budget: &Arc<BodyBudget>,
@@ -136,7 +136,7 @@ pub async fn receive_within(
 
 /// Whether `url`'s host is this machine: `localhost`, 127.0.0.0/8 or ::1. Plain HTTP goes
 /// nowhere else.
-pub fn is_loopback(url: &url::Url) -> bool {
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -146,6 +146,6 @@ pub fn is_loopback(url: &url::Url) -> bool {
 }
 
 /// Header names as they come: `http` keeps every name in lower case already.
-pub fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+pub(super) fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
     headers.iter().filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))).collect()
 }

@@ -15,7 +15,7 @@ use crate::tuning::Tuning;
 
 /// A connected client, and the simulated tenant behind it when simulating (it lives as long as
 /// the connection, and stops when dropped).
-pub struct Connection {
+pub(crate) struct Connection {
     pub client: Arc<CloudClient>,
     pub simulated: Option<SimulatedTenant>,
 }
@@ -138,7 +138,7 @@ fn credential(args: &ConnectionArgs) -> Result<Credential> {
 }
 
 /// HTTPS only, except for loopback addresses (the simulator).
-pub fn check_base_url(setting: &str, url: &str) -> Result<String> {
+pub(super) fn check_base_url(setting: &str, url: &str) -> Result<String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| Error::Usage(format!("{setting} {url}: not a URL ({e})")))?;
     let loopback = crate::cloud::is_loopback(&parsed);
     match parsed.scheme() {
@@ -154,7 +154,7 @@ pub fn check_base_url(setting: &str, url: &str) -> Result<String> {
 }
 
 /// Connects to the tenant the arguments name.
-pub fn connect(args: &ConnectionArgs, tuning: &Tuning) -> Result<Connection> {
+pub(super) fn connect(args: &ConnectionArgs, tuning: &Tuning) -> Result<Connection> {
     let tenant_id = args.tenant_id.clone().ok_or_else(|| {
         Error::Usage(
             "no tenant: set AZURE_TENANT_ID or --tenant-id (the tenant's GUID or initial domain); or try --simulate"
@@ -166,7 +166,7 @@ pub fn connect(args: &ConnectionArgs, tuning: &Tuning) -> Result<Connection> {
 
 /// Connects to `tenant_id` with the app and credential the arguments name (a partner's app
 /// registration consented in each customer tenant).
-pub fn connect_to(args: &ConnectionArgs, tuning: &Tuning, tenant_id: String) -> Result<Connection> {
+pub(super) fn connect_to(args: &ConnectionArgs, tuning: &Tuning, tenant_id: String) -> Result<Connection> {
     let credential = credential(args)?;
     // A managed identity or the Azure CLI's account is its own app; AZURE_CLIENT_ID, if set,
     // picks a user-assigned identity.

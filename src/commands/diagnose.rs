@@ -19,7 +19,7 @@ use crate::sign_ins::{self, Usage};
 use crate::targets::{self, Entry};
 use crate::tuning::Tuning;
 
-pub async fn diagnose(args: DiagnoseArgs, quiet: bool) -> Result<u8> {
+pub(crate) async fn diagnose(args: DiagnoseArgs, quiet: bool) -> Result<u8> {
     let targets = match (&args.input, args.all_mailboxes) {
         (Some(path), _) => Some(read_targets(path, args.column.as_deref())?),
         (None, true) => None,

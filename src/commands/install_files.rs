@@ -9,7 +9,7 @@ use crate::cli::{Cli, CompletionsArgs, ManArgs};
 use crate::error::{Error, Result, exit};
 
 /// `completions SHELL`: the shell's completion script on stdout.
-pub fn completions(args: CompletionsArgs) -> Result<u8> {
+pub(crate) fn completions(args: CompletionsArgs) -> Result<u8> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "remediate", &mut script);
     print_all(&script)
@@ -17,7 +17,7 @@ pub fn completions(args: CompletionsArgs) -> Result<u8> {
 
 /// `man`: the manual page on stdout, or with `--dir` a page for every command written there
 /// (`remediate.1`, `remediate-apply.1`, …), as a package installs them.
-pub fn manual(args: ManArgs) -> Result<u8> {
+pub(crate) fn manual(args: ManArgs) -> Result<u8> {
     let Some(directory) = args.dir else {
         let mut page = Vec::new();
         clap_mangen::Man::new(Cli::command()).render(&mut page).map_err(Error::io("render the manual page"))?;

@@ -33,21 +33,21 @@ use crate::scope;
 use crate::settings::DesiredState;
 use crate::targets::Entry;
 
-pub use connection::Connection;
-pub use diagnose::diagnose;
-pub use install_files::{completions, manual};
-pub use new_run::{audit, plan};
-pub use offline::{profiles, validate};
-pub use rollback::rollback;
+pub(crate) use connection::Connection;
+pub(crate) use diagnose::diagnose;
+pub(crate) use install_files::{completions, manual};
+pub(crate) use new_run::{audit, plan};
+pub(crate) use offline::{profiles, validate};
+pub(crate) use rollback::rollback;
 #[cfg(feature = "simulator")]
-pub use simulate::serve as sim;
-pub use usage::usage;
+pub(crate) use simulate::serve as sim;
+pub(crate) use usage::usage;
 
 /// Said wherever SMTP AUTH is turned on.
 const RETIREMENT_NOTE: &str = "Basic authentication for SMTP AUTH is being retired in Exchange Online: off by default for existing tenants at the end of December 2026 (administrators can turn it back on for a time), OAuth only for tenants created after that, and the final removal date to be announced in the second half of 2027. Plan a move to OAuth for SMTP AUTH, High Volume Email, Azure Communication Services Email or a relay connector.";
 
 /// `apply`, new or resumed.
-pub async fn apply(args: ApplyArgs, quiet: bool) -> Result<u8> {
+pub(crate) async fn apply(args: ApplyArgs, quiet: bool) -> Result<u8> {
     match args.resume.clone() {
         Some(directory) => resume::apply(args, directory, quiet).await,
         None => {

@@ -21,12 +21,12 @@ use crate::targets::{self, Entry, Input};
 use crate::tuning::Tuning;
 
 /// `plan`.
-pub async fn plan(args: PlanArgs, quiet: bool) -> Result<u8> {
+pub(crate) async fn plan(args: PlanArgs, quiet: bool) -> Result<u8> {
     run(args.run, RunKind::Plan, false, args.detailed_exitcode, quiet, None).await
 }
 
 /// `audit`: a plan whose exit code says whether the tenant drifted.
-pub async fn audit(args: RunArgs, quiet: bool) -> Result<u8> {
+pub(crate) async fn audit(args: RunArgs, quiet: bool) -> Result<u8> {
     run(args, RunKind::Audit, false, true, quiet, None).await
 }
 

@@ -6,7 +6,7 @@ use crate::profile;
 use crate::targets::{self, Entry};
 
 /// `validate`: every bad row with its line; exit 0 when clean, 1 when some rows are bad.
-pub fn validate(args: ValidateArgs) -> Result<u8> {
+pub(crate) fn validate(args: ValidateArgs) -> Result<u8> {
     let reader = targets::open_to_list(&args.input, args.column.as_deref())?;
     println!("{}: identity column '{}'", args.input.display(), reader.column_name());
     if let Some(note) = reader.note() {
@@ -30,7 +30,7 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
 }
 
 /// `profiles`: the built-in profiles and their settings.
-pub fn profiles() -> Result<u8> {
+pub(crate) fn profiles() -> Result<u8> {
     for profile in profile::builtins() {
         println!("{}\n  {}\n  {}\n", profile.name, profile.description, profile.desired.describe());
     }

@@ -94,7 +94,7 @@ fn rollback_plan(source: &Path) -> Result<RollbackPlan> {
 }
 
 /// `rollback`, new or resumed.
-pub async fn rollback(mut args: RollbackArgs, quiet: bool) -> Result<u8> {
+pub(crate) async fn rollback(mut args: RollbackArgs, quiet: bool) -> Result<u8> {
     let (source, resumed_record, directory) = match (&args.resume, &args.source) {
         (Some(directory), _) => {
             let record = RunRecord::load(directory)?;

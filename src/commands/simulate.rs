@@ -4,9 +4,9 @@
 //! A build without the `simulator` feature has neither, and says so.
 
 #[cfg(feature = "simulator")]
-pub use with_simulator::*;
+pub(crate) use with_simulator::*;
 #[cfg(not(feature = "simulator"))]
-pub use without_simulator::*;
+pub(super) use without_simulator::*;
 
 #[cfg(not(feature = "simulator"))]
 mod without_simulator {
@@ -15,17 +15,17 @@ mod without_simulator {
     use crate::tuning::Tuning;
 
     /// Nothing: this build has no simulated tenant.
-    pub enum SimulatedTenant {}
+    pub(crate) enum SimulatedTenant {}
 
     fn absent() -> Error {
         Error::Usage("--simulate: this build of remediate has no simulated tenant (it was built without the `simulator` feature)".into())
     }
 
-    pub async fn simulate(_identities: Vec<String>, _tuning: &Tuning) -> Result<Connection> {
+    pub(crate) async fn simulate(_identities: Vec<String>, _tuning: &Tuning) -> Result<Connection> {
         Err(absent())
     }
 
-    pub async fn simulate_generated(_tuning: &Tuning) -> Result<Connection> {
+    pub(crate) async fn simulate_generated(_tuning: &Tuning) -> Result<Connection> {
         Err(absent())
     }
 }
@@ -46,17 +46,17 @@ mod with_simulator {
     use remediate_sim::{Population, SimConfig, Simulator};
 
     /// A simulated tenant serving in this process; dropping it stops it.
-    pub struct SimulatedTenant(
+    pub(crate) struct SimulatedTenant(
         #[expect(dead_code, reason = "held, never read: dropping it stops the simulated tenant")] Simulator,
     );
 
     /// Starts an in-process simulated tenant holding a mailbox for each identity, and connects to it.
-    pub async fn simulate(identities: Vec<String>, tuning: &Tuning) -> Result<Connection> {
+    pub(crate) async fn simulate(identities: Vec<String>, tuning: &Tuning) -> Result<Connection> {
         simulate_population(Population::Identities(Arc::new(identities)), tuning).await
     }
 
     /// `--simulate` without a CSV (`--all-mailboxes`): a seeded tenant of 1,000 users.
-    pub async fn simulate_generated(tuning: &Tuning) -> Result<Connection> {
+    pub(crate) async fn simulate_generated(tuning: &Tuning) -> Result<Connection> {
         simulate_population(Population::Generated { count: 1000 }, tuning).await
     }
 
@@ -147,7 +147,7 @@ mod with_simulator {
         Ok(entries.filter_map(crate::targets::Entry::into_target).map(|t| t.identity).collect())
     }
 
-    pub async fn serve(args: SimArgs) -> Result<u8> {
+    pub(crate) async fn serve(args: SimArgs) -> Result<u8> {
         let identities = args.from.as_deref().map(|path| identities(path, args.column.as_deref())).transpose()?;
         let config = config_from_args(&args, identities)?;
         let simulator = Simulator::start(config)

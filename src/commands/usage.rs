@@ -25,7 +25,7 @@ const SHOWN: usize = 20;
 /// Mailbox settings read at once: the Exchange pacer keeps them inside its budget.
 const READS_AT_ONCE: usize = 16;
 
-pub async fn usage(args: UsageArgs, quiet: bool) -> Result<u8> {
+pub(crate) async fn usage(args: UsageArgs, quiet: bool) -> Result<u8> {
     let wanted = match (&args.input, args.all_mailboxes) {
         (Some(path), _) => Some(identities(path, args.column.as_deref())?),
         (None, true) => None,

@@ -19,12 +19,12 @@ use super::ClientKind;
 /// Exchange Online's application id ("Verify first-party Microsoft applications in sign-in
 /// reports"); `Office365` names the suite that holds it ("Apps included in Conditional Access
 /// Office 365 app suite").
-pub const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
+pub(crate) const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
 
 /// One policy, with only the parts that decide SMTP AUTH.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Policy {
+pub(crate) struct Policy {
     pub id: String,
     pub display_name: String,
     pub state: String,
@@ -34,7 +34,7 @@ pub struct Policy {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Conditions {
+pub(crate) struct Conditions {
     pub users: Option<Users>,
     pub applications: Option<Applications>,
     pub client_app_types: Vec<String>,
@@ -47,7 +47,7 @@ pub struct Conditions {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Users {
+pub(crate) struct Users {
     pub include_users: Vec<String>,
     pub exclude_users: Vec<String>,
     pub include_groups: Vec<String>,
@@ -58,7 +58,7 @@ pub struct Users {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Applications {
+pub(crate) struct Applications {
     pub include_applications: Vec<String>,
     pub exclude_applications: Vec<String>,
     pub application_filter: Option<Value>,
@@ -66,7 +66,7 @@ pub struct Applications {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct GrantControls {
+pub(crate) struct GrantControls {
     pub built_in_controls: Vec<String>,
     pub authentication_strength: Option<Value>,
     pub terms_of_use: Vec<String>,
@@ -75,14 +75,14 @@ pub struct GrantControls {
 
 /// Who a user is, for a policy's users condition: their id, and the groups (transitively) and
 /// directory roles (by role template id) they hold, all lower case.
-pub trait Membership {
+pub(crate) trait Membership {
     fn in_group(&self, user_id: &str, group_id: &str) -> bool;
     fn in_role(&self, user_id: &str, role_template_id: &str) -> bool;
 }
 
 /// What one policy does to one user's SMTP client.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Effect {
+pub(crate) enum Effect {
     /// It does not apply, or applies with nothing this client cannot do.
     None,
     /// It blocks the client; the words say how.
@@ -97,33 +97,33 @@ fn contains(list: &[String], wanted: &str) -> bool {
 
 impl Policy {
     /// Reads one policy of a listing page; `None` for an entry that is not one.
-    pub fn from_json(value: &Value) -> Option<Policy> {
+    pub(crate) fn from_json(value: &Value) -> Option<Policy> {
         serde_json::from_value(value.clone()).ok().filter(|p: &Policy| !p.id.is_empty())
     }
 
     /// Enforced: report-only (`enabledForReportingButNotEnforced`) and disabled policies never block.
-    pub fn is_enforced(&self) -> bool {
+    pub(crate) fn is_enforced(&self) -> bool {
         self.state.eq_ignore_ascii_case("enabled")
     }
 
     /// The groups and roles its users condition names, for reading their members once.
-    pub fn named_groups(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn named_groups(&self) -> impl Iterator<Item = &String> {
         self.conditions.users.iter().flat_map(|u| u.include_groups.iter().chain(&u.exclude_groups))
     }
 
     /// The groups its users condition excludes.
-    pub fn named_exclusions(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn named_exclusions(&self) -> impl Iterator<Item = &String> {
         self.conditions.users.iter().flat_map(|u| u.exclude_groups.iter())
     }
 
-    pub fn named_roles(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn named_roles(&self) -> impl Iterator<Item = &String> {
         self.conditions.users.iter().flat_map(|u| u.include_roles.iter().chain(&u.exclude_roles))
     }
 
     /// Whether the users condition takes in `user_id`: included directly, by group or by role,
     /// and not excluded any of those ways (exclusions win, "Users and groups" in "Conditional
     /// Access: Users, groups, agents, and workload identities").
-    pub fn covers_user(&self, user_id: &str, members: &dyn Membership) -> bool {
+    pub(crate) fn covers_user(&self, user_id: &str, members: &dyn Membership) -> bool {
         let Some(users) = &self.conditions.users else { return false };
         let named = |ids: &[String]| ids.iter().any(|id| id.eq_ignore_ascii_case(user_id));
         let grouped = |ids: &[String]| ids.iter().any(|id| members.in_group(user_id, id));
@@ -202,7 +202,7 @@ impl Policy {
     }
 
     /// What this policy does to `user_id`'s SMTP client of kind `client`.
-    pub fn effect(&self, user_id: &str, client: ClientKind, members: &dyn Membership) -> Effect {
+    pub(crate) fn effect(&self, user_id: &str, client: ClientKind, members: &dyn Membership) -> Effect {
         if !self.is_enforced()
             || !self.covers_exchange()
             || !self.covers_client(client)

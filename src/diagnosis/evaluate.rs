@@ -25,7 +25,7 @@ fn unread(error: &Unreadable) -> State {
 }
 
 /// Every layer's finding for one mailbox.
-pub fn evaluate(tenant: &TenantFacts, mailbox: &MailboxFacts) -> Diagnosis {
+pub(crate) fn evaluate(tenant: &TenantFacts, mailbox: &MailboxFacts) -> Diagnosis {
     let mut diagnosis = Diagnosis::default();
     diagnosis.findings.push(mailbox_exists(mailbox));
     diagnosis.findings.push(smtp_auth_switch(tenant, mailbox));

@@ -9,23 +9,23 @@ use crate::settings::Value;
 /// A fact that could not be read: what, why, and the permission or role that would let the app
 /// read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unreadable {
+pub(crate) struct Unreadable {
     pub what: &'static str,
     pub permission: &'static str,
     pub error: String,
 }
 
 impl Unreadable {
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("{} could not be read ({}); reading it needs {}", self.what, self.error, self.permission)
     }
 }
 
-pub type Known<T> = Result<T, Unreadable>;
+pub(super) type Known<T> = Result<T, Unreadable>;
 
 /// An Exchange authentication policy, as `Get-AuthenticationPolicy` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthPolicy {
+pub(crate) struct AuthPolicy {
     pub name: String,
     pub distinguished_name: String,
     pub guid: String,
@@ -34,7 +34,7 @@ pub struct AuthPolicy {
 
 impl AuthPolicy {
     /// Whether `reference` (a name, DN or GUID, as Exchange hands them out) names this policy.
-    pub fn is_named(&self, reference: &str) -> bool {
+    pub(crate) fn is_named(&self, reference: &str) -> bool {
         let reference = reference.trim();
         [&self.name, &self.distinguished_name, &self.guid]
             .iter()
@@ -48,7 +48,7 @@ impl AuthPolicy {
 /// Timeline", January 2026). No cmdlet or Graph property documents it, so an app cannot read it:
 /// it is known from the date, or from what the administrator tells the tool.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BasicSmtp {
+pub(crate) enum BasicSmtp {
     On(String),
     Off(String),
     Unknown(String),
@@ -57,7 +57,7 @@ pub enum BasicSmtp {
 /// Group members (transitive) and role holders, as far as the Conditional Access policies name
 /// them; ids lower case.
 #[derive(Clone, Debug, Default)]
-pub struct Memberships {
+pub(crate) struct Memberships {
     pub groups: HashMap<String, HashSet<String>>,
     pub roles: HashMap<String, HashSet<String>>,
     /// Each named group's display name, for the reports.
@@ -65,7 +65,7 @@ pub struct Memberships {
 }
 
 impl Memberships {
-    pub fn group_name<'a>(&'a self, id: &'a str) -> &'a str {
+    pub(crate) fn group_name<'a>(&'a self, id: &'a str) -> &'a str {
         self.group_names.get(&id.to_lowercase()).map_or(id, String::as_str)
     }
 }
@@ -84,7 +84,7 @@ impl Membership for Memberships {
 
 /// What the tenant says, read once.
 #[derive(Clone, Debug)]
-pub struct TenantFacts {
+pub(crate) struct TenantFacts {
     /// `Get-TransportConfig`'s `SmtpClientAuthenticationDisabled`.
     pub organisation_smtp_disabled: Known<bool>,
     /// `Get-OrganizationConfig`'s `DefaultAuthenticationPolicy` (a name, DN or GUID), if any.
@@ -102,7 +102,7 @@ pub struct TenantFacts {
 
 /// What one mailbox says.
 #[derive(Clone, Debug)]
-pub struct MailboxFacts {
+pub(crate) struct MailboxFacts {
     pub user_id: String,
     /// The mailbox's `SmtpClientAuthenticationDisabled` as a value; `None` when Exchange holds no
     /// mailbox for the user.

@@ -15,7 +15,7 @@
 /// One layer that decides whether a client can send with SMTP AUTH as a mailbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Layer {
+pub(crate) enum Layer {
     /// The mailbox exists in Exchange Online.
     Mailbox,
     /// `SmtpClientAuthenticationDisabled`: the mailbox's, or the organisation's where the
@@ -39,7 +39,7 @@ pub enum Layer {
 
 /// What one layer does to one client.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     Allows,
     Blocks,
     /// Could not be read (the words name the permission), or depends on what the tool cannot see.
@@ -49,7 +49,7 @@ pub enum State {
 }
 
 impl State {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             State::Allows => "allows",
             State::Blocks => "blocks",
@@ -60,11 +60,11 @@ impl State {
 }
 
 /// Where the ways off Basic authentication are documented.
-pub const SMTP_AUTH_PAGE: &str =
+pub(super) const SMTP_AUTH_PAGE: &str =
     "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission";
 
 impl Layer {
-    pub const ALL: [Layer; 8] = [
+    pub(crate) const ALL: [Layer; 8] = [
         Layer::Mailbox,
         Layer::SmtpAuthSwitch,
         Layer::AuthenticationPolicy,
@@ -75,7 +75,7 @@ impl Layer {
         Layer::SignIn,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Layer::Mailbox => "mailbox",
             Layer::SmtpAuthSwitch => "smtp-auth-switch",
@@ -89,7 +89,7 @@ impl Layer {
     }
 
     /// The reply a device gets when this layer is the one that refuses it.
-    pub fn reply(self) -> &'static str {
+    pub(crate) fn reply(self) -> &'static str {
         match self {
             Layer::Mailbox => "535 5.7.3 Authentication unsuccessful",
             Layer::SmtpAuthSwitch => {
@@ -111,7 +111,7 @@ impl Layer {
 
     /// The way out of this layer's block: this tool's command (to be given the mailboxes), or the
     /// manual step; and the permission the tool's way needs.
-    pub fn fix(self) -> (&'static str, &'static str) {
+    pub(crate) fn fix(self) -> (&'static str, &'static str) {
         match self {
             Layer::Mailbox => {
                 ("manual: the device must sign in as a mailbox; give it a user or shared mailbox of its own", "")
@@ -146,7 +146,7 @@ impl Layer {
     }
 
     /// Where Microsoft documents the layer.
-    pub fn link(self) -> &'static str {
+    pub(crate) fn link(self) -> &'static str {
         match self {
             Layer::Mailbox | Layer::SmtpAuthSwitch => SMTP_AUTH_PAGE,
             Layer::AuthenticationPolicy => {

@@ -8,18 +8,18 @@
 //! it (a target whose device still cannot send is not done). A layer the app may not read makes
 //! the verdict `unknown`, naming the permission: the tool never guesses.
 
-pub mod conditional_access;
+pub(crate) mod conditional_access;
 mod evaluate;
 mod facts;
 mod layers;
-pub mod population;
-pub mod read;
-pub mod sign_in_codes;
+pub(crate) mod population;
+pub(crate) mod read;
+pub(crate) mod sign_in_codes;
 
-pub use evaluate::evaluate;
-pub use facts::{AuthPolicy, BasicSmtp, MailboxFacts, TenantFacts, Unreadable};
-pub use layers::{Layer, State};
-pub use read::read_tenant;
+pub(crate) use evaluate::evaluate;
+pub(crate) use facts::{AuthPolicy, BasicSmtp, MailboxFacts, TenantFacts, Unreadable};
+pub(crate) use layers::{Layer, State};
+pub(crate) use read::read_tenant;
 
 /// A client that submits mail with SMTP AUTH.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -45,7 +45,7 @@ impl ClientKind {
 /// Whether a client can send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     CanSend,
     Blocked,
     /// A layer could not be read, or its answer depends on what the tool cannot see.
@@ -54,7 +54,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// As the value of a `smtp-auth-effective` row.
-    pub fn value(self) -> crate::settings::Value {
+    pub(crate) fn value(self) -> crate::settings::Value {
         match self {
             Verdict::CanSend => crate::settings::Value::CanSend,
             Verdict::Blocked => crate::settings::Value::Blocked,
@@ -62,7 +62,7 @@ impl Verdict {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Verdict::CanSend => "can-send",
             Verdict::Blocked => "blocked",
@@ -73,7 +73,7 @@ impl Verdict {
 
 /// What one layer says of one mailbox, for each client.
 #[derive(Clone, Debug)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub layer: Layer,
     pub basic: State,
     pub oauth: State,
@@ -82,7 +82,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn state(&self, client: ClientKind) -> &State {
+    pub(crate) fn state(&self, client: ClientKind) -> &State {
         match client {
             ClientKind::Basic => &self.basic,
             ClientKind::Oauth => &self.oauth,
@@ -92,7 +92,7 @@ impl Finding {
 
 /// Every layer's finding for one mailbox, in the order they are checked.
 #[derive(Clone, Debug, Default)]
-pub struct Diagnosis {
+pub(crate) struct Diagnosis {
     pub findings: Vec<Finding>,
     /// Groups that every Conditional Access policy blocking the Basic client already excludes:
     /// adding the user to one of them removes that block (`apply --ca-exclusion-group`).
@@ -102,7 +102,7 @@ pub struct Diagnosis {
 impl Diagnosis {
     /// Blocked when any layer blocks; else unknown when any layer could not be read or depends
     /// on the device; else the client can send.
-    pub fn verdict(&self, client: ClientKind) -> Verdict {
+    pub(crate) fn verdict(&self, client: ClientKind) -> Verdict {
         let states = || self.findings.iter().map(|f| f.state(client));
         if states().any(|s| matches!(s, State::Blocks)) {
             Verdict::Blocked
@@ -114,12 +114,12 @@ impl Diagnosis {
     }
 
     /// The layers that block `client`, in order.
-    pub fn blocking(&self, client: ClientKind) -> Vec<Layer> {
+    pub(crate) fn blocking(&self, client: ClientKind) -> Vec<Layer> {
         self.findings.iter().filter(|f| matches!(f.state(client), State::Blocks)).map(|f| f.layer).collect()
     }
 
     /// Why the verdict for `client` is unknown: each layer's reason.
-    pub fn unknowns(&self, client: ClientKind) -> Vec<(Layer, &str)> {
+    pub(crate) fn unknowns(&self, client: ClientKind) -> Vec<(Layer, &str)> {
         self.findings
             .iter()
             .filter_map(|f| match f.state(client) {
@@ -129,7 +129,7 @@ impl Diagnosis {
             .collect()
     }
 
-    pub fn finding(&self, layer: Layer) -> Option<&Finding> {
+    pub(crate) fn finding(&self, layer: Layer) -> Option<&Finding> {
         self.findings.iter().find(|f| f.layer == layer)
     }
 }

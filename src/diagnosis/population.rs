@@ -14,10 +14,10 @@ use crate::settings::{Value, mailbox_index, per_user_mfa, smtp_auth};
 use crate::targets::Target;
 
 /// From this many targets on, the tenant's listings cost fewer requests than a read per target.
-pub const LISTING_FROM: usize = 1000;
+pub(crate) const LISTING_FROM: usize = 1000;
 
 /// One mailbox to diagnose: the row that named it, and its facts, or why there are none.
-pub struct Subject {
+pub(crate) struct Subject {
     pub line: u64,
     pub identity: String,
     pub facts: Result<MailboxFacts, Missing>,
@@ -25,7 +25,7 @@ pub struct Subject {
 
 /// Why a row has no mailbox facts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Missing {
+pub(crate) enum Missing {
     /// It names no mailbox (no such user, a guest, a mailbox with no directory user).
     NoMailbox(String),
     /// Its user could not be looked up.
@@ -86,7 +86,7 @@ fn facts_of(user: &DirectoryUser, mailbox: Result<Option<Value>, String>) -> Mai
 }
 
 /// Every mailbox of the tenant.
-pub async fn every_mailbox(client: &CloudClient) -> Result<Vec<Subject>, CallError> {
+pub(crate) async fn every_mailbox(client: &CloudClient) -> Result<Vec<Subject>, CallError> {
     let (mailboxes, users) = listings(client).await?;
     let users: HashMap<String, DirectoryUser> = users.into_iter().map(|u| (u.id.to_lowercase(), u)).collect();
     Ok(mailboxes
@@ -105,7 +105,7 @@ pub async fn every_mailbox(client: &CloudClient) -> Result<Vec<Subject>, CallErr
 }
 
 /// The CSV's targets: from the listings when there are many, else one lookup each.
-pub async fn of_targets(
+pub(crate) async fn of_targets(
     client: &CloudClient,
     targets: Vec<Target>,
     concurrency: usize,
@@ -181,7 +181,7 @@ async fn look_up(client: &CloudClient, identity: &str) -> Result<MailboxFacts, M
 }
 
 /// Reads per-user MFA for every subject with a mailbox, `concurrency` at a time.
-pub async fn read_mfa(client: &CloudClient, subjects: &mut [Subject], concurrency: usize) {
+pub(crate) async fn read_mfa(client: &CloudClient, subjects: &mut [Subject], concurrency: usize) {
     let reads = subjects.iter_mut().filter_map(|s| s.facts.as_mut().ok()).filter(|f| matches!(f.mailbox, Ok(Some(_))));
     futures_util::stream::iter(reads)
         .for_each_concurrent(concurrency, |facts| async move {

@@ -23,7 +23,7 @@ fn unreadable(what: &'static str, permission: &'static str) -> impl Fn(CallError
 }
 
 /// Reads every tenant-wide layer, side by side.
-pub async fn read_tenant(client: &CloudClient, basic_smtp: BasicSmtp) -> TenantFacts {
+pub(crate) async fn read_tenant(client: &CloudClient, basic_smtp: BasicSmtp) -> TenantFacts {
     let transport = async {
         smtp_auth::organisation_disabled(client)
             .await
@@ -60,11 +60,11 @@ pub async fn read_tenant(client: &CloudClient, basic_smtp: BasicSmtp) -> TenantF
 
 /// The last day before Microsoft turns Basic authentication for SMTP AUTH off by default for
 /// existing tenants ("End of December 2026", Exchange Team blog, January 2026).
-pub const BASIC_SMTP_UNCHANGED_UNTIL: time::Date = time::macros::date!(2026 - 12 - 30);
+pub(crate) const BASIC_SMTP_UNCHANGED_UNTIL: time::Date = time::macros::date!(2026 - 12 - 30);
 
 /// What is known of the tenant's Basic authentication for SMTP AUTH: what the administrator told
 /// the tool (`--basic-auth-smtp`), else what Microsoft's timeline says for `today`.
-pub fn basic_smtp(told: Option<bool>, today: time::Date) -> BasicSmtp {
+pub(crate) fn basic_smtp(told: Option<bool>, today: time::Date) -> BasicSmtp {
     match told {
         Some(true) => BasicSmtp::On("Basic authentication for SMTP AUTH is on (as the administrator said, --basic-auth-smtp on)".into()),
         Some(false) => BasicSmtp::Off("Basic authentication for SMTP AUTH is off (as the administrator said, --basic-auth-smtp off)".into()),
@@ -126,7 +126,7 @@ async fn group_name(client: &CloudClient, group: &str) -> Result<String, CallErr
 }
 
 /// Every user in a group, nested groups included (`transitiveMembers`), ids lower case.
-pub async fn transitive_users(client: &CloudClient, group: &str) -> Result<HashSet<String>, CallError> {
+pub(crate) async fn transitive_users(client: &CloudClient, group: &str) -> Result<HashSet<String>, CallError> {
     let group = percent_encoding::utf8_percent_encode(group, SEGMENT);
     let listed = graph_listing(client, format!("v1.0/groups/{group}/transitiveMembers?$select=id&$top=999")).await?;
     Ok(listed.iter().filter(|m| is_user(m)).filter_map(|m| m["id"].as_str()).map(str::to_lowercase).collect())
@@ -157,7 +157,7 @@ async fn role_holders(client: &CloudClient, role: &str) -> Result<HashSet<String
 
 /// Every user that holds a directory role, directly or through a role-assignable group, as
 /// (object id, UPN when the assignment's principal says it), ids lower case.
-pub async fn role_holding_users(client: &CloudClient) -> Result<Vec<(String, String)>, CallError> {
+pub(crate) async fn role_holding_users(client: &CloudClient) -> Result<Vec<(String, String)>, CallError> {
     let assignments =
         graph_listing(client, "v1.0/roleManagement/directory/roleAssignments?$expand=principal".into()).await?;
     let mut users = Vec::new();
@@ -255,17 +255,17 @@ async fn users_of(
 }
 
 /// The authentication policy named `name`, as `Get-AuthenticationPolicy` lists it.
-pub async fn find_policy(client: &CloudClient, name: &str) -> Result<Option<AuthPolicy>, CallError> {
+pub(crate) async fn find_policy(client: &CloudClient, name: &str) -> Result<Option<AuthPolicy>, CallError> {
     Ok(listed_policies(client).await?.into_iter().find(|policy| policy.is_named(name)))
 }
 
 /// The names of the tenant's authentication policies, for a message.
-pub async fn policy_names(client: &CloudClient) -> Result<Vec<String>, CallError> {
+pub(crate) async fn policy_names(client: &CloudClient) -> Result<Vec<String>, CallError> {
     Ok(listed_policies(client).await?.into_iter().map(|policy| policy.name).collect())
 }
 
 /// A group by its id or its display name: `(id, display name)`, or every group of that name.
-pub async fn find_groups(client: &CloudClient, name_or_id: &str) -> Result<Vec<(String, String)>, CallError> {
+pub(crate) async fn find_groups(client: &CloudClient, name_or_id: &str) -> Result<Vec<(String, String)>, CallError> {
     if uuid::Uuid::parse_str(name_or_id).is_ok() {
         return match group_name(client, name_or_id).await {
             Ok(name) => Ok(vec![(name_or_id.to_lowercase(), name)]),
@@ -284,7 +284,7 @@ pub async fn find_groups(client: &CloudClient, name_or_id: &str) -> Result<Vec<(
 }
 
 /// The enforced Conditional Access policies that exclude `group`, by name.
-pub async fn policies_excluding(client: &CloudClient, group: &str) -> Known<Vec<String>> {
+pub(crate) async fn policies_excluding(client: &CloudClient, group: &str) -> Known<Vec<String>> {
     let policies = conditional_access_policies(client).await?;
     Ok(policies
         .iter()

@@ -5,7 +5,7 @@
 use super::Layer;
 
 /// The words for `code`, and the layer it points at, if the code is one SMTP AUTH meets.
-pub fn describe(code: u32) -> (&'static str, Option<Layer>) {
+pub(crate) fn describe(code: u32) -> (&'static str, Option<Layer>) {
     match code {
         0 => ("success", None),
         50126 => ("invalid username or password (50126): the device's password is wrong", None),

@@ -7,7 +7,7 @@ use crate::targets::Problem;
 /// How one (target, setting) ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Changed,
     Compliant,
     WouldChange,
@@ -26,7 +26,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 9] = [
+    pub(crate) const ALL: [Outcome; 9] = [
         Outcome::Changed,
         Outcome::Compliant,
         Outcome::WouldChange,
@@ -38,7 +38,7 @@ impl Outcome {
         Outcome::Unfinished,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Outcome::Changed => "changed",
             Outcome::Compliant => "compliant",
@@ -56,7 +56,7 @@ impl Outcome {
 /// One finished (target, setting): the report's row. Tenant settings have line 0 and identity
 /// "(tenant)".
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct Row {
+pub(crate) struct Row {
     pub line: u64,
     pub identity: String,
     pub user_id: String,
@@ -78,7 +78,7 @@ pub struct Row {
 }
 
 #[derive(Clone, Debug)]
-pub enum Event {
+pub(crate) enum Event {
     /// The run begins; `total` is the number of CSV rows when known.
     Started {
         total: Option<u64>,
@@ -96,6 +96,6 @@ pub enum Event {
 }
 
 /// Receives the engine's events. Implementations must be cheap: they are called from workers.
-pub trait EventSink: Send + Sync {
+pub(crate) trait EventSink: Send + Sync {
     fn emit(&self, event: Event);
 }

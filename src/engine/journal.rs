@@ -25,12 +25,12 @@ mod reader;
 mod resume;
 mod writer;
 
-pub use format::Record;
-pub use reader::read;
-pub use resume::{Done, user_key};
-pub use writer::Journal;
+pub(crate) use format::Record;
+pub(crate) use reader::read;
+pub(crate) use resume::{Done, user_key};
+pub(crate) use writer::Journal;
 
-pub const FILE_NAME: &str = "journal.jsonl";
+pub(crate) const FILE_NAME: &str = "journal.jsonl";
 
 #[cfg(test)]
 mod tests;

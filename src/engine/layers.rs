@@ -17,7 +17,7 @@ use crate::diagnosis::{
 };
 use crate::settings::{self, Setting, Value};
 
-pub struct Layers {
+pub(crate) struct Layers {
     /// What the run wants of the device: `can-send` (the fix), `blocked` (the lockdown), or no
     /// verdict row at all.
     pub desired: Option<Value>,
@@ -31,7 +31,7 @@ pub struct Layers {
 }
 
 impl Layers {
-    pub fn new(desired: Option<Value>, basic_smtp: BasicSmtp, exclusion_group: Option<String>) -> Layers {
+    pub(crate) fn new(desired: Option<Value>, basic_smtp: BasicSmtp, exclusion_group: Option<String>) -> Layers {
         Layers {
             desired,
             client: ClientKind::Basic,
@@ -43,17 +43,17 @@ impl Layers {
     }
 
     /// The same run's layers for another tenant: nothing read yet.
-    pub fn for_tenant(&self) -> Layers {
+    pub(crate) fn for_tenant(&self) -> Layers {
         Layers::new(self.desired, self.basic_smtp.clone(), self.exclusion_group.clone())
     }
 
     /// Says what a tenant setting is (or would be) once the tenant step is done.
-    pub fn tenant_left(&self, setting: Setting, value: Value) {
+    pub(crate) fn tenant_left(&self, setting: Setting, value: Value) {
         self.tenant.lock().unwrap_or_else(|e| e.into_inner()).push((setting, value));
     }
 
     /// The tenant's facts, read once, with the tenant settings as the run left them.
-    pub async fn facts(&self, client: &CloudClient) -> &TenantFacts {
+    pub(crate) async fn facts(&self, client: &CloudClient) -> &TenantFacts {
         self.facts
             .get_or_init(|| async {
                 let mut facts = diagnosis::read_tenant(client, self.basic_smtp.clone()).await;
@@ -72,13 +72,13 @@ impl Layers {
     }
 
     /// The tenant's authentication policies, once read (to name the one a user has).
-    pub fn policies(&self) -> &[AuthPolicy] {
+    pub(crate) fn policies(&self) -> &[AuthPolicy] {
         self.facts.get().and_then(|facts| facts.policies.as_deref().ok()).unwrap_or_default()
     }
 
     /// Why an opt-in step is not wanted for `user`, if it is not: the layer it would open does not
     /// block the user, or opening it would not be enough.
-    pub async fn not_needed(
+    pub(crate) async fn not_needed(
         &self,
         client: &CloudClient,
         setting: Setting,
@@ -111,7 +111,7 @@ impl Layers {
 
     /// The `smtp-auth-effective` row of a target whose other rows are `rows`: the verdict before
     /// the run's changes and after them (for a plan, as they would be).
-    pub async fn verdict(&self, context: &Context, mut row: Row, rows: &[Row], user: &DirectoryUser) -> Row {
+    pub(crate) async fn verdict(&self, context: &Context, mut row: Row, rows: &[Row], user: &DirectoryUser) -> Row {
         let Some(desired) = self.desired else { return row };
         let facts = self.facts(&context.client).await;
         let (mut before, mut after) = (mailbox_facts(user), mailbox_facts(user));

@@ -11,11 +11,11 @@ use super::journal::user_key;
 use crate::settings::{Setting, Value};
 
 /// What a line wants of a user: the desired value of each per-target setting.
-pub type Wants = [Option<Value>; 2];
+pub(super) type Wants = [Option<Value>; 2];
 
 /// The answer to a claim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Claimed {
+pub(crate) enum Claimed {
     /// This line is the user's target.
     First,
     /// Another line names the same user and wants the same: that line does the work. Its
@@ -87,7 +87,7 @@ impl Claims {
 }
 
 #[derive(Debug, Default)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     owed: Mutex<HashMap<(u64, Setting), Row>>,
     claims: Mutex<Claims>,
     /// What a line without values of its own wants: the run's desired state.
@@ -97,23 +97,23 @@ pub struct Ledger {
 impl Ledger {
     /// A ledger that knows the users earlier sessions of the run worked on (user key → line),
     /// for a run whose lines want `run_wants` unless they say otherwise.
-    pub fn new(earlier: HashMap<u64, u64>, run_wants: Wants) -> Ledger {
+    pub(crate) fn new(earlier: HashMap<u64, u64>, run_wants: Wants) -> Ledger {
         let claims = Claims { earlier, ..Claims::default() };
         Ledger { owed: Mutex::default(), claims: Mutex::new(claims), run_wants }
     }
 
     /// Notes a row the run now owes (as it would be reported if never finished).
-    pub fn owe(&self, row: Row) {
+    pub(crate) fn owe(&self, row: Row) {
         self.owed.lock().unwrap_or_else(|e| e.into_inner()).insert((row.line, row.setting), row);
     }
 
     /// Notes that the row of (line, setting) is recorded.
-    pub fn paid(&self, line: u64, setting: Setting) {
+    pub(crate) fn paid(&self, line: u64, setting: Setting) {
         self.owed.lock().unwrap_or_else(|e| e.into_inner()).remove(&(line, setting));
     }
 
     /// Everything still owed, in line order; the ledger is left empty.
-    pub fn outstanding(&self) -> Vec<Row> {
+    pub(crate) fn outstanding(&self) -> Vec<Row> {
         let mut rows: Vec<Row> =
             self.owed.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, row)| row).collect();
         rows.sort_by_key(|row| (row.line, row.setting));
@@ -121,7 +121,7 @@ impl Ledger {
     }
 
     /// Claims `user_id` for `line`, which wants `wants` of it (its own values when `own`).
-    pub fn claim(&self, user_id: &str, line: u64, wants: Wants, own: bool) -> Claimed {
+    pub(crate) fn claim(&self, user_id: &str, line: u64, wants: Wants, own: bool) -> Claimed {
         let user = user_key(user_id);
         let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
         let Some(holder) = claims.holder(user) else {

@@ -3,9 +3,9 @@
 //! (target, setting) is recorded in the journal, then told to the reporters as an
 //! [`events::Row`].
 
-pub mod events;
-pub mod journal;
-pub mod layers;
+pub(crate) mod events;
+pub(crate) mod journal;
+pub(crate) mod layers;
 mod ledger;
 mod target;
 
@@ -20,18 +20,18 @@ use crate::stop::{Stop, StopReason};
 use crate::targets::Entry;
 use events::{Event, EventSink, Outcome, Row};
 use journal::{Done, Journal, Record};
-pub use ledger::Ledger;
-pub use target::NOT_FOUND;
+pub(crate) use ledger::Ledger;
+pub(crate) use target::NOT_FOUND;
 
 /// Read only, or change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Plan,
     Apply,
 }
 
 /// Everything a worker needs, shared.
-pub struct Context {
+pub(crate) struct Context {
     pub client: Arc<CloudClient>,
     pub desired: DesiredState,
     /// Rollback: restore each tenant setting only while its value is still this.
@@ -90,7 +90,7 @@ impl Context {
 /// How the run ended, besides what the journal says (why it stopped is the `Stop`'s reason;
 /// the rows recorded `unfinished` are in the journal).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Ending {
+pub(crate) struct Ending {
     /// Targets that never started because the run was stopped.
     pub not_started: u64,
 }
@@ -101,7 +101,7 @@ const SMTP_AUTH_BLOCKED: &str = "security defaults stay on: they block SMTP AUTH
 /// waits for all of its work. Once `context.stop` is asked, no new target starts and targets
 /// under way get the grace period to finish; what they still owe is then recorded as
 /// `unfinished` (their writes stay as intents in the journal, which a resume reads again).
-pub async fn run<I>(context: Arc<Context>, entries: I, concurrency: usize) -> Ending
+pub(crate) async fn run<I>(context: Arc<Context>, entries: I, concurrency: usize) -> Ending
 where
     I: Iterator<Item = Entry> + Send + 'static,
 {

@@ -24,21 +24,21 @@ use row::{concluded, row};
 use settle::settle;
 
 /// The code of a row whose target the directory does not hold.
-pub const NOT_FOUND: &str = "NotFound";
+pub(crate) const NOT_FOUND: &str = "NotFound";
 
 /// The code of a row held at an exception's value.
-pub const EXCEPTED: &str = "Excepted";
+pub(super) const EXCEPTED: &str = "Excepted";
 
 /// The code of a row that names a user another row already names.
-pub const SAME_USER: &str = "SameUser";
+pub(super) const SAME_USER: &str = "SameUser";
 
 /// The row of a tenant-wide setting, before it is worked on.
-pub fn tenant_row(setting: Setting, desired: Value) -> Row {
+pub(super) fn tenant_row(setting: Setting, desired: Value) -> Row {
     row(0, "(tenant)", setting, desired)
 }
 
 /// The tenant-wide step, run once before any target.
-pub async fn tenant_setting(context: &Context, setting: Setting, desired: Value) -> Row {
+pub(super) async fn tenant_setting(context: &Context, setting: Setting, desired: Value) -> Row {
     let started = Instant::now();
     let expect = context.tenant_expect.iter().find(|(s, _)| *s == setting).map(|(_, value)| *value);
     let mut row = concluded(context, settle(context, tenant_row(setting, desired), expect, None).await);
@@ -62,7 +62,7 @@ pub(super) fn wanted(context: &Context, target: &Target) -> Vec<Wanted> {
         .collect()
 }
 
-pub async fn process(context: &Context, target: &Target) {
+pub(super) async fn process(context: &Context, target: &Target) {
     let work = TargetWork { context, target, started: Instant::now(), wanted: wanted(context, target) };
     for w in &work.wanted {
         context.ledger.owe(work.fresh(w));

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// Whether the report in `directory` finished: its summary exists and says so.
-pub fn is_complete(directory: &Path) -> bool {
+pub(crate) fn is_complete(directory: &Path) -> bool {
     let Ok(text) = crate::files::read_text_capped(&directory.join("summary.json"), crate::files::cap::MEDIUM) else {
         return false;
     };
@@ -36,7 +36,7 @@ fn reports_in(parent: &Path, except: &Path) -> Vec<PathBuf> {
 
 /// The baseline `--baseline PATH` names: PATH itself when it is a report (refused when it did not
 /// finish), else the newest complete report under it (none on the first night).
-pub fn choose(path: &Path, current: &Path) -> Result<Option<PathBuf>> {
+pub(crate) fn choose(path: &Path, current: &Path) -> Result<Option<PathBuf>> {
     if path.join("results.csv").exists() || path.join("summary.json").exists() {
         if !is_complete(path) {
             return Err(Error::Usage(format!(
@@ -66,7 +66,7 @@ pub fn choose(path: &Path, current: &Path) -> Result<Option<PathBuf>> {
 
 /// Removes the report directories beside `current` but the newest `keep` (the current one is
 /// never counted or removed); says how many went.
-pub fn prune(current: &Path, keep: usize) -> Result<usize> {
+pub(crate) fn prune(current: &Path, keep: usize) -> Result<usize> {
     let parent = current.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let reports = reports_in(parent, current);
     let old = reports.len().saturating_sub(keep);

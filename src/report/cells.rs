@@ -5,11 +5,11 @@
 use std::borrow::Cow;
 
 /// The longest text a cell keeps; service messages can be pages long.
-pub const MAX_CELL: usize = 500;
+pub(super) const MAX_CELL: usize = 500;
 
 /// Every cell whose text came from a user's file or from a server (identities, error codes and
 /// messages, request ids, tenants, user ids) goes through here.
-pub fn safe(text: &str) -> Cow<'_, str> {
+pub(crate) fn safe(text: &str) -> Cow<'_, str> {
     let needs_work = text.len() > MAX_CELL
         || text.starts_with(['=', '+', '-', '@', '\t', '\r'])
         || text.chars().any(crate::logging::unprintable);

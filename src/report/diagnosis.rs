@@ -17,10 +17,10 @@ use crate::error::{Error, Result};
 use crate::logging::{printable, printable_lines};
 use crate::sign_ins::UserUsage;
 
-pub const FILE: &str = "smtp-auth-diagnosis.csv";
+pub(crate) const FILE: &str = "smtp-auth-diagnosis.csv";
 
 /// One diagnosed mailbox.
-pub struct Diagnosed {
+pub(crate) struct Diagnosed {
     pub line: u64,
     pub identity: String,
     pub user_id: String,
@@ -32,7 +32,7 @@ pub struct Diagnosed {
 
 /// The `diagnosis.json` counts.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub mailboxes: u64,
     /// Per client, mailboxes per verdict.
     pub verdicts: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
@@ -43,7 +43,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn of(rows: &[Diagnosed]) -> Counts {
+    pub(crate) fn of(rows: &[Diagnosed]) -> Counts {
         let mut counts = Counts { mailboxes: rows.len() as u64, ..Counts::default() };
         for row in rows {
             for client in ClientKind::BOTH {
@@ -62,13 +62,13 @@ impl Counts {
         counts
     }
 
-    pub fn count(&self, client: ClientKind, verdict: Verdict) -> u64 {
+    pub(crate) fn count(&self, client: ClientKind, verdict: Verdict) -> u64 {
         self.verdicts.get(client.name()).and_then(|v| v.get(verdict.name())).copied().unwrap_or(0)
     }
 }
 
 /// The file of the mailboxes `layer` blocks for the asked client: the input of its fix.
-pub fn layer_file(layer: Layer) -> String {
+pub(crate) fn layer_file(layer: Layer) -> String {
     format!("blocked-by-{}.csv", layer.name())
 }
 
@@ -146,7 +146,7 @@ fn io(directory: &Path, name: &str) -> impl Fn(csv::Error) -> Error {
 }
 
 /// Writes the CSV of every mailbox and one file per layer that blocks the asked client.
-pub fn write_files(directory: &Path, rows: &[Diagnosed], asked: ClientKind) -> Result<()> {
+pub(crate) fn write_files(directory: &Path, rows: &[Diagnosed], asked: ClientKind) -> Result<()> {
     let mut writer = super::create_csv(directory, FILE, &HEADER)?;
     for row in rows {
         writer.write_record(record(row, asked, directory)).map_err(io(directory, FILE))?;
@@ -169,7 +169,7 @@ pub fn write_files(directory: &Path, rows: &[Diagnosed], asked: ClientKind) -> R
 
 /// What the terminal shows: the verdicts, then the mailboxes grouped by the layer that blocks
 /// them, each with its reply, the fix and the permission, then why some verdicts are unknown.
-pub fn story(rows: &[Diagnosed], counts: &Counts, asked: ClientKind, directory: &Path) -> String {
+pub(crate) fn story(rows: &[Diagnosed], counts: &Counts, asked: ClientKind, directory: &Path) -> String {
     let mut text = String::new();
     for client in ClientKind::BOTH {
         let _ = writeln!(
@@ -210,7 +210,7 @@ pub fn story(rows: &[Diagnosed], counts: &Counts, asked: ClientKind, directory: 
 
 /// The `report.html` section: the verdicts, a table of the blocking layers, and the mailboxes
 /// (blocked and unknown first).
-pub fn html_section(rows: &[Diagnosed], counts: &Counts, asked: ClientKind, directory: &Path) -> String {
+pub(crate) fn html_section(rows: &[Diagnosed], counts: &Counts, asked: ClientKind, directory: &Path) -> String {
     let mut section = String::from("<h2>Can these devices send with SMTP AUTH?</h2><div class=\"cards\">");
     for client in ClientKind::BOTH {
         for verdict in [Verdict::CanSend, Verdict::Blocked, Verdict::Unknown] {

@@ -53,7 +53,7 @@ fn load(directory: &Path) -> Result<(Ends, BTreeSet<String>)> {
 /// The kinds of difference from the baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum ChangeKind {
+pub(crate) enum ChangeKind {
     NewlyNonCompliant,
     Fixed,
     NewMailbox,
@@ -61,7 +61,7 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ChangeKind::NewlyNonCompliant => "newly-non-compliant",
             ChangeKind::Fixed => "fixed",
@@ -73,7 +73,7 @@ impl ChangeKind {
 
 /// One difference from the baseline; a mailbox that came or went has no setting.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Change {
+pub(crate) struct Change {
     pub kind: ChangeKind,
     pub identity: String,
     pub setting: Option<Setting>,
@@ -81,7 +81,7 @@ pub struct Change {
 
 /// The summary's part about drift.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct DriftSummary {
+pub(crate) struct DriftSummary {
     pub baseline: String,
     pub newly_non_compliant: usize,
     pub fixed: usize,
@@ -90,7 +90,7 @@ pub struct DriftSummary {
 }
 
 /// Compares this run's report with the baseline's; writes `drift.csv` and returns the summary part.
-pub fn compare(baseline: &Path, current: &Path) -> Result<(DriftSummary, Vec<Change>)> {
+pub(crate) fn compare(baseline: &Path, current: &Path) -> Result<(DriftSummary, Vec<Change>)> {
     let (before, before_identities) = load(baseline)?;
     let (now, now_identities) = load(current)?;
     let mut changes = Vec::new();

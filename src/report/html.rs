@@ -146,7 +146,7 @@ apply();
 "#;
 
 /// Writes `report.html` from the summary, `results.csv` and the drift.
-pub fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Result<()> {
+pub(crate) fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Result<()> {
     let (rows, total) = rows(directory)?;
     let mut page = String::new();
     heading(&mut page, summary);
@@ -281,7 +281,7 @@ fn rows_section(page: &mut String, rows: &[Row], total: usize) {
 }
 
 /// A page of its own for a command that only reads: its title, a line under it, and `body`.
-pub fn write_page(directory: &Path, title: &str, subtitle: &str, body: &str) -> Result<()> {
+pub(crate) fn write_page(directory: &Path, title: &str, subtitle: &str, body: &str) -> Result<()> {
     let page = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1><p class=\"muted\">{}</p>{body}</body></html>",
         escape(subtitle)
@@ -291,7 +291,7 @@ pub fn write_page(directory: &Path, title: &str, subtitle: &str, body: &str) -> 
 }
 
 /// The page of a `usage` run: the sign-in section and a table of every user of the log.
-pub fn write_usage_page(directory: &Path, tenant_id: &str, usage: &super::usage::UsageSummary) -> Result<()> {
+pub(crate) fn write_usage_page(directory: &Path, tenant_id: &str, usage: &super::usage::UsageSummary) -> Result<()> {
     write_page(
         directory,
         "remediate usage — SMTP AUTH sign-ins",

@@ -5,15 +5,15 @@
 //! Files are written under a `.partial` name and renamed when complete, so a reader never sees
 //! half a report (see [`crate::files`]), for the owner alone.
 
-pub mod baseline;
+pub(crate) mod baseline;
 mod cells;
-pub mod diagnosis;
-pub mod drift;
-pub mod html;
+pub(crate) mod diagnosis;
+pub(crate) mod drift;
+pub(crate) mod html;
 mod progress;
-pub mod story;
-pub mod summary;
-pub mod usage;
+pub(crate) mod story;
+pub(crate) mod summary;
+pub(crate) mod usage;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::engine::events::{Event, EventSink, Outcome, Row};
 use crate::error::{Error, Result};
 use crate::settings::Setting;
-pub use cells::safe;
+pub(crate) use cells::safe;
 use progress::Progress;
 
 /// What stdout carries when a run ends.
@@ -37,7 +37,7 @@ pub enum OutputFormat {
     Json,
 }
 
-pub const RESULTS_HEADER: [&str; 15] = [
+pub(crate) const RESULTS_HEADER: [&str; 15] = [
     "line",
     "identity",
     "user_id",
@@ -57,7 +57,7 @@ pub const RESULTS_HEADER: [&str; 15] = [
 
 /// Counts kept while the run goes.
 #[derive(Clone, Debug, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub by_setting: BTreeMap<Setting, BTreeMap<Outcome, u64>>,
     pub by_tenant: BTreeMap<String, BTreeMap<Outcome, u64>>,
     pub targets: u64,
@@ -76,12 +76,12 @@ pub struct Tally {
 }
 
 /// Whether a row's error code says the app lacks a permission or a role.
-pub fn is_permission_refusal(code: &str) -> bool {
+pub(crate) fn is_permission_refusal(code: &str) -> bool {
     matches!(code, "Authorization_RequestDenied" | "Forbidden" | "403" | "AccessDenied")
 }
 
 impl Tally {
-    pub fn count(&self, outcome: Outcome) -> u64 {
+    pub(crate) fn count(&self, outcome: Outcome) -> u64 {
         self.by_setting.values().filter_map(|m| m.get(&outcome)).sum()
     }
 }
@@ -90,7 +90,7 @@ type CsvFile = csv::Writer<BufWriter<File>>;
 
 /// The live side of a run's report: progress, log lines and warnings. The files are rendered
 /// from the journal at the end ([`render`]).
-pub struct Report {
+pub(crate) struct Report {
     live: Mutex<Tally>,
     progress: Progress,
     /// Bad CSV rows seen this session: the first few are logged, all are in rejected-rows.csv.
@@ -106,7 +106,7 @@ const LOGGED_INPUT_PROBLEMS: u64 = 10;
 /// every row alike, and a screen of the same line hides the one that says what to grant.
 const LOGGED_FAILURES: u64 = 5;
 
-pub fn create_csv(directory: &Path, name: &str, header: &[&str]) -> Result<CsvFile> {
+pub(crate) fn create_csv(directory: &Path, name: &str, header: &[&str]) -> Result<CsvFile> {
     let path = crate::files::partial_path(directory, name);
     let file = crate::files::create_partial(directory, name)
         .map_err(Error::io(format!("cannot create {}", path.display())))?;
@@ -115,7 +115,7 @@ pub fn create_csv(directory: &Path, name: &str, header: &[&str]) -> Result<CsvFi
     Ok(writer)
 }
 
-pub fn close_csv(directory: &Path, name: &str, writer: CsvFile) -> Result<()> {
+pub(crate) fn close_csv(directory: &Path, name: &str, writer: CsvFile) -> Result<()> {
     let context = || format!("cannot write {}", crate::files::partial_path(directory, name).display());
     let file = writer.into_inner().map_err(|e| Error::Io { context: context(), source: e.into_error() })?;
     let file = file.into_inner().map_err(|e| Error::Io { context: context(), source: e.into_error() })?;
@@ -123,7 +123,7 @@ pub fn close_csv(directory: &Path, name: &str, writer: CsvFile) -> Result<()> {
 }
 
 /// Refuses a report directory that already holds a report (checked before anything happens).
-pub fn check_directory(directory: &Path) -> Result<()> {
+pub(crate) fn check_directory(directory: &Path) -> Result<()> {
     if directory.join("summary.json").exists() || directory.join(crate::engine::journal::FILE_NAME).exists() {
         return Err(Error::ReportDirectory(format!(
             "--report-dir {}: it already holds a report; choose a new directory so that report is kept (or --resume it)",
@@ -135,7 +135,7 @@ pub fn check_directory(directory: &Path) -> Result<()> {
 
 /// Creates the report directory, for the owner alone, when the run first writes to it: a run
 /// refused for its arguments or its credentials leaves no empty directory behind.
-pub fn ensure_directory(directory: &Path) -> Result<()> {
+pub(crate) fn ensure_directory(directory: &Path) -> Result<()> {
     crate::files::create_private_dir(directory)
         .map_err(Error::io(format!("cannot create the report directory {}", directory.display())))
 }
@@ -161,7 +161,7 @@ fn row_fields(row: &Row) -> [String; 15] {
 }
 
 /// The identities of `results.csv` that an exclusion left alone, in any session of the run.
-pub fn excluded_identities(directory: &Path) -> Vec<String> {
+pub(crate) fn excluded_identities(directory: &Path) -> Vec<String> {
     let Ok(mut reader) = csv::Reader::from_path(directory.join("results.csv")) else { return Vec::new() };
     let rows = reader.deserialize::<Row>().map_while(std::result::Result::ok);
     rows.filter(|row| row.error_code == "Excluded").map(|row| row.identity).collect()
@@ -191,7 +191,7 @@ fn latest_rows(journal: &Path) -> Result<HashMap<(u64, Setting), usize>> {
 /// Writes `results.csv` and `rejected-rows.csv` from the journal, each to a temporary file then
 /// renamed into place, and returns the tally of the whole run (every session of it). Each
 /// (target, setting) has one row: the last the journal holds for it.
-pub fn render(directory: &Path) -> Result<Tally> {
+pub(crate) fn render(directory: &Path) -> Result<Tally> {
     use crate::engine::journal::{self, Record};
     let path = directory.join(journal::FILE_NAME);
     let latest = latest_rows(&path)?;
@@ -272,7 +272,7 @@ impl LineSet {
 }
 
 impl Report {
-    pub fn create(quiet: bool) -> Report {
+    pub(crate) fn create(quiet: bool) -> Report {
         Report {
             live: Mutex::new(Tally::default()),
             progress: Progress::new(quiet),
@@ -282,13 +282,13 @@ impl Report {
     }
 
     /// Bad CSV rows seen this session.
-    pub fn input_problems(&self) -> u64 {
+    pub(crate) fn input_problems(&self) -> u64 {
         self.input_problems.load(Ordering::Relaxed)
     }
 
     /// Stops the progress display; returns what this session said and counted: its warnings and
     /// notes, and its rows by setting and outcome (what the run knows, whatever the journal says).
-    pub fn finish(&self) -> Tally {
+    pub(crate) fn finish(&self) -> Tally {
         self.progress.finish();
         self.live.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
-pub struct Progress {
+pub(super) struct Progress {
     bar: Option<ProgressBar>,
     started: Instant,
     state: Mutex<State>,
@@ -26,7 +26,7 @@ struct State {
 }
 
 impl Progress {
-    pub fn new(quiet: bool) -> Progress {
+    pub(super) fn new(quiet: bool) -> Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
@@ -41,21 +41,21 @@ impl Progress {
         Progress { bar, started: Instant::now(), state: Mutex::new(State::default()) }
     }
 
-    pub fn started(&self, total: Option<u64>) {
+    pub(super) fn started(&self, total: Option<u64>) {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).total = total;
         if let (Some(bar), Some(total)) = (&self.bar, total) {
             bar.set_length(total);
         }
     }
 
-    pub fn row(&self, changed: bool, failed: bool) {
+    pub(super) fn row(&self, changed: bool, failed: bool) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.changed += u64::from(changed);
         state.failed += u64::from(failed);
     }
 
     /// One target (or one rejected row) is done.
-    pub fn advance(&self) {
+    pub(super) fn advance(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.done += 1;
         if let Some(bar) = &self.bar {
@@ -87,7 +87,7 @@ impl Progress {
         );
     }
 
-    pub fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
             crate::logging::set_progress_bar(None);

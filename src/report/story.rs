@@ -50,7 +50,7 @@ fn value(value: Option<crate::settings::Value>) -> &'static str {
 }
 
 /// The lines to print: the changes found (for a read-only run) and the failures by cause.
-pub fn tell(directory: &Path, read_only: bool, retry: Option<&str>) -> String {
+pub(crate) fn tell(directory: &Path, read_only: bool, retry: Option<&str>) -> String {
     let Ok(mut reader) = csv::Reader::from_path(directory.join("results.csv")) else { return String::new() };
     let mut changes = Vec::new();
     let mut more = 0usize;

@@ -18,10 +18,10 @@ use crate::run_record::RunKind;
 use crate::settings::Setting;
 use crate::timestamp::rfc3339;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// What the summary says besides the tally.
-pub struct RunInfo<'a> {
+pub(crate) struct RunInfo<'a> {
     pub command: RunKind,
     pub profile: Option<&'a str>,
     pub desired: String,
@@ -52,11 +52,11 @@ pub struct RunInfo<'a> {
 }
 
 /// Outcome counts, by outcome name.
-pub type Counts = BTreeMap<Outcome, u64>;
+pub(crate) type Counts = BTreeMap<Outcome, u64>;
 
 /// `summary.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub schema_version: u32,
     pub tool_version: String,
     pub command: RunKind,
@@ -115,7 +115,7 @@ pub struct Summary {
 /// One API's pace: where it started (from a budget remembered from an earlier run, or not), where
 /// it ended and the budget this run measured, rates rounded to a hundredth.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PacingFigures {
+pub(crate) struct PacingFigures {
     pub ceiling: f64,
     pub start: f64,
     pub remembered: Option<f64>,
@@ -125,7 +125,7 @@ pub struct PacingFigures {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct JournalFigures {
+pub(crate) struct JournalFigures {
     pub records: u64,
     pub syncs: u64,
     pub damaged: u64,
@@ -136,7 +136,7 @@ fn hundredths(rate: f64) -> f64 {
 }
 
 impl Summary {
-    pub fn new(info: &RunInfo, tally: &Tally) -> Summary {
+    pub(crate) fn new(info: &RunInfo, tally: &Tally) -> Summary {
         let mut requests: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for ((api, status), count) in &info.requests {
             let status = if *status == 0 { "no-answer".to_string() } else { status.to_string() };
@@ -206,7 +206,7 @@ impl Summary {
     }
 
     /// Writes `summary.json` atomically: a temporary file, synced, then renamed.
-    pub fn write(&self, directory: &Path) -> Result<()> {
+    pub(crate) fn write(&self, directory: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
         crate::files::write_atomic(directory, "summary.json", text.as_bytes())
             .map_err(Error::io(format!("cannot write summary.json in {}", directory.display())))
@@ -214,7 +214,7 @@ impl Summary {
 }
 
 /// The lines printed at the end of a run.
-pub fn recap(info: &RunInfo, tally: &Tally, directory: &Path) -> String {
+pub(crate) fn recap(info: &RunInfo, tally: &Tally, directory: &Path) -> String {
     let mut text = String::new();
     let verb = if info.interrupted { "interrupted" } else { "finished" };
     text.push_str(&format!(

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::settings::Value;
 use crate::sign_ins::{Usage, UserUsage, WAY_OUT};
 
-pub const FILE: &str = "smtp-auth-usage.csv";
+pub(crate) const FILE: &str = "smtp-auth-usage.csv";
 
 const HEADER: [&str; 12] = [
     "identity",
@@ -32,7 +32,7 @@ const HEADER: [&str; 12] = [
 
 /// One user of the log, with what the tool knows of the mailbox.
 #[derive(Clone, Debug, Default)]
-pub struct UsageRow {
+pub(crate) struct UsageRow {
     pub usage: UserUsage,
     /// The mailbox's SMTP AUTH setting, when it was read.
     pub smtp_auth: Option<Value>,
@@ -44,7 +44,7 @@ pub struct UsageRow {
 
 /// The `smtp_auth_usage` block of `summary.json`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct UsageSummary {
+pub(crate) struct UsageSummary {
     /// The window: its start and its length in days.
     pub since: String,
     pub days: u64,
@@ -65,7 +65,7 @@ pub struct UsageSummary {
 }
 
 impl UsageSummary {
-    pub fn of(usage: &Usage) -> UsageSummary {
+    pub(crate) fn of(usage: &Usage) -> UsageSummary {
         UsageSummary {
             since: usage.since.clone(),
             days: usage.days,
@@ -81,7 +81,7 @@ impl UsageSummary {
     }
 
     /// The readiness line: how many still sign in with Basic SMTP AUTH, and the way off it.
-    pub fn readiness(&self) -> String {
+    pub(crate) fn readiness(&self) -> String {
         format!(
             "{} mailboxes signed in with Basic SMTP AUTH in the last {} days ({} sign-ins, {} failed; {} never succeeded). Basic authentication for SMTP AUTH goes off by default for existing tenants at the end of December 2026 (administrators can turn it back on for a time): move them to OAuth for SMTP AUTH, High Volume Email, Azure Communication Services Email or a connector ({WAY_OUT})",
             self.mailboxes, self.days, self.sign_ins, self.failures, self.failing_only
@@ -90,7 +90,7 @@ impl UsageSummary {
 }
 
 /// Writes `smtp-auth-usage.csv`: one row per user, the most active first.
-pub fn write_csv(directory: &Path, rows: &[UsageRow]) -> Result<()> {
+pub(crate) fn write_csv(directory: &Path, rows: &[UsageRow]) -> Result<()> {
     let mut writer = super::create_csv(directory, FILE, &HEADER)?;
     let mut sorted: Vec<&UsageRow> = rows.iter().collect();
     sorted.sort_by(|a, b| b.usage.sign_ins.cmp(&a.usage.sign_ins).then(a.usage.upn.cmp(&b.usage.upn)));
@@ -120,7 +120,7 @@ pub fn write_csv(directory: &Path, rows: &[UsageRow]) -> Result<()> {
 }
 
 /// Reads back what a run kept (a resume targets the same set): user id → (sign-ins, last success).
-pub fn read_csv(directory: &Path) -> Result<BTreeMap<String, (u64, Option<String>)>> {
+pub(crate) fn read_csv(directory: &Path) -> Result<BTreeMap<String, (u64, Option<String>)>> {
     let path = directory.join(FILE);
     let unreadable = |e: csv::Error| Error::ReportDirectory(format!("cannot read {}: {e}", path.display()));
     let mut reader = csv::Reader::from_path(&path).map_err(unreadable)?;
@@ -135,7 +135,7 @@ pub fn read_csv(directory: &Path) -> Result<BTreeMap<String, (u64, Option<String
 }
 
 /// The `report.html` section: the readiness line and a chart of sign-ins per day.
-pub fn html_section(summary: &UsageSummary) -> String {
+pub(crate) fn html_section(summary: &UsageSummary) -> String {
     let mut section = String::from("<h2>SMTP AUTH sign-ins</h2>");
     let _ = write!(section, "<p id=\"readiness\">{}</p>", super::html::escape(&summary.readiness()));
     let days: Vec<(&String, &(u64, u64))> = summary.per_day.iter().collect();

@@ -18,17 +18,17 @@ fn parameters(upn: &str) -> Map<String, serde_json::Value> {
 }
 
 /// The value of "no policy of the user's own" (the organisation's default applies).
-pub fn none() -> Value {
+pub(crate) fn none() -> Value {
     Value::Named(super::Name::new(""))
 }
 
 /// A policy reference (name, DN or GUID) as the value of the policy it names.
-pub fn value_of(reference: &str, policies: &[AuthPolicy]) -> Value {
+pub(crate) fn value_of(reference: &str, policies: &[AuthPolicy]) -> Value {
     let name = policies.iter().find(|p| p.is_named(reference)).map_or(reference, |p| p.name.as_str());
     Value::Named(super::Name::new(name))
 }
 
-pub async fn read(client: &CloudClient, upn: &str, policies: &[AuthPolicy]) -> Result<Reading, CallError> {
+pub(crate) async fn read(client: &CloudClient, upn: &str, policies: &[AuthPolicy]) -> Result<Reading, CallError> {
     let mut call = exchange::invoke(&client.tenant_id, "Get-User", parameters(upn), super::smtp_auth::anchor(upn));
     call.path.push_str("?$select=Identity,AuthenticationPolicy");
     let answer = match client.send(&call).await {
@@ -48,7 +48,7 @@ pub async fn read(client: &CloudClient, upn: &str, policies: &[AuthPolicy]) -> R
     Ok(Reading::of(Some(value), &answer))
 }
 
-pub fn write(tenant_id: &str, upn: &str, value: Value) -> Call {
+pub(crate) fn write(tenant_id: &str, upn: &str, value: Value) -> Call {
     let mut parameters = parameters(upn);
     let policy = match value {
         Value::Named(name) if !name.as_str().is_empty() => json!(name.as_str()),

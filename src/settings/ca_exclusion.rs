@@ -18,7 +18,7 @@ fn segment(id: &str) -> percent_encoding::PercentEncode<'_> {
     percent_encoding::utf8_percent_encode(id, SEGMENT)
 }
 
-pub async fn read(client: &CloudClient, user_id: &str, group: &str) -> Result<Reading, CallError> {
+pub(crate) async fn read(client: &CloudClient, user_id: &str, group: &str) -> Result<Reading, CallError> {
     let mut call =
         graph::post(format!("v1.0/users/{}/checkMemberGroups", segment(user_id)), json!({"groupIds": [group]}));
     call.write = false;
@@ -31,7 +31,7 @@ pub async fn read(client: &CloudClient, user_id: &str, group: &str) -> Result<Re
 }
 
 /// Adds or removes the user; `graph` is the base URL of the cloud's Graph, which names the member.
-pub fn write(graph_base: &str, user_id: &str, group: &str, value: Value) -> Call {
+pub(crate) fn write(graph_base: &str, user_id: &str, group: &str, value: Value) -> Call {
     match value {
         Value::Member => graph::post(
             format!("v1.0/groups/{}/members/$ref", segment(group)),
@@ -44,7 +44,7 @@ pub fn write(graph_base: &str, user_id: &str, group: &str, value: Value) -> Call
 /// An answer that says the change was already so counts as done: adding a member answers 400
 /// "One or more added object references already exist" (the text public clients match on, e.g.
 /// n8n's Entra node), and removing one who is not a member answers 404.
-pub fn already_so(value: Value, error: &CallError) -> Option<Answer> {
+pub(crate) fn already_so(value: Value, error: &CallError) -> Option<Answer> {
     let CallError::Refused { status, message, ids, attempts, .. } = error else { return None };
     let already = match value {
         Value::Member => *status == 400 && message.contains("already exist"),

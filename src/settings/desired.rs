@@ -4,31 +4,31 @@ use super::{Setting, Value};
 
 /// The desired value of each setting a run touches; settings not named are left alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DesiredState {
+pub(crate) struct DesiredState {
     values: Vec<(Setting, Value)>,
 }
 
 impl DesiredState {
-    pub fn set(&mut self, setting: Setting, value: Value) {
+    pub(crate) fn set(&mut self, setting: Setting, value: Value) {
         self.values.retain(|(s, _)| *s != setting);
         self.values.push((setting, value));
         self.values.sort_by_key(|(s, _)| *s);
     }
 
-    pub fn get(&self, setting: Setting) -> Option<Value> {
+    pub(crate) fn get(&self, setting: Setting) -> Option<Value> {
         self.values.iter().find(|(s, _)| *s == setting).map(|(_, v)| *v)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (Setting, Value)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Setting, Value)> + '_ {
         self.values.iter().copied()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
 
     /// Applies one `--set SETTING=VALUE`.
-    pub fn apply_assignment(&mut self, assignment: &str) -> Result<(), String> {
+    pub(crate) fn apply_assignment(&mut self, assignment: &str) -> Result<(), String> {
         let Some((name, value)) = assignment.split_once('=') else {
             return Err(format!("--set {assignment}: write SETTING=VALUE, e.g. --set smtp-auth=enabled"));
         };
@@ -41,13 +41,13 @@ impl DesiredState {
     }
 
     /// Settings whose desired value weakens the tenant and so needs an explicit yes.
-    pub fn weakening(&self) -> Vec<(Setting, Value)> {
+    pub(crate) fn weakening(&self) -> Vec<(Setting, Value)> {
         self.iter()
             .filter(|(s, v)| matches!((s, v), (Setting::SecurityDefaults | Setting::PerUserMfa, Value::Disabled)))
             .collect()
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         self.iter().map(|(s, v)| format!("{s}={v}")).collect::<Vec<_>>().join(" ")
     }
 }

@@ -20,7 +20,7 @@ use crate::cloud::{CallError, CloudClient, exchange};
 /// once it is sealed) searched by halves. A million mailboxes take 8 MB, where a hash map took
 /// over 30.
 #[derive(Debug, Default)]
-pub struct MailboxIndex {
+pub(crate) struct MailboxIndex {
     keys: Vec<u64>,
     /// Where each sorted run of `keys` starts: one a page until the index is sealed.
     runs: Vec<usize>,
@@ -104,7 +104,7 @@ impl MailboxIndex {
     /// What the whole listing says of a user: `Some(Some(value))`, `Some(None)` for no mailbox,
     /// and `None` when it cannot say (the mailbox's entry could not be read, or some entry had no
     /// id): then the mailbox is read on its own.
-    pub fn lookup(&self, user_id: &str) -> Option<Option<Value>> {
+    pub(crate) fn lookup(&self, user_id: &str) -> Option<Option<Value>> {
         let key = key_of(user_id)?;
         match self.find_from(key, 0).0 {
             Found::Value(value) => Some(Some(value)),
@@ -114,7 +114,7 @@ impl MailboxIndex {
     }
 
     /// Mailboxes of the listing it could not read, which are read one by one instead.
-    pub fn unreadable(&self) -> u64 {
+    pub(crate) fn unreadable(&self) -> u64 {
         self.unreadable_keys.len() as u64 + self.anonymous
     }
 
@@ -136,7 +136,7 @@ impl MailboxIndex {
         index
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.keys.len()
     }
 }
@@ -144,7 +144,7 @@ impl MailboxIndex {
 /// Reads the whole listing, handing each page's index to `page` as it arrives, and returns the
 /// sealed index.
 /// The tenant-wide `Get-CASMailbox` listing of `fields`, in pages of 1,000.
-pub fn listing(client: &CloudClient, fields: &str) -> crate::cloud::Call {
+pub(crate) fn listing(client: &CloudClient, fields: &str) -> crate::cloud::Call {
     let mut parameters = Map::new();
     parameters.insert("ResultSize".into(), json!("Unlimited"));
     let mut call = exchange::invoke(&client.tenant_id, "Get-CASMailbox", parameters, None);
@@ -165,7 +165,7 @@ async fn read_pages(
 }
 
 /// The whole listing, read before anything else goes on (`--all-mailboxes` needs its addresses).
-pub async fn read_all(client: &CloudClient, with_addresses: bool) -> Result<MailboxIndex, CallError> {
+pub(crate) async fn read_all(client: &CloudClient, with_addresses: bool) -> Result<MailboxIndex, CallError> {
     let mut index = MailboxIndex::default();
     read_pages(client, with_addresses, |page| index.append(page)).await?;
     index.seal();
@@ -183,14 +183,14 @@ enum Progress {
 
 /// The listing as it fills in the background, shared by every target of a run.
 #[derive(Clone)]
-pub struct PendingIndex {
+pub(crate) struct PendingIndex {
     index: Arc<RwLock<MailboxIndex>>,
     progress: watch::Receiver<Progress>,
 }
 
 impl PendingIndex {
     /// A listing already read whole.
-    pub fn ready(index: MailboxIndex) -> PendingIndex {
+    pub(crate) fn ready(index: MailboxIndex) -> PendingIndex {
         let (_, progress) = watch::channel(Progress::Done);
         PendingIndex { index: Arc::new(RwLock::new(index)), progress }
     }
@@ -203,7 +203,7 @@ impl PendingIndex {
     }
 
     /// Starts reading the listing; `finished` is told how it ended, with the sealed index.
-    pub fn spawn(
+    pub(crate) fn spawn(
         client: Arc<CloudClient>,
         finished: impl FnOnce(Result<&MailboxIndex, CallError>) + Send + 'static,
     ) -> PendingIndex {
@@ -227,7 +227,7 @@ impl PendingIndex {
     /// What the listing says of a user (as [`MailboxIndex::lookup`]), once the page that holds
     /// the user's mailbox is in, or the whole listing for a user it does not name; `None` (read
     /// the mailbox on its own) when the listing failed.
-    pub async fn lookup(&self, user_id: &str) -> Option<Option<Value>> {
+    pub(crate) async fn lookup(&self, user_id: &str) -> Option<Option<Value>> {
         let key = key_of(user_id)?;
         let mut progress = self.progress.clone();
         let mut searched = 0;

@@ -5,26 +5,26 @@
 //! values in `value.rs`, a run's desired state in `desired.rs`; reading and writing any setting
 //! starts here.
 
-pub mod authentication_policy;
-pub mod ca_exclusion;
+pub(crate) mod authentication_policy;
+pub(crate) mod ca_exclusion;
 mod desired;
-pub mod mailbox_index;
-pub mod per_user_mfa;
-pub mod security_defaults;
+pub(crate) mod mailbox_index;
+pub(crate) mod per_user_mfa;
+pub(crate) mod security_defaults;
 mod setting;
-pub mod smtp_auth;
+pub(crate) mod smtp_auth;
 mod value;
 
-pub use desired::DesiredState;
-pub use setting::Setting;
-pub use value::{Name, Value};
+pub(crate) use desired::DesiredState;
+pub(crate) use setting::Setting;
+pub(crate) use value::{Name, Value};
 
 use crate::cloud::graph::DirectoryUser;
 use crate::cloud::{Answer, CallError, CloudClient, RequestIds};
 
 /// A setting's current value, or `None` where it does not apply (a user without a mailbox).
 #[derive(Clone, Debug)]
-pub struct Reading {
+pub(crate) struct Reading {
     pub value: Option<Value>,
     pub attempts: u32,
     pub ids: RequestIds,
@@ -49,7 +49,7 @@ fn unexpected(answer: &Answer, field: &str) -> CallError {
 /// What reads and writes may lean on besides the service: the run's bulk SMTP AUTH listing, the
 /// tenant's authentication policies (to name the one a user has), the exclusion group.
 #[derive(Clone, Copy, Default)]
-pub struct Sources<'a> {
+pub(crate) struct Sources<'a> {
     pub smtp_index: Option<&'a mailbox_index::PendingIndex>,
     pub policies: &'a [crate::diagnosis::AuthPolicy],
     pub exclusion_group: Option<&'a str>,
@@ -57,7 +57,7 @@ pub struct Sources<'a> {
 
 impl Sources<'_> {
     /// The same, but asking the service itself: for a read that must see a write's effect.
-    pub fn fresh(self) -> Self {
+    pub(crate) fn fresh(self) -> Self {
         Sources { smtp_index: None, ..self }
     }
 }
@@ -72,7 +72,7 @@ fn no_group() -> CallError {
 
 /// Reads `setting` for `user` (tenant-wide settings need none); SMTP AUTH from the bulk listing
 /// when the run reads every mailbox at once and the listing can say.
-pub async fn read(
+pub(crate) async fn read(
     setting: Setting,
     client: &CloudClient,
     user: Option<&DirectoryUser>,
@@ -104,7 +104,7 @@ pub async fn read(
 }
 
 /// Writes `value` to `setting` for `user`; `sent` is told each attempt's request id as it goes out.
-pub async fn write(
+pub(crate) async fn write(
     setting: Setting,
     client: &CloudClient,
     user: Option<&DirectoryUser>,

@@ -10,7 +10,7 @@ fn path(user_id: &str) -> String {
     format!("beta/{}/authentication/requirements", paths::user(user_id))
 }
 
-pub async fn read(client: &CloudClient, user_id: &str) -> Result<Reading, CallError> {
+pub(crate) async fn read(client: &CloudClient, user_id: &str) -> Result<Reading, CallError> {
     let answer = client.send(&graph::get(path(user_id))).await?;
     let state = answer.body["perUserMfaState"].as_str().and_then(Value::from_name);
     match state.filter(|v| super::Setting::PerUserMfa.allowed().contains(v)) {
@@ -19,6 +19,6 @@ pub async fn read(client: &CloudClient, user_id: &str) -> Result<Reading, CallEr
     }
 }
 
-pub fn write(user_id: &str, value: Value) -> Call {
+pub(crate) fn write(user_id: &str, value: Value) -> Call {
     graph::patch(path(user_id), json!({"perUserMfaState": value.name()}))
 }

@@ -8,7 +8,7 @@ use crate::cloud::{Call, CallError, CloudClient, graph};
 
 const PATH: &str = "v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
 
-pub async fn read(client: &CloudClient) -> Result<Reading, CallError> {
+pub(crate) async fn read(client: &CloudClient) -> Result<Reading, CallError> {
     let answer = client.send(&graph::get(PATH.into())).await?;
     let value = match answer.body["isEnabled"].as_bool() {
         Some(true) => Value::Enabled,
@@ -18,6 +18,6 @@ pub async fn read(client: &CloudClient) -> Result<Reading, CallError> {
     Ok(Reading::of(Some(value), &answer))
 }
 
-pub fn write(value: Value) -> Call {
+pub(crate) fn write(value: Value) -> Call {
     graph::patch(PATH.into(), json!({"isEnabled": value == Value::Enabled}))
 }

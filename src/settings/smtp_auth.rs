@@ -17,7 +17,7 @@ pub(super) fn anchor(upn: &str) -> Option<&str> {
     upn.bytes().all(|b| b.is_ascii_graphic()).then_some(upn)
 }
 
-pub async fn read(client: &CloudClient, upn: &str) -> Result<Reading, CallError> {
+pub(crate) async fn read(client: &CloudClient, upn: &str) -> Result<Reading, CallError> {
     let mut call = exchange::invoke(&client.tenant_id, "Get-CASMailbox", parameters(upn), anchor(upn));
     call.path.push_str("?$select=Identity,PrimarySmtpAddress,SmtpClientAuthenticationDisabled");
     let answer = match client.send(&call).await {
@@ -34,7 +34,7 @@ pub async fn read(client: &CloudClient, upn: &str) -> Result<Reading, CallError>
     Ok(Reading::of(Some(value), &answer))
 }
 
-pub fn write(tenant_id: &str, upn: &str, value: Value) -> Call {
+pub(crate) fn write(tenant_id: &str, upn: &str, value: Value) -> Call {
     let mut parameters = parameters(upn);
     let disabled = match value {
         Value::Enabled => json!(false),
@@ -47,12 +47,12 @@ pub fn write(tenant_id: &str, upn: &str, value: Value) -> Call {
 
 /// The organisation's `SmtpClientAuthenticationDisabled` (Get-TransportConfig): what a mailbox
 /// that inherits gets.
-pub async fn organisation_disabled(client: &CloudClient) -> Result<bool, CallError> {
+pub(crate) async fn organisation_disabled(client: &CloudClient) -> Result<bool, CallError> {
     Ok(read_organisation(client).await?.value != Some(Value::Enabled))
 }
 
 /// The organisation's switch as a value of `organisation-smtp-auth`.
-pub async fn read_organisation(client: &CloudClient) -> Result<Reading, CallError> {
+pub(crate) async fn read_organisation(client: &CloudClient) -> Result<Reading, CallError> {
     let call = exchange::invoke(&client.tenant_id, "Get-TransportConfig", Map::new(), None);
     let answer = client.send(&call).await?;
     match answer.body["value"][0]["SmtpClientAuthenticationDisabled"].as_bool() {
@@ -62,14 +62,14 @@ pub async fn read_organisation(client: &CloudClient) -> Result<Reading, CallErro
 }
 
 /// `Set-TransportConfig -SmtpClientAuthenticationDisabled` (needs the Exchange Administrator role).
-pub fn write_organisation(tenant_id: &str, value: Value) -> Call {
+pub(crate) fn write_organisation(tenant_id: &str, value: Value) -> Call {
     let mut parameters = Map::new();
     parameters.insert("SmtpClientAuthenticationDisabled".into(), json!(value != Value::Enabled));
     exchange::invoke(tenant_id, "Set-TransportConfig", parameters, None)
 }
 
 /// A listed `SmtpClientAuthenticationDisabled` as a value: `null` inherits, `false` is on.
-pub fn value_of(disabled: &serde_json::Value) -> Option<Value> {
+pub(crate) fn value_of(disabled: &serde_json::Value) -> Option<Value> {
     match disabled {
         serde_json::Value::Null => Some(Value::Inherit),
         serde_json::Value::Bool(true) => Some(Value::Disabled),

@@ -24,7 +24,7 @@ use crate::cloud::CallError;
 const AT_ONCE: usize = 10;
 
 /// How long a page of one slice may take: real tenants' filtered pages take minutes.
-pub const PAGE_TIMEOUT: Duration = Duration::from_secs(300);
+pub(super) const PAGE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// No slice is split below this.
 const SHORTEST: Duration = Duration::from_secs(3600);
@@ -34,7 +34,7 @@ const TRIES: u32 = 2;
 
 /// A span of the log: `createdDateTime ge start and createdDateTime lt end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Slice {
+pub(super) struct Slice {
     pub start: OffsetDateTime,
     pub end: OffsetDateTime,
     /// Tries so far of this very span.
@@ -42,12 +42,12 @@ pub struct Slice {
 }
 
 impl Slice {
-    pub fn new(start: OffsetDateTime, end: OffsetDateTime) -> Slice {
+    pub(super) fn new(start: OffsetDateTime, end: OffsetDateTime) -> Slice {
         Slice { start, end, tries: 0 }
     }
 
     /// The window cut into days (the last one shorter).
-    pub fn days(self) -> Vec<Slice> {
+    pub(super) fn days(self) -> Vec<Slice> {
         let day = time::Duration::days(1);
         let mut slices = Vec::new();
         let mut start = self.start;
@@ -61,7 +61,7 @@ impl Slice {
 
     /// What to read after this slice failed: its halves while it is longer than an hour, else
     /// itself once more, else nothing (it failed for good).
-    pub fn after_failure(self) -> Vec<Slice> {
+    pub(super) fn after_failure(self) -> Vec<Slice> {
         let length = self.end - self.start;
         if length > SHORTEST {
             let middle = self.start + length / 2;
@@ -71,7 +71,7 @@ impl Slice {
     }
 
     /// The filter that selects it.
-    pub fn filter(&self, client_app: &str) -> String {
+    pub(super) fn filter(&self, client_app: &str) -> String {
         format!(
             "clientAppUsed eq '{client_app}' and createdDateTime ge {} and createdDateTime lt {}",
             crate::timestamp::rfc3339(self.start),
@@ -80,20 +80,20 @@ impl Slice {
     }
 
     /// Its days, for a message (`YYYY-MM-DD`).
-    pub fn day(&self) -> String {
+    pub(super) fn day(&self) -> String {
         crate::timestamp::rfc3339(self.start).get(..10).unwrap_or_default().to_string()
     }
 }
 
 /// Whether a failure is one that another try cannot mend: a refusal of the app or the tenant.
-pub fn lasting(error: &CallError) -> bool {
+pub(super) fn lasting(error: &CallError) -> bool {
     matches!(error, CallError::Refused { status: 401 | 403, .. })
 }
 
 /// Reads every slice with `read` (a few at once), splitting and retrying those that fail; gives
 /// each finished slice to `done` with what it read. Fails on a lasting refusal at once, or once
 /// every slice that can be read was, naming the days that could not.
-pub async fn read_all<T, F, Fut>(
+pub(super) async fn read_all<T, F, Fut>(
     slices: Vec<Slice>,
     read: F,
     mut done: impl FnMut(Slice, T),
@@ -131,7 +131,7 @@ where
 
 /// Why the slices could not all be read.
 #[derive(Debug)]
-pub enum SlicesFailed {
+pub(super) enum SlicesFailed {
     /// The app or the tenant was refused: no slice will do better.
     Refused(CallError),
     /// These slices failed after every try, each with its last error.

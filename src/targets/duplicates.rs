@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 
 /// The hash an identity is compared by: its trimmed text in lower case (addresses match in any
 /// letter case).
-pub fn identity_hash(identity: &str) -> u64 {
+pub(super) fn identity_hash(identity: &str) -> u64 {
     let mut hasher = DefaultHasher::new();
     identity.trim().to_lowercase().hash(&mut hasher);
     hasher.finish()
@@ -20,51 +20,51 @@ pub fn identity_hash(identity: &str) -> u64 {
 
 /// The identities' first lines, for the hashes that may repeat.
 #[derive(Clone, Debug, Default)]
-pub struct Duplicates {
+pub(super) struct Duplicates {
     /// Hashes met more than once in the first pass; `None` when there was no first pass.
     candidates: Option<HashSet<u64>>,
     first_lines: HashMap<u64, u32>,
 }
 
 /// The first pass, fed one hash at a time.
-pub struct FirstPass {
+pub(super) struct FirstPass {
     filter: Bloom,
     candidates: HashSet<u64>,
 }
 
 impl FirstPass {
-    pub fn new(bytes: u64) -> FirstPass {
+    pub(super) fn new(bytes: u64) -> FirstPass {
         FirstPass { filter: Bloom::for_bytes(bytes), candidates: HashSet::new() }
     }
 
-    pub fn insert(&mut self, hash: u64) {
+    pub(super) fn insert(&mut self, hash: u64) {
         if !self.filter.insert(hash) {
             self.candidates.insert(hash);
         }
     }
 
-    pub fn finish(self) -> Duplicates {
+    pub(super) fn finish(self) -> Duplicates {
         Duplicates { candidates: Some(self.candidates), first_lines: HashMap::new() }
     }
 }
 
 impl Duplicates {
     /// Without a first pass: every hash is remembered.
-    pub fn remembering_all() -> Duplicates {
+    pub(super) fn remembering_all() -> Duplicates {
         Duplicates::default()
     }
 
     /// From the hashes of every row of the file, in any order; `bytes` is the file's size, which
     /// bounds the number of rows and so sizes the filter.
     #[cfg(test)]
-    pub fn from_first_pass(hashes: impl Iterator<Item = u64>, bytes: u64) -> Duplicates {
+    pub(super) fn from_first_pass(hashes: impl Iterator<Item = u64>, bytes: u64) -> Duplicates {
         let mut pass = FirstPass::new(bytes);
         hashes.for_each(|hash| pass.insert(hash));
         pass.finish()
     }
 
     /// The line this identity was first on, if an earlier row had it; else remembers `line`.
-    pub fn check(&mut self, hash: u64, line: u64) -> Option<u32> {
+    pub(super) fn check(&mut self, hash: u64, line: u64) -> Option<u32> {
         if self.candidates.as_ref().is_some_and(|candidates| !candidates.contains(&hash)) {
             return None;
         }

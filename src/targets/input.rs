@@ -74,22 +74,22 @@ impl Input {
 }
 
 /// Whether `path` can be read twice (a regular file), unlike a pipe, a FIFO, `<(…)` or `-`.
-pub fn is_regular_file(path: &Path) -> bool {
+pub(crate) fn is_regular_file(path: &Path) -> bool {
     !is_stdin(path) && std::fs::metadata(path).is_ok_and(|m| m.is_file())
 }
 
 /// `-`: the standard input, as the mailbox CSV (`Get-Mailbox … | ConvertTo-Csv | remediate …`).
-pub fn is_stdin(path: &Path) -> bool {
+pub(crate) fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
 /// The largest input copied from a pipe.
-pub const MAX_STREAMED_INPUT: u64 = 16 * 1024 * 1024 * 1024;
+pub(super) const MAX_STREAMED_INPUT: u64 = 16 * 1024 * 1024 * 1024;
 
 /// A pipe, FIFO or `<(…)` can be read only once, and a run reads its input more than once (and a
 /// resume reads it again later): copy it into `copy` first and work on the copy. A regular file
 /// is used where it is.
-pub fn settle_input(path: &Path, copy: &Path) -> Result<PathBuf, Error> {
+pub(crate) fn settle_input(path: &Path, copy: &Path) -> Result<PathBuf, Error> {
     if is_regular_file(path) {
         return Ok(path.to_path_buf());
     }

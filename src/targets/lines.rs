@@ -32,7 +32,7 @@ pub(super) struct LineIndex {
 const INDEX_WINDOW: u64 = 2 * MAX_ROW as u64;
 
 /// The longest row accepted, quoted line breaks included.
-pub const MAX_ROW: usize = 256 * 1024;
+pub(super) const MAX_ROW: usize = 256 * 1024;
 
 impl LineIndex {
     pub(super) fn new(delimiter: u8) -> LineIndex {

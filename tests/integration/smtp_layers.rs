@@ -14,7 +14,7 @@ use crate::support::{connection_args, run, scratch, start, state};
 const INSIDE: &str = "198.51.100.10";
 const OUTSIDE: &str = "203.0.113.10";
 
-pub fn blocked_tenant(count: usize) -> SimConfig {
+pub(crate) fn blocked_tenant(count: usize) -> SimConfig {
     SimConfig {
         population: Population::Generated { count },
         smtp_blockers: 0.2,
@@ -27,7 +27,13 @@ pub fn blocked_tenant(count: usize) -> SimConfig {
 }
 
 /// What a device signing in as `upn` hears, from `address` (none: an address no policy names).
-pub async fn submit(http: &reqwest::Client, sim: &Simulator, upn: &str, auth: &str, address: Option<&str>) -> Value {
+pub(crate) async fn submit(
+    http: &reqwest::Client,
+    sim: &Simulator,
+    upn: &str,
+    auth: &str,
+    address: Option<&str>,
+) -> Value {
     let mut body = json!({"userPrincipalName": upn, "auth": auth});
     if let Some(address) = address {
         body["clientIp"] = address.into();

@@ -11,16 +11,16 @@ use remediate_sim::{Population, SimConfig, Simulator};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-pub async fn start(config: SimConfig) -> Simulator {
+pub(crate) async fn start(config: SimConfig) -> Simulator {
     Simulator::start(config).await.expect("the simulator starts")
 }
 
 /// A scratch directory for one test, removed when dropped.
-pub fn scratch() -> tempfile::TempDir {
+pub(crate) fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
 }
 
-pub fn write_csv(dir: &Path, name: &str, header: &str, identities: &[String]) -> PathBuf {
+pub(crate) fn write_csv(dir: &Path, name: &str, header: &str, identities: &[String]) -> PathBuf {
     let path = dir.join(name);
     let mut text = format!("{header}\n");
     for identity in identities {
@@ -32,7 +32,7 @@ pub fn write_csv(dir: &Path, name: &str, header: &str, identities: &[String]) ->
 }
 
 /// The connection arguments that point the runner at `sim`, with the secret in a file.
-pub fn connection_args(sim: &Simulator, dir: &Path) -> Vec<String> {
+pub(crate) fn connection_args(sim: &Simulator, dir: &Path) -> Vec<String> {
     let secret = dir.join("secret.txt");
     std::fs::write(&secret, &sim.app().client_secret).unwrap();
     #[cfg(unix)]
@@ -60,32 +60,32 @@ pub fn connection_args(sim: &Simulator, dir: &Path) -> Vec<String> {
 }
 
 /// Runs `remediate ARGS…` in process and returns its exit code (errors mapped as main does).
-pub async fn run(args: &[String]) -> u8 {
+pub(crate) async fn run(args: &[String]) -> u8 {
     let mut argv = vec!["remediate".to_string(), "-q".to_string()];
     argv.extend(args.iter().cloned());
     let cli = remediate::cli::Cli::try_parse_from(&argv).expect("valid arguments");
     remediate::exit_code(remediate::run(cli).await)
 }
 
-pub fn results(dir: &Path) -> Vec<HashMap<String, String>> {
+pub(crate) fn results(dir: &Path) -> Vec<HashMap<String, String>> {
     let mut reader = csv::Reader::from_path(dir.join("results.csv")).expect("results.csv exists");
     reader.deserialize().map(|row| row.expect("a well-formed row")).collect()
 }
 
-pub fn summary(dir: &Path) -> Value {
+pub(crate) fn summary(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("summary.json")).expect("summary.json exists")).unwrap()
 }
 
-pub fn stats(sim: &Simulator) -> Value {
+pub(crate) fn stats(sim: &Simulator) -> Value {
     sim.service().stats_json()
 }
 
-pub fn state(sim: &Simulator) -> Value {
+pub(crate) fn state(sim: &Simulator) -> Value {
     sim.service().state_json()
 }
 
 /// Users in the simulator's state, by lower-case UPN and by lower-case mail.
-pub fn users_by_address(state: &Value) -> HashMap<String, Value> {
+pub(crate) fn users_by_address(state: &Value) -> HashMap<String, Value> {
     let mut map = HashMap::new();
     for user in state["users"].as_array().unwrap() {
         map.insert(user["userPrincipalName"].as_str().unwrap().to_lowercase(), user.clone());
@@ -95,15 +95,15 @@ pub fn users_by_address(state: &Value) -> HashMap<String, Value> {
 }
 
 /// A token for `scope` from the simulator's token endpoint.
-pub async fn token(sim: &Simulator, scope: &str) -> String {
+pub(crate) async fn token(sim: &Simulator, scope: &str) -> String {
     sim.client_token(&reqwest::Client::new(), scope).await.expect("a token")
 }
 
-pub const GRAPH: &str = "https://graph.microsoft.com/.default";
-pub const EXCHANGE: &str = "https://outlook.office365.com/.default";
+pub(crate) const GRAPH: &str = "https://graph.microsoft.com/.default";
+pub(crate) const EXCHANGE: &str = "https://outlook.office365.com/.default";
 
 /// Changes a mailbox's SMTP AUTH directly, as another admin would behind the tool's back.
-pub async fn change_behind_our_back(sim: &Simulator, upn: &str, disabled: bool) {
+pub(crate) async fn change_behind_our_back(sim: &Simulator, upn: &str, disabled: bool) {
     let bearer = token(sim, EXCHANGE).await;
     let url = format!("{}/adminapi/beta/{}/InvokeCommand", sim.url(), sim.app().tenant_id);
     let body = serde_json::json!({"CmdletInput": {"CmdletName": "Set-CASMailbox", "Parameters": {"Identity": upn, "SmtpClientAuthenticationDisabled": disabled}}});
@@ -112,7 +112,7 @@ pub async fn change_behind_our_back(sim: &Simulator, upn: &str, disabled: bool) 
 }
 
 /// `apply CSV --profile smtp-auth-fix --yes --report-dir REPORT`.
-pub fn fix_args(csv: &Path, report: &Path) -> Vec<String> {
+pub(crate) fn fix_args(csv: &Path, report: &Path) -> Vec<String> {
     [
         "apply",
         &csv.display().to_string(),
@@ -126,7 +126,7 @@ pub fn fix_args(csv: &Path, report: &Path) -> Vec<String> {
     .to_vec()
 }
 
-pub fn roomy(count: usize, latency_ms: u64) -> SimConfig {
+pub(crate) fn roomy(count: usize, latency_ms: u64) -> SimConfig {
     SimConfig {
         population: Population::Generated { count },
         seed: 7,
@@ -142,7 +142,7 @@ pub fn roomy(count: usize, latency_ms: u64) -> SimConfig {
     }
 }
 
-pub const TUNING: [&str; 10] = [
+pub(crate) const TUNING: [&str; 10] = [
     "--graph-rps",
     "3000",
     "--graph-write-rps",
@@ -158,7 +158,7 @@ pub const TUNING: [&str; 10] = [
 /// The UPNs of the tenant's users whose device can sign in at all (a shared mailbox's sign-in is
 /// blocked, and the fix's smtp-auth-effective verdict then rightly says the run is not done):
 /// the targets of a fix that must end with exit 0.
-pub fn upns(state: &Value) -> Vec<String> {
+pub(crate) fn upns(state: &Value) -> Vec<String> {
     state["users"]
         .as_array()
         .unwrap()
@@ -169,7 +169,7 @@ pub fn upns(state: &Value) -> Vec<String> {
 }
 
 /// The six variables `remediate sim` prints: the app's credentials and the three base URLs.
-pub fn environment(sim: &Simulator) -> Vec<(&'static str, String)> {
+pub(crate) fn environment(sim: &Simulator) -> Vec<(&'static str, String)> {
     let (app, url) = (sim.app(), sim.url());
     vec![
         ("AZURE_TENANT_ID", app.tenant_id.clone()),
@@ -182,7 +182,7 @@ pub fn environment(sim: &Simulator) -> Vec<(&'static str, String)> {
 }
 
 /// Writes a script a test puts on PATH in place of a real program.
-pub fn write_executable(path: &Path, script: &str) {
+pub(crate) fn write_executable(path: &Path, script: &str) {
     std::fs::write(path, script).unwrap();
     #[cfg(unix)]
     {
@@ -192,12 +192,12 @@ pub fn write_executable(path: &Path, script: &str) {
 }
 
 /// `remediate ARGS…` as a child process pointed at `sim`, stderr piped, stdout dropped.
-pub fn spawn(sim: &Simulator, dir: &Path, args: &[String]) -> Child {
+pub(crate) fn spawn(sim: &Simulator, dir: &Path, args: &[String]) -> Child {
     command(sim, dir, args).spawn().expect("the binary starts")
 }
 
 /// The command `spawn` starts, for a test that wants stdout too.
-pub fn command(sim: &Simulator, dir: &Path, args: &[String]) -> Command {
+pub(crate) fn command(sim: &Simulator, dir: &Path, args: &[String]) -> Command {
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("remediate"));
     command.args(args).args(connection_args(sim, dir)).args(TUNING);
     command.env_remove("RUST_LOG").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
@@ -206,7 +206,7 @@ pub fn command(sim: &Simulator, dir: &Path, args: &[String]) -> Command {
 }
 
 /// The settings of every user, and the tenant's security defaults: what "the tenant's state" is.
-pub fn settings_of(state: &Value) -> (Value, HashMap<String, (Value, Value)>) {
+pub(crate) fn settings_of(state: &Value) -> (Value, HashMap<String, (Value, Value)>) {
     let users = state["users"]
         .as_array()
         .unwrap()
@@ -220,14 +220,14 @@ pub fn settings_of(state: &Value) -> (Value, HashMap<String, (Value, Value)>) {
 }
 
 /// The mailboxes a one-column CSV names: its lines but the header.
-pub fn targets_in(csv: &Path) -> usize {
+pub(crate) fn targets_in(csv: &Path) -> usize {
     std::fs::read_to_string(csv).unwrap().lines().skip(1).filter(|l| !l.trim().is_empty()).count()
 }
 
 /// Every (target, setting) of the run has exactly one row: the tenant's settings one each, and
 /// each of `targets` targets one per setting the run works on (smtp-auth, per-user-mfa and the
 /// smtp-auth-effective verdict, for the fix).
-pub fn assert_every_row_once(report: &Path, targets: usize) {
+pub(crate) fn assert_every_row_once(report: &Path, targets: usize) {
     let rows = results(report);
     let mut seen = HashMap::new();
     for row in &rows {
@@ -252,12 +252,12 @@ pub fn assert_every_row_once(report: &Path, targets: usize) {
     );
 }
 
-pub fn resume_args(report: &Path) -> Vec<String> {
+pub(crate) fn resume_args(report: &Path) -> Vec<String> {
     vec!["apply".into(), "--resume".into(), report.display().to_string(), "--yes".into()]
 }
 
 /// Sends SIGINT, as Ctrl-C does.
-pub fn interrupt(child: &Child) {
+pub(crate) fn interrupt(child: &Child) {
     let pid = child.id().unwrap().to_string();
     let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
     assert!(status.success());

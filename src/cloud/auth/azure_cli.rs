@@ -16,13 +16,13 @@ use crate::error::Error;
 use crate::secret::SecretString;
 
 /// How long the CLI may take: azure-identity's `process_timeout` default.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most output read from it: a token answer is a few kilobytes.
-pub const OUTPUT_CAP: usize = 1024 * 1024;
+pub(crate) const OUTPUT_CAP: usize = 1024 * 1024;
 
 /// A token for `scope` from the Azure CLI's signed-in account in `tenant`.
-pub async fn azure_cli(tenant: &str, scope: &str) -> Result<(SecretString, Duration), Error> {
+pub(crate) async fn azure_cli(tenant: &str, scope: &str) -> Result<(SecretString, Duration), Error> {
     run(OsStr::new("az"), tenant, scope, TIMEOUT).await
 }
 

@@ -26,7 +26,7 @@ pub struct CertificateError {
 /// Whether AZURE_CLIENT_SEND_CERTIFICATE_CHAIN asks for the chain: "1" or "true" in any letter
 /// case, as azure-identity reads it (environment_credential.go's NewEnvironmentCredential,
 /// environmentCredential.ts's getSendCertificateChain); anything else, or nothing, is no.
-pub fn send_certificate_chain(value: Option<&str>) -> bool {
+pub(crate) fn send_certificate_chain(value: Option<&str>) -> bool {
     value.is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
 }
 
@@ -47,7 +47,7 @@ impl Credential {
     /// `password` for an encrypted key, which azure-identity's EnvironmentCredential reads from
     /// AZURE_CLIENT_CERTIFICATE_PASSWORD; with `send_chain` (AZURE_CLIENT_SEND_CERTIFICATE_CHAIN),
     /// the assertion carries the certificate chain (`x5c`).
-    pub fn from_certificate_file(
+    pub(crate) fn from_certificate_file(
         path: &Path,
         password: Option<&SecretString>,
         send_chain: bool,

@@ -26,7 +26,7 @@ use crate::secret::SecretString;
 
 pub mod arc;
 mod request;
-pub mod service_fabric;
+pub(crate) mod service_fabric;
 
 use request::{build, http_client, send_with_retries};
 use service_fabric::Thumbprint;
@@ -148,7 +148,7 @@ impl ManagedSource {
 /// HTTPS anywhere; plain HTTP only to this machine (`localhost`, 127.0.0.0/8, ::1) or the
 /// link-local network Azure serves managed identities on (169.254.0.0/16). `setting` names
 /// where the URL came from.
-pub fn check_endpoint(setting: &str, endpoint: &str) -> Result<(), Error> {
+pub(crate) fn check_endpoint(setting: &str, endpoint: &str) -> Result<(), Error> {
     let url = url::Url::parse(endpoint).map_err(|e| {
         Error::Usage(format!("{setting} {endpoint}: not a URL ({e}); unset it or give the endpoint Azure set"))
     })?;
@@ -175,7 +175,7 @@ fn check_https(endpoint: &str) -> Result<(), Error> {
 }
 
 /// The default host of the instance metadata service.
-pub const IMDS_HOST: &str = "http://169.254.169.254";
+pub(crate) const IMDS_HOST: &str = "http://169.254.169.254";
 
 pub(super) fn resource(scope: &str) -> &str {
     scope.strip_suffix("/.default").unwrap_or(scope)

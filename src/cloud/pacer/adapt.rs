@@ -16,13 +16,13 @@ use super::{
 impl Pacer {
     /// The service answered (any status but a 503 it refused unread, throttled answers too): it
     /// counted the request against its budget.
-    pub fn answered(&self) {
+    pub(crate) fn answered(&self) {
         self.answered.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A 429 (or the service's "too many concurrent requests"): hold everyone for `retry_after`
     /// and slow down to what the budget allows.
-    pub fn throttled(&self, retry_after: Duration) {
+    pub(crate) fn throttled(&self, retry_after: Duration) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
         self.pause(retry_after);
         if self.adaptive {
@@ -87,7 +87,7 @@ impl Pacer {
     /// of concurrent requests per tenant"): hold every worker for `wait`, and keep one request
     /// fewer in flight from now on. That is not a spent budget, so the rate stays. Returns whether
     /// the caller's in-flight slot is to be given up for good.
-    pub fn refused_for_concurrency(&self, wait: Duration) -> bool {
+    pub(crate) fn refused_for_concurrency(&self, wait: Duration) -> bool {
         self.throttled.fetch_add(1, Ordering::Relaxed);
         self.pause(wait);
         let shrunk = self.inflight.is_some()
@@ -102,7 +102,7 @@ impl Pacer {
     /// Another budget held this API's requests back (a pause for a 429 of the units budget on
     /// writes, or of the writes budget on reads): the answers counted until the next mark are
     /// fewer than this budget allowed, so the next measure can only raise the estimate.
-    pub fn disturbed(&self) {
+    pub(crate) fn disturbed(&self) {
         self.lock().saturated = false;
     }
 
@@ -110,7 +110,7 @@ impl Pacer {
     /// The first warning of an episode is a mark (see the module). Within one, from 0.9 the rate
     /// comes down a twentieth, from 0.8 it holds. Without warnings it climbs: quickly up to the
     /// measured budget, then slowly, to find out whether the budget grew.
-    pub fn succeeded(&self, limit_percentage: Option<f64>) {
+    pub(crate) fn succeeded(&self, limit_percentage: Option<f64>) {
         if !self.adaptive {
             return;
         }
@@ -177,7 +177,7 @@ impl Pacer {
     /// bucket starts full); the first warning or 429 brings it straight back under the budget,
     /// with no blind cut and no second mark needed. A shard holds its share. A fixed pacer
     /// ignores it.
-    pub fn start_from(&self, budget: f64, shared: bool) {
+    pub(crate) fn start_from(&self, budget: f64, shared: bool) {
         if !self.adaptive || !budget.is_finite() || budget <= 0.0 {
             return;
         }
@@ -194,7 +194,7 @@ impl Pacer {
     /// that ended, or one that came back): the budget scales with it and the rate goes just under
     /// the new share at once, then holds for a quiet spell as after a budget told. Without a
     /// measure yet, the rate alone scales.
-    pub fn reshare(&self, factor: f64) {
+    pub(crate) fn reshare(&self, factor: f64) {
         if !self.adaptive || !factor.is_finite() || factor <= 0.0 {
             return;
         }

@@ -21,14 +21,14 @@ impl Pacer {
     /// A pause that began while the request waited for its slot is waited out too: the requests
     /// queued for slots would otherwise go one by one as the throttled answers free them, each
     /// into the same 429.
-    pub async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
+    pub(crate) async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
         self.acquire_in(Line::Wait).await
     }
 
     /// As [`acquire`](Self::acquire), but ahead of the requests waiting in line: for the pages
     /// of a listing that many targets wait on, which would otherwise each wait behind a line
     /// those targets' own requests keep full.
-    pub async fn acquire_ahead(&self) -> Option<SemaphorePermit<'_>> {
+    pub(crate) async fn acquire_ahead(&self) -> Option<SemaphorePermit<'_>> {
         self.acquire_in(Line::GoAhead).await
     }
 
@@ -93,7 +93,7 @@ impl Pacer {
     }
 
     /// Holds every worker for `wait`, without changing the rate.
-    pub fn pause(&self, wait: Duration) {
+    pub(crate) fn pause(&self, wait: Duration) {
         let until = Instant::now() + wait;
         let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
         if paused.is_none_or(|p| p < until) {

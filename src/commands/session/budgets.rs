@@ -11,7 +11,7 @@ use crate::lock;
 
 /// Starts each lane's rates from the budgets an earlier run measured for its tenant (a shard from
 /// its share of them), unless the rates are fixed.
-pub fn start_from_remembered_budgets(job: &Job, tenant_ids: &[String]) {
+pub(super) fn start_from_remembered_budgets(job: &Job, tenant_ids: &[String]) {
     if job.tuning.fixed_rate {
         return;
     }
@@ -31,7 +31,7 @@ const SIBLING_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 /// share of the tenant's budget grows (or shrinks). Shards end apart (the targets split by hash,
 /// not by cost), and the last one at work would otherwise spend a third of the budget alone for
 /// as long as a minute (`shards-3x10k`, README).
-pub fn follow_sibling_shards(job: &Job, locks: &[lock::TenantLock], tenant_ids: &[String]) -> Following {
+pub(super) fn follow_sibling_shards(job: &Job, locks: &[lock::TenantLock], tenant_ids: &[String]) -> Following {
     let mut tasks = Vec::new();
     for (lane, tenant) in job.lanes.iter().zip(tenant_ids) {
         let siblings = locks.iter().find(|lock| lock.tenant == *tenant).and_then(lock::TenantLock::siblings);
@@ -63,7 +63,7 @@ pub fn follow_sibling_shards(job: &Job, locks: &[lock::TenantLock], tenant_ids: 
 }
 
 /// The tasks following sibling shards, stopped with the run.
-pub struct Following(Vec<tokio::task::JoinHandle<()>>);
+pub(super) struct Following(Vec<tokio::task::JoinHandle<()>>);
 
 impl Drop for Following {
     fn drop(&mut self) {
@@ -73,7 +73,7 @@ impl Drop for Following {
 
 /// Keeps the budgets each tenant's run measured for the next run (a shard measured only its
 /// share, and keeps nothing).
-pub fn remember_budgets(job: &Job, clients: &[Arc<CloudClient>], tenant_ids: &[String]) {
+pub(super) fn remember_budgets(job: &Job, clients: &[Arc<CloudClient>], tenant_ids: &[String]) {
     if job.tuning.fixed_rate || job.shard.is_some() {
         return;
     }

@@ -54,7 +54,7 @@ fn bulk_smtp_auth(client: &Arc<CloudClient>, job: &Job, sink: Arc<dyn EventSink>
 }
 
 /// The lanes at work, and what must outlive them until the report is written.
-pub struct Running {
+pub(super) struct Running {
     runs: tokio::task::JoinSet<engine::Ending>,
     /// Each lane's client, for the budgets it measured and the report's request counts.
     pub clients: Vec<Arc<CloudClient>>,
@@ -64,7 +64,7 @@ pub struct Running {
 
 /// Starts every lane of `job` (taking them from it), each writing to the one report and journal.
 /// `earlier_users` are the users an earlier session claimed, owed by the first lane.
-pub fn start(
+pub(super) fn start(
     job: &mut Job,
     report: &Arc<Report>,
     journal: &Arc<Journal>,
@@ -119,7 +119,7 @@ pub fn start(
 
 impl Running {
     /// Waits for every lane to end; the targets none of them started.
-    pub async fn ending(&mut self) -> Result<engine::Ending> {
+    pub(super) async fn ending(&mut self) -> Result<engine::Ending> {
         let mut ending = engine::Ending::default();
         while let Some(lane_ending) = self.runs.join_next().await {
             let lane_ending =

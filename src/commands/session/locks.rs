@@ -9,17 +9,17 @@ use crate::stop::Stop;
 
 /// Signs in to every lane's tenant and locks it by its id; stops with exit 130 if interrupted
 /// meanwhile (nothing was changed yet).
-pub async fn sign_in_and_lock(job: &Job) -> Result<Locked> {
+pub(super) async fn sign_in_and_lock(job: &Job) -> Result<Locked> {
     let connections: Vec<&Connection> = job.lanes.iter().map(|lane| &lane.connection).collect();
     lock_tenants(&connections, &job.stop, &job.state_dir, job.kind, job.shard).await
 }
 
 /// The tenants' locks, and their ids in the order of the connections.
-pub type Locked = (Vec<lock::TenantLock>, Vec<String>);
+pub(crate) type Locked = (Vec<lock::TenantLock>, Vec<String>);
 
 /// Signs in to each connection's tenant and locks it: before anything is listed or read, so that
 /// a run that will be refused as busy is refused at once.
-pub async fn lock_tenants(
+pub(crate) async fn lock_tenants(
     connections: &[&Connection],
     stop: &Stop,
     state_dir: &std::path::Path,

@@ -10,7 +10,7 @@ use crate::run_record::RunKind;
 use crate::stop::StopReason;
 
 /// The command that carries on the run in `directory`, if it can be carried on.
-pub fn resume_command(job: &Job, retry_failed: bool) -> Option<String> {
+pub(crate) fn resume_command(job: &Job, retry_failed: bool) -> Option<String> {
     let again = match job.kind {
         RunKind::Rollback => "rollback",
         RunKind::Apply => "apply",
@@ -30,7 +30,7 @@ fn shell_word(text: &str) -> String {
 }
 
 /// How a finished run ended: done only when every (target, setting) has its final row.
-pub fn final_outcome(
+pub(crate) fn final_outcome(
     job: &Job,
     tally: &report::Tally,
     ending: engine::Ending,
@@ -71,7 +71,7 @@ fn mostly_missing(job: &Job, tally: &report::Tally) -> bool {
 }
 
 /// What a run left undone, in words, and the command that finishes it.
-pub fn left_to_do(
+pub(crate) fn left_to_do(
     job: &Job,
     tally: &report::Tally,
     ending: engine::Ending,

@@ -10,7 +10,7 @@ use crate::stable_hash::fnv1a;
 /// One line of the journal.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "kebab-case", try_from = "Fields")]
-pub enum Record {
+pub(crate) enum Record {
     /// About to write `desired` over `before`.
     Intent { line: u64, identity: String, user_id: String, setting: Setting, before: Option<Value>, desired: Value },
     /// A finished (target, setting); with the outcome `unfinished`, one the run owed and could
@@ -102,7 +102,7 @@ pub(super) const MARKER: &[u8] = b"{\"crc\":\"";
 pub(super) const PREFIX_LEN: usize = MARKER.len() + 16 + 2;
 
 /// A record as one journal line, checksum first.
-pub fn encode(record: &Record) -> Vec<u8> {
+pub(super) fn encode(record: &Record) -> Vec<u8> {
     let json = serde_json::to_vec(record).unwrap_or_default();
     let mut line = Vec::with_capacity(json.len() + PREFIX_LEN + 1);
     line.extend_from_slice(MARKER);

@@ -9,7 +9,7 @@ use super::format::{MARKER, Record, verified};
 use crate::error::{Error, Result};
 
 /// The records of a journal, in order; damaged ones are counted in `damaged` and skipped.
-pub struct Records {
+pub(crate) struct Records {
     lines: BufReader<File>,
     buffer: Vec<u8>,
     ready: std::collections::VecDeque<Record>,
@@ -18,7 +18,7 @@ pub struct Records {
 }
 
 /// Reads a journal, skipping (and counting) what is damaged.
-pub fn read(path: &Path) -> Result<Records> {
+pub(crate) fn read(path: &Path) -> Result<Records> {
     let file = File::open(path).map_err(Error::io(format!("cannot read the journal {}", path.display())))?;
     Ok(Records { lines: BufReader::new(file), buffer: Vec::new(), ready: Default::default(), damaged: 0 })
 }

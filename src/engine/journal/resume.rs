@@ -12,7 +12,7 @@ use crate::stable_hash::fnv1a;
 
 /// What an earlier session of this run got done, for resuming it.
 #[derive(Debug, Default)]
-pub struct Done {
+pub(crate) struct Done {
     /// Settings finished per CSV line (a bit per setting).
     finished: HashMap<u64, u8>,
     /// Writes that were about to happen when the run stopped: the value before each.
@@ -29,13 +29,13 @@ fn bit(setting: Setting) -> u8 {
 }
 
 /// A directory object id as a compact key.
-pub fn user_key(user_id: &str) -> u64 {
+pub(crate) fn user_key(user_id: &str) -> u64 {
     fnv1a(user_id.to_ascii_lowercase().as_bytes())
 }
 
 impl Done {
     /// Reads what the journal says was done. With `retry_failed`, failed rows count as not done.
-    pub fn load(path: &Path, retry_failed: bool) -> Result<Done> {
+    pub(crate) fn load(path: &Path, retry_failed: bool) -> Result<Done> {
         let mut done = Done::default();
         if !path.exists() {
             return Ok(done);
@@ -69,26 +69,26 @@ impl Done {
         Ok(done)
     }
 
-    pub fn is_finished(&self, line: u64, setting: Setting) -> bool {
+    pub(crate) fn is_finished(&self, line: u64, setting: Setting) -> bool {
         self.finished.get(&line).is_some_and(|bits| bits & bit(setting) != 0)
     }
 
     /// The `before` of a write whose outcome was never recorded.
-    pub fn pending_before(&self, line: u64, setting: Setting) -> Option<Option<Value>> {
+    pub(crate) fn pending_before(&self, line: u64, setting: Setting) -> Option<Option<Value>> {
         self.pending.get(&(line, setting)).copied()
     }
 
-    pub fn was_rejected(&self, line: u64) -> bool {
+    pub(crate) fn was_rejected(&self, line: u64) -> bool {
         self.rejected.contains(&line)
     }
 
-    pub fn finished_rows(&self) -> usize {
+    pub(crate) fn finished_rows(&self) -> usize {
         self.finished.values().map(|bits| bits.count_ones() as usize).sum()
     }
 
     /// The directory users earlier sessions worked on (hash of the object id → line), handed
     /// over once to the run's ledger.
-    pub fn take_users(&mut self) -> HashMap<u64, u64> {
+    pub(crate) fn take_users(&mut self) -> HashMap<u64, u64> {
         std::mem::take(&mut self.users)
     }
 }

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 struct Broken(std::io::ErrorKind, String);
 
 /// Appends records; makes them durable in groups.
-pub struct Journal {
+pub(crate) struct Journal {
     /// The state shared with the thread that writes and syncs.
     shared: Arc<Shared>,
     /// Asks the syncing thread to sync every record up to a number.
@@ -122,7 +122,7 @@ impl Shared {
 
 impl Journal {
     /// Opens (or creates) the journal in `directory` for appending.
-    pub fn open(directory: &Path) -> Result<Journal> {
+    pub(crate) fn open(directory: &Path) -> Result<Journal> {
         let path = directory.join(FILE_NAME);
         let mut file = crate::files::open_append_private(&path)
             .map_err(Error::io(format!("cannot open the journal {}", path.display())))?;
@@ -154,7 +154,7 @@ impl Journal {
     /// Whether the journal is still the file this run opened and wrote, whole: what the report
     /// is rendered from must be what the run recorded. Says what happened to it, if anything (a
     /// link put in its place, another file renamed over it, the file cut short).
-    pub fn changed_under_us(&self) -> Option<String> {
+    pub(crate) fn changed_under_us(&self) -> Option<String> {
         let now = match std::fs::symlink_metadata(&self.path) {
             Ok(now) => now,
             Err(error) => return Some(format!("{} is gone ({error})", self.path.display())),
@@ -169,7 +169,7 @@ impl Journal {
     /// Appends a record and returns once it is on disk (the run itself appends, then waits
     /// only where something depends on the disk: see the write gate in `engine::target`).
     #[cfg(test)]
-    pub async fn append(&self, record: &Record) -> Result<()> {
+    pub(crate) async fn append(&self, record: &Record) -> Result<()> {
         let number = self.append_later(record)?;
         self.durable(number).await
     }
@@ -177,7 +177,7 @@ impl Journal {
     /// Appends a record without waiting for the disk: it is queued, then written and synced by
     /// the next sync anybody waits on, within [`SYNC_AT_LEAST_EVERY`] in any case. Returns the
     /// record's number, for [`Journal::durable`].
-    pub fn append_later(&self, record: &Record) -> Result<u64> {
+    pub(crate) fn append_later(&self, record: &Record) -> Result<u64> {
         if let Some(Broken(kind, message)) = self.shared.broken() {
             return Err(self.error(std::io::Error::new(kind, message)));
         }
@@ -189,7 +189,7 @@ impl Journal {
     }
 
     /// Returns once every record appended so far is on disk.
-    pub async fn flush(&self) -> Result<()> {
+    pub(crate) async fn flush(&self) -> Result<()> {
         self.durable(self.records.load(Ordering::Acquire)).await
     }
 
@@ -197,7 +197,7 @@ impl Journal {
     /// covered it. The syncing thread wakes one waiter when a sync ends, and that one wakes the
     /// rest from the runtime's thread: a wake-up from another thread costs a system call and a
     /// turn of the runtime each, and a sync often ends the wait of a dozen writes.
-    pub async fn durable(&self, number: u64) -> Result<()> {
+    pub(crate) async fn durable(&self, number: u64) -> Result<()> {
         loop {
             if let Some(Broken(kind, message)) = self.shared.broken() {
                 return Err(self.error(std::io::Error::new(kind, message)));

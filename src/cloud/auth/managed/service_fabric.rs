@@ -30,7 +30,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use crate::error::Error;
 
 /// The setting the thumbprint comes from, for messages.
-pub const SETTING: &str = "IDENTITY_SERVER_THUMBPRINT";
+pub(crate) const SETTING: &str = "IDENTITY_SERVER_THUMBPRINT";
 
 /// A certificate's SHA-1 thumbprint: 20 bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
