@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
+use crate::engine::Reason;
 use crate::error::Result;
 
 /// Addresses and domains a run must leave alone.
@@ -186,15 +187,15 @@ impl SignInScope {
     }
 
     /// Why the user with this id is left alone (an error code and a reason), if it is.
-    pub(crate) fn skip(&self, user_id: &str) -> Option<(&'static str, String)> {
+    pub(crate) fn skip(&self, user_id: &str) -> Option<(Reason, String)> {
         let found = self.users.get(&user_id.to_lowercase());
         match (self.mode, found) {
             (SignInMode::OnlySeen, None) => Some((
-                "NoSmtpAuthSignIn",
+                Reason::NoSmtpAuthSignIn,
                 format!("no SMTP AUTH sign-in in the last {} ({})", self.window, self.mode.flag()),
             )),
             (SignInMode::SpareSeen, Some(Some(success))) => Some((
-                "SmtpAuthInUse",
+                Reason::SmtpAuthInUse,
                 format!(
                     "signed in with SMTP AUTH on {} ({} {})",
                     success.get(..10).unwrap_or(success),

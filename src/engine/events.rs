@@ -1,6 +1,7 @@
 //! What the engine tells its reporters: typed events, one per thing that happened. The progress
 //! bar, the log, the results file and the summary each consume them; the engine knows none of them.
 
+use crate::engine::Reason;
 use crate::settings::{Setting, Value};
 use crate::targets::Problem;
 
@@ -66,7 +67,7 @@ pub(crate) struct Row {
     pub after: Option<Value>,
     pub outcome: Outcome,
     pub attempts: u32,
-    pub error_code: String,
+    pub error_code: Reason,
     /// Why it failed, or why it was skipped.
     pub error_message: String,
     pub request_id: String,

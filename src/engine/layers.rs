@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use tokio::sync::OnceCell;
 
-use super::Context;
 use super::events::{Outcome, Row};
+use super::{Context, Reason};
 use crate::cloud::CloudClient;
 use crate::cloud::graph::DirectoryUser;
 use crate::diagnosis::{
@@ -83,7 +83,7 @@ impl Layers {
         client: &CloudClient,
         setting: Setting,
         user: &DirectoryUser,
-    ) -> Option<(&'static str, String)> {
+    ) -> Option<(Reason, String)> {
         let facts = self.facts(client).await;
         let mut mailbox = mailbox_facts(user);
         mailbox.mailbox = Ok(Some(Value::Enabled));
@@ -100,12 +100,14 @@ impl Layers {
                 let group = self.exclusion_group.as_deref().unwrap_or_default();
                 let enough = diagnosis.exclusion_groups.iter().any(|g| g.eq_ignore_ascii_case(group));
                 (!enough).then(|| {
-                    ("NotEnough", format!("{}; not every blocking policy excludes group {group}, so adding the user would not unblock it: exclude the mailbox in the Entra admin center", finding.evidence))
+                    (Reason::NotEnough, format!("{}; not every blocking policy excludes group {group}, so adding the user would not unblock it: exclude the mailbox in the Entra admin center", finding.evidence))
                 })
             }
             State::Blocks => None,
-            State::Unknown(why) => Some(("LayerUnreadable", why.clone())),
-            State::Allows | State::NotApplicable => Some(("NotNeeded", format!("not needed: {}", finding.evidence))),
+            State::Unknown(why) => Some((Reason::LayerUnreadable, why.clone())),
+            State::Allows | State::NotApplicable => {
+                Some((Reason::NotNeeded, format!("not needed: {}", finding.evidence)))
+            }
         }
     }
 
@@ -126,7 +128,7 @@ impl Layers {
             if let Ok(None) = value {
                 // As that session's smtp-auth row said: no mailbox, so no device to carry to.
                 row.outcome = Outcome::Skipped;
-                row.error_code = "NoMailbox".into();
+                row.error_code = Reason::NoMailbox;
                 row.error_message = "no Exchange Online mailbox for this user".into();
                 return row;
             }
@@ -179,7 +181,7 @@ fn apply_row(row: &Row, before: &mut MailboxFacts, after: &mut MailboxFacts, gro
     match row.setting {
         Setting::SmtpAuth => {
             let value = |value: Option<Value>| match (row.outcome, value) {
-                (Outcome::Skipped, _) if row.error_code == "NoMailbox" => Ok(None),
+                (Outcome::Skipped, _) if row.error_code == Reason::NoMailbox => Ok(None),
                 (_, Some(value)) => Ok(Some(value)),
                 (_, None) => Err(unread("the mailbox's SMTP AUTH")),
             };
@@ -219,7 +221,7 @@ fn conclude(
         Verdict::Blocked => {
             let layers = judged.blocking(client);
             row.outcome = Outcome::Blocked;
-            row.error_code = layers.first().map_or("Blocked", |l| l.name()).to_string();
+            row.error_code = layers.first().map_or(Reason::Blocked, |layer| Reason::BlockedBy(*layer));
             row.error_message = layers
                 .iter()
                 .filter_map(|layer| {
@@ -230,7 +232,7 @@ fn conclude(
         }
         Verdict::Unknown => {
             row.outcome = Outcome::Failed;
-            row.error_code = "VerdictUnknown".into();
+            row.error_code = Reason::VerdictUnknown;
             row.error_message = judged
                 .unknowns(client)
                 .iter()
@@ -240,7 +242,7 @@ fn conclude(
         }
         Verdict::CanSend => {
             row.outcome = Outcome::Blocked;
-            row.error_code = "StillCanSend".into();
+            row.error_code = Reason::StillCanSend;
             row.error_message = "the device can still send with SMTP AUTH: every layer lets it through".into();
         }
     }

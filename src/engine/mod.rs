@@ -7,6 +7,7 @@ pub(crate) mod events;
 pub(crate) mod journal;
 pub(crate) mod layers;
 mod ledger;
+mod reason;
 mod target;
 
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use crate::targets::Entry;
 use events::{Event, EventSink, Outcome, Row};
 use journal::{Done, Journal, Record};
 pub(crate) use ledger::Ledger;
-pub(crate) use target::NOT_FOUND;
+pub(crate) use reason::Reason;
 
 /// Read only, or change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,23 +14,14 @@ mod write;
 
 use tokio::time::Instant;
 
-use super::Context;
 use super::events::{Event, Outcome, Row};
+use super::{Context, Reason};
 use crate::cloud::graph::DirectoryUser;
 use crate::settings::{Setting, Value};
 use crate::targets::{Target, Wanted};
 use resolve::{Unresolved, resolve, skip_reason, wants_of};
 use row::{concluded, row};
 use settle::settle;
-
-/// The code of a row whose target the directory does not hold.
-pub(crate) const NOT_FOUND: &str = "NotFound";
-
-/// The code of a row held at an exception's value.
-pub(super) const EXCEPTED: &str = "Excepted";
-
-/// The code of a row that names a user another row already names.
-pub(super) const SAME_USER: &str = "SameUser";
 
 /// The row of a tenant-wide setting, before it is worked on.
 pub(super) fn tenant_row(setting: Setting, desired: Value) -> Row {
@@ -139,7 +130,7 @@ impl TargetWork<'_> {
         w: &Wanted,
         user: &DirectoryUser,
         names: &[&str],
-        skip: Option<&(&'static str, String)>,
+        skip: Option<&(Reason, String)>,
     ) -> Row {
         let context = self.context;
         let mut row = self.fresh_for(w, user);
@@ -148,7 +139,7 @@ impl TargetWork<'_> {
             row.desired = exception.value;
         }
         let mut done = match skip {
-            Some((code, reason)) => row.skipped(code, reason),
+            Some((code, reason)) => row.skipped(code.clone(), reason),
             None => concluded(context, settle(context, row, w.expect, Some(user)).await),
         };
         if let Some(exception) = exception {
@@ -161,24 +152,18 @@ impl TargetWork<'_> {
     }
 
     /// The `smtp-auth-effective` verdict, from the rows of the settings before it.
-    async fn verdict(
-        &self,
-        wanted: &Wanted,
-        user: &DirectoryUser,
-        skip: Option<&(&'static str, String)>,
-        rows: &[Row],
-    ) {
+    async fn verdict(&self, wanted: &Wanted, user: &DirectoryUser, skip: Option<&(Reason, String)>, rows: &[Row]) {
         let Some(layers) = &self.context.layers else { return };
         let row = self.fresh_for(wanted, user);
         let smtp = rows.iter().find(|r| r.setting == Setting::SmtpAuth);
         let done = match (skip, smtp) {
-            (Some((code, reason)), _) => row.skipped(code, reason),
+            (Some((code, reason)), _) => row.skipped(code.clone(), reason),
             // No mailbox, or a mailbox left alone: there is no device to carry the run to.
             (None, Some(smtp)) if smtp.outcome == Outcome::Skipped => {
-                row.skipped(&smtp.error_code, &smtp.error_message)
+                row.skipped(smtp.error_code.clone(), &smtp.error_message)
             }
-            (None, Some(held)) if held.error_code == EXCEPTED => {
-                let mut row = row.skipped(EXCEPTED, &held.error_message);
+            (None, Some(held)) if held.error_code == Reason::Excepted => {
+                let mut row = row.skipped(Reason::Excepted, &held.error_message);
                 row.outcome = Outcome::Excepted;
                 row
             }

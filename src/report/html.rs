@@ -125,7 +125,7 @@ fn cells(row: &Row) -> [String; 9] {
         row.desired.name().into(),
         value(row.after),
         row.outcome.name().into(),
-        row.error_code.clone(),
+        row.error_code.to_string(),
         row.error_message.clone(),
     ]
 }

@@ -7,6 +7,7 @@
 
 pub(crate) mod baseline;
 mod cells;
+mod columns;
 pub(crate) mod diagnosis;
 pub(crate) mod drift;
 pub(crate) mod html;
@@ -22,6 +23,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::engine::Reason;
 use crate::engine::events::{Event, EventSink, Outcome, Row};
 use crate::error::{Error, Result};
 use crate::settings::Setting;
@@ -36,24 +38,6 @@ pub enum OutputFormat {
     /// The summary as one JSON object, for a script.
     Json,
 }
-
-pub(crate) const RESULTS_HEADER: [&str; 15] = [
-    "line",
-    "identity",
-    "user_id",
-    "setting",
-    "before",
-    "desired",
-    "after",
-    "outcome",
-    "attempts",
-    "error_code",
-    "error_message",
-    "request_id",
-    "client_request_id",
-    "duration_ms",
-    "tenant",
-];
 
 /// Counts kept while the run goes.
 #[derive(Clone, Debug, Default)]
@@ -73,11 +57,6 @@ pub(crate) struct Tally {
     pub not_found: u64,
     /// Failed rows the service refused for want of a permission or role.
     pub refused: u64,
-}
-
-/// Whether a row's error code says the app lacks a permission or a role.
-pub(crate) fn is_permission_refusal(code: &str) -> bool {
-    matches!(code, "Authorization_RequestDenied" | "Forbidden" | "403" | "AccessDenied")
 }
 
 impl Tally {
@@ -110,7 +89,8 @@ pub(crate) fn create_csv(directory: &Path, name: &str, header: &[&str]) -> Resul
     let path = crate::files::partial_path(directory, name);
     let file = crate::files::create_partial(directory, name)
         .map_err(Error::io(format!("cannot create {}", path.display())))?;
-    let mut writer = csv::Writer::from_writer(BufWriter::new(file));
+    // The header is written here, once, even for a file with no rows; serde must not add its own.
+    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(BufWriter::new(file));
     writer.write_record(header).map_err(|e| Error::Io { context: path.display().to_string(), source: e.into() })?;
     Ok(writer)
 }
@@ -140,31 +120,35 @@ pub(crate) fn ensure_directory(directory: &Path) -> Result<()> {
         .map_err(Error::io(format!("cannot create the report directory {}", directory.display())))
 }
 
-fn row_fields(row: &Row) -> [String; 15] {
-    [
-        row.line.to_string(),
-        safe(&row.identity).into_owned(),
-        safe(&row.user_id).into_owned(),
-        row.setting.name().into(),
-        row.before.map(|v| v.name()).unwrap_or_default().into(),
-        row.desired.name().into(),
-        row.after.map(|v| v.name()).unwrap_or_default().into(),
-        row.outcome.name().into(),
-        row.attempts.to_string(),
-        safe(&row.error_code).into_owned(),
-        safe(&row.error_message).into_owned(),
-        safe(&row.request_id).into_owned(),
-        safe(&row.client_request_id).into_owned(),
-        row.duration_ms.to_string(),
-        safe(&row.tenant).into_owned(),
-    ]
+/// Writes one row of `results.csv`, its columns in [`Row`]'s order.
+fn write_row<W: std::io::Write>(results: &mut csv::Writer<W>, row: &Row) -> csv::Result<()> {
+    results.serialize(neutralised(row))
+}
+
+/// A row as `results.csv` holds it: every text that came from a user's file or a server made safe
+/// for a spreadsheet ([`safe`]); the journal keeps it as it came.
+fn neutralised(row: &Row) -> Row {
+    let cell = |text: &str| safe(text).into_owned();
+    Row {
+        identity: cell(&row.identity),
+        user_id: cell(&row.user_id),
+        error_code: match &row.error_code {
+            Reason::Service(code) => Reason::Service(cell(code)),
+            ours => ours.clone(),
+        },
+        error_message: cell(&row.error_message),
+        request_id: cell(&row.request_id),
+        client_request_id: cell(&row.client_request_id),
+        tenant: cell(&row.tenant),
+        ..row.clone()
+    }
 }
 
 /// The identities of `results.csv` that an exclusion left alone, in any session of the run.
 pub(crate) fn excluded_identities(directory: &Path) -> Vec<String> {
     let Ok(mut reader) = csv::Reader::from_path(directory.join("results.csv")) else { return Vec::new() };
     let rows = reader.deserialize::<Row>().map_while(std::result::Result::ok);
-    rows.filter(|row| row.error_code == "Excluded").map(|row| row.identity).collect()
+    rows.filter(|row| row.error_code == Reason::Excluded).map(|row| row.identity).collect()
 }
 
 /// Rows a later record can replace: a failed row retried (`--retry-failed`), an unfinished one
@@ -195,7 +179,7 @@ pub(crate) fn render(directory: &Path) -> Result<Tally> {
     use crate::engine::journal::{self, Record};
     let path = directory.join(journal::FILE_NAME);
     let latest = latest_rows(&path)?;
-    let mut results = create_csv(directory, "results.csv", &RESULTS_HEADER)?;
+    let mut results = create_csv(directory, "results.csv", columns::results_header())?;
     let mut rejected = create_csv(directory, "rejected-rows.csv", &["line", "reason"])?;
     let mut tally = Tally::default();
     // Distinct lines as bits: a million targets in 125 kB.
@@ -217,13 +201,13 @@ pub(crate) fn render(directory: &Path) -> Result<Tally> {
                 if latest.get(&(row.line, row.setting)).is_some_and(|&last| last != index) {
                     continue;
                 }
-                results.write_record(row_fields(&row)).map_err(io)?;
-                if row.outcome == Outcome::Failed && is_permission_refusal(&row.error_code) {
+                write_row(&mut results, &row).map_err(io)?;
+                if row.outcome == Outcome::Failed && row.error_code.is_permission_refusal() {
                     tally.refused += 1;
                 }
                 if row.line > 0 {
                     targets.insert(row.line);
-                    if row.error_code == crate::engine::NOT_FOUND {
+                    if row.error_code == Reason::NotFound {
                         not_found.insert(row.line);
                     }
                 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::engine::Reason;
 use crate::engine::events::{Outcome, Row};
 use crate::logging::{printable, printable_lines};
 use crate::settings::Setting;
@@ -16,8 +17,8 @@ const LISTED: usize = 20;
 
 /// What to do about a refused request, by setting and error code, as far as known: a read-only
 /// run needs the read permission, a run that changes needs both.
-fn advice(setting: Setting, code: &str, read_only: bool) -> Option<&'static str> {
-    if !super::is_permission_refusal(code) {
+fn advice(setting: Setting, code: &Reason, read_only: bool) -> Option<&'static str> {
+    if !code.is_permission_refusal() {
         return None;
     }
     Some(match (setting, read_only) {
@@ -54,7 +55,7 @@ pub(crate) fn tell(directory: &Path, read_only: bool, retry: Option<&str>) -> St
     let Ok(mut reader) = csv::Reader::from_path(directory.join("results.csv")) else { return String::new() };
     let mut changes = Vec::new();
     let mut more = 0usize;
-    let mut failures: BTreeMap<(Setting, String), (usize, String)> = BTreeMap::new();
+    let mut failures: BTreeMap<(Setting, Reason), (usize, String)> = BTreeMap::new();
     for row in reader.deserialize::<Row>().map_while(Result::ok) {
         match row.outcome {
             Outcome::WouldChange if read_only => {
@@ -86,7 +87,7 @@ pub(crate) fn tell(directory: &Path, read_only: bool, retry: Option<&str>) -> St
     }
     for ((setting, code), (count, message)) in &failures {
         // The code and the message are the service's words: written out, never obeyed.
-        let cause = if code.is_empty() { "failed".to_string() } else { printable(code).into_owned() };
+        let cause = if *code == Reason::None { "failed".to_string() } else { printable(code.as_str()).into_owned() };
         let rows = if *count == 1 { "row" } else { "rows" };
         let _ = write!(text, "{count} {rows} failed: {cause} on {}", setting.name());
         match advice(*setting, code, read_only) {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::summary::{RunInfo, recap};
-use super::{RESULTS_HEADER, Tally, row_fields, story};
+use super::{Tally, columns, story, write_row};
 use crate::engine::events::{Outcome, Row};
 use crate::run_record::RunKind;
 use crate::settings::{Setting, Value};
@@ -25,7 +25,7 @@ fn hostile_row(outcome: Outcome) -> Row {
         after: None,
         outcome,
         attempts: 1,
-        error_code: format!("+{COLOUR}"),
+        error_code: crate::engine::Reason::Service(format!("+{COLOUR}")),
         error_message: format!("{FORMULA} {OVERWRITE}\u{202e}"),
         request_id: FORMULA.into(),
         client_request_id: format!("-{OVERWRITE}"),
@@ -43,8 +43,14 @@ fn assert_inert(text: &str) {
 
 #[test]
 fn every_cell_a_server_sent_is_neutralised() {
-    let cells = row_fields(&hostile_row(Outcome::Failed));
-    for (name, cell) in RESULTS_HEADER.iter().zip(&cells) {
+    let mut results = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    write_row(&mut results, &hostile_row(Outcome::Failed)).unwrap();
+    let written = results.into_inner().unwrap();
+    let record = csv::ReaderBuilder::new().has_headers(false).from_reader(written.as_slice()).records().next();
+    let cells: Vec<String> = record.unwrap().unwrap().iter().map(str::to_string).collect();
+    let header = columns::results_header();
+    assert_eq!(cells.len(), header.len(), "a cell a column");
+    for (name, cell) in header.iter().zip(&cells) {
         assert!(!cell.starts_with(['=', '+', '-', '@']), "{name}: {cell:?} would run as a formula");
         assert_inert(cell);
     }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Reason;
 use crate::engine::events::{Outcome, Row};
 use crate::settings::{Setting, Value};
 use crate::stable_hash::fnv1a;
@@ -41,7 +42,7 @@ struct Fields {
     #[serde(default)]
     attempts: u32,
     #[serde(default)]
-    error_code: String,
+    error_code: Reason,
     #[serde(default)]
     error_message: String,
     #[serde(default)]

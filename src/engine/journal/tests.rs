@@ -17,7 +17,7 @@ fn row(line: u64, setting: Setting) -> Row {
         after: Some(Value::Enabled),
         outcome: Outcome::Changed,
         attempts: 1,
-        error_code: String::new(),
+        error_code: crate::engine::Reason::None,
         error_message: String::new(),
         request_id: String::new(),
         client_request_id: String::new(),
@@ -223,7 +223,8 @@ fn every_kind_of_record_reads_back_as_written() {
         desired: Value::Disabled,
     };
     let mut failed = row(8, Setting::SmtpAuth);
-    (failed.outcome, failed.error_code, failed.tenant) = (Outcome::Failed, "Forbidden".into(), "t".into());
+    (failed.outcome, failed.error_code, failed.tenant) =
+        (Outcome::Failed, crate::engine::Reason::Service("Forbidden".into()), "t".into());
     let records = [intent, Record::Row(failed), Record::Rejected { line: 9, reason: "no identity".into() }];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(FILE_NAME);

@@ -10,7 +10,7 @@ use crate::engine::ledger::{Claimed, Wants};
 use crate::settings::Setting;
 use crate::targets::Target;
 
-use super::{NOT_FOUND, SAME_USER};
+use crate::engine::Reason;
 
 /// What a target wants of its user, for telling whether two rows that name one user agree.
 pub(super) fn wants_of(context: &Context, target: &Target) -> Wants {
@@ -30,19 +30,19 @@ pub(super) fn wants_of(context: &Context, target: &Target) -> Wants {
 /// mailbox") and a licence may lack an Exchange plan, so Exchange decides whether a mailbox
 /// exists (its listing, or a not-found from Get-CASMailbox); per-user MFA belongs to every
 /// member user, mailbox or not (Graph beta `authentication/requirements`).
-fn out_of_scope(user: &DirectoryUser) -> Option<(&'static str, &'static str)> {
-    user.guest.then_some(("Guest", "guest account: guests have no mailbox in this tenant"))
+fn out_of_scope(user: &DirectoryUser) -> Option<(Reason, &'static str)> {
+    user.guest.then_some((Reason::Guest, "guest account: guests have no mailbox in this tenant"))
 }
 
 /// Why every setting of a found user is skipped, if it is: an exclusion, a user out of scope,
 /// or the sign-in log's scope.
-pub(super) fn skip_reason(context: &Context, user: &DirectoryUser) -> Option<(&'static str, String)> {
+pub(super) fn skip_reason(context: &Context, user: &DirectoryUser) -> Option<(Reason, String)> {
     // The CSV may name an alias; the exclusion may name the UPN or the mail.
     [Some(user.upn.as_str()), user.mail.as_deref()]
         .into_iter()
         .flatten()
         .find_map(|address| context.exclusions.reason(address))
-        .map(|reason| ("Excluded", reason))
+        .map(|reason| (Reason::Excluded, reason))
         .or_else(|| out_of_scope(user).map(|(code, reason)| (code, reason.to_string())))
         .or_else(|| {
             let scope = context.sign_in_scope.as_ref()?;
@@ -74,14 +74,14 @@ pub(super) enum Unresolved {
 impl Unresolved {
     pub(super) fn close(&self, row: Row) -> Row {
         match self {
-            Unresolved::Excluded(reason) => row.skipped("Excluded", reason),
+            Unresolved::Excluded(reason) => row.skipped(Reason::Excluded, reason),
             Unresolved::LookupFailed(error) => row.failed(error),
             Unresolved::NotFound => row.skipped(
-                NOT_FOUND,
+                Reason::NotFound,
                 "no user with this address in the directory (looked up by UPN, mail and proxy addresses)",
             ),
             Unresolved::SameUser { line, upn } => row.skipped(
-                SAME_USER,
+                Reason::SameUser,
                 &format!("{} names the same user ({upn}); it is worked on there, once", other_line(*line)),
             ),
             Unresolved::Disagrees { line, upn, ours, theirs } => {
@@ -89,7 +89,7 @@ impl Unresolved {
                 let message = format!(
                     "{other} names the same user ({upn}) and wants {theirs}, this line wants {ours}; fix the CSV so one row names each user ({other} was worked on as it asked)"
                 );
-                let mut row = row.skipped("ConflictingRows", &message);
+                let mut row = row.skipped(Reason::ConflictingRows, &message);
                 row.outcome = Outcome::Failed;
                 row
             }

@@ -7,7 +7,7 @@ use crate::engine::events::{Outcome, Row};
 use crate::settings::{Setting, Value};
 use crate::stop::StopReason;
 
-use super::EXCEPTED;
+use crate::engine::Reason;
 
 pub(super) fn row(line: u64, identity: &str, setting: Setting, desired: Value) -> Row {
     Row {
@@ -20,7 +20,7 @@ pub(super) fn row(line: u64, identity: &str, setting: Setting, desired: Value) -
         after: None,
         outcome: Outcome::Skipped,
         attempts: 0,
-        error_code: String::new(),
+        error_code: Reason::None,
         error_message: String::new(),
         request_id: String::new(),
         client_request_id: String::new(),
@@ -33,7 +33,7 @@ impl Row {
     pub(super) fn failed(mut self, error: &CallError) -> Row {
         self.outcome = Outcome::Failed;
         self.attempts += error.attempts();
-        self.error_code = error.code();
+        self.error_code = Reason::of(error);
         self.error_message = match error {
             CallError::Refused { message, .. } => message.clone(),
             other => other.to_string(),
@@ -42,10 +42,10 @@ impl Row {
         self
     }
 
-    pub(super) fn skipped(mut self, code: &str, reason: &str) -> Row {
+    pub(super) fn skipped(mut self, reason: Reason, message: &str) -> Row {
         self.outcome = Outcome::Skipped;
-        self.error_code = code.to_string();
-        self.error_message = reason.to_string();
+        self.error_code = reason;
+        self.error_message = message.to_string();
         self
     }
 
@@ -55,7 +55,7 @@ impl Row {
             if self.outcome == Outcome::Compliant {
                 self.outcome = Outcome::Excepted;
             }
-            self.error_code = EXCEPTED.into();
+            self.error_code = Reason::Excepted;
             self.error_message = exception.describe();
         }
     }
@@ -72,7 +72,7 @@ impl Row {
 /// (every other request would fail the same way) and stays owed, for a resume with working
 /// credentials; so does a row whose intent could not be journaled.
 pub(super) fn concluded(context: &Context, mut row: Row) -> Row {
-    if row.outcome == Outcome::Failed && row.error_code == CallError::AUTH_CODE {
+    if row.outcome == Outcome::Failed && row.error_code == Reason::AuthenticationFailed {
         context.stop.request(StopReason::Auth(row.error_message.clone()));
         row.outcome = Outcome::Unfinished;
     }

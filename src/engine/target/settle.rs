@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use crate::cloud::graph::DirectoryUser;
 use crate::engine::events::{Outcome, Row};
-use crate::engine::{Context, Mode};
+use crate::engine::{Context, Mode, Reason};
 use crate::settings::{self, Setting, Value};
 
 use super::write::write;
@@ -18,7 +18,7 @@ pub(super) fn reached(row: &Row, value: Value, exact: bool) -> bool {
 
 /// Why an opt-in step (an authentication policy, a group) is not taken for this user, if it is
 /// not: only where the layer it opens blocks the user, and opening it is enough.
-async fn opt_in_refused(context: &Context, row: &Row, user: Option<&DirectoryUser>) -> Option<(&'static str, String)> {
+async fn opt_in_refused(context: &Context, row: &Row, user: Option<&DirectoryUser>) -> Option<(Reason, String)> {
     let (Some(layers), Some(user)) = (&context.layers, user) else { return None };
     if row.setting == Setting::AuthenticationPolicy {
         // Its reading names the policy from the tenant's list.
@@ -50,7 +50,7 @@ pub(super) async fn settle(
     row.attempts += reading.attempts;
     row.note_ids(&reading.ids);
     let Some(before) = reading.value else {
-        return row.skipped("NoMailbox", "no Exchange Online mailbox for this user");
+        return row.skipped(Reason::NoMailbox, "no Exchange Online mailbox for this user");
     };
     row.before = Some(before);
     match decide(context, row, before, expect) {
@@ -85,7 +85,7 @@ fn decide(context: &Context, mut row: Row, before: Value, expect: Option<Value>)
         row.after = Some(before);
         let message =
             format!("changed by someone else since: it is now {before}, not the {expected} that was set; left alone");
-        row = row.skipped("Conflict", &message);
+        row = row.skipped(Reason::Conflict, &message);
         row.outcome = Outcome::Conflict;
         return ControlFlow::Break(row);
     }
