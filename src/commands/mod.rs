@@ -7,7 +7,6 @@
 mod connection;
 mod diagnose;
 mod exceptions;
-mod finish;
 mod install_files;
 mod listing;
 mod new_run;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use super::session::{self, Job, Lane};
+use super::session::{self, Decisions, Job, Lane};
 use super::{
     absolute, confirm_weakening, connection, default_report_dir, desired_state, listing, opt_in, sharded,
     sign_in_targeting, simulate,
@@ -226,27 +226,28 @@ pub(super) async fn run(
     let lanes = split_into_lanes(&args, connections, indexes, &input, &aliases)?;
     let layers = opt_in::layers(&desired, &smtp_layers);
     let record = new_record(&args, kind, &tuning, &input, exclusion_record, chosen.as_ref(), smtp_layers)?;
-    let mut job = Job::new(kind, desired, directory, stop, tuning, session);
-    job.layers = layers;
-    job.exceptions = std::sync::Arc::new(held);
-    job.record_exceptions = recording;
-    if let Some(chosen) = chosen {
-        job.sign_in_scope = Some(chosen.scope);
-        job.smtp_auth_usage = chosen.usage;
-    }
-    job.profile = profile_name;
-    job.total = Some(input.rows_in_shard(args.shard)?);
-    job.input = Some(input.path);
-    job.lanes = lanes;
-    job.detailed_exitcode = detailed_exitcode;
-    job.record = Some(record);
-    job.exclusions = std::sync::Arc::new(exclusions);
-    job.baseline = baseline;
-    job.locked = Some(locked);
-    job.keep = args.keep.map(|keep| keep as usize);
-    job.shard = args.shard;
-    job.max_not_found = args.max_not_found;
-    session::execute(job, quiet).await
+    let (sign_in_scope, smtp_auth_usage) = chosen.map_or((None, None), |chosen| (Some(chosen.scope), chosen.usage));
+    let decided = Decisions {
+        layers,
+        exceptions: std::sync::Arc::new(held),
+        record_exceptions: recording,
+        sign_in_scope,
+        smtp_auth_usage,
+        profile: profile_name,
+        total: Some(input.rows_in_shard(args.shard)?),
+        input: Some(input.path),
+        lanes,
+        detailed_exitcode,
+        record: Some(record),
+        exclusions: std::sync::Arc::new(exclusions),
+        baseline,
+        locked: Some(locked),
+        keep: args.keep.map(|keep| keep as usize),
+        shard: args.shard,
+        max_not_found: args.max_not_found,
+        ..Decisions::default()
+    };
+    session::execute(Job::new(kind, desired, directory, stop, tuning, session, decided), quiet).await
 }
 
 /// An apply asks before it turns MFA off for an administrator among the CSV's targets (or the

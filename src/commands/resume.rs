@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::session::{self, Job, Lane};
+use super::session::{self, Decisions, Job, Lane};
 use super::{check_same_tenant, confirm_weakening, connection, desired_state, refuse_simulated, sharded};
 use crate::cli::ApplyArgs;
 use crate::error::{Error, Result};
@@ -122,20 +122,23 @@ pub(super) async fn apply(mut args: ApplyArgs, directory: PathBuf, quiet: bool) 
         .ok_or_else(|| Error::Interrupted("interrupted while signing in; nothing was changed".into()))??;
     confirm_weakening(&desired, RunKind::Apply.mode(), args.yes)?;
     let entries = sharded(Box::new(input.entries()?), record.shard);
-    let mut job = Job::new(RunKind::Apply, desired, directory, stop, record.tuning.clone(), session);
-    job.profile = profile_name;
-    job.layers = layers;
-    job.total = Some(input.rows_in_shard(record.shard)?);
-    job.input = Some(input.path);
-    job.lanes = vec![Lane { connection, entries, smtp_index: None }];
-    job.exclusions = std::sync::Arc::new(exclusions);
-    job.exceptions = std::sync::Arc::new(exceptions);
-    job.retry_failed = args.retry_failed;
-    job.shard = record.shard;
-    job.max_not_found = args.run.max_not_found;
-    if let Some(chosen) = super::sign_in_targeting::recorded(&record, &job.directory)? {
-        job.sign_in_scope = Some(chosen.scope);
-        job.smtp_auth_usage = chosen.usage;
-    }
+    let chosen = super::sign_in_targeting::recorded(&record, &directory)?;
+    let (sign_in_scope, smtp_auth_usage) = chosen.map_or((None, None), |chosen| (Some(chosen.scope), chosen.usage));
+    let decided = Decisions {
+        profile: profile_name,
+        layers,
+        total: Some(input.rows_in_shard(record.shard)?),
+        input: Some(input.path),
+        lanes: vec![Lane { connection, entries, smtp_index: None }],
+        exclusions: std::sync::Arc::new(exclusions),
+        exceptions: std::sync::Arc::new(exceptions),
+        retry_failed: args.retry_failed,
+        shard: record.shard,
+        max_not_found: args.run.max_not_found,
+        sign_in_scope,
+        smtp_auth_usage,
+        ..Decisions::default()
+    };
+    let job = Job::new(RunKind::Apply, desired, directory, stop, record.tuning.clone(), session, decided);
     session::execute(job, quiet).await
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::session::{self, Job, Lane};
+use super::session::{self, Decisions, Job, Lane};
 use super::{absolute, check_same_tenant, confirm, connection, default_report_dir};
 use crate::cli::RollbackArgs;
 use crate::engine::events::Outcome;
@@ -155,16 +155,19 @@ pub(crate) async fn rollback(mut args: RollbackArgs, quiet: bool) -> Result<u8> 
     record.connection = crate::run_record::ConnectionRecord::of(&args.session);
     record.rollback_of = Some(absolute(&source));
     let total = entries.len() as u64;
-    let mut job = Job::new(RunKind::Rollback, desired, directory, stop, tuning, &args.session);
-    job.tenant_expect = tenant.iter().map(|(setting, _, after)| (*setting, *after)).collect();
     // Reading a user's authentication policy names it from the tenant's list; the group is the apply's.
     let basic = crate::diagnosis::BasicSmtp::Unknown("a rollback judges no verdict".into());
-    job.layers =
-        Some(crate::engine::layers::Layers::new(None, basic, source_record.smtp_layers.ca_exclusion_group.clone()));
-    job.total = Some(total);
-    job.lanes = vec![Lane { connection, entries: Box::new(entries.into_iter()), smtp_index: None }];
-    job.record = resumed_record.is_none().then_some(record);
-    job.retry_failed = args.retry_failed;
-    job.source_damaged = damaged;
+    let layers = crate::engine::layers::Layers::new(None, basic, source_record.smtp_layers.ca_exclusion_group.clone());
+    let decided = Decisions {
+        tenant_expect: tenant.iter().map(|(setting, _, after)| (*setting, *after)).collect(),
+        layers: Some(layers),
+        total: Some(total),
+        lanes: vec![Lane { connection, entries: Box::new(entries.into_iter()), smtp_index: None }],
+        record: resumed_record.is_none().then_some(record),
+        retry_failed: args.retry_failed,
+        source_damaged: damaged,
+        ..Decisions::default()
+    };
+    let job = Job::new(RunKind::Rollback, desired, directory, stop, tuning, &args.session, decided);
     session::execute(job, quiet).await
 }

@@ -1,9 +1,10 @@
 //! Runs a job, whatever command built it: sign in and lock each tenant ([`locks`]), start from
 //! the budgets remembered ([`budgets`]), open the journal, run the engine per tenant ([`lanes`]),
-//! render the report; and the exit-code policy ([`outcome`]): which code a finished run earned,
+//! render the report ([`finish`]); and the exit-code policy ([`outcome`]): which code a finished run earned,
 //! what it left undone, and the exact command that finishes it.
 
 mod budgets;
+mod finish;
 mod lanes;
 mod locks;
 mod outcome;
@@ -11,7 +12,7 @@ mod outcome;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{Connection, RETIREMENT_NOTE, finish};
+use super::{Connection, RETIREMENT_NOTE};
 use crate::cli::SessionArgs;
 use crate::cloud::exchange::UNSUPPORTED_NOTE;
 use crate::engine::Mode;
@@ -32,10 +33,26 @@ use crate::tuning::Tuning;
 pub(super) use locks::{Locked, lock_tenants};
 pub(super) use outcome::{final_outcome, left_to_do, resume_command};
 
-/// One run for the engine, whatever command asked for it.
+/// One run for the engine, whatever command asked for it: made once, by [`Job::new`], from what
+/// every run has and what its command decided; read by the session alone.
 pub(super) struct Job {
-    pub(super) kind: RunKind,
-    pub(super) desired: DesiredState,
+    kind: RunKind,
+    desired: DesiredState,
+    directory: PathBuf,
+    /// Stops the run (signals are watched from the command's start).
+    stop: Stop,
+    tuning: Tuning,
+    /// Where the tenant locks and the budgets measured live.
+    state_dir: PathBuf,
+    /// What stdout gets at the end.
+    output: OutputFormat,
+    /// What the command decided for this run.
+    decided: Decisions,
+}
+
+/// What a command decided for its run beyond what every run has, given in one expression
+/// (`Decisions { lanes, total, .. Decisions::default() }`).
+pub(super) struct Decisions {
     pub(super) tenant_expect: Vec<(Setting, Value)>,
     /// The SMTP AUTH layers the run changes or judges, when it does.
     pub(super) layers: Option<crate::engine::layers::Layers>,
@@ -57,29 +74,47 @@ pub(super) struct Job {
     pub(super) lanes: Vec<Lane>,
     pub(super) total: Option<u64>,
     pub(super) detailed_exitcode: bool,
-    pub(super) directory: PathBuf,
     /// Set for a new run (saved as run.json); `None` when resuming.
     pub(super) record: Option<RunRecord>,
     pub(super) exclusions: Arc<Exclusions>,
     pub(super) baseline: Option<PathBuf>,
-    /// Stops the run (signals are watched from the command's start).
-    pub(super) stop: Stop,
     /// A resume that tries failed rows again.
     pub(super) retry_failed: bool,
-    pub(super) tuning: Tuning,
-    /// Where the tenant locks and the budgets measured live.
-    pub(super) state_dir: PathBuf,
     /// This run's shard of the targets (K of N), which spends the tenant's budget with the others.
     pub(super) shard: Option<crate::shard::Shard>,
-    /// What stdout gets at the end.
-    pub(super) output: OutputFormat,
     /// Targets chosen by the SMTP AUTH sign-in log, and what the log said.
     pub(super) sign_in_scope: Option<Arc<crate::scope::SignInScope>>,
     pub(super) smtp_auth_usage: Option<crate::report::usage::UsageSummary>,
 }
 
+impl Default for Decisions {
+    fn default() -> Decisions {
+        Decisions {
+            tenant_expect: Default::default(),
+            layers: Default::default(),
+            exceptions: Default::default(),
+            record_exceptions: Default::default(),
+            source_damaged: Default::default(),
+            locked: Default::default(),
+            keep: Default::default(),
+            max_not_found: 0.5,
+            profile: Default::default(),
+            input: Default::default(),
+            lanes: Default::default(),
+            total: Default::default(),
+            detailed_exitcode: Default::default(),
+            record: Default::default(),
+            exclusions: Default::default(),
+            baseline: Default::default(),
+            retry_failed: Default::default(),
+            shard: Default::default(),
+            sign_in_scope: Default::default(),
+            smtp_auth_usage: Default::default(),
+        }
+    }
+}
+
 impl Job {
-    /// A job of `kind` with no lanes yet; the command fills in the rest.
     pub(super) fn new(
         kind: RunKind,
         desired: DesiredState,
@@ -87,35 +122,17 @@ impl Job {
         stop: Stop,
         tuning: Tuning,
         session: &SessionArgs,
+        decided: Decisions,
     ) -> Job {
         Job {
             kind,
             desired,
-            tenant_expect: Vec::new(),
-            layers: None,
-            exceptions: Arc::default(),
-            record_exceptions: None,
-            max_not_found: 0.5,
-            keep: None,
-            locked: None,
-            source_damaged: 0,
-            profile: None,
-            input: None,
-            lanes: Vec::new(),
-            total: None,
-            detailed_exitcode: false,
             directory,
-            record: None,
-            exclusions: Arc::default(),
-            baseline: None,
             stop,
-            retry_failed: false,
             tuning,
             state_dir: session.state_dir.clone().unwrap_or_else(lock::default_state_dir),
-            shard: None,
             output: session.output,
-            sign_in_scope: None,
-            smtp_auth_usage: None,
+            decided,
         }
     }
 }
@@ -131,15 +148,15 @@ pub(super) struct Lane {
 /// Runs a job: sign in and lock the tenant, open the journal, run the engine, render the report,
 /// and work out the exit code.
 pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
-    let (locks, tenant_ids) = match job.locked.take() {
+    let (locks, tenant_ids) = match job.decided.locked.take() {
         Some(locked) => locked,
         None => locks::sign_in_and_lock(&job).await?,
     };
     budgets::start_from_remembered_budgets(&job, &tenant_ids);
     let following = budgets::follow_sibling_shards(&job, &locks, &tenant_ids);
-    let resumed = job.record.is_none();
+    let resumed = job.decided.record.is_none();
     save_record(&mut job, &tenant_ids)?;
-    let mut done = Done::load(&job.directory.join(journal::FILE_NAME), job.retry_failed)?;
+    let mut done = Done::load(&job.directory.join(journal::FILE_NAME), job.decided.retry_failed)?;
     let earlier_users = done.take_users();
     let done = Arc::new(done);
     if resumed {
@@ -151,7 +168,7 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
     let journal = Arc::new(Journal::open(&job.directory)?);
     let report = Arc::new(Report::create(quiet));
     let simulated = say_before_start(&job, &done, report.as_ref());
-    report.emit(Event::Started { total: job.total });
+    report.emit(Event::Started { total: job.decided.total });
     let started_at = time::OffsetDateTime::now_utc();
     let clock = tokio::time::Instant::now();
     let mut running = lanes::start(&mut job, &report, &journal, &done, earlier_users);
@@ -159,7 +176,7 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
     drop(following);
     let said = report.finish();
     budgets::remember_budgets(&job, &running.clients, &tenant_ids);
-    if let Some(recording) = &job.record_exceptions {
+    if let Some(recording) = &job.decided.record_exceptions {
         recording.record(&job.directory)?;
     }
     let session = finish::Session {
@@ -175,7 +192,7 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
     };
     let finished = finish::finish_report(&job, &session, quiet);
     drop((locks, running.simulated_tenants));
-    if let Some(keep) = job.keep {
+    if let Some(keep) = job.decided.keep {
         let removed = report::baseline::prune(&job.directory, keep)?;
         tracing::info!("--keep {keep}: removed {removed} older report directories");
     }
@@ -185,7 +202,7 @@ pub(super) async fn execute(mut job: Job, quiet: bool) -> Result<u8> {
 /// A new run saves its record (with the tenants it locked) before anything is done; a resume
 /// keeps the one it found.
 fn save_record(job: &mut Job, tenant_ids: &[String]) -> Result<()> {
-    match &mut job.record {
+    match &mut job.decided.record {
         Some(record) => {
             report::ensure_directory(&job.directory)?;
             record.set_tenants(tenant_ids.to_vec());
@@ -205,7 +222,7 @@ fn say_before_start(job: &Job, done: &Done, report: &Report) -> bool {
             done.damaged
         )));
     }
-    let simulated = job.lanes.iter().any(|lane| lane.connection.simulated.is_some());
+    let simulated = job.decided.lanes.iter().any(|lane| lane.connection.simulated.is_some());
     if simulated {
         tracing::info!("running against an in-process simulated tenant: nothing real is changed");
     }
@@ -216,6 +233,6 @@ fn say_before_start(job: &Job, done: &Done, report: &Report) -> bool {
     if job.desired.get(Setting::SmtpAuth) == Some(Value::Enabled) && !said_in_confirmation {
         report.emit(Event::Note(RETIREMENT_NOTE.into()));
     }
-    super::exceptions::warn_expired(&job.exceptions, report);
+    super::exceptions::warn_expired(&job.decided.exceptions, report);
     simulated
 }

@@ -15,8 +15,8 @@ pub(super) fn start_from_remembered_budgets(job: &Job, tenant_ids: &[String]) {
     if job.tuning.fixed_rate {
         return;
     }
-    let share = job.shard.map_or(1.0, |shard| 1.0 / f64::from(shard.count()));
-    for (lane, tenant) in job.lanes.iter().zip(tenant_ids) {
+    let share = job.decided.shard.map_or(1.0, |shard| 1.0 / f64::from(shard.count()));
+    for (lane, tenant) in job.decided.lanes.iter().zip(tenant_ids) {
         if let Some(budgets) = Budgets::load(&job.state_dir, tenant) {
             tracing::info!(tenant = %tenant, "starting from the budgets measured on {}", budgets.measured_at);
             lane.connection.client.start_from(budgets.as_array(), share);
@@ -33,7 +33,7 @@ const SIBLING_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 /// as long as a minute (`shards-3x10k`, README).
 pub(super) fn follow_sibling_shards(job: &Job, locks: &[lock::TenantLock], tenant_ids: &[String]) -> Following {
     let mut tasks = Vec::new();
-    for (lane, tenant) in job.lanes.iter().zip(tenant_ids) {
+    for (lane, tenant) in job.decided.lanes.iter().zip(tenant_ids) {
         let siblings = locks.iter().find(|lock| lock.tenant == *tenant).and_then(lock::TenantLock::siblings);
         let Some(siblings) = siblings.filter(|_| !job.tuning.fixed_rate) else {
             continue;
@@ -74,7 +74,7 @@ impl Drop for Following {
 /// Keeps the budgets each tenant's run measured for the next run (a shard measured only its
 /// share, and keeps nothing).
 pub(super) fn remember_budgets(job: &Job, clients: &[Arc<CloudClient>], tenant_ids: &[String]) {
-    if job.tuning.fixed_rate || job.shard.is_some() {
+    if job.tuning.fixed_rate || job.decided.shard.is_some() {
         return;
     }
     for (client, tenant) in clients.iter().zip(tenant_ids) {

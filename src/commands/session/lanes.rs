@@ -37,7 +37,7 @@ fn bulk_smtp_auth(client: &Arc<CloudClient>, job: &Job, sink: Arc<dyn EventSink>
     let wanted = match job.tuning.bulk_read {
         BulkRead::Never => false,
         BulkRead::Always => true,
-        BulkRead::Auto => job.total.unwrap_or(0) >= 1000,
+        BulkRead::Auto => job.decided.total.unwrap_or(0) >= 1000,
     };
     if !wanted || job.desired.get(Setting::SmtpAuth).is_none() || job.kind == RunKind::Rollback {
         return None;
@@ -73,14 +73,14 @@ pub(super) fn start(
 ) -> Running {
     let mut earlier_users = Some(earlier_users);
     let per_target = job.kind == RunKind::Rollback || Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
-    let exclusions = job.exclusions.clone();
+    let exclusions = job.decided.exclusions.clone();
     let run_wants = [job.desired.get(Setting::SmtpAuth), job.desired.get(Setting::PerUserMfa)];
 
     let mut clients = Vec::new();
     let mut simulated_tenants = Vec::new();
     let mut runs = tokio::task::JoinSet::new();
     // Tenants run side by side, each with its own client (tokens, rates) and share of the work.
-    for lane in std::mem::take(&mut job.lanes) {
+    for lane in std::mem::take(&mut job.decided.lanes) {
         let Lane { connection: Connection { client, simulated }, entries, smtp_index } = lane;
         let smtp_index = match smtp_index {
             Some(index) => {
@@ -92,12 +92,12 @@ pub(super) fn start(
         let context = Arc::new(Context {
             smtp_index,
             exclusions: exclusions.clone(),
-            sign_in_scope: job.sign_in_scope.clone(),
+            sign_in_scope: job.decided.sign_in_scope.clone(),
             client: client.clone(),
             desired: job.desired.clone(),
-            tenant_expect: job.tenant_expect.clone(),
-            layers: job.layers.as_ref().map(|layers| Arc::new(layers.for_tenant())),
-            exceptions: job.exceptions.clone(),
+            tenant_expect: job.decided.tenant_expect.clone(),
+            layers: job.decided.layers.as_ref().map(|layers| Arc::new(layers.for_tenant())),
+            exceptions: job.decided.exceptions.clone(),
             today: time::OffsetDateTime::now_utc().date(),
             mode: job.kind.mode(),
             sink: report.clone(),

@@ -10,8 +10,8 @@ use crate::stop::Stop;
 /// Signs in to every lane's tenant and locks it by its id; stops with exit 130 if interrupted
 /// meanwhile (nothing was changed yet).
 pub(super) async fn sign_in_and_lock(job: &Job) -> Result<Locked> {
-    let connections: Vec<&Connection> = job.lanes.iter().map(|lane| &lane.connection).collect();
-    lock_tenants(&connections, &job.stop, &job.state_dir, job.kind, job.shard).await
+    let connections: Vec<&Connection> = job.decided.lanes.iter().map(|lane| &lane.connection).collect();
+    lock_tenants(&connections, &job.stop, &job.state_dir, job.kind, job.decided.shard).await
 }
 
 /// The tenants' locks, and their ids in the order of the connections.

@@ -56,10 +56,12 @@ pub(crate) fn final_outcome(
         {
             FinalOutcome::NothingDone
         }
-        None if open > 0 || ending.not_started > 0 || mostly_missing(job, tally) || job.source_damaged > 0 => {
+        None if open > 0 || ending.not_started > 0 || mostly_missing(job, tally) || job.decided.source_damaged > 0 => {
             FinalOutcome::Unfinished
         }
-        None if job.detailed_exitcode && tally.count(Outcome::WouldChange) + blocked_drift > 0 => FinalOutcome::Drift,
+        None if job.decided.detailed_exitcode && tally.count(Outcome::WouldChange) + blocked_drift > 0 => {
+            FinalOutcome::Drift
+        }
         None => FinalOutcome::Done,
     }
 }
@@ -67,7 +69,7 @@ pub(crate) fn final_outcome(
 /// Whether more targets are missing from the directory than a real list ever has: the wrong
 /// tenant, or the wrong file, and a green run would claim a tenant it never checked.
 fn mostly_missing(job: &Job, tally: &report::Tally) -> bool {
-    tally.targets > 0 && tally.not_found as f64 > job.max_not_found * tally.targets as f64
+    tally.targets > 0 && tally.not_found as f64 > job.decided.max_not_found * tally.targets as f64
 }
 
 /// What a run left undone, in words, and the command that finishes it.
@@ -98,10 +100,10 @@ pub(crate) fn left_to_do(
     if failed > 0 {
         lines.push(format!("{failed} rows failed (results.csv says why, with the request ids support asks for)"));
     }
-    if job.source_damaged > 0 {
+    if job.decided.source_damaged > 0 {
         lines.push(format!(
             "the apply's journal had {} damaged places: a change recorded only there cannot be undone; check those mailboxes by hand (its results.csv may name them)",
-            job.source_damaged
+            job.decided.source_damaged
         ));
     }
     if mostly_missing(job, tally) {
@@ -109,7 +111,7 @@ pub(crate) fn left_to_do(
             "{} of {} targets are not in the tenant's directory: is it the right tenant, and the right file? (the run fails when more than {} of its targets are missing; --max-not-found sets the share)",
             tally.not_found,
             tally.targets,
-            job.max_not_found
+            job.decided.max_not_found
         ));
     }
     if tally.count(Outcome::Blocked) > 0 {

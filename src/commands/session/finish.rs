@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::session::{Job, final_outcome, left_to_do, resume_command};
+use super::{Job, final_outcome, left_to_do, resume_command};
 use crate::cloud::CloudClient;
 use crate::engine::{self, journal::Journal};
 use crate::error::{Error, FinalOutcome, Result};
@@ -44,14 +44,14 @@ fn recap_event(summary: &Summary) {
 /// met it.
 fn unused_exclusions(job: &Job, info: &RunInfo) -> Vec<String> {
     let per_target = crate::settings::Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
-    let whole = job.shard.is_none() && info.stopped_because.is_none() && info.not_started == 0;
-    if job.exclusions.is_empty() || !per_target || !whole || job.kind == crate::run_record::RunKind::Rollback {
+    let whole = job.decided.shard.is_none() && info.stopped_because.is_none() && info.not_started == 0;
+    if job.decided.exclusions.is_empty() || !per_target || !whole || job.kind == crate::run_record::RunKind::Rollback {
         return Vec::new();
     }
     for identity in report::excluded_identities(&job.directory) {
-        let _ = job.exclusions.reason(&identity);
+        let _ = job.decided.exclusions.reason(&identity);
     }
-    job.exclusions.unused()
+    job.decided.exclusions.unused()
 }
 
 /// Whether the journal holds fewer rows than this session recorded in it: records lost after
@@ -179,9 +179,9 @@ fn run_info<'a>(
     let clients = session.clients;
     RunInfo {
         command: job.kind,
-        profile: job.profile.as_deref(),
+        profile: job.decided.profile.as_deref(),
         desired: job.desired.describe(),
-        input: job.input.as_deref(),
+        input: job.decided.input.as_deref(),
         tenant_id,
         simulated: session.simulated,
         resumed: session.resumed,
@@ -216,15 +216,15 @@ fn run_info<'a>(
 fn summarize(job: &Job, info: &RunInfo<'_>, tally: &report::Tally, quiet: bool) -> Result<(Summary, Vec<Change>)> {
     let mut summary = Summary::new(info, tally);
     summary.unused_exclusions = unused_exclusions(job, info);
-    if let Some(mut usage) = job.smtp_auth_usage.clone() {
-        if let Some(scope) = &job.sign_in_scope {
+    if let Some(mut usage) = job.decided.smtp_auth_usage.clone() {
+        if let Some(scope) = &job.decided.sign_in_scope {
             usage.targeting = Some(format!("{} {}", scope.mode.flag(), scope.window));
             usage.targets_affected = scope.affected.load(std::sync::atomic::Ordering::Relaxed);
         }
         summary.smtp_auth_usage = Some(usage);
     }
     let mut changes = Vec::new();
-    if let Some(baseline) = &job.baseline {
+    if let Some(baseline) = &job.decided.baseline {
         let (drift, found) = report::drift::compare(baseline, &job.directory).map_err(after_work(job))?;
         if !quiet && job.output == OutputFormat::Text {
             println!(
@@ -274,7 +274,7 @@ fn tell(job: &Job, info: &RunInfo<'_>, summary: &Summary, tally: &report::Tally,
         let message = format!(
             "{} exclusion entries of {} matched no target: {}. Check them for a typo, or remove them (unused_exclusions in summary.json)",
             summary.unused_exclusions.len(),
-            job.exclusions.source(),
+            job.decided.exclusions.source(),
             summary.unused_exclusions.join(", ")
         );
         logging::say(Loudness::Warning, "warning", &message);
