@@ -28,7 +28,11 @@ pub(crate) const SPEC: Spec = Spec {
         write: |client, user, _, value| Ok(write(&client.tenant_id, &user.upn, value)),
     },
     already_so: None,
+    read_back: &[],
     weakening: &[],
+    // Taken only for a user whose authentication policy blocks SMTP AUTH.
+    opt_in: true,
+    needs_policies: true,
     advice: Advice {
         read_only: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
         changing: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",

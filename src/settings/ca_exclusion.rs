@@ -28,7 +28,11 @@ pub(crate) const SPEC: Spec = Spec {
     satisfies: super::spec::equal,
     access: Access::Target { read: read_target, write: write_target },
     already_so: Some(already_so),
+    read_back: &[],
     weakening: &[],
+    // Taken only for a user whom a Conditional Access policy blocks, and whom the group unblocks.
+    opt_in: true,
+    needs_policies: false,
     advice: Advice {
         read_only: "grant the app GroupMember.ReadWrite.All (Microsoft Graph, application) and admin consent",
         changing: "grant the app GroupMember.ReadWrite.All (Microsoft Graph, application) and admin consent",

@@ -19,7 +19,10 @@ pub(crate) const SPEC: Spec = Spec {
     satisfies: super::spec::equal,
     access: Access::Tenant { read: read_boxed, write: |client, value| write(&client.tenant_id, value) },
     already_so: None,
+    read_back: &[],
     weakening: &[],
+    opt_in: false,
+    needs_policies: false,
     advice: Advice {
         read_only: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Administrator role (Set-TransportConfig needs it)",
         changing: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Administrator role (Set-TransportConfig needs it)",

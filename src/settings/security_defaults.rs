@@ -19,8 +19,11 @@ pub(crate) const SPEC: Spec = Spec {
     satisfies: super::spec::equal,
     access: Access::Tenant { read: read_boxed, write: |_, value| write(value) },
     already_so: None,
+    read_back: &[],
     // Turning security defaults off lifts MFA for every user of the tenant.
     weakening: &[Value::Disabled],
+    opt_in: false,
+    needs_policies: false,
     advice: Advice {
         read_only: "grant the app Policy.Read.All (Microsoft Graph, application) and admin consent",
         changing: "grant the app Policy.Read.All and Policy.ReadWrite.SecurityDefaults (Microsoft Graph, application) and admin consent",

@@ -25,7 +25,10 @@ pub(crate) const SPEC: Spec = Spec {
         write: |client, user, _, value| Ok(write(&client.tenant_id, &user.upn, value)),
     },
     already_so: None,
+    read_back: &[],
     weakening: &[],
+    opt_in: false,
+    needs_policies: false,
     advice: Advice {
         read_only: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
         changing: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",

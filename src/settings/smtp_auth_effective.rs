@@ -16,7 +16,10 @@ pub(crate) const SPEC: Spec = Spec {
     satisfies: super::spec::equal,
     access: Access::Neither,
     already_so: None,
+    read_back: &[],
     weakening: &[],
+    opt_in: false,
+    needs_policies: false,
     advice: Advice {
         read_only: "grant the app Policy.Read.All, GroupMember.Read.All and RoleManagement.Read.Directory (Microsoft Graph) and the Global Reader role, so every layer can be read",
         changing: "grant the app Policy.Read.All, GroupMember.Read.All and RoleManagement.Read.Directory (Microsoft Graph) and the Global Reader role, so every layer can be read",

@@ -84,8 +84,17 @@ pub(crate) struct Spec {
     pub access: Access,
     /// An error of the write that says the change was already so, as the answer it stands for.
     pub already_so: Option<fn(Value, &CallError) -> Option<Answer>>,
+    /// Values the service may turn into another once written: the value is read back after such
+    /// a write, so that the report says what the setting became.
+    pub read_back: &'static [Value],
     /// Values that weaken the tenant, and so need an explicit yes.
     pub weakening: &'static [Value],
+    /// Whether it is an opt-in step of the SMTP AUTH fix, taken only for a user whose layer it
+    /// opens blocks them ([`crate::engine`]'s layers say).
+    pub opt_in: bool,
+    /// Whether its reading names a value from the tenant's authentication policies, which must
+    /// then be read first.
+    pub needs_policies: bool,
     /// What the report advises when the service refuses it for want of a permission.
     pub advice: Advice,
 }
