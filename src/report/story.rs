@@ -21,29 +21,9 @@ fn advice(setting: Setting, code: &Reason, read_only: bool) -> Option<&'static s
     if !code.is_permission_refusal() {
         return None;
     }
-    Some(match (setting, read_only) {
-        (Setting::PerUserMfa | Setting::SecurityDefaults, true) => {
-            "grant the app Policy.Read.All (Microsoft Graph, application) and admin consent"
-        }
-        (Setting::PerUserMfa, false) => {
-            "grant the app Policy.Read.All and Policy.ReadWrite.AuthenticationMethod (Microsoft Graph, application) and admin consent"
-        }
-        (Setting::SecurityDefaults, false) => {
-            "grant the app Policy.Read.All and Policy.ReadWrite.SecurityDefaults (Microsoft Graph, application) and admin consent"
-        }
-        (Setting::SmtpAuth | Setting::AuthenticationPolicy, _) => {
-            "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role"
-        }
-        (Setting::OrganisationSmtpAuth, _) => {
-            "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Administrator role (Set-TransportConfig needs it)"
-        }
-        (Setting::CaExclusion, _) => {
-            "grant the app GroupMember.ReadWrite.All (Microsoft Graph, application) and admin consent"
-        }
-        (Setting::SmtpAuthEffective, _) => {
-            "grant the app Policy.Read.All, GroupMember.Read.All and RoleManagement.Read.Directory (Microsoft Graph) and the Global Reader role, so every layer can be read"
-        }
-    })
+    // The words are the setting's own (its spec's advice).
+    let advice = &setting.spec().advice;
+    Some(if read_only { advice.read_only } else { advice.changing })
 }
 
 fn value(value: Option<crate::settings::Value>) -> &'static str {

@@ -7,9 +7,37 @@
 
 use serde_json::{Map, json};
 
-use super::{Reading, Value};
-use crate::cloud::{Call, CallError, CloudClient, exchange};
+use super::spec::{Access, Advice, Pending, Scope, Spec};
+use super::{Reading, Sources, Value};
+use crate::cloud::graph::DirectoryUser;
+use crate::cloud::{Api, Call, CallError, CloudClient, exchange};
 use crate::diagnosis::AuthPolicy;
+
+pub(crate) const SPEC: Spec = Spec {
+    name: "authentication-policy",
+    scope: Scope::Mailbox,
+    // Only `--basic-auth-policy` sets it: the value is a policy of the tenant's.
+    values: &[],
+    per_row: false,
+    api: Api::Exchange,
+    permission: "Exchange.ManageAsApp and Exchange Recipient Administrator",
+    document: "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/disable-basic-authentication-in-exchange-online",
+    satisfies: super::spec::equal,
+    access: Access::Target {
+        read: read_target,
+        write: |client, user, _, value| Ok(write(&client.tenant_id, &user.upn, value)),
+    },
+    already_so: None,
+    read_back: &[],
+    weakening: &[],
+    // Taken only for a user whose authentication policy blocks SMTP AUTH.
+    opt_in: true,
+    needs_policies: true,
+    advice: Advice {
+        read_only: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
+        changing: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
+    },
+};
 
 fn parameters(upn: &str) -> Map<String, serde_json::Value> {
     let mut parameters = Map::new();
@@ -46,6 +74,10 @@ pub(crate) async fn read(client: &CloudClient, upn: &str, policies: &[AuthPolicy
         _ => return Err(super::unexpected(&answer, "AuthenticationPolicy")),
     };
     Ok(Reading::of(Some(value), &answer))
+}
+
+fn read_target<'a>(client: &'a CloudClient, user: &'a DirectoryUser, sources: Sources<'a>) -> Pending<'a> {
+    Box::pin(read(client, &user.upn, sources.policies))
 }
 
 pub(crate) fn write(tenant_id: &str, upn: &str, value: Value) -> Call {

@@ -10,9 +10,38 @@
 
 use serde_json::json;
 
-use super::{Reading, Value};
+use super::spec::{Access, Advice, Pending, Scope, Spec};
+use super::{Reading, Sources, Value};
+use crate::cloud::graph::DirectoryUser;
 use crate::cloud::paths::SEGMENT;
-use crate::cloud::{Answer, Call, CallError, CloudClient, graph};
+use crate::cloud::{Answer, Api, Call, CallError, CloudClient, graph};
+
+pub(crate) const SPEC: Spec = Spec {
+    name: "ca-exclusion",
+    scope: Scope::User,
+    // Only `--ca-exclusion-group` sets it.
+    values: &[],
+    per_row: false,
+    api: Api::Graph,
+    permission: "GroupMember.ReadWrite.All",
+    document: "https://learn.microsoft.com/graph/api/group-post-members",
+    satisfies: super::spec::equal,
+    access: Access::Target { read: read_target, write: write_target },
+    already_so: Some(already_so),
+    read_back: &[],
+    weakening: &[],
+    // Taken only for a user whom a Conditional Access policy blocks, and whom the group unblocks.
+    opt_in: true,
+    needs_policies: false,
+    advice: Advice {
+        read_only: "grant the app GroupMember.ReadWrite.All (Microsoft Graph, application) and admin consent",
+        changing: "grant the app GroupMember.ReadWrite.All (Microsoft Graph, application) and admin consent",
+    },
+};
+
+fn no_group() -> CallError {
+    CallError::Local { code: "NoExclusionGroup", message: "ca-exclusion needs --ca-exclusion-group".into() }
+}
 
 fn segment(id: &str) -> percent_encoding::PercentEncode<'_> {
     percent_encoding::utf8_percent_encode(id, SEGMENT)
@@ -28,6 +57,20 @@ pub(crate) async fn read(client: &CloudClient, user_id: &str, group: &str) -> Re
     };
     let member = groups.iter().filter_map(|g| g.as_str()).any(|g| g.eq_ignore_ascii_case(group));
     Ok(Reading::of(Some(if member { Value::Member } else { Value::NotMember }), &answer))
+}
+
+fn read_target<'a>(client: &'a CloudClient, user: &'a DirectoryUser, sources: Sources<'a>) -> Pending<'a> {
+    Box::pin(async move { read(client, &user.id, sources.exclusion_group.ok_or_else(no_group)?).await })
+}
+
+fn write_target(
+    client: &CloudClient,
+    user: &DirectoryUser,
+    sources: Sources<'_>,
+    value: Value,
+) -> Result<Call, CallError> {
+    let group = sources.exclusion_group.ok_or_else(no_group)?;
+    Ok(write(client.base_url(Api::Graph), &user.id, group, value))
 }
 
 /// Adds or removes the user; `graph` is the base URL of the cloud's Graph, which names the member.

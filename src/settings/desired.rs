@@ -42,9 +42,7 @@ impl DesiredState {
 
     /// Settings whose desired value weakens the tenant and so needs an explicit yes.
     pub(crate) fn weakening(&self) -> Vec<(Setting, Value)> {
-        self.iter()
-            .filter(|(s, v)| matches!((s, v), (Setting::SecurityDefaults | Setting::PerUserMfa, Value::Disabled)))
-            .collect()
+        self.iter().filter(|(setting, value)| setting.spec().weakening.contains(value)).collect()
     }
 
     pub(crate) fn describe(&self) -> String {

@@ -1,18 +1,32 @@
 //! The remediable settings, their values, and what "compliant" means for each.
 //!
-//! A setting knows how to read and write itself through the cloud clients (one file each), but
-//! nothing of retries, throttling or CSV files. What a setting is lives in `setting.rs`, its
+//! A setting is one file that declares everything about it in a [`spec::Spec`]: its name, whose
+//! it is, its values, its API and permission, the Microsoft page it follows, how it is read and
+//! written through the cloud clients, and what the report advises when it is refused; nothing of
+//! retries, throttling or CSV files. The enum that names the settings lives in `setting.rs`, their
 //! values in `value.rs`, a run's desired state in `desired.rs`; reading and writing any setting
-//! starts here.
+//! starts here, and goes through its spec.
+//!
+//! How to add a setting: write its file here (its read and write, and its `pub(crate) const SPEC:
+//! Spec`, with the Microsoft page its code follows cited where the code is), declare the module
+//! below, add its variant to [`Setting`] (at the end, with its serde name the spec's `name`, so
+//! that journals and reports on disk read as before), to `Setting::ALL`, and its arm to
+//! `Setting::spec` (and to `Setting::TENANT` if its scope is the tenant's; the per-row and
+//! per-target lists follow from the spec, but their lengths are written out). Then give the
+//! simulated tenant (`crates/sim`) the service's counterpart, so the tests and benches can run
+//! it, and test both: its read and write on their own, and a run that changes it.
 
 pub(crate) mod authentication_policy;
 pub(crate) mod ca_exclusion;
 mod desired;
 pub(crate) mod mailbox_index;
+pub(crate) mod organisation_smtp_auth;
 pub(crate) mod per_user_mfa;
 pub(crate) mod security_defaults;
 mod setting;
 pub(crate) mod smtp_auth;
+mod smtp_auth_effective;
+mod spec;
 mod value;
 
 pub(crate) use desired::DesiredState;
@@ -21,6 +35,7 @@ pub(crate) use value::{Name, Value};
 
 use crate::cloud::graph::DirectoryUser;
 use crate::cloud::{Answer, CallError, CloudClient, RequestIds};
+use spec::Access;
 
 /// A setting's current value, or `None` where it does not apply (a user without a mailbox).
 #[derive(Clone, Debug)]
@@ -66,40 +81,20 @@ fn no_target() -> CallError {
     CallError::Local { code: "NoTarget", message: "a per-target setting needs a target".into() }
 }
 
-fn no_group() -> CallError {
-    CallError::Local { code: "NoExclusionGroup", message: "ca-exclusion needs --ca-exclusion-group".into() }
-}
-
-/// Reads `setting` for `user` (tenant-wide settings need none); SMTP AUTH from the bulk listing
-/// when the run reads every mailbox at once and the listing can say.
+/// Reads `setting` for `user` (tenant-wide settings need none), as its spec says.
 pub(crate) async fn read(
     setting: Setting,
     client: &CloudClient,
     user: Option<&DirectoryUser>,
     sources: Sources<'_>,
 ) -> Result<Reading, CallError> {
-    let listed = match (setting, user, sources.smtp_index) {
-        (Setting::SmtpAuth, Some(user), Some(index)) => index.lookup(&user.id).await,
-        _ => None,
-    };
-    match (setting, user) {
-        (Setting::SecurityDefaults, _) => security_defaults::read(client).await,
-        (Setting::OrganisationSmtpAuth, _) => smtp_auth::read_organisation(client).await,
-        (Setting::SmtpAuth, Some(_)) if let Some(known) = listed => {
-            Ok(Reading { value: known, attempts: 0, ids: RequestIds::default() })
+    match (&setting.spec().access, user) {
+        (Access::Tenant { read, .. }, _) => read(client).await,
+        (Access::Target { read, .. }, Some(user)) => read(client, user, sources).await,
+        (Access::Target { .. }, None) => Ok(Reading { value: None, attempts: 0, ids: RequestIds::default() }),
+        (Access::Neither, _) => {
+            Err(CallError::Local { code: "NotASetting", message: format!("{setting} is a verdict, not read") })
         }
-        (Setting::SmtpAuth, Some(user)) => smtp_auth::read(client, &user.upn).await,
-        (Setting::PerUserMfa, Some(user)) => per_user_mfa::read(client, &user.id).await,
-        (Setting::AuthenticationPolicy, Some(user)) => {
-            authentication_policy::read(client, &user.upn, sources.policies).await
-        }
-        (Setting::CaExclusion, Some(user)) => {
-            ca_exclusion::read(client, &user.id, sources.exclusion_group.ok_or_else(no_group)?).await
-        }
-        (Setting::SmtpAuthEffective, _) => {
-            Err(CallError::Local { code: "NotASetting", message: "smtp-auth-effective is a verdict, not read".into() })
-        }
-        (_, None) => Ok(Reading { value: None, attempts: 0, ids: RequestIds::default() }),
     }
 }
 
@@ -113,23 +108,16 @@ pub(crate) async fn write(
     sent: std::sync::Arc<tokio::sync::watch::Sender<Option<crate::cloud::Sent>>>,
     gate: crate::cloud::Gate,
 ) -> Result<Answer, CallError> {
-    let tenant = &client.tenant_id;
-    let mut call = match (setting, user) {
-        (Setting::SecurityDefaults, _) => security_defaults::write(value),
-        (Setting::OrganisationSmtpAuth, _) => smtp_auth::write_organisation(tenant, value),
-        (Setting::SmtpAuth, Some(user)) => smtp_auth::write(tenant, &user.upn, value),
-        (Setting::PerUserMfa, Some(user)) => per_user_mfa::write(&user.id, value),
-        (Setting::AuthenticationPolicy, Some(user)) => authentication_policy::write(tenant, &user.upn, value),
-        (Setting::CaExclusion, Some(user)) => {
-            let group = sources.exclusion_group.ok_or_else(no_group)?;
-            ca_exclusion::write(client.base_url(crate::cloud::Api::Graph), &user.id, group, value)
-        }
-        (Setting::SmtpAuthEffective, _) | (_, None) => return Err(no_target()),
+    let spec = setting.spec();
+    let mut call = match (&spec.access, user) {
+        (Access::Tenant { write, .. }, _) => write(client, value),
+        (Access::Target { write, .. }, Some(user)) => write(client, user, sources, value)?,
+        (Access::Target { .. } | Access::Neither, _) => return Err(no_target()),
     };
     call.sent = Some(sent);
     call.gate = Some(gate);
     match client.send(&call).await {
-        Err(error) if setting == Setting::CaExclusion => ca_exclusion::already_so(value, &error).ok_or(error),
+        Err(error) if let Some(already_so) = spec.already_so => already_so(value, &error).ok_or(error),
         answer => answer,
     }
 }

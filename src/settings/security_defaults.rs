@@ -1,10 +1,34 @@
-//! `security-defaults`: the tenant's security defaults policy (Graph v1.0).
-//! Read needs Policy.Read.All; write needs Policy.ReadWrite.SecurityDefaults.
+//! `security-defaults`: the tenant's security defaults policy (Graph v1.0,
+//! `identitySecurityDefaultsEnforcementPolicy`). Read needs Policy.Read.All; write needs
+//! Policy.ReadWrite.SecurityDefaults.
 
 use serde_json::json;
 
+use super::spec::{Access, Advice, Pending, Scope, Spec};
 use super::{Reading, Value};
-use crate::cloud::{Call, CallError, CloudClient, graph};
+use crate::cloud::{Api, Call, CallError, CloudClient, graph};
+
+pub(crate) const SPEC: Spec = Spec {
+    name: "security-defaults",
+    scope: Scope::Tenant,
+    values: &[Value::Enabled, Value::Disabled],
+    per_row: false,
+    api: Api::Graph,
+    permission: "Policy.ReadWrite.SecurityDefaults",
+    document: "https://learn.microsoft.com/entra/fundamentals/security-defaults",
+    satisfies: super::spec::equal,
+    access: Access::Tenant { read: read_boxed, write: |_, value| write(value) },
+    already_so: None,
+    read_back: &[],
+    // Turning security defaults off lifts MFA for every user of the tenant.
+    weakening: &[Value::Disabled],
+    opt_in: false,
+    needs_policies: false,
+    advice: Advice {
+        read_only: "grant the app Policy.Read.All (Microsoft Graph, application) and admin consent",
+        changing: "grant the app Policy.Read.All and Policy.ReadWrite.SecurityDefaults (Microsoft Graph, application) and admin consent",
+    },
+};
 
 const PATH: &str = "v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
 
@@ -16,6 +40,10 @@ pub(crate) async fn read(client: &CloudClient) -> Result<Reading, CallError> {
         None => return Err(super::unexpected(&answer, "isEnabled")),
     };
     Ok(Reading::of(Some(value), &answer))
+}
+
+fn read_boxed(client: &CloudClient) -> Pending<'_> {
+    Box::pin(read(client))
 }
 
 pub(crate) fn write(value: Value) -> Call {

@@ -1,9 +1,11 @@
-//! The remediable settings: their names, the values each takes, and what "compliant" means for
-//! each.
+//! The remediable settings by name: a small `Copy` enum the journal and the reports keep (its serde
+//! names are on disk), whose one `match` names each setting's [`Spec`]; its name, values, API and
+//! what "compliant" means are read from there.
 
 use std::fmt;
 
 use super::Value;
+use super::spec::{Scope, Spec};
 
 /// One remediable property.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -37,25 +39,51 @@ impl Setting {
         Setting::CaExclusion,
         Setting::SmtpAuthEffective,
     ];
-    /// The tenant-wide settings, in the order they are worked on.
+    /// The tenant-wide settings, in the order they are worked on: the organisation's switch
+    /// first, unlike `ALL`, so the list is written out (a test checks it against the scopes).
     pub const TENANT: [Setting; 2] = [Setting::OrganisationSmtpAuth, Setting::SecurityDefaults];
     /// The settings a CSV row may give its own value for (a column named after it).
-    pub const PER_ROW: [Setting; 2] = [Setting::SmtpAuth, Setting::PerUserMfa];
+    pub const PER_ROW: [Setting; 2] = Setting::chosen(List::PerRow);
     /// The settings that belong to each target, in the order they are worked on (the verdict of
     /// `smtp-auth-effective` comes after them all).
-    pub const PER_TARGET: [Setting; 4] =
-        [Setting::SmtpAuth, Setting::PerUserMfa, Setting::AuthenticationPolicy, Setting::CaExclusion];
+    pub const PER_TARGET: [Setting; 4] = Setting::chosen(List::PerTarget);
+
+    /// Everything about the setting: the one place a setting is matched on.
+    pub(crate) const fn spec(self) -> &'static Spec {
+        match self {
+            Setting::SecurityDefaults => &super::security_defaults::SPEC,
+            Setting::OrganisationSmtpAuth => &super::organisation_smtp_auth::SPEC,
+            Setting::SmtpAuth => &super::smtp_auth::SPEC,
+            Setting::PerUserMfa => &super::per_user_mfa::SPEC,
+            Setting::AuthenticationPolicy => &super::authentication_policy::SPEC,
+            Setting::CaExclusion => &super::ca_exclusion::SPEC,
+            Setting::SmtpAuthEffective => &super::smtp_auth_effective::SPEC,
+        }
+    }
+
+    /// The settings of `ALL` on `list`, in `ALL`'s order. Only constants call it, so a count
+    /// that does not fit stops the build, not a run.
+    const fn chosen<const N: usize>(list: List) -> [Setting; N] {
+        let mut chosen = [Setting::SmtpAuthEffective; N];
+        let (mut at, mut found) = (0, 0);
+        while at < Setting::ALL.len() {
+            let spec = Setting::ALL[at].spec();
+            let on = match list {
+                List::PerRow => spec.per_row,
+                List::PerTarget => spec.scope.is_per_target(),
+            };
+            if on {
+                chosen[found] = Setting::ALL[at];
+                found += 1;
+            }
+            at += 1;
+        }
+        assert!(found == N, "a list of settings is declared with another length than its settings");
+        chosen
+    }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Setting::SecurityDefaults => "security-defaults",
-            Setting::OrganisationSmtpAuth => "organisation-smtp-auth",
-            Setting::SmtpAuth => "smtp-auth",
-            Setting::PerUserMfa => "per-user-mfa",
-            Setting::AuthenticationPolicy => "authentication-policy",
-            Setting::CaExclusion => "ca-exclusion",
-            Setting::SmtpAuthEffective => "smtp-auth-effective",
-        }
+        self.spec().name
     }
 
     /// A setting a user can name (`--set`, a profile): not the verdict.
@@ -69,12 +97,7 @@ impl Setting {
     /// The values `--set` and profiles may give; empty for the settings only a flag of their own
     /// sets (`--basic-auth-policy`, `--ca-exclusion-group`) and for the verdict.
     pub fn allowed(self) -> &'static [Value] {
-        match self {
-            Setting::SecurityDefaults | Setting::OrganisationSmtpAuth => &[Value::Enabled, Value::Disabled],
-            Setting::SmtpAuth => &[Value::Enabled, Value::Disabled, Value::Inherit],
-            Setting::PerUserMfa => &[Value::Disabled, Value::Enabled, Value::Enforced],
-            Setting::AuthenticationPolicy | Setting::CaExclusion | Setting::SmtpAuthEffective => &[],
-        }
+        self.spec().values
     }
 
     /// The settings a user may name, for messages.
@@ -95,11 +118,11 @@ impl Setting {
         }
     }
 
-    /// Whether `current` already satisfies `desired` when applying a desired state: "enforced"
-    /// MFA satisfies "enabled", since enabling MFA for a user who registered a method makes it
-    /// enforced by itself. A rollback asks for the exact value instead ([`Setting::restored`]).
+    /// Whether `current` already satisfies `desired` when applying a desired state (the
+    /// setting's own rule: "enforced" MFA satisfies "enabled"). A rollback asks for the exact
+    /// value instead ([`Setting::restored`]).
     pub fn satisfies(self, current: Value, desired: Value) -> bool {
-        current == desired || (self == Setting::PerUserMfa && desired == Value::Enabled && current == Value::Enforced)
+        (self.spec().satisfies)(current, desired)
     }
 
     /// Whether `current` is exactly the value a rollback puts back: the value it found, not one
@@ -109,20 +132,20 @@ impl Setting {
     }
 
     pub fn is_tenant_wide(self) -> bool {
-        Setting::TENANT.contains(&self)
+        self.spec().scope == Scope::Tenant
     }
 
     /// The API that reads and writes it.
     pub fn api(self) -> crate::cloud::Api {
-        match self {
-            Setting::SmtpAuth | Setting::OrganisationSmtpAuth | Setting::AuthenticationPolicy => {
-                crate::cloud::Api::Exchange
-            }
-            Setting::SecurityDefaults | Setting::PerUserMfa | Setting::CaExclusion | Setting::SmtpAuthEffective => {
-                crate::cloud::Api::Graph
-            }
-        }
+        self.spec().api
     }
+}
+
+/// The lists of settings drawn from the specs.
+#[derive(Clone, Copy)]
+enum List {
+    PerRow,
+    PerTarget,
 }
 
 impl fmt::Display for Setting {
@@ -147,5 +170,33 @@ mod tests {
         assert!(Setting::PerUserMfa.satisfies(Value::Enforced, Value::Enabled));
         assert!(!Setting::PerUserMfa.satisfies(Value::Enabled, Value::Enforced));
         assert!(!Setting::SmtpAuth.satisfies(Value::Inherit, Value::Enabled));
+    }
+
+    #[test]
+    fn lists_agree_with_the_specs() {
+        let tenant: Vec<_> = Setting::ALL.into_iter().filter(|s| s.spec().scope == Scope::Tenant).collect();
+        assert_eq!(tenant.len(), Setting::TENANT.len());
+        assert!(tenant.iter().all(|s| Setting::TENANT.contains(s)));
+        assert_eq!(Setting::PER_ROW, [Setting::SmtpAuth, Setting::PerUserMfa]);
+        assert_eq!(
+            Setting::PER_TARGET,
+            [Setting::SmtpAuth, Setting::PerUserMfa, Setting::AuthenticationPolicy, Setting::CaExclusion]
+        );
+    }
+
+    #[test]
+    fn each_spec_is_its_own_and_reads_as_its_scope_says() {
+        use super::super::spec::Access;
+        for setting in Setting::ALL {
+            let spec = setting.spec();
+            // The journal and the reports keep the serde name: the spec's must be the same.
+            assert_eq!(serde_json::to_value(setting).unwrap(), serde_json::json!(spec.name));
+            let fits = match spec.access {
+                Access::Tenant { .. } => spec.scope == Scope::Tenant,
+                Access::Target { .. } => spec.scope.is_per_target(),
+                Access::Neither => spec.scope == Scope::Verdict,
+            };
+            assert!(fits, "{setting}'s access does not fit its scope");
+        }
     }
 }

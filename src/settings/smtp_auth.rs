@@ -3,8 +3,37 @@
 
 use serde_json::{Map, json};
 
-use super::{Reading, Value};
-use crate::cloud::{Call, CallError, CloudClient, exchange};
+use super::spec::{Access, Advice, Pending, Scope, Spec};
+use super::{Reading, Sources, Value};
+use crate::cloud::graph::DirectoryUser;
+use crate::cloud::{Api, Call, CallError, CloudClient, RequestIds, exchange};
+
+// The organisation's switch is a setting of its own; what reads a mailbox's often wants it too.
+pub(crate) use super::organisation_smtp_auth::organisation_disabled;
+
+pub(crate) const SPEC: Spec = Spec {
+    name: "smtp-auth",
+    scope: Scope::Mailbox,
+    values: &[Value::Enabled, Value::Disabled, Value::Inherit],
+    per_row: true,
+    api: Api::Exchange,
+    permission: "Exchange.ManageAsApp and Exchange Recipient Administrator",
+    document: "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission",
+    satisfies: super::spec::equal,
+    access: Access::Target {
+        read: read_target,
+        write: |client, user, _, value| Ok(write(&client.tenant_id, &user.upn, value)),
+    },
+    already_so: None,
+    read_back: &[],
+    weakening: &[],
+    opt_in: false,
+    needs_policies: false,
+    advice: Advice {
+        read_only: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
+        changing: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
+    },
+};
 
 fn parameters(identity: &str) -> Map<String, serde_json::Value> {
     let mut parameters = Map::new();
@@ -34,6 +63,19 @@ pub(crate) async fn read(client: &CloudClient, upn: &str) -> Result<Reading, Cal
     Ok(Reading::of(Some(value), &answer))
 }
 
+/// A mailbox's value from the run's bulk listing when it reads every mailbox at once and the
+/// listing can say, else from Exchange.
+fn read_target<'a>(client: &'a CloudClient, user: &'a DirectoryUser, sources: Sources<'a>) -> Pending<'a> {
+    Box::pin(async move {
+        if let Some(index) = sources.smtp_index
+            && let Some(known) = index.lookup(&user.id).await
+        {
+            return Ok(Reading { value: known, attempts: 0, ids: RequestIds::default() });
+        }
+        read(client, &user.upn).await
+    })
+}
+
 pub(crate) fn write(tenant_id: &str, upn: &str, value: Value) -> Call {
     let mut parameters = parameters(upn);
     let disabled = match value {
@@ -43,29 +85,6 @@ pub(crate) fn write(tenant_id: &str, upn: &str, value: Value) -> Call {
     };
     parameters.insert("SmtpClientAuthenticationDisabled".into(), disabled);
     exchange::invoke(tenant_id, "Set-CASMailbox", parameters, anchor(upn))
-}
-
-/// The organisation's `SmtpClientAuthenticationDisabled` (Get-TransportConfig): what a mailbox
-/// that inherits gets.
-pub(crate) async fn organisation_disabled(client: &CloudClient) -> Result<bool, CallError> {
-    Ok(read_organisation(client).await?.value != Some(Value::Enabled))
-}
-
-/// The organisation's switch as a value of `organisation-smtp-auth`.
-pub(crate) async fn read_organisation(client: &CloudClient) -> Result<Reading, CallError> {
-    let call = exchange::invoke(&client.tenant_id, "Get-TransportConfig", Map::new(), None);
-    let answer = client.send(&call).await?;
-    match answer.body["value"][0]["SmtpClientAuthenticationDisabled"].as_bool() {
-        Some(disabled) => Ok(Reading::of(Some(if disabled { Value::Disabled } else { Value::Enabled }), &answer)),
-        None => Err(super::unexpected(&answer, "SmtpClientAuthenticationDisabled")),
-    }
-}
-
-/// `Set-TransportConfig -SmtpClientAuthenticationDisabled` (needs the Exchange Administrator role).
-pub(crate) fn write_organisation(tenant_id: &str, value: Value) -> Call {
-    let mut parameters = Map::new();
-    parameters.insert("SmtpClientAuthenticationDisabled".into(), json!(value != Value::Enabled));
-    exchange::invoke(tenant_id, "Set-TransportConfig", parameters, None)
 }
 
 /// A listed `SmtpClientAuthenticationDisabled` as a value: `null` inherits, `false` is on.

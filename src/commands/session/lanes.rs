@@ -74,7 +74,7 @@ pub(super) fn start(
     let mut earlier_users = Some(earlier_users);
     let per_target = job.kind == RunKind::Rollback || Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
     let exclusions = job.decided.exclusions.clone();
-    let run_wants = [job.desired.get(Setting::SmtpAuth), job.desired.get(Setting::PerUserMfa)];
+    let run_wants = Setting::PER_ROW.map(|setting| job.desired.get(setting));
 
     let mut clients = Vec::new();
     let mut simulated_tenants = Vec::new();

@@ -22,7 +22,7 @@ pub(super) fn wants_of(context: &Context, target: &Target) -> Wants {
             .map(|w| w.desired)
             .or_else(|| context.desired.get(setting))
     };
-    [value(Setting::SmtpAuth), value(Setting::PerUserMfa)]
+    Setting::PER_ROW.map(value)
 }
 
 /// Why a directory user is out of scope, if they are. A licence says nothing here: shared, room
@@ -102,7 +102,7 @@ fn other_line(line: Option<u64>) -> String {
 }
 
 fn describe_wants(wants: &Wants) -> String {
-    let parts: Vec<String> = [Setting::SmtpAuth, Setting::PerUserMfa]
+    let parts: Vec<String> = Setting::PER_ROW
         .iter()
         .zip(wants)
         .filter_map(|(setting, value)| value.map(|v| format!("{setting}={v}")))

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use crate::cloud::graph::DirectoryUser;
 use crate::engine::events::{Outcome, Row};
 use crate::engine::{Context, Mode, Reason};
-use crate::settings::{self, Setting, Value};
+use crate::settings::{self, Value};
 
 use super::write::write;
 
@@ -20,16 +20,15 @@ pub(super) fn reached(row: &Row, value: Value, exact: bool) -> bool {
 /// not: only where the layer it opens blocks the user, and opening it is enough.
 async fn opt_in_refused(context: &Context, row: &Row, user: Option<&DirectoryUser>) -> Option<(Reason, String)> {
     let (Some(layers), Some(user)) = (&context.layers, user) else { return None };
-    if row.setting == Setting::AuthenticationPolicy {
+    let spec = row.setting.spec();
+    if spec.needs_policies {
         // Its reading names the policy from the tenant's list.
         layers.facts(&context.client).await;
     }
-    match row.setting {
-        Setting::AuthenticationPolicy | Setting::CaExclusion => {
-            layers.not_needed(&context.client, row.setting, user).await
-        }
-        _ => None,
+    if !spec.opt_in {
+        return None;
     }
+    layers.not_needed(&context.client, row.setting, user).await
 }
 
 /// Reads one setting, compares, and writes when applying. Returns the finished row.

@@ -9,7 +9,7 @@ use crate::cloud::{CallError, RequestIds};
 use crate::engine::Context;
 use crate::engine::events::{Outcome, Row};
 use crate::engine::journal::Record;
-use crate::settings::{self, Setting, Value};
+use crate::settings;
 use crate::stop::StopReason;
 
 use super::settle::reached;
@@ -100,9 +100,9 @@ async fn written(context: &Context, mut row: Row, answer: &crate::cloud::Answer,
     row.attempts += answer.attempts;
     row.note_ids(&answer.ids);
     row.after = Some(row.desired);
-    // Enabling MFA for a user with a registered method makes it enforced: read it back.
-    if row.setting == Setting::PerUserMfa
-        && row.desired == Value::Enabled
+    // A value the service may turn into another (enabled MFA becomes enforced for a user with a
+    // registered method): read it back.
+    if row.setting.spec().read_back.contains(&row.desired)
         && let Ok(check) = settings::read(row.setting, &context.client, user, context.sources().fresh()).await
     {
         row.attempts += check.attempts;
