@@ -79,7 +79,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Undo an earlier apply: restore each value it changed, where it is still what was set.
     Rollback(RollbackArgs),
-    /// List the built-in profiles and their settings.
+    /// List the built-in profiles, then every setting: whose it is, its values, what its write needs
+    /// granted, and the Microsoft page it follows.
     Profiles,
     /// Print a shell's completion script, e.g. `remediate completions bash >
     /// ~/.local/share/bash-completion/completions/remediate`.

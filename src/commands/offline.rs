@@ -30,10 +30,42 @@ pub(crate) fn validate(args: ValidateArgs) -> Result<u8> {
 }
 
 /// `profiles`: the built-in profiles and their settings.
+/// One setting as `remediate profiles` lists it, from its spec.
+fn describe_setting(setting: crate::settings::Setting) -> String {
+    let spec = setting.spec();
+    let values = match spec.values {
+        [] if spec.scope == crate::settings::Scope::Verdict => String::new(),
+        [] => "; set by a flag of its own".to_string(),
+        values => format!("; {}", values.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")),
+    };
+    let grant = if spec.permission.is_empty() { String::new() } else { format!("  write needs {}\n", spec.permission) };
+    format!("{} ({}{values})\n{grant}  {}\n", spec.name, spec.scope.describe(), spec.document)
+}
+
 pub(crate) fn profiles() -> Result<u8> {
     for profile in profile::builtins() {
         println!("{}\n  {}\n  {}\n", profile.name, profile.description, profile.desired.describe());
     }
-    println!("A profile can also be a TOML file: see samples/profiles/smtp-auth-fix.toml");
+    println!("A profile can also be a TOML file: see samples/profiles/smtp-auth-fix.toml\n");
+    println!("The settings, whose each is, what a write needs granted, and the page each follows:\n");
+    for setting in crate::settings::Setting::ALL {
+        println!("{}", describe_setting(setting));
+    }
     Ok(exit::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::settings::{Scope, Setting};
+
+    #[test]
+    fn every_setting_says_what_its_write_needs_and_where_it_is_documented() {
+        for setting in Setting::ALL {
+            let listed = super::describe_setting(setting);
+            assert!(listed.starts_with(setting.name()), "{listed}");
+            assert!(listed.contains("https://learn.microsoft.com/"), "{listed}");
+            let written = setting.spec().scope != Scope::Verdict;
+            assert_eq!(listed.contains("write needs "), written, "{listed}");
+        }
+    }
 }

@@ -31,6 +31,7 @@ mod value;
 
 pub(crate) use desired::DesiredState;
 pub(crate) use setting::Setting;
+pub(crate) use spec::Scope;
 pub(crate) use value::{Name, Value};
 
 use crate::cloud::graph::DirectoryUser;

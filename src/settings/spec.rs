@@ -27,6 +27,16 @@ pub(crate) enum Scope {
 }
 
 impl Scope {
+    /// Whose it is, in a listing's words.
+    pub(crate) const fn describe(self) -> &'static str {
+        match self {
+            Scope::Tenant => "the tenant's",
+            Scope::Mailbox => "each mailbox's",
+            Scope::User => "each user's",
+            Scope::Verdict => "each target's verdict, judged and never written",
+        }
+    }
+
     /// Whether it belongs to each target (a mailbox's or a user's).
     pub(crate) const fn is_per_target(self) -> bool {
         matches!(self, Scope::Mailbox | Scope::User)
@@ -69,14 +79,10 @@ pub(crate) struct Spec {
     pub per_row: bool,
     /// The API that reads and writes it.
     pub api: Api,
-    /// What the write needs granted (empty for the verdict, which is not written).
-    #[expect(
-        dead_code,
-        reason = "the setting's documentation as data; the diagnosis and the README still name it in their own words"
-    )]
+    /// What the write needs granted (empty for the verdict, which is not written); `remediate
+    /// profiles` lists it.
     pub permission: &'static str,
-    /// The Microsoft page it follows.
-    #[expect(dead_code, reason = "the setting's documentation as data; the diagnosis links its layers' pages itself")]
+    /// The Microsoft page it follows; `remediate profiles` lists it.
     pub document: &'static str,
     /// Whether `current` already satisfies `desired` when applying a desired state; a rollback
     /// asks for the exact value instead ([`super::Setting::restored`]).
