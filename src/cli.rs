@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, Subcommand};
 
-pub use crate::tuning::BulkRead;
+pub use crate::run::tuning::BulkRead;
 #[cfg(feature = "simulator")]
 mod sim;
 #[cfg(feature = "simulator")]

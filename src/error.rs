@@ -65,13 +65,13 @@ pub enum Error {
     #[error(transparent)]
     Input(#[from] crate::targets::InputError),
     #[error(transparent)]
-    Profile(#[from] crate::profile::ProfileError),
+    Profile(#[from] crate::settings::profile::ProfileError),
     #[error(transparent)]
-    Exclusions(#[from] crate::scope::ExclusionError),
+    Exclusions(#[from] crate::run::scope::ExclusionError),
     #[error(transparent)]
     Certificate(#[from] crate::cloud::auth::CertificateError),
     #[error(transparent)]
-    Record(#[from] crate::run_record::RecordError),
+    Record(#[from] crate::run::record::RecordError),
     /// The sign-in log cannot be read (no Entra ID P1/P2, no AuditLog.Read.All).
     #[error(transparent)]
     SignInLog(#[from] crate::sign_ins::SignInLogError),

@@ -9,30 +9,19 @@
 // The library's public face is what the binary needs: `run`, the command line, logging and the
 // exit codes. Everything else is the crate's own, so the compiler finds what nothing uses and holds
 // the layering; the integration tests' few reaches below the command line go through `testing`.
-mod budgets;
 pub mod cli;
 mod cloud;
 mod commands;
 mod diagnosis;
 mod engine;
 mod error;
-mod exceptions;
-mod files;
-mod lock;
 mod logging;
-mod profile;
 mod report;
-mod run_record;
-mod scope;
-mod secret;
+mod run;
 mod settings;
-mod shard;
 mod sign_ins;
-mod stable_hash;
-mod stop;
+mod support;
 mod targets;
-mod timestamp;
-mod tuning;
 
 pub use error::{Error, Result, exit};
 pub use logging::init as init_logging;
@@ -77,10 +66,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
 pub mod testing {
     pub use crate::cloud::auth::sha256_thumbprint;
     pub use crate::cloud::{CloudName, Endpoints, limit_fraction};
-    pub use crate::lock::acquire as acquire_lock;
-    pub use crate::run_record::fingerprint;
-    pub use crate::secret::SecretString;
-    pub use crate::shard::Shard;
+    pub use crate::run::lock::acquire as acquire_lock;
+    pub use crate::run::record::fingerprint;
+    pub use crate::run::shard::Shard;
+    pub use crate::support::secret::SecretString;
 
     /// The mailbox CSV reader.
     pub mod targets {

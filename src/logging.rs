@@ -97,7 +97,7 @@ pub(crate) fn json_event(level: &str, mut fields: serde_json::Map<String, serde_
         return;
     }
     let mut line = serde_json::Map::new();
-    line.insert("timestamp".into(), crate::timestamp::now_rfc3339().into());
+    line.insert("timestamp".into(), crate::support::timestamp::now_rfc3339().into());
     line.insert("level".into(), level.into());
     line.append(&mut fields);
     let mut text = serde_json::Value::Object(line).to_string();

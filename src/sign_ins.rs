@@ -176,7 +176,7 @@ pub(crate) async fn read(client: &CloudClient, window: Duration) -> Result<Usage
     let now = time::OffsetDateTime::now_utc();
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let whole = Slice::new(now - window, now);
-    let since = crate::timestamp::rfc3339(whole.start);
+    let since = crate::support::timestamp::rfc3339(whole.start);
     let mut usage = Usage { since, days, ..Usage::default() };
     // The whole window once, given about one request timeout: a slow first page is not waited
     // out or asked again, for the days will be read instead.

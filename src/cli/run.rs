@@ -106,7 +106,7 @@ pub struct RunArgs {
     /// Take a stable share of the targets: K of N (0-based), by a hash of the identity, so N
     /// machines or Kubernetes Indexed Job pods split one run with no overlap.
     #[arg(long, value_name = "K/N")]
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<crate::run::shard::Shard>,
 
     /// Keep only targets whose user signed in with SMTP AUTH (any result) in this window, e.g.
     /// 30d; the rest are reported as skipped. Reads the Entra sign-in log once before the run

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{BulkRead, CloudName, CredentialKind, OutputFormat, ranges};
-use crate::tuning::Tuning;
+use crate::run::tuning::Tuning;
 
 /// What every run against a tenant takes: where, how fast, where the report and state go.
 #[derive(Debug, Args)]

@@ -78,7 +78,7 @@ fn parses_or_names_the_flag(flag: &str, value: &str) {
         Ok(cli) => cli,
     };
     let Command::Apply(apply) = cli.command else { panic!("not apply") };
-    let tuning = crate::tuning::Tuning::from(&apply.run.session.tuning);
+    let tuning = crate::run::tuning::Tuning::from(&apply.run.session.tuning);
     let pacing = tuning.pacing();
     let _ = tuning.retry_policy();
     let ceilings = [(pacing.graph_rps, None), (pacing.graph_write_rps, None), (pacing.exchange_rps, Some(4))];

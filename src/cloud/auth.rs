@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::service_error;
 use crate::error::Error;
-use crate::secret::SecretString;
+use crate::support::secret::SecretString;
 
 pub(crate) mod azure_cli;
 mod certificate;
@@ -184,9 +184,10 @@ impl TokenSource {
                 form.push(("client_assertion", self.signed_assertion(key, thumbprint, x5c.as_deref())?));
             }
             Credential::Federated(path) => {
-                let token = crate::files::read_text_capped(path, crate::files::cap::SMALL).map_err(|e| {
-                    Error::Auth(format!("AZURE_FEDERATED_TOKEN_FILE {}: cannot read it: {e}", path.display()))
-                })?;
+                let token =
+                    crate::support::files::read_text_capped(path, crate::support::files::cap::SMALL).map_err(|e| {
+                        Error::Auth(format!("AZURE_FEDERATED_TOKEN_FILE {}: cannot read it: {e}", path.display()))
+                    })?;
                 form.push(("client_assertion_type", ASSERTION_TYPE.to_string()));
                 form.push(("client_assertion", token.trim().to_string()));
             }

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::body_budget::Body;
 use super::deadline::Latencies;
 use super::{Api, RawAnswer, RequestCounts, Transport};
-use crate::secret::SecretString;
+use crate::support::secret::SecretString;
 
 /// The most requests Graph takes in one batch.
 pub(crate) const BATCH_LIMIT: usize = 20;

@@ -66,7 +66,7 @@ fn client_of_nowhere() -> CloudClient {
         exchange_resource: nowhere,
     };
     let http = reqwest::Client::new();
-    let secret = auth::Credential::Secret(crate::secret::SecretString::new("not used"));
+    let secret = auth::Credential::Secret(crate::support::secret::SecretString::new("not used"));
     let timeout = std::time::Duration::from_secs(5);
     let tokens = auth::TokenSource::new(http.clone(), &endpoints.login, "contoso.com", "app", secret, timeout);
     let pacing = Pacing {

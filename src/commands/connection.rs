@@ -10,8 +10,8 @@ use crate::cloud::auth::managed::IMDS_HOST;
 use crate::cloud::auth::{Credential, CredentialKind, ManagedSource, TokenSource};
 use crate::cloud::{CloudClient, Endpoints, http_client};
 use crate::error::{Error, Result};
-use crate::secret::SecretString;
-use crate::tuning::Tuning;
+use crate::run::tuning::Tuning;
+use crate::support::secret::SecretString;
 
 /// A connected client, and the simulated tenant behind it when simulating (it lives as long as
 /// the connection, and stops when dropped).
@@ -43,7 +43,7 @@ fn warn_if_readable_by_others(path: &Path, what: &str) {
 fn secret(args: &ConnectionArgs) -> Result<Option<Credential>> {
     if let Some(path) = &args.client_secret_file {
         warn_if_readable_by_others(path, "--client-secret-file");
-        let secret = crate::files::read_text_capped(path, crate::files::cap::SMALL)
+        let secret = crate::support::files::read_text_capped(path, crate::support::files::cap::SMALL)
             .map_err(|e| Error::Usage(format!("--client-secret-file {}: cannot read it: {e}", path.display())))?;
         let secret = secret.trim();
         if secret.is_empty() {

@@ -15,9 +15,9 @@ use crate::diagnosis::{self, ClientKind, Diagnosis, Layer, State, TenantFacts, V
 use crate::error::{Error, FinalOutcome, Result};
 use crate::report::diagnosis::{self as report_diagnosis, Counts, Diagnosed};
 use crate::report::{self, OutputFormat};
+use crate::run::tuning::Tuning;
 use crate::sign_ins::{self, Usage};
 use crate::targets::{self, Entry};
-use crate::tuning::Tuning;
 
 pub(crate) async fn diagnose(args: DiagnoseArgs, quiet: bool) -> Result<u8> {
     let targets = match (&args.input, args.all_mailboxes) {
@@ -31,7 +31,7 @@ pub(crate) async fn diagnose(args: DiagnoseArgs, quiet: bool) -> Result<u8> {
     report::check_directory(&directory)?;
     let client = connection::connect(&session.connection, &tuning)?.client;
     client.check_credentials().await?;
-    let started_at = crate::timestamp::now_rfc3339();
+    let started_at = crate::support::timestamp::now_rfc3339();
     let told = args.basic_auth_smtp.map(|switch| switch == Switch::On);
     let basic = diagnosis::read::basic_smtp(told, time::OffsetDateTime::now_utc().date());
     let concurrency = tuning.concurrency as usize;
@@ -55,14 +55,14 @@ pub(crate) async fn diagnose(args: DiagnoseArgs, quiet: bool) -> Result<u8> {
         "tenant_id": client.tenant_id,
         "client": args.client.name(),
         "started_at": started_at,
-        "finished_at": crate::timestamp::now_rfc3339(),
+        "finished_at": crate::support::timestamp::now_rfc3339(),
         "counts": counts,
         "sign_in_evidence": usage.as_ref().map(|u| json!({"since": u.since, "days": u.days, "users": u.users.len()})),
         "requests_total": client.requests.total(),
         "exit_code": outcome.exit_code(),
     });
     let text = serde_json::to_string_pretty(&record).unwrap_or_default() + "\n";
-    crate::files::write_atomic(&directory, "diagnosis.json", text.as_bytes())
+    crate::support::files::write_atomic(&directory, "diagnosis.json", text.as_bytes())
         .map_err(Error::io(format!("cannot write {}", directory.join("diagnosis.json").display())))?;
     let section = report_diagnosis::html_section(&rows, &counts, args.client, &directory);
     report::html::write_page(

@@ -8,7 +8,7 @@ use crate::cli::{ApplyArgs, RunArgs};
 use crate::engine::events::{Event, EventSink, Outcome};
 use crate::engine::journal::{self, Record};
 use crate::error::{Error, Result};
-use crate::exceptions::{Exception, Exceptions, parse_date};
+use crate::settings::exceptions::{Exception, Exceptions, parse_date};
 use crate::settings::{Setting, Value};
 
 /// The exceptions a run holds to (an empty list without `--exceptions`).

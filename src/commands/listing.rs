@@ -7,8 +7,8 @@ use super::Connection;
 use crate::cloud::CloudClient;
 use crate::error::{Error, Result};
 use crate::report;
+use crate::run::stop::Stop;
 use crate::settings::mailbox_index::{self, MailboxIndex};
-use crate::stop::Stop;
 
 /// The file `--all-mailboxes` keeps the tenant's listing in, in the report directory: the run's
 /// input from then on, so a resume works on the same targets.

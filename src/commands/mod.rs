@@ -26,10 +26,10 @@ use crate::cli::{ApplyArgs, RunArgs};
 use crate::engine::Mode;
 use crate::error::{Error, Result};
 use crate::logging::{self, Loudness};
-use crate::profile;
-use crate::run_record::{RunKind, RunRecord};
-use crate::scope;
+use crate::run::record::{RunKind, RunRecord};
+use crate::run::scope;
 use crate::settings::DesiredState;
+use crate::settings::profile;
 use crate::targets::Entry;
 
 pub(crate) use connection::Connection;
@@ -127,7 +127,7 @@ fn absolute(path: &Path) -> PathBuf {
 /// Keeps the targets of one shard (and each rejected row in one shard only).
 fn sharded(
     entries: Box<dyn Iterator<Item = Entry> + Send>,
-    shard: Option<crate::shard::Shard>,
+    shard: Option<crate::run::shard::Shard>,
 ) -> Box<dyn Iterator<Item = Entry> + Send> {
     let Some(shard) = shard else { return entries };
     Box::new(entries.filter(move |entry| scope::entry_in_shard(entry, shard)))

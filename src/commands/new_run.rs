@@ -10,15 +10,15 @@ use super::{
 };
 use crate::cli::{PlanArgs, RunArgs};
 use crate::error::{Error, Result};
-use crate::profile;
 use crate::report;
-use crate::run_record::{self, ExclusionRecord, RunKind, RunRecord, SmtpLayers};
-use crate::scope::Exclusions;
+use crate::run::record::{self as run_record, ExclusionRecord, RunKind, RunRecord, SmtpLayers};
+use crate::run::scope::Exclusions;
+use crate::run::stop::Stop;
+use crate::run::tuning::Tuning;
 use crate::settings::mailbox_index::MailboxIndex;
+use crate::settings::profile;
 use crate::settings::{DesiredState, Setting};
-use crate::stop::Stop;
 use crate::targets::{self, Entry, Input};
-use crate::tuning::Tuning;
 
 /// `plan`.
 pub(crate) async fn plan(args: PlanArgs, quiet: bool) -> Result<u8> {
@@ -72,7 +72,7 @@ fn refuse_bad_rows(input: &Input) -> Result<()> {
 
 /// `--tenants FILE`: one tenant id or domain a line.
 fn tenants_file(path: &Path) -> Result<Vec<String>> {
-    let text = crate::files::read_text_capped(path, crate::files::cap::SMALL)
+    let text = crate::support::files::read_text_capped(path, crate::support::files::cap::SMALL)
         .map_err(|e| Error::Usage(format!("--tenants {}: cannot read it: {e}", path.display())))?;
     let tenants: Vec<String> = text
         .lines()
@@ -210,7 +210,7 @@ pub(super) async fn run(
     // Locked before anything is read (the sign-in log and the listing can take minutes): a run
     // that will be refused as busy is refused at once.
     let lanes_of: Vec<&connection::Connection> = connections.iter().map(|(_, c)| c).collect();
-    let state_dir = session.state_dir.clone().unwrap_or_else(crate::lock::default_state_dir);
+    let state_dir = session.state_dir.clone().unwrap_or_else(crate::run::lock::default_state_dir);
     let locked = session::lock_tenants(&lanes_of, &stop, &state_dir, kind, args.shard).await?;
     let smtp_layers = opt_in::checked(&args, &connections).await?;
     if kind == RunKind::Apply {

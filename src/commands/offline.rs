@@ -2,7 +2,7 @@
 
 use crate::cli::ValidateArgs;
 use crate::error::{Result, exit};
-use crate::profile;
+use crate::settings::profile;
 use crate::targets::{self, Entry};
 
 /// `validate`: every bad row with its line; exit 0 when clean, 1 when some rows are bad.

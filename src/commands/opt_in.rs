@@ -7,7 +7,7 @@ use crate::cli::{RunArgs, Switch};
 use crate::diagnosis::read;
 use crate::engine::layers::Layers;
 use crate::error::{Error, Result};
-use crate::run_record::SmtpLayers;
+use crate::run::record::SmtpLayers;
 use crate::settings::{DesiredState, Name, Setting, Value};
 
 /// The flags of a new run, checked against its tenant: the policy must exist and allow Basic

@@ -7,9 +7,9 @@ use super::session::{self, Decisions, Job, Lane};
 use super::{check_same_tenant, confirm_weakening, connection, desired_state, refuse_simulated, sharded};
 use crate::cli::ApplyArgs;
 use crate::error::{Error, Result};
-use crate::run_record::{self, RunKind, RunRecord};
-use crate::scope::Exclusions;
-use crate::stop::Stop;
+use crate::run::record::{self as run_record, RunKind, RunRecord};
+use crate::run::scope::Exclusions;
+use crate::run::stop::Stop;
 use crate::targets::Input;
 
 /// The exclusions a run began with, from its record; refused if their file changed since.
@@ -31,10 +31,10 @@ fn recorded_exclusions(record: &RunRecord, directory: &Path) -> Result<Exclusion
 }
 
 /// The exceptions the run held to, from the same file unchanged.
-fn recorded_exceptions(record: &RunRecord, directory: &Path) -> Result<crate::exceptions::Exceptions> {
-    let Some(kept) = &record.exceptions else { return Ok(crate::exceptions::Exceptions::default()) };
+fn recorded_exceptions(record: &RunRecord, directory: &Path) -> Result<crate::settings::exceptions::Exceptions> {
+    let Some(kept) = &record.exceptions else { return Ok(crate::settings::exceptions::Exceptions::default()) };
     kept.unchanged("the exceptions file", directory)?;
-    crate::exceptions::Exceptions::load(&kept.path, false)
+    crate::settings::exceptions::Exceptions::load(&kept.path, false)
 }
 
 /// The run's profile: a built-in by name, or its file, unchanged, from where it was.

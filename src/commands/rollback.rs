@@ -11,11 +11,11 @@ use crate::engine::events::Outcome;
 use crate::engine::journal::{self, Record};
 use crate::error::{Error, Result};
 use crate::report;
-use crate::run_record::{RunKind, RunRecord};
+use crate::run::record::{RunKind, RunRecord};
+use crate::run::stop::Stop;
+use crate::run::tuning::Tuning;
 use crate::settings::{DesiredState, Setting, Value};
-use crate::stop::Stop;
 use crate::targets::{Entry, Target, Wanted};
-use crate::tuning::Tuning;
 
 /// What a rollback restores: each tenant setting the apply changed (setting, before, after), and
 /// a target per changed mailbox, restoring `before` where the value is still `after`.
@@ -152,7 +152,7 @@ pub(crate) async fn rollback(mut args: RollbackArgs, quiet: bool) -> Result<u8> 
         report::check_directory(&directory)?;
     }
     let mut record = RunRecord::new(RunKind::Rollback, tuning.clone());
-    record.connection = crate::run_record::ConnectionRecord::of(&args.session);
+    record.connection = crate::run::record::ConnectionRecord::of(&args.session);
     record.rollback_of = Some(absolute(&source));
     let total = entries.len() as u64;
     // Reading a user's authentication policy names it from the tenant's list; the group is the apply's.

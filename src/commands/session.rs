@@ -19,16 +19,16 @@ use crate::engine::Mode;
 use crate::engine::events::{Event, EventSink};
 use crate::engine::journal::{self, Done, Journal};
 use crate::error::Result;
-use crate::lock;
 use crate::report::OutputFormat;
 use crate::report::{self, Report};
-use crate::run_record::{RunKind, RunRecord};
-use crate::scope::Exclusions;
+use crate::run::lock;
+use crate::run::record::{RunKind, RunRecord};
+use crate::run::scope::Exclusions;
+use crate::run::stop::Stop;
+use crate::run::tuning::Tuning;
 use crate::settings::mailbox_index::MailboxIndex;
 use crate::settings::{DesiredState, Setting, Value};
-use crate::stop::Stop;
 use crate::targets::Entry;
-use crate::tuning::Tuning;
 
 pub(super) use locks::{Locked, lock_tenants};
 pub(super) use outcome::{final_outcome, left_to_do, resume_command};
@@ -57,7 +57,7 @@ pub(super) struct Decisions {
     /// The SMTP AUTH layers the run changes or judges, when it does.
     pub(super) layers: Option<crate::engine::layers::Layers>,
     /// Mailboxes held at the values of owned exceptions (`--exceptions`).
-    pub(super) exceptions: Arc<crate::exceptions::Exceptions>,
+    pub(super) exceptions: Arc<crate::settings::exceptions::Exceptions>,
     /// Where the fix records the mailboxes it left with SMTP AUTH on (`--record-exceptions`).
     pub(super) record_exceptions: Option<super::exceptions::Recording>,
     /// A rollback: damaged places of the apply's journal, whose changes it cannot undo.
@@ -81,9 +81,9 @@ pub(super) struct Decisions {
     /// A resume that tries failed rows again.
     pub(super) retry_failed: bool,
     /// This run's shard of the targets (K of N), which spends the tenant's budget with the others.
-    pub(super) shard: Option<crate::shard::Shard>,
+    pub(super) shard: Option<crate::run::shard::Shard>,
     /// Targets chosen by the SMTP AUTH sign-in log, and what the log said.
-    pub(super) sign_in_scope: Option<Arc<crate::scope::SignInScope>>,
+    pub(super) sign_in_scope: Option<Arc<crate::run::scope::SignInScope>>,
     pub(super) smtp_auth_usage: Option<crate::report::usage::UsageSummary>,
 }
 

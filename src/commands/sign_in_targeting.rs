@@ -11,8 +11,8 @@ use crate::cli::RunArgs;
 use crate::cloud::CloudClient;
 use crate::error::{Error, Result};
 use crate::report::usage::{self as usage_report, UsageRow, UsageSummary};
-use crate::run_record::{RunRecord, SignInTargeting};
-use crate::scope::{SignInMode, SignInScope};
+use crate::run::record::{RunRecord, SignInTargeting};
+use crate::run::scope::{SignInMode, SignInScope};
 
 const SUMMARY_FILE: &str = "smtp-auth-usage.json";
 
@@ -51,7 +51,7 @@ pub(super) async fn choose(
     usage_report::write_csv(directory, &rows)?;
     let summary = UsageSummary::of(&usage);
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
-    crate::files::write_atomic(directory, SUMMARY_FILE, text.as_bytes())
+    crate::support::files::write_atomic(directory, SUMMARY_FILE, text.as_bytes())
         .map_err(Error::io(format!("cannot write {}", directory.join(SUMMARY_FILE).display())))?;
     let users = usage.users.values().map(|u| (u.user_id.clone(), u.last_success.clone()));
     tracing::info!(
@@ -73,9 +73,10 @@ pub(super) fn recorded(record: &RunRecord, directory: &Path) -> Result<Option<Ch
     let Some(targeting) = &record.smtp_auth_targeting else { return Ok(None) };
     let kept = usage_report::read_csv(directory)?;
     let users = kept.into_iter().map(|(id, (_, success))| (id, success));
-    let usage = crate::files::read_text_capped(&directory.join(SUMMARY_FILE), crate::files::cap::MEDIUM)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
+    let usage =
+        crate::support::files::read_text_capped(&directory.join(SUMMARY_FILE), crate::support::files::cap::MEDIUM)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
     Ok(Some(Chosen {
         scope: Arc::new(SignInScope::new(targeting.mode, targeting.window.clone(), users)),
         usage,

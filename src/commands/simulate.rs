@@ -12,7 +12,7 @@ pub(super) use without_simulator::*;
 mod without_simulator {
     use super::super::Connection;
     use crate::error::{Error, Result};
-    use crate::tuning::Tuning;
+    use crate::run::tuning::Tuning;
 
     /// Nothing: this build has no simulated tenant.
     pub(crate) enum SimulatedTenant {}
@@ -41,8 +41,8 @@ mod with_simulator {
     use crate::cloud::Endpoints;
     use crate::cloud::auth::Credential;
     use crate::error::{Error, Result, exit};
-    use crate::secret::SecretString;
-    use crate::tuning::Tuning;
+    use crate::run::tuning::Tuning;
+    use crate::support::secret::SecretString;
     use remediate_sim::{Population, SimConfig, Simulator};
 
     /// A simulated tenant serving in this process; dropping it stops it.

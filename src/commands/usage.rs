@@ -14,10 +14,10 @@ use crate::cloud::CloudClient;
 use crate::error::{Error, Result, exit};
 use crate::report::usage::{self as usage_report, UsageRow, UsageSummary};
 use crate::report::{self, OutputFormat};
+use crate::run::tuning::Tuning;
 use crate::settings::{Value, smtp_auth};
 use crate::sign_ins::{self, Usage};
 use crate::targets::{self, Entry};
-use crate::tuning::Tuning;
 
 /// Rows printed before "… and N more".
 const SHOWN: usize = 20;
@@ -39,7 +39,7 @@ pub(crate) async fn usage(args: UsageArgs, quiet: bool) -> Result<u8> {
     report::check_directory(&directory)?;
     let client = connection::connect(&session.connection, &tuning)?.client;
     client.check_credentials().await?;
-    let started_at = crate::timestamp::now_rfc3339();
+    let started_at = crate::support::timestamp::now_rfc3339();
     let usage = sign_ins::read(&client, Duration::from_secs(args.days * 86_400)).await?;
     let rows = settings_of(&client, &usage, wanted.as_ref()).await;
     report::ensure_directory(&directory)?;
@@ -54,7 +54,7 @@ pub(crate) async fn usage(args: UsageArgs, quiet: bool) -> Result<u8> {
         "smtp_auth_usage": summary,
     });
     let text = serde_json::to_string_pretty(&record).unwrap_or_default() + "\n";
-    crate::files::write_atomic(&directory, "usage.json", text.as_bytes())
+    crate::support::files::write_atomic(&directory, "usage.json", text.as_bytes())
         .map_err(Error::io(format!("cannot write {}", directory.join("usage.json").display())))?;
     report::html::write_usage_page(&directory, &client.tenant_id, &summary)?;
     if session.output == OutputFormat::Json {

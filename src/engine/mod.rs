@@ -16,8 +16,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::cloud::CloudClient;
+use crate::run::stop::{Stop, StopReason};
 use crate::settings::{DesiredState, Setting, Value};
-use crate::stop::{Stop, StopReason};
 use crate::targets::Entry;
 use events::{Event, EventSink, Outcome, Row};
 use journal::{Done, Journal, Record};
@@ -48,13 +48,13 @@ pub(crate) struct Context {
     /// Every mailbox's SMTP AUTH, when it is read in bulk.
     pub smtp_index: Option<crate::settings::mailbox_index::PendingIndex>,
     /// Targets reported but never touched.
-    pub exclusions: Arc<crate::scope::Exclusions>,
+    pub exclusions: Arc<crate::run::scope::Exclusions>,
     /// Targets chosen by the SMTP AUTH sign-in log (`--only-smtp-auth-seen`, `--spare-…`).
-    pub sign_in_scope: Option<Arc<crate::scope::SignInScope>>,
+    pub sign_in_scope: Option<Arc<crate::run::scope::SignInScope>>,
     /// What every accepted target still owes, and which directory user each line claimed.
     pub ledger: Arc<Ledger>,
     /// Targets held at the values of owned, unexpired exceptions, and the day they are judged on.
-    pub exceptions: Arc<crate::exceptions::Exceptions>,
+    pub exceptions: Arc<crate::settings::exceptions::Exceptions>,
     pub today: time::Date,
     /// The SMTP AUTH layers, when the run changes or judges them: the opt-in steps and the
     /// `smtp-auth-effective` verdict.

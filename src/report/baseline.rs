@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 
 /// Whether the report in `directory` finished: its summary exists and says so.
 pub(crate) fn is_complete(directory: &Path) -> bool {
-    let Ok(text) = crate::files::read_text_capped(&directory.join("summary.json"), crate::files::cap::MEDIUM) else {
+    let Ok(text) =
+        crate::support::files::read_text_capped(&directory.join("summary.json"), crate::support::files::cap::MEDIUM)
+    else {
         return false;
     };
     serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|summary| summary["complete"] == true)

@@ -162,7 +162,7 @@ pub(crate) fn write(directory: &Path, summary: &Summary, drift: &[Change]) -> Re
     warnings(&mut page, &summary.warnings);
     rows_section(&mut page, &rows, total);
     let _ = write!(page, "<script>{SCRIPT}</script></body></html>");
-    crate::files::write_atomic(directory, "report.html", page.as_bytes())
+    crate::support::files::write_atomic(directory, "report.html", page.as_bytes())
         .map_err(Error::io(format!("cannot write report.html in {}", directory.display())))
 }
 
@@ -286,7 +286,7 @@ pub(crate) fn write_page(directory: &Path, title: &str, subtitle: &str, body: &s
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1><p class=\"muted\">{}</p>{body}</body></html>",
         escape(subtitle)
     );
-    crate::files::write_atomic(directory, "report.html", page.as_bytes())
+    crate::support::files::write_atomic(directory, "report.html", page.as_bytes())
         .map_err(Error::io(format!("cannot write report.html in {}", directory.display())))
 }
 

@@ -3,7 +3,7 @@
 //! built from the engine's events.
 //!
 //! Files are written under a `.partial` name and renamed when complete, so a reader never sees
-//! half a report (see [`crate::files`]), for the owner alone.
+//! half a report (see [`crate::support::files`]), for the owner alone.
 
 pub(crate) mod baseline;
 mod cells;
@@ -86,8 +86,8 @@ const LOGGED_INPUT_PROBLEMS: u64 = 10;
 const LOGGED_FAILURES: u64 = 5;
 
 pub(crate) fn create_csv(directory: &Path, name: &str, header: &[&str]) -> Result<CsvFile> {
-    let path = crate::files::partial_path(directory, name);
-    let file = crate::files::create_partial(directory, name)
+    let path = crate::support::files::partial_path(directory, name);
+    let file = crate::support::files::create_partial(directory, name)
         .map_err(Error::io(format!("cannot create {}", path.display())))?;
     // The header is written here, once, even for a file with no rows; serde must not add its own.
     let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(BufWriter::new(file));
@@ -96,10 +96,10 @@ pub(crate) fn create_csv(directory: &Path, name: &str, header: &[&str]) -> Resul
 }
 
 pub(crate) fn close_csv(directory: &Path, name: &str, writer: CsvFile) -> Result<()> {
-    let context = || format!("cannot write {}", crate::files::partial_path(directory, name).display());
+    let context = || format!("cannot write {}", crate::support::files::partial_path(directory, name).display());
     let file = writer.into_inner().map_err(|e| Error::Io { context: context(), source: e.into_error() })?;
     let file = file.into_inner().map_err(|e| Error::Io { context: context(), source: e.into_error() })?;
-    crate::files::commit_partial(directory, name, file).map_err(Error::io(context()))
+    crate::support::files::commit_partial(directory, name, file).map_err(Error::io(context()))
 }
 
 /// Refuses a report directory that already holds a report (checked before anything happens).
@@ -116,7 +116,7 @@ pub(crate) fn check_directory(directory: &Path) -> Result<()> {
 /// Creates the report directory, for the owner alone, when the run first writes to it: a run
 /// refused for its arguments or its credentials leaves no empty directory behind.
 pub(crate) fn ensure_directory(directory: &Path) -> Result<()> {
-    crate::files::create_private_dir(directory)
+    crate::support::files::create_private_dir(directory)
         .map_err(Error::io(format!("cannot create the report directory {}", directory.display())))
 }
 

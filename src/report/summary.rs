@@ -14,9 +14,9 @@ use crate::cloud::Api;
 use crate::cloud::pacer::PacerState;
 use crate::engine::events::Outcome;
 use crate::error::{Error, Result};
-use crate::run_record::RunKind;
+use crate::run::record::RunKind;
 use crate::settings::Setting;
-use crate::timestamp::rfc3339;
+use crate::support::timestamp::rfc3339;
 
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
@@ -208,7 +208,7 @@ impl Summary {
     /// Writes `summary.json` atomically: a temporary file, synced, then renamed.
     pub(crate) fn write(&self, directory: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
-        crate::files::write_atomic(directory, "summary.json", text.as_bytes())
+        crate::support::files::write_atomic(directory, "summary.json", text.as_bytes())
             .map_err(Error::io(format!("cannot write summary.json in {}", directory.display())))
     }
 }

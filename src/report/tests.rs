@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::summary::{RunInfo, recap};
 use super::{Tally, columns, story, write_row};
 use crate::engine::events::{Outcome, Row};
-use crate::run_record::RunKind;
+use crate::run::record::RunKind;
 use crate::settings::{Setting, Value};
 
 /// What a hostile endpoint (or one behind a hostile proxy) could answer with.

@@ -19,9 +19,11 @@
 pub(crate) mod authentication_policy;
 pub(crate) mod ca_exclusion;
 mod desired;
+pub(crate) mod exceptions;
 pub(crate) mod mailbox_index;
 pub(crate) mod organisation_smtp_auth;
 pub(crate) mod per_user_mfa;
+pub(crate) mod profile;
 pub(crate) mod security_defaults;
 mod setting;
 pub(crate) mod smtp_auth;

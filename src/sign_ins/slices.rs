@@ -74,14 +74,14 @@ impl Slice {
     pub(super) fn filter(&self, client_app: &str) -> String {
         format!(
             "clientAppUsed eq '{client_app}' and createdDateTime ge {} and createdDateTime lt {}",
-            crate::timestamp::rfc3339(self.start),
-            crate::timestamp::rfc3339(self.end)
+            crate::support::timestamp::rfc3339(self.start),
+            crate::support::timestamp::rfc3339(self.end)
         )
     }
 
     /// Its days, for a message (`YYYY-MM-DD`).
     pub(super) fn day(&self) -> String {
-        crate::timestamp::rfc3339(self.start).get(..10).unwrap_or_default().to_string()
+        crate::support::timestamp::rfc3339(self.start).get(..10).unwrap_or_default().to_string()
     }
 }
 
@@ -118,7 +118,7 @@ where
             Err(error) if lasting(&error) => return Err(SlicesFailed::Refused(error)),
             Err(error) => {
                 let again = slice.after_failure();
-                tracing::debug!(from = %crate::timestamp::rfc3339(slice.start), %error, "a slice of the sign-in log failed: reading it again in {} part(s)", again.len());
+                tracing::debug!(from = %crate::support::timestamp::rfc3339(slice.start), %error, "a slice of the sign-in log failed: reading it again in {} part(s)", again.len());
                 if again.is_empty() {
                     failed.push((slice, error));
                 }

@@ -60,9 +60,9 @@ impl Input {
 
     /// The rows shard `shard` of a run takes (one more pass over the file; the rows of a run
     /// without shards are [`Input::rows`]).
-    pub fn rows_in_shard(&self, shard: Option<crate::shard::Shard>) -> Result<u64, Error> {
+    pub fn rows_in_shard(&self, shard: Option<crate::run::shard::Shard>) -> Result<u64, Error> {
         let Some(shard) = shard else { return Ok(self.rows) };
-        Ok(self.entries()?.filter(|entry| crate::scope::entry_in_shard(entry, shard)).count() as u64)
+        Ok(self.entries()?.filter(|entry| crate::run::scope::entry_in_shard(entry, shard)).count() as u64)
     }
 
     /// Streams the rows as targets and problems.
@@ -100,7 +100,7 @@ pub(crate) fn settle_input(path: &Path, copy: &Path) -> Result<PathBuf, Error> {
         Box::new(File::open(&path).map_err(|source| InputError::Open { path: path.clone(), source })?)
     };
     let kept = |source| InputError::Copy { path: path.clone(), copy: copy.clone(), source };
-    let mut target = crate::files::create_new_private(&copy).map_err(kept)?;
+    let mut target = crate::support::files::create_new_private(&copy).map_err(kept)?;
     let copied = io::copy(&mut (&mut source).take(MAX_STREAMED_INPUT + 1), &mut target)
         .map_err(|source| InputError::Read { path: path.clone(), source })?;
     if copied > MAX_STREAMED_INPUT {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::Error;
-use crate::secret::SecretString;
+use crate::support::secret::SecretString;
 
 /// How long the CLI may take: azure-identity's `process_timeout` default.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);

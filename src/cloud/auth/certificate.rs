@@ -13,7 +13,7 @@ use pkcs5::der::{Decode, Reader, SliceReader};
 use pkcs5::pbes2::Kdf;
 
 use super::Credential;
-use crate::secret::SecretString;
+use crate::support::secret::SecretString;
 
 /// A certificate credential that cannot be used, and why.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ impl Credential {
         send_chain: bool,
     ) -> Result<Credential, CertificateError> {
         let problem = |problem: String| CertificateError { path: path.to_path_buf(), problem };
-        let bytes = crate::files::read_capped(path, crate::files::cap::SMALL)
+        let bytes = crate::support::files::read_capped(path, crate::support::files::cap::SMALL)
             .map_err(|e| problem(format!("cannot read it: {e}")))?;
         // A PEM file is text that holds "-----BEGIN"; PKCS#12 is DER, a SEQUENCE (0x30) first.
         if !bytes.windows(10).any(|w| w == b"-----BEGIN") && bytes.first() == Some(&0x30) {

@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::secret::SecretString;
+use crate::support::secret::SecretString;
 
 pub mod arc;
 mod request;

@@ -5,7 +5,7 @@ use super::CloudClient;
 use crate::cloud::deadline;
 use crate::cloud::pacer::Pacer;
 use crate::cloud::{Api, Call, RawAnswer, Transport, batch, receive};
-use crate::secret::SecretString;
+use crate::support::secret::SecretString;
 
 impl CloudClient {
     /// Sends one attempt: through the Graph batcher when there is one, else on its own.

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use super::Job;
-use crate::budgets::Budgets;
 use crate::cloud::CloudClient;
-use crate::lock;
+use crate::run::budgets::Budgets;
+use crate::run::lock;
 
 /// Starts each lane's rates from the budgets an earlier run measured for its tenant (a shard from
 /// its share of them), unless the rates are fixed.

@@ -12,7 +12,7 @@ use crate::logging::{self, Loudness};
 use crate::report::drift::Change;
 use crate::report::summary::{RunInfo, Summary};
 use crate::report::{self, OutputFormat, Report};
-use crate::stop::StopReason;
+use crate::run::stop::StopReason;
 
 /// The recap as one log event, for a log shipper: the outcome counts and what is left to do, each
 /// in its own JSON type.
@@ -45,7 +45,7 @@ fn recap_event(summary: &Summary) {
 fn unused_exclusions(job: &Job, info: &RunInfo) -> Vec<String> {
     let per_target = crate::settings::Setting::PER_TARGET.iter().any(|s| job.desired.get(*s).is_some());
     let whole = job.decided.shard.is_none() && info.stopped_because.is_none() && info.not_started == 0;
-    if job.decided.exclusions.is_empty() || !per_target || !whole || job.kind == crate::run_record::RunKind::Rollback {
+    if job.decided.exclusions.is_empty() || !per_target || !whole || job.kind == crate::run::record::RunKind::Rollback {
         return Vec::new();
     }
     for identity in report::excluded_identities(&job.directory) {

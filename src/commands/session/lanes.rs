@@ -13,11 +13,11 @@ use crate::engine::journal::{Done, Journal};
 use crate::engine::{self, Context, Ledger};
 use crate::error::{Error, Result};
 use crate::report::Report;
-use crate::run_record::RunKind;
+use crate::run::record::RunKind;
+use crate::run::tuning::BulkRead;
 use crate::settings::Setting;
 use crate::settings::mailbox_index::{MailboxIndex, PendingIndex};
 use crate::targets::Entry;
-use crate::tuning::BulkRead;
 
 /// Says so when the bulk listing held mailboxes it could not read (they are read one by one).
 fn warn_if_unreadable(index: &MailboxIndex, sink: &dyn EventSink) {

@@ -3,9 +3,9 @@
 use super::super::Connection;
 use super::Job;
 use crate::error::{Error, Result};
-use crate::lock;
-use crate::run_record::RunKind;
-use crate::stop::Stop;
+use crate::run::lock;
+use crate::run::record::RunKind;
+use crate::run::stop::Stop;
 
 /// Signs in to every lane's tenant and locks it by its id; stops with exit 130 if interrupted
 /// meanwhile (nothing was changed yet).
@@ -24,7 +24,7 @@ pub(crate) async fn lock_tenants(
     stop: &Stop,
     state_dir: &std::path::Path,
     kind: RunKind,
-    shard: Option<crate::shard::Shard>,
+    shard: Option<crate::run::shard::Shard>,
 ) -> Result<Locked> {
     let mut locks = Vec::new();
     let mut ids = Vec::new();

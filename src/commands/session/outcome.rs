@@ -6,8 +6,8 @@ use crate::engine::events::Outcome;
 use crate::engine::{self, Mode};
 use crate::error::FinalOutcome;
 use crate::report;
-use crate::run_record::RunKind;
-use crate::stop::StopReason;
+use crate::run::record::RunKind;
+use crate::run::stop::StopReason;
 
 /// The command that carries on the run in `directory`, if it can be carried on.
 pub(crate) fn resume_command(job: &Job, retry_failed: bool) -> Option<String> {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Reason;
 use crate::engine::events::{Outcome, Row};
 use crate::settings::{Setting, Value};
-use crate::stable_hash::fnv1a;
+use crate::support::stable_hash::fnv1a;
 
 /// One line of the journal.
 #[derive(Clone, Debug, Serialize, Deserialize)]

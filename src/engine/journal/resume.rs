@@ -8,7 +8,7 @@ use super::reader::read;
 use crate::engine::events::Outcome;
 use crate::error::Result;
 use crate::settings::{Setting, Value};
-use crate::stable_hash::fnv1a;
+use crate::support::stable_hash::fnv1a;
 
 /// What an earlier session of this run got done, for resuming it.
 #[derive(Debug, Default)]

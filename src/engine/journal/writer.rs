@@ -124,7 +124,7 @@ impl Journal {
     /// Opens (or creates) the journal in `directory` for appending.
     pub(crate) fn open(directory: &Path) -> Result<Journal> {
         let path = directory.join(FILE_NAME);
-        let mut file = crate::files::open_append_private(&path)
+        let mut file = crate::support::files::open_append_private(&path)
             .map_err(Error::io(format!("cannot open the journal {}", path.display())))?;
         // A crash can leave a torn last line; start ours on a fresh one.
         if file.metadata().map(|m| m.len() > 0).unwrap_or(false) && !ends_with_newline(&path) {

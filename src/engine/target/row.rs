@@ -4,8 +4,8 @@
 use crate::cloud::{CallError, RequestIds};
 use crate::engine::Context;
 use crate::engine::events::{Outcome, Row};
+use crate::run::stop::StopReason;
 use crate::settings::{Setting, Value};
-use crate::stop::StopReason;
 
 use crate::engine::Reason;
 
@@ -50,7 +50,7 @@ impl Row {
     }
 
     /// A row held at an exception's value: `excepted` where it is at it, and said either way.
-    pub(super) fn note_exception(&mut self, exception: &crate::exceptions::Exception) {
+    pub(super) fn note_exception(&mut self, exception: &crate::settings::exceptions::Exception) {
         if matches!(self.outcome, Outcome::Compliant | Outcome::Changed | Outcome::WouldChange) {
             if self.outcome == Outcome::Compliant {
                 self.outcome = Outcome::Excepted;

@@ -9,8 +9,8 @@ use crate::cloud::{CallError, RequestIds};
 use crate::engine::Context;
 use crate::engine::events::{Outcome, Row};
 use crate::engine::journal::Record;
+use crate::run::stop::StopReason;
 use crate::settings;
-use crate::stop::StopReason;
 
 use super::settle::reached;
 

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::secret::SecretString;
+use crate::support::secret::SecretString;
 
 /// The largest key file azure-identity accepts.
 const KEY_CAP: u64 = 4096;

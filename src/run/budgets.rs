@@ -22,7 +22,7 @@ pub(crate) struct Budgets {
 }
 
 fn file_name(tenant: &str) -> String {
-    format!("budgets-{}.json", crate::lock::safe_tenant(tenant))
+    format!("budgets-{}.json", crate::run::lock::safe_tenant(tenant))
 }
 
 fn path(state_dir: &Path, tenant: &str) -> PathBuf {
@@ -34,7 +34,7 @@ impl Budgets {
     /// then finds the budgets as a first run does).
     pub(crate) fn load(state_dir: &Path, tenant: &str) -> Option<Budgets> {
         let path = path(state_dir, tenant);
-        let text = crate::files::read_text_capped(&path, crate::files::cap::SMALL).ok()?;
+        let text = crate::support::files::read_text_capped(&path, crate::support::files::cap::SMALL).ok()?;
         match serde_json::from_str(&text) {
             Ok(budgets) => Some(budgets),
             Err(error) => {
@@ -58,15 +58,15 @@ impl Budgets {
                 *slot = state.budget;
             }
         }
-        budgets.measured_at = crate::timestamp::now_rfc3339();
+        budgets.measured_at = crate::support::timestamp::now_rfc3339();
         Some(budgets)
     }
 
     /// Keeps these budgets for `tenant`; a failure only costs the next run its head start.
     pub(crate) fn save(&self, state_dir: &Path, tenant: &str) {
         let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
-        let saved = crate::files::create_private_dir(state_dir)
-            .and_then(|_| crate::files::write_atomic(state_dir, &file_name(tenant), text.as_bytes()));
+        let saved = crate::support::files::create_private_dir(state_dir)
+            .and_then(|_| crate::support::files::write_atomic(state_dir, &file_name(tenant), text.as_bytes()));
         if let Err(error) = saved {
             tracing::warn!("cannot keep the measured budgets in {}: {error}", state_dir.display());
         }

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::stable_hash::fnv1a;
+use crate::support::stable_hash::fnv1a;
 
 /// Shard `index` of `count`, with `index < count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -96,7 +96,7 @@ pub(crate) fn load(name_or_path: &str) -> Result<Profile, Error> {
         .into());
     }
     let problem = |problem: String| ProfileError { profile: name_or_path.into(), problem };
-    let text = crate::files::read_text_capped(path, crate::files::cap::SMALL)
+    let text = crate::support::files::read_text_capped(path, crate::support::files::cap::SMALL)
         .map_err(|e| problem(format!("cannot read it: {e}")))?;
     let file: ProfileFile = toml::from_str(&text).map_err(|e| problem(e.to_string().trim().to_string()))?;
     let mut desired = DesiredState::default();

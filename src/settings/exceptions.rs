@@ -67,7 +67,7 @@ impl Exceptions {
         }
         let place =
             |line: u64, problem: String| Error::Usage(format!("--exceptions {}:{line}: {problem}", path.display()));
-        let bytes = crate::files::read_capped(path, crate::files::cap::MEDIUM)
+        let bytes = crate::support::files::read_capped(path, crate::support::files::cap::MEDIUM)
             .map_err(|e| Error::Usage(format!("--exceptions {}: cannot read it: {e}", path.display())))?;
         let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes.as_slice());
         let headers = reader.headers().map_err(|e| place(1, e.to_string()))?.clone();
@@ -128,7 +128,7 @@ impl Exceptions {
         let bytes = writer.into_inner().map_err(|e| Error::Fatal(format!("cannot write {}: {e}", path.display())))?;
         let directory = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        crate::files::write_atomic(directory, &name, &bytes)
+        crate::support::files::write_atomic(directory, &name, &bytes)
             .map_err(Error::io(format!("cannot write {}", path.display())))
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::tuning::Tuning;
+use crate::run::tuning::Tuning;
 
 pub(crate) const FILE_NAME: &str = "run.json";
 
@@ -38,7 +38,7 @@ pub(crate) struct RunRecord {
     #[serde(default)]
     pub exclusions: Option<ExclusionRecord>,
     #[serde(default)]
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<crate::run::shard::Shard>,
     /// The targets came from the tenant's listing (kept as `input` in the report directory).
     #[serde(default)]
     pub all_mailboxes: bool,
@@ -166,7 +166,7 @@ pub(crate) struct SmtpLayers {
 /// `--only-smtp-auth-seen` or `--spare-smtp-auth-seen`, and the window as typed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SignInTargeting {
-    pub mode: crate::scope::SignInMode,
+    pub mode: crate::run::scope::SignInMode,
     pub window: String,
 }
 
@@ -240,7 +240,7 @@ impl RunRecord {
             tenant_ids: Vec::new(),
             tenant_id: String::new(),
             tuning,
-            started_at: crate::timestamp::now_rfc3339(),
+            started_at: crate::support::timestamp::now_rfc3339(),
             exclusions: None,
             shard: None,
             all_mailboxes: false,
@@ -254,15 +254,17 @@ impl RunRecord {
 
     pub(crate) fn save(&self, directory: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        crate::files::write_atomic(directory, FILE_NAME, text.as_bytes())
+        crate::support::files::write_atomic(directory, FILE_NAME, text.as_bytes())
             .map_err(Error::io(format!("cannot write {}", directory.join(FILE_NAME).display())))
     }
 
     pub(crate) fn load(directory: &Path) -> Result<RunRecord> {
         let path = directory.join(FILE_NAME);
-        let text = crate::files::read_text_capped(&path, crate::files::cap::MEDIUM).map_err(|e| RecordError {
-            directory: directory.to_path_buf(),
-            problem: format!("no run to resume there ({}: {e})", path.display()),
+        let text = crate::support::files::read_text_capped(&path, crate::support::files::cap::MEDIUM).map_err(|e| {
+            RecordError {
+                directory: directory.to_path_buf(),
+                problem: format!("no run to resume there ({}: {e})", path.display()),
+            }
         })?;
         let mut record: RunRecord = serde_json::from_str(&text).map_err(|e| RecordError {
             directory: directory.to_path_buf(),

@@ -34,9 +34,8 @@ impl Exclusions {
     /// tab). A `#` inside an entry is part of it: guest UPNs hold `#EXT#`. Each entry is checked
     /// as the CSV's identities are.
     pub(crate) fn load(path: &Path) -> Result<Exclusions> {
-        let text = crate::files::read_text_capped(path, crate::files::cap::MEDIUM).map_err(|e| ExclusionError {
-            place: path.display().to_string(),
-            problem: format!("cannot read it: {e}"),
+        let text = crate::support::files::read_text_capped(path, crate::support::files::cap::MEDIUM).map_err(|e| {
+            ExclusionError { place: path.display().to_string(), problem: format!("cannot read it: {e}") }
         })?;
         let mut exclusions = Exclusions { source: path.display().to_string(), ..Exclusions::default() };
         for (number, line) in text.lines().enumerate() {
@@ -210,7 +209,7 @@ impl SignInScope {
 
 /// Whether a CSV entry belongs to `shard`: a target by its identity, a rejected row by
 /// its line (so each is reported by one shard only).
-pub(crate) fn entry_in_shard(entry: &crate::targets::Entry, shard: crate::shard::Shard) -> bool {
+pub(crate) fn entry_in_shard(entry: &crate::targets::Entry, shard: crate::run::shard::Shard) -> bool {
     match entry {
         crate::targets::Entry::Target(target) => shard.holds(&target.identity),
         crate::targets::Entry::Problem(problem) => shard.holds_line(problem.line),

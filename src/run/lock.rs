@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::shard::Shard;
+use crate::run::shard::Shard;
 
 /// Held for the life of a run.
 #[derive(Debug)]
@@ -81,7 +81,7 @@ fn unix_ms() -> u128 {
 /// Takes the lock for `tenant` (its id, so that every name of one tenant is one lock), or for one
 /// shard of it, or says who holds it.
 pub fn acquire(state_dir: &Path, tenant: &str, command: &str, shard: Option<Shard>) -> Result<TenantLock> {
-    crate::files::create_private_dir(state_dir)
+    crate::support::files::create_private_dir(state_dir)
         .map_err(Error::io(format!("--state-dir {}: cannot create it", state_dir.display())))?;
     let whole = state_dir.join(file_name(tenant));
     let Some(shard) = shard else {
@@ -168,7 +168,7 @@ impl Siblings {
     }
 
     fn ended_since(&self, file: &Path) -> bool {
-        let Ok(text) = crate::files::read_text_capped(file, crate::files::cap::SMALL) else {
+        let Ok(text) = crate::support::files::read_text_capped(file, crate::support::files::cap::SMALL) else {
             return false;
         };
         let at = text.strip_prefix(ENDED).and_then(|rest| rest.split_whitespace().next());
@@ -178,8 +178,8 @@ impl Siblings {
 
 /// Locks `path`, exclusively (and says who holds it) or shared with the other shards.
 fn take(path: &Path, tenant: &str, command: &str, exclusive: bool) -> Result<File> {
-    let mut file =
-        crate::files::open_private(path).map_err(Error::io(format!("cannot open the lock file {}", path.display())))?;
+    let mut file = crate::support::files::open_private(path)
+        .map_err(Error::io(format!("cannot open the lock file {}", path.display())))?;
     let locked = if exclusive { file.try_lock() } else { file.try_lock_shared() };
     match locked {
         Ok(()) => {}
@@ -198,7 +198,7 @@ fn take(path: &Path, tenant: &str, command: &str, exclusive: bool) -> Result<Fil
         }
     }
     if exclusive {
-        let started = crate::timestamp::now_rfc3339();
+        let started = crate::support::timestamp::now_rfc3339();
         let holder = format!("remediate {command} (pid {}, started {started})", std::process::id());
         let _ =
             file.set_len(0).and_then(|_| file.seek(SeekFrom::Start(0))).and_then(|_| file.write_all(holder.as_bytes()));
