@@ -5,9 +5,9 @@
 //! the policy's name where the tenant's policies say which it is, so that the value a run found is
 //! the value a rollback writes back, and compares equal to what it set.
 
-use serde_json::{Map, json};
+use serde_json::json;
 
-use super::spec::{Access, Advice, Pending, Scope, Spec};
+use super::spec::{Access, Pending, RECIPIENT_ADMINISTRATOR, Scope, Spec};
 use super::{Reading, Sources, Value};
 use crate::cloud::graph::DirectoryUser;
 use crate::cloud::{Api, Call, CallError, CloudClient, exchange};
@@ -17,33 +17,19 @@ pub(crate) const SPEC: Spec = Spec {
     name: "authentication-policy",
     scope: Scope::Mailbox,
     // Only `--basic-auth-policy` sets it: the value is a policy of the tenant's.
-    values: &[],
-    per_row: false,
     api: Api::Exchange,
     permission: "Exchange.ManageAsApp and Exchange Recipient Administrator",
     document: "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/disable-basic-authentication-in-exchange-online",
-    satisfies: super::spec::equal,
     access: Access::Target {
         read: read_target,
         write: |client, user, _, value| Ok(write(&client.tenant_id, &user.upn, value)),
     },
-    already_so: None,
-    read_back: &[],
-    weakening: &[],
     // Taken only for a user whose authentication policy blocks SMTP AUTH.
     opt_in: true,
     needs_policies: true,
-    advice: Advice {
-        read_only: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
-        changing: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
-    },
+    advice: RECIPIENT_ADMINISTRATOR,
+    ..Spec::PLAIN
 };
-
-fn parameters(upn: &str) -> Map<String, serde_json::Value> {
-    let mut parameters = Map::new();
-    parameters.insert("Identity".into(), json!(upn));
-    parameters
-}
 
 /// The value of "no policy of the user's own" (the organisation's default applies).
 pub(crate) fn none() -> Value {
@@ -57,7 +43,12 @@ pub(crate) fn value_of(reference: &str, policies: &[AuthPolicy]) -> Value {
 }
 
 pub(crate) async fn read(client: &CloudClient, upn: &str, policies: &[AuthPolicy]) -> Result<Reading, CallError> {
-    let mut call = exchange::invoke(&client.tenant_id, "Get-User", parameters(upn), super::smtp_auth::anchor(upn));
+    let mut call = exchange::invoke(
+        &client.tenant_id,
+        "Get-User",
+        super::smtp_auth::parameters(upn),
+        super::smtp_auth::anchor(upn),
+    );
     call.path.push_str("?$select=Identity,AuthenticationPolicy");
     let answer = match client.send(&call).await {
         Ok(answer) => answer,
@@ -81,7 +72,7 @@ fn read_target<'a>(client: &'a CloudClient, user: &'a DirectoryUser, sources: So
 }
 
 pub(crate) fn write(tenant_id: &str, upn: &str, value: Value) -> Call {
-    let mut parameters = parameters(upn);
+    let mut parameters = super::smtp_auth::parameters(upn);
     let policy = match value {
         Value::Named(name) if !name.as_str().is_empty() => json!(name.as_str()),
         _ => serde_json::Value::Null,

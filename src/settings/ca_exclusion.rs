@@ -19,24 +19,19 @@ use crate::cloud::{Answer, Api, Call, CallError, CloudClient, graph};
 pub(crate) const SPEC: Spec = Spec {
     name: "ca-exclusion",
     scope: Scope::User,
-    // Only `--ca-exclusion-group` sets it.
-    values: &[],
-    per_row: false,
     api: Api::Graph,
+    // Only `--ca-exclusion-group` sets it.
     permission: "GroupMember.ReadWrite.All",
     document: "https://learn.microsoft.com/graph/api/group-post-members",
-    satisfies: super::spec::equal,
     access: Access::Target { read: read_target, write: write_target },
     already_so: Some(already_so),
-    read_back: &[],
-    weakening: &[],
     // Taken only for a user whom a Conditional Access policy blocks, and whom the group unblocks.
     opt_in: true,
-    needs_policies: false,
     advice: Advice {
         read_only: "grant the app GroupMember.ReadWrite.All (Microsoft Graph, application) and admin consent",
         changing: "grant the app GroupMember.ReadWrite.All (Microsoft Graph, application) and admin consent",
     },
+    ..Spec::PLAIN
 };
 
 fn no_group() -> CallError {

@@ -12,21 +12,15 @@ pub(crate) const SPEC: Spec = Spec {
     name: "organisation-smtp-auth",
     scope: Scope::Tenant,
     values: &[Value::Enabled, Value::Disabled],
-    per_row: false,
     api: Api::Exchange,
     permission: "Exchange.ManageAsApp and Exchange Administrator",
     document: "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission",
-    satisfies: super::spec::equal,
     access: Access::Tenant { read: read_boxed, write: |client, value| write(&client.tenant_id, value) },
-    already_so: None,
-    read_back: &[],
-    weakening: &[],
-    opt_in: false,
-    needs_policies: false,
     advice: Advice {
         read_only: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Administrator role (Set-TransportConfig needs it)",
         changing: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Administrator role (Set-TransportConfig needs it)",
     },
+    ..Spec::PLAIN
 };
 
 /// The organisation's `SmtpClientAuthenticationDisabled` (Get-TransportConfig): what a mailbox

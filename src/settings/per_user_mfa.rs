@@ -21,17 +21,15 @@ pub(crate) const SPEC: Spec = Spec {
         read: |client, user, _| read_boxed(client, user),
         write: |_, user, _, value| Ok(write(&user.id, value)),
     },
-    already_so: None,
     // Enabling MFA for a user with a registered method makes it enforced: read it back.
     read_back: &[Value::Enabled],
     // Turning MFA off for a user lifts it.
     weakening: &[Value::Disabled],
-    opt_in: false,
-    needs_policies: false,
     advice: Advice {
         read_only: "grant the app Policy.Read.All (Microsoft Graph, application) and admin consent",
         changing: "grant the app Policy.Read.All and Policy.ReadWrite.AuthenticationMethod (Microsoft Graph, application) and admin consent",
     },
+    ..Spec::PLAIN
 };
 
 /// "Enforced" MFA satisfies "enabled", since enabling MFA for a user who registered a method

@@ -12,22 +12,17 @@ pub(crate) const SPEC: Spec = Spec {
     name: "security-defaults",
     scope: Scope::Tenant,
     values: &[Value::Enabled, Value::Disabled],
-    per_row: false,
     api: Api::Graph,
     permission: "Policy.ReadWrite.SecurityDefaults",
     document: "https://learn.microsoft.com/entra/fundamentals/security-defaults",
-    satisfies: super::spec::equal,
     access: Access::Tenant { read: read_boxed, write: |_, value| write(value) },
-    already_so: None,
-    read_back: &[],
     // Turning security defaults off lifts MFA for every user of the tenant.
     weakening: &[Value::Disabled],
-    opt_in: false,
-    needs_policies: false,
     advice: Advice {
         read_only: "grant the app Policy.Read.All (Microsoft Graph, application) and admin consent",
         changing: "grant the app Policy.Read.All and Policy.ReadWrite.SecurityDefaults (Microsoft Graph, application) and admin consent",
     },
+    ..Spec::PLAIN
 };
 
 const PATH: &str = "v1.0/policies/identitySecurityDefaultsEnforcementPolicy";

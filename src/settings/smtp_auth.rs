@@ -3,7 +3,7 @@
 
 use serde_json::{Map, json};
 
-use super::spec::{Access, Advice, Pending, Scope, Spec};
+use super::spec::{Access, Pending, RECIPIENT_ADMINISTRATOR, Scope, Spec};
 use super::{Reading, Sources, Value};
 use crate::cloud::graph::DirectoryUser;
 use crate::cloud::{Api, Call, CallError, CloudClient, RequestIds, exchange};
@@ -19,23 +19,16 @@ pub(crate) const SPEC: Spec = Spec {
     api: Api::Exchange,
     permission: "Exchange.ManageAsApp and Exchange Recipient Administrator",
     document: "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission",
-    satisfies: super::spec::equal,
     access: Access::Target {
         read: read_target,
         write: |client, user, _, value| Ok(write(&client.tenant_id, &user.upn, value)),
     },
-    already_so: None,
-    read_back: &[],
-    weakening: &[],
-    opt_in: false,
-    needs_policies: false,
-    advice: Advice {
-        read_only: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
-        changing: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
-    },
+    advice: RECIPIENT_ADMINISTRATOR,
+    ..Spec::PLAIN
 };
 
-fn parameters(identity: &str) -> Map<String, serde_json::Value> {
+/// The parameters that name one recipient to an Exchange cmdlet.
+pub(super) fn parameters(identity: &str) -> Map<String, serde_json::Value> {
     let mut parameters = Map::new();
     parameters.insert("Identity".into(), json!(identity));
     parameters

@@ -2,26 +2,17 @@
 //! every layer is counted (see [`crate::diagnosis`]); the SMTP AUTH fix is done only when it can.
 //! A verdict, not a setting one writes: the engine's layers work it out from the others.
 
-use super::spec::{Access, Advice, Scope, Spec};
+use super::spec::{Advice, Scope, Spec};
 use crate::cloud::Api;
 
 pub(crate) const SPEC: Spec = Spec {
     name: "smtp-auth-effective",
     scope: Scope::Verdict,
-    values: &[],
-    per_row: false,
     api: Api::Graph,
-    permission: "",
     document: "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission",
-    satisfies: super::spec::equal,
-    access: Access::Neither,
-    already_so: None,
-    read_back: &[],
-    weakening: &[],
-    opt_in: false,
-    needs_policies: false,
     advice: Advice {
         read_only: "grant the app Policy.Read.All, GroupMember.Read.All and RoleManagement.Read.Directory (Microsoft Graph) and the Global Reader role, so every layer can be read",
         changing: "grant the app Policy.Read.All, GroupMember.Read.All and RoleManagement.Read.Directory (Microsoft Graph) and the Global Reader role, so every layer can be read",
     },
+    ..Spec::PLAIN
 };

@@ -105,6 +105,36 @@ pub(crate) struct Spec {
     pub advice: Advice,
 }
 
+impl Spec {
+    /// What a spec says where it says nothing else: a tenant setting of Graph that only its own
+    /// value satisfies, with no special rules. Each setting's file spells out what differs and
+    /// takes the rest from here (`..Spec::PLAIN`).
+    pub(crate) const PLAIN: Spec = Spec {
+        name: "",
+        scope: Scope::Tenant,
+        values: &[],
+        per_row: false,
+        api: Api::Graph,
+        permission: "",
+        document: "",
+        satisfies: equal,
+        access: Access::Neither,
+        already_so: None,
+        read_back: &[],
+        weakening: &[],
+        opt_in: false,
+        needs_policies: false,
+        advice: Advice { read_only: "", changing: "" },
+    };
+}
+
+/// The advice for a setting written with Set-CASMailbox or Set-User: the app's Exchange permission
+/// and the least role that runs those cmdlets.
+pub(crate) const RECIPIENT_ADMINISTRATOR: Advice = Advice {
+    read_only: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
+    changing: "grant the app Exchange.ManageAsApp (Office 365 Exchange Online) and assign it the Exchange Recipient Administrator role",
+};
+
 /// The default [`Spec::satisfies`]: only the value itself.
 pub(crate) fn equal(current: Value, desired: Value) -> bool {
     current == desired
