@@ -163,7 +163,9 @@ where
     }
     let drained = stop.within_grace(async { while workers.join_next().await.is_some() {} }).await;
     if drained.is_none() {
-        tracing::warn!("requests still in flight after the grace period were abandoned; a resume reads them again");
+        context.sink.emit(Event::Warning(
+            "requests still in flight after the grace period were abandoned; a resume reads them again".into(),
+        ));
         workers.abort_all();
         while workers.join_next().await.is_some() {}
     }

@@ -48,7 +48,9 @@ fn bulk_smtp_auth(client: &Arc<CloudClient>, job: &Job, sink: Arc<dyn EventSink>
             warn_if_unreadable(index, sink.as_ref());
         }
         Err(error) => {
-            tracing::warn!("could not read every mailbox at once ({error}); reading the rest one by one instead");
+            let message =
+                format!("could not read every mailbox at once ({error}); reading the rest one by one instead");
+            sink.emit(Event::Warning(message));
         }
     }))
 }
