@@ -98,6 +98,34 @@ pub(crate) struct Ending {
 
 const SMTP_AUTH_BLOCKED: &str = "security defaults stay on: they block SMTP AUTH whatever the mailbox says, so enabling smtp-auth will have no effect (set security-defaults=disabled, and check Conditional Access policies that block legacy authentication)";
 
+/// Waits for the targets under way, within the grace period once the run is asked to stop; what
+/// is still in flight then is abandoned (its writes stay as intents, which a resume reads again).
+async fn drain(context: &Context, workers: &mut JoinSet<()>) {
+    let drained = context.stop.within_grace(async { while workers.join_next().await.is_some() {} }).await;
+    if drained.is_none() {
+        context.sink.emit(Event::Warning(
+            "requests still in flight after the grace period were abandoned; a resume reads them again".into(),
+        ));
+        workers.abort_all();
+        while workers.join_next().await.is_some() {}
+    }
+}
+
+/// The targets a stopped run owed and never started: those read ahead, and those still coming.
+async fn never_started(
+    context: &Context,
+    ready: impl Iterator<Item = Entry>,
+    receiver: &mut mpsc::Receiver<Vec<Entry>>,
+) -> u64 {
+    let mut rest: Vec<Entry> = ready.collect();
+    while let Some(chunk) = receiver.recv().await {
+        rest.extend(chunk);
+    }
+    let owed =
+        rest.iter().filter(|entry| matches!(entry, Entry::Target(found) if !target::wanted(context, found).is_empty()));
+    owed.count() as u64
+}
+
 /// Runs the tenant step, then every entry, `concurrency` targets at a time. A run nobody stops
 /// waits for all of its work. Once `context.stop` is asked, no new target starts and targets
 /// under way get the grace period to finish; what they still owe is then recorded as
@@ -161,24 +189,9 @@ where
         }
         while workers.try_join_next().is_some() {}
     }
-    let drained = stop.within_grace(async { while workers.join_next().await.is_some() {} }).await;
-    if drained.is_none() {
-        context.sink.emit(Event::Warning(
-            "requests still in flight after the grace period were abandoned; a resume reads them again".into(),
-        ));
-        workers.abort_all();
-        while workers.join_next().await.is_some() {}
-    }
+    drain(&context, &mut workers).await;
     if stop.is_stopped() {
-        let mut rest: Vec<Entry> = ready.collect();
-        while let Some(chunk) = receiver.recv().await {
-            rest.extend(chunk);
-        }
-        for entry in rest {
-            if let Entry::Target(found) = entry {
-                not_started += u64::from(!target::wanted(&context, &found).is_empty());
-            }
-        }
+        not_started += never_started(&context, ready, &mut receiver).await;
     }
     drop(receiver);
     let _ = reading.await;
