@@ -10,8 +10,9 @@ use super::events::Row;
 use super::journal::user_key;
 use crate::settings::{Setting, Value};
 
-/// What a line wants of a user: the desired value of each per-target setting.
-pub(super) type Wants = [Option<Value>; 2];
+/// What a line wants of a user: the desired value of each setting a row may give its own value for
+/// ([`Setting::PER_ROW`], in its order).
+pub(super) type Wants = [Option<Value>; Setting::PER_ROW.len()];
 
 /// The answer to a claim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,12 +9,12 @@
 //!
 //! How to add a setting: write its file here (its read and write, and its `pub(crate) const SPEC:
 //! Spec`, with the Microsoft page its code follows cited where the code is), declare the module
-//! below, add its variant to [`Setting`] (at the end, with its serde name the spec's `name`, so
-//! that journals and reports on disk read as before), to `Setting::ALL`, and its arm to
-//! `Setting::spec` (and to `Setting::TENANT` if its scope is the tenant's; the per-row and
-//! per-target lists follow from the spec, but their lengths are written out). Then give the
-//! simulated tenant (`crates/sim`) the service's counterpart, so the tests and benches can run
-//! it, and test both: its read and write on their own, and a run that changes it.
+//! below, and add one line to the catalog in `setting.rs` (its variant, whose kebab-case name is
+//! the spec's `name` and what journals and reports keep, and its file); a tenant setting is also
+//! put in `Setting::TENANT`, whose order is the order of work. The enum, `ALL`, `spec()` and the
+//! per-row and per-target lists follow from the catalog and the specs. Then give the simulated
+//! tenant (`crates/sim`) the service's counterpart, so the tests and benches can run it, and test
+//! both: its read and write on their own, and a run that changes it and rolls it back.
 
 pub(crate) mod authentication_policy;
 pub(crate) mod ca_exclusion;

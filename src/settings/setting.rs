@@ -7,79 +7,92 @@ use std::fmt;
 use super::Value;
 use super::spec::{Scope, Spec};
 
-/// One remediable property.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Setting {
+/// The catalog: each setting's variant and the file that declares it, in the order they are listed
+/// and worked on. A setting is added with its file and one line here; the enum, `ALL` and the
+/// one `match` from a setting to its [`Spec`] are written from this list. A variant's serde name
+/// (its name in kebab case) is what journals and reports on disk keep, and is its spec's name (a
+/// test holds them equal).
+macro_rules! catalog {
+    ($($(#[$doc:meta])* $variant:ident => $file:ident,)*) => {
+        /// One remediable property.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum Setting {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Setting {
+            pub const ALL: [Setting; [$(Setting::$variant),*].len()] = [$(Setting::$variant),*];
+
+            /// Everything about the setting: the one place a setting is matched on.
+            pub(crate) const fn spec(self) -> &'static Spec {
+                match self {
+                    $(Setting::$variant => &super::$file::SPEC,)*
+                }
+            }
+        }
+    };
+}
+
+catalog! {
     /// Tenant-wide: the security defaults policy.
-    SecurityDefaults,
+    SecurityDefaults => security_defaults,
     /// Tenant-wide: the organisation's `SmtpClientAuthenticationDisabled` (Get-/Set-TransportConfig).
-    OrganisationSmtpAuth,
+    OrganisationSmtpAuth => organisation_smtp_auth,
     /// Per mailbox: `SmtpClientAuthenticationDisabled` (Exchange).
-    SmtpAuth,
+    SmtpAuth => smtp_auth,
     /// Per user: legacy per-user MFA (Graph beta).
-    PerUserMfa,
+    PerUserMfa => per_user_mfa,
     /// Per user: the Exchange authentication policy assigned (`apply --basic-auth-policy`).
-    AuthenticationPolicy,
+    AuthenticationPolicy => authentication_policy,
     /// Per user: membership of a group the blocking Conditional Access policies exclude
     /// (`apply --ca-exclusion-group`).
-    CaExclusion,
+    CaExclusion => ca_exclusion,
     /// Per target, read only: whether the device can send with SMTP AUTH once every layer is
     /// counted (see [`crate::diagnosis`]); the fix is done only when it can.
-    SmtpAuthEffective,
+    SmtpAuthEffective => smtp_auth_effective,
 }
 
 impl Setting {
-    pub const ALL: [Setting; 7] = [
-        Setting::SecurityDefaults,
-        Setting::OrganisationSmtpAuth,
-        Setting::SmtpAuth,
-        Setting::PerUserMfa,
-        Setting::AuthenticationPolicy,
-        Setting::CaExclusion,
-        Setting::SmtpAuthEffective,
-    ];
     /// The tenant-wide settings, in the order they are worked on: the organisation's switch
     /// first, unlike `ALL`, so the list is written out (a test checks it against the scopes).
     pub const TENANT: [Setting; 2] = [Setting::OrganisationSmtpAuth, Setting::SecurityDefaults];
     /// The settings a CSV row may give its own value for (a column named after it).
-    pub const PER_ROW: [Setting; 2] = Setting::chosen(List::PerRow);
+    pub const PER_ROW: [Setting; Setting::count(List::PerRow)] = Setting::chosen(List::PerRow);
     /// The settings that belong to each target, in the order they are worked on (the verdict of
     /// `smtp-auth-effective` comes after them all).
-    pub const PER_TARGET: [Setting; 4] = Setting::chosen(List::PerTarget);
+    pub const PER_TARGET: [Setting; Setting::count(List::PerTarget)] = Setting::chosen(List::PerTarget);
 
-    /// Everything about the setting: the one place a setting is matched on.
-    pub(crate) const fn spec(self) -> &'static Spec {
-        match self {
-            Setting::SecurityDefaults => &super::security_defaults::SPEC,
-            Setting::OrganisationSmtpAuth => &super::organisation_smtp_auth::SPEC,
-            Setting::SmtpAuth => &super::smtp_auth::SPEC,
-            Setting::PerUserMfa => &super::per_user_mfa::SPEC,
-            Setting::AuthenticationPolicy => &super::authentication_policy::SPEC,
-            Setting::CaExclusion => &super::ca_exclusion::SPEC,
-            Setting::SmtpAuthEffective => &super::smtp_auth_effective::SPEC,
+    /// How many settings of `ALL` are on `list`.
+    const fn count(list: List) -> usize {
+        let (mut at, mut found) = (0, 0);
+        while at < Setting::ALL.len() {
+            found += Setting::ALL[at].is_on(list) as usize;
+            at += 1;
         }
+        found
     }
 
-    /// The settings of `ALL` on `list`, in `ALL`'s order. Only constants call it, so a count
-    /// that does not fit stops the build, not a run.
+    /// The settings of `ALL` on `list`, in `ALL`'s order; `N` is their [`Setting::count`].
     const fn chosen<const N: usize>(list: List) -> [Setting; N] {
         let mut chosen = [Setting::SmtpAuthEffective; N];
         let (mut at, mut found) = (0, 0);
-        while at < Setting::ALL.len() {
-            let spec = Setting::ALL[at].spec();
-            let on = match list {
-                List::PerRow => spec.per_row,
-                List::PerTarget => spec.scope.is_per_target(),
-            };
-            if on {
+        while at < Setting::ALL.len() && found < N {
+            if Setting::ALL[at].is_on(list) {
                 chosen[found] = Setting::ALL[at];
                 found += 1;
             }
             at += 1;
         }
-        assert!(found == N, "a list of settings is declared with another length than its settings");
         chosen
+    }
+
+    const fn is_on(self, list: List) -> bool {
+        let spec = self.spec();
+        match list {
+            List::PerRow => spec.per_row,
+            List::PerTarget => spec.scope.is_per_target(),
+        }
     }
 
     pub fn name(self) -> &'static str {
