@@ -23,6 +23,7 @@ pub(crate) mod exceptions;
 pub(crate) mod mailbox_index;
 pub(crate) mod organisation_smtp_auth;
 pub(crate) mod per_user_mfa;
+mod pop;
 pub(crate) mod profile;
 pub(crate) mod security_defaults;
 mod setting;

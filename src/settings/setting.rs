@@ -48,6 +48,8 @@ catalog! {
     /// Per user: membership of a group the blocking Conditional Access policies exclude
     /// (`apply --ca-exclusion-group`).
     CaExclusion => ca_exclusion,
+    /// Per mailbox: `PopEnabled` (Exchange).
+    Pop => pop,
     /// Per target, read only: whether the device can send with SMTP AUTH once every layer is
     /// counted (see [`crate::diagnosis`]); the fix is done only when it can.
     SmtpAuthEffective => smtp_auth_effective,
@@ -193,7 +195,7 @@ mod tests {
         assert_eq!(Setting::PER_ROW, [Setting::SmtpAuth, Setting::PerUserMfa]);
         assert_eq!(
             Setting::PER_TARGET,
-            [Setting::SmtpAuth, Setting::PerUserMfa, Setting::AuthenticationPolicy, Setting::CaExclusion]
+            [Setting::SmtpAuth, Setting::PerUserMfa, Setting::AuthenticationPolicy, Setting::CaExclusion, Setting::Pop]
         );
     }
 

@@ -13,6 +13,7 @@ mod hostile;
 mod install_files;
 mod logs;
 mod promises;
+mod protocols;
 pub mod readme_cron;
 mod rollback_exact;
 mod sim_endpoints;

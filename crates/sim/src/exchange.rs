@@ -120,6 +120,18 @@ fn smtp_value(parameters: &Map<String, Value>) -> Result<Option<Option<bool>>, R
     }
 }
 
+/// A value for `PopEnabled`: `$true` or `$false` (a `Boolean`, so never `$null`).
+fn pop_value(parameters: &Map<String, Value>) -> Result<Option<bool>, Reply> {
+    let found = parameters.iter().find(|(k, _)| k.eq_ignore_ascii_case("PopEnabled"));
+    match found.map(|(_, v)| v) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(bad_request(&format!(
+            "Cannot process argument transformation on parameter 'PopEnabled'. Cannot convert value \"{other}\" to type \"System.Boolean\"."
+        ))),
+    }
+}
+
 fn identity_of(parameters: &Map<String, Value>) -> Option<&str> {
     parameters.iter().find(|(k, _)| k.eq_ignore_ascii_case("Identity")).and_then(|(_, v)| v.as_str())
 }
@@ -218,19 +230,20 @@ fn get_cas_mailbox(
     reply
 }
 
-/// `Set-CASMailbox -Identity X -SmtpClientAuthenticationDisabled <$true | $false | $null>`.
+/// `Set-CASMailbox -Identity X [-SmtpClientAuthenticationDisabled <$true | $false | $null>]
+/// [-PopEnabled <$true | $false>]`: what is given is set; nothing that changes is a warning, as
+/// Exchange answers it.
 fn set_cas_mailbox(service: &Service, tenant: &mut Tenant, call: &ExchangeCall, context: &str) -> Reply {
-    if let Some(reply) =
-        unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "SmtpClientAuthenticationDisabled"])
-    {
+    let known = ["Identity", "SmtpClientAuthenticationDisabled", "PopEnabled"];
+    if let Some(reply) = unknown_parameter(&call.cmdlet, &call.parameters, &known) {
         return reply;
     }
     let Some(identity) = identity_of(&call.parameters) else {
         return bad_request("Cannot bind argument to parameter 'Identity' because it is null.");
     };
-    let value = match smtp_value(&call.parameters) {
-        Ok(value) => value,
-        Err(reply) => return reply,
+    let (smtp, pop) = match (smtp_value(&call.parameters), pop_value(&call.parameters)) {
+        (Ok(smtp), Ok(pop)) => (smtp, pop),
+        (Err(reply), _) | (_, Err(reply)) => return reply,
     };
     let Some(i) = tenant.find_mailbox(identity) else {
         return not_found(identity);
@@ -239,15 +252,18 @@ fn set_cas_mailbox(service: &Service, tenant: &mut Tenant, call: &ExchangeCall, 
     service.count_write();
     let user = &mut tenant.users[i];
     user.writes += 1;
-    match value {
-        Some(value) if value != user.smtp_auth_disabled => user.smtp_auth_disabled = value,
-        _ => {
-            bump(&service.stats.noop_writes);
-            warnings.push(format!(
-                "The command completed successfully but no settings of '{}' have been modified.",
-                identity
-            ));
-        }
+    let smtp_changes = smtp.is_some_and(|value| value != user.smtp_auth_disabled);
+    let pop_changes = pop.is_some_and(|value| value != user.pop_enabled);
+    if let Some(value) = smtp {
+        user.smtp_auth_disabled = value;
+    }
+    if let Some(value) = pop {
+        user.pop_enabled = value;
+    }
+    if !smtp_changes && !pop_changes {
+        bump(&service.stats.noop_writes);
+        warnings
+            .push(format!("The command completed successfully but no settings of '{identity}' have been modified."));
     }
     ok(vec![], warnings, context)
 }

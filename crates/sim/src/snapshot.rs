@@ -30,6 +30,7 @@ impl Tenant {
                 "licensed": user.licensed,
                 "hasMailbox": user.has_mailbox(),
                 "smtpClientAuthenticationDisabled": user.smtp_auth_disabled,
+                "popEnabled": user.pop_enabled,
                 "perUserMfaState": user.mfa.as_str(),
                 "hasRegisteredMethod": user.has_method,
                 "writes": user.writes,

@@ -56,6 +56,10 @@ pub struct User {
     pub account_enabled: bool,
     /// `SmtpClientAuthenticationDisabled`: `None` follows the organisation's setting.
     pub smtp_auth_disabled: Option<bool>,
+    /// `PopEnabled`: POP3 access to the mailbox, `$true` unless turned off ("Valid values are:
+    /// $true: ... This is the default value", Set-CASMailbox, learn.microsoft.com/powershell/
+    /// module/exchange/set-casmailbox).
+    pub pop_enabled: bool,
     pub mfa: MfaState,
     /// Whether the user has registered an MFA method (turns `enabled` into `enforced`).
     pub has_method: bool,
@@ -106,6 +110,7 @@ impl User {
             "PrimarySmtpAddress": self.mail(),
             "ExternalDirectoryObjectId": self.id.to_string(),
             "SmtpClientAuthenticationDisabled": self.smtp_auth_disabled,
+            "PopEnabled": self.pop_enabled,
         })
     }
 }
@@ -308,6 +313,7 @@ fn generated_user(rng: &mut fastrand::Rng, index: usize) -> User {
         mailbox: true,
         account_enabled: true,
         smtp_auth_disabled,
+        pop_enabled: true,
         mfa,
         has_method,
         writes: 0,
@@ -356,6 +362,7 @@ fn user_for_identity(rng: &mut fastrand::Rng, identity: &str) -> User {
         mailbox: !guest,
         account_enabled: true,
         smtp_auth_disabled,
+        pop_enabled: true,
         mfa,
         has_method,
         writes: 0,
