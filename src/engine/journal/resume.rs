@@ -14,7 +14,7 @@ use crate::support::stable_hash::fnv1a;
 #[derive(Debug, Default)]
 pub(crate) struct Done {
     /// Settings finished per CSV line (a bit per setting).
-    finished: HashMap<u64, u8>,
+    finished: HashMap<u64, Bits>,
     /// Writes that were about to happen when the run stopped: the value before each.
     pending: HashMap<(u64, Setting), Option<Value>>,
     rejected: HashSet<u64>,
@@ -24,8 +24,13 @@ pub(crate) struct Done {
     pub damaged: u64,
 }
 
-fn bit(setting: Setting) -> u8 {
-    1 << (setting as u8)
+/// A bit per setting: as wide as the catalog needs (a test holds it so).
+type Bits = u32;
+#[cfg(test)]
+pub(super) const BITS: usize = Bits::BITS as usize;
+
+pub(super) fn bit(setting: Setting) -> Bits {
+    1 << (setting as u32)
 }
 
 /// A directory object id as a compact key.

@@ -232,3 +232,10 @@ fn every_kind_of_record_reads_back_as_written() {
     let read: Vec<String> = read(&path).unwrap().map(|record| format!("{record:?}")).collect();
     assert_eq!(read, records.iter().map(|record| format!("{record:?}")).collect::<Vec<_>>());
 }
+
+#[test]
+fn every_setting_of_the_catalog_has_a_bit_of_its_own() {
+    assert!(Setting::ALL.len() <= super::resume::BITS, "widen resume's Bits for {} settings", Setting::ALL.len());
+    let bits: std::collections::HashSet<_> = Setting::ALL.iter().map(|s| super::resume::bit(*s)).collect();
+    assert_eq!(bits.len(), Setting::ALL.len());
+}
