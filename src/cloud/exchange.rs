@@ -34,3 +34,15 @@ pub(crate) fn invoke(tenant_id: &str, cmdlet: &str, parameters: Map<String, Valu
         gate: None,
     }
 }
+
+/// The parameters that name one recipient to a cmdlet.
+pub(crate) fn identity(identity: &str) -> Map<String, Value> {
+    let mut parameters = Map::new();
+    parameters.insert("Identity".into(), json!(identity));
+    parameters
+}
+
+/// A UPN as the `X-AnchorMailbox` header carries it: only a plain ASCII one can travel there.
+pub(crate) fn anchor(upn: &str) -> Option<&str> {
+    upn.bytes().all(|b| b.is_ascii_graphic()).then_some(upn)
+}

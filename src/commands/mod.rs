@@ -106,6 +106,18 @@ fn confirm(what: &str, yes: bool) -> Result<()> {
     if answer.trim() == "yes" { Ok(()) } else { Err(Error::Usage("not confirmed; nothing was changed".into())) }
 }
 
+/// What the settings a run changes ask a person to know first (their specs' notices).
+fn tell_notices(desired: &DesiredState, mode: Mode) {
+    if mode != Mode::Apply {
+        return;
+    }
+    for (setting, value) in desired.iter() {
+        if let Some(notice) = setting.spec().notice.as_ref().filter(|notice| notice.when == value) {
+            logging::say(Loudness::Warning, "note", notice.text);
+        }
+    }
+}
+
 /// The one plain warning before settings that weaken the tenant, and the yes it needs.
 fn confirm_weakening(desired: &DesiredState, mode: Mode, yes: bool) -> Result<()> {
     let weakening = desired.weakening();

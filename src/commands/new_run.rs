@@ -6,7 +6,7 @@ use std::path::Path;
 use super::session::{self, Decisions, Job, Lane};
 use super::{
     absolute, confirm_weakening, connection, default_report_dir, desired_state, listing, opt_in, sharded,
-    sign_in_targeting, simulate,
+    sign_in_targeting, simulate, tell_notices,
 };
 use crate::cli::{PlanArgs, RunArgs};
 use crate::error::{Error, Result};
@@ -15,9 +15,9 @@ use crate::run::record::{self as run_record, ExclusionRecord, RunKind, RunRecord
 use crate::run::scope::Exclusions;
 use crate::run::stop::Stop;
 use crate::run::tuning::Tuning;
-use crate::settings::mailbox_index::MailboxIndex;
+use crate::settings::mailbox_index::{self, MailboxIndex};
 use crate::settings::profile;
-use crate::settings::{DesiredState, Setting};
+use crate::settings::{DesiredState, Scope};
 use crate::targets::{self, Entry, Input};
 
 /// `plan`.
@@ -204,6 +204,7 @@ pub(super) async fn run(
     if tenants.is_some() && args.simulate {
         return Err(Error::Usage("--simulate serves one tenant; leave out the tenant column or --tenants".into()));
     }
+    tell_notices(&desired, kind.mode());
     confirm_weakening(&desired, kind.mode(), yes)?;
     let connections = connect_lanes(&args, tenants, input.as_ref(), &tuning).await?;
     let (connections, aliases) = one_lane_per_tenant(connections).await?;
@@ -287,15 +288,18 @@ async fn choose_by_sign_ins(
 }
 
 /// `--all-mailboxes`: every tenant's mailboxes (and users, for per-user MFA) listed into the
-/// report directory and read as the run's input, with each tenant's SMTP AUTH index.
+/// report directory and read as the run's input, with each tenant's index of the client access
+/// settings the run wants.
 async fn list_the_tenants(
     connections: &[(Option<String>, connection::Connection)],
     directory: &Path,
     stop: &Stop,
     desired: &DesiredState,
 ) -> Result<(Input, Vec<Option<MailboxIndex>>)> {
-    let members_too = desired.get(Setting::PerUserMfa).is_some();
-    let (listing, indexes) = listing::list_mailboxes(connections, directory, stop, members_too).await?;
+    // A directory user's setting belongs to member users without a mailbox too.
+    let members_too = desired.iter().any(|(setting, _)| setting.spec().scope == Scope::User);
+    let listed = mailbox_index::listable(desired.iter().map(|(setting, _)| setting));
+    let (listing, indexes) = listing::list_mailboxes(connections, directory, stop, members_too, &listed).await?;
     Ok((Input::read(&listing, None)?, indexes))
 }
 
@@ -311,7 +315,7 @@ fn split_into_lanes(
     let mut lanes = Vec::new();
     let several = connections.len() > 1;
     let default_tenant = args.session.connection.tenant_id.clone().unwrap_or_default().to_lowercase();
-    for (position, ((tenant, connection), smtp_index)) in connections.into_iter().zip(indexes).enumerate() {
+    for (position, ((tenant, connection), mailbox_index)) in connections.into_iter().zip(indexes).enumerate() {
         let mut entries: Box<dyn Iterator<Item = Entry> + Send> = Box::new(input.entries()?);
         if let (Some(tenant), true) = (&tenant, several || args.tenants.is_none()) {
             // Each tenant's lane takes its own rows; rejected rows are reported once.
@@ -324,7 +328,7 @@ fn split_into_lanes(
                 Entry::Problem(_) => position == 0,
             }));
         }
-        lanes.push(Lane { connection, entries: sharded(entries, args.shard), smtp_index });
+        lanes.push(Lane { connection, entries: sharded(entries, args.shard), mailbox_index });
     }
     Ok(lanes)
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::session::{self, Decisions, Job, Lane};
-use super::{check_same_tenant, confirm_weakening, connection, desired_state, refuse_simulated, sharded};
+use super::{check_same_tenant, confirm_weakening, connection, desired_state, refuse_simulated, sharded, tell_notices};
 use crate::cli::ApplyArgs;
 use crate::error::{Error, Result};
 use crate::run::record::{self as run_record, RunKind, RunRecord};
@@ -120,6 +120,7 @@ pub(super) async fn apply(mut args: ApplyArgs, directory: PathBuf, quiet: bool) 
     stop.within_grace(check_same_tenant(&record, &connection, &directory))
         .await
         .ok_or_else(|| Error::Interrupted("interrupted while signing in; nothing was changed".into()))??;
+    tell_notices(&desired, RunKind::Apply.mode());
     confirm_weakening(&desired, RunKind::Apply.mode(), args.yes)?;
     let entries = sharded(Box::new(input.entries()?), record.shard);
     let chosen = super::sign_in_targeting::recorded(&record, &directory)?;
@@ -129,7 +130,7 @@ pub(super) async fn apply(mut args: ApplyArgs, directory: PathBuf, quiet: bool) 
         layers,
         total: Some(input.rows_in_shard(record.shard)?),
         input: Some(input.path),
-        lanes: vec![Lane { connection, entries, smtp_index: None }],
+        lanes: vec![Lane { connection, entries, mailbox_index: None }],
         exclusions: std::sync::Arc::new(exclusions),
         exceptions: std::sync::Arc::new(exceptions),
         retry_failed: args.retry_failed,

@@ -162,7 +162,7 @@ pub(crate) async fn rollback(mut args: RollbackArgs, quiet: bool) -> Result<u8> 
         tenant_expect: tenant.iter().map(|(setting, _, after)| (*setting, *after)).collect(),
         layers: Some(layers),
         total: Some(total),
-        lanes: vec![Lane { connection, entries: Box::new(entries.into_iter()), smtp_index: None }],
+        lanes: vec![Lane { connection, entries: Box::new(entries.into_iter()), mailbox_index: None }],
         record: resumed_record.is_none().then_some(record),
         retry_failed: args.retry_failed,
         source_damaged: damaged,

@@ -142,7 +142,7 @@ pub(super) struct Lane {
     pub(super) connection: Connection,
     pub(super) entries: Box<dyn Iterator<Item = Entry> + Send>,
     /// SMTP AUTH of every mailbox, when the targets came from that listing.
-    pub(super) smtp_index: Option<MailboxIndex>,
+    pub(super) mailbox_index: Option<MailboxIndex>,
 }
 
 /// Runs a job: sign in and lock the tenant, open the journal, run the engine, render the report,

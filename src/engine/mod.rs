@@ -46,7 +46,7 @@ pub(crate) struct Context {
     /// refused); says how long work under way may still take.
     pub stop: Stop,
     /// Every mailbox's SMTP AUTH, when it is read in bulk.
-    pub smtp_index: Option<crate::settings::mailbox_index::PendingIndex>,
+    pub mailbox_index: Option<crate::settings::mailbox_index::PendingIndex>,
     /// Targets reported but never touched.
     pub exclusions: Arc<crate::run::scope::Exclusions>,
     /// Targets chosen by the SMTP AUTH sign-in log (`--only-smtp-auth-seen`, `--spare-…`).
@@ -65,7 +65,7 @@ impl Context {
     /// What reads and writes lean on besides the service.
     fn sources(&self) -> crate::settings::Sources<'_> {
         crate::settings::Sources {
-            smtp_index: self.smtp_index.as_ref(),
+            mailbox_index: self.mailbox_index.as_ref(),
             policies: self.layers.as_deref().map(layers::Layers::policies).unwrap_or_default(),
             exclusion_group: self.layers.as_deref().and_then(|l| l.exclusion_group.as_deref()),
         }

@@ -43,12 +43,7 @@ pub(crate) fn value_of(reference: &str, policies: &[AuthPolicy]) -> Value {
 }
 
 pub(crate) async fn read(client: &CloudClient, upn: &str, policies: &[AuthPolicy]) -> Result<Reading, CallError> {
-    let mut call = exchange::invoke(
-        &client.tenant_id,
-        "Get-User",
-        super::smtp_auth::parameters(upn),
-        super::smtp_auth::anchor(upn),
-    );
+    let mut call = exchange::invoke(&client.tenant_id, "Get-User", exchange::identity(upn), exchange::anchor(upn));
     call.path.push_str("?$select=Identity,AuthenticationPolicy");
     let answer = match client.send(&call).await {
         Ok(answer) => answer,
@@ -72,11 +67,11 @@ fn read_target<'a>(client: &'a CloudClient, user: &'a DirectoryUser, sources: So
 }
 
 pub(crate) fn write(tenant_id: &str, upn: &str, value: Value) -> Call {
-    let mut parameters = super::smtp_auth::parameters(upn);
+    let mut parameters = exchange::identity(upn);
     let policy = match value {
         Value::Named(name) if !name.as_str().is_empty() => json!(name.as_str()),
         _ => serde_json::Value::Null,
     };
     parameters.insert("AuthenticationPolicy".into(), policy);
-    exchange::invoke(tenant_id, "Set-User", parameters, super::smtp_auth::anchor(upn))
+    exchange::invoke(tenant_id, "Set-User", parameters, exchange::anchor(upn))
 }

@@ -1,84 +1,99 @@
-//! Every mailbox's SMTP AUTH at once: the tenant-wide `Get-CASMailbox` listing, read in pages of
-//! 1,000, for runs where that costs far fewer requests than a read per target. The listing fills
-//! the index page by page while the run goes on, and a target waits only for the page that holds
-//! its mailbox (or, for a mailbox the listing never names, for the end of the listing): the
-//! service's budget is not left idle for the seconds a large tenant's listing takes.
+//! Every mailbox's client access settings at once: the tenant-wide `Get-CASMailbox` listing of
+//! the properties the run wants ([`super::cas_mailbox`]), read in pages of 1,000, for runs where
+//! that costs far fewer requests than a read per target. The listing fills the index page by page
+//! while the run goes on, and a target waits only for the page that holds its mailbox (or, for a
+//! mailbox the listing never names, for the end of the listing): the service's budget is not left
+//! idle for the seconds a large tenant's listing takes.
 
 use std::sync::{Arc, RwLock};
 
 use serde_json::{Map, json};
 use tokio::sync::watch;
 
-use super::Value;
-use super::smtp_auth::value_of;
+use super::cas_mailbox::CasProperty;
+use super::spec::Access;
+use super::{Setting, Value};
 use crate::cloud::{CallError, CloudClient, exchange};
 
-/// The SMTP AUTH value of every mailbox listed so far, by directory object id.
+/// The listed values of every mailbox listed so far, by directory object id.
 ///
-/// Eight bytes a mailbox: the low 64 bits of the object id (random GUIDs do not collide there)
-/// with the value in the lowest two, in sorted runs (one a page while the listing is read, one
-/// once it is sealed) searched by halves. A million mailboxes take 8 MB, where a hash map took
-/// over 30.
+/// Sixteen bytes a mailbox: the low 64 bits of the object id (random GUIDs do not collide there)
+/// above two bits for each setting of the listing ([`slot`]), in sorted runs (one a page while the
+/// listing is read, one once it is sealed) searched by halves. A million mailboxes take 16 MB,
+/// where a hash map of them took over 30.
 #[derive(Debug, Default)]
 pub(crate) struct MailboxIndex {
-    keys: Vec<u64>,
-    /// Where each sorted run of `keys` starts: one a page until the index is sealed.
+    entries: Vec<u128>,
+    /// Where each sorted run of `entries` starts: one a page until the index is sealed.
     runs: Vec<usize>,
+    /// The settings the listing was asked for; the others are read one by one.
+    wanted: Vec<Setting>,
     /// Every mailbox's primary SMTP address, when asked for (`--all-mailboxes`).
     pub addresses: Vec<String>,
-    /// Mailboxes whose id was readable but not their SMTP AUTH value: read one by one.
-    unreadable_keys: Vec<u64>,
+    /// Mailboxes listed with a value the index could not read: those values are read one by one.
+    unreadable: u64,
     /// Mailboxes the listing held without a usable directory object id. While there are any,
     /// a user missing from the index may still have a mailbox: Exchange is asked.
     anonymous: u64,
     sealed: bool,
 }
 
-const VALUE_BITS: u64 = 0b11;
+/// A value's two bits; 0 is a value the listing did not give or the index could not read.
 const CODES: [Value; 3] = [Value::Inherit, Value::Disabled, Value::Enabled];
+const SLOT_BITS: u32 = 2;
 
 fn key_of(user_id: &str) -> Option<u64> {
-    uuid::Uuid::parse_str(user_id).ok().map(|id| id.as_u128() as u64 & !VALUE_BITS)
+    uuid::Uuid::parse_str(user_id).ok().map(|id| id.as_u128() as u64)
 }
 
-/// What the index says of one mailbox so far.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Found {
-    Value(Value),
-    /// Listed, but its value could not be read: Exchange is asked for it alone.
-    Unreadable,
-    /// Not in the runs searched.
-    NotYet,
+/// The client access property of a setting the listing can hold.
+fn property(setting: Setting) -> Option<CasProperty> {
+    match setting.spec().access {
+        Access::Cas(property) => Some(property),
+        _ => None,
+    }
 }
+
+/// Where a setting's two bits are: its place among the settings the listing can hold.
+fn slot(setting: Setting) -> Option<u32> {
+    let position = Setting::ALL.iter().filter(|s| property(**s).is_some()).position(|s| *s == setting)?;
+    Some(position as u32 * SLOT_BITS)
+}
+
+/// The settings of `desired` that the listing can hold.
+pub(crate) fn listable(desired: impl IntoIterator<Item = Setting>) -> Vec<Setting> {
+    desired.into_iter().filter(|setting| property(*setting).is_some()).collect()
+}
+
+/// What the index says of one mailbox so far: its listed values, or nothing yet.
+type Found = Option<u64>;
 
 impl MailboxIndex {
-    fn push(&mut self, key: u64, value: Value) {
-        let code = CODES.iter().position(|c| *c == value).unwrap_or(0) as u64;
-        self.keys.push(key | code);
+    fn new(wanted: &[Setting]) -> MailboxIndex {
+        MailboxIndex { wanted: wanted.to_vec(), ..MailboxIndex::default() }
     }
 
     /// Takes in one page's index as a sorted run of its own.
     fn append(&mut self, mut page: MailboxIndex) {
-        page.keys.sort_unstable();
-        self.runs.push(self.keys.len());
-        self.keys.append(&mut page.keys);
+        page.entries.sort_unstable();
+        self.runs.push(self.entries.len());
+        self.entries.append(&mut page.entries);
         self.addresses.append(&mut page.addresses);
-        self.unreadable_keys.append(&mut page.unreadable_keys);
+        self.unreadable += page.unreadable;
         self.anonymous += page.anonymous;
     }
 
     /// Merges the runs into one once every page is in.
     fn seal(&mut self) {
-        self.keys.sort_unstable();
-        self.keys.shrink_to_fit();
+        self.entries.sort_unstable();
+        self.entries.shrink_to_fit();
         self.runs = vec![0];
-        self.unreadable_keys.sort_unstable();
         self.sealed = true;
     }
 
-    fn run(&self, at: usize) -> &[u64] {
-        let end = self.runs.get(at + 1).copied().unwrap_or(self.keys.len());
-        &self.keys[self.runs[at]..end]
+    fn run(&self, at: usize) -> &[u128] {
+        let end = self.runs.get(at + 1).copied().unwrap_or(self.entries.len());
+        &self.entries[self.runs[at]..end]
     }
 
     /// Searches the runs from `first` on; also says how many runs there are now, so that a
@@ -86,49 +101,70 @@ impl MailboxIndex {
     fn find_from(&self, key: u64, first: usize) -> (Found, usize) {
         for at in first..self.runs.len() {
             let run = self.run(at);
-            let position = run.partition_point(|k| k & !VALUE_BITS < key);
-            if let Some(found) = run.get(position).filter(|k| *k & !VALUE_BITS == key)
-                && let Some(value) = CODES.get((found & VALUE_BITS) as usize)
-            {
-                return (Found::Value(*value), self.runs.len());
+            let position = run.partition_point(|entry| ((entry >> 64) as u64) < key);
+            if let Some(found) = run.get(position).filter(|entry| (*entry >> 64) as u64 == key) {
+                return (Some(*found as u64), self.runs.len());
             }
         }
-        let unreadable = if self.sealed {
-            self.unreadable_keys.binary_search(&key).is_ok()
-        } else {
-            self.unreadable_keys.contains(&key)
-        };
-        (if unreadable { Found::Unreadable } else { Found::NotYet }, self.runs.len())
+        (None, self.runs.len())
     }
 
-    /// What the whole listing says of a user: `Some(Some(value))`, `Some(None)` for no mailbox,
-    /// and `None` when it cannot say (the mailbox's entry could not be read, or some entry had no
-    /// id): then the mailbox is read on its own.
-    pub(crate) fn lookup(&self, user_id: &str) -> Option<Option<Value>> {
-        let key = key_of(user_id)?;
-        match self.find_from(key, 0).0 {
-            Found::Value(value) => Some(Some(value)),
-            Found::Unreadable => None,
-            Found::NotYet => (self.anonymous == 0).then_some(None),
+    /// A setting's value in a mailbox's listed values: `None` when the listing did not give it
+    /// or it could not be read.
+    fn value_in(codes: u64, setting: Setting) -> Option<Value> {
+        let code = (codes >> slot(setting)?) & ((1 << SLOT_BITS) - 1);
+        CODES.get((code as usize).checked_sub(1)?).copied()
+    }
+
+    /// What a mailbox's search found: `Some(Some(value))`, `Some(None)` for no mailbox (once
+    /// the whole listing is in), `None` when the index cannot say: then Exchange is asked.
+    fn answer(&self, found: Found, setting: Setting) -> Option<Option<Value>> {
+        match found {
+            Some(codes) => Some(Some(MailboxIndex::value_in(codes, setting)?)),
+            None => (self.anonymous == 0).then_some(None),
         }
     }
 
-    /// Mailboxes of the listing it could not read, which are read one by one instead.
+    /// What the whole listing says of a user's `setting`: `Some(Some(value))`, `Some(None)` for
+    /// no mailbox, and `None` when it cannot say (the listing was not asked for the setting, its
+    /// value could not be read, or some entry had no id): then the mailbox is read on its own.
+    pub(crate) fn lookup(&self, user_id: &str, setting: Setting) -> Option<Option<Value>> {
+        let key = key_of(user_id)?;
+        if !self.wanted.contains(&setting) {
+            return None;
+        }
+        self.answer(self.find_from(key, 0).0, setting)
+    }
+
+    /// Whether the whole listing says the user has no mailbox.
+    pub(crate) fn lacks_mailbox(&self, user_id: &str) -> bool {
+        key_of(user_id).is_some_and(|key| self.find_from(key, 0).0.is_none() && self.anonymous == 0)
+    }
+
+    /// Mailboxes of the listing it could not read whole, whose values are read one by one.
     pub(crate) fn unreadable(&self) -> u64 {
-        self.unreadable_keys.len() as u64 + self.anonymous
+        self.unreadable + self.anonymous
     }
 
     /// One page of the listing.
-    fn of_page(page: &serde_json::Value, with_addresses: bool) -> MailboxIndex {
-        let mut index = MailboxIndex::default();
+    fn of_page(page: &serde_json::Value, wanted: &[Setting], with_addresses: bool) -> MailboxIndex {
+        let mut index = MailboxIndex::new(wanted);
         for mailbox in page["value"].as_array().into_iter().flatten() {
-            let key = mailbox["ExternalDirectoryObjectId"].as_str().and_then(key_of);
-            let value = mailbox.get("SmtpClientAuthenticationDisabled").and_then(value_of);
-            match (key, value) {
-                (Some(key), Some(value)) => index.push(key, value),
-                (Some(key), None) => index.unreadable_keys.push(key),
-                (None, _) => index.anonymous += 1,
+            let Some(key) = mailbox["ExternalDirectoryObjectId"].as_str().and_then(key_of) else {
+                index.anonymous += 1;
+                continue;
+            };
+            let mut codes = 0;
+            let mut whole = true;
+            for (setting, slot) in wanted.iter().filter_map(|s| Some((property(*s)?, slot(*s)?))) {
+                let value = mailbox.get(setting.name).and_then(|listed| setting.decode(listed));
+                match value.and_then(|value| CODES.iter().position(|c| *c == value)) {
+                    Some(code) => codes |= (code as u64 + 1) << slot,
+                    None => whole = false,
+                }
             }
+            index.unreadable += u64::from(!whole);
+            index.entries.push(u128::from(key) << 64 | u128::from(codes));
             if let Some(address) = mailbox["PrimarySmtpAddress"].as_str().filter(|_| with_addresses) {
                 index.addresses.push(address.to_string());
             }
@@ -137,7 +173,7 @@ impl MailboxIndex {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.keys.len()
+        self.entries.len()
     }
 }
 
@@ -155,19 +191,29 @@ pub(crate) fn listing(client: &CloudClient, fields: &str) -> crate::cloud::Call 
 
 async fn read_pages(
     client: &CloudClient,
+    wanted: &[Setting],
     with_addresses: bool,
     mut page: impl FnMut(MailboxIndex),
 ) -> Result<(), CallError> {
-    let fields = if with_addresses { ",PrimarySmtpAddress" } else { "" };
-    let call = listing(client, &format!("ExternalDirectoryObjectId,SmtpClientAuthenticationDisabled{fields}"));
-    client.pages(call, |answer| page(MailboxIndex::of_page(&answer.body, with_addresses))).await?;
+    let mut fields = vec!["ExternalDirectoryObjectId"];
+    fields.extend(wanted.iter().filter_map(|setting| property(*setting)).map(|property| property.name));
+    if with_addresses {
+        fields.push("PrimarySmtpAddress");
+    }
+    let call = listing(client, &fields.join(","));
+    client.pages(call, |answer| page(MailboxIndex::of_page(&answer.body, wanted, with_addresses))).await?;
     Ok(())
 }
 
-/// The whole listing, read before anything else goes on (`--all-mailboxes` needs its addresses).
-pub(crate) async fn read_all(client: &CloudClient, with_addresses: bool) -> Result<MailboxIndex, CallError> {
-    let mut index = MailboxIndex::default();
-    read_pages(client, with_addresses, |page| index.append(page)).await?;
+/// The whole listing of `wanted`, read before anything else goes on (`--all-mailboxes` needs its
+/// addresses).
+pub(crate) async fn read_all(
+    client: &CloudClient,
+    wanted: &[Setting],
+    with_addresses: bool,
+) -> Result<MailboxIndex, CallError> {
+    let mut index = MailboxIndex::new(wanted);
+    read_pages(client, wanted, with_addresses, |page| index.append(page)).await?;
     index.seal();
     Ok(index)
 }
@@ -195,21 +241,23 @@ impl PendingIndex {
         PendingIndex { index: Arc::new(RwLock::new(index)), progress }
     }
 
-    /// An empty listing, and the side that fills it.
-    fn filling() -> (PendingIndex, Filler) {
+    /// An empty listing of `wanted`, and the side that fills it.
+    fn filling(wanted: &[Setting]) -> (PendingIndex, Filler) {
         let (tell, progress) = watch::channel(Progress::Reading);
-        let index = Arc::new(RwLock::new(MailboxIndex::default()));
+        let index = Arc::new(RwLock::new(MailboxIndex::new(wanted)));
         (PendingIndex { index: index.clone(), progress }, Filler { index, tell })
     }
 
-    /// Starts reading the listing; `finished` is told how it ended, with the sealed index.
+    /// Starts reading the listing of `wanted`; `finished` is told how it ended, with the sealed
+    /// index.
     pub(crate) fn spawn(
         client: Arc<CloudClient>,
+        wanted: Vec<Setting>,
         finished: impl FnOnce(Result<&MailboxIndex, CallError>) + Send + 'static,
     ) -> PendingIndex {
-        let (pending, filler) = PendingIndex::filling();
+        let (pending, filler) = PendingIndex::filling(&wanted);
         tokio::spawn(async move {
-            match read_pages(&client, false, |page| filler.add(page)).await {
+            match read_pages(&client, &wanted, false, |page| filler.add(page)).await {
                 Ok(()) => finished(Ok(&filler.seal())),
                 Err(error) => {
                     filler.failed();
@@ -224,11 +272,14 @@ impl PendingIndex {
         self.index.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What the listing says of a user (as [`MailboxIndex::lookup`]), once the page that holds
-    /// the user's mailbox is in, or the whole listing for a user it does not name; `None` (read
-    /// the mailbox on its own) when the listing failed.
-    pub(crate) async fn lookup(&self, user_id: &str) -> Option<Option<Value>> {
+    /// What the listing says of a user's `setting` (as [`MailboxIndex::lookup`]), once the page
+    /// that holds the user's mailbox is in, or the whole listing for a user it does not name;
+    /// `None` (read the mailbox on its own) when the listing failed.
+    pub(crate) async fn lookup(&self, user_id: &str, setting: Setting) -> Option<Option<Value>> {
         let key = key_of(user_id)?;
+        if !self.read().wanted.contains(&setting) {
+            return None;
+        }
         let mut progress = self.progress.clone();
         let mut searched = 0;
         loop {
@@ -237,10 +288,10 @@ impl PendingIndex {
             let (found, runs) = self.read().find_from(key, searched);
             searched = runs;
             match (found, now) {
-                (Found::Value(value), _) => return Some(Some(value)),
-                (Found::Unreadable, _) | (_, Progress::Failed) => return None,
-                (Found::NotYet, Progress::Done) => return self.read().lookup(user_id),
-                (Found::NotYet, Progress::Reading) => {
+                (Some(codes), _) => return Some(Some(MailboxIndex::value_in(codes, setting)?)),
+                (None, Progress::Failed) => return None,
+                (None, Progress::Done) => return self.read().lookup(user_id, setting),
+                (None, Progress::Reading) => {
                     if progress.changed().await.is_err() {
                         // The listing's task ended without a word (it panicked): ask Exchange.
                         return None;

@@ -16,12 +16,18 @@
 //! tenant (`crates/sim`) the service's counterpart, so the tests and benches can run it, and test
 //! both: its read and write on their own, and a run that changes it and rolls it back.
 
+mod activesync;
 pub(crate) mod authentication_policy;
 pub(crate) mod ca_exclusion;
+pub(crate) mod cas_mailbox;
 mod desired;
+mod ews;
 pub(crate) mod exceptions;
+mod imap;
 pub(crate) mod mailbox_index;
+mod mapi;
 pub(crate) mod organisation_smtp_auth;
+mod owa;
 pub(crate) mod per_user_mfa;
 mod pop;
 pub(crate) mod profile;
@@ -65,11 +71,11 @@ fn unexpected(answer: &Answer, field: &str) -> CallError {
     }
 }
 
-/// What reads and writes may lean on besides the service: the run's bulk SMTP AUTH listing, the
+/// What reads and writes may lean on besides the service: the run's bulk mailbox listing, the
 /// tenant's authentication policies (to name the one a user has), the exclusion group.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Sources<'a> {
-    pub smtp_index: Option<&'a mailbox_index::PendingIndex>,
+    pub mailbox_index: Option<&'a mailbox_index::PendingIndex>,
     pub policies: &'a [crate::diagnosis::AuthPolicy],
     pub exclusion_group: Option<&'a str>,
 }
@@ -77,7 +83,7 @@ pub(crate) struct Sources<'a> {
 impl Sources<'_> {
     /// The same, but asking the service itself: for a read that must see a write's effect.
     pub(crate) fn fresh(self) -> Self {
-        Sources { smtp_index: None, ..self }
+        Sources { mailbox_index: None, ..self }
     }
 }
 
@@ -95,11 +101,31 @@ pub(crate) async fn read(
     match (&setting.spec().access, user) {
         (Access::Tenant { read, .. }, _) => read(client).await,
         (Access::Target { read, .. }, Some(user)) => read(client, user, sources).await,
-        (Access::Target { .. }, None) => Ok(Reading { value: None, attempts: 0, ids: RequestIds::default() }),
+        (Access::Cas(property), Some(user)) => read_cas(client, user, *property, setting, sources).await,
+        (Access::Target { .. } | Access::Cas(_), None) => {
+            Ok(Reading { value: None, attempts: 0, ids: RequestIds::default() })
+        }
         (Access::Neither, _) => {
             Err(CallError::Local { code: "NotASetting", message: format!("{setting} is a verdict, not read") })
         }
     }
+}
+
+/// A mailbox's client access property: from the run's bulk listing when it reads every mailbox
+/// at once and the listing can say, else from Exchange.
+async fn read_cas(
+    client: &CloudClient,
+    user: &DirectoryUser,
+    property: cas_mailbox::CasProperty,
+    setting: Setting,
+    sources: Sources<'_>,
+) -> Result<Reading, CallError> {
+    if let Some(index) = sources.mailbox_index
+        && let Some(known) = index.lookup(&user.id, setting).await
+    {
+        return Ok(Reading { value: known, attempts: 0, ids: RequestIds::default() });
+    }
+    cas_mailbox::read(client, &user.upn, property).await
 }
 
 /// Writes `value` to `setting` for `user`; `sent` is told each attempt's request id as it goes out.
@@ -116,7 +142,8 @@ pub(crate) async fn write(
     let mut call = match (&spec.access, user) {
         (Access::Tenant { write, .. }, _) => write(client, value),
         (Access::Target { write, .. }, Some(user)) => write(client, user, sources, value)?,
-        (Access::Target { .. } | Access::Neither, _) => return Err(no_target()),
+        (Access::Cas(property), Some(user)) => cas_mailbox::write(&client.tenant_id, &user.upn, *property, value)?,
+        (Access::Target { .. } | Access::Cas(_) | Access::Neither, _) => return Err(no_target()),
     };
     call.sent = Some(sent);
     call.gate = Some(gate);

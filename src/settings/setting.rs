@@ -50,6 +50,16 @@ catalog! {
     CaExclusion => ca_exclusion,
     /// Per mailbox: `PopEnabled` (Exchange).
     Pop => pop,
+    /// Per mailbox: `ImapEnabled` (Exchange).
+    Imap => imap,
+    /// Per mailbox: `EwsEnabled` (Exchange), which the organisation's must allow too.
+    Ews => ews,
+    /// Per mailbox: `ActiveSyncEnabled` (Exchange).
+    Activesync => activesync,
+    /// Per mailbox: `MAPIEnabled` (Exchange).
+    Mapi => mapi,
+    /// Per mailbox: `OWAEnabled` (Exchange).
+    Owa => owa,
     /// Per target, read only: whether the device can send with SMTP AUTH once every layer is
     /// counted (see [`crate::diagnosis`]); the fix is done only when it can.
     SmtpAuthEffective => smtp_auth_effective,
@@ -195,7 +205,18 @@ mod tests {
         assert_eq!(Setting::PER_ROW, [Setting::SmtpAuth, Setting::PerUserMfa]);
         assert_eq!(
             Setting::PER_TARGET,
-            [Setting::SmtpAuth, Setting::PerUserMfa, Setting::AuthenticationPolicy, Setting::CaExclusion, Setting::Pop]
+            [
+                Setting::SmtpAuth,
+                Setting::PerUserMfa,
+                Setting::AuthenticationPolicy,
+                Setting::CaExclusion,
+                Setting::Pop,
+                Setting::Imap,
+                Setting::Ews,
+                Setting::Activesync,
+                Setting::Mapi,
+                Setting::Owa
+            ]
         );
     }
 
@@ -209,6 +230,10 @@ mod tests {
             let fits = match spec.access {
                 Access::Tenant { .. } => spec.scope == Scope::Tenant,
                 Access::Target { .. } => spec.scope.is_per_target(),
+                Access::Cas(property) => {
+                    // Every value it takes is one the service's property can hold.
+                    spec.scope == Scope::Mailbox && spec.values.iter().all(|v| property.encode(*v).is_some())
+                }
                 Access::Neither => spec.scope == Scope::Verdict,
             };
             assert!(fits, "{setting}'s access does not fit its scope");

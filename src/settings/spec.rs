@@ -56,6 +56,9 @@ pub(crate) enum Access {
         read: for<'a> fn(&'a CloudClient, &'a DirectoryUser, Sources<'a>) -> Pending<'a>,
         write: fn(&CloudClient, &DirectoryUser, Sources<'_>, Value) -> Result<Call, CallError>,
     },
+    /// A mailbox's property of `Get-`/`Set-CASMailbox`, read and written the same way for every
+    /// such setting, and listed for every mailbox at once in the run's bulk listing.
+    Cas(super::cas_mailbox::CasProperty),
     /// Neither: a verdict is worked out, not read or written.
     Neither,
 }
@@ -101,8 +104,17 @@ pub(crate) struct Spec {
     /// Whether its reading names a value from the tenant's authentication policies, which must
     /// then be read first.
     pub needs_policies: bool,
+    /// What a run that sets it to a value is told before it starts.
+    pub notice: Option<Notice>,
     /// What the report advises when the service refuses it for want of a permission.
     pub advice: Advice,
+}
+
+/// Something a person setting a value should know before the run starts: a condition the service
+/// puts on it, a retirement date.
+pub(crate) struct Notice {
+    pub when: Value,
+    pub text: &'static str,
 }
 
 impl Spec {
@@ -124,6 +136,7 @@ impl Spec {
         weakening: &[],
         opt_in: false,
         needs_policies: false,
+        notice: None,
         advice: Advice { read_only: "", changing: "" },
     };
 }

@@ -1,16 +1,19 @@
-//! A mailbox protocol switch as a setting of its own (`pop`, Set-CASMailbox's `PopEnabled`): the
-//! first setting added as one file and a line of the catalog. Applied, audited and rolled back on
-//! the simulated tenant, and checked there under the service's own name, not by the runner's
-//! reading.
+//! The mailbox protocol switches as settings of their own (Set-CASMailbox's `PopEnabled`,
+//! `ImapEnabled`, `EwsEnabled`, `ActiveSyncEnabled`, `MAPIEnabled`, `OWAEnabled`), each one file and
+//! a line of the catalog. Applied, audited and rolled back on the simulated tenant, and checked
+//! there under the service's own names, not by the runner's reading; on a tenant of a few
+//! thousand, read in bulk from the `Get-CASMailbox` listing rather than one mailbox at a time.
 
 use std::sync::Arc;
 
 use remediate_sim::{Population, SimConfig, Simulator};
 
-use crate::support::{TUNING, connection_args, results, run, scratch, start, state, write_csv};
+use serde_json::Value;
+
+use crate::support::{TUNING, connection_args, results, roomy, run, scratch, start, state, stats, write_csv};
 
 fn pop_of(sim: &Simulator) -> Vec<bool> {
-    state(sim)["users"].as_array().unwrap().iter().map(|u| u["popEnabled"].as_bool().unwrap()).collect()
+    state(sim)["users"].as_array().unwrap().iter().map(|u| u["casMailbox"]["PopEnabled"].as_bool().unwrap()).collect()
 }
 
 fn command(verb: &str, input: &str, report: &std::path::Path, sim: &Simulator, dir: &std::path::Path) -> Vec<String> {
@@ -52,4 +55,75 @@ async fn pop_is_turned_off_audited_and_rolled_back_exactly() {
     let source = applied.display().to_string();
     assert_eq!(run(&command("rollback", &source, &rolled_back, &sim, dir.path())).await, 0);
     assert!(pop_of(&sim).iter().all(|on| *on), "put back as found: {:?}", pop_of(&sim));
+}
+
+/// Every mailbox's `Get-CASMailbox` properties as the simulated tenant holds them.
+fn cas_mailboxes(sim: &Simulator) -> Vec<Value> {
+    state(sim)["users"].as_array().unwrap().iter().map(|u| u["casMailbox"].clone()).collect()
+}
+
+/// Requests the Exchange admin API answered, whatever their status.
+fn exchange_requests(sim: &Simulator) -> u64 {
+    let by_status = stats(sim)["requests_by_api"]["exchange"].clone();
+    by_status.as_object().map_or(0, |statuses| statuses.values().filter_map(Value::as_u64).sum())
+}
+
+const SWITCHES: [(&str, &str, &str); 3] =
+    [("pop", "disabled", "PopEnabled"), ("imap", "disabled", "ImapEnabled"), ("ews", "disabled", "EwsEnabled")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_switches_are_read_in_bulk_changed_where_needed_and_rolled_back_exactly() {
+    let sim = start(roomy(1500, 0)).await;
+    let before = cas_mailboxes(&sim);
+    let mailboxes: Vec<&Value> = before.iter().filter(|m| !m.is_null()).collect();
+    let mut identities: Vec<String> =
+        mailboxes.iter().map(|m| m["PrimarySmtpAddress"].as_str().unwrap().to_string()).collect();
+    identities.truncate(1200);
+    assert!(
+        mailboxes.iter().any(|m| m["PopEnabled"] == false) && mailboxes.iter().any(|m| m["EwsEnabled"].is_null()),
+        "the seeded mix has mailboxes already off and EWS left to the organisation"
+    );
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "mailboxes.csv", "PrimarySmtpAddress", &identities).display().to_string();
+    let set: Vec<String> =
+        SWITCHES.iter().flat_map(|(name, value, _)| ["--set".into(), format!("{name}={value}")]).collect();
+    let applied = dir.path().join("apply");
+    let mut apply =
+        vec!["apply".to_string(), csv.clone(), "--yes".into(), "--report-dir".into(), applied.display().to_string()];
+    apply.extend(set.iter().cloned());
+    apply.extend(connection_args(&sim, dir.path()));
+    apply.extend(TUNING.map(String::from));
+    let requests_before = exchange_requests(&sim);
+    assert_eq!(run(&apply).await, 0);
+
+    let rows = results(&applied);
+    assert_eq!(rows.len(), identities.len() * SWITCHES.len(), "a row per mailbox and switch");
+    let changed = rows.iter().filter(|r| r["outcome"] == "changed").count() as u64;
+    let exchange = exchange_requests(&sim) - requests_before;
+    assert!(
+        exchange <= changed + 10,
+        "read from the listing, not a read per mailbox: {exchange} Exchange requests for {changed} writes"
+    );
+    assert!(rows.iter().any(|r| r["outcome"] == "compliant"), "mailboxes already off are left alone");
+    let after = cas_mailboxes(&sim);
+    for (address, mailbox) in
+        identities.iter().map(|a| (a, after.iter().find(|m| m["PrimarySmtpAddress"] == **a).unwrap()))
+    {
+        for (_, _, property) in SWITCHES {
+            assert_eq!(mailbox[property], false, "{address}: {property}");
+        }
+    }
+
+    let rolled_back = dir.path().join("rollback");
+    let mut rollback = vec![
+        "rollback".to_string(),
+        applied.display().to_string(),
+        "--yes".into(),
+        "--report-dir".into(),
+        rolled_back.display().to_string(),
+    ];
+    rollback.extend(connection_args(&sim, dir.path()));
+    rollback.extend(TUNING.map(String::from));
+    assert_eq!(run(&rollback).await, 0);
+    assert_eq!(cas_mailboxes(&sim), before, "every switch back as found, EWS's blank too");
 }

@@ -1,5 +1,5 @@
 //! The Exchange Online admin API (`/adminapi/beta/{tenant}/InvokeCommand`) as the simulated tenant
-//! serves it: `Get-`/`Set-CASMailbox` (one identity or every mailbox, paged),
+//! serves it: `Get-`/`Set-CASMailbox` (one identity or every mailbox, paged: `client_access.rs`),
 //! `Get-`/`Set-TransportConfig`, and what decides Basic SMTP AUTH per user: `Get-OrganizationConfig`
 //! (`DefaultAuthenticationPolicy`), `Get-AuthenticationPolicy`, `Get-User` and
 //! `Set-User -AuthenticationPolicy`. The real endpoint is undocumented; the shapes follow what the
@@ -11,10 +11,12 @@ use serde_json::{Map, Value, json};
 use super::Service;
 use super::reply::Reply;
 use super::stats::bump;
-use super::tenant::Tenant;
 
+mod client_access;
 mod organization;
 mod users;
+
+pub use client_access::ClientAccess;
 
 pub(crate) const MAX_PAGE_SIZE: usize = 1000;
 
@@ -120,18 +122,6 @@ fn smtp_value(parameters: &Map<String, Value>) -> Result<Option<Option<bool>>, R
     }
 }
 
-/// A value for `PopEnabled`: `$true` or `$false` (a `Boolean`, so never `$null`).
-fn pop_value(parameters: &Map<String, Value>) -> Result<Option<bool>, Reply> {
-    let found = parameters.iter().find(|(k, _)| k.eq_ignore_ascii_case("PopEnabled"));
-    match found.map(|(_, v)| v) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(bad_request(&format!(
-            "Cannot process argument transformation on parameter 'PopEnabled'. Cannot convert value \"{other}\" to type \"System.Boolean\"."
-        ))),
-    }
-}
-
 fn identity_of(parameters: &Map<String, Value>) -> Option<&str> {
     parameters.iter().find(|(k, _)| k.eq_ignore_ascii_case("Identity")).and_then(|(_, v)| v.as_str())
 }
@@ -151,8 +141,8 @@ pub(crate) fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &s
     );
     let mut tenant = service.tenant();
     match call.cmdlet.as_str() {
-        "Get-CASMailbox" => get_cas_mailbox(service, &tenant, call, tenant_in_path, &context),
-        "Set-CASMailbox" => set_cas_mailbox(service, &mut tenant, call, &context),
+        "Get-CASMailbox" => client_access::get_cas_mailbox(service, &tenant, call, tenant_in_path, &context),
+        "Set-CASMailbox" => client_access::set_cas_mailbox(service, &mut tenant, call, &context),
         "Get-TransportConfig" => ok(
             vec![
                 json!({"Identity": "Transport Settings", "SmtpClientAuthenticationDisabled": tenant.transport_smtp_auth_disabled}),
@@ -187,83 +177,4 @@ pub(crate) fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &s
             "The term '{other}' is not recognized as a name of a cmdlet, function, script file, or executable program."
         )),
     }
-}
-
-/// `Get-CASMailbox`: one identity, or every mailbox a page at a time.
-fn get_cas_mailbox(
-    service: &Service,
-    tenant: &Tenant,
-    call: &ExchangeCall,
-    tenant_in_path: &str,
-    context: &str,
-) -> Reply {
-    if let Some(reply) = unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "ResultSize"]) {
-        return reply;
-    }
-    if let Some(identity) = identity_of(&call.parameters) {
-        return match tenant.find_mailbox(identity) {
-            Some(i) => ok(vec![select(tenant.users[i].cas_mailbox_json(), call.select.as_deref())], vec![], context),
-            None => not_found(identity),
-        };
-    }
-    let mut page = Vec::new();
-    let mut next = None;
-    for (index, user) in tenant.users.iter().enumerate().skip(call.skip) {
-        if !user.has_mailbox() {
-            continue;
-        }
-        if page.len() == call.page_size {
-            next = Some(index);
-            break;
-        }
-        page.push(select(user.cas_mailbox_json(), call.select.as_deref()));
-    }
-    let mut reply = ok(page, vec![], context);
-    if let (Some(index), Some(body)) = (next, reply.body.as_mut()) {
-        let mut link =
-            format!("{}/adminapi/beta/{tenant_in_path}/InvokeCommand?$skiptoken={index}", service.base_url());
-        if let Some(fields) = &call.select {
-            link.push_str(&format!("&$select={}", fields.join(",")));
-        }
-        body["@odata.nextLink"] = link.into();
-    }
-    reply
-}
-
-/// `Set-CASMailbox -Identity X [-SmtpClientAuthenticationDisabled <$true | $false | $null>]
-/// [-PopEnabled <$true | $false>]`: what is given is set; nothing that changes is a warning, as
-/// Exchange answers it.
-fn set_cas_mailbox(service: &Service, tenant: &mut Tenant, call: &ExchangeCall, context: &str) -> Reply {
-    let known = ["Identity", "SmtpClientAuthenticationDisabled", "PopEnabled"];
-    if let Some(reply) = unknown_parameter(&call.cmdlet, &call.parameters, &known) {
-        return reply;
-    }
-    let Some(identity) = identity_of(&call.parameters) else {
-        return bad_request("Cannot bind argument to parameter 'Identity' because it is null.");
-    };
-    let (smtp, pop) = match (smtp_value(&call.parameters), pop_value(&call.parameters)) {
-        (Ok(smtp), Ok(pop)) => (smtp, pop),
-        (Err(reply), _) | (_, Err(reply)) => return reply,
-    };
-    let Some(i) = tenant.find_mailbox(identity) else {
-        return not_found(identity);
-    };
-    let mut warnings = Vec::new();
-    service.count_write();
-    let user = &mut tenant.users[i];
-    user.writes += 1;
-    let smtp_changes = smtp.is_some_and(|value| value != user.smtp_auth_disabled);
-    let pop_changes = pop.is_some_and(|value| value != user.pop_enabled);
-    if let Some(value) = smtp {
-        user.smtp_auth_disabled = value;
-    }
-    if let Some(value) = pop {
-        user.pop_enabled = value;
-    }
-    if !smtp_changes && !pop_changes {
-        bump(&service.stats.noop_writes);
-        warnings
-            .push(format!("The command completed successfully but no settings of '{identity}' have been modified."));
-    }
-    ok(vec![], warnings, context)
 }

@@ -30,7 +30,7 @@ impl Tenant {
                 "licensed": user.licensed,
                 "hasMailbox": user.has_mailbox(),
                 "smtpClientAuthenticationDisabled": user.smtp_auth_disabled,
-                "popEnabled": user.pop_enabled,
+                "casMailbox": user.has_mailbox().then(|| user.cas_mailbox_json()),
                 "perUserMfaState": user.mfa.as_str(),
                 "hasRegisteredMethod": user.has_method,
                 "writes": user.writes,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::auth_policy::AuthenticationPolicies;
 use super::conditional_access::ConditionalAccess;
 use super::directory::Directory;
+use super::exchange::ClientAccess;
 
 /// Legacy per-user MFA state as Graph's beta `authentication/requirements` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,10 +57,8 @@ pub struct User {
     pub account_enabled: bool,
     /// `SmtpClientAuthenticationDisabled`: `None` follows the organisation's setting.
     pub smtp_auth_disabled: Option<bool>,
-    /// `PopEnabled`: POP3 access to the mailbox, `$true` unless turned off ("Valid values are:
-    /// $true: ... This is the default value", Set-CASMailbox, learn.microsoft.com/powershell/
-    /// module/exchange/set-casmailbox).
-    pub pop_enabled: bool,
+    /// The mailbox's protocol switches (Set-CASMailbox).
+    pub access: ClientAccess,
     pub mfa: MfaState,
     /// Whether the user has registered an MFA method (turns `enabled` into `enforced`).
     pub has_method: bool,
@@ -103,15 +102,8 @@ impl User {
         })
     }
 
-    pub fn cas_mailbox_json(&self) -> Value {
-        json!({
-            "Identity": display_name(&self.upn),
-            "Name": display_name(&self.upn),
-            "PrimarySmtpAddress": self.mail(),
-            "ExternalDirectoryObjectId": self.id.to_string(),
-            "SmtpClientAuthenticationDisabled": self.smtp_auth_disabled,
-            "PopEnabled": self.pop_enabled,
-        })
+    pub fn display_name(&self) -> &str {
+        display_name(&self.upn)
     }
 }
 
@@ -313,7 +305,7 @@ fn generated_user(rng: &mut fastrand::Rng, index: usize) -> User {
         mailbox: true,
         account_enabled: true,
         smtp_auth_disabled,
-        pop_enabled: true,
+        access: ClientAccess::seeded(id),
         mfa,
         has_method,
         writes: 0,
@@ -362,7 +354,7 @@ fn user_for_identity(rng: &mut fastrand::Rng, identity: &str) -> User {
         mailbox: !guest,
         account_enabled: true,
         smtp_auth_disabled,
-        pop_enabled: true,
+        access: ClientAccess::default(),
         mfa,
         has_method,
         writes: 0,

@@ -1,5 +1,5 @@
-//! The tenants' lanes of a run, side by side: each with its own client (tokens, rates), the SMTP
-//! AUTH of its mailboxes when read in bulk, and its share of the targets.
+//! The tenants' lanes of a run, side by side: each with its own client (tokens, rates), the client
+//! access settings of its mailboxes when read in bulk, and its share of the targets.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,35 +16,36 @@ use crate::report::Report;
 use crate::run::record::RunKind;
 use crate::run::tuning::BulkRead;
 use crate::settings::Setting;
-use crate::settings::mailbox_index::{MailboxIndex, PendingIndex};
+use crate::settings::mailbox_index::{self, MailboxIndex, PendingIndex};
 use crate::targets::Entry;
 
 /// Says so when the bulk listing held mailboxes it could not read (they are read one by one).
 fn warn_if_unreadable(index: &MailboxIndex, sink: &dyn EventSink) {
     if index.unreadable() > 0 {
         sink.emit(Event::Warning(format!(
-            "{} mailboxes of the Get-CASMailbox listing had no readable directory id or SMTP AUTH value; they were read one by one",
+            "{} mailboxes of the Get-CASMailbox listing had no readable directory id or an unreadable value; those were read one by one",
             index.unreadable()
         )));
     }
 }
 
-/// Reads SMTP AUTH for the whole tenant in pages of 1,000 when that costs fewer requests than a
-/// read per target, in the background while the run starts. The tenant's size is unknown up
-/// front; from 1,000 targets on, the pages cost fewer requests than per-target reads for any
-/// tenant up to a million mailboxes.
-fn bulk_smtp_auth(client: &Arc<CloudClient>, job: &Job, sink: Arc<dyn EventSink>) -> Option<PendingIndex> {
+/// Reads the client access settings the run wants for the whole tenant in pages of 1,000 when
+/// that costs fewer requests than a read per target, in the background while the run starts. The
+/// tenant's size is unknown up front; from 1,000 targets on, the pages cost fewer requests than
+/// per-target reads for any tenant up to a million mailboxes.
+fn bulk_listing(client: &Arc<CloudClient>, job: &Job, sink: Arc<dyn EventSink>) -> Option<PendingIndex> {
     let wanted = match job.tuning.bulk_read {
         BulkRead::Never => false,
         BulkRead::Always => true,
         BulkRead::Auto => job.decided.total.unwrap_or(0) >= 1000,
     };
-    if !wanted || job.desired.get(Setting::SmtpAuth).is_none() || job.kind == RunKind::Rollback {
+    let listed = mailbox_index::listable(job.desired.iter().map(|(setting, _)| setting));
+    if !wanted || listed.is_empty() || job.kind == RunKind::Rollback {
         return None;
     }
-    Some(PendingIndex::spawn(client.clone(), move |read| match read {
+    Some(PendingIndex::spawn(client.clone(), listed, move |read| match read {
         Ok(index) => {
-            tracing::info!("read SMTP AUTH for {} mailboxes in bulk", index.len());
+            tracing::info!("read the client access settings of {} mailboxes in bulk", index.len());
             warn_if_unreadable(index, sink.as_ref());
         }
         Err(error) => {
@@ -83,16 +84,16 @@ pub(super) fn start(
     let mut runs = tokio::task::JoinSet::new();
     // Tenants run side by side, each with its own client (tokens, rates) and share of the work.
     for lane in std::mem::take(&mut job.decided.lanes) {
-        let Lane { connection: Connection { client, simulated }, entries, smtp_index } = lane;
-        let smtp_index = match smtp_index {
+        let Lane { connection: Connection { client, simulated }, entries, mailbox_index } = lane;
+        let mailbox_index = match mailbox_index {
             Some(index) => {
                 warn_if_unreadable(&index, report.as_ref());
                 Some(PendingIndex::ready(index))
             }
-            None => bulk_smtp_auth(&client, job, report.clone()),
+            None => bulk_listing(&client, job, report.clone()),
         };
         let context = Arc::new(Context {
-            smtp_index,
+            mailbox_index,
             exclusions: exclusions.clone(),
             sign_in_scope: job.decided.sign_in_scope.clone(),
             client: client.clone(),

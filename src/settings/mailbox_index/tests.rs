@@ -1,34 +1,43 @@
 use super::*;
 
+const SMTP: [Setting; 1] = [Setting::SmtpAuth];
+
 fn page_of(entries: &[(&str, serde_json::Value)]) -> MailboxIndex {
     let value: Vec<_> = entries
         .iter()
         .map(|(id, disabled)| json!({"ExternalDirectoryObjectId": id, "SmtpClientAuthenticationDisabled": disabled}))
         .collect();
-    MailboxIndex::of_page(&json!({ "value": value }), false)
+    MailboxIndex::of_page(&json!({ "value": value }), &SMTP, false)
 }
 
 #[test]
 fn the_index_finds_every_value_and_nothing_else() {
     let ids: Vec<String> = (0..1000).map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    let mut index = MailboxIndex::default();
+    let listed = [Setting::SmtpAuth, Setting::Pop];
+    let mut index = MailboxIndex::new(&listed);
+    let smtp = [json!(null), json!(true), json!(false)];
     for chunk in ids.chunks(300).enumerate() {
         let (c, chunk) = chunk;
-        let mut page = MailboxIndex::default();
-        for (i, id) in chunk.iter().enumerate() {
-            page.push(key_of(id).unwrap(), CODES[(c * 300 + i) % 3]);
-        }
-        index.append(page);
+        let entries = chunk.iter().enumerate().map(|(i, id)| {
+            let n = c * 300 + i;
+            json!({"ExternalDirectoryObjectId": id, "SmtpClientAuthenticationDisabled": smtp[n % 3], "PopEnabled": n % 2 == 0})
+        });
+        index.append(MailboxIndex::of_page(&json!({"value": entries.collect::<Vec<_>>()}), &listed, false));
     }
     for sealed in [false, true] {
         if sealed {
             index.seal();
         }
         for (i, id) in ids.iter().enumerate() {
-            assert_eq!(index.lookup(id), Some(Some(CODES[i % 3])), "{id}, sealed: {sealed}");
+            assert_eq!(index.lookup(id, Setting::SmtpAuth), Some(Some(CODES[i % 3])), "{id}, sealed: {sealed}");
+            let pop = if i % 2 == 0 { Value::Enabled } else { Value::Disabled };
+            assert_eq!(index.lookup(id, Setting::Pop), Some(Some(pop)), "{id}, sealed: {sealed}");
         }
-        assert_eq!(index.lookup(&uuid::Uuid::new_v4().to_string()), Some(None), "not listed: no mailbox");
-        assert_eq!(index.lookup("not-a-guid"), None, "not a directory id: ask Exchange");
+        let absent = uuid::Uuid::new_v4().to_string();
+        assert_eq!(index.lookup(&absent, Setting::Pop), Some(None), "not listed: no mailbox");
+        assert!(index.lacks_mailbox(&absent));
+        assert_eq!(index.lookup("not-a-guid", Setting::SmtpAuth), None, "not a directory id: ask Exchange");
+        assert_eq!(index.lookup(&ids[0], Setting::PerUserMfa), None, "not listed: ask its own way");
     }
     assert_eq!(index.len(), 1000);
 }
@@ -44,18 +53,24 @@ fn what_the_listing_cannot_read_is_read_one_by_one_not_taken_for_no_mailbox() {
         {"ExternalDirectoryObjectId": good, "SmtpClientAuthenticationDisabled": true, "PrimarySmtpAddress": "a@contoso.com"},
         {"ExternalDirectoryObjectId": odd, "SmtpClientAuthenticationDisabled": "True", "PrimarySmtpAddress": "b@contoso.com"},
     ]});
-    let mut index = MailboxIndex::default();
-    index.append(MailboxIndex::of_page(&page, true));
+    let mut index = MailboxIndex::new(&SMTP);
+    index.append(MailboxIndex::of_page(&page, &SMTP, true));
     index.seal();
-    assert_eq!(index.lookup(good), Some(Some(Value::Disabled)));
-    assert_eq!(index.lookup(odd), None, "its value could not be read: ask Exchange");
-    assert_eq!(index.lookup(absent), Some(None), "not listed: no mailbox");
+    assert_eq!(index.lookup(good, Setting::SmtpAuth), Some(Some(Value::Disabled)));
+    assert_eq!(index.lookup(odd, Setting::SmtpAuth), None, "its value could not be read: ask Exchange");
+    assert!(!index.lacks_mailbox(odd), "it has a mailbox all the same");
+    assert_eq!(index.lookup(absent, Setting::SmtpAuth), Some(None), "not listed: no mailbox");
     assert_eq!(index.addresses, ["a@contoso.com", "b@contoso.com"], "still a target of --all-mailboxes");
     index.append(MailboxIndex::of_page(
         &json!({"value": [{"PrimarySmtpAddress": "c@contoso.com", "SmtpClientAuthenticationDisabled": null}]}),
+        &SMTP,
         true,
     ));
-    assert_eq!(index.lookup(absent), None, "an entry without an id: a missing user may be that mailbox");
+    assert_eq!(
+        index.lookup(absent, Setting::SmtpAuth),
+        None,
+        "an entry without an id: a missing user may be that mailbox"
+    );
     assert_eq!(index.unreadable(), 2);
 }
 
@@ -75,9 +90,9 @@ fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Result<F:
 
 #[test]
 fn a_target_waits_only_for_the_page_that_holds_its_mailbox() {
-    let (pending, filler) = PendingIndex::filling();
-    let (first, second, odd, absent) =
-        (pending.lookup(FIRST), pending.lookup(SECOND), pending.lookup(ODD), pending.lookup(ABSENT));
+    let (pending, filler) = PendingIndex::filling(&SMTP);
+    let lookup = |id| pending.lookup(id, Setting::SmtpAuth);
+    let (first, second, odd, absent) = (lookup(FIRST), lookup(SECOND), lookup(ODD), lookup(ABSENT));
     let (mut first, mut second, mut odd, mut absent) =
         (Box::pin(first), Box::pin(second), Box::pin(odd), Box::pin(absent));
     assert!(poll_once(first.as_mut()).is_err(), "nothing is listed yet");
@@ -91,22 +106,19 @@ fn a_target_waits_only_for_the_page_that_holds_its_mailbox() {
     assert!(poll_once(absent.as_mut()).is_err(), "a mailbox may still be on a later page");
     drop(filler.seal());
     assert_eq!(poll_once(absent.as_mut()), Ok(Some(None)), "the whole listing lacks it: no mailbox");
-    assert_eq!(poll_once(Box::pin(pending.lookup(FIRST)).as_mut()), Ok(Some(Some(Value::Enabled))));
+    assert_eq!(poll_once(Box::pin(lookup(FIRST)).as_mut()), Ok(Some(Some(Value::Enabled))));
 }
 
 #[test]
 fn when_the_listing_fails_the_targets_not_yet_found_are_read_on_their_own() {
-    let (pending, filler) = PendingIndex::filling();
+    let (pending, filler) = PendingIndex::filling(&SMTP);
+    let lookup = |id| pending.lookup(id, Setting::SmtpAuth);
     filler.add(page_of(&[(FIRST, json!(true))]));
-    let mut absent = Box::pin(pending.lookup(ABSENT));
+    let mut absent = Box::pin(lookup(ABSENT));
     assert!(poll_once(absent.as_mut()).is_err());
     filler.failed();
     assert_eq!(poll_once(absent.as_mut()), Ok(None));
-    assert_eq!(
-        poll_once(Box::pin(pending.lookup(FIRST)).as_mut()),
-        Ok(Some(Some(Value::Disabled))),
-        "what was read stands"
-    );
+    assert_eq!(poll_once(Box::pin(lookup(FIRST)).as_mut()), Ok(Some(Some(Value::Disabled))), "what was read stands");
     drop(filler);
-    assert_eq!(poll_once(Box::pin(pending.lookup(SECOND)).as_mut()), Ok(None), "a listing that vanished says nothing");
+    assert_eq!(poll_once(Box::pin(lookup(SECOND)).as_mut()), Ok(None), "a listing that vanished says nothing");
 }
