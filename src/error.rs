@@ -17,6 +17,9 @@ pub mod exit {
     pub const DRIFT: u8 = 3;
     /// Interrupted: in-flight work was finished or recorded and the report written.
     pub const INTERRUPTED: u8 = 130;
+    /// Standard output closed by its reader (`remediate profiles | head`): what was printed was
+    /// cut short; what the command did is on disk. The status a shell gives for SIGPIPE.
+    pub const OUTPUT_CLOSED: u8 = 141;
 }
 
 /// How a command that did its work ended, decided once from what it did (as nextest's final run

@@ -9,6 +9,17 @@
 // The library's public face is what the binary needs: `run`, the command line, logging and the
 // exit codes. Everything else is the crate's own, so the compiler finds what nothing uses and holds
 // the layering; the integration tests' few reaches below the command line go through `testing`.
+/// `println!` for what the tool prints on stdout: through [`logging::stdout`], so a closed pipe
+/// never panics.
+macro_rules! out {
+    () => {
+        $crate::logging::stdout("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::logging::stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod cli;
 mod cloud;
 mod commands;

@@ -75,6 +75,19 @@ pub(crate) enum Loudness {
     Error,
 }
 
+/// Writes `text` to stdout. A reader that has gone (`remediate profiles | head`) ends the process
+/// quietly with 141, the status a shell gives a command a closed pipe stopped, as it ends any Unix
+/// tool, where `print!` would panic: whatever the command did is on disk by the time it speaks.
+pub(crate) fn stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(crate::error::exit::OUTPUT_CLOSED));
+        }
+        tracing::warn!("cannot write to standard output: {error}");
+    }
+}
+
 /// Tells the user `message` on stderr: a plain line (`prefix: message`), or with
 /// `--log-format json` a log event of its own (`kind` names it for a log shipper's filters).
 pub(crate) fn say(loudness: Loudness, kind: &str, message: &str) {

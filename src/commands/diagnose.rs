@@ -74,9 +74,9 @@ pub(crate) async fn diagnose(args: DiagnoseArgs, quiet: bool) -> Result<u8> {
     if session.output == OutputFormat::Json {
         let mut line = record;
         line["report_dir"] = directory.display().to_string().into();
-        println!("{line}");
+        out!("{line}");
     } else if !quiet {
-        print!("{}", report_diagnosis::story(&rows, &counts, args.client, &directory));
+        crate::logging::stdout(&report_diagnosis::story(&rows, &counts, args.client, &directory));
     }
     Ok(outcome.exit_code())
 }

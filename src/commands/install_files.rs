@@ -26,7 +26,7 @@ pub(crate) fn manual(args: ManArgs) -> Result<u8> {
     std::fs::create_dir_all(&directory).map_err(Error::io(format!("create {}", directory.display())))?;
     clap_mangen::generate_to(Cli::command(), &directory)
         .map_err(Error::io(format!("write the manual pages to {}", directory.display())))?;
-    println!("wrote the manual pages to {}", directory.display());
+    out!("wrote the manual pages to {}", directory.display());
     Ok(exit::SUCCESS)
 }
 

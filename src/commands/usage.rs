@@ -60,9 +60,9 @@ pub(crate) async fn usage(args: UsageArgs, quiet: bool) -> Result<u8> {
     if session.output == OutputFormat::Json {
         let mut line = record;
         line["report_dir"] = directory.display().to_string().into();
-        println!("{line}");
+        out!("{line}");
     } else if !quiet {
-        print!("{}", story(&summary, &rows, &directory));
+        crate::logging::stdout(&story(&summary, &rows, &directory));
     }
     Ok(exit::SUCCESS)
 }

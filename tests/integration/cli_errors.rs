@@ -227,3 +227,19 @@ async fn a_secret_file_others_can_read_gets_a_warning() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("can be read by other users") && stderr.contains("chmod 600"), "{stderr}");
 }
+
+#[test]
+fn a_closed_stdout_ends_the_printout_quietly_not_in_a_panic() {
+    // The reader is gone before the tool writes a byte, as with `remediate profiles | head -0`.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("remediate"))
+        .arg("profiles")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -73,7 +73,7 @@ fn print_summary(summary: &Summary, directory: &std::path::Path) {
         summary: &'a Summary,
     }
     match serde_json::to_string(&Recap { report_dir: directory, summary }) {
-        Ok(line) => println!("{line}"),
+        Ok(line) => out!("{line}"),
         Err(error) => logging::say(Loudness::Warning, "output", &format!("cannot write the summary as JSON: {error}")),
     }
 }
@@ -227,7 +227,7 @@ fn summarize(job: &Job, info: &RunInfo<'_>, tally: &report::Tally, quiet: bool) 
     if let Some(baseline) = &job.decided.baseline {
         let (drift, found) = report::drift::compare(baseline, &job.directory).map_err(after_work(job))?;
         if !quiet && job.output == OutputFormat::Text {
-            println!(
+            out!(
                 "drift since {}: {} newly non-compliant, {} fixed, {} new and {} removed mailboxes (drift.csv)",
                 baseline.display(),
                 drift.newly_non_compliant,
@@ -261,14 +261,14 @@ fn tell(job: &Job, info: &RunInfo<'_>, summary: &Summary, tally: &report::Tally,
         print_summary(summary, &job.directory);
     } else if !quiet {
         let read_only = job.kind.mode() == engine::Mode::Plan;
-        print!("{}", report::story::tell(&job.directory, read_only, resume_command(job, true).as_deref()));
+        crate::logging::stdout(&report::story::tell(&job.directory, read_only, resume_command(job, true).as_deref()));
         if let Some(usage) = &summary.smtp_auth_usage {
             if let Some(targeting) = &usage.targeting {
-                println!("{targeting}: {} targets left alone (skipped, with the reason)", usage.targets_affected);
+                out!("{targeting}: {} targets left alone (skipped, with the reason)", usage.targets_affected);
             }
-            println!("{}", usage.readiness());
+            out!("{}", usage.readiness());
         }
-        print!("{}", report::summary::recap(info, tally, &job.directory));
+        crate::logging::stdout(&report::summary::recap(info, tally, &job.directory));
     }
     if !summary.unused_exclusions.is_empty() {
         let message = format!(
