@@ -8,9 +8,9 @@ use crate::targets::{self, Entry};
 /// `validate`: every bad row with its line; exit 0 when clean, 1 when some rows are bad.
 pub(crate) fn validate(args: ValidateArgs) -> Result<u8> {
     let reader = targets::open_to_list(&args.input, args.column.as_deref())?;
-    println!("{}: identity column '{}'", args.input.display(), reader.column_name());
+    out!("{}: identity column '{}'", args.input.display(), reader.column_name());
     if let Some(note) = reader.note() {
-        println!("{}: {note}", args.input.display());
+        out!("{}: {note}", args.input.display());
     }
     let (mut good, mut bad) = (0u64, 0u64);
     for entry in reader {
@@ -18,13 +18,13 @@ pub(crate) fn validate(args: ValidateArgs) -> Result<u8> {
             Entry::Target(_) => good += 1,
             Entry::Problem(problem) => {
                 bad += 1;
-                println!("{}:{}: {}", args.input.display(), problem.line, problem.message);
+                out!("{}:{}: {}", args.input.display(), problem.line, problem.message);
             }
         }
     }
-    println!("{good} valid targets, {bad} bad rows");
+    out!("{good} valid targets, {bad} bad rows");
     if good == 0 && bad == 0 {
-        println!("the file has a header but no rows");
+        out!("the file has a header but no rows");
     }
     Ok(if bad == 0 { exit::SUCCESS } else { exit::TARGETS_FAILED })
 }
@@ -44,12 +44,18 @@ fn describe_setting(setting: crate::settings::Setting) -> String {
 
 pub(crate) fn profiles() -> Result<u8> {
     for profile in profile::builtins() {
-        println!("{}\n  {}\n  {}\n", profile.name, profile.description, profile.desired.describe());
+        out!("{}\n  {}\n  {}", profile.name, profile.description, profile.desired.describe());
+        for (setting, control) in &profile.controls {
+            out!("  {setting}: {control}");
+        }
+        out!();
     }
-    println!("A profile can also be a TOML file: see samples/profiles/smtp-auth-fix.toml\n");
-    println!("The settings, whose each is, what a write needs granted, and the page each follows:\n");
+    out!(
+        "A profile can also be a TOML file: see samples/profiles/smtp-auth-fix.toml and samples/profiles/migration-wave.toml\n"
+    );
+    out!("The settings, whose each is, what a write needs granted, and the page each follows:\n");
     for setting in crate::settings::Setting::ALL {
-        println!("{}", describe_setting(setting));
+        out!("{}", describe_setting(setting));
     }
     Ok(exit::SUCCESS)
 }

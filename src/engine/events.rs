@@ -76,14 +76,16 @@ pub(crate) struct Row {
     /// The tenant the target belongs to.
     #[serde(default)]
     pub tenant: String,
+    /// The benchmark control the row's value implements, when the run's profile names one
+    /// (`CIS 6.5.4`, `MS.EXO.5.1v1`).
+    #[serde(default)]
+    pub control: String,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) enum Event {
     /// The run begins; `total` is the number of CSV rows when known.
-    Started {
-        total: Option<u64>,
-    },
+    Started { total: Option<u64> },
     /// Something the user must know before trusting the result.
     Warning(String),
     /// A standing note, the same every run (the Exchange route in use, the Basic-authentication
@@ -91,7 +93,8 @@ pub(crate) enum Event {
     Note(String),
     /// A CSV row that is not a target.
     InputProblem(Problem),
-    Row(Row),
+    /// Boxed: a row is many times the size of the other events.
+    Row(Box<Row>),
     /// Every setting of one target is done.
     TargetFinished,
 }

@@ -84,7 +84,7 @@ impl Context {
             return;
         }
         self.ledger.paid(row.line, row.setting);
-        self.sink.emit(Event::Row(row));
+        self.sink.emit(Event::Row(Box::new(row)));
     }
 }
 
@@ -228,7 +228,7 @@ fn record_unfinished(context: &Context) {
         row.outcome = Outcome::Unfinished;
         row.tenant = context.client.tenant_id.clone();
         let _ = context.journal.append_later(&Record::Row(row.clone()));
-        context.sink.emit(Event::Row(row));
+        context.sink.emit(Event::Row(Box::new(row)));
     }
 }
 
@@ -240,7 +240,7 @@ async fn tenant_step(context: &Context) {
         if context.done.is_finished(0, setting) {
             continue;
         }
-        context.ledger.owe(target::tenant_row(setting, desired));
+        context.ledger.owe(target::tenant_row(context, setting, desired));
         let Some(row) = context.stop.within_grace(target::tenant_setting(context, setting, desired)).await else {
             return;
         };

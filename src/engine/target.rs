@@ -24,15 +24,15 @@ use row::{concluded, row};
 use settle::settle;
 
 /// The row of a tenant-wide setting, before it is worked on.
-pub(super) fn tenant_row(setting: Setting, desired: Value) -> Row {
-    row(0, "(tenant)", setting, desired)
+pub(super) fn tenant_row(context: &Context, setting: Setting, desired: Value) -> Row {
+    row(context, 0, "(tenant)", setting, desired)
 }
 
 /// The tenant-wide step, run once before any target.
 pub(super) async fn tenant_setting(context: &Context, setting: Setting, desired: Value) -> Row {
     let started = Instant::now();
     let expect = context.tenant_expect.iter().find(|(s, _)| *s == setting).map(|(_, value)| *value);
-    let mut row = concluded(context, settle(context, tenant_row(setting, desired), expect, None).await);
+    let mut row = concluded(context, settle(context, tenant_row(context, setting, desired), expect, None).await);
     row.duration_ms = started.elapsed().as_millis() as u64;
     row
 }
@@ -78,7 +78,7 @@ struct TargetWork<'a> {
 
 impl TargetWork<'_> {
     fn fresh(&self, w: &Wanted) -> Row {
-        row(self.target.line, &self.target.identity, w.setting, w.desired)
+        row(self.context, self.target.line, &self.target.identity, w.setting, w.desired)
     }
 
     /// A fresh row of the found user's.

@@ -50,8 +50,8 @@ mod tests {
     fn the_header_is_the_rows_fields_in_order() {
         let header = results_header();
         assert_eq!(header.first(), Some(&"line"));
-        assert_eq!(header.last(), Some(&"tenant"));
-        assert_eq!(header.len(), 15);
+        assert_eq!(header.last(), Some(&"control"));
+        assert_eq!(header.len(), 16);
         assert!(header.contains(&"error_code"));
     }
 }

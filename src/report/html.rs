@@ -115,12 +115,13 @@ fn rows(directory: &Path) -> Result<(Vec<Row>, usize)> {
 }
 
 /// The table's cells of one row.
-fn cells(row: &Row) -> [String; 9] {
+fn cells(row: &Row) -> [String; 10] {
     let value = |v: Option<crate::settings::Value>| v.map(|v| v.name()).unwrap_or_default().to_string();
     [
         row.line.to_string(),
         row.identity.clone(),
         row.setting.name().into(),
+        row.control.clone(),
         value(row.before),
         row.desired.name().into(),
         value(row.after),
@@ -259,8 +260,18 @@ fn rows_section(page: &mut String, rows: &[Row], total: usize) {
         let _ = write!(page, " ({total} in results.csv; failures and changes first)");
     }
     page.push_str("</p><table id=\"rows\"><thead><tr>");
-    let columns =
-        ["line", "identity", "setting", "before", "desired", "after", "outcome", "error_code", "error_message"];
+    let columns = [
+        "line",
+        "identity",
+        "setting",
+        "control",
+        "before",
+        "desired",
+        "after",
+        "outcome",
+        "error_code",
+        "error_message",
+    ];
     for column in columns {
         let _ = write!(page, "<th>{column}</th>");
     }

@@ -140,6 +140,7 @@ fn neutralised(row: &Row) -> Row {
         request_id: cell(&row.request_id),
         client_request_id: cell(&row.client_request_id),
         tenant: cell(&row.tenant),
+        control: cell(&row.control),
         ..row.clone()
     }
 }

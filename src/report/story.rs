@@ -59,7 +59,9 @@ pub(crate) fn tell(directory: &Path, read_only: bool, retry: Option<&str>) -> St
         for row in &changes {
             let (setting, before, desired) = (row.setting.name(), value(row.before), row.desired.name());
             let identity = printable(&row.identity);
-            let _ = writeln!(text, "  {identity:<width$}  {setting:<17} {before} → {desired}");
+            let control =
+                if row.control.is_empty() { String::new() } else { format!("  ({})", printable(&row.control)) };
+            let _ = writeln!(text, "  {identity:<width$}  {setting:<17} {before} → {desired}{control}");
         }
         if more > 0 {
             let _ = writeln!(text, "  … and {more} more in results.csv");

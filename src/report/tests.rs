@@ -31,6 +31,7 @@ fn hostile_row(outcome: Outcome) -> Row {
         client_request_id: format!("-{OVERWRITE}"),
         duration_ms: 12,
         tenant: format!("={COLOUR}"),
+        control: format!("={COLOUR}"),
     }
 }
 

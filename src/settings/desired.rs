@@ -6,10 +6,14 @@ use super::{Setting, Value};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct DesiredState {
     values: Vec<(Setting, Value)>,
+    /// The benchmark control each value implements, when a profile named after one gave it.
+    controls: Vec<(Setting, &'static str)>,
 }
 
 impl DesiredState {
     pub(crate) fn set(&mut self, setting: Setting, value: Value) {
+        // A value set over a profile's is no longer the profile's control.
+        self.controls.retain(|(s, _)| *s != setting);
         self.values.retain(|(s, _)| *s != setting);
         self.values.push((setting, value));
         self.values.sort_by_key(|(s, _)| *s);
@@ -17,6 +21,21 @@ impl DesiredState {
 
     pub(crate) fn get(&self, setting: Setting) -> Option<Value> {
         self.values.iter().find(|(s, _)| *s == setting).map(|(_, v)| *v)
+    }
+
+    /// Sets a value that implements a benchmark control.
+    pub(crate) fn set_for_control(&mut self, setting: Setting, value: Value, control: &'static str) {
+        self.set(setting, value);
+        self.controls.push((setting, control));
+    }
+
+    /// The control `value` of `setting` implements in this desired state; empty where none does
+    /// (another value, a row's own, a setting no profile named).
+    pub(crate) fn control_of(&self, setting: Setting, value: Value) -> &'static str {
+        match self.controls.iter().find(|(s, _)| *s == setting) {
+            Some((_, control)) if self.get(setting) == Some(value) => control,
+            _ => "",
+        }
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Setting, Value)> + '_ {

@@ -24,6 +24,8 @@ pub(crate) struct Profile {
     pub desired: DesiredState,
     /// Addresses or `*@domain` patterns this profile never touches.
     pub exclude: Vec<String>,
+    /// The benchmark controls each setting implements, for a profile named after them.
+    pub controls: Vec<(Setting, &'static str)>,
 }
 
 fn builtin(name: &str, description: &str, values: &[(Setting, Value)]) -> Profile {
@@ -31,7 +33,17 @@ fn builtin(name: &str, description: &str, values: &[(Setting, Value)]) -> Profil
     for (setting, value) in values {
         desired.set(*setting, *value);
     }
-    Profile { name: name.into(), description: description.into(), desired, exclude: Vec::new() }
+    Profile { name: name.into(), description: description.into(), desired, exclude: Vec::new(), controls: Vec::new() }
+}
+
+/// A profile that implements a benchmark's controls: each setting with its value and control id.
+fn benchmark(name: &str, description: &str, values: &[(Setting, Value, &'static str)]) -> Profile {
+    let mut profile = builtin(name, description, &[]);
+    for (setting, value, control) in values {
+        profile.desired.set_for_control(*setting, *value, control);
+        profile.controls.push((*setting, control));
+    }
+    profile
 }
 
 /// The profiles that ship with the tool.
@@ -53,6 +65,30 @@ pub(crate) fn builtins() -> Vec<Profile> {
             "smtp-auth-lockdown",
             "Compliance sweep: SMTP AUTH off for the organisation and on every mailbox (CIS 6.5.4, SCuBA MS.EXO.5.1); per-user MFA and security defaults untouched",
             &[(Setting::OrganisationSmtpAuth, Value::Disabled), (Setting::SmtpAuth, Value::Disabled)],
+        ),
+        // CIS Microsoft 365 Foundations Benchmark (ids unchanged from v5.0.0 to v7.0.0): 6.5.4
+        // "Ensure SMTP AUTH is disabled", held per mailbox too, since a mailbox's own `$false`
+        // overrides the organisation's switch. CIS has no per-mailbox control for POP, IMAP or
+        // EWS; the settings it has per mailbox or user that the tool cannot yet change (6.1.3
+        // audit bypass, 1.2.2 shared mailbox sign-in) are not claimed here.
+        benchmark(
+            "cis-exchange",
+            "CIS Microsoft 365 Foundations, the Exchange Online controls the tool holds: SMTP AUTH off for the organisation and every mailbox (6.5.4)",
+            &[
+                (Setting::OrganisationSmtpAuth, Value::Disabled, "CIS 6.5.4"),
+                (Setting::SmtpAuth, Value::Disabled, "CIS 6.5.4"),
+            ],
+        ),
+        // CISA SCuBA Exchange Online baseline (github.com/cisagov/ScubaGear, baselines/exo.md):
+        // MS.EXO.5.1v1 "SMTP AUTH SHALL be disabled". Its forwarding (MS.EXO.1.1v2) and auditing
+        // (MS.EXO.13.1v1) policies are the organisation's, checked by ScubaGear, not per mailbox.
+        benchmark(
+            "scuba-exo",
+            "CISA SCuBA Exchange Online baseline, the per-mailbox policy: SMTP AUTH off for the organisation and every mailbox (MS.EXO.5.1v1)",
+            &[
+                (Setting::OrganisationSmtpAuth, Value::Disabled, "MS.EXO.5.1v1"),
+                (Setting::SmtpAuth, Value::Disabled, "MS.EXO.5.1v1"),
+            ],
         ),
     ]
 }
@@ -107,5 +143,37 @@ pub(crate) fn load(name_or_path: &str) -> Result<Profile, Error> {
         desired.set(setting, value);
     }
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(Profile { name, description: file.description, desired, exclude: file.exclude })
+    Ok(Profile { name, description: file.description, desired, exclude: file.exclude, controls: Vec::new() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_profile_loads() {
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/profiles");
+        let mut loaded = 0;
+        for entry in std::fs::read_dir(samples).unwrap() {
+            let path = entry.unwrap().path();
+            let profile = load(&path.display().to_string()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!profile.desired.is_empty() && !profile.description.is_empty(), "{}", path.display());
+            loaded += 1;
+        }
+        assert!(loaded >= 2);
+    }
+
+    #[test]
+    fn a_benchmark_profile_names_a_control_for_each_of_its_settings() {
+        for profile in builtins().into_iter().filter(|p| !p.controls.is_empty()) {
+            for (setting, value) in profile.desired.iter() {
+                assert!(!profile.desired.control_of(setting, value).is_empty(), "{}: {setting}", profile.name);
+            }
+        }
+        let mut cis = load("cis-exchange").unwrap().desired;
+        assert_eq!(cis.control_of(Setting::SmtpAuth, Value::Disabled), "CIS 6.5.4");
+        assert_eq!(cis.control_of(Setting::SmtpAuth, Value::Enabled), "", "a row's own value is not the control's");
+        cis.set(Setting::SmtpAuth, Value::Enabled);
+        assert_eq!(cis.control_of(Setting::SmtpAuth, Value::Enabled), "", "--set over the profile");
+    }
 }

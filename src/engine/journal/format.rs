@@ -53,6 +53,8 @@ struct Fields {
     duration_ms: u64,
     #[serde(default)]
     tenant: String,
+    #[serde(default)]
+    control: String,
     reason: Option<String>,
 }
 
@@ -89,6 +91,7 @@ impl TryFrom<Fields> for Record {
                 client_request_id: fields.client_request_id,
                 duration_ms: fields.duration_ms,
                 tenant: fields.tenant,
+                control: fields.control,
             }),
             Kind::Rejected => {
                 Record::Rejected { line, reason: fields.reason.ok_or("a rejected row without its reason")? }

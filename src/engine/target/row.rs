@@ -9,7 +9,8 @@ use crate::settings::{Setting, Value};
 
 use crate::engine::Reason;
 
-pub(super) fn row(line: u64, identity: &str, setting: Setting, desired: Value) -> Row {
+/// A fresh row of `context`'s run: the control its profile implements goes with the value.
+pub(super) fn row(context: &Context, line: u64, identity: &str, setting: Setting, desired: Value) -> Row {
     Row {
         line,
         identity: identity.to_string(),
@@ -26,6 +27,7 @@ pub(super) fn row(line: u64, identity: &str, setting: Setting, desired: Value) -
         client_request_id: String::new(),
         duration_ms: 0,
         tenant: String::new(),
+        control: context.desired.control_of(setting, desired).to_string(),
     }
 }
 
