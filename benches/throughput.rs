@@ -29,6 +29,8 @@
 //! - `fix-100k`: 100,000 mailboxes, every budget ×10, default flags but the ceilings the scale
 //!   needs (rates, in-flight Exchange requests, targets at once).
 //! - `sweep-compliant-50k`: a compliant tenant at the documented large-tenant budgets, no flags.
+//! - `sweep-cis-100k` (by name): the nightly `audit --profile cis-exchange` of 100,000 compliant
+//!   mailboxes, no flags.
 //! - `diagnose-100k`: `diagnose` of 100,000 mailboxes (a fifth with a blocker of some layer) at
 //!   the simulator's default budgets, and an `audit` of the same mailboxes on the same tenant:
 //!   requests a mailbox of each, their ratio, and the diagnosis's utilization of its floor (one
@@ -122,7 +124,10 @@ fn main() {
             fix(&dir, "fix-10k-no-warning", Variant::NoWarning).await;
         }
         if wanted("sweep-compliant-50k") {
-            sweep(&dir).await;
+            sweep(&dir, "sweep-compliant-50k", 50_000, "plan", "smtp-auth-lockdown").await;
+        }
+        if named("sweep-cis-100k") {
+            sweep(&dir, "sweep-cis-100k", 100_000, "audit", "cis-exchange").await;
         }
         if wanted("diagnose-100k") {
             diagnose(&dir).await;

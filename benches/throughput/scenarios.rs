@@ -224,19 +224,18 @@ pub(crate) async fn fix(dir: &Path, name: &str, variant: Variant) -> f64 {
     measured.wall_s
 }
 
-pub(crate) async fn sweep(dir: &Path) {
-    const N: usize = 50_000;
-    let csv = dir.join("sweep.csv");
-    write_csv(&csv, N);
+/// A nightly sweep of `n` compliant mailboxes: `command` (plan or audit) with `profile`, no flags.
+pub(crate) async fn sweep(dir: &Path, name: &str, n: usize, command: &str, profile: &str) {
+    let csv = dir.join(format!("{name}.csv"));
+    write_csv(&csv, n);
     let mut sim_args: Vec<String> = FAULTY.map(String::from).to_vec();
     sim_args.extend(["--set-all", "smtp-auth=disabled", "--set-all", "per-user-mfa=enforced"].map(String::from));
     let sim = start_sim(&csv, &sim_args);
     let budgets = Budgets::DEFAULT;
     // A lookup a target; the verdict of a mailbox whose SMTP AUTH is off needs nothing more.
-    let work = Work { graph_units: N as f64, graph_writes: 0.0, exchange_requests: (N as f64 / 1000.0).ceil() };
-    let args = ["plan", "--profile", "smtp-auth-lockdown"];
-    let measured = run_runner(&sim, &csv, &dir.join("sweep"), &args);
-    let stats = print_result("sweep-compliant-50k", N, floor_seconds(&work, &budgets), &measured, &sim).await;
+    let work = Work { graph_units: n as f64, graph_writes: 0.0, exchange_requests: (n as f64 / 1000.0).ceil() };
+    let measured = run_runner(&sim, &csv, &dir.join(name), &[command, "--profile", profile]);
+    let stats = print_result(name, n, floor_seconds(&work, &budgets), &measured, &sim).await;
     assert_eq!(stats["writes_total"], 0, "a compliant sweep writes nothing");
 }
 

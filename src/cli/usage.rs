@@ -22,6 +22,12 @@ pub struct UsageArgs {
     #[arg(long, conflicts_with = "input")]
     pub all_mailboxes: bool,
 
+    /// An exceptions file (identity,setting,value,owner,reason,expires): its SMTP AUTH exceptions
+    /// whose mailbox has not signed in with SMTP AUTH in the window are reported as unused, in
+    /// usage.json and on the terminal, so that their owners can let them go.
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Option<PathBuf>,
+
     /// The window, in days back from now (Entra keeps 30 days of sign-ins).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=30), value_name = "N")]
     pub days: u64,

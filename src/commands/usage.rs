@@ -15,6 +15,7 @@ use crate::error::{Error, Result, exit};
 use crate::report::usage::{self as usage_report, UsageRow, UsageSummary};
 use crate::report::{self, OutputFormat};
 use crate::run::tuning::Tuning;
+use crate::settings::exceptions::Exceptions;
 use crate::settings::{Value, smtp_auth};
 use crate::sign_ins::{self, Usage};
 use crate::targets::{self, Entry};
@@ -40,11 +41,16 @@ pub(crate) async fn usage(args: UsageArgs, quiet: bool) -> Result<u8> {
     let client = connection::connect(&session.connection, &tuning)?.client;
     client.check_credentials().await?;
     let started_at = crate::support::timestamp::now_rfc3339();
+    let exceptions = match &args.exceptions {
+        Some(path) => Some(Exceptions::load(path, false)?),
+        None => None,
+    };
     let usage = sign_ins::read(&client, Duration::from_secs(args.days * 86_400)).await?;
     let rows = settings_of(&client, &usage, wanted.as_ref()).await;
     report::ensure_directory(&directory)?;
     usage_report::write_csv(&directory, &rows)?;
     let summary = UsageSummary::of(&usage);
+    let unused = exceptions.as_ref().map(|exceptions| unused_exceptions(exceptions, &usage)).unwrap_or_default();
     let record = serde_json::json!({
         "schema_version": 1,
         "tool_version": env!("CARGO_PKG_VERSION"),
@@ -52,6 +58,7 @@ pub(crate) async fn usage(args: UsageArgs, quiet: bool) -> Result<u8> {
         "tenant_id": client.tenant_id,
         "started_at": started_at,
         "smtp_auth_usage": summary,
+        "unused_exceptions": unused,
     });
     let text = serde_json::to_string_pretty(&record).unwrap_or_default() + "\n";
     crate::support::files::write_atomic(&directory, "usage.json", text.as_bytes())
@@ -64,7 +71,32 @@ pub(crate) async fn usage(args: UsageArgs, quiet: bool) -> Result<u8> {
     } else if !quiet {
         crate::logging::stdout(&story(&summary, &rows, &directory));
     }
+    if !unused.is_empty() {
+        let names: Vec<&str> = unused.iter().filter_map(|e| e["identity"].as_str()).take(SHOWN).collect();
+        crate::logging::say(
+            crate::logging::Loudness::Warning,
+            "warning",
+            &format!(
+                "{} SMTP AUTH exceptions were not used in the last {} days (no SMTP AUTH sign-in): {}{}; ask their owners whether they can go",
+                unused.len(),
+                args.days,
+                names.join(", "),
+                if unused.len() > SHOWN { ", …" } else { "" }
+            ),
+        );
+    }
     Ok(exit::SUCCESS)
+}
+
+/// The SMTP AUTH exceptions nobody signed in with in the window, as usage.json lists them.
+fn unused_exceptions(exceptions: &Exceptions, usage: &Usage) -> Vec<serde_json::Value> {
+    let signed_in: HashSet<String> = usage.users.values().map(|user| user.upn.to_lowercase()).collect();
+    let today = time::OffsetDateTime::now_utc().date();
+    let unused = exceptions.unused_smtp_auth(today, |identity| signed_in.contains(&identity.to_lowercase()));
+    unused
+        .into_iter()
+        .map(|e| serde_json::json!({"identity": e.identity, "owner": e.owner, "reason": e.reason, "expires": e.expires.to_string()}))
+        .collect()
 }
 
 /// The identities of the CSV, lower case (matched against the log's UPNs).

@@ -99,6 +99,13 @@ impl Exceptions {
             .filter(|exception| exception.expires >= today)
     }
 
+    /// The exceptions that keep SMTP AUTH on, unexpired on `today`, whose identity `signed_in`
+    /// does not know: nothing in the window used them.
+    pub(crate) fn unused_smtp_auth(&self, today: time::Date, signed_in: impl Fn(&str) -> bool) -> Vec<&Exception> {
+        let holds_on = |e: &&Exception| e.setting == Setting::SmtpAuth && e.value == Value::Enabled;
+        self.entries.values().filter(holds_on).filter(|e| e.expires >= today && !signed_in(&e.identity)).collect()
+    }
+
     /// The exceptions past their expiry on `today`.
     pub(crate) fn expired(&self, today: time::Date) -> Vec<&Exception> {
         self.entries.values().filter(|e| e.expires < today).collect()
@@ -171,6 +178,21 @@ mod tests {
         assert!(exceptions.find(&["scanner@contoso.com"], Setting::SmtpAuth, day("2027-04-01")).is_none(), "expired");
         assert_eq!(exceptions.expired(day("2027-04-01")).len(), 1);
         assert!(exceptions.find(&["scanner@contoso.com"], Setting::PerUserMfa, day("2027-01-01")).is_none());
+    }
+
+    #[test]
+    fn an_smtp_auth_exception_nobody_signed_in_with_is_unused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "identity,setting,value,owner,reason,expires\nscanner@contoso.com,smtp-auth,enabled,Facilities,copier,2027-03-31\nold@contoso.com,smtp-auth,enabled,IT,gone,2026-01-01\nfax@contoso.com,smtp-auth,enabled,IT,fax,2027-03-31\nmfa@contoso.com,per-user-mfa,disabled,IT,x,2027-03-31\n",
+        );
+        let exceptions = Exceptions::load(&path, false).unwrap();
+        let today = parse_date("2026-12-05").unwrap();
+        let unused =
+            exceptions.unused_smtp_auth(today, |identity| identity.eq_ignore_ascii_case("SCANNER@contoso.com"));
+        let names: Vec<&str> = unused.iter().map(|e| e.identity.as_str()).collect();
+        assert_eq!(names, ["fax@contoso.com"], "the expired one is reported as expired, the MFA one is not SMTP AUTH");
     }
 
     #[test]

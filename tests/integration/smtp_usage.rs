@@ -41,8 +41,21 @@ async fn usage_lists_exactly_the_seeded_users_in_requests_that_grow_with_the_sig
     let seeded = seeded(&sim);
     let dir = scratch();
     let report = dir.path().join("usage");
-    let code =
-        run(&args(&["usage", "--all-mailboxes", "--report-dir", report.to_str().unwrap()], &sim, dir.path())).await;
+    // Two SMTP AUTH exceptions: one a device signs in with, one nobody used in the window.
+    let users = state(&sim)["users"].as_array().unwrap().clone();
+    let upn_of = |used: bool| {
+        let user = users.iter().find(|u| seeded.contains_key(u["id"].as_str().unwrap()) == used).unwrap();
+        user["userPrincipalName"].as_str().unwrap().to_string()
+    };
+    let (used, unused) = (upn_of(true), upn_of(false));
+    let exceptions = dir.path().join("exceptions.csv");
+    std::fs::write(
+        &exceptions,
+        format!("identity,setting,value,owner,reason,expires\n{used},smtp-auth,enabled,Facilities,copier,2099-01-01\n{unused},smtp-auth,enabled,IT,old scanner,2099-01-01\n"),
+    )
+    .unwrap();
+    let words = ["usage", "--all-mailboxes", "--exceptions", exceptions.to_str().unwrap(), "--report-dir"];
+    let code = run(&args(&[&words[..], &[report.to_str().unwrap()]].concat(), &sim, dir.path())).await;
     assert_eq!(code, 0);
     let mut reader = csv::Reader::from_path(report.join("smtp-auth-usage.csv")).unwrap();
     let rows: Vec<HashMap<String, String>> = reader.deserialize().map(Result::unwrap).collect();
@@ -57,6 +70,9 @@ async fn usage_lists_exactly_the_seeded_users_in_requests_that_grow_with_the_sig
         assert!(!row["client_ips"].is_empty() && !row["smtp_auth"].is_empty(), "{row:?}");
     }
     let record: Value = serde_json::from_slice(&std::fs::read(report.join("usage.json")).unwrap()).unwrap();
+    let unused_listed: Vec<&str> =
+        record["unused_exceptions"].as_array().unwrap().iter().map(|e| e["identity"].as_str().unwrap()).collect();
+    assert_eq!(unused_listed, [unused.as_str()], "only the exception nobody signed in with is unused");
     let usage = &record["smtp_auth_usage"];
     let entries = usage["sign_ins"].as_u64().unwrap();
     let requests = usage["requests"].as_u64().unwrap();
