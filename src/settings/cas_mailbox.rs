@@ -7,9 +7,10 @@
 
 use serde_json::json;
 
+use super::spec::{Access, RECIPIENT_ADMINISTRATOR, Scope, Spec};
 use super::{Reading, Value};
 use crate::cloud::exchange::{self, anchor, identity};
-use crate::cloud::{Call, CallError, CloudClient};
+use crate::cloud::{Api, Call, CallError, CloudClient};
 
 /// One property of `Get-CASMailbox` / parameter of `Set-CASMailbox`, and its values.
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +55,22 @@ impl CasProperty {
             (Kind::ForbidsOrInherits, Value::Enabled | Value::Disabled) => Some(json!(value == Value::Disabled)),
             _ => None,
         }
+    }
+}
+
+/// The spec of a protocol switch of Set-CASMailbox: a Boolean `property` that allows the
+/// protocol, `$true` by default, each mailbox's, written with the Recipient Administrator role.
+pub(crate) const fn protocol_switch(name: &'static str, property: &'static str) -> Spec {
+    Spec {
+        name,
+        scope: Scope::Mailbox,
+        values: &[Value::Enabled, Value::Disabled],
+        api: Api::Exchange,
+        permission: "Exchange.ManageAsApp and Exchange Recipient Administrator",
+        document: "https://learn.microsoft.com/powershell/module/exchange/set-casmailbox",
+        access: Access::Cas(CasProperty { name: property, kind: Kind::Allows }),
+        advice: RECIPIENT_ADMINISTRATOR,
+        ..Spec::PLAIN
     }
 }
 
