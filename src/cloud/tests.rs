@@ -84,7 +84,8 @@ fn client_of_nowhere() -> CloudClient {
 async fn a_write_whose_gate_stays_shut_never_goes_out() {
     let client = client_of_nowhere();
     let (property, value) = (crate::settings::smtp_auth::PROPERTY, crate::settings::Value::Enabled);
-    let mut call = crate::settings::cas_mailbox::write("contoso.com", "adele@contoso.com", property, value).unwrap();
+    let mut call =
+        crate::settings::mailbox_property::write("contoso.com", "adele@contoso.com", property, value).unwrap();
     call.gate = Some(Gate(std::sync::Arc::new(|| Box::pin(async { Err("the disk is full".to_string()) }))));
     match client.send(&call).await {
         Err(CallError::Local { code, message }) => {

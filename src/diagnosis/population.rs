@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use super::facts::{MailboxFacts, Unreadable};
 use crate::cloud::graph::DirectoryUser;
 use crate::cloud::{CallError, CloudClient};
+use crate::settings::mailbox_property::Cmdlet;
 use crate::settings::{Value, mailbox_index, per_user_mfa, smtp_auth};
 use crate::targets::Target;
 
@@ -45,13 +46,14 @@ async fn listings(client: &CloudClient) -> Result<(Vec<Listed>, Vec<DirectoryUse
         let mut listed = Vec::new();
         let call = mailbox_index::listing(
             client,
+            Cmdlet::CasMailbox,
             "ExternalDirectoryObjectId,PrimarySmtpAddress,SmtpClientAuthenticationDisabled",
         );
         client
             .pages(call, |answer| {
                 for mailbox in answer.body["value"].as_array().into_iter().flatten() {
                     let text = |field: &str| mailbox[field].as_str().unwrap_or_default().to_string();
-                    let value = mailbox.get("SmtpClientAuthenticationDisabled").and_then(smtp_auth::value_of);
+                    let value = smtp_auth::value_of(mailbox);
                     listed.push(Listed {
                         user_id: text("ExternalDirectoryObjectId").to_lowercase(),
                         address: text("PrimarySmtpAddress"),

@@ -21,6 +21,8 @@ pub(crate) enum Reason {
     Guest,
     /// The user has no Exchange Online mailbox.
     NoMailbox,
+    /// A setting of shared, room and equipment mailboxes, and the user has none.
+    NoSharedMailbox,
     /// Two rows of the CSV name the same user with different values.
     ConflictingRows,
     /// Another row of the CSV already names the same directory user.
@@ -60,11 +62,12 @@ pub(crate) enum Reason {
 }
 
 /// The reasons of ours that are one word, as the report spells them.
-const WORDS: [(Reason, &str); 19] = [
+const WORDS: [(Reason, &str); 20] = [
     (Reason::Excluded, "Excluded"),
     (Reason::NotFound, "NotFound"),
     (Reason::Guest, "Guest"),
     (Reason::NoMailbox, "NoMailbox"),
+    (Reason::NoSharedMailbox, "NoSharedMailbox"),
     (Reason::ConflictingRows, "ConflictingRows"),
     (Reason::SameUser, "SameUser"),
     (Reason::NoSmtpAuthSignIn, "NoSmtpAuthSignIn"),

@@ -134,15 +134,15 @@ impl TargetWork<'_> {
     ) -> Row {
         let context = self.context;
         let mut row = self.fresh_for(w, user);
-        let exception = context.exceptions.find(names, w.setting, context.today).filter(|_| w.expect.is_none());
-        if let Some(exception) = exception {
+        let exception = context.exceptions.holding(names, w.setting, context.today).filter(|_| w.expect.is_none());
+        if let Some(exception) = &exception {
             row.desired = exception.value;
         }
         let mut done = match skip {
             Some((code, reason)) => row.skipped(code.clone(), reason),
             None => concluded(context, settle(context, row, w.expect, Some(user)).await),
         };
-        if let Some(exception) = exception {
+        if let Some(exception) = &exception {
             done.note_exception(exception);
         }
         if done.outcome != Outcome::Unfinished {

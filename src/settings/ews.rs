@@ -12,7 +12,7 @@
 //! exchange-online/deprecation-of-ews-exchange-online). A run that turns it on says both.
 
 use super::Value;
-use super::cas_mailbox::{CasProperty, Kind};
+use super::mailbox_property::{Cmdlet, Kind, MailboxProperty};
 use super::spec::{Access, Notice, RECIPIENT_ADMINISTRATOR, Scope, Spec};
 use crate::cloud::Api;
 
@@ -23,7 +23,11 @@ pub(crate) const SPEC: Spec = Spec {
     api: Api::Exchange,
     permission: "Exchange.ManageAsApp and Exchange Recipient Administrator",
     document: "https://learn.microsoft.com/powershell/module/exchange/set-casmailbox",
-    access: Access::Cas(CasProperty { name: "EwsEnabled", kind: Kind::AllowsOrInherits }),
+    access: Access::Mailbox(MailboxProperty {
+        cmdlet: Cmdlet::CasMailbox,
+        name: "EwsEnabled",
+        kind: Kind::AllowsOrInherits,
+    }),
     notice: Some(Notice {
         when: Value::Enabled,
         text: "ews=enabled allows EWS only where the organisation's EwsEnabled (Set-OrganizationConfig) is not $false, and Exchange Online ends EWS for every tenant on 1 April 2027: move the applications that use it to Microsoft Graph",

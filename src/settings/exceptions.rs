@@ -99,6 +99,22 @@ impl Exceptions {
             .filter(|exception| exception.expires >= today)
     }
 
+    /// The exception that holds `setting` of the mailbox `names` names on `today`: its own, or,
+    /// for the sign-in of a shared mailbox, one that keeps SMTP AUTH on for it. A device that
+    /// sends with SMTP AUTH signs in as the mailbox, so a sweep that blocked the sign-in would
+    /// break the device the exception keeps working.
+    pub(crate) fn holding(&self, names: &[&str], setting: Setting, today: time::Date) -> Option<Exception> {
+        if let Some(own) = self.find(names, setting, today) {
+            return Some(own.clone());
+        }
+        if setting != Setting::SharedSignIn {
+            return None;
+        }
+        let smtp = self.find(names, Setting::SmtpAuth, today).filter(|e| e.value == Value::Enabled)?;
+        let reason = format!("its SMTP AUTH exception needs the mailbox to sign in ({})", smtp.reason);
+        Some(Exception { setting, value: Value::Enabled, reason, ..smtp.clone() })
+    }
+
     /// The exceptions that keep SMTP AUTH on, unexpired on `today`, whose identity `signed_in`
     /// does not know: nothing in the window used them.
     pub(crate) fn unused_smtp_auth(&self, today: time::Date, signed_in: impl Fn(&str) -> bool) -> Vec<&Exception> {
@@ -178,6 +194,11 @@ mod tests {
         assert!(exceptions.find(&["scanner@contoso.com"], Setting::SmtpAuth, day("2027-04-01")).is_none(), "expired");
         assert_eq!(exceptions.expired(day("2027-04-01")).len(), 1);
         assert!(exceptions.find(&["scanner@contoso.com"], Setting::PerUserMfa, day("2027-01-01")).is_none());
+        // The device signs in as the mailbox: its sign-in is held open with SMTP AUTH.
+        let sign_in = exceptions.holding(&["scanner@contoso.com"], Setting::SharedSignIn, day("2027-01-01")).unwrap();
+        assert_eq!((sign_in.value, sign_in.owner.as_str()), (Value::Enabled, "Facilities"));
+        assert!(exceptions.holding(&["scanner@contoso.com"], Setting::SharedSignIn, day("2027-04-01")).is_none());
+        assert!(exceptions.holding(&["scanner@contoso.com"], Setting::Pop, day("2027-01-01")).is_none());
     }
 
     #[test]

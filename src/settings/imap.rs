@@ -4,7 +4,7 @@
 //! set-casmailbox: "ImapEnabled ... $true: Access to the mailbox using IMAP4 is enabled. This value
 //! is the default").
 
-use super::cas_mailbox::protocol_switch;
+use super::mailbox_property::protocol_switch;
 use super::spec::Spec;
 
 pub(crate) const SPEC: Spec = protocol_switch("imap", "ImapEnabled");

@@ -1,6 +1,6 @@
-//! Every mailbox's client access settings at once: the tenant-wide `Get-CASMailbox` listing of
-//! the properties the run wants ([`super::cas_mailbox`]), read in pages of 1,000, for runs where
-//! that costs far fewer requests than a read per target. The listing fills the index page by page
+//! Every mailbox's listed settings at once: the tenant-wide `Get-CASMailbox` and `Get-Mailbox`
+//! listings of the properties the run wants ([`super::mailbox_property`]), each read in pages of
+//! 1,000, for runs where that costs far fewer requests than a read per target. The listing fills the index page by page
 //! while the run goes on, and a target waits only for the page that holds its mailbox (or, for a
 //! mailbox the listing never names, for the end of the listing): the service's budget is not left
 //! idle for the seconds a large tenant's listing takes.
@@ -10,17 +10,19 @@ use std::sync::{Arc, RwLock};
 use serde_json::{Map, json};
 use tokio::sync::watch;
 
-use super::cas_mailbox::CasProperty;
+use super::mailbox_property::{Cmdlet, MailboxProperty};
 use super::spec::Access;
 use super::{Setting, Value};
 use crate::cloud::{CallError, CloudClient, exchange};
 
 /// The listed values of every mailbox listed so far, by directory object id.
 ///
-/// Sixteen bytes a mailbox: the low 64 bits of the object id (random GUIDs do not collide there)
-/// above two bits for each setting of the listing ([`slot`]), in sorted runs (one a page while the
-/// listing is read, one once it is sealed) searched by halves. A million mailboxes take 16 MB,
-/// where a hash map of them took over 30.
+/// Sixteen bytes a mailbox and listing: 63 low bits of the object id (random GUIDs do not collide
+/// there) and the listing's cmdlet ([`key_of`]) above three bits for each setting of the listing
+/// ([`slot`]), in sorted runs (one a page while the listings are read, one once they are sealed)
+/// searched by halves. A million mailboxes take 16 MB a listing, where a hash map of them took
+/// over 30. The few values that are not one of [`CODES`] (where a mailbox forwards to) are kept
+/// beside them.
 #[derive(Debug, Default)]
 pub(crate) struct MailboxIndex {
     entries: Vec<u128>,
@@ -30,6 +32,10 @@ pub(crate) struct MailboxIndex {
     wanted: Vec<Setting>,
     /// Every mailbox's primary SMTP address, when asked for (`--all-mailboxes`).
     pub addresses: Vec<String>,
+    /// The values of [`NAMED`] slots, by key and slot.
+    named: std::collections::HashMap<(u64, u32), Value>,
+    /// Mailboxes of the first listing: each mailbox once, however many listings there are.
+    mailboxes: usize,
     /// Mailboxes listed with a value the index could not read: those values are read one by one.
     unreadable: u64,
     /// Mailboxes the listing held without a usable directory object id. While there are any,
@@ -38,20 +44,35 @@ pub(crate) struct MailboxIndex {
     sealed: bool,
 }
 
-/// A value's two bits; 0 is a value the listing did not give or the index could not read.
-const CODES: [Value; 3] = [Value::Inherit, Value::Disabled, Value::Enabled];
-const SLOT_BITS: u32 = 2;
+/// A value's three bits, its place here plus one; 0 is a value the listing did not give or the
+/// index could not read, and [`NAMED`] one kept beside the entries.
+const CODES: [Value; 6] =
+    [Value::Inherit, Value::Disabled, Value::Enabled, Value::Nothing, Value::Member, Value::NotMember];
+const NAMED: u64 = 7;
+const SLOT_BITS: u32 = 3;
 
-fn key_of(user_id: &str) -> Option<u64> {
-    uuid::Uuid::parse_str(user_id).ok().map(|id| id.as_u128() as u64)
+/// A mailbox's key in the listing of `cmdlet`.
+fn key_of(user_id: &str, cmdlet: Cmdlet) -> Option<u64> {
+    uuid::Uuid::parse_str(user_id).ok().map(|id| (id.as_u128() as u64 & !1) | cmdlet as u64)
 }
 
-/// The client access property of a setting the listing can hold.
-fn property(setting: Setting) -> Option<CasProperty> {
-    match setting.spec().access {
-        Access::Cas(property) => Some(property),
-        _ => None,
+/// The listed property of a setting the listings can hold: its own, or the one its read leans on.
+fn property(setting: Setting) -> Option<MailboxProperty> {
+    let spec = setting.spec();
+    match spec.access {
+        Access::Mailbox(property) => Some(property),
+        _ => spec.listed,
     }
+}
+
+/// The cmdlets whose listings hold `wanted`, in the order they are read; the client access
+/// listing alone when nothing is wanted but the mailboxes themselves (`--all-mailboxes`).
+fn cmdlets(wanted: &[Setting]) -> Vec<Cmdlet> {
+    let listed: Vec<Cmdlet> = Cmdlet::ALL
+        .into_iter()
+        .filter(|c| wanted.iter().any(|s| property(*s).is_some_and(|p| p.cmdlet == *c)))
+        .collect();
+    if listed.is_empty() { vec![Cmdlet::CasMailbox] } else { listed }
 }
 
 /// Where a setting's two bits are: its place among the settings the listing can hold.
@@ -65,8 +86,8 @@ pub(crate) fn listable(desired: impl IntoIterator<Item = Setting>) -> Vec<Settin
     desired.into_iter().filter(|setting| property(*setting).is_some()).collect()
 }
 
-/// What the index says of one mailbox so far: its listed values, or nothing yet.
-type Found = Option<u64>;
+/// What the index says of one mailbox so far: its key and listed values, or nothing yet.
+type Found = Option<(u64, u64)>;
 
 impl MailboxIndex {
     fn new(wanted: &[Setting]) -> MailboxIndex {
@@ -79,6 +100,8 @@ impl MailboxIndex {
         self.runs.push(self.entries.len());
         self.entries.append(&mut page.entries);
         self.addresses.append(&mut page.addresses);
+        self.named.extend(page.named);
+        self.mailboxes += page.mailboxes;
         self.unreadable += page.unreadable;
         self.anonymous += page.anonymous;
     }
@@ -103,7 +126,7 @@ impl MailboxIndex {
             let run = self.run(at);
             let position = run.partition_point(|entry| ((entry >> 64) as u64) < key);
             if let Some(found) = run.get(position).filter(|entry| (*entry >> 64) as u64 == key) {
-                return (Some(*found as u64), self.runs.len());
+                return (Some((key, *found as u64)), self.runs.len());
             }
         }
         (None, self.runs.len())
@@ -111,17 +134,11 @@ impl MailboxIndex {
 
     /// A setting's value in a mailbox's listed values: `None` when the listing did not give it
     /// or it could not be read.
-    fn value_in(codes: u64, setting: Setting) -> Option<Value> {
-        let code = (codes >> slot(setting)?) & ((1 << SLOT_BITS) - 1);
-        CODES.get((code as usize).checked_sub(1)?).copied()
-    }
-
-    /// What a mailbox's search found: `Some(Some(value))`, `Some(None)` for no mailbox (once
-    /// the whole listing is in), `None` when the index cannot say: then Exchange is asked.
-    fn answer(&self, found: Found, setting: Setting) -> Option<Option<Value>> {
-        match found {
-            Some(codes) => Some(Some(MailboxIndex::value_in(codes, setting)?)),
-            None => (self.anonymous == 0).then_some(None),
+    fn value_in(&self, (key, codes): (u64, u64), setting: Setting) -> Option<Value> {
+        let slot = slot(setting)?;
+        match (codes >> slot) & ((1 << SLOT_BITS) - 1) {
+            NAMED => self.named.get(&(key, slot)).copied(),
+            code => CODES.get((code as usize).checked_sub(1)?).copied(),
         }
     }
 
@@ -129,16 +146,20 @@ impl MailboxIndex {
     /// no mailbox, and `None` when it cannot say (the listing was not asked for the setting, its
     /// value could not be read, or some entry had no id): then the mailbox is read on its own.
     pub(crate) fn lookup(&self, user_id: &str, setting: Setting) -> Option<Option<Value>> {
-        let key = key_of(user_id)?;
+        let key = key_of(user_id, property(setting)?.cmdlet)?;
         if !self.wanted.contains(&setting) {
             return None;
         }
-        self.answer(self.find_from(key, 0).0, setting)
+        match self.find_from(key, 0).0 {
+            Some(found) => Some(Some(self.value_in(found, setting)?)),
+            None => (self.anonymous == 0).then_some(None),
+        }
     }
 
     /// Whether the whole listing says the user has no mailbox.
     pub(crate) fn lacks_mailbox(&self, user_id: &str) -> bool {
-        key_of(user_id).is_some_and(|key| self.find_from(key, 0).0.is_none() && self.anonymous == 0)
+        let first = cmdlets(&self.wanted)[0];
+        key_of(user_id, first).is_some_and(|key| self.find_from(key, 0).0.is_none() && self.anonymous == 0)
     }
 
     /// Mailboxes of the listing it could not read whole, whose values are read one by one.
@@ -146,44 +167,59 @@ impl MailboxIndex {
         self.unreadable + self.anonymous
     }
 
-    /// One page of the listing.
-    fn of_page(page: &serde_json::Value, wanted: &[Setting], with_addresses: bool) -> MailboxIndex {
+    /// One page of the listing of `cmdlet`: the first listing's pages (`mailboxes`) count the
+    /// mailboxes and give their addresses.
+    fn of_page(
+        page: &serde_json::Value,
+        cmdlet: Cmdlet,
+        wanted: &[Setting],
+        first: bool,
+        with_addresses: bool,
+    ) -> MailboxIndex {
         let mut index = MailboxIndex::new(wanted);
+        let listed: Vec<_> =
+            wanted.iter().filter_map(|s| Some((property(*s).filter(|p| p.cmdlet == cmdlet)?, slot(*s)?))).collect();
         for mailbox in page["value"].as_array().into_iter().flatten() {
-            let Some(key) = mailbox["ExternalDirectoryObjectId"].as_str().and_then(key_of) else {
+            let Some(key) = mailbox["ExternalDirectoryObjectId"].as_str().and_then(|id| key_of(id, cmdlet)) else {
                 index.anonymous += 1;
                 continue;
             };
             let mut codes = 0;
             let mut whole = true;
-            for (setting, slot) in wanted.iter().filter_map(|s| Some((property(*s)?, slot(*s)?))) {
-                let value = mailbox.get(setting.name).and_then(|listed| setting.decode(listed));
-                match value.and_then(|value| CODES.iter().position(|c| *c == value)) {
-                    Some(code) => codes |= (code as u64 + 1) << slot,
-                    None => whole = false,
-                }
+            for (property, slot) in &listed {
+                let code = match property.decode(mailbox) {
+                    Some(value @ Value::Named(_)) => {
+                        index.named.insert((key, *slot), value);
+                        NAMED
+                    }
+                    Some(value) => CODES.iter().position(|c| *c == value).map_or(0, |code| code as u64 + 1),
+                    None => 0,
+                };
+                whole &= code != 0;
+                codes |= code << slot;
             }
             index.unreadable += u64::from(!whole);
             index.entries.push(u128::from(key) << 64 | u128::from(codes));
-            if let Some(address) = mailbox["PrimarySmtpAddress"].as_str().filter(|_| with_addresses) {
+            index.mailboxes += usize::from(first);
+            if let Some(address) = mailbox["PrimarySmtpAddress"].as_str().filter(|_| first && with_addresses) {
                 index.addresses.push(address.to_string());
             }
         }
         index
     }
 
+    /// How many mailboxes the listings hold.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.mailboxes
     }
 }
 
-/// Reads the whole listing, handing each page's index to `page` as it arrives, and returns the
-/// sealed index.
-/// The tenant-wide `Get-CASMailbox` listing of `fields`, in pages of 1,000.
-pub(crate) fn listing(client: &CloudClient, fields: &str) -> crate::cloud::Call {
+/// The tenant-wide listing of `cmdlet` (`Get-CASMailbox`, `Get-Mailbox`) of `fields`, in pages
+/// of 1,000.
+pub(crate) fn listing(client: &CloudClient, cmdlet: Cmdlet, fields: &str) -> crate::cloud::Call {
     let mut parameters = Map::new();
     parameters.insert("ResultSize".into(), json!("Unlimited"));
-    let mut call = exchange::invoke(&client.tenant_id, "Get-CASMailbox", parameters, None);
+    let mut call = exchange::invoke(&client.tenant_id, cmdlet.get(), parameters, None);
     call.path.push_str(&format!("?$select={fields}"));
     call.headers.push(("Prefer", "odata.maxpagesize=1000".into()));
     call
@@ -195,13 +231,21 @@ async fn read_pages(
     with_addresses: bool,
     mut page: impl FnMut(MailboxIndex),
 ) -> Result<(), CallError> {
-    let mut fields = vec!["ExternalDirectoryObjectId"];
-    fields.extend(wanted.iter().filter_map(|setting| property(*setting)).map(|property| property.name));
-    if with_addresses {
-        fields.push("PrimarySmtpAddress");
+    // One listing after the other: both draw on the one Exchange budget.
+    for (at, cmdlet) in cmdlets(wanted).into_iter().enumerate() {
+        let first = at == 0;
+        let mut fields = vec!["ExternalDirectoryObjectId"];
+        let properties = wanted.iter().filter_map(|setting| property(*setting)).filter(|p| p.cmdlet == cmdlet);
+        fields.extend(properties.flat_map(MailboxProperty::fields));
+        if first && with_addresses {
+            fields.push("PrimarySmtpAddress");
+        }
+        let call = listing(client, cmdlet, &fields.join(","));
+        let of_page = |answer: &crate::cloud::Answer| {
+            page(MailboxIndex::of_page(&answer.body, cmdlet, wanted, first, with_addresses));
+        };
+        client.pages(call, of_page).await?;
     }
-    let call = listing(client, &fields.join(","));
-    client.pages(call, |answer| page(MailboxIndex::of_page(&answer.body, wanted, with_addresses))).await?;
     Ok(())
 }
 
@@ -276,7 +320,7 @@ impl PendingIndex {
     /// that holds the user's mailbox is in, or the whole listing for a user it does not name;
     /// `None` (read the mailbox on its own) when the listing failed.
     pub(crate) async fn lookup(&self, user_id: &str, setting: Setting) -> Option<Option<Value>> {
-        let key = key_of(user_id)?;
+        let key = key_of(user_id, property(setting)?.cmdlet)?;
         if !self.read().wanted.contains(&setting) {
             return None;
         }
@@ -288,7 +332,7 @@ impl PendingIndex {
             let (found, runs) = self.read().find_from(key, searched);
             searched = runs;
             match (found, now) {
-                (Some(codes), _) => return Some(Some(MailboxIndex::value_in(codes, setting)?)),
+                (Some(found), _) => return Some(Some(self.read().value_in(found, setting)?)),
                 (None, Progress::Failed) => return None,
                 (None, Progress::Done) => return self.read().lookup(user_id, setting),
                 (None, Progress::Reading) => {

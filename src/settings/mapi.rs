@@ -4,7 +4,7 @@
 //! learn.microsoft.com/powershell/module/exchange/set-casmailbox: "MAPIEnabled ... $true: Access
 //! to the mailbox using MAPI clients is enabled. This value is the default").
 
-use super::cas_mailbox::protocol_switch;
+use super::mailbox_property::protocol_switch;
 use super::spec::Spec;
 
 pub(crate) const SPEC: Spec = protocol_switch("mapi", "MAPIEnabled");

@@ -17,14 +17,16 @@
 //! both: its read and write on their own, and a run that changes it and rolls it back.
 
 mod activesync;
+mod audit;
 pub(crate) mod authentication_policy;
 pub(crate) mod ca_exclusion;
-pub(crate) mod cas_mailbox;
 mod desired;
 mod ews;
 pub(crate) mod exceptions;
+mod forwarding;
 mod imap;
 pub(crate) mod mailbox_index;
+pub(crate) mod mailbox_property;
 mod mapi;
 pub(crate) mod organisation_smtp_auth;
 mod owa;
@@ -33,6 +35,7 @@ mod pop;
 pub(crate) mod profile;
 pub(crate) mod security_defaults;
 mod setting;
+mod shared_sign_in;
 pub(crate) mod smtp_auth;
 mod smtp_auth_effective;
 mod spec;
@@ -40,7 +43,7 @@ mod value;
 
 pub(crate) use desired::DesiredState;
 pub(crate) use setting::Setting;
-pub(crate) use spec::Scope;
+pub(crate) use spec::{Absent, Scope};
 pub(crate) use value::{Name, Value};
 
 use crate::cloud::graph::DirectoryUser;
@@ -101,8 +104,8 @@ pub(crate) async fn read(
     match (&setting.spec().access, user) {
         (Access::Tenant { read, .. }, _) => read(client).await,
         (Access::Target { read, .. }, Some(user)) => read(client, user, sources).await,
-        (Access::Cas(property), Some(user)) => read_cas(client, user, *property, setting, sources).await,
-        (Access::Target { .. } | Access::Cas(_), None) => {
+        (Access::Mailbox(property), Some(user)) => read_listed(client, user, *property, setting, sources).await,
+        (Access::Target { .. } | Access::Mailbox(_), None) => {
             Ok(Reading { value: None, attempts: 0, ids: RequestIds::default() })
         }
         (Access::Neither, _) => {
@@ -111,12 +114,12 @@ pub(crate) async fn read(
     }
 }
 
-/// A mailbox's client access property: from the run's bulk listing when it reads every mailbox
-/// at once and the listing can say, else from Exchange.
-async fn read_cas(
+/// A mailbox's property: from the run's bulk listing when it reads every mailbox at once and the
+/// listing can say, else from Exchange.
+async fn read_listed(
     client: &CloudClient,
     user: &DirectoryUser,
-    property: cas_mailbox::CasProperty,
+    property: mailbox_property::MailboxProperty,
     setting: Setting,
     sources: Sources<'_>,
 ) -> Result<Reading, CallError> {
@@ -125,7 +128,7 @@ async fn read_cas(
     {
         return Ok(Reading { value: known, attempts: 0, ids: RequestIds::default() });
     }
-    cas_mailbox::read(client, &user.upn, property).await
+    mailbox_property::read(client, &user.upn, property).await
 }
 
 /// Writes `value` to `setting` for `user`; `sent` is told each attempt's request id as it goes out.
@@ -142,8 +145,10 @@ pub(crate) async fn write(
     let mut call = match (&spec.access, user) {
         (Access::Tenant { write, .. }, _) => write(client, value),
         (Access::Target { write, .. }, Some(user)) => write(client, user, sources, value)?,
-        (Access::Cas(property), Some(user)) => cas_mailbox::write(&client.tenant_id, &user.upn, *property, value)?,
-        (Access::Target { .. } | Access::Cas(_) | Access::Neither, _) => return Err(no_target()),
+        (Access::Mailbox(property), Some(user)) => {
+            mailbox_property::write(&client.tenant_id, &user.upn, *property, value)?
+        }
+        (Access::Target { .. } | Access::Mailbox(_) | Access::Neither, _) => return Err(no_target()),
     };
     call.sent = Some(sent);
     call.gate = Some(gate);

@@ -5,7 +5,7 @@
 //! the mailbox using Outlook on the web and the new Outlook for Windows is enabled. This value is
 //! the default").
 
-use super::cas_mailbox::protocol_switch;
+use super::mailbox_property::protocol_switch;
 use super::spec::Spec;
 
 pub(crate) const SPEC: Spec = protocol_switch("owa", "OWAEnabled");

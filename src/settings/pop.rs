@@ -3,7 +3,7 @@
 //! Boolean, so there is no inherit ("Set-CASMailbox", learn.microsoft.com/powershell/module/
 //! exchange/set-casmailbox: "PopEnabled ... Valid values are: $true ... $false").
 
-use super::cas_mailbox::protocol_switch;
+use super::mailbox_property::protocol_switch;
 use super::spec::Spec;
 
 pub(crate) const SPEC: Spec = protocol_switch("pop", "PopEnabled");

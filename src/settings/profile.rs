@@ -68,15 +68,18 @@ pub(crate) fn builtins() -> Vec<Profile> {
         ),
         // CIS Microsoft 365 Foundations Benchmark (ids unchanged from v5.0.0 to v7.0.0): 6.5.4
         // "Ensure SMTP AUTH is disabled", held per mailbox too, since a mailbox's own `$false`
-        // overrides the organisation's switch. CIS has no per-mailbox control for POP, IMAP or
-        // EWS; the settings it has per mailbox or user that the tool cannot yet change (6.1.3
-        // audit bypass, 1.2.2 shared mailbox sign-in) are not claimed here.
+        // overrides the organisation's switch; 1.2.2 "Ensure sign-in to shared mailboxes is
+        // blocked"; 6.1.2 "Ensure mailbox audit actions are configured", of which the tool holds
+        // `AuditEnabled`, not the lists of actions. CIS has no per-mailbox control for POP, IMAP
+        // or EWS; 6.1.3 (audit bypass, per actor account) is not held yet, so not claimed.
         benchmark(
             "cis-exchange",
-            "CIS Microsoft 365 Foundations, the Exchange Online controls the tool holds: SMTP AUTH off for the organisation and every mailbox (6.5.4)",
+            "CIS Microsoft 365 Foundations, the Exchange Online controls the tool holds: SMTP AUTH off for the organisation and every mailbox (6.5.4), sign-in blocked for shared mailboxes (1.2.2), mailbox auditing on (6.1.2)",
             &[
                 (Setting::OrganisationSmtpAuth, Value::Disabled, "CIS 6.5.4"),
                 (Setting::SmtpAuth, Value::Disabled, "CIS 6.5.4"),
+                (Setting::SharedSignIn, Value::Disabled, "CIS 1.2.2"),
+                (Setting::Audit, Value::Enabled, "CIS 6.1.2 (AuditEnabled)"),
             ],
         ),
         // CISA SCuBA Exchange Online baseline (github.com/cisagov/ScubaGear, baselines/exo.md):

@@ -60,6 +60,13 @@ catalog! {
     Mapi => mapi,
     /// Per mailbox: `OWAEnabled` (Exchange).
     Owa => owa,
+    /// Per mailbox: `AuditEnabled` (Exchange).
+    Audit => audit,
+    /// Per mailbox: `ForwardingAddress`, `ForwardingSmtpAddress` and `DeliverToMailboxAndForward`
+    /// (Exchange), as one value.
+    Forwarding => forwarding,
+    /// Per shared, room or equipment mailbox: its directory user's `accountEnabled` (Graph).
+    SharedSignIn => shared_sign_in,
     /// Per target, read only: whether the device can send with SMTP AUTH once every layer is
     /// counted (see [`crate::diagnosis`]); the fix is done only when it can.
     SmtpAuthEffective => smtp_auth_effective,
@@ -215,7 +222,10 @@ mod tests {
                 Setting::Ews,
                 Setting::Activesync,
                 Setting::Mapi,
-                Setting::Owa
+                Setting::Owa,
+                Setting::Audit,
+                Setting::Forwarding,
+                Setting::SharedSignIn
             ]
         );
     }
@@ -230,7 +240,7 @@ mod tests {
             let fits = match spec.access {
                 Access::Tenant { .. } => spec.scope == Scope::Tenant,
                 Access::Target { .. } => spec.scope.is_per_target(),
-                Access::Cas(property) => {
+                Access::Mailbox(property) => {
                     // Every value it takes is one the service's property can hold.
                     spec.scope == Scope::Mailbox && spec.values.iter().all(|v| property.encode(*v).is_some())
                 }

@@ -4,7 +4,7 @@
 //! "SmtpClientAuthenticationDisabled ... $null (blank): The setting isn't configured. The mailbox
 //! uses the setting for authenticated SMTP from the Set-TransportConfig cmdlet").
 
-use super::cas_mailbox::{self, CasProperty, Kind};
+use super::mailbox_property::{self, Cmdlet, Kind, MailboxProperty};
 use super::spec::{Access, RECIPIENT_ADMINISTRATOR, Scope, Spec};
 use super::{Reading, Value};
 use crate::cloud::{Api, CallError, CloudClient};
@@ -12,8 +12,11 @@ use crate::cloud::{Api, CallError, CloudClient};
 // The organisation's switch is a setting of its own; what reads a mailbox's often wants it too.
 pub(crate) use super::organisation_smtp_auth::organisation_disabled;
 
-pub(crate) const PROPERTY: CasProperty =
-    CasProperty { name: "SmtpClientAuthenticationDisabled", kind: Kind::ForbidsOrInherits };
+pub(crate) const PROPERTY: MailboxProperty = MailboxProperty {
+    cmdlet: Cmdlet::CasMailbox,
+    name: "SmtpClientAuthenticationDisabled",
+    kind: Kind::ForbidsOrInherits,
+};
 
 pub(crate) const SPEC: Spec = Spec {
     name: "smtp-auth",
@@ -23,17 +26,17 @@ pub(crate) const SPEC: Spec = Spec {
     api: Api::Exchange,
     permission: "Exchange.ManageAsApp and Exchange Recipient Administrator",
     document: "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission",
-    access: Access::Cas(PROPERTY),
+    access: Access::Mailbox(PROPERTY),
     advice: RECIPIENT_ADMINISTRATOR,
     ..Spec::PLAIN
 };
 
 /// One mailbox's SMTP AUTH, asked of Exchange.
 pub(crate) async fn read(client: &CloudClient, upn: &str) -> Result<Reading, CallError> {
-    cas_mailbox::read(client, upn, PROPERTY).await
+    mailbox_property::read(client, upn, PROPERTY).await
 }
 
-/// A listed `SmtpClientAuthenticationDisabled` as a value: `null` inherits, `false` is on.
-pub(crate) fn value_of(disabled: &serde_json::Value) -> Option<Value> {
-    PROPERTY.decode(disabled)
+/// A listed mailbox's `SmtpClientAuthenticationDisabled` as a value: `null` inherits, `false` is on.
+pub(crate) fn value_of(mailbox: &serde_json::Value) -> Option<Value> {
+    PROPERTY.decode(mailbox)
 }

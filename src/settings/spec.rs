@@ -56,9 +56,10 @@ pub(crate) enum Access {
         read: for<'a> fn(&'a CloudClient, &'a DirectoryUser, Sources<'a>) -> Pending<'a>,
         write: fn(&CloudClient, &DirectoryUser, Sources<'_>, Value) -> Result<Call, CallError>,
     },
-    /// A mailbox's property of `Get-`/`Set-CASMailbox`, read and written the same way for every
-    /// such setting, and listed for every mailbox at once in the run's bulk listing.
-    Cas(super::cas_mailbox::CasProperty),
+    /// A mailbox's property of `Get-`/`Set-CASMailbox` or `Get-`/`Set-Mailbox`, read and written
+    /// the same way for every such setting, and listed for every mailbox at once in the run's bulk
+    /// listing.
+    Mailbox(super::mailbox_property::MailboxProperty),
     /// Neither: a verdict is worked out, not read or written.
     Neither,
 }
@@ -106,8 +107,22 @@ pub(crate) struct Spec {
     pub needs_policies: bool,
     /// What a run that sets it to a value is told before it starts.
     pub notice: Option<Notice>,
+    /// A property of the bulk mailbox listing that a `Target` setting's read leans on (the kind
+    /// of mailbox); a `Mailbox` setting's own property is listed anyway.
+    pub listed: Option<super::mailbox_property::MailboxProperty>,
+    /// What a reading of no value means for the setting.
+    pub absent: Absent,
     /// What the report advises when the service refuses it for want of a permission.
     pub advice: Advice,
+}
+
+/// Why a target's reading has no value: the row is skipped, saying so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Absent {
+    /// The user has no Exchange Online mailbox.
+    NoMailbox,
+    /// The user has no shared, room or equipment mailbox (a user's own mailbox, or none).
+    NoSharedMailbox,
 }
 
 /// Something a person setting a value should know before the run starts: a condition the service
@@ -137,6 +152,8 @@ impl Spec {
         opt_in: false,
         needs_policies: false,
         notice: None,
+        listed: None,
+        absent: Absent::NoMailbox,
         advice: Advice { read_only: "", changing: "" },
     };
 }

@@ -20,6 +20,8 @@ pub enum Value {
     Blocked,
     /// A layer could not be read.
     Unknown,
+    /// `none`: nothing set (forwarding to no one).
+    Nothing,
     /// An authentication policy by its name; the empty name is no policy of the user's own.
     Named(Name),
 }
@@ -66,7 +68,7 @@ impl fmt::Debug for Name {
 }
 
 /// The values that are words of ours, in the order `from_name` tries them.
-const WORDS: [Value; 9] = [
+const WORDS: [Value; 10] = [
     Value::Enabled,
     Value::Disabled,
     Value::Inherit,
@@ -76,6 +78,7 @@ const WORDS: [Value; 9] = [
     Value::CanSend,
     Value::Blocked,
     Value::Unknown,
+    Value::Nothing,
 ];
 
 impl Value {
@@ -90,6 +93,7 @@ impl Value {
             Value::CanSend => "can-send",
             Value::Blocked => "blocked",
             Value::Unknown => "unknown",
+            Value::Nothing => "none",
             Value::Named(name) => name.as_str(),
         }
     }

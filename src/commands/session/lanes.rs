@@ -23,7 +23,7 @@ use crate::targets::Entry;
 fn warn_if_unreadable(index: &MailboxIndex, sink: &dyn EventSink) {
     if index.unreadable() > 0 {
         sink.emit(Event::Warning(format!(
-            "{} mailboxes of the Get-CASMailbox listing had no readable directory id or an unreadable value; those were read one by one",
+            "{} mailboxes of the Get-CASMailbox and Get-Mailbox listings had no readable directory id or an unreadable value; those were read one by one",
             index.unreadable()
         )));
     }
@@ -45,7 +45,7 @@ fn bulk_listing(client: &Arc<CloudClient>, job: &Job, sink: Arc<dyn EventSink>) 
     }
     Some(PendingIndex::spawn(client.clone(), listed, move |read| match read {
         Ok(index) => {
-            tracing::info!("read the client access settings of {} mailboxes in bulk", index.len());
+            tracing::info!("read the listed settings of {} mailboxes in bulk", index.len());
             warn_if_unreadable(index, sink.as_ref());
         }
         Err(error) => {

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use crate::cloud::graph::DirectoryUser;
 use crate::engine::events::{Outcome, Row};
 use crate::engine::{Context, Mode, Reason};
-use crate::settings::{self, Value};
+use crate::settings::{self, Absent, Value};
 
 use super::write::write;
 
@@ -49,7 +49,13 @@ pub(super) async fn settle(
     row.attempts += reading.attempts;
     row.note_ids(&reading.ids);
     let Some(before) = reading.value else {
-        return row.skipped(Reason::NoMailbox, "no Exchange Online mailbox for this user");
+        return match row.setting.spec().absent {
+            Absent::NoMailbox => row.skipped(Reason::NoMailbox, "no Exchange Online mailbox for this user"),
+            Absent::NoSharedMailbox => row.skipped(
+                Reason::NoSharedMailbox,
+                "not a shared, room or equipment mailbox: the user signs in to their own",
+            ),
+        };
     };
     row.before = Some(before);
     match decide(context, row, before, expect) {

@@ -1,13 +1,14 @@
 use super::*;
 
 const SMTP: [Setting; 1] = [Setting::SmtpAuth];
+const CAS: Cmdlet = Cmdlet::CasMailbox;
 
 fn page_of(entries: &[(&str, serde_json::Value)]) -> MailboxIndex {
     let value: Vec<_> = entries
         .iter()
         .map(|(id, disabled)| json!({"ExternalDirectoryObjectId": id, "SmtpClientAuthenticationDisabled": disabled}))
         .collect();
-    MailboxIndex::of_page(&json!({ "value": value }), &SMTP, false)
+    MailboxIndex::of_page(&json!({ "value": value }), CAS, &SMTP, true, false)
 }
 
 #[test]
@@ -22,7 +23,7 @@ fn the_index_finds_every_value_and_nothing_else() {
             let n = c * 300 + i;
             json!({"ExternalDirectoryObjectId": id, "SmtpClientAuthenticationDisabled": smtp[n % 3], "PopEnabled": n % 2 == 0})
         });
-        index.append(MailboxIndex::of_page(&json!({"value": entries.collect::<Vec<_>>()}), &listed, false));
+        index.append(MailboxIndex::of_page(&json!({"value": entries.collect::<Vec<_>>()}), CAS, &listed, true, false));
     }
     for sealed in [false, true] {
         if sealed {
@@ -54,7 +55,7 @@ fn what_the_listing_cannot_read_is_read_one_by_one_not_taken_for_no_mailbox() {
         {"ExternalDirectoryObjectId": odd, "SmtpClientAuthenticationDisabled": "True", "PrimarySmtpAddress": "b@contoso.com"},
     ]});
     let mut index = MailboxIndex::new(&SMTP);
-    index.append(MailboxIndex::of_page(&page, &SMTP, true));
+    index.append(MailboxIndex::of_page(&page, CAS, &SMTP, true, true));
     index.seal();
     assert_eq!(index.lookup(good, Setting::SmtpAuth), Some(Some(Value::Disabled)));
     assert_eq!(index.lookup(odd, Setting::SmtpAuth), None, "its value could not be read: ask Exchange");
@@ -63,7 +64,9 @@ fn what_the_listing_cannot_read_is_read_one_by_one_not_taken_for_no_mailbox() {
     assert_eq!(index.addresses, ["a@contoso.com", "b@contoso.com"], "still a target of --all-mailboxes");
     index.append(MailboxIndex::of_page(
         &json!({"value": [{"PrimarySmtpAddress": "c@contoso.com", "SmtpClientAuthenticationDisabled": null}]}),
+        CAS,
         &SMTP,
+        true,
         true,
     ));
     assert_eq!(
@@ -121,4 +124,33 @@ fn when_the_listing_fails_the_targets_not_yet_found_are_read_on_their_own() {
     assert_eq!(poll_once(Box::pin(lookup(FIRST)).as_mut()), Ok(Some(Some(Value::Disabled))), "what was read stands");
     drop(filler);
     assert_eq!(poll_once(Box::pin(lookup(SECOND)).as_mut()), Ok(None), "a listing that vanished says nothing");
+}
+
+#[test]
+fn two_listings_keep_their_values_apart_and_forwarding_whole() {
+    let wanted = [Setting::Pop, Setting::Forwarding, Setting::SharedSignIn];
+    let mut index = MailboxIndex::new(&wanted);
+    let cas = json!({"value": [
+        {"ExternalDirectoryObjectId": FIRST, "PopEnabled": false, "PrimarySmtpAddress": "a@contoso.com"},
+        {"ExternalDirectoryObjectId": SECOND, "PopEnabled": true, "PrimarySmtpAddress": "b@contoso.com"},
+    ]});
+    let blank = json!(null);
+    let mailbox = json!({"value": [
+        {"ExternalDirectoryObjectId": FIRST, "RecipientTypeDetails": "SharedMailbox", "ForwardingAddress": blank,
+         "ForwardingSmtpAddress": "smtp:x@fabrikam.com", "DeliverToMailboxAndForward": false},
+        {"ExternalDirectoryObjectId": SECOND, "RecipientTypeDetails": "UserMailbox", "ForwardingAddress": blank,
+         "ForwardingSmtpAddress": blank, "DeliverToMailboxAndForward": false},
+    ]});
+    index.append(MailboxIndex::of_page(&cas, Cmdlet::CasMailbox, &wanted, true, true));
+    index.append(MailboxIndex::of_page(&mailbox, Cmdlet::Mailbox, &wanted, false, true));
+    index.seal();
+    assert_eq!(index.lookup(FIRST, Setting::Pop), Some(Some(Value::Disabled)));
+    assert_eq!(index.lookup(SECOND, Setting::Pop), Some(Some(Value::Enabled)));
+    assert_eq!(index.lookup(FIRST, Setting::SharedSignIn), Some(Some(Value::Member)));
+    assert_eq!(index.lookup(SECOND, Setting::SharedSignIn), Some(Some(Value::NotMember)));
+    assert_eq!(index.lookup(SECOND, Setting::Forwarding), Some(Some(Value::Nothing)));
+    let forwards = index.lookup(FIRST, Setting::Forwarding).flatten().map(|v| v.name().to_string());
+    assert_eq!(forwards.as_deref(), Some(r#"{"ForwardingSmtpAddress":"smtp:x@fabrikam.com"}"#));
+    assert_eq!((index.len(), index.addresses.len(), index.unreadable()), (2, 2, 0), "each mailbox once");
+    assert!(!index.lacks_mailbox(FIRST) && index.lacks_mailbox(ABSENT));
 }
