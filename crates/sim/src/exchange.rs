@@ -1,5 +1,6 @@
 //! The Exchange Online admin API (`/adminapi/beta/{tenant}/InvokeCommand`) as the simulated tenant
 //! serves it: `Get-`/`Set-CASMailbox` (one identity or every mailbox, paged: `client_access.rs`),
+//! `Get-`/`Set-Mailbox` (auditing and forwarding, paged the same way: `mailbox.rs`),
 //! `Get-`/`Set-TransportConfig`, and what decides Basic SMTP AUTH per user: `Get-OrganizationConfig`
 //! (`DefaultAuthenticationPolicy`), `Get-AuthenticationPolicy`, `Get-User` and
 //! `Set-User -AuthenticationPolicy`. The real endpoint is undocumented; the shapes follow what the
@@ -11,12 +12,16 @@ use serde_json::{Map, Value, json};
 use super::Service;
 use super::reply::Reply;
 use super::stats::bump;
+use super::tenant::{Tenant, User};
 
 mod client_access;
+mod mailbox;
 mod organization;
 mod users;
 
 pub use client_access::ClientAccess;
+pub(crate) use mailbox::seed_mailbox_mix;
+pub use mailbox::{MailboxProperties, RecipientTypeDetails};
 
 pub(crate) const MAX_PAGE_SIZE: usize = 1000;
 
@@ -122,8 +127,115 @@ fn smtp_value(parameters: &Map<String, Value>) -> Result<Option<Option<bool>>, R
     }
 }
 
+/// A parameter by its name in any letter case, as PowerShell binds them.
+fn parameter<'a>(parameters: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    parameters.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+}
+
 fn identity_of(parameters: &Map<String, Value>) -> Option<&str> {
-    parameters.iter().find(|(k, _)| k.eq_ignore_ascii_case("Identity")).and_then(|(_, v)| v.as_str())
+    parameter(parameters, "Identity").and_then(Value::as_str)
+}
+
+/// PowerShell's refusal of a value other than `$true` or `$false` for a `System.Boolean`
+/// parameter (its argument transformation, before the cmdlet runs).
+fn not_boolean(name: &str, value: &Value) -> Reply {
+    bad_request(&format!(
+        "Cannot process argument transformation on parameter '{name}'. Cannot convert value \"{value}\" to type \"System.Boolean\". Boolean parameters accept only Boolean values and numbers, such as $True, $False, 1 or 0."
+    ))
+}
+
+/// How a mailbox names itself in every Exchange answer: `Identity` and `Name` (the mailbox's
+/// name, which Get-Mailbox and Get-CASMailbox show as its identity), its primary address and its
+/// directory object's id.
+fn mailbox_identity(user: &User) -> Value {
+    json!({
+        "Identity": user.display_name(),
+        "Name": user.display_name(),
+        "PrimarySmtpAddress": user.mail(),
+        "ExternalDirectoryObjectId": user.id.to_string(),
+    })
+}
+
+/// The `@odata.nextLink` of a listing that resumes at user `index`: the same `$select`, and the
+/// index as the `$skiptoken`.
+fn next_link(service: &Service, call: &ExchangeCall, tenant_in_path: &str, index: usize) -> String {
+    let mut link = format!("{}/adminapi/beta/{tenant_in_path}/InvokeCommand?$skiptoken={index}", service.base_url());
+    if let Some(fields) = &call.select {
+        link.push_str(&format!("&$select={}", fields.join(",")));
+    }
+    link
+}
+
+/// How Get-CASMailbox and Get-Mailbox answer: the one mailbox `-Identity` names (if `keeps` keeps
+/// it), or every mailbox `keeps` keeps, a page at a time (`Prefer: odata.maxpagesize`, at most
+/// [`MAX_PAGE_SIZE`]) from the call's `$skiptoken` on, with an `@odata.nextLink` while more
+/// remain; each as `render` writes it.
+fn mailboxes(
+    service: &Service,
+    tenant: &Tenant,
+    call: &ExchangeCall,
+    tenant_in_path: &str,
+    context: &str,
+    keeps: impl Fn(&User) -> bool,
+    render: impl Fn(&User) -> Value,
+) -> Reply {
+    if let Some(identity) = identity_of(&call.parameters) {
+        return match tenant.find_mailbox(identity).filter(|&i| keeps(&tenant.users[i])) {
+            Some(i) => ok(vec![select(render(&tenant.users[i]), call.select.as_deref())], vec![], context),
+            None => not_found(identity),
+        };
+    }
+    let mut page = Vec::new();
+    let mut next = None;
+    for (index, user) in tenant.users.iter().enumerate().skip(call.skip) {
+        if !keeps(user) {
+            continue;
+        }
+        if page.len() == call.page_size {
+            next = Some(index);
+            break;
+        }
+        page.push(select(render(user), call.select.as_deref()));
+    }
+    let mut reply = ok(page, vec![], context);
+    if let (Some(index), Some(body)) = (next, reply.body.as_mut()) {
+        body["@odata.nextLink"] = next_link(service, call, tenant_in_path, index).into();
+    }
+    reply
+}
+
+/// How every `Set-` cmdlet on one mailbox starts: no parameter it does not know, an `-Identity`,
+/// the values `read` checks (before the mailbox is looked for, as PowerShell binds parameters
+/// before the cmdlet runs), and the mailbox the identity names.
+fn mailbox_to_set<'a, T>(
+    tenant: &Tenant,
+    call: &'a ExchangeCall,
+    known: &[&str],
+    read: impl FnOnce(&'a Map<String, Value>) -> Result<T, Reply>,
+) -> Result<(usize, &'a str, T), Reply> {
+    if let Some(reply) = unknown_parameter(&call.cmdlet, &call.parameters, known) {
+        return Err(reply);
+    }
+    let Some(identity) = identity_of(&call.parameters) else {
+        return Err(bad_request("Cannot bind argument to parameter 'Identity' because it is null."));
+    };
+    let given = read(&call.parameters)?;
+    let index = tenant.find_mailbox(identity).ok_or_else(|| not_found(identity))?;
+    Ok((index, identity, given))
+}
+
+/// How every `Set-` cmdlet on one mailbox ends: the write counted, for the service and the
+/// mailbox, and Exchange's warning when it changed nothing.
+fn mailbox_written(service: &Service, user: &mut User, identity: &str, changed: bool, context: &str) -> Reply {
+    service.count_write();
+    user.writes += 1;
+    let mut warnings = Vec::new();
+    if !changed {
+        bump(&service.stats.noop_writes);
+        warnings
+            .push(format!("The command completed successfully but no settings of '{identity}' have been modified."));
+    }
+    ok(vec![], warnings, context)
 }
 
 /// Carries out a parsed call; `tenant` is the tenant named in the path.
@@ -141,8 +253,16 @@ pub(crate) fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &s
     );
     let mut tenant = service.tenant();
     match call.cmdlet.as_str() {
-        "Get-CASMailbox" => client_access::get_cas_mailbox(service, &tenant, call, tenant_in_path, &context),
+        "Get-CASMailbox" => unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "ResultSize"])
+            .unwrap_or_else(|| {
+                mailboxes(service, &tenant, call, tenant_in_path, &context, User::has_mailbox, User::cas_mailbox_json)
+            }),
         "Set-CASMailbox" => client_access::set_cas_mailbox(service, &mut tenant, call, &context),
+        "Get-Mailbox" => match mailbox::kinds_wanted(call) {
+            Ok(keeps) => mailboxes(service, &tenant, call, tenant_in_path, &context, keeps, User::mailbox_json),
+            Err(reply) => reply,
+        },
+        "Set-Mailbox" => mailbox::set_mailbox(service, &mut tenant, call, &context),
         "Get-TransportConfig" => ok(
             vec![
                 json!({"Identity": "Transport Settings", "SmtpClientAuthenticationDisabled": tenant.transport_smtp_auth_disabled}),

@@ -1,5 +1,5 @@
 //! Microsoft Graph as the simulated tenant serves it: the security defaults policy, users (by id,
-//! by UPN, by `$filter`), beta `authentication/requirements` for legacy per-user MFA, the sign-in
+//! by UPN, by `$filter`; `accountEnabled` written by PATCH), beta `authentication/requirements` for legacy per-user MFA, the sign-in
 //! log, and what decides whether a device may send with SMTP AUTH: Conditional Access policies,
 //! groups with their (transitive) members, and directory role assignments.
 //!
@@ -197,7 +197,7 @@ pub(crate) fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> 
             }),
         ),
         (Route::SecurityDefaults, true) => write_security_defaults(service, &mut tenant, call, ids),
-        (Route::User(key), _) => match tenant.find_user(key) {
+        (Route::User(key), false) => match tenant.find_user(key) {
             Some(i) => {
                 let mut user = select(tenant.users[i].graph_json(), call.select.as_deref());
                 user["@odata.context"] = context("users/$entity").into();
@@ -205,6 +205,7 @@ pub(crate) fn execute(service: &Service, call: &GraphCall, ids: &RequestIds) -> 
             }
             None => not_found(key, ids),
         },
+        (Route::User(key), true) => users::write_account_enabled(service, &mut tenant, key, call, ids),
         (Route::Users, _) => users::list_users(&tenant, call, ids, context("users"), service.base_url()),
         (Route::SignIns, _) => users::list_sign_ins(service, &tenant, call, ids, context("auditLogs/signIns")),
         (Route::ConditionalAccessPolicies | Route::NamedLocations, _) => policies::list(service, &tenant, call, ids),

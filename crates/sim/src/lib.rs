@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::SimConfig;
 
-pub use exchange::ClientAccess;
+pub use exchange::{ClientAccess, MailboxProperties, RecipientTypeDetails};
 pub use tenant::{MfaState, Population, Tenant, Uniform};
 pub use tokens::{AppRegistration, rsa_public_key, thumbprint};
 

@@ -31,6 +31,7 @@ impl Tenant {
                 "hasMailbox": user.has_mailbox(),
                 "smtpClientAuthenticationDisabled": user.smtp_auth_disabled,
                 "casMailbox": user.has_mailbox().then(|| user.cas_mailbox_json()),
+                "mailbox": user.has_mailbox().then(|| user.mailbox_properties.json()),
                 "perUserMfaState": user.mfa.as_str(),
                 "hasRegisteredMethod": user.has_method,
                 "writes": user.writes,

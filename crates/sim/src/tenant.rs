@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::auth_policy::AuthenticationPolicies;
 use super::conditional_access::ConditionalAccess;
 use super::directory::Directory;
-use super::exchange::ClientAccess;
+use super::exchange::{ClientAccess, MailboxProperties};
 
 /// Legacy per-user MFA state as Graph's beta `authentication/requirements` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +59,8 @@ pub struct User {
     pub smtp_auth_disabled: Option<bool>,
     /// The mailbox's protocol switches (Set-CASMailbox).
     pub access: ClientAccess,
+    /// The mailbox's kind, auditing and forwarding (Set-Mailbox).
+    pub mailbox_properties: MailboxProperties,
     pub mfa: MfaState,
     /// Whether the user has registered an MFA method (turns `enabled` into `enforced`).
     pub has_method: bool,
@@ -174,7 +176,9 @@ impl Tenant {
     pub fn build_with(population: &Population, seed: u64, uniform: &Uniform) -> Tenant {
         let mut rng = fastrand::Rng::with_seed(seed);
         let mut users: Vec<User> = match population {
-            Population::Generated { count } => (0..*count).map(|index| generated_user(&mut rng, index)).collect(),
+            Population::Generated { count } => {
+                super::exchange::seed_mailbox_mix((0..*count).map(|index| generated_user(&mut rng, index)).collect())
+            }
             Population::Identities(identities) => {
                 identities.iter().map(|identity| user_for_identity(&mut rng, identity)).collect()
             }
@@ -306,6 +310,7 @@ fn generated_user(rng: &mut fastrand::Rng, index: usize) -> User {
         account_enabled: true,
         smtp_auth_disabled,
         access: ClientAccess::seeded(id),
+        mailbox_properties: MailboxProperties::seeded(id),
         mfa,
         has_method,
         writes: 0,
@@ -323,7 +328,7 @@ fn generated_user(rng: &mut fastrand::Rng, index: usize) -> User {
             let kind = ["shared", "room", "equipment"][index % 3];
             user.upn = format!("{kind}.{last}{index}@{DOMAIN}").into();
             user.licensed = false;
-            user.account_enabled = false;
+            user.seed_resource_mailbox(index % 3);
         }
         // A licence without an Exchange Online plan: no mailbox.
         20..=24 => user.mailbox = false,
@@ -355,6 +360,7 @@ fn user_for_identity(rng: &mut fastrand::Rng, identity: &str) -> User {
         account_enabled: true,
         smtp_auth_disabled,
         access: ClientAccess::default(),
+        mailbox_properties: MailboxProperties::default(),
         mfa,
         has_method,
         writes: 0,

@@ -125,6 +125,34 @@ async fn simulated_throttled(
     }
 }
 
+/// A Get-Mailbox page (two to a page) whose first mailbox forwards outside for the length of the
+/// listing, so that the answer's first item has the example's strings where the example has them;
+/// then that mailbox is put back as it was.
+async fn forwarding_mailbox_page(sim: &Simulator, users: &[Value]) -> (u16, BTreeMap<String, String>, Value) {
+    let http = reqwest::Client::new();
+    let url = format!("{}/adminapi/beta/{}/InvokeCommand", sim.url(), sim.app().tenant_id);
+    let bearer = token(sim, EXCHANGE).await;
+    let first = users.iter().find(|u| u["hasMailbox"] == true).unwrap();
+    let identity = first["userPrincipalName"].clone();
+    let forward = json!({
+        "Identity": identity,
+        "ForwardingSmtpAddress": "adele.vance@fabrikam.com",
+        "DeliverToMailboxAndForward": true,
+    });
+    let set = |body: Value| http.post(&url).bearer_auth(&bearer).json(&invoke("Set-Mailbox", body));
+    assert_eq!(send(set(forward)).await.0, 200);
+    let listing = invoke("Get-Mailbox", json!({"ResultSize": "Unlimited"}));
+    let answer =
+        send(http.post(&url).bearer_auth(&bearer).header("Prefer", "odata.maxpagesize=2").json(&listing)).await;
+    let back = json!({
+        "Identity": identity,
+        "ForwardingSmtpAddress": first["mailbox"]["ForwardingSmtpAddress"],
+        "DeliverToMailboxAndForward": first["mailbox"]["DeliverToMailboxAndForward"],
+    });
+    assert_eq!(send(set(back)).await.0, 200);
+    answer
+}
+
 /// The simulator's answer to the request an example answers.
 pub(super) async fn simulated(
     which: &str,
@@ -154,6 +182,7 @@ pub(super) async fn simulated(
                 .json(&invoke("Get-CASMailbox", json!({"ResultSize": "Unlimited"})));
             send(request).await
         }
+        "exchange-mailbox-page" => forwarding_mailbox_page(sim, &users).await,
         "token-answer" | "token-error" => {
             let app = sim.app();
             let secret = if which == "token-answer" { app.client_secret.clone() } else { "wrong".into() };

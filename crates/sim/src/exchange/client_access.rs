@@ -1,16 +1,16 @@
 //! A mailbox's client access as Exchange keeps it and `Get-`/`Set-CASMailbox` serve it: the
 //! protocol switches and `SmtpClientAuthenticationDisabled`, one identity or every mailbox a
-//! page at a time ("Set-CASMailbox", learn.microsoft.com/powershell/module/exchange/
-//! set-casmailbox; property names as the `Get-EXOCasMailbox` "Minimum" property set lists them,
+//! page at a time (the listing is `exchange.rs`'s, shared with Get-Mailbox) ("Set-CASMailbox",
+//! learn.microsoft.com/powershell/module/exchange/set-casmailbox; property names as the
+//! `Get-EXOCasMailbox` "Minimum" property set lists them,
 //! learn.microsoft.com/powershell/exchange/cmdlet-property-sets).
 
 use serde_json::{Map, Value, json};
 
 use super::super::Service;
 use super::super::reply::Reply;
-use super::super::stats::bump;
 use super::super::tenant::{Tenant, User};
-use super::{ExchangeCall, bad_request, identity_of, not_found, ok, select, unknown_parameter};
+use super::{ExchangeCall, bad_request, mailbox_identity, mailbox_to_set, mailbox_written, not_boolean};
 
 /// The protocol switches of one mailbox. Each is `$true` by default ("This value is the
 /// default"); `EwsEnabled` may also be blank (`$null`), leaving the mailbox to the
@@ -99,12 +99,7 @@ impl User {
     }
 
     pub fn cas_mailbox_json(&self) -> Value {
-        let mut mailbox = json!({
-            "Identity": self.display_name(),
-            "Name": self.display_name(),
-            "PrimarySmtpAddress": self.mail(),
-            "ExternalDirectoryObjectId": self.id.to_string(),
-        });
+        let mut mailbox = mailbox_identity(self);
         for (name, _) in SWITCHES {
             mailbox[name] = self.switch(name);
         }
@@ -121,11 +116,7 @@ fn switches_given(parameters: &Map<String, Value>) -> Result<Vec<(&'static str, 
         let value = match (value, typed) {
             (Value::Bool(b), _) => Some(*b),
             (Value::Null, Typed::Nullable) => None,
-            (other, Typed::Boolean) => {
-                return Err(bad_request(&format!(
-                    "Cannot process argument transformation on parameter '{name}'. Cannot convert value \"{other}\" to type \"System.Boolean\". Boolean parameters accept only Boolean values and numbers, such as $True, $False, 1 or 0."
-                )));
-            }
+            (other, Typed::Boolean) => return Err(not_boolean(name, other)),
             (other, Typed::Nullable) => {
                 return Err(bad_request(&format!(
                     "Cannot process argument transformation on parameter '{name}'. Cannot convert value \"{other}\" to type \"System.Nullable[bool]\"."
@@ -137,78 +128,20 @@ fn switches_given(parameters: &Map<String, Value>) -> Result<Vec<(&'static str, 
     Ok(given)
 }
 
-/// `Get-CASMailbox`: one identity, or every mailbox a page at a time.
-pub(super) fn get_cas_mailbox(
-    service: &Service,
-    tenant: &Tenant,
-    call: &ExchangeCall,
-    tenant_in_path: &str,
-    context: &str,
-) -> Reply {
-    if let Some(reply) = unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "ResultSize"]) {
-        return reply;
-    }
-    if let Some(identity) = identity_of(&call.parameters) {
-        return match tenant.find_mailbox(identity) {
-            Some(i) => ok(vec![select(tenant.users[i].cas_mailbox_json(), call.select.as_deref())], vec![], context),
-            None => not_found(identity),
-        };
-    }
-    let mut page = Vec::new();
-    let mut next = None;
-    for (index, user) in tenant.users.iter().enumerate().skip(call.skip) {
-        if !user.has_mailbox() {
-            continue;
-        }
-        if page.len() == call.page_size {
-            next = Some(index);
-            break;
-        }
-        page.push(select(user.cas_mailbox_json(), call.select.as_deref()));
-    }
-    let mut reply = ok(page, vec![], context);
-    if let (Some(index), Some(body)) = (next, reply.body.as_mut()) {
-        let mut link =
-            format!("{}/adminapi/beta/{tenant_in_path}/InvokeCommand?$skiptoken={index}", service.base_url());
-        if let Some(fields) = &call.select {
-            link.push_str(&format!("&$select={}", fields.join(",")));
-        }
-        body["@odata.nextLink"] = link.into();
-    }
-    reply
-}
-
 /// `Set-CASMailbox -Identity X [-<switch> <value>]...`: what is given is set; a call that
 /// changes nothing is answered with Exchange's warning.
 pub(super) fn set_cas_mailbox(service: &Service, tenant: &mut Tenant, call: &ExchangeCall, context: &str) -> Reply {
     let known: Vec<&str> = std::iter::once("Identity").chain(SWITCHES.iter().map(|(name, _)| *name)).collect();
-    if let Some(reply) = unknown_parameter(&call.cmdlet, &call.parameters, &known) {
-        return reply;
-    }
-    let Some(identity) = identity_of(&call.parameters) else {
-        return bad_request("Cannot bind argument to parameter 'Identity' because it is null.");
-    };
-    let given = match switches_given(&call.parameters) {
-        Ok(given) => given,
+    let (i, identity, given) = match mailbox_to_set(tenant, call, &known, switches_given) {
+        Ok(found) => found,
         Err(reply) => return reply,
     };
-    let Some(i) = tenant.find_mailbox(identity) else {
-        return not_found(identity);
-    };
-    let mut warnings = Vec::new();
-    service.count_write();
     let user = &mut tenant.users[i];
-    user.writes += 1;
     let mut changed = false;
     for (name, value) in given {
         changed |= user.set_switch(name, value);
     }
-    if !changed {
-        bump(&service.stats.noop_writes);
-        warnings
-            .push(format!("The command completed successfully but no settings of '{identity}' have been modified."));
-    }
-    ok(vec![], warnings, context)
+    mailbox_written(service, user, identity, changed, context)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::{ExchangeCall, bad_request, identity_of, not_found, ok, select, unknown_parameter};
+use super::{ExchangeCall, bad_request, identity_of, not_found, ok, parameter, select, unknown_parameter};
 use crate::Service;
 use crate::reply::Reply;
 use crate::stats::bump;
@@ -132,10 +132,6 @@ fn find(tenant: &Tenant, identity: &str) -> Option<usize> {
     })
 }
 
-fn parameter<'a>(parameters: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    parameters.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
-}
-
 /// `ResultSize`: "Unlimited" (no limit) or a number; 1000 when absent.
 fn result_size(parameters: &Map<String, Value>) -> Result<Option<usize>, Reply> {
     match parameter(parameters, "ResultSize") {
@@ -204,11 +200,7 @@ pub(super) fn get_user(
     let warnings = if truncated { vec![MORE_RESULTS.to_string()] } else { vec![] };
     let mut reply = ok(page, warnings, context);
     if let (Some(index), Some(body)) = (next, reply.body.as_mut()) {
-        let mut link = format!("{}/adminapi/beta/{path_tenant}/InvokeCommand?$skiptoken={index}", service.base_url());
-        if let Some(fields) = &call.select {
-            link.push_str(&format!("&$select={}", fields.join(",")));
-        }
-        body["@odata.nextLink"] = link.into();
+        body["@odata.nextLink"] = super::next_link(service, call, path_tenant, index).into();
     }
     reply
 }

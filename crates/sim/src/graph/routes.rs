@@ -50,7 +50,9 @@ impl Route {
 
     pub(crate) fn allows(&self, method: &Method) -> bool {
         match self {
-            Route::SecurityDefaults | Route::Requirements(_) => [Method::GET, Method::PATCH].contains(method),
+            Route::SecurityDefaults | Route::Requirements(_) | Route::User(_) => {
+                [Method::GET, Method::PATCH].contains(method)
+            }
             Route::AddMember(_) | Route::CheckMemberGroups { .. } => method == Method::POST,
             Route::RemoveMember { .. } => method == Method::DELETE,
             _ => method == Method::GET,
@@ -126,6 +128,13 @@ pub(super) fn permissions_for(call: &GraphCall) -> &'static [&'static [&'static 
             &[&["Policy.ReadWrite.SecurityDefaults"], &["Policy.ReadWrite.ConditionalAccess"]]
         }
         (Route::Requirements(_), true) => &[&["Policy.ReadWrite.AuthenticationMethod"]],
+        // "Update user": accountEnabled alone takes User.EnableDisableAccount.All with
+        // User.Read.All at least; higher, User.ReadWrite.All or Directory.ReadWrite.All.
+        (Route::User(_), true) => &[
+            &["User.EnableDisableAccount.All", "User.Read.All"],
+            &["User.ReadWrite.All"],
+            &["Directory.ReadWrite.All"],
+        ],
         (Route::SecurityDefaults | Route::Requirements(_), false) => &[&["Policy.Read.All"]],
         // "List signIns": least privileged AuditLog.Read.All, higher Directory.Read.All.
         (Route::SignIns, _) => &[&["AuditLog.Read.All"], &["Directory.Read.All"]],

@@ -20,3 +20,27 @@ fn routes_decode_segments_once() {
     assert!(route_of(&seg("users/x@c.com/authentication/requirements"), false).is_err());
     assert_eq!(route_of(&seg("users('$x@c.com')"), false), Ok(Route::User("$x@c.com".into())));
 }
+
+#[test]
+fn patching_account_enabled_changes_the_user_and_other_properties_are_refused() {
+    let config = crate::SimConfig { population: crate::Population::Generated { count: 20 }, ..Default::default() };
+    let service = Service::new(config, "http://127.0.0.1:1".into());
+    let ids = RequestIds::new(None);
+    let upn = service.tenant().users[0].upn.to_string();
+    let patch = |body: &str| {
+        let path = format!("/users/{upn}");
+        let call = parse(Method::PATCH, false, &path, "", body.as_bytes(), &ids).map_err(|r| r.reply.status).unwrap();
+        execute(&service, &call, &ids)
+    };
+    assert_eq!(patch(r#"{"accountEnabled": false}"#).status, StatusCode::NO_CONTENT);
+    assert!(!service.tenant().users[0].account_enabled);
+    assert_eq!(service.tenant().users[0].writes, 1);
+    for refused in [r#"{"accountEnabled": "false"}"#, r#"{"accountEnabled": true, "displayName": "x"}"#, "{}"] {
+        let reply = patch(refused);
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{refused}");
+        assert_eq!(reply.body.unwrap()["error"]["code"], "Request_BadRequest");
+    }
+    assert!(!service.tenant().users[0].account_enabled, "a refused body changes nothing");
+    assert_eq!(patch(r#"{"accountEnabled": true}"#).status, StatusCode::NO_CONTENT);
+    assert!(service.tenant().users[0].account_enabled);
+}

@@ -1,5 +1,5 @@
 //! Users as Graph lists them (`$filter` on mail, UPN, proxy addresses, or every member page by
-//! page) and the sign-in log's listing.
+//! page), a user's `accountEnabled` as PATCH writes it, and the sign-in log's listing.
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::{GraphCall, select, string_literal};
 use crate::Service;
 use crate::reply::{Reply, RequestIds};
+use crate::stats::bump;
 use crate::tenant::Tenant;
 
 pub(super) fn list_sign_ins(
@@ -131,4 +132,43 @@ pub(super) fn parse_filter(filter: &str) -> Option<Filter> {
     let rest = body.trim_start().strip_prefix(variable.trim())?.trim_start().strip_prefix("eq ")?;
     let (value, tail) = string_literal(rest.trim_start())?;
     (tail.trim() == ")").then_some(Filter::Proxy(value))
+}
+
+/// `PATCH users/{id | userPrincipalName}` with `{"accountEnabled": true | false}`: sign-in allowed
+/// or blocked, 204 No Content ("Update user", learn.microsoft.com/graph/api/user-update). The
+/// simulated tenant writes no other property of a user, so a body with any other, or without a
+/// Boolean `accountEnabled`, is refused as Graph refuses a value it cannot take, rather than
+/// answered 204 with nothing done.
+pub(super) fn write_account_enabled(
+    service: &Service,
+    tenant: &mut Tenant,
+    key: &str,
+    call: &GraphCall,
+    ids: &RequestIds,
+) -> Reply {
+    let body = call.body.as_ref().and_then(Value::as_object);
+    let other = body.and_then(|b| b.keys().find(|k| *k != "accountEnabled"));
+    let wanted = body.and_then(|b| b.get("accountEnabled"));
+    let enabled = match (other, wanted) {
+        (None, Some(Value::Bool(enabled))) => *enabled,
+        (Some(property), _) => {
+            let text = format!("Invalid value specified for property '{property}' of resource 'User'.");
+            return Reply::graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", &text, ids);
+        }
+        _ => {
+            let text = "Invalid value specified for property 'accountEnabled' of resource 'User'.";
+            return Reply::graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", text, ids);
+        }
+    };
+    let Some(i) = tenant.find_user(key) else {
+        return super::not_found(key, ids);
+    };
+    service.count_write();
+    let user = &mut tenant.users[i];
+    if user.account_enabled == enabled {
+        bump(&service.stats.noop_writes);
+    }
+    user.account_enabled = enabled;
+    user.writes += 1;
+    Reply::empty(StatusCode::NO_CONTENT)
 }
