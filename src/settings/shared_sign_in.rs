@@ -64,16 +64,16 @@ async fn read(client: &CloudClient, user: &DirectoryUser, sources: Sources<'_>) 
     if kind.value != Some(Value::Member) {
         return Ok(Reading { value: None, ..kind });
     }
+    let mut reading = Reading { value: None, ..kind };
     let enabled = match account_enabled {
         Some(enabled) => enabled,
         None => {
             let answer =
                 client.send(&graph::get(format!("v1.0/{}?$select=accountEnabled", paths::user(&user.id)))).await?;
-            match answer.body["accountEnabled"].as_bool() {
-                Some(enabled) => enabled,
-                None => return Err(super::unexpected(&answer, "accountEnabled")),
-            }
+            reading.attempts += answer.attempts;
+            answer.body["accountEnabled"].as_bool().ok_or_else(|| super::unexpected(&answer, "accountEnabled"))?
         }
     };
-    Ok(Reading { value: Some(if enabled { Value::Enabled } else { Value::Disabled }), ..kind })
+    reading.value = Some(if enabled { Value::Enabled } else { Value::Disabled });
+    Ok(reading)
 }

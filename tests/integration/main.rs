@@ -3,6 +3,7 @@
 
 mod accounting;
 mod apply;
+mod benchmark_profiles;
 mod chaos;
 mod cli_errors;
 mod contract;

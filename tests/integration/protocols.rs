@@ -2,7 +2,8 @@
 //! `ImapEnabled`, `EwsEnabled`, `ActiveSyncEnabled`, `MAPIEnabled`, `OWAEnabled`), each one file and
 //! a line of the catalog. Applied, audited and rolled back on the simulated tenant, and checked
 //! there under the service's own names, not by the runner's reading; on a tenant of a few
-//! thousand, read in bulk from the `Get-CASMailbox` listing rather than one mailbox at a time.
+//! thousand, read in bulk from the `Get-CASMailbox` listing rather than one mailbox at a time. So
+//! are auditing and forwarding, from the `Get-Mailbox` listing.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use remediate_sim::{Population, SimConfig, Simulator};
 
 use serde_json::Value;
 
-use crate::support::{TUNING, connection_args, results, roomy, run, scratch, start, state, stats, write_csv};
+use crate::support::{against, results, roomy, run, scratch, start, state, stats, write_csv};
 
 fn pop_of(sim: &Simulator) -> Vec<bool> {
     state(sim)["users"].as_array().unwrap().iter().map(|u| u["casMailbox"]["PopEnabled"].as_bool().unwrap()).collect()
@@ -21,13 +22,7 @@ fn command(verb: &str, input: &str, report: &std::path::Path, sim: &Simulator, d
     if verb != "rollback" {
         args.extend(["--set".into(), "pop=disabled".into()]);
     }
-    if verb != "audit" {
-        args.push("--yes".into());
-    }
-    args.extend(["--report-dir".into(), report.display().to_string()]);
-    args.extend(connection_args(sim, dir));
-    args.extend(TUNING.map(String::from));
-    args
+    against(args, report, sim, dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,11 +83,7 @@ async fn protocol_switches_are_read_in_bulk_changed_where_needed_and_rolled_back
     let set: Vec<String> =
         SWITCHES.iter().flat_map(|(name, value, _)| ["--set".into(), format!("{name}={value}")]).collect();
     let applied = dir.path().join("apply");
-    let mut apply =
-        vec!["apply".to_string(), csv.clone(), "--yes".into(), "--report-dir".into(), applied.display().to_string()];
-    apply.extend(set.iter().cloned());
-    apply.extend(connection_args(&sim, dir.path()));
-    apply.extend(TUNING.map(String::from));
+    let apply = against([vec!["apply".to_string(), csv.clone()], set].concat(), &applied, &sim, dir.path());
     let requests_before = exchange_requests(&sim);
     assert_eq!(run(&apply).await, 0);
 
@@ -115,15 +106,57 @@ async fn protocol_switches_are_read_in_bulk_changed_where_needed_and_rolled_back
     }
 
     let rolled_back = dir.path().join("rollback");
-    let mut rollback = vec![
-        "rollback".to_string(),
-        applied.display().to_string(),
-        "--yes".into(),
-        "--report-dir".into(),
-        rolled_back.display().to_string(),
-    ];
-    rollback.extend(connection_args(&sim, dir.path()));
-    rollback.extend(TUNING.map(String::from));
+    let rollback = against(vec!["rollback".to_string(), applied.display().to_string()], &rolled_back, &sim, dir.path());
     assert_eq!(run(&rollback).await, 0);
     assert_eq!(cas_mailboxes(&sim), before, "every switch back as found, EWS's blank too");
+}
+
+/// Every mailbox's `Get-Mailbox` properties as the simulated tenant holds them.
+fn mailbox_properties(sim: &Simulator) -> Vec<Value> {
+    state(sim)["users"].as_array().unwrap().iter().map(|u| u["mailbox"].clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_is_cleared_and_put_back_whole_and_auditing_turned_on_from_the_listing() {
+    let sim = start(roomy(1500, 0)).await;
+    let before = mailbox_properties(&sim);
+    let identities: Vec<String> = state(&sim)["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| !u["mailbox"].is_null())
+        .map(|u| u["mail"].as_str().unwrap().to_string())
+        .take(1200)
+        .collect();
+    let forwarding = |m: &&Value| !m["ForwardingSmtpAddress"].is_null() || !m["ForwardingAddress"].is_null();
+    assert!(before.iter().filter(forwarding).count() > 10, "the seeded mix forwards somewhere");
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "mailboxes.csv", "PrimarySmtpAddress", &identities).display().to_string();
+    let applied = dir.path().join("apply");
+    let set = ["--set", "forwarding=none", "--set", "audit=enabled"].map(String::from).to_vec();
+    let apply = against([vec!["apply".to_string(), csv], set].concat(), &applied, &sim, dir.path());
+    let requests_before = exchange_requests(&sim);
+    assert_eq!(run(&apply).await, 0);
+
+    let rows = results(&applied);
+    let changed = rows.iter().filter(|r| r["outcome"] == "changed").count() as u64;
+    let exchange = exchange_requests(&sim) - requests_before;
+    assert!(exchange <= changed + 10, "{exchange} Exchange requests for {changed} writes: read from the listing");
+    let cleared: Vec<_> = rows.iter().filter(|r| r["setting"] == "forwarding" && r["outcome"] == "changed").collect();
+    assert!(!cleared.is_empty() && cleared.iter().all(|r| r["after"] == "none"));
+    assert!(cleared.iter().any(|r| r["before"].contains("smtp:")), "the report says where mail went: {cleared:?}");
+    let after = state(&sim);
+    for user in after["users"].as_array().unwrap().iter().filter(|u| identities.iter().any(|i| u["mail"] == **i)) {
+        let mailbox = &user["mailbox"];
+        assert!(mailbox["ForwardingSmtpAddress"].is_null() && mailbox["ForwardingAddress"].is_null(), "{mailbox}");
+        assert_eq!(
+            (&mailbox["DeliverToMailboxAndForward"], &mailbox["AuditEnabled"]),
+            (&Value::Bool(false), &Value::Bool(true))
+        );
+    }
+
+    let rolled_back = dir.path().join("rollback");
+    let rollback = against(vec!["rollback".to_string(), applied.display().to_string()], &rolled_back, &sim, dir.path());
+    assert_eq!(run(&rollback).await, 0);
+    assert_eq!(mailbox_properties(&sim), before, "every forward and audit switch back as found");
 }

@@ -142,6 +142,18 @@ pub(crate) fn roomy(count: usize, latency_ms: u64) -> SimConfig {
     }
 }
 
+/// `args` run against `sim` at the tests' tuning: with `--yes` for a verb that changes, the report
+/// directory, the connection and [`TUNING`].
+pub(crate) fn against(mut args: Vec<String>, report: &Path, sim: &Simulator, dir: &Path) -> Vec<String> {
+    if !matches!(args.first().map(String::as_str), Some("audit" | "plan")) {
+        args.push("--yes".into());
+    }
+    args.extend(["--report-dir".into(), report.display().to_string()]);
+    args.extend(connection_args(sim, dir));
+    args.extend(TUNING.map(String::from));
+    args
+}
+
 pub(crate) const TUNING: [&str; 10] = [
     "--graph-rps",
     "3000",
@@ -205,15 +217,17 @@ pub(crate) fn command(sim: &Simulator, dir: &Path, args: &[String]) -> Command {
     command
 }
 
-/// The settings of every user, and the tenant's security defaults: what "the tenant's state" is.
-pub(crate) fn settings_of(state: &Value) -> (Value, HashMap<String, (Value, Value)>) {
+/// The settings of every user (SMTP AUTH, per-user MFA, and the properties of `Get-CASMailbox`
+/// and `Get-Mailbox`), and the tenant's security defaults: what "the tenant's state" is.
+pub(crate) fn settings_of(state: &Value) -> (Value, HashMap<String, (Value, Value, Value)>) {
     let users = state["users"]
         .as_array()
         .unwrap()
         .iter()
         .map(|u| {
             let key = u["userPrincipalName"].as_str().unwrap().to_string();
-            (key, (u["smtpClientAuthenticationDisabled"].clone(), u["perUserMfaState"].clone()))
+            let listed = [u["casMailbox"].clone(), u["mailbox"].clone()];
+            (key, (u["smtpClientAuthenticationDisabled"].clone(), u["perUserMfaState"].clone(), listed.into()))
         })
         .collect();
     (state["securityDefaultsEnabled"].clone(), users)

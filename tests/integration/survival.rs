@@ -151,7 +151,7 @@ async fn rollback_restores_the_starting_state_and_leaves_conflicts_alone() {
     let (defaults_now, mut users_now) = settings_of(&state(&sim));
     let (defaults_then, mut users_then) = settings_of(&initial);
     assert_eq!(defaults_now, defaults_then, "security defaults are back on");
-    let (conflicted_now, _) = users_now.remove(&changed["identity"]).unwrap();
+    let (conflicted_now, _, _) = users_now.remove(&changed["identity"]).unwrap();
     users_then.remove(&changed["identity"]);
     assert_eq!(conflicted_now, Value::Bool(true), "the conflicting change was not overwritten");
     assert_eq!(users_now, users_then, "every other value is as it was before the apply");

@@ -183,6 +183,12 @@ impl Service {
         self.stats.to_json(max_writes)
     }
 
+    /// Each second's answers from the first request on, `[graph, graph 429s, exchange, exchange
+    /// 429s]`: where a run's time went.
+    pub fn timeline_json(&self) -> Value {
+        self.stats.timeline_json()
+    }
+
     /// The tenant's users and settings, and each user's SMTP AUTH sign-ins (counts, the last
     /// one and its result), so a test can check what a run targeted.
     pub fn state_json(&self) -> Value {

@@ -78,6 +78,10 @@ pub(crate) fn router(tenants: Arc<Tenants>) -> Router {
             get(|State(t): Shared, uri: Uri| async move { axum::Json(t.named_in_query(uri.query()).stats_json()) }),
         )
         .route(
+            "/_sim/timeline",
+            get(|State(t): Shared, uri: Uri| async move { axum::Json(t.named_in_query(uri.query()).timeline_json()) }),
+        )
+        .route(
             "/_sim/state",
             get(|State(t): Shared, uri: Uri| async move { axum::Json(t.named_in_query(uri.query()).state_json()) }),
         )

@@ -45,6 +45,32 @@ pub(crate) struct Stats {
     /// `$batch` items, also counted in `requests_total`.
     pub batch_items: AtomicU64,
     by_status: Mutex<BTreeMap<(Api, u16), u64>>,
+    timeline: Mutex<Timeline>,
+}
+
+/// Answers a second, from the first request on: where a run's time goes, for the benches.
+#[derive(Debug, Default)]
+struct Timeline {
+    started: Option<std::time::Instant>,
+    /// Each second's Graph answers, of them 429s, Exchange answers, of them 429s.
+    seconds: Vec<[u32; 4]>,
+}
+
+impl Timeline {
+    fn add(&mut self, api: Api, status: u16) {
+        let column = match api {
+            Api::Graph => 0,
+            Api::Exchange => 2,
+            Api::Token => return,
+        };
+        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        let second = started.elapsed().as_secs() as usize;
+        if self.seconds.len() <= second {
+            self.seconds.resize(second + 1, [0; 4]);
+        }
+        self.seconds[second][column] += 1;
+        self.seconds[second][column + 1] += u32::from(status == 429);
+    }
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -60,6 +86,13 @@ impl Stats {
         }
         let mut by_status = self.by_status.lock().unwrap_or_else(|e| e.into_inner());
         *by_status.entry((api, status)).or_default() += 1;
+        self.timeline.lock().unwrap_or_else(|e| e.into_inner()).add(api, status);
+    }
+
+    /// Each second's answers from the first request on: `[graph, graph 429s, exchange, exchange
+    /// 429s]`.
+    pub(crate) fn timeline_json(&self) -> Value {
+        json!(self.timeline.lock().unwrap_or_else(|e| e.into_inner()).seconds)
     }
 
     pub(crate) fn to_json(&self, max_writes_per_mailbox: u32) -> Value {
@@ -109,5 +142,6 @@ impl Stats {
             counter.store(0, Ordering::Relaxed);
         }
         self.by_status.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        *self.timeline.lock().unwrap_or_else(|e| e.into_inner()) = Timeline::default();
     }
 }

@@ -60,7 +60,7 @@ async fn a_held_write_answer_is_not_waited_for_once_a_read_shows_the_write_took_
     let (_, settings) = settings_of(&state(&sim));
     let rows = results(&report);
     for row in rows.iter().filter(|r| r["outcome"] == "changed" && r["setting"] == "smtp-auth") {
-        let (smtp_auth, _) = &settings[&row["identity"]];
+        let (smtp_auth, _, _) = &settings[&row["identity"]];
         assert_eq!(smtp_auth, &serde_json::json!(false), "{row:?}: reported changed, and so it is");
     }
 }
