@@ -229,10 +229,12 @@ async fn read_pages(
     client: &CloudClient,
     wanted: &[Setting],
     with_addresses: bool,
-    mut page: impl FnMut(MailboxIndex),
+    page: impl FnMut(MailboxIndex),
 ) -> Result<(), CallError> {
-    // One listing after the other: both draw on the one Exchange budget.
-    for (at, cmdlet) in cmdlets(wanted).into_iter().enumerate() {
+    // The listings side by side: a target waits for the pages of both, and one listing's pages
+    // follow each other, so one after the other would leave the budget idle.
+    let page = std::sync::Mutex::new(page);
+    let listings = cmdlets(wanted).into_iter().enumerate().map(|(at, cmdlet)| {
         let first = at == 0;
         let mut fields = vec!["ExternalDirectoryObjectId"];
         let properties = wanted.iter().filter_map(|setting| property(*setting)).filter(|p| p.cmdlet == cmdlet);
@@ -241,11 +243,14 @@ async fn read_pages(
             fields.push("PrimarySmtpAddress");
         }
         let call = listing(client, cmdlet, &fields.join(","));
-        let of_page = |answer: &crate::cloud::Answer| {
-            page(MailboxIndex::of_page(&answer.body, cmdlet, wanted, first, with_addresses));
+        let page = &page;
+        let of_page = move |answer: &crate::cloud::Answer| {
+            let index = MailboxIndex::of_page(&answer.body, cmdlet, wanted, first, with_addresses);
+            (page.lock().unwrap_or_else(|e| e.into_inner()))(index);
         };
-        client.pages(call, of_page).await?;
-    }
+        client.pages(call, of_page)
+    });
+    futures_util::future::try_join_all(listings).await?;
     Ok(())
 }
 
