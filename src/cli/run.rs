@@ -73,8 +73,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME|FILE")]
     pub profile: Option<String>,
 
-    /// A desired value, added to or overriding the profile: security-defaults=enabled|disabled,
-    /// smtp-auth=enabled|disabled|inherit, per-user-mfa=disabled|enabled|enforced.
+    /// A desired value, added to or overriding the profile, for any setting `remediate profiles`
+    /// lists with its values: smtp-auth=enabled, per-user-mfa=disabled, pop=disabled,
+    /// audit=enabled, forwarding=none, shared-sign-in=disabled, and so on.
     #[arg(long = "set", value_name = "SETTING=VALUE")]
     pub set: Vec<String>,
 

@@ -145,3 +145,34 @@ impl Stats {
         *self.timeline.lock().unwrap_or_else(|e| e.into_inner()) = Timeline::default();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeline_counts_each_api_and_its_429s_in_the_second_they_came() {
+        // As if the first request came two and a half seconds ago: every answer now lands in a
+        // later second, and the seconds before it stay empty.
+        let started = std::time::Instant::now().checked_sub(std::time::Duration::from_millis(2500));
+        let mut timeline = Timeline { started, ..Timeline::default() };
+        for (api, status) in [(Api::Graph, 200), (Api::Graph, 429), (Api::Exchange, 200), (Api::Token, 200)] {
+            timeline.add(api, status);
+        }
+        timeline.add(Api::Exchange, 429);
+        let busy: Vec<usize> = (0..timeline.seconds.len()).filter(|&s| timeline.seconds[s] != [0; 4]).collect();
+        assert_eq!(busy.len(), 1, "{:?}", timeline.seconds);
+        assert!(busy[0] >= 2, "{:?}", timeline.seconds);
+        // Graph answers, of them 429s, Exchange answers, of them 429s; the token endpoint's not at all.
+        assert_eq!(timeline.seconds[busy[0]], [2, 1, 2, 1]);
+    }
+
+    #[test]
+    fn clearing_the_stats_starts_the_timeline_again() {
+        let stats = Stats::default();
+        stats.answered(Api::Exchange, 200);
+        assert_eq!(stats.timeline_json(), json!([[0, 0, 1, 0]]));
+        stats.clear();
+        assert_eq!(stats.timeline_json(), json!([]));
+    }
+}
