@@ -92,6 +92,22 @@ pub enum Command {
     Sim(SimArgs),
 }
 
+impl Command {
+    /// What stdout gets at the end, for the commands that run against a tenant; text for the rest.
+    pub fn output(&self) -> OutputFormat {
+        let session = match self {
+            Command::Plan(args) => &args.run.session,
+            Command::Apply(args) => &args.run.session,
+            Command::Audit(args) => &args.session,
+            Command::Usage(args) => &args.session,
+            Command::Diagnose(args) => &args.session,
+            Command::Rollback(args) => &args.session,
+            _ => return OutputFormat::Text,
+        };
+        session.output
+    }
+}
+
 /// A share from 0 to 1.
 fn share(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {

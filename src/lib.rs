@@ -51,8 +51,19 @@ pub fn exit_code(outcome: Result<u8>) -> u8 {
     }
 }
 
-/// Runs one command to the end and returns the exit code it earned.
+/// Runs one command to the end and returns the exit code it earned. With `--output json`, a
+/// command that fails before it has a summary to print (credentials refused, a bad file) still
+/// leaves one JSON object on stdout, its exit code and why, for the script that reads it.
 pub async fn run(cli: Cli) -> Result<u8> {
+    let json = cli.command.output() == cli::OutputFormat::Json;
+    let outcome = dispatch(cli).await;
+    if json && let Err(error) = &outcome {
+        println!("{}", serde_json::json!({ "exit_code": error.exit_code(), "error": error.to_string() }));
+    }
+    outcome
+}
+
+async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Plan(args) => commands::plan(args, cli.quiet).await,
         Command::Apply(args) => commands::apply(args, cli.quiet).await,

@@ -51,3 +51,27 @@ async fn every_stderr_line_of_a_json_run_is_one_json_object() {
     assert!(summary["counts"]["failed"].as_u64().unwrap() > 0, "{summary}");
     assert!(summary["finish_command"].as_str().unwrap().contains("--retry-failed"), "{summary}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_run_refused_before_it_starts_still_answers_on_stdout() {
+    // A cron night after the client secret was rotated: nothing runs, and the script that reads
+    // stdout learns the exit code and why, as one object, not an empty line.
+    let sim = start(SimConfig { population: Population::Generated { count: 3 }, ..SimConfig::default() }).await;
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "m.csv", "UserPrincipalName", &upns(&state(&sim)));
+    let args: Vec<String> =
+        ["audit", &csv.display().to_string(), "--profile", "smtp-auth-lockdown", "--output", "json"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+    let mut command = command(&sim, dir.path(), &args);
+    std::fs::write(dir.path().join("secret.txt"), "not-the-secret").unwrap();
+    let output = command.stdout(std::process::Stdio::piped()).output().await.unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let [line] = stdout.lines().collect::<Vec<_>>()[..] else { panic!("one line on stdout: {stdout}") };
+    let answer: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(answer["exit_code"], 2);
+    assert!(answer["error"].as_str().unwrap().contains("invalid_client"), "{answer}");
+    assert!(!stdout.contains("not-the-secret"), "the secret never reaches stdout");
+}
