@@ -4,11 +4,17 @@
 //! while the run goes on, and a target waits only for the page that holds its mailbox (or, for a
 //! mailbox the listing never names, for the end of the listing): the service's budget is not left
 //! idle for the seconds a large tenant's listing takes.
-
-use std::sync::{Arc, RwLock};
+//!
+//! Audit bypass is listed by `Get-MailboxAuditBypassAssociation`, whose entries name an account by
+//! its Exchange `Guid` and carry no directory id: when it is wanted, Get-Mailbox lists each
+//! mailbox's `Guid` too, and an entry of either listing waits for its partner in the other (they
+//! are read side by side, in no common order) before it joins the index under the directory id.
 
 use serde_json::{Map, json};
-use tokio::sync::watch;
+
+mod pending;
+
+pub(crate) use pending::PendingIndex;
 
 use super::mailbox_property::{Cmdlet, MailboxProperty};
 use super::spec::Access;
@@ -17,7 +23,7 @@ use crate::cloud::{CallError, CloudClient, exchange};
 
 /// The listed values of every mailbox listed so far, by directory object id.
 ///
-/// Sixteen bytes a mailbox and listing: 63 low bits of the object id (random GUIDs do not collide
+/// Sixteen bytes a mailbox and listing: 62 low bits of the object id (random GUIDs do not collide
 /// there) and the listing's cmdlet ([`key_of`]) above three bits for each setting of the listing
 /// ([`slot`]), in sorted runs (one a page while the listings are read, one once they are sealed)
 /// searched by halves. A million mailboxes take 16 MB a listing, where a hash map of them took
@@ -41,7 +47,19 @@ pub(crate) struct MailboxIndex {
     /// Mailboxes the listing held without a usable directory object id. While there are any,
     /// a user missing from the index may still have a mailbox: Exchange is asked.
     anonymous: u64,
+    /// The audit bypass join ([`Join`]).
+    join: Join,
     sealed: bool,
+}
+
+/// Audit bypass entries and Get-Mailbox `Guid`s that have not met their partner yet, by `Guid`;
+/// in a page, what it brings to the join.
+#[derive(Debug, Default)]
+struct Join {
+    /// A mailbox's `Guid` and its key in the audit bypass listing.
+    keys: std::collections::HashMap<u128, u64>,
+    /// An account's `Guid` and its listed values. Most never meet a mailbox (system objects).
+    codes: std::collections::HashMap<u128, u64>,
 }
 
 /// A value's three bits, its place here plus one; 0 is a value the listing did not give or the
@@ -53,7 +71,27 @@ const SLOT_BITS: u32 = 3;
 
 /// A mailbox's key in the listing of `cmdlet`.
 fn key_of(user_id: &str, cmdlet: Cmdlet) -> Option<u64> {
-    uuid::Uuid::parse_str(user_id).ok().map(|id| (id.as_u128() as u64 & !1) | cmdlet as u64)
+    uuid::Uuid::parse_str(user_id).ok().map(|id| (id.as_u128() as u64 & !3) | cmdlet as u64)
+}
+
+/// The entries of `arrived` whose partner is in `partners` (taken out of it), as their value and
+/// the partner's; the others wait in `waiting` for theirs.
+fn meet<'a>(
+    arrived: std::collections::HashMap<u128, u64>,
+    partners: &'a mut std::collections::HashMap<u128, u64>,
+    waiting: &'a mut std::collections::HashMap<u128, u64>,
+) -> impl Iterator<Item = (u64, u64)> + 'a {
+    arrived.into_iter().filter_map(move |(guid, value)| match partners.remove(&guid) {
+        Some(partner) => Some((value, partner)),
+        None => {
+            waiting.insert(guid, value);
+            None
+        }
+    })
+}
+
+fn guid_of(entry: &serde_json::Value) -> Option<u128> {
+    entry["Guid"].as_str().and_then(|guid| uuid::Uuid::parse_str(guid).ok()).map(|guid| guid.as_u128())
 }
 
 /// The listed property of a setting the listings can hold: its own, or the one its read leans on.
@@ -65,13 +103,18 @@ fn property(setting: Setting) -> Option<MailboxProperty> {
     }
 }
 
-/// The cmdlets whose listings hold `wanted`, in the order they are read; the client access
-/// listing alone when nothing is wanted but the mailboxes themselves (`--all-mailboxes`).
+/// Whether any of `wanted` is listed by `cmdlet`.
+fn lists(wanted: &[Setting], cmdlet: Cmdlet) -> bool {
+    wanted.iter().any(|s| property(*s).is_some_and(|p| p.cmdlet == cmdlet))
+}
+
+/// The cmdlets whose listings hold `wanted`, in the order they are read (Get-Mailbox with audit
+/// bypass, whose entries it names); the client access listing alone when nothing is wanted but
+/// the mailboxes themselves (`--all-mailboxes`).
 fn cmdlets(wanted: &[Setting]) -> Vec<Cmdlet> {
-    let listed: Vec<Cmdlet> = Cmdlet::ALL
-        .into_iter()
-        .filter(|c| wanted.iter().any(|s| property(*s).is_some_and(|p| p.cmdlet == *c)))
-        .collect();
+    let bypass = lists(wanted, Cmdlet::AuditBypass);
+    let listed: Vec<Cmdlet> =
+        Cmdlet::ALL.into_iter().filter(|c| lists(wanted, *c) || (bypass && *c == Cmdlet::Mailbox)).collect();
     if listed.is_empty() { vec![Cmdlet::CasMailbox] } else { listed }
 }
 
@@ -94,8 +137,17 @@ impl MailboxIndex {
         MailboxIndex { wanted: wanted.to_vec(), ..MailboxIndex::default() }
     }
 
-    /// Takes in one page's index as a sorted run of its own.
+    /// Takes in one page's index as a sorted run of its own, with the audit bypass entries whose
+    /// partner it brings.
     fn append(&mut self, mut page: MailboxIndex) {
+        let keys = std::mem::take(&mut page.join.keys);
+        let codes = std::mem::take(&mut page.join.codes);
+        let mut met: Vec<(u64, u64)> = meet(keys, &mut self.join.codes, &mut self.join.keys).collect();
+        met.extend(meet(codes, &mut self.join.keys, &mut self.join.codes).map(|(codes, key)| (key, codes)));
+        for (key, codes) in met {
+            page.unreadable += u64::from(codes == 0);
+            page.entries.push(u128::from(key) << 64 | u128::from(codes));
+        }
         page.entries.sort_unstable();
         self.runs.push(self.entries.len());
         self.entries.append(&mut page.entries);
@@ -106,8 +158,11 @@ impl MailboxIndex {
         self.anonymous += page.anonymous;
     }
 
-    /// Merges the runs into one once every page is in.
+    /// Merges the runs into one once every page is in. A mailbox whose audit bypass entry never
+    /// came is read one by one ([`MailboxIndex::lookup`]); the accounts of no mailbox are let go.
     fn seal(&mut self) {
+        self.unreadable += self.join.keys.len() as u64;
+        self.join = Join::default();
         self.entries.sort_unstable();
         self.entries.shrink_to_fit();
         self.runs = vec![0];
@@ -145,14 +200,17 @@ impl MailboxIndex {
     /// What the whole listing says of a user's `setting`: `Some(Some(value))`, `Some(None)` for
     /// no mailbox, and `None` when it cannot say (the listing was not asked for the setting, its
     /// value could not be read, or some entry had no id): then the mailbox is read on its own.
+    /// An account the audit bypass listing did not join to a mailbox is asked on its own: it may
+    /// be a mailbox whose entry could not be read, or an account that has none.
     pub(crate) fn lookup(&self, user_id: &str, setting: Setting) -> Option<Option<Value>> {
-        let key = key_of(user_id, property(setting)?.cmdlet)?;
+        let cmdlet = property(setting)?.cmdlet;
+        let key = key_of(user_id, cmdlet)?;
         if !self.wanted.contains(&setting) {
             return None;
         }
         match self.find_from(key, 0).0 {
             Some(found) => Some(Some(self.value_in(found, setting)?)),
-            None => (self.anonymous == 0).then_some(None),
+            None => (self.anonymous == 0 && cmdlet != Cmdlet::AuditBypass).then_some(None),
         }
     }
 
@@ -179,26 +237,28 @@ impl MailboxIndex {
         let mut index = MailboxIndex::new(wanted);
         let listed: Vec<_> =
             wanted.iter().filter_map(|s| Some((property(*s).filter(|p| p.cmdlet == cmdlet)?, slot(*s)?))).collect();
+        let joins = cmdlet == Cmdlet::Mailbox && lists(wanted, Cmdlet::AuditBypass);
         for mailbox in page["value"].as_array().into_iter().flatten() {
-            let Some(key) = mailbox["ExternalDirectoryObjectId"].as_str().and_then(|id| key_of(id, cmdlet)) else {
+            if cmdlet == Cmdlet::AuditBypass {
+                // Keyed by Guid until it meets its mailbox; an entry without one meets none.
+                if let Some(guid) = guid_of(mailbox) {
+                    let (codes, _) = index.codes_of(mailbox, &listed, 0);
+                    index.join.codes.insert(guid, codes);
+                }
+                continue;
+            }
+            let Some(id) = mailbox["ExternalDirectoryObjectId"].as_str().filter(|id| key_of(id, cmdlet).is_some())
+            else {
                 index.anonymous += 1;
                 continue;
             };
-            let mut codes = 0;
-            let mut whole = true;
-            for (property, slot) in &listed {
-                let code = match property.decode(mailbox) {
-                    Some(value @ Value::Named(_)) => {
-                        index.named.insert((key, *slot), value);
-                        NAMED
-                    }
-                    Some(value) => CODES.iter().position(|c| *c == value).map_or(0, |code| code as u64 + 1),
-                    None => 0,
-                };
-                whole &= code != 0;
-                codes |= code << slot;
+            let key = key_of(id, cmdlet).unwrap_or_default();
+            let (codes, whole) = index.codes_of(mailbox, &listed, key);
+            let guid = guid_of(mailbox).filter(|_| joins);
+            if let (Some(guid), Some(bypass_key)) = (guid, key_of(id, Cmdlet::AuditBypass)) {
+                index.join.keys.insert(guid, bypass_key);
             }
-            index.unreadable += u64::from(!whole);
+            index.unreadable += u64::from(!whole || (joins && guid.is_none()));
             index.entries.push(u128::from(key) << 64 | u128::from(codes));
             index.mailboxes += usize::from(first);
             if let Some(address) = mailbox["PrimarySmtpAddress"].as_str().filter(|_| first && with_addresses) {
@@ -208,14 +268,35 @@ impl MailboxIndex {
         index
     }
 
+    /// A listed entry's values of `listed` as their codes, and whether every one could be read;
+    /// a value that is not one of [`CODES`] is kept beside them under `key`.
+    fn codes_of(&mut self, entry: &serde_json::Value, listed: &[(MailboxProperty, u32)], key: u64) -> (u64, bool) {
+        let mut codes = 0;
+        let mut whole = true;
+        for (property, slot) in listed {
+            let code = match property.decode(entry) {
+                Some(value @ Value::Named(_)) => {
+                    self.named.insert((key, *slot), value);
+                    NAMED
+                }
+                Some(value) => CODES.iter().position(|c| *c == value).map_or(0, |code| code as u64 + 1),
+                None => 0,
+            };
+            whole &= code != 0;
+            codes |= code << slot;
+        }
+        (codes, whole)
+    }
+
     /// How many mailboxes the listings hold.
     pub(crate) fn len(&self) -> usize {
         self.mailboxes
     }
 }
 
-/// The tenant-wide listing of `cmdlet` (`Get-CASMailbox`, `Get-Mailbox`) of `fields`, in pages
-/// of 1,000.
+/// The tenant-wide listing of `cmdlet` (`Get-CASMailbox`, `Get-Mailbox`,
+/// `Get-MailboxAuditBypassAssociation`, whose default `ResultSize` is 1,000 too) of `fields`, in
+/// pages of 1,000.
 pub(crate) fn listing(client: &CloudClient, cmdlet: Cmdlet, fields: &str) -> crate::cloud::Call {
     let mut parameters = Map::new();
     parameters.insert("ResultSize".into(), json!("Unlimited"));
@@ -236,7 +317,12 @@ async fn read_pages(
     let page = std::sync::Mutex::new(page);
     let listings = cmdlets(wanted).into_iter().enumerate().map(|(at, cmdlet)| {
         let first = at == 0;
-        let mut fields = vec!["ExternalDirectoryObjectId"];
+        // Audit bypass entries have no directory id: they meet Get-Mailbox's on the Guid.
+        let mut fields = match cmdlet {
+            Cmdlet::AuditBypass => vec!["Guid"],
+            Cmdlet::Mailbox if lists(wanted, Cmdlet::AuditBypass) => vec!["ExternalDirectoryObjectId", "Guid"],
+            _ => vec!["ExternalDirectoryObjectId"],
+        };
         let properties = wanted.iter().filter_map(|setting| property(*setting)).filter(|p| p.cmdlet == cmdlet);
         fields.extend(properties.flat_map(MailboxProperty::fields));
         if first && with_addresses {
@@ -265,114 +351,6 @@ pub(crate) async fn read_all(
     read_pages(client, wanted, with_addresses, |page| index.append(page)).await?;
     index.seal();
     Ok(index)
-}
-
-/// How far the background listing is.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Progress {
-    Reading,
-    Done,
-    /// The listing failed: every target not found so far is read on its own.
-    Failed,
-}
-
-/// The listing as it fills in the background, shared by every target of a run.
-#[derive(Clone)]
-pub(crate) struct PendingIndex {
-    index: Arc<RwLock<MailboxIndex>>,
-    progress: watch::Receiver<Progress>,
-}
-
-impl PendingIndex {
-    /// A listing already read whole.
-    pub(crate) fn ready(index: MailboxIndex) -> PendingIndex {
-        let (_, progress) = watch::channel(Progress::Done);
-        PendingIndex { index: Arc::new(RwLock::new(index)), progress }
-    }
-
-    /// An empty listing of `wanted`, and the side that fills it.
-    fn filling(wanted: &[Setting]) -> (PendingIndex, Filler) {
-        let (tell, progress) = watch::channel(Progress::Reading);
-        let index = Arc::new(RwLock::new(MailboxIndex::new(wanted)));
-        (PendingIndex { index: index.clone(), progress }, Filler { index, tell })
-    }
-
-    /// Starts reading the listing of `wanted`; `finished` is told how it ended, with the sealed
-    /// index.
-    pub(crate) fn spawn(
-        client: Arc<CloudClient>,
-        wanted: Vec<Setting>,
-        finished: impl FnOnce(Result<&MailboxIndex, CallError>) + Send + 'static,
-    ) -> PendingIndex {
-        let (pending, filler) = PendingIndex::filling(&wanted);
-        tokio::spawn(async move {
-            match read_pages(&client, &wanted, false, |page| filler.add(page)).await {
-                Ok(()) => finished(Ok(&filler.seal())),
-                Err(error) => {
-                    filler.failed();
-                    finished(Err(error));
-                }
-            }
-        });
-        pending
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, MailboxIndex> {
-        self.index.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// What the listing says of a user's `setting` (as [`MailboxIndex::lookup`]), once the page
-    /// that holds the user's mailbox is in, or the whole listing for a user it does not name;
-    /// `None` (read the mailbox on its own) when the listing failed.
-    pub(crate) async fn lookup(&self, user_id: &str, setting: Setting) -> Option<Option<Value>> {
-        let key = key_of(user_id, property(setting)?.cmdlet)?;
-        if !self.read().wanted.contains(&setting) {
-            return None;
-        }
-        let mut progress = self.progress.clone();
-        let mut searched = 0;
-        loop {
-            // Marked seen before the search: a page that lands during it wakes the wait below.
-            let now = *progress.borrow_and_update();
-            let (found, runs) = self.read().find_from(key, searched);
-            searched = runs;
-            match (found, now) {
-                (Some(found), _) => return Some(Some(self.read().value_in(found, setting)?)),
-                (None, Progress::Failed) => return None,
-                (None, Progress::Done) => return self.read().lookup(user_id, setting),
-                (None, Progress::Reading) => {
-                    if progress.changed().await.is_err() {
-                        // The listing's task ended without a word (it panicked): ask Exchange.
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The listing's side of a [`PendingIndex`]: adds pages, and says when it is done.
-struct Filler {
-    index: Arc<RwLock<MailboxIndex>>,
-    tell: watch::Sender<Progress>,
-}
-
-impl Filler {
-    fn add(&self, page: MailboxIndex) {
-        self.index.write().unwrap_or_else(|e| e.into_inner()).append(page);
-        self.tell.send_replace(Progress::Reading);
-    }
-
-    /// Every page is in: the runs become one, and every waiter gets its answer.
-    fn seal(&self) -> std::sync::RwLockReadGuard<'_, MailboxIndex> {
-        self.index.write().unwrap_or_else(|e| e.into_inner()).seal();
-        self.tell.send_replace(Progress::Done);
-        self.index.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn failed(&self) {
-        self.tell.send_replace(Progress::Failed);
-    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! The settings that are properties of a mailbox as Exchange lists it: `Get-CASMailbox` and
 //! `Set-CASMailbox` for its client access ("Set-CASMailbox", learn.microsoft.com/powershell/module/
 //! exchange/set-casmailbox), `Get-Mailbox` and `Set-Mailbox` for auditing and forwarding
-//! ("Set-Mailbox", learn.microsoft.com/powershell/module/exchange/set-mailbox), each cmdlet taking
-//! the properties it lists as parameters of the same name. A setting of this kind declares its
+//! ("Set-Mailbox", learn.microsoft.com/powershell/module/exchange/set-mailbox), and
+//! `Get-`/`Set-MailboxAuditBypassAssociation` for audit bypass (learn.microsoft.com/powershell/
+//! module/exchange/set-mailboxauditbypassassociation), each cmdlet taking the properties it lists
+//! as parameters of the same name. A setting of this kind declares its
 //! property and how the service writes its values ([`MailboxProperty`]); reading one mailbox,
 //! writing it, and reading every mailbox at once in the run's bulk listing
 //! ([`super::mailbox_index`]) are the same for all of them, here.
@@ -21,15 +23,20 @@ pub(crate) enum Cmdlet {
     CasMailbox,
     /// `Get-`/`Set-Mailbox`: auditing, forwarding, the kind of mailbox.
     Mailbox,
+    /// `Get-`/`Set-MailboxAuditBypassAssociation`: audit bypass, the account's. Its listing names
+    /// every account by its Exchange `Guid` and carries no directory id, so the bulk listing joins
+    /// it to `Get-Mailbox`'s `Guid` ([`super::mailbox_index`]).
+    AuditBypass,
 }
 
 impl Cmdlet {
-    pub(crate) const ALL: [Cmdlet; 2] = [Cmdlet::CasMailbox, Cmdlet::Mailbox];
+    pub(crate) const ALL: [Cmdlet; 3] = [Cmdlet::CasMailbox, Cmdlet::Mailbox, Cmdlet::AuditBypass];
 
     pub(crate) const fn get(self) -> &'static str {
         match self {
             Cmdlet::CasMailbox => "Get-CASMailbox",
             Cmdlet::Mailbox => "Get-Mailbox",
+            Cmdlet::AuditBypass => "Get-MailboxAuditBypassAssociation",
         }
     }
 
@@ -37,6 +44,7 @@ impl Cmdlet {
         match self {
             Cmdlet::CasMailbox => "Set-CASMailbox",
             Cmdlet::Mailbox => "Set-Mailbox",
+            Cmdlet::AuditBypass => "Set-MailboxAuditBypassAssociation",
         }
     }
 }
@@ -55,7 +63,7 @@ pub(crate) struct MailboxProperty {
 pub(crate) enum Kind {
     /// A `Boolean` switch that allows something: `$true` enabled, `$false` disabled, never
     /// `$null` (`PopEnabled`, `ImapEnabled`, `ActiveSyncEnabled`, `MAPIEnabled`, `OWAEnabled`,
-    /// `AuditEnabled`).
+    /// `AuditEnabled`, and `AuditBypassEnabled`, where enabled is the weaker value).
     Allows,
     /// A nullable switch that allows it, where `$null` follows the organisation's (`EWSEnabled`).
     AllowsOrInherits,

@@ -18,6 +18,7 @@
 
 mod activesync;
 mod audit;
+mod audit_bypass;
 pub(crate) mod authentication_policy;
 pub(crate) mod ca_exclusion;
 mod desired;

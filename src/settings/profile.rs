@@ -70,16 +70,18 @@ pub(crate) fn builtins() -> Vec<Profile> {
         // "Ensure SMTP AUTH is disabled", held per mailbox too, since a mailbox's own `$false`
         // overrides the organisation's switch; 1.2.2 "Ensure sign-in to shared mailboxes is
         // blocked"; 6.1.2 "Ensure mailbox audit actions are configured", of which the tool holds
-        // `AuditEnabled`, not the lists of actions. CIS has no per-mailbox control for POP, IMAP
-        // or EWS; 6.1.3 (audit bypass, per actor account) is not held yet, so not claimed.
+        // `AuditEnabled`, not the lists of actions; 6.1.3 "Ensure 'AuditBypassEnabled' is not
+        // enabled on mailboxes" (6.1.4 in v3 and v4). CIS has no per-mailbox control for POP, IMAP
+        // or EWS.
         benchmark(
             "cis-exchange",
-            "CIS Microsoft 365 Foundations, the Exchange Online controls the tool holds: SMTP AUTH off for the organisation and every mailbox (6.5.4), sign-in blocked for shared mailboxes (1.2.2), mailbox auditing on (6.1.2)",
+            "CIS Microsoft 365 Foundations, the Exchange Online controls the tool holds: SMTP AUTH off for the organisation and every mailbox (6.5.4), sign-in blocked for shared mailboxes (1.2.2), mailbox auditing on (6.1.2) and not bypassed (6.1.3)",
             &[
                 (Setting::OrganisationSmtpAuth, Value::Disabled, "CIS 6.5.4"),
                 (Setting::SmtpAuth, Value::Disabled, "CIS 6.5.4"),
                 (Setting::SharedSignIn, Value::Disabled, "CIS 1.2.2"),
                 (Setting::Audit, Value::Enabled, "CIS 6.1.2 (AuditEnabled)"),
+                (Setting::AuditBypass, Value::Disabled, "CIS 6.1.3"),
             ],
         ),
         // CISA SCuBA Exchange Online baseline (github.com/cisagov/ScubaGear, baselines/exo.md):

@@ -62,6 +62,8 @@ catalog! {
     Owa => owa,
     /// Per mailbox: `AuditEnabled` (Exchange).
     Audit => audit,
+    /// Per mailbox: `AuditBypassEnabled` (Exchange), the account's.
+    AuditBypass => audit_bypass,
     /// Per mailbox: `ForwardingAddress`, `ForwardingSmtpAddress` and `DeliverToMailboxAndForward`
     /// (Exchange), as one value.
     Forwarding => forwarding,
@@ -224,6 +226,7 @@ mod tests {
                 Setting::Mapi,
                 Setting::Owa,
                 Setting::Audit,
+                Setting::AuditBypass,
                 Setting::Forwarding,
                 Setting::SharedSignIn
             ]

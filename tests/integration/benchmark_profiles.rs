@@ -21,11 +21,16 @@ fn sweep(verb: &str, exceptions: &Path) -> Vec<String> {
     args
 }
 
-/// What the profile touches of each user, by UPN: SMTP AUTH, the `Get-Mailbox` properties and
-/// the account; and the organisation's switch.
+/// What the profile touches of each user, by UPN: SMTP AUTH, the `Get-Mailbox` properties, the
+/// account and its audit bypass; and the organisation's switch.
 fn tenant_settings(state: &Value) -> (Value, HashMap<String, Value>) {
     let users = state["users"].as_array().unwrap().iter().map(|u| {
-        let held = [u["smtpClientAuthenticationDisabled"].clone(), u["mailbox"].clone(), u["accountEnabled"].clone()];
+        let held = [
+            u["smtpClientAuthenticationDisabled"].clone(),
+            u["mailbox"].clone(),
+            u["accountEnabled"].clone(),
+            u["auditBypassAssociation"].clone(),
+        ];
         (u["userPrincipalName"].as_str().unwrap().to_string(), Value::Array(held.to_vec()))
     });
     (state["transportConfig"].clone(), users.collect())
@@ -70,6 +75,7 @@ async fn cis_exchange_over_every_mailbox_holds_the_exceptions_and_rolls_back_exa
         let smtp_on = upn == scanner;
         assert_eq!(user["smtpClientAuthenticationDisabled"], !smtp_on, "{upn}: SMTP AUTH");
         assert_eq!(user["mailbox"]["AuditEnabled"], true, "{upn}: auditing");
+        assert_eq!(user["auditBypassAssociation"]["AuditBypassEnabled"], false, "{upn}: audit bypass");
         if is_shared(user) {
             assert_eq!(user["accountEnabled"], upn == shared, "{upn}: a shared mailbox's sign-in");
         }
@@ -82,6 +88,9 @@ async fn cis_exchange_over_every_mailbox_holds_the_exceptions_and_rolls_back_exa
             .any(|r| r["setting"] == "shared-sign-in" && r["outcome"] == "changed" && r["control"] == "CIS 1.2.2")
     );
     assert!(rows.iter().any(|r| r["setting"] == "audit" && r["outcome"] == "changed"));
+    assert!(
+        rows.iter().any(|r| r["setting"] == "audit-bypass" && r["outcome"] == "changed" && r["control"] == "CIS 6.1.3")
+    );
 
     let audited = dir.path().join("audit");
     let audit = against(sweep("audit", &exceptions), &audited, &sim, dir.path());

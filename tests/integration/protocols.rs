@@ -3,7 +3,8 @@
 //! a line of the catalog. Applied, audited and rolled back on the simulated tenant, and checked
 //! there under the service's own names, not by the runner's reading; on a tenant of a few
 //! thousand, read in bulk from the `Get-CASMailbox` listing rather than one mailbox at a time. So
-//! are auditing and forwarding, from the `Get-Mailbox` listing.
+//! are auditing and forwarding, from the `Get-Mailbox` listing, and audit bypass, from its own listing
+//! joined to that one.
 
 use std::sync::Arc;
 
@@ -159,4 +160,52 @@ async fn forwarding_is_cleared_and_put_back_whole_and_auditing_turned_on_from_th
     let rollback = against(vec!["rollback".to_string(), applied.display().to_string()], &rolled_back, &sim, dir.path());
     assert_eq!(run(&rollback).await, 0);
     assert_eq!(mailbox_properties(&sim), before, "every forward and audit switch back as found");
+}
+
+/// Every user's `AuditBypassEnabled` as the simulated tenant holds it, by UPN.
+fn bypass_of(sim: &Simulator) -> Vec<(String, Value)> {
+    let users = state(sim)["users"].as_array().unwrap().clone();
+    let bypass =
+        |u: &Value| (u["userPrincipalName"].as_str().unwrap().to_string(), u["auditBypassAssociation"].clone());
+    users.iter().map(bypass).collect()
+}
+
+/// Audit bypass is listed by Get-MailboxAuditBypassAssociation, whose entries carry a Guid and no
+/// directory id: the run joins them to Get-Mailbox's and reads no mailbox on its own, while an
+/// account without a mailbox (a service account) is asked on its own and held all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_bypass_is_turned_off_from_the_joined_listing_and_put_back_exactly() {
+    let sim = start(roomy(1500, 0)).await;
+    let before = bypass_of(&sim);
+    let users = state(&sim)["users"].as_array().unwrap().clone();
+    let members: Vec<&Value> = users.iter().filter(|u| u["userType"] == "Member").collect();
+    let without_mailbox = members.iter().filter(|u| u["mailbox"].is_null()).count() as u64;
+    let bypassed = |u: &&&Value| u["auditBypassAssociation"]["AuditBypassEnabled"] == true;
+    assert!(members.iter().filter(bypassed).count() > 5, "the seeded mix bypasses auditing somewhere");
+    let identities: Vec<String> =
+        members.iter().map(|u| u["userPrincipalName"].as_str().unwrap().to_string()).collect();
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "users.csv", "UserPrincipalName", &identities).display().to_string();
+    let applied = dir.path().join("apply");
+    let apply = vec!["apply".to_string(), csv, "--set".into(), "audit-bypass=disabled".into()];
+    let requests_before = exchange_requests(&sim);
+    assert_eq!(run(&against(apply, &applied, &sim, dir.path())).await, 0);
+
+    let rows = results(&applied);
+    let changed = rows.iter().filter(|r| r["outcome"] == "changed").count() as u64;
+    assert!(changed > 5 && rows.iter().all(|r| r["setting"] == "audit-bypass"));
+    let exchange = exchange_requests(&sim) - requests_before;
+    assert!(
+        exchange <= changed + without_mailbox + 10,
+        "{exchange} Exchange requests for {changed} writes and {without_mailbox} accounts without a mailbox"
+    );
+    let after: std::collections::HashMap<String, Value> = bypass_of(&sim).into_iter().collect();
+    for upn in &identities {
+        assert_eq!(after[upn]["AuditBypassEnabled"], false, "{upn}: audited again");
+    }
+
+    let rolled_back = dir.path().join("rollback");
+    let rollback = against(vec!["rollback".to_string(), applied.display().to_string()], &rolled_back, &sim, dir.path());
+    assert_eq!(run(&rollback).await, 0);
+    assert_eq!(bypass_of(&sim), before, "every bypass back as found");
 }

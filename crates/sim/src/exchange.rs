@@ -1,6 +1,7 @@
 //! The Exchange Online admin API (`/adminapi/beta/{tenant}/InvokeCommand`) as the simulated tenant
 //! serves it: `Get-`/`Set-CASMailbox` (one identity or every mailbox, paged: `client_access.rs`),
 //! `Get-`/`Set-Mailbox` (auditing and forwarding, paged the same way: `mailbox.rs`),
+//! `Get-`/`Set-MailboxAuditBypassAssociation` (every account, system objects too: `audit_bypass.rs`),
 //! `Get-`/`Set-TransportConfig`, and what decides Basic SMTP AUTH per user: `Get-OrganizationConfig`
 //! (`DefaultAuthenticationPolicy`), `Get-AuthenticationPolicy`, `Get-User` and
 //! `Set-User -AuthenticationPolicy`. The real endpoint is undocumented; the shapes follow what the
@@ -14,6 +15,7 @@ use super::reply::Reply;
 use super::stats::bump;
 use super::tenant::{Tenant, User};
 
+mod audit_bypass;
 mod client_access;
 mod mailbox;
 mod organization;
@@ -145,15 +147,23 @@ fn not_boolean(name: &str, value: &Value) -> Reply {
 }
 
 /// How a mailbox names itself in every Exchange answer: `Identity` and `Name` (the mailbox's
-/// name, which Get-Mailbox and Get-CASMailbox show as its identity), its primary address and its
-/// directory object's id.
+/// name, which Get-Mailbox and Get-CASMailbox show as its identity), its primary address, its
+/// directory object's id and its Exchange object's `Guid`.
 fn mailbox_identity(user: &User) -> Value {
     json!({
         "Identity": user.display_name(),
         "Name": user.display_name(),
         "PrimarySmtpAddress": user.mail(),
         "ExternalDirectoryObjectId": user.id.to_string(),
+        "Guid": exchange_guid(user.id).to_string(),
     })
+}
+
+/// The Exchange object's own `Guid` (not the directory's id), fixed per user; the same Guid
+/// whichever cmdlet shows the object (Get-User, Get-Mailbox, Get-MailboxAuditBypassAssociation).
+/// Its own inverse, so a Guid gives back the directory id.
+fn exchange_guid(id: uuid::Uuid) -> uuid::Uuid {
+    uuid::Uuid::from_u128(id.as_u128() ^ 0x5eed_0000_0000_0000_0000_0000_e8c0_0001)
 }
 
 /// The `@odata.nextLink` of a listing that resumes at user `index`: the same `$select`, and the
@@ -263,6 +273,8 @@ pub(crate) fn execute(service: &Service, call: &ExchangeCall, tenant_in_path: &s
             Err(reply) => reply,
         },
         "Set-Mailbox" => mailbox::set_mailbox(service, &mut tenant, call, &context),
+        "Get-MailboxAuditBypassAssociation" => audit_bypass::get(service, &tenant, call, tenant_in_path, &context),
+        "Set-MailboxAuditBypassAssociation" => audit_bypass::set(service, &mut tenant, call, &context),
         "Get-TransportConfig" => ok(
             vec![
                 json!({"Identity": "Transport Settings", "SmtpClientAuthenticationDisabled": tenant.transport_smtp_auth_disabled}),

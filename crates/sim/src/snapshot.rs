@@ -32,6 +32,7 @@ impl Tenant {
                 "smtpClientAuthenticationDisabled": user.smtp_auth_disabled,
                 "casMailbox": user.has_mailbox().then(|| user.cas_mailbox_json()),
                 "mailbox": user.has_mailbox().then(|| user.mailbox_properties.json()),
+                "auditBypassAssociation": {"AuditBypassEnabled": user.mailbox_properties.audit_bypass},
                 "perUserMfaState": user.mfa.as_str(),
                 "hasRegisteredMethod": user.has_method,
                 "writes": user.writes,

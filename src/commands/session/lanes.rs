@@ -23,7 +23,7 @@ use crate::targets::Entry;
 fn warn_if_unreadable(index: &MailboxIndex, sink: &dyn EventSink) {
     if index.unreadable() > 0 {
         sink.emit(Event::Warning(format!(
-            "{} mailboxes of the Get-CASMailbox and Get-Mailbox listings had no readable directory id or an unreadable value; those were read one by one",
+            "{} mailboxes of the mailbox listings had no readable directory id or Guid, or an unreadable value; those were read one by one",
             index.unreadable()
         )));
     }

@@ -154,3 +154,58 @@ fn two_listings_keep_their_values_apart_and_forwarding_whole() {
     assert_eq!((index.len(), index.addresses.len(), index.unreadable()), (2, 2, 0), "each mailbox once");
     assert!(!index.lacks_mailbox(FIRST) && index.lacks_mailbox(ABSENT));
 }
+
+/// A page of `Get-Mailbox` entries (directory id, Guid) for the audit bypass join.
+fn mailbox_page(entries: &[(&str, Option<&str>)], wanted: &[Setting]) -> MailboxIndex {
+    let value: Vec<_> = entries
+        .iter()
+        .map(|(id, guid)| json!({"ExternalDirectoryObjectId": id, "Guid": guid, "AuditEnabled": true}))
+        .collect();
+    MailboxIndex::of_page(&json!({ "value": value }), Cmdlet::Mailbox, wanted, true, false)
+}
+
+/// A page of `Get-MailboxAuditBypassAssociation` entries (Guid, AuditBypassEnabled): no directory id.
+fn bypass_page(entries: &[(&str, serde_json::Value)], wanted: &[Setting]) -> MailboxIndex {
+    let value: Vec<_> = entries
+        .iter()
+        .map(|(guid, bypass)| json!({"Guid": guid, "Name": "reception", "AuditBypassEnabled": bypass}))
+        .collect();
+    MailboxIndex::of_page(&json!({ "value": value }), Cmdlet::AuditBypass, wanted, false, false)
+}
+
+#[test]
+fn audit_bypass_entries_meet_their_mailbox_by_guid_in_either_order() {
+    let wanted = [Setting::Audit, Setting::AuditBypass];
+    assert_eq!(cmdlets(&wanted), [Cmdlet::Mailbox, Cmdlet::AuditBypass]);
+    assert_eq!(cmdlets(&[Setting::AuditBypass]), [Cmdlet::Mailbox, Cmdlet::AuditBypass], "Get-Mailbox names them");
+    let (g1, g2, g3, system) = (
+        "aaaaaaaa-0000-0000-0000-000000000001",
+        "aaaaaaaa-0000-0000-0000-000000000002",
+        "aaaaaaaa-0000-0000-0000-000000000003",
+        "aaaaaaaa-0000-0000-0000-0000000000ff",
+    );
+    let (pending, filler) = PendingIndex::filling(&wanted);
+    let lookup = |id| pending.lookup(id, Setting::AuditBypass);
+    let (mut first, mut second) = (Box::pin(lookup(FIRST)), Box::pin(lookup(SECOND)));
+    // The bypass listing's first page comes before the mailbox it names, then the other way round.
+    filler.add(bypass_page(&[(system, json!(true)), (g1, json!(true))], &wanted));
+    assert!(poll_once(first.as_mut()).is_err(), "its mailbox is not listed yet");
+    filler.add(mailbox_page(&[(FIRST, Some(g1)), (SECOND, Some(g2)), (ODD, Some(g3)), (ABSENT, None)], &wanted));
+    assert_eq!(poll_once(first.as_mut()), Ok(Some(Some(Value::Enabled))), "met: bypassed");
+    assert!(poll_once(second.as_mut()).is_err(), "its bypass entry is not listed yet");
+    filler.add(bypass_page(&[(g2, json!(false)), (g3, json!("True"))], &wanted));
+    assert_eq!(poll_once(second.as_mut()), Ok(Some(Some(Value::Disabled))));
+    assert_eq!(poll_once(Box::pin(lookup(ODD)).as_mut()), Ok(None), "unreadable: asked on its own");
+    assert_eq!(
+        poll_once(Box::pin(pending.lookup(FIRST, Setting::Audit)).as_mut()),
+        Ok(Some(Some(Value::Enabled))),
+        "Get-Mailbox's own values stand beside the join"
+    );
+    let index = filler.seal();
+    assert_eq!(index.lookup(ABSENT, Setting::AuditBypass), None, "no Guid, no entry: asked on its own");
+    let stranger = uuid::Uuid::new_v4().to_string();
+    assert_eq!(index.lookup(&stranger, Setting::AuditBypass), None, "an account of no mailbox: asked on its own");
+    assert_eq!(index.lookup(&stranger, Setting::Audit), Some(None), "but Get-Mailbox's settings: no mailbox");
+    assert_eq!((index.len(), index.unreadable()), (4, 2), "ODD's value and ABSENT's Guid");
+    assert!(index.join.keys.is_empty() && index.join.codes.is_empty(), "the strays are let go");
+}

@@ -183,6 +183,13 @@ pub(super) async fn simulated(
             send(request).await
         }
         "exchange-mailbox-page" => forwarding_mailbox_page(sim, &users).await,
+        "exchange-audit-bypass-page" => {
+            let request = exchange()
+                .await
+                .header("Prefer", "odata.maxpagesize=2")
+                .json(&invoke("Get-MailboxAuditBypassAssociation", json!({"ResultSize": "Unlimited"})));
+            send(request).await
+        }
         "token-answer" | "token-error" => {
             let app = sim.app();
             let secret = if which == "token-answer" { app.client_secret.clone() } else { "wrong".into() };

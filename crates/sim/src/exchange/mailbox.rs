@@ -64,6 +64,9 @@ pub struct MailboxProperties {
     pub forwarding_smtp_address: Option<Box<str>>,
     pub forwarding_address: Option<Box<str>>,
     pub deliver_to_mailbox_and_forward: bool,
+    /// `AuditBypassEnabled`, the account's (Set-MailboxAuditBypassAssociation; `$false` unless
+    /// set): kept here for every user, mailbox or not, and not among Get-Mailbox's properties.
+    pub audit_bypass: bool,
 }
 
 impl Default for MailboxProperties {
@@ -74,6 +77,7 @@ impl Default for MailboxProperties {
             forwarding_smtp_address: None,
             forwarding_address: None,
             deliver_to_mailbox_and_forward: false,
+            audit_bypass: false,
         }
     }
 }
@@ -104,7 +108,7 @@ impl MailboxProperties {
     /// A tenant's mix, drawn from the mailbox's id so that the rest of the seeded tenant stays as
     /// it was: about 4% with auditing turned off, 2% forwarding outside, 1% forwarding to another
     /// mailbox (its name is filled in by [`seed_mailbox_mix`] once every user exists),
-    /// and half of the forwarding ones keeping a copy.
+    /// half of the forwarding ones keeping a copy, and about 1% whose account bypasses auditing.
     pub fn seeded(id: Uuid) -> MailboxProperties {
         let bits = mix_bits(id);
         let external = forwarding(bits) == Forwarding::External;
@@ -112,6 +116,7 @@ impl MailboxProperties {
             audit_enabled: !bits.is_multiple_of(25),
             forwarding_smtp_address: external.then(|| format!("smtp:archive.{bits:07x}@fabrikam.com").into()),
             deliver_to_mailbox_and_forward: forwarding(bits) != Forwarding::Not && (bits / 2500) % 2 == 1,
+            audit_bypass: (bits / 5000).is_multiple_of(100),
             ..MailboxProperties::default()
         }
     }

@@ -5,7 +5,9 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::{ExchangeCall, bad_request, identity_of, not_found, ok, parameter, select, unknown_parameter};
+use super::{
+    ExchangeCall, bad_request, exchange_guid, identity_of, not_found, ok, parameter, select, unknown_parameter,
+};
 use crate::Service;
 use crate::reply::Reply;
 use crate::stats::bump;
@@ -13,7 +15,7 @@ use crate::tenant::Tenant;
 
 /// "The default value is 1000" (Get-User, ResultSize).
 const DEFAULT_RESULT_SIZE: usize = 1000;
-const MORE_RESULTS: &str = "There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.";
+pub(super) const MORE_RESULTS: &str = "There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.";
 
 /// Which users a `-Filter` keeps.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,11 +92,6 @@ impl UserFilter {
     }
 }
 
-/// The Exchange object's own Guid (not the directory's id), fixed per user.
-fn exchange_guid(id: uuid::Uuid) -> uuid::Uuid {
-    uuid::Uuid::from_u128(id.as_u128() ^ 0x5eed_0000_0000_0000_0000_0000_e8c0_0001)
-}
-
 /// One user as Get-User returns it. `AuthenticationPolicy` is the policy's DN: the property is
 /// the link attribute msExchAuthPolicyLink (filter-properties.md), and the documented filter
 /// compares it with a DN; null when the user has no policy of its own.
@@ -133,7 +130,7 @@ fn find(tenant: &Tenant, identity: &str) -> Option<usize> {
 }
 
 /// `ResultSize`: "Unlimited" (no limit) or a number; 1000 when absent.
-fn result_size(parameters: &Map<String, Value>) -> Result<Option<usize>, Reply> {
+pub(super) fn result_size(parameters: &Map<String, Value>) -> Result<Option<usize>, Reply> {
     match parameter(parameters, "ResultSize") {
         None => Ok(Some(DEFAULT_RESULT_SIZE)),
         Some(Value::String(text)) if text.eq_ignore_ascii_case("Unlimited") => Ok(None),
