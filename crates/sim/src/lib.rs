@@ -75,6 +75,9 @@ pub struct Service {
     arrivals: tokio::sync::watch::Sender<u64>,
     /// Writes whose connection dropped and which have yet to land (see `Fault::LandsLate`).
     landing_late: tokio::sync::watch::Sender<u64>,
+    /// Held write answers the client gave up on so far (`held_writes_abandoned`): the client's
+    /// side of a connection closes before the server's side learns of it, so a test waits here.
+    abandoned: tokio::sync::watch::Sender<u64>,
     /// Azure Arc's challenges, when the metadata path is Arc's (`--azure-arc`).
     arc: Option<tokens::arc::ArcChallenges>,
     /// Exchange requests refused for concurrency so far (the two forms of refusal take turns).
@@ -108,6 +111,7 @@ impl Service {
             writes: tokio::sync::watch::Sender::new(0),
             arrivals: tokio::sync::watch::Sender::new(0),
             landing_late: tokio::sync::watch::Sender::new(0),
+            abandoned: tokio::sync::watch::Sender::new(0),
             arc: config.azure_arc.clone().map(tokens::arc::ArcChallenges::new),
             concurrency_refusals: Default::default(),
             base_url,
@@ -165,6 +169,17 @@ impl Service {
     /// Watches the number of requests received.
     pub fn arrivals(&self) -> tokio::sync::watch::Receiver<u64> {
         self.arrivals.subscribe()
+    }
+
+    /// A held write answer the client gave up on (its connection dropped this request).
+    fn count_abandoned(&self) {
+        stats::bump(&self.stats.held_writes_abandoned);
+        self.abandoned.send_modify(|n| *n += 1);
+    }
+
+    /// Watches the number of held write answers the client gave up on.
+    pub fn abandoned_writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.abandoned.subscribe()
     }
 
     /// No more transient faults from now on (latency stays): the service's bad hour is over.

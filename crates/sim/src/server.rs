@@ -228,7 +228,7 @@ async fn finish_with_faults(
         _ => {
             // A held write is counted as abandoned unless the hold runs out: a client that gives
             // up drops the connection, and with it this future.
-            let abandoned = writes.then(|| count_if_dropped(&service.stats.held_writes_abandoned));
+            let abandoned = writes.then(|| count_if_dropped(service));
             tokio::time::sleep(service.config.slow_reply).await;
             std::mem::forget(abandoned);
             respond(service, api, reply, ids)
@@ -370,12 +370,12 @@ async fn graph_entry(State(tenants): Shared, method: Method, uri: Uri, headers: 
 }
 
 /// Bumps `counter` when dropped: for what happens only if a future is dropped part-way.
-fn count_if_dropped(counter: &std::sync::atomic::AtomicU64) -> impl Drop + '_ {
-    struct Bump<'a>(&'a std::sync::atomic::AtomicU64);
+fn count_if_dropped(service: &Service) -> impl Drop + '_ {
+    struct Bump<'a>(&'a Service);
     impl Drop for Bump<'_> {
         fn drop(&mut self) {
-            bump(self.0);
+            self.0.count_abandoned();
         }
     }
-    Bump(counter)
+    Bump(service)
 }
