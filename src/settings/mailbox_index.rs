@@ -49,6 +49,9 @@ pub(crate) struct MailboxIndex {
     anonymous: u64,
     /// The audit bypass join ([`Join`]).
     join: Join,
+    /// Listings other than the first that the service refused, and why: their settings are read
+    /// one by one (audit bypass needs a role the others do not).
+    pub lost: Vec<(Cmdlet, CallError)>,
     sealed: bool,
 }
 
@@ -161,7 +164,9 @@ impl MailboxIndex {
     /// Merges the runs into one once every page is in. A mailbox whose audit bypass entry never
     /// came is read one by one ([`MailboxIndex::lookup`]); the accounts of no mailbox are let go.
     fn seal(&mut self) {
-        self.unreadable += self.join.keys.len() as u64;
+        if !self.lost.iter().any(|(cmdlet, _)| *cmdlet == Cmdlet::AuditBypass) {
+            self.unreadable += self.join.keys.len() as u64;
+        }
         self.join = Join::default();
         self.entries.sort_unstable();
         self.entries.shrink_to_fit();
@@ -205,13 +210,21 @@ impl MailboxIndex {
     pub(crate) fn lookup(&self, user_id: &str, setting: Setting) -> Option<Option<Value>> {
         let cmdlet = property(setting)?.cmdlet;
         let key = key_of(user_id, cmdlet)?;
-        if !self.wanted.contains(&setting) {
+        if !self.wanted.contains(&setting) || self.lost.iter().any(|(lost, _)| *lost == cmdlet) {
             return None;
         }
         match self.find_from(key, 0).0 {
             Some(found) => Some(Some(self.value_in(found, setting)?)),
             None => (self.anonymous == 0 && cmdlet != Cmdlet::AuditBypass).then_some(None),
         }
+    }
+
+    /// The service's refusal of the listing that holds `setting`, when it refused it outright (a
+    /// role the app lacks): asking each mailbox would only be refused the same way, once a mailbox.
+    pub(crate) fn refusal(&self, setting: Setting) -> Option<CallError> {
+        let cmdlet = property(setting)?.cmdlet;
+        let refused = |error: &CallError| matches!(error, CallError::Refused { .. });
+        self.lost.iter().find(|(lost, error)| *lost == cmdlet && refused(error)).map(|(_, error)| error.clone())
     }
 
     /// Whether the whole listing says the user has no mailbox.
@@ -306,12 +319,15 @@ pub(crate) fn listing(client: &CloudClient, cmdlet: Cmdlet, fields: &str) -> cra
     call
 }
 
+/// Reads the listings of `wanted` side by side, handing each page to `page`. The first listing
+/// (the mailboxes themselves) failing fails the whole; another failing is returned with its
+/// cmdlet, and the rest go on.
 async fn read_pages(
     client: &CloudClient,
     wanted: &[Setting],
     with_addresses: bool,
     page: impl FnMut(MailboxIndex),
-) -> Result<(), CallError> {
+) -> Result<Vec<(Cmdlet, CallError)>, CallError> {
     // The listings side by side: a target waits for the pages of both, and one listing's pages
     // follow each other, so one after the other would leave the budget idle.
     let page = std::sync::Mutex::new(page);
@@ -334,10 +350,17 @@ async fn read_pages(
             let index = MailboxIndex::of_page(&answer.body, cmdlet, wanted, first, with_addresses);
             (page.lock().unwrap_or_else(|e| e.into_inner()))(index);
         };
-        client.pages(call, of_page)
+        async move { (cmdlet, client.pages(call, of_page).await) }
     });
-    futures_util::future::try_join_all(listings).await?;
-    Ok(())
+    let mut lost = Vec::new();
+    for (at, (cmdlet, read)) in futures_util::future::join_all(listings).await.into_iter().enumerate() {
+        match read {
+            Err(error) if at == 0 => return Err(error),
+            Err(error) => lost.push((cmdlet, error)),
+            Ok(_) => {}
+        }
+    }
+    Ok(lost)
 }
 
 /// The whole listing of `wanted`, read before anything else goes on (`--all-mailboxes` needs its
@@ -348,7 +371,8 @@ pub(crate) async fn read_all(
     with_addresses: bool,
 ) -> Result<MailboxIndex, CallError> {
     let mut index = MailboxIndex::new(wanted);
-    read_pages(client, wanted, with_addresses, |page| index.append(page)).await?;
+    let lost = read_pages(client, wanted, with_addresses, |page| index.append(page)).await?;
+    index.lost = lost;
     index.seal();
     Ok(index)
 }

@@ -124,10 +124,13 @@ async fn read_listed(
     setting: Setting,
     sources: Sources<'_>,
 ) -> Result<Reading, CallError> {
-    if let Some(index) = sources.mailbox_index
-        && let Some(known) = index.lookup(&user.id, setting).await
-    {
-        return Ok(Reading { value: known, attempts: 0, ids: RequestIds::default() });
+    if let Some(index) = sources.mailbox_index {
+        if let Some(known) = index.lookup(&user.id, setting).await {
+            return Ok(Reading { value: known, attempts: 0, ids: RequestIds::default() });
+        }
+        if let Some(refused) = index.refusal(setting) {
+            return Err(refused);
+        }
     }
     mailbox_property::read(client, &user.upn, property).await
 }

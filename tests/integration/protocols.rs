@@ -209,3 +209,32 @@ async fn audit_bypass_is_turned_off_from_the_joined_listing_and_put_back_exactly
     assert_eq!(run(&rollback).await, 0);
     assert_eq!(bypass_of(&sim), before, "every bypass back as found");
 }
+
+/// An app without the Audit Logs role is not given the audit bypass cmdlets: that listing is
+/// refused, the others still serve their settings, and each audit bypass row fails with that
+/// refusal without asking each mailbox again (on 100,000 mailboxes at 25 requests a second,
+/// that would be an hour of refusals).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_audit_bypass_listing_leaves_the_other_listings_whole() {
+    let sim = start(SimConfig { deny_permissions: vec!["Audit Logs".into()], ..roomy(1500, 0) }).await;
+    let users = state(&sim)["users"].as_array().unwrap().clone();
+    let mailboxes: Vec<String> =
+        users.iter().filter(|u| !u["mailbox"].is_null()).map(|u| u["mail"].as_str().unwrap().to_string()).collect();
+    let dir = scratch();
+    let csv = write_csv(dir.path(), "mailboxes.csv", "PrimarySmtpAddress", &mailboxes).display().to_string();
+    let audited = dir.path().join("audit");
+    let set = ["--set", "audit=enabled", "--set", "audit-bypass=disabled"].map(String::from).to_vec();
+    let audit = against([vec!["audit".to_string(), csv], set].concat(), &audited, &sim, dir.path());
+    let requests_before = exchange_requests(&sim);
+    assert_eq!(run(&audit).await, 1, "some settings could not be read");
+
+    let rows = results(&audited);
+    let of = |setting: &str| rows.iter().filter(move |r| r["setting"] == setting).collect::<Vec<_>>();
+    assert_eq!(of("audit").len(), mailboxes.len());
+    assert!(of("audit").iter().all(|r| r["outcome"] != "failed"), "Get-Mailbox's listing still serves auditing");
+    assert!(of("audit-bypass").iter().all(|r| r["outcome"] == "failed"), "refused one by one, each saying so");
+    let exchange = exchange_requests(&sim) - requests_before;
+    assert!(exchange <= 20, "{exchange} Exchange requests: the listings' pages, nothing one by one");
+    let refused = of("audit-bypass");
+    assert!(refused.iter().all(|r| r["error_message"].contains("is not recognized")), "{:?}", refused.first());
+}

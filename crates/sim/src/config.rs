@@ -32,7 +32,8 @@ pub struct SimConfig {
     /// Whether answers past 0.8 of the Graph budget carry `x-ms-throttle-limit-percentage`
     /// (documented; public clients report never seeing it, so pacing must work without it).
     pub limit_percentage_header: bool,
-    /// Permissions the app was not granted (403 `Authorization_RequestDenied`).
+    /// Permissions the app was not granted (403 `Authorization_RequestDenied`), and Exchange roles
+    /// it was not assigned ("Audit Logs": its cmdlets are unknown to the app).
     pub deny_permissions: Vec<String>,
     /// Mean latency; each answer waits 50–150 % of it.
     pub latency: Duration,

@@ -19,8 +19,20 @@ use crate::settings::Setting;
 use crate::settings::mailbox_index::{self, MailboxIndex, PendingIndex};
 use crate::targets::Entry;
 
-/// Says so when the bulk listing held mailboxes it could not read (they are read one by one).
+/// Says so when the bulk listing held mailboxes it could not read, or the service refused one of
+/// its listings (those are read one by one).
 fn warn_if_unreadable(index: &MailboxIndex, sink: &dyn EventSink) {
+    for (cmdlet, error) in &index.lost {
+        sink.emit(Event::Warning(format!(
+            "could not read {} for every mailbox at once ({error}); {}",
+            cmdlet.get(),
+            if matches!(error, crate::cloud::CallError::Refused { .. }) {
+                "its settings are reported failed with that refusal, without asking each mailbox"
+            } else {
+                "its settings are read one mailbox at a time"
+            }
+        )));
+    }
     if index.unreadable() > 0 {
         sink.emit(Event::Warning(format!(
             "{} mailboxes of the mailbox listings had no readable directory id or Guid, or an unreadable value; those were read one by one",

@@ -7,6 +7,7 @@ use tokio::sync::watch;
 
 use super::{MailboxIndex, key_of, property, read_pages};
 use crate::cloud::{CallError, CloudClient};
+use crate::settings::mailbox_property::Cmdlet;
 use crate::settings::{Setting, Value};
 
 /// How far the background listing is.
@@ -49,7 +50,7 @@ impl PendingIndex {
         let (pending, filler) = PendingIndex::filling(&wanted);
         tokio::spawn(async move {
             match read_pages(&client, &wanted, false, |page| filler.add(page)).await {
-                Ok(()) => finished(Ok(&filler.seal())),
+                Ok(lost) => finished(Ok(&filler.seal_without(lost))),
                 Err(error) => {
                     filler.failed();
                     finished(Err(error));
@@ -57,6 +58,11 @@ impl PendingIndex {
             }
         });
         pending
+    }
+
+    /// The service's refusal of the listing that holds `setting` (see [`MailboxIndex::refusal`]).
+    pub(crate) fn refusal(&self, setting: Setting) -> Option<CallError> {
+        self.read().refusal(setting)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, MailboxIndex> {
@@ -106,8 +112,18 @@ impl Filler {
     }
 
     /// Every page is in: the runs become one, and every waiter gets its answer.
+    #[cfg(test)]
     pub(super) fn seal(&self) -> std::sync::RwLockReadGuard<'_, MailboxIndex> {
-        self.index.write().unwrap_or_else(|e| e.into_inner()).seal();
+        self.seal_without(Vec::new())
+    }
+
+    /// Every page is in, the `lost` listings' settings left to be read one by one: the runs
+    /// become one, and every waiter gets its answer.
+    pub(super) fn seal_without(&self, lost: Vec<(Cmdlet, CallError)>) -> std::sync::RwLockReadGuard<'_, MailboxIndex> {
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        index.lost = lost;
+        index.seal();
+        drop(index);
         self.tell.send_replace(Progress::Done);
         self.index.read().unwrap_or_else(|e| e.into_inner())
     }

@@ -12,6 +12,12 @@
 //! - `-ResultSize` is 1,000 unless given, as Get-User's, with the same warning when it cuts the
 //!   listing short ("Get-MailboxAuditBypassAssociation", learn.microsoft.com/powershell/module/
 //!   exchange/get-mailboxauditbypassassociation: `[-ResultSize <Unlimited>]`).
+//! - Both cmdlets belong to Exchange's Audit Logs role (reading to View-Only Configuration too:
+//!   Microsoft365DSC's EXOMailboxAuditBypassAssociation), which Recipient Administrator lacks. An
+//!   app without it (`deny_permissions` naming "Audit Logs") is not given the cmdlets at all, and is
+//!   answered as for a cmdlet Exchange does not know: role-based access control leaves out of a
+//!   session the cmdlets its roles do not hold ("Find the permissions required to run any Exchange
+//!   cmdlet", learn.microsoft.com/powershell/exchange/find-exchange-cmdlet-permissions).
 //! - `-Identity` takes a user principal name, an address, the Guid or a system object's name
 //!   ("Manage mailbox auditing", learn.microsoft.com/purview/audit-mailboxes: "the name, email
 //!   address, alias, or user principal name"). `Set-` takes `-AuditBypassEnabled`, a Boolean it
@@ -68,7 +74,7 @@ fn user_entry(user: &User) -> Value {
 fn row(tenant: &Tenant, at: usize) -> Value {
     match SYSTEM.get(at) {
         Some(name) => entry(name, system_guid(name), false),
-        None => user_entry(&tenant.users[at - SYSTEM.len()]),
+        None => tenant.users.get(at - SYSTEM.len()).map(user_entry).unwrap_or_default(),
     }
 }
 
@@ -80,7 +86,19 @@ fn find(tenant: &Tenant, identity: &str) -> Option<usize> {
     })
 }
 
+/// The answer to an app whose roles do not hold the cmdlets (see the module).
+fn not_granted(service: &Service, cmdlet: &str) -> Option<Reply> {
+    service.denied("Audit Logs").then(|| {
+        bad_request(&format!(
+            "The term '{cmdlet}' is not recognized as a name of a cmdlet, function, script file, or executable program."
+        ))
+    })
+}
+
 pub(super) fn get(service: &Service, tenant: &Tenant, call: &ExchangeCall, path_tenant: &str, context: &str) -> Reply {
+    if let Some(reply) = not_granted(service, &call.cmdlet) {
+        return reply;
+    }
     if let Some(reply) = unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "ResultSize"]) {
         return reply;
     }
@@ -109,6 +127,9 @@ pub(super) fn get(service: &Service, tenant: &Tenant, call: &ExchangeCall, path_
 
 /// `Set-MailboxAuditBypassAssociation -Identity X -AuditBypassEnabled <Boolean>`.
 pub(super) fn set(service: &Service, tenant: &mut Tenant, call: &ExchangeCall, context: &str) -> Reply {
+    if let Some(reply) = not_granted(service, &call.cmdlet) {
+        return reply;
+    }
     if let Some(reply) = unknown_parameter(&call.cmdlet, &call.parameters, &["Identity", "AuditBypassEnabled"]) {
         return reply;
     }
@@ -124,8 +145,9 @@ pub(super) fn set(service: &Service, tenant: &mut Tenant, call: &ExchangeCall, c
             );
         }
     };
-    let Some(index) = find(tenant, identity) else { return not_found(identity) };
-    let user = &mut tenant.users[index];
+    let Some(user) = find(tenant, identity).and_then(|index| tenant.users.get_mut(index)) else {
+        return not_found(identity);
+    };
     let changed = user.mailbox_properties.audit_bypass != bypass;
     user.mailbox_properties.audit_bypass = bypass;
     mailbox_written(service, user, identity, changed, context)
