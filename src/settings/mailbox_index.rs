@@ -23,8 +23,8 @@ use crate::cloud::{CallError, CloudClient, exchange};
 
 /// The listed values of every mailbox listed so far, by directory object id.
 ///
-/// Sixteen bytes a mailbox and listing: 62 low bits of the object id (random GUIDs do not collide
-/// there) and the listing's cmdlet ([`key_of`]) above three bits for each setting of the listing
+/// Sixteen bytes a mailbox and listing: the low 64 bits of the object id but the two the cmdlet
+/// takes (60 of them random in a GUID: they do not collide) and the listing's cmdlet ([`key_of`]) above three bits for each setting of the listing
 /// ([`slot`]), in sorted runs (one a page while the listings are read, one once they are sealed)
 /// searched by halves. A million mailboxes take 16 MB a listing, where a hash map of them took
 /// over 30. The few values that are not one of [`CODES`] (where a mailbox forwards to) are kept
@@ -74,7 +74,12 @@ const SLOT_BITS: u32 = 3;
 
 /// A mailbox's key in the listing of `cmdlet`.
 fn key_of(user_id: &str, cmdlet: Cmdlet) -> Option<u64> {
-    uuid::Uuid::parse_str(user_id).ok().map(|id| (id.as_u128() as u64 & !3) | cmdlet as u64)
+    uuid::Uuid::parse_str(user_id).ok().map(|id| tagged(id.as_u128() as u64, cmdlet))
+}
+
+/// The low bits of an object id with the cmdlet in its two lowest.
+fn tagged(low: u64, cmdlet: Cmdlet) -> u64 {
+    (low & !3) | cmdlet as u64
 }
 
 /// The entries of `arrived` whose partner is in `partners` (taken out of it), as their value and
@@ -121,7 +126,7 @@ fn cmdlets(wanted: &[Setting]) -> Vec<Cmdlet> {
     if listed.is_empty() { vec![Cmdlet::CasMailbox] } else { listed }
 }
 
-/// Where a setting's two bits are: its place among the settings the listing can hold.
+/// Where a setting's three bits are: its place among the settings the listing can hold.
 fn slot(setting: Setting) -> Option<u32> {
     let position = Setting::ALL.iter().filter(|s| property(**s).is_some()).position(|s| *s == setting)?;
     Some(position as u32 * SLOT_BITS)
@@ -253,23 +258,24 @@ impl MailboxIndex {
         let joins = cmdlet == Cmdlet::Mailbox && lists(wanted, Cmdlet::AuditBypass);
         for mailbox in page["value"].as_array().into_iter().flatten() {
             if cmdlet == Cmdlet::AuditBypass {
-                // Keyed by Guid until it meets its mailbox; an entry without one meets none.
+                // Keyed by Guid until it meets its mailbox; an entry without one meets none. Its
+                // one property is a Boolean, never a value kept beside the entries by key.
                 if let Some(guid) = guid_of(mailbox) {
                     let (codes, _) = index.codes_of(mailbox, &listed, 0);
                     index.join.codes.insert(guid, codes);
                 }
                 continue;
             }
-            let Some(id) = mailbox["ExternalDirectoryObjectId"].as_str().filter(|id| key_of(id, cmdlet).is_some())
-            else {
+            let id = mailbox["ExternalDirectoryObjectId"].as_str().and_then(|id| uuid::Uuid::parse_str(id).ok());
+            let Some(low) = id.map(|id| id.as_u128() as u64) else {
                 index.anonymous += 1;
                 continue;
             };
-            let key = key_of(id, cmdlet).unwrap_or_default();
+            let key = tagged(low, cmdlet);
             let (codes, whole) = index.codes_of(mailbox, &listed, key);
             let guid = guid_of(mailbox).filter(|_| joins);
-            if let (Some(guid), Some(bypass_key)) = (guid, key_of(id, Cmdlet::AuditBypass)) {
-                index.join.keys.insert(guid, bypass_key);
+            if let Some(guid) = guid {
+                index.join.keys.insert(guid, tagged(low, Cmdlet::AuditBypass));
             }
             index.unreadable += u64::from(!whole || (joins && guid.is_none()));
             index.entries.push(u128::from(key) << 64 | u128::from(codes));
@@ -328,7 +334,7 @@ async fn read_pages(
     with_addresses: bool,
     page: impl FnMut(MailboxIndex),
 ) -> Result<Vec<(Cmdlet, CallError)>, CallError> {
-    // The listings side by side: a target waits for the pages of both, and one listing's pages
+    // The listings side by side: a target waits for the pages of each, and one listing's pages
     // follow each other, so one after the other would leave the budget idle.
     let page = std::sync::Mutex::new(page);
     let listings = cmdlets(wanted).into_iter().enumerate().map(|(at, cmdlet)| {
